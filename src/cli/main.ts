@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { EXIT, FatalError } from "../errors.js";
+import { registerDemo } from "./demo.js";
+import { registerInit } from "./init.js";
+import { registerResume } from "./resume.js";
+import { registerRun } from "./run.js";
+import { registerStatus } from "./status.js";
+
+const program = new Command("autoresearch")
+  .description("closed-loop research: propose a change, run it, judge it, keep or discard, repeat")
+  .version("0.1.0")
+  .showHelpAfterError()
+  .exitOverride();
+
+registerInit(program);
+registerRun(program);
+registerResume(program);
+registerStatus(program);
+registerDemo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Help and version are not errors; commander has already printed the problem otherwise.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT.usage;
+  } else if (error instanceof FatalError) {
+    process.stderr.write(`autoresearch: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(`autoresearch: unexpected error: ${(error as Error).stack ?? error}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { resumeRun } from "../orchestrator/session.js";
+import { formatSummary } from "../report/status.js";
+import { positiveInt, positiveNumber, session, taskRoot } from "./common.js";
+
+export function registerResume(program: Command): void {
+  program
+    .command("resume")
+    .description("continue a run after a stop, a failure or a crash (the latest run unless --tag)")
+    .option("-C, --dir <path>", "the task's folder")
+    .option("-t, --tag <tag>", "the run to continue")
+    .option("-n, --max-trials <n>", "a new limit on the run's total trials", positiveInt)
+    .option("--max-hours <h>", "start no new trial after this many hours", positiveNumber)
+    .action(async (o) => {
+      const io = session();
+      try {
+        const result = await resumeRun({
+          root: taskRoot(o.dir),
+          tag: o.tag,
+          maxTrials: o.maxTrials,
+          maxHours: o.maxHours ?? null,
+          signal: io.signal,
+          emit: io.emit,
+        });
+        io.close();
+        process.stdout.write(`\n${formatSummary(result.summary)}\n`);
+        if (result.status === "stopped") process.exitCode = 130;
+        else if (result.status === "failed") process.exitCode = 1;
+      } finally {
+        io.close();
+      }
+    });
+}

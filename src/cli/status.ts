@@ -1,0 +1,40 @@
+import { existsSync } from "node:fs";
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { Ledger } from "../ledger/ledger.js";
+import { summarize } from "../orchestrator/summary.js";
+import { formatSummary } from "../report/status.js";
+import { fmtMetric } from "../report/terminal.js";
+import { positiveInt, taskRoot } from "./common.js";
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("the task's runs: best so far, keep rate, what is running")
+    .option("-C, --dir <path>", "the task's folder")
+    .option("-t, --tag <tag>", "only this run")
+    .option("--trials <n>", "also list the last n trials", positiveInt)
+    .action((o) => {
+      const root = taskRoot(o.dir);
+      if (!existsSync(Ledger.pathFor(root))) {
+        process.stdout.write(`no runs yet in ${root}; start one with \`autoresearch run\`\n`);
+        return;
+      }
+      const ledger = Ledger.open(root);
+      try {
+        const runs = o.tag ? [ledger.run(o.tag)].filter((r) => r !== null) : ledger.runs();
+        if (o.tag && runs.length === 0) throw new UsageError(`--tag: no run "${o.tag}" in ${root}`);
+        for (const run of runs) {
+          process.stdout.write(`${formatSummary(summarize(root, ledger, run))}\n`);
+          if (o.trials) {
+            for (const t of ledger.trials(run.id).slice(-o.trials))
+              process.stdout.write(
+                `    #${String(t.n).padEnd(4)} ${(t.verdict ?? t.state).padEnd(11)} ${fmtMetric(t.metric).padEnd(10)} ${t.title ?? ""}\n`,
+              );
+          }
+        }
+      } finally {
+        ledger.close();
+      }
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * Operator mistakes (bad task file, unknown flag, dirty repository) are errors with a
+ * stable exit code. Outcomes of experiments and researchers are never errors: they are
+ * values recorded in the ledger.
+ */
+export class FatalError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export const EXIT = {
+  usage: 2,
+  task: 3,
+  workspace: 4,
+  ledger: 5,
+  setup: 6,
+  interrupted: 130,
+} as const;
+
+/** A bad command-line flag or argument. */
+export class UsageError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
+/** The task file is missing or invalid; the message names the field and the value. */
+export class TaskFileError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.task);
+  }
+}
+
+/** The task's git repository is not in a state the harness can work from. */
+export class WorkspaceError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.workspace);
+  }
+}
+
+/** The ledger cannot be opened or is from a newer version. */
+export class LedgerError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.ledger);
+  }
+}
+
+/** The task's setup command failed: no trial can run until it is fixed. */
+export class SetupError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.setup);
+  }
+}

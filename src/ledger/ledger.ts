@@ -1,0 +1,377 @@
+import { join } from "node:path";
+import type { Outcome } from "../metrics/outcome.js";
+import { STATE_DIR } from "../workspace/repo.js";
+import { type Db, openDatabase } from "./db.js";
+import type { ReplicateRow, RunRow, RunStatus, TrialRow, TrialState, Verdict } from "./types.js";
+
+const RUN_COLUMNS = `id, tag, task_name AS taskName, task_json AS taskJson, metric, goal,
+  base_commit AS baseCommit, branch, researcher, judge, seed, max_trials AS maxTrials, status,
+  stop_reason AS stopReason, incumbent_id AS incumbentId, owner_pid AS ownerPid,
+  owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt`;
+
+const TRIAL_COLUMNS = `id, run_id AS runId, n, baseline, parent_commit AS parentCommit,
+  commit_sha AS 'commit', state, verdict, reason, title, hypothesis, researcher, metric,
+  incumbent_metric AS incumbentMetric, metrics_json AS metrics, lines_added AS linesAdded,
+  lines_removed AS linesRemoved, propose_ms AS proposeMs, commit_ms AS commitMs, run_ms AS runMs,
+  created_at AS createdAt, finished_at AS finishedAt`;
+
+const REPLICATE_COLUMNS = `id, trial_id AS trialId, idx, seed, slot, pid, pid_start AS pidStart,
+  state, outcome, reason, exit_code AS exitCode, signal, metric, metrics_json AS metrics,
+  log_path AS logPath, log_bytes AS logBytes, log_tail AS logTail, started_at AS startedAt,
+  finished_at AS finishedAt, duration_ms AS durationMs`;
+
+type Raw<T> = Omit<T, "metrics" | "baseline"> & { metrics: string | null; baseline?: number };
+
+function trialFrom(raw: Raw<TrialRow>): TrialRow {
+  return {
+    ...raw,
+    baseline: raw.baseline === 1,
+    metrics: raw.metrics ? JSON.parse(raw.metrics) : {},
+  };
+}
+
+function replicateFrom(raw: Raw<ReplicateRow>): ReplicateRow {
+  return { ...raw, metrics: raw.metrics ? JSON.parse(raw.metrics) : {} };
+}
+
+export interface NewRun {
+  tag: string;
+  taskName: string;
+  taskJson: string;
+  metric: string;
+  goal: "minimize" | "maximize";
+  baseCommit: string;
+  branch: string;
+  researcher: string;
+  judge: string;
+  seed: number;
+  maxTrials: number | null;
+}
+
+export interface TrialResult {
+  verdict: Verdict;
+  reason: string | null;
+  metric: number | null;
+  incumbentMetric: number | null;
+  metrics: Record<string, number>;
+  runMs: number | null;
+}
+
+export interface ReplicateResult {
+  outcome: Outcome;
+  reason: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  metric: number | null;
+  metrics: Record<string, number>;
+  logBytes: number | null;
+  logTail: string | null;
+  durationMs: number;
+}
+
+/**
+ * The durable record of runs, trials, proposals, replicates and events.
+ * Contract: every write is a single transaction; a kill between two calls leaves a
+ * state that `resume` can recognise (a trial not `done`, a replicate still `running`).
+ */
+export class Ledger {
+  constructor(readonly db: Db) {}
+
+  static pathFor(root: string): string {
+    return join(root, STATE_DIR, "ledger.db");
+  }
+
+  static open(root: string): Ledger {
+    return new Ledger(openDatabase(Ledger.pathFor(root)));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Runs
+
+  createRun(run: NewRun): RunRow {
+    const now = Date.now();
+    const { lastInsertRowid } = this.db
+      .prepare(
+        `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
+           judge, seed, max_trials, status, created_at, updated_at)
+         VALUES (@tag, @taskName, @taskJson, @metric, @goal, @baseCommit, @branch, @researcher,
+           @judge, @seed, @maxTrials, 'running', ${now}, ${now})`,
+      )
+      .run(run);
+    return this.runById(Number(lastInsertRowid))!;
+  }
+
+  runById(id: number): RunRow | null {
+    return (
+      (this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`).get(id) as RunRow) ?? null
+    );
+  }
+
+  run(tag: string): RunRow | null {
+    return (
+      (this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE tag = ?`).get(tag) as RunRow) ?? null
+    );
+  }
+
+  runs(): RunRow[] {
+    return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id`).all() as RunRow[];
+  }
+
+  setRunStatus(runId: number, status: RunStatus, reason: string | null = null): void {
+    this.db
+      .prepare("UPDATE runs SET status = ?, stop_reason = ?, updated_at = ? WHERE id = ?")
+      .run(status, reason, Date.now(), runId);
+  }
+
+  setMaxTrials(runId: number, maxTrials: number | null): void {
+    this.db.prepare("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
+  }
+
+  /** Records which orchestrator process drives the run (null to release it). */
+  setOwner(runId: number, pid: number | null, start: string | null): void {
+    this.db
+      .prepare("UPDATE runs SET owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?")
+      .run(pid, start, Date.now(), runId);
+  }
+
+  // Trials
+
+  createTrial(t: {
+    runId: number;
+    n: number;
+    baseline: boolean;
+    parentCommit: string;
+    researcher: string;
+  }): TrialRow {
+    const { lastInsertRowid } = this.db
+      .prepare(
+        `INSERT INTO trials (run_id, n, baseline, parent_commit, state, researcher, created_at)
+         VALUES (?, ?, ?, ?, 'proposing', ?, ?)`,
+      )
+      .run(t.runId, t.n, t.baseline ? 1 : 0, t.parentCommit, t.researcher, Date.now());
+    return this.trialById(Number(lastInsertRowid))!;
+  }
+
+  trialById(id: number): TrialRow | null {
+    const raw = this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE id = ?`).get(id);
+    return raw ? trialFrom(raw as Raw<TrialRow>) : null;
+  }
+
+  trial(runId: number, n: number): TrialRow | null {
+    const raw = this.db
+      .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? AND n = ?`)
+      .get(runId, n);
+    return raw ? trialFrom(raw as Raw<TrialRow>) : null;
+  }
+
+  trials(runId: number): TrialRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`)
+        .all(runId) as Raw<TrialRow>[]
+    ).map(trialFrom);
+  }
+
+  nextTrialNumber(runId: number): number {
+    const row = this.db.prepare("SELECT MAX(n) AS n FROM trials WHERE run_id = ?").get(runId) as {
+      n: number | null;
+    };
+    return row.n === null ? 0 : row.n + 1;
+  }
+
+  countTrials(runId: number): number {
+    return (
+      this.db.prepare("SELECT COUNT(*) AS c FROM trials WHERE run_id = ?").get(runId) as {
+        c: number;
+      }
+    ).c;
+  }
+
+  /** The trial whose commit is the run's incumbent, or null before the baseline is kept. */
+  incumbent(runId: number): TrialRow | null {
+    const run = this.runById(runId);
+    return run?.incumbentId ? this.trialById(run.incumbentId) : null;
+  }
+
+  setTrialProposal(
+    trialId: number,
+    p: { title: string; hypothesis: string | null; proposeMs: number | null },
+  ): void {
+    this.db
+      .prepare("UPDATE trials SET title = ?, hypothesis = ?, propose_ms = ? WHERE id = ?")
+      .run(p.title, p.hypothesis, p.proposeMs, trialId);
+  }
+
+  setTrialCommit(
+    trialId: number,
+    c: { commit: string; commitMs: number; linesAdded: number; linesRemoved: number },
+  ): void {
+    this.db
+      .prepare(
+        "UPDATE trials SET commit_sha = ?, commit_ms = ?, lines_added = ?, lines_removed = ? WHERE id = ?",
+      )
+      .run(c.commit, c.commitMs, c.linesAdded, c.linesRemoved, trialId);
+  }
+
+  setTrialState(trialId: number, state: TrialState): void {
+    this.db.prepare("UPDATE trials SET state = ? WHERE id = ?").run(state, trialId);
+  }
+
+  /** Records the verdict; a kept trial becomes the run's incumbent in the same transaction. */
+  finishTrial(trialId: number, result: TrialResult): void {
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            `UPDATE trials SET state = 'done', verdict = ?, reason = ?, metric = ?, incumbent_metric = ?,
+               metrics_json = ?, run_ms = ?, finished_at = ? WHERE id = ?`,
+          )
+          .run(
+            result.verdict,
+            result.reason,
+            result.metric,
+            result.incumbentMetric,
+            JSON.stringify(result.metrics),
+            result.runMs,
+            Date.now(),
+            trialId,
+          );
+        if (result.verdict === "keep")
+          this.db
+            .prepare(
+              "UPDATE runs SET incumbent_id = ?, updated_at = ? WHERE id = (SELECT run_id FROM trials WHERE id = ?)",
+            )
+            .run(trialId, Date.now(), trialId);
+      })
+      .immediate();
+  }
+
+  recordProposal(
+    trialId: number,
+    p: {
+      researcher: string;
+      title: string | null;
+      hypothesis: string | null;
+      detail: unknown;
+      error: string | null;
+      durationMs: number;
+    },
+  ): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO proposals (trial_id, researcher, title, hypothesis, detail_json, error,
+           duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        trialId,
+        p.researcher,
+        p.title,
+        p.hypothesis,
+        p.detail === undefined ? null : JSON.stringify(p.detail),
+        p.error,
+        p.durationMs,
+        Date.now(),
+      );
+  }
+
+  proposal(trialId: number): { researcher: string; detail: unknown; error: string | null } | null {
+    const row = this.db
+      .prepare("SELECT researcher, detail_json AS detail, error FROM proposals WHERE trial_id = ?")
+      .get(trialId) as
+      | { researcher: string; detail: string | null; error: string | null }
+      | undefined;
+    if (!row) return null;
+    return { ...row, detail: row.detail ? JSON.parse(row.detail) : null };
+  }
+
+  // Replicates
+
+  startReplicate(r: {
+    trialId: number;
+    idx: number;
+    seed: number;
+    slot: string | null;
+    logPath: string;
+  }): number {
+    const { lastInsertRowid } = this.db
+      .prepare(
+        `INSERT INTO replicates (trial_id, idx, seed, slot, state, log_path, started_at)
+         VALUES (?, ?, ?, ?, 'running', ?, ?)`,
+      )
+      .run(r.trialId, r.idx, r.seed, r.slot, r.logPath, Date.now());
+    return Number(lastInsertRowid);
+  }
+
+  setReplicateProcess(
+    replicateId: number,
+    slot: string,
+    pid: number,
+    pidStart: string | null,
+  ): void {
+    this.db
+      .prepare("UPDATE replicates SET slot = ?, pid = ?, pid_start = ? WHERE id = ?")
+      .run(slot, pid, pidStart, replicateId);
+  }
+
+  finishReplicate(replicateId: number, r: ReplicateResult): void {
+    this.db
+      .prepare(
+        `UPDATE replicates SET state = 'done', outcome = ?, reason = ?, exit_code = ?, signal = ?,
+           metric = ?, metrics_json = ?, log_bytes = ?, log_tail = ?, duration_ms = ?, finished_at = ?
+         WHERE id = ?`,
+      )
+      .run(
+        r.outcome,
+        r.reason,
+        r.exitCode,
+        r.signal,
+        r.metric,
+        JSON.stringify(r.metrics),
+        r.logBytes,
+        r.logTail,
+        r.durationMs,
+        Date.now(),
+        replicateId,
+      );
+  }
+
+  replicates(trialId: number): ReplicateRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${REPLICATE_COLUMNS} FROM replicates WHERE trial_id = ? ORDER BY idx`)
+        .all(trialId) as Raw<ReplicateRow>[]
+    ).map(replicateFrom);
+  }
+
+  /** Replicates of a run still marked running: after a kill, their processes may be orphans. */
+  runningReplicates(runId: number): ReplicateRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT ${REPLICATE_COLUMNS} FROM replicates
+           WHERE state = 'running' AND trial_id IN (SELECT id FROM trials WHERE run_id = ?)`,
+        )
+        .all(runId) as Raw<ReplicateRow>[]
+    ).map(replicateFrom);
+  }
+
+  // Events
+
+  event(runId: number, trialId: number | null, kind: string, data?: unknown): void {
+    this.db
+      .prepare("INSERT INTO events (run_id, trial_id, at, kind, data_json) VALUES (?, ?, ?, ?, ?)")
+      .run(runId, trialId, Date.now(), kind, data === undefined ? null : JSON.stringify(data));
+  }
+
+  events(runId: number): { at: number; trialId: number | null; kind: string; data: unknown }[] {
+    const rows = this.db
+      .prepare(
+        "SELECT at, trial_id AS trialId, kind, data_json AS data FROM events WHERE run_id = ? ORDER BY id",
+      )
+      .all(runId) as { at: number; trialId: number | null; kind: string; data: string | null }[];
+    return rows.map((r) => ({ ...r, data: r.data ? JSON.parse(r.data) : null }));
+  }
+}

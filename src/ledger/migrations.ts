@@ -1,0 +1,102 @@
+/**
+ * The ledger's schema, one entry per version. A database at version k gets entries
+ * k..end applied in one transaction each; PRAGMA user_version records where it stands.
+ * Never edit a released entry: add a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // v1: runs, trials, proposals, replicates, events.
+  `
+  CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    tag           TEXT NOT NULL UNIQUE,
+    task_name     TEXT NOT NULL,
+    task_json     TEXT NOT NULL,
+    metric        TEXT NOT NULL,
+    goal          TEXT NOT NULL CHECK (goal IN ('minimize', 'maximize')),
+    base_commit   TEXT NOT NULL,
+    branch        TEXT NOT NULL,
+    researcher    TEXT NOT NULL,
+    judge         TEXT NOT NULL,
+    seed          INTEGER NOT NULL,
+    max_trials    INTEGER,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'stopped', 'finished', 'failed')),
+    stop_reason   TEXT,
+    incumbent_id  INTEGER REFERENCES trials(id),
+    owner_pid     INTEGER,
+    owner_start   TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  );
+  CREATE TABLE trials (
+    id               INTEGER PRIMARY KEY,
+    run_id           INTEGER NOT NULL REFERENCES runs(id),
+    n                INTEGER NOT NULL,
+    baseline         INTEGER NOT NULL DEFAULT 0,
+    parent_commit    TEXT NOT NULL,
+    commit_sha       TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('proposing', 'running', 'done')),
+    verdict          TEXT CHECK (verdict IN
+                       ('keep', 'discard', 'crash', 'timeout', 'invalid', 'tampered', 'interrupted')),
+    reason           TEXT,
+    title            TEXT,
+    hypothesis       TEXT,
+    researcher       TEXT NOT NULL,
+    metric           REAL,
+    incumbent_metric REAL,
+    metrics_json     TEXT,
+    lines_added      INTEGER,
+    lines_removed    INTEGER,
+    propose_ms       INTEGER,
+    commit_ms        INTEGER,
+    run_ms           INTEGER,
+    created_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    UNIQUE (run_id, n)
+  );
+  CREATE TABLE proposals (
+    trial_id     INTEGER PRIMARY KEY REFERENCES trials(id),
+    researcher   TEXT NOT NULL,
+    title        TEXT,
+    hypothesis   TEXT,
+    detail_json  TEXT,
+    error        TEXT,
+    duration_ms  INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+  );
+  CREATE TABLE replicates (
+    id           INTEGER PRIMARY KEY,
+    trial_id     INTEGER NOT NULL REFERENCES trials(id),
+    idx          INTEGER NOT NULL,
+    seed         INTEGER NOT NULL,
+    slot         TEXT,
+    pid          INTEGER,
+    pid_start    TEXT,
+    state        TEXT NOT NULL CHECK (state IN ('running', 'done')),
+    outcome      TEXT CHECK (outcome IN
+                   ('ok', 'crash', 'timeout', 'no_metric', 'bad_metric', 'constraint', 'interrupted')),
+    reason       TEXT,
+    exit_code    INTEGER,
+    signal       TEXT,
+    metric       REAL,
+    metrics_json TEXT,
+    log_path     TEXT NOT NULL,
+    log_bytes    INTEGER,
+    log_tail     TEXT,
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER,
+    duration_ms  INTEGER,
+    UNIQUE (trial_id, idx)
+  );
+  CREATE TABLE events (
+    id        INTEGER PRIMARY KEY,
+    run_id    INTEGER NOT NULL REFERENCES runs(id),
+    trial_id  INTEGER REFERENCES trials(id),
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    data_json TEXT
+  );
+  CREATE INDEX trials_by_run ON trials (run_id, n);
+  CREATE INDEX replicates_by_trial ON replicates (trial_id, idx);
+  CREATE INDEX events_by_run ON events (run_id, at);
+  `,
+];

@@ -1,0 +1,86 @@
+import type { Outcome } from "../metrics/outcome.js";
+import type { Goal } from "../task/task.js";
+
+export const VERDICTS = [
+  "keep",
+  "discard",
+  "crash",
+  "timeout",
+  "invalid",
+  "tampered",
+  "interrupted",
+] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export type RunStatus = "running" | "stopped" | "finished" | "failed";
+export type TrialState = "proposing" | "running" | "done";
+
+export interface RunRow {
+  id: number;
+  tag: string;
+  taskName: string;
+  taskJson: string;
+  metric: string;
+  goal: Goal;
+  baseCommit: string;
+  branch: string;
+  researcher: string;
+  judge: string;
+  seed: number;
+  maxTrials: number | null;
+  status: RunStatus;
+  stopReason: string | null;
+  incumbentId: number | null;
+  ownerPid: number | null;
+  ownerStart: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface TrialRow {
+  id: number;
+  runId: number;
+  n: number;
+  baseline: boolean;
+  parentCommit: string;
+  commit: string | null;
+  state: TrialState;
+  verdict: Verdict | null;
+  reason: string | null;
+  title: string | null;
+  hypothesis: string | null;
+  researcher: string;
+  metric: number | null;
+  incumbentMetric: number | null;
+  metrics: Record<string, number>;
+  linesAdded: number | null;
+  linesRemoved: number | null;
+  proposeMs: number | null;
+  commitMs: number | null;
+  runMs: number | null;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface ReplicateRow {
+  id: number;
+  trialId: number;
+  idx: number;
+  seed: number;
+  slot: string | null;
+  pid: number | null;
+  pidStart: string | null;
+  state: "running" | "done";
+  outcome: Outcome | null;
+  reason: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  metric: number | null;
+  metrics: Record<string, number>;
+  logPath: string;
+  logBytes: number | null;
+  logTail: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+}

@@ -1,0 +1,77 @@
+import type { ProcessResult } from "../executors/process.js";
+import type { Task } from "../task/task.js";
+import { violations } from "./constraints.js";
+import { type Metrics, parseMetrics } from "./parse.js";
+
+export const OUTCOMES = [
+  "ok",
+  "crash",
+  "timeout",
+  "no_metric",
+  "bad_metric",
+  "constraint",
+  "interrupted",
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** What one replicate came to, as the judge sees it. */
+export interface Classified {
+  outcome: Outcome;
+  /** Why, in a line; null when ok. */
+  reason: string | null;
+  metric: number | null;
+  metrics: Metrics;
+}
+
+const TAIL_LINES = 30;
+
+/** The last lines of a log, without the harness's own notes at the end. */
+export function logTail(log: string, lines = TAIL_LINES): string {
+  return log.trimEnd().split(/\r?\n/).slice(-lines).join("\n");
+}
+
+function lastLine(log: string): string {
+  const lines = log
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("[autoresearch]"));
+  const line = lines.at(-1) ?? "";
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+/**
+ * Classifies a finished replicate: interrupted, timeout, crash (exit code or signal),
+ * no_metric, bad_metric (NaN or infinite), constraint, or ok.
+ */
+export function classify(
+  proc: ProcessResult,
+  log: string,
+  task: Pick<Task, "metric" | "secondary" | "constraints">,
+  resultFile: string | null = null,
+): Classified {
+  const metrics = parseMetrics(log, task.metric, task.secondary, resultFile);
+  const value = metrics[task.metric.name];
+  const metric = value !== undefined && Number.isFinite(value) ? value : null;
+  const result = (outcome: Outcome, reason: string | null): Classified => ({
+    outcome,
+    reason,
+    metric: outcome === "ok" || outcome === "constraint" ? metric : null,
+    metrics,
+  });
+
+  if (proc.aborted) return result("interrupted", "stopped before it finished");
+  if (proc.timedOut) return result("timeout", `ran past the timeout (${proc.durationMs / 1000}s)`);
+  if (proc.spawnError) return result("crash", `could not start: ${proc.spawnError}`);
+  if (proc.signal) return result("crash", `killed by ${proc.signal}${suffix(lastLine(log))}`);
+  if (proc.exitCode !== 0)
+    return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);
+  if (value === undefined) return result("no_metric", `${task.metric.name} was not reported`);
+  if (!Number.isFinite(value)) return result("bad_metric", `${task.metric.name} is ${value}`);
+  const broken = violations(metrics, task.constraints);
+  if (broken.length) return result("constraint", `constraint violated: ${broken.join("; ")}`);
+  return result("ok", null);
+}
+
+function suffix(line: string): string {
+  return line ? `: ${line}` : "";
+}

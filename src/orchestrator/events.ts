@@ -1,0 +1,47 @@
+import type { Verdict } from "../ledger/types.js";
+import type { Outcome } from "../metrics/outcome.js";
+
+/** What the orchestrator tells its observers (the terminal display, tests). */
+export type RunEvent =
+  | {
+      type: "run-start";
+      tag: string;
+      task: string;
+      metric: string;
+      resumed: boolean;
+      researcher: string;
+    }
+  | { type: "recovered"; interrupted: number; killed: number; judged: number }
+  | { type: "setup-start"; command: string }
+  | { type: "setup-end"; seconds: number; skipped: boolean }
+  | { type: "trial-start"; n: number; baseline: boolean }
+  | { type: "proposal"; n: number; title: string }
+  | {
+      type: "replicate-start";
+      n: number;
+      idx: number;
+      slot: string;
+      title: string;
+      budget: number;
+      startedAt: number;
+    }
+  | {
+      type: "replicate-end";
+      n: number;
+      idx: number;
+      slot: string;
+      outcome: Outcome;
+      metric: number | null;
+    }
+  | {
+      type: "trial-end";
+      n: number;
+      title: string;
+      verdict: Verdict;
+      metric: number | null;
+      reason: string | null;
+      best: number | null;
+    }
+  | { type: "run-end"; status: "finished" | "stopped" | "failed"; reason: string };
+
+export type Emit = (event: RunEvent) => void;

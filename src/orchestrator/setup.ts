@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { SetupError } from "../errors.js";
+import { runProcess } from "../executors/process.js";
+import { logTail } from "../metrics/outcome.js";
+import { protectedFingerprint } from "../workspace/protect.js";
+import type { RunContext } from "./context.js";
+import { baseEnv } from "./env.js";
+import { paths } from "./paths.js";
+
+const SETUP_TIMEOUT_MS = 6 * 3600 * 1000;
+
+/**
+ * Runs the task's setup once per machine: a marker in the cache records the setup
+ * command, environment and protected files it ran with, so a changed prepare script
+ * runs again. Returns false if the run was stopped meanwhile; throws SetupError if the
+ * setup failed, since no trial can be judged without it.
+ */
+export async function ensureSetup(
+  ctx: RunContext,
+  worktree: string,
+  commit: string,
+): Promise<boolean> {
+  const { task } = ctx;
+  if (!task.setup || ctx.setupDone) return true;
+  const fingerprint = await protectedFingerprint(task.root, commit, task.protected);
+  const key = createHash("sha256")
+    .update(JSON.stringify([task.setup, task.env, [...fingerprint]]))
+    .digest("hex")
+    .slice(0, 16);
+  const cache = paths.cache(task.root);
+  const marker = join(cache, `setup-${key}.ok`);
+  if (existsSync(marker)) {
+    ctx.setupDone = true;
+    ctx.emit({ type: "setup-end", seconds: 0, skipped: true });
+    return true;
+  }
+  mkdirSync(cache, { recursive: true });
+  const logPath = join(paths.run(task.root, ctx.run.tag), "setup.log");
+  ctx.emit({ type: "setup-start", command: task.setup });
+  ctx.ledger.event(ctx.run.id, null, "setup-start", { command: task.setup });
+  const result = await runProcess({
+    command: task.setup,
+    cwd: worktree,
+    env: baseEnv(task, ctx.run.tag),
+    logPath,
+    logLimit: task.logLimit,
+    timeoutMs: SETUP_TIMEOUT_MS,
+    killGraceMs: task.killGrace * 1000,
+    signal: ctx.signal,
+  });
+  const seconds = result.durationMs / 1000;
+  ctx.ledger.event(ctx.run.id, null, "setup-end", { seconds, exitCode: result.exitCode });
+  if (result.aborted) return false;
+  if (result.exitCode !== 0 || result.timedOut || result.spawnError) {
+    const why =
+      result.spawnError ??
+      (result.timedOut
+        ? "timed out"
+        : result.signal
+          ? `killed by ${result.signal}`
+          : `exit code ${result.exitCode}`);
+    throw new SetupError(
+      `setup \`${task.setup}\` failed (${why}); the log is ${logPath}. Its last lines:\n${logTail(readFileSync(logPath, "utf8"), 15)}`,
+    );
+  }
+  writeFileSync(marker, `${new Date().toISOString()} ${task.setup}\n`);
+  ctx.setupDone = true;
+  ctx.emit({ type: "setup-end", seconds, skipped: false });
+  return true;
+}

@@ -1,0 +1,38 @@
+import { relative } from "node:path";
+import { improvement } from "../metrics/compare.js";
+import type { RunSummary } from "../orchestrator/summary.js";
+import { formatSeconds } from "../task/units.js";
+import { fmtMetric } from "./terminal.js";
+
+const percent = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/** A few lines on a run: state, counts, baseline → best, where the results are, what is running. */
+export function formatSummary(s: RunSummary): string {
+  const { run } = s;
+  const state = s.live
+    ? "running now"
+    : run.status === "running"
+      ? "not running (resume it)"
+      : run.status;
+  const lines = [
+    `run ${run.tag}: ${state}${run.stopReason && !s.live ? ` (${run.stopReason})` : ""} · researcher ${run.researcher} · judge ${run.judge}`,
+    `  trials ${s.trials} · kept ${s.kept}${s.keepRate === null ? "" : ` (keep rate ${percent(s.keepRate)})`} · crashed ${s.crashed}`,
+  ];
+  if (s.best?.metric != null) {
+    const best = s.best.metric;
+    let line = `  ${run.metric}: baseline ${fmtMetric(s.baseline)} → best ${fmtMetric(best)} (trial ${s.best.n}`;
+    if (s.baseline !== null && s.baseline !== 0) {
+      const gain = improvement(best, s.baseline, run.goal) / Math.abs(s.baseline);
+      line += `, ${gain >= 0 ? "+" : ""}${(gain * 100).toFixed(2)}% better`;
+    }
+    lines.push(`${line})`);
+  }
+  lines.push(
+    `  branch ${run.branch} · results ${relative(process.cwd(), s.resultsFile) || s.resultsFile}`,
+  );
+  for (const f of s.inFlight)
+    lines.push(
+      `  running: #${f.n} on ${f.slot ?? "?"} for ${formatSeconds((Date.now() - f.startedAt) / 1000)}: ${f.title ?? ""}`,
+    );
+  return lines.join("\n");
+}

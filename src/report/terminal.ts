@@ -1,0 +1,147 @@
+import type { Verdict } from "../ledger/types.js";
+import type { Emit, RunEvent } from "../orchestrator/events.js";
+import { formatSeconds } from "../task/units.js";
+
+interface SlotState {
+  n: number;
+  title: string;
+  startedAt: number;
+  budget: number;
+}
+
+const COLORS: Record<Verdict, string> = {
+  keep: "\x1b[32m",
+  discard: "\x1b[2m",
+  crash: "\x1b[31m",
+  timeout: "\x1b[31m",
+  invalid: "\x1b[33m",
+  tampered: "\x1b[35m",
+  interrupted: "\x1b[33m",
+};
+const RESET = "\x1b[0m";
+const BAR = 20;
+
+export const fmtMetric = (x: number | null) =>
+  x === null ? "—" : Number(x.toPrecision(6)).toString();
+
+/**
+ * Shows a run as it goes. On a terminal, a live block at the bottom holds one line per
+ * busy slot (trial, progress against the budget) and the best so far; finished trials
+ * scroll above it. Elsewhere (a log file, CI) every event is one plain line.
+ */
+export function createTerminalDisplay(
+  out: NodeJS.WriteStream | NodeJS.WritableStream,
+  live: boolean,
+): {
+  emit: Emit;
+  close: () => void;
+} {
+  const slots = new Map<string, SlotState>();
+  let metric = "metric";
+  let trials = 0;
+  let kept = 0;
+  let best: number | null = null;
+  let drawn = 0;
+  const color = live;
+  const paint = (text: string, verdict: Verdict) =>
+    color ? `${COLORS[verdict]}${text}${RESET}` : text;
+
+  const clearBlock = () => {
+    if (!live || drawn === 0) return;
+    out.write(`\x1b[${drawn}A\x1b[0J`);
+    drawn = 0;
+  };
+  const drawBlock = () => {
+    if (!live) return;
+    const width = (out as NodeJS.WriteStream).columns ?? 100;
+    const lines = [`best ${metric} ${fmtMetric(best)} · ${trials} trials · ${kept} kept`];
+    for (const [id, s] of slots) {
+      const elapsed = (Date.now() - s.startedAt) / 1000;
+      const filled = Math.min(BAR, Math.round((elapsed / s.budget) * BAR));
+      const bar = "█".repeat(filled) + "░".repeat(BAR - filled);
+      lines.push(
+        `${id.padEnd(6)} #${s.n} ${bar} ${formatSeconds(elapsed)}/${formatSeconds(s.budget)}  ${s.title}`,
+      );
+    }
+    out.write(`${lines.map((l) => l.slice(0, width - 1)).join("\n")}\n`);
+    drawn = lines.length;
+  };
+  const print = (line: string) => {
+    clearBlock();
+    out.write(`${line}\n`);
+    drawBlock();
+  };
+  const timer = live
+    ? setInterval(() => {
+        clearBlock();
+        drawBlock();
+      }, 250)
+    : null;
+  timer?.unref();
+
+  const emit = (event: RunEvent) => {
+    switch (event.type) {
+      case "run-start":
+        metric = event.metric;
+        print(
+          `${event.resumed ? "resuming" : "starting"} run ${event.tag} of ${event.task} · researcher ${event.researcher}`,
+        );
+        break;
+      case "recovered":
+        print(
+          `recovered: ${event.interrupted} interrupted trial(s) recorded, ${event.killed} orphaned process group(s) ended`,
+        );
+        break;
+      case "setup-start":
+        print(`setup: ${event.command}`);
+        break;
+      case "setup-end":
+        print(
+          event.skipped
+            ? "setup: already done on this machine"
+            : `setup: done in ${formatSeconds(event.seconds)}`,
+        );
+        break;
+      case "trial-start":
+        if (!live) print(`#${event.n} ${event.baseline ? "baseline" : "proposing"}`);
+        break;
+      case "proposal":
+        if (!live) print(`#${event.n} proposed: ${event.title}`);
+        break;
+      case "replicate-start":
+        slots.set(event.slot, {
+          n: event.n,
+          title: event.title,
+          startedAt: event.startedAt,
+          budget: event.budget,
+        });
+        if (!live) print(`#${event.n} replicate ${event.idx} running on ${event.slot}`);
+        break;
+      case "replicate-end":
+        slots.delete(event.slot);
+        break;
+      case "trial-end": {
+        trials++;
+        if (event.verdict === "keep") kept++;
+        best = event.best;
+        const verdict = paint(event.verdict.padEnd(11), event.verdict);
+        const why =
+          event.verdict === "keep" || event.verdict === "discard" ? "" : `  (${event.reason})`;
+        print(
+          `#${String(event.n).padEnd(4)} ${verdict} ${metric} ${fmtMetric(event.metric).padEnd(10)} ${event.title}${why}`,
+        );
+        break;
+      }
+      case "run-end":
+        print(`run ${event.status}: ${event.reason}`);
+        break;
+    }
+  };
+  return {
+    emit,
+    close: () => {
+      if (timer) clearInterval(timer);
+      clearBlock();
+    },
+  };
+}

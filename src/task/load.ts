@@ -1,0 +1,131 @@
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { isMap, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { TaskFileError } from "../errors.js";
+import { type TaskFile, taskFileSchema } from "./schema.js";
+import { TASK_FILE, type Task } from "./task.js";
+
+/** Reads and validates `autoresearch.yaml` in `dir`; every error names field, value and what is allowed. */
+export function loadTask(dir: string): Task {
+  const root = resolve(dir);
+  const file = join(root, TASK_FILE);
+  if (!existsSync(file))
+    throw new TaskFileError(
+      `no ${TASK_FILE} in ${root}: create one, or start from a template with \`autoresearch init\``,
+    );
+  return parseTask(readFileSync(file, "utf8"), root, file);
+}
+
+/** Validates task-file text; `file` is only used in messages. */
+export function parseTask(source: string, root: string, file: string = TASK_FILE): Task {
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const at = lines.linePos(yamlError.pos[0]);
+    throw new TaskFileError(
+      `${file}:${at.line}:${at.col}: not valid YAML: ${firstLine(yamlError.message)}`,
+    );
+  }
+  if (!isMap(doc.contents))
+    throw new TaskFileError(`${file}: must be a mapping of fields (run, editable, metric, ...)`);
+  const raw: unknown = doc.toJS();
+  const parsed = taskFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => describe(issue, raw, doc, lines, file));
+    throw new TaskFileError(messages.join("\n"));
+  }
+  return normalize(parsed.data, root, file);
+}
+
+function normalize(t: TaskFile, root: string, file: string): Task {
+  const timeout = t.timeout ?? t.budget * 2 + 60;
+  if (timeout <= t.budget)
+    throw new TaskFileError(
+      `${file}: timeout: must be longer than budget (${t.budget}s), got ${timeout}s`,
+    );
+  return {
+    root,
+    file,
+    name: t.name ?? basename(root),
+    program: t.program,
+    editable: t.editable,
+    protected: t.protected,
+    setup: t.setup ?? null,
+    run: t.run,
+    budget: t.budget,
+    timeout,
+    killGrace: t.kill_grace,
+    logLimit: t.log_limit,
+    seed: t.seed,
+    metric: {
+      name: t.metric.name,
+      goal: t.metric.goal,
+      parser: t.metric.parser,
+      pattern: t.metric.pattern ?? null,
+    },
+    secondary: t.secondary.map((s) =>
+      typeof s === "string" ? { name: s, pattern: null } : { name: s.name, pattern: s.pattern },
+    ),
+    constraints: t.constraints,
+    resources: { gpus: t.resources.gpus, cpus: t.resources.cpus ?? null },
+    judge: { policy: t.judge.policy, minEffect: t.judge.min_effect },
+    env: t.env,
+  };
+}
+
+type Doc = ReturnType<typeof parseDocument>;
+
+function describe(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  doc: Doc,
+  lines: LineCounter,
+  file: string,
+): string {
+  const path = [...issue.path] as (string | number)[];
+  if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) path.push(issue.keys[0]);
+  const where = position(doc, lines, path);
+  const field = path.length ? formatPath(path) : "(top level)";
+  const value = valueAt(raw, path);
+  const got =
+    issue.code === "unrecognized_keys" || value === undefined ? "" : `, got ${show(value)}`;
+  return `${file}${where}: ${field}: ${issue.message}${got}`;
+}
+
+function position(doc: Doc, lines: LineCounter, path: (string | number)[]): string {
+  // A missing field has no node; point at the closest ancestor that exists.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as
+      | { range?: [number, number, number] }
+      | undefined;
+    if (node?.range) {
+      const at = lines.linePos(node.range[0]);
+      return `:${at.line}:${at.col}`;
+    }
+  }
+  return "";
+}
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<string | number, unknown>)[key];
+  }
+  return value;
+}
+
+function formatPath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+}
+
+function show(value: unknown): string {
+  const json = JSON.stringify(value);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0] ?? message;
+}

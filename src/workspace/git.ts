@@ -1,0 +1,66 @@
+import { execFile } from "node:child_process";
+
+/** A git command that failed; carries git's own message. */
+export class GitError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly code: number | null,
+    readonly stderr: string,
+  ) {
+    super(`git ${args.join(" ")} failed: ${stderr.trim() || `exit code ${code}`}`);
+    this.name = "GitError";
+  }
+}
+
+// Trial commits are made by the harness, so they must not depend on the user's
+// identity, signing setup or hooks being present.
+const HARNESS_CONFIG = [
+  "-c",
+  "user.name=autoresearch",
+  "-c",
+  "user.email=autoresearch@localhost",
+  "-c",
+  "commit.gpgsign=false",
+  "-c",
+  "core.hooksPath=/dev/null",
+];
+
+export interface GitOptions {
+  input?: string;
+  /** Exit codes that are answers rather than failures (e.g. 1 for `diff --quiet`). */
+  okCodes?: number[];
+  harness?: boolean;
+}
+
+export interface GitResult {
+  stdout: string;
+  code: number;
+}
+
+/** Runs git in `cwd`; rejects with GitError unless the exit code is 0 or listed in okCodes. */
+export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): Promise<GitResult> {
+  const full = options.harness ? [...HARNESS_CONFIG, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "git",
+      full,
+      {
+        cwd,
+        maxBuffer: 256 * 1024 * 1024,
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" },
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        if (code !== null && (code === 0 || options.okCodes?.includes(code)))
+          resolve({ stdout, code });
+        else reject(new GitError(args, code, stderr || (error?.message ?? "")));
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** Runs git and returns its trimmed standard output. */
+export async function git(cwd: string, args: string[], options: GitOptions = {}): Promise<string> {
+  return (await gitRaw(cwd, args, options)).stdout.trim();
+}

@@ -1,0 +1,107 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { UsageError, WorkspaceError } from "../errors.js";
+import { GitError, git, gitRaw } from "./git.js";
+
+/** Where the harness keeps its state inside a task repository (ignored by git). */
+export const STATE_DIR = ".autoresearch";
+
+export const branchName = (tag: string) => `autoresearch/${tag}`;
+export const branchRef = (tag: string) => `refs/heads/${branchName(tag)}`;
+export const trialRef = (tag: string, n: number) => `refs/autoresearch/${tag}/trials/${n}`;
+
+const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A run tag names a branch and refs, so it must be a plain ref component. */
+export function checkTag(tag: string): string {
+  if (!TAG.test(tag) || tag.includes("..") || tag.endsWith(".lock") || tag.endsWith("."))
+    throw new UsageError(
+      `--tag: "${tag}" is not a valid run tag; use letters, digits, ".", "_" and "-" (for example nov27)`,
+    );
+  return tag;
+}
+
+/** Ensures `root` is the top of a git repository with at least one commit. */
+export async function checkRepository(root: string): Promise<void> {
+  let top: string;
+  try {
+    top = await git(root, ["rev-parse", "--show-toplevel"]);
+  } catch {
+    throw new WorkspaceError(
+      `${root} is not a git repository; the task must be one: git init && git add -A && git commit -m "task"`,
+    );
+  }
+  if (resolve(top) !== resolve(root))
+    throw new WorkspaceError(
+      `${root} is inside the repository ${top} but is not its top; run autoresearch from ${top}, or make the task a repository of its own`,
+    );
+  try {
+    await git(root, ["rev-parse", "--verify", "HEAD^{commit}"]);
+  } catch {
+    throw new WorkspaceError(
+      `${root} has no commits yet; commit the task first: git add -A && git commit -m "task"`,
+    );
+  }
+}
+
+/** Refuses uncommitted changes: a run starts from HEAD, and unseen edits would be silently left out. */
+export async function checkClean(root: string): Promise<void> {
+  const status = await git(root, ["status", "--porcelain", "--untracked-files=all"]);
+  if (!status) return;
+  const lines = status.split("\n");
+  const shown = lines.slice(0, 10).map((l) => `  ${l}`);
+  if (lines.length > 10) shown.push(`  ... and ${lines.length - 10} more`);
+  throw new WorkspaceError(
+    `the working tree of ${root} has uncommitted changes; commit or stash them first (a run starts from HEAD):\n${shown.join("\n")}`,
+  );
+}
+
+/** Adds the state folder to .git/info/exclude so that it never shows as a change. */
+export async function excludeStateDir(root: string): Promise<void> {
+  const relative = await git(root, ["rev-parse", "--git-path", "info/exclude"]);
+  const file = isAbsolute(relative) ? relative : join(root, relative);
+  const line = `/${STATE_DIR}/`;
+  const current = existsSync(file) ? readFileSync(file, "utf8") : "";
+  if (current.split("\n").includes(line)) return;
+  mkdirSync(dirname(file), { recursive: true });
+  appendFileSync(file, `${current && !current.endsWith("\n") ? "\n" : ""}${line}\n`);
+}
+
+export async function headCommit(root: string): Promise<string> {
+  return git(root, ["rev-parse", "--verify", "HEAD^{commit}"]);
+}
+
+/** The commit a ref points to, or null if there is no such ref. */
+export async function resolveRef(root: string, ref: string): Promise<string | null> {
+  const { stdout, code } = await gitRaw(
+    root,
+    ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`],
+    {
+      okCodes: [1],
+    },
+  );
+  return code === 0 ? stdout.trim() : null;
+}
+
+/**
+ * Moves `ref` to `commit`. With `expected`, the move happens only if the ref still points
+ * there (compare-and-swap), so a stale writer cannot overwrite a newer incumbent.
+ */
+export async function setRef(
+  root: string,
+  ref: string,
+  commit: string,
+  expected?: string | null,
+): Promise<void> {
+  const args = ["update-ref", "-m", "autoresearch", ref, commit];
+  if (expected !== undefined) args.push(expected ?? "");
+  await git(root, args);
+}
+
+/** Files tracked at HEAD in `dir` (a repository or worktree). */
+export async function trackedFiles(dir: string): Promise<string[]> {
+  const out = await gitRaw(dir, ["ls-files", "-z"]);
+  return out.stdout.split("\0").filter(Boolean);
+}
+
+export { GitError };
