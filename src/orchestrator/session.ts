@@ -6,6 +6,7 @@ import { createJudge } from "../judge/index.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { RunRow } from "../ledger/types.js";
 import { createResearcher } from "../researchers/index.js";
+import type { Researcher } from "../researchers/researcher.js";
 import { loadTask } from "../task/load.js";
 import type { Task } from "../task/task.js";
 import {
@@ -39,7 +40,8 @@ export interface SessionOptions {
 
 export interface StartOptions extends SessionOptions {
   tag: string;
-  researcher: string;
+  /** A researcher's name, or an instance (an embedding program's own researcher). */
+  researcher: string | Researcher;
   seed?: number;
 }
 
@@ -55,7 +57,10 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   await excludeStateDir(task.root);
   await checkClean(task.root);
   checkTaskFiles(task, await trackedFiles(task.root));
-  const researcher = createResearcher(options.researcher);
+  const researcher =
+    typeof options.researcher === "string"
+      ? createResearcher(options.researcher)
+      : options.researcher;
   const judge = createJudge(task.judge.policy);
   const ledger = Ledger.open(task.root);
   try {
@@ -90,7 +95,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       resumed: false,
       researcher: researcher.name,
     });
-    const ctx = context(task, ledger, run, options, researcher.name);
+    const ctx = context(task, ledger, run, options, researcher);
     return await finishSession(ctx, options, run.maxTrials);
   } finally {
     ledger.close();
@@ -100,6 +105,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
 export interface ResumeOptions extends SessionOptions {
   /** The run to continue; the most recent one when absent. */
   tag?: string;
+  /** Replaces the run's own researcher (by default the one it was started with). */
+  researcher?: Researcher;
 }
 
 /** Continues a stopped, failed or killed run where it left off. */
@@ -143,7 +150,13 @@ export async function resumeRun(options: ResumeOptions): Promise<SessionResult> 
       });
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     const current = ledger.runById(run.id)!;
-    const ctx = context(task, ledger, current, options, current.researcher);
+    const ctx = context(
+      task,
+      ledger,
+      current,
+      options,
+      options.researcher ?? createResearcher(current.researcher),
+    );
     return await finishSession(ctx, options, current.maxTrials);
   } finally {
     ledger.close();
@@ -155,14 +168,14 @@ function context(
   ledger: Ledger,
   run: RunRow,
   options: SessionOptions,
-  researcher: string,
+  researcher: Researcher,
 ): RunContext {
   const executor: Executor = createLocalExecutor(localSlots({ count: options.slots ?? 1 }));
   return {
     task,
     ledger,
     run,
-    researcher: createResearcher(researcher),
+    researcher,
     judge: createJudge(run.judge),
     executor,
     scope: new EditScope(task),

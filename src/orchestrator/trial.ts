@@ -7,14 +7,7 @@ import { writeJson } from "../util/fs.js";
 import { processStartTime } from "../util/proc.js";
 import { protectedFingerprint, tamperedFiles } from "../workspace/protect.js";
 import { branchRef, setRef, trialRef } from "../workspace/repo.js";
-import {
-  addWorktree,
-  changesBetween,
-  commitAll,
-  diffPatch,
-  lineCounts,
-  removeWorktree,
-} from "../workspace/worktree.js";
+import { addWorktree, commitWorktree, diffCommits, removeWorktree } from "../workspace/worktree.js";
 import type { RunContext } from "./context.js";
 import { replicateEnv } from "./env.js";
 import { paths, replicateLog, replicateResult } from "./paths.js";
@@ -167,23 +160,20 @@ async function prepareProposal(
 
   const commitStarted = Date.now();
   const message = `${result.title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
-  const commit = await commitAll(worktree, message);
-  if (!commit) return { verdict: "invalid", reason: "the proposal changed nothing", fatal: false };
-  // The ref comes first: whatever the verdict, the proposal is never lost.
-  await setRef(task.root, trialRef(run.tag, trial.n), commit);
-  const [changes, lines, patch] = await Promise.all([
-    changesBetween(task.root, trial.parentCommit, commit),
-    lineCounts(task.root, trial.parentCommit, commit),
-    diffPatch(task.root, trial.parentCommit, commit),
+  const commit = await commitWorktree(worktree, trial.parentCommit, message);
+  // The ref is set before anything can refuse the proposal: whatever the verdict, it is never lost.
+  const [, diff] = await Promise.all([
+    setRef(task.root, trialRef(run.tag, trial.n), commit),
+    diffCommits(task.root, trial.parentCommit, commit),
   ]);
-  writeFileSync(join(dir, "diff.patch"), patch);
+  writeFileSync(join(dir, "diff.patch"), diff.patch);
   ledger.setTrialCommit(trial.id, {
     commit,
     commitMs: Date.now() - commitStarted,
-    linesAdded: lines.added,
-    linesRemoved: lines.removed,
+    linesAdded: diff.added,
+    linesRemoved: diff.removed,
   });
-  const scope = ctx.scope.check(changes);
+  const scope = ctx.scope.check(diff.changes);
   if (!scope.ok) return { verdict: "invalid", reason: scope.reason, fatal: false };
   return { commit };
 }
@@ -198,6 +188,7 @@ async function runReplicates(
 ): Promise<Verdicted> {
   const { ledger, run, task } = ctx;
   const expected = await protectedFingerprint(task.root, commit, task.protected);
+  mkdirSync(paths.cache(task.root), { recursive: true });
   const incumbent = ledger.incumbent(run.id);
   const done: Classified[] = [];
   for (;;) {

@@ -21,10 +21,17 @@ interface Edit {
  * parent. An honest baseline for LLM researchers, and the default when none is configured.
  */
 export function createMutateResearcher(): Researcher {
+  // The constants depend only on the parent commit, which changes only on a keep.
+  const byParent = new Map<string, Constant[]>();
   return {
     name: "mutate",
     async propose(request: ProposalRequest): Promise<ProposalResult> {
-      const constants = await editableConstants(request);
+      let constants = byParent.get(request.parent.commit);
+      if (!constants) {
+        constants = await editableConstants(request);
+        byParent.clear();
+        byParent.set(request.parent.commit, constants);
+      }
       if (constants.length === 0)
         return {
           ok: false,

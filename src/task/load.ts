@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { isMap, LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { TaskFileError } from "../errors.js";
 import { type TaskFile, taskFileSchema } from "./schema.js";
@@ -86,7 +86,7 @@ function describe(
 ): string {
   const path = [...issue.path] as (string | number)[];
   if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) path.push(issue.keys[0]);
-  const where = position(doc, lines, path);
+  const where = position(doc, lines, path, issue.code === "unrecognized_keys");
   const field = path.length ? formatPath(path) : "(top level)";
   const value = valueAt(raw, path);
   const got =
@@ -94,7 +94,19 @@ function describe(
   return `${file}${where}: ${field}: ${issue.message}${got}`;
 }
 
-function position(doc: Doc, lines: LineCounter, path: (string | number)[]): string {
+function position(doc: Doc, lines: LineCounter, path: (string | number)[], atKey: boolean): string {
+  if (atKey) {
+    // An unknown field: point at its key rather than its value.
+    const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+    const pair = isMap(parent)
+      ? parent.items.find((p) => isScalar(p.key) && p.key.value === path.at(-1))
+      : undefined;
+    const range = isScalar(pair?.key) ? pair.key.range : undefined;
+    if (range) {
+      const at = lines.linePos(range[0]);
+      return `:${at.line}:${at.col}`;
+    }
+  }
   // A missing field has no node; point at the closest ancestor that exists.
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true) as

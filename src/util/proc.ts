@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * The kernel's start time of a process (clock ticks since boot), or null if it is gone.
@@ -6,31 +6,43 @@ import { readFileSync } from "node:fs";
  * happens to have reused the number.
  */
 export function processStartTime(pid: number): string | null {
+  return statFields(pid)?.[19] ?? null;
+}
+
+/** Fields 3 onwards of /proc/<pid>/stat (state first), or null if there is no such process. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces and parentheses; fields resume after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] ?? null;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return null;
   }
 }
 
-/** True if the process `pid` exists and, when given, started at `startTime`. */
+/** True if the process `pid` runs (a zombie does not) and, when given, started at `startTime`. */
 export function isAlive(pid: number, startTime?: string | null): boolean {
-  const now = processStartTime(pid);
-  if (now === null) return false;
-  return startTime == null || now === startTime;
+  const fields = statFields(pid);
+  if (!fields || fields[0] === "Z" || fields[0] === "X") return false;
+  return startTime == null || fields[19] === startTime;
 }
 
-/** True if any process is left in the process group `pgid`. */
+/**
+ * True if a live process is left in the process group `pgid`. Zombies do not count:
+ * they are already dead, and where nothing reaps orphans they would linger forever.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const fields = statFields(Number(name));
+    if (fields && Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+  }
+  return false;
 }
 
 /** Sends `signal` to a whole process group; a group that is already gone is not an error. */

@@ -1,4 +1,5 @@
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { git, gitRaw } from "./git.js";
 
 /** Creates a detached worktree of `commit` at `path`, replacing any leftover from a killed run. */
@@ -7,29 +8,54 @@ export async function addWorktree(root: string, path: string, commit: string): P
   await git(root, ["worktree", "add", "--detach", "--force", "--quiet", path, commit]);
 }
 
-/** Removes a worktree and its administrative files; never fails on one that is already gone. */
+/**
+ * Removes a worktree and its administrative folder in .git/worktrees, as
+ * `git worktree remove --force` would, without the cost of a git process per trial.
+ * Never fails on one that is already gone.
+ */
 export async function removeWorktree(root: string, path: string): Promise<void> {
+  let admin: string | null = null;
   try {
-    await git(root, ["worktree", "remove", "--force", "--force", path]);
+    const link = /^gitdir: (.+)$/m.exec(readFileSync(join(path, ".git"), "utf8"))?.[1];
+    if (link) admin = isAbsolute(link) ? link : resolve(path, link);
   } catch {
-    rmSync(path, { recursive: true, force: true });
-    await git(root, ["worktree", "prune"]);
+    // No .git file: the folder is not a worktree (or is half gone); prune settles it.
   }
+  rmSync(path, { recursive: true, force: true });
+  const common = resolve(root, await gitCommonDir(root));
+  if (admin && dirname(admin) === join(common, "worktrees"))
+    rmSync(admin, { recursive: true, force: true });
+  else await git(root, ["worktree", "prune"]);
+}
+
+const commonDirs = new Map<string, string>();
+
+async function gitCommonDir(root: string): Promise<string> {
+  let dir = commonDirs.get(root);
+  if (!dir) {
+    dir = await git(root, ["rev-parse", "--git-common-dir"]);
+    commonDirs.set(root, dir);
+  }
+  return dir;
 }
 
 /**
- * Stages everything in the worktree and commits it. Returns the new commit, or null when
- * the worktree holds no change. Hooks and the user's identity play no part.
+ * Records everything in the worktree as a commit whose parent is `parent`, whether or
+ * not anything changed, so that what runs is exactly what is recorded. Ignored files
+ * are included: a file the program would read must be in the commit. The worktree's
+ * HEAD does not move; hooks and the user's identity play no part.
  */
-export async function commitAll(worktree: string, message: string): Promise<string | null> {
+export async function commitWorktree(
+  worktree: string,
+  parent: string,
+  message: string,
+): Promise<string> {
   await git(worktree, ["add", "--all", "--force", "."]);
-  const { code } = await gitRaw(worktree, ["diff", "--cached", "--quiet"], { okCodes: [1] });
-  if (code === 0) return null;
-  await git(worktree, ["commit", "--quiet", "--no-verify", "-F", "-"], {
+  const tree = await git(worktree, ["write-tree"]);
+  return git(worktree, ["commit-tree", tree, "-p", parent, "-F", "-"], {
     input: message,
     harness: true,
   });
-  return git(worktree, ["rev-parse", "HEAD"]);
 }
 
 /** One path changed between two commits, with the git modes that tell links and submodules apart. */
@@ -47,41 +73,59 @@ const STATUS: Record<string, Change["status"]> = {
   T: "type-changed",
 };
 
-/** Paths that differ between `from` and `to` (renames reported as a delete and an add). */
-export async function changesBetween(dir: string, from: string, to: string): Promise<Change[]> {
-  const out = (await gitRaw(dir, ["diff", "--raw", "-z", "--no-renames", "--no-abbrev", from, to]))
-    .stdout;
-  const fields = out.split("\0");
-  const changes: Change[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const meta = fields[i]!.replace(/^:/, "").split(" ");
-    changes.push({
-      path: fields[i + 1]!,
-      oldMode: meta[0] ?? "",
-      newMode: meta[1] ?? "",
-      status: STATUS[meta[4]?.[0] ?? ""] ?? "modified",
-    });
-  }
-  return changes;
+export interface Diff {
+  changes: Change[];
+  added: number;
+  removed: number;
+  /** The whole patch, binary files included, as `git diff --binary` writes it. */
+  patch: string;
 }
 
-export async function diffPatch(dir: string, from: string, to: string): Promise<string> {
-  return (await gitRaw(dir, ["diff", "--no-color", "--binary", from, to])).stdout;
-}
-
-/** Lines added and removed between two commits (binary files count zero). */
-export async function lineCounts(
-  dir: string,
-  from: string,
-  to: string,
-): Promise<{ added: number; removed: number }> {
-  const out = (await gitRaw(dir, ["diff", "--numstat", from, to])).stdout;
-  let added = 0;
-  let removed = 0;
-  for (const line of out.split("\n")) {
-    const [a, r] = line.split("\t");
-    if (a && a !== "-") added += Number(a);
-    if (r && r !== "-") removed += Number(r);
+/**
+ * What changed between two commits, in one git process: the paths (renames as a delete
+ * and an add), lines added and removed, and the patch.
+ */
+export async function diffCommits(dir: string, from: string, to: string): Promise<Diff> {
+  const out = (
+    await gitRaw(dir, [
+      "diff",
+      "--raw",
+      "--numstat",
+      "--patch",
+      "--binary",
+      "-z",
+      "--no-renames",
+      "--no-abbrev",
+      from,
+      to,
+    ])
+  ).stdout;
+  // The NUL-separated summary ends with an empty field; the patch follows. Paths are never
+  // empty, so the first double NUL is that boundary.
+  const boundary = out.indexOf("\0\0");
+  const fields = boundary < 0 ? [] : out.slice(0, boundary).split("\0");
+  const diff: Diff = {
+    changes: [],
+    added: 0,
+    removed: 0,
+    patch: boundary < 0 ? "" : out.slice(boundary + 2),
+  };
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (field.startsWith(":")) {
+      const meta = field.slice(1).split(" ");
+      diff.changes.push({
+        path: fields[++i]!,
+        oldMode: meta[0] ?? "",
+        newMode: meta[1] ?? "",
+        status: STATUS[meta[4]?.[0] ?? ""] ?? "modified",
+      });
+    } else {
+      // numstat: "added<TAB>removed<TAB>path"; binary files show "-".
+      const [a, r] = field.split("\t");
+      if (a && a !== "-") diff.added += Number(a);
+      if (r && r !== "-") diff.removed += Number(r);
+    }
   }
-  return { added, removed };
+  return diff;
 }

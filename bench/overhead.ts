@@ -1,0 +1,104 @@
+/**
+ * The harness's own cost per trial. A task whose replicate is a shell builtin (`true`,
+ * then the summary line) runs N trials with the mutate researcher; each trial's wall
+ * time is all harness: worktree, proposal, commit, refs, spawn, parse, ledger and
+ * results.tsv. The reference is the bare minimum any such harness must do per trial in
+ * the same repository: `git worktree add` + spawn of the command + `git worktree remove`.
+ *
+ *   npm run bench -- overhead [trials]
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ledger } from "../src/ledger/ledger.js";
+import { startRun } from "../src/orchestrator/session.js";
+
+const TRIALS = Number(process.argv[2] ?? 60);
+
+function makeTask(): string {
+  const root = mkdtempSync(join(tmpdir(), "ar-bench-"));
+  writeFileSync(
+    join(root, "autoresearch.yaml"),
+    [
+      "editable: [train.py]",
+      "run: 'true && echo --- && echo score: 1'",
+      "metric: { name: score, goal: minimize }",
+    ].join("\n"),
+  );
+  const constants = Array.from({ length: 20 }, (_, i) => `CONST_${i} = ${(i + 1) * 0.01}`).join(
+    "\n",
+  );
+  writeFileSync(join(root, "train.py"), `${constants}\n`);
+  mkdirSync(join(root, "src"));
+  // Some bulk, so that checkouts are not free: 200 files, 2 MB.
+  for (let i = 0; i < 200; i++)
+    writeFileSync(join(root, "src", `module_${i}.py`), `# module ${i}\n${"x = 1\n".repeat(1700)}`);
+  execFileSync(
+    "/bin/sh",
+    ["-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm task"],
+    { cwd: root },
+  );
+  return root;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)]!;
+
+function bare(root: string, n: number): number[] {
+  const times: number[] = [];
+  const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+  for (let i = 0; i < n; i++) {
+    const wt = join(root, ".bare", String(i));
+    const t0 = performance.now();
+    execFileSync("git", ["worktree", "add", "--detach", "--quiet", wt, head], { cwd: root });
+    spawnSync("/bin/sh", ["-c", "true && echo --- && echo score: 1"], { cwd: wt });
+    execFileSync("git", ["worktree", "remove", "--force", wt], { cwd: root });
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+const root = makeTask();
+try {
+  const reference = bare(root, 30);
+  await startRun({
+    root,
+    tag: "bench",
+    researcher: "mutate",
+    maxTrials: TRIALS,
+    signal: new AbortController().signal,
+    emit: () => undefined,
+  });
+  const ledger = Ledger.open(root);
+  const trials = ledger.trials(ledger.run("bench")!.id).filter((t) => !t.baseline);
+  const wall = trials.map((t) => t.finishedAt! - t.createdAt);
+  const spawn = trials.map((t) => ledger.replicates(t.id)[0]?.durationMs ?? 0);
+  const commit = trials.map((t) => t.commitMs ?? 0);
+  const propose = trials.map((t) => t.proposeMs ?? 0);
+  ledger.close();
+  const reference2 = bare(root, 30);
+  const ref = median([...reference, ...reference2]);
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`,
+    trials: trials.length,
+    trial_ms: { median: median(wall), p90: p90(wall) },
+    parts_median_ms: {
+      propose: median(propose),
+      commit: median(commit),
+      replicate_process: median(spawn),
+    },
+    bare_worktree_spawn_ms: { median: ref },
+    ratio_to_bare: Number((median(wall) / ref).toFixed(2)),
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const out = join(import.meta.dirname, "results", `overhead-${result.date.slice(0, 10)}.json`);
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`written to ${out}`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Installs what the test suite needs on a fresh Debian 12 machine, then the npm packages.
+# Debian packages: PyTorch (CPU) and numpy for the tiny-lm template's tests, OpenBLAS so
+# that torch is not ten times slower, git for the task repositories.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(git python3 python3-torch python3-numpy libopenblas0-pthread)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund

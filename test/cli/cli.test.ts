@@ -1,0 +1,157 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { isAlive } from "../../src/util/proc.js";
+import { quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
+
+/** The replicate the ledger says is running (of trial `n` if given), once its process is recorded. */
+function runningReplicate(root: string, n?: number) {
+  if (!existsSync(join(root, ".autoresearch/ledger.db"))) return null;
+  const ledger = Ledger.open(root);
+  try {
+    const run = ledger.runs()[0];
+    if (!run) return null;
+    const trialId = n === undefined ? undefined : ledger.trial(run.id, n)?.id;
+    return (
+      ledger
+        .runningReplicates(run.id)
+        .find((r) => r.pid !== null && (n === undefined || r.trialId === trialId)) ?? null
+    );
+  } finally {
+    ledger.close();
+  }
+}
+
+describe("the command line", () => {
+  it("explains itself and refuses bad flags with exit code 2", async () => {
+    const help = await runCli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["init", "run", "resume", "status", "demo"])
+      expect(help.stdout).toContain(command);
+    const bad = await runCli(["run", "--max-trials", "many"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('must be a whole number ≥ 1, got "many"');
+    expect((await runCli(["frobnicate"])).code).toBe(2);
+  });
+
+  it("init writes a committed task from a template, and refuses a non-empty folder or unknown template", async () => {
+    const dir = join(tempDir(), "task");
+    const result = await runCli(["init", "--template", "demo", dir]);
+    expect(result.code).toBe(0);
+    expect(sh(dir, "git status --porcelain")).toBe("");
+    expect(sh(dir, "git ls-files")).toBe("autoresearch.yaml\nprepare.mjs\nprogram.md\ntrain.mjs");
+    const again = await runCli(["init", dir]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/exists and is not empty/);
+    const unknown = await runCli(["init", "--template", "nope", join(tempDir(), "x")]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no template "nope"; available: demo, tiny-lm');
+  });
+
+  it("maps operator mistakes to stable exit codes with the field named", async () => {
+    const notRepo = tempDir();
+    writeFileSync(
+      join(notRepo, "autoresearch.yaml"),
+      "run: x\neditable: [a]\nmetric: {name: m, goal: minimize}\n",
+    );
+    const r1 = await runCli(["run", "-C", notRepo]);
+    expect(r1.code).toBe(4);
+    expect(r1.stderr).toMatch(/is not a git repository/);
+    writeFileSync(
+      join(notRepo, "autoresearch.yaml"),
+      "run: x\neditable: [a]\nmetric: {name: m, goal: best}\n",
+    );
+    const r2 = await runCli(["run", "-C", notRepo]);
+    expect(r2.code).toBe(3);
+    expect(r2.stderr).toContain('metric.goal: must be one of minimize, maximize, got "best"');
+    const r3 = await runCli(["resume", "-C", quadraticTask()]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain("no run to resume in this task");
+  });
+
+  it("resumes after the orchestrator is killed with SIGKILL mid-trial: no finished trial lost, no orphan left", async () => {
+    const root = quadraticTask();
+    const env = { TEST_SLEEP_S: "60", TEST_SLEEP_TRIAL: "1" };
+    const first = runCli(["run", "-C", root, "--tag", "k", "--max-trials", "4"], { env });
+    const replicate = await waitFor(() => runningReplicate(root, 1), 30_000, "trial 1's replicate");
+    const ledger = Ledger.open(root);
+    const run = ledger.run("k")!;
+    const ownerPid = run.ownerPid!;
+    ledger.close();
+    process.kill(ownerPid, "SIGKILL");
+    const killed = await first;
+    expect(killed.signal).toBe("SIGKILL");
+    // The replicate outlived its orchestrator: an orphan until resume ends it.
+    expect(isAlive(replicate.pid!, replicate.pidStart)).toBe(true);
+
+    const resumed = await runCli(["resume", "-C", root], { env: { TEST_SLEEP_S: "0" } });
+    expect(resumed.stderr).toBe("");
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(
+      "recovered: 1 interrupted trial(s) recorded, 1 orphaned process group(s) ended",
+    );
+    expect(isAlive(replicate.pid!, replicate.pidStart)).toBe(false);
+
+    const after = Ledger.open(root);
+    const trials = after.trials(after.run("k")!.id);
+    expect(trials.map((t) => [t.n, t.state, t.verdict])).toEqual([
+      [0, "done", "keep"],
+      [1, "done", "interrupted"],
+      [2, "done", expect.any(String)],
+      [3, "done", expect.any(String)],
+    ]);
+    expect(after.replicates(trials[0]!.id)).toHaveLength(1);
+    expect(after.replicates(trials[1]!.id)[0]).toMatchObject({
+      outcome: "interrupted",
+      reason: "the orchestrator stopped while it ran",
+    });
+    expect(after.run("k")).toMatchObject({ status: "finished", ownerPid: null });
+    after.close();
+    expect(sh(root, "git worktree list").split("\n")).toHaveLength(1);
+    expect(
+      sh(root, "git for-each-ref --format='%(refname)' refs/autoresearch/k/trials | wc -l"),
+    ).toBe("4");
+    const status = await runCli(["status", "-C", root, "--trials", "4"]);
+    expect(status.stdout).toMatch(/run k: finished \(reached --max-trials 4\)/);
+    expect(status.stdout).toMatch(/#1 +interrupted/);
+  });
+
+  it("Ctrl-C ends the running replicate, records it as interrupted and exits with 130", async () => {
+    const root = quadraticTask();
+    const running = runCli(["run", "-C", root, "--tag", "c", "--max-trials", "3"], {
+      env: { TEST_SLEEP_S: "60" },
+    });
+    const replicate = await waitFor(() => runningReplicate(root), 30_000, "a running replicate");
+    const ledger = Ledger.open(root);
+    const ownerPid = ledger.run("c")!.ownerPid!;
+    ledger.close();
+    process.kill(ownerPid, "SIGINT");
+    const result = await running;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain("stopping: ending the running replicate");
+    expect(result.stdout).toContain("run stopped: stopped by the user");
+    expect(isAlive(replicate.pid!)).toBe(false);
+    const after = Ledger.open(root);
+    const run = after.run("c")!;
+    expect(run).toMatchObject({ status: "stopped", ownerPid: null });
+    expect(after.trials(run.id).map((t) => t.verdict)).toEqual(["interrupted"]);
+    after.close();
+  });
+
+  it("demo runs the whole loop offline and keeps at least one improvement", async () => {
+    const dir = join(tempDir(), "demo");
+    const result = await runCli(["demo", dir], { timeoutMs: 300_000 });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("run finished: reached --max-trials 8");
+    const kept = Number(/kept (\d+)/.exec(result.stdout)?.[1]);
+    expect(kept).toBeGreaterThanOrEqual(1);
+    const tsv = readFileSync(join(dir, ".autoresearch/runs/demo/results.tsv"), "utf8")
+      .trim()
+      .split("\n");
+    expect(tsv).toHaveLength(9);
+    expect(tsv.slice(2).some((line) => line.split("\t")[3] === "keep")).toBe(true);
+    expect(sh(dir, "git log --oneline autoresearch/demo").split("\n").length).toBe(kept + 1);
+  }, 300_000);
+});

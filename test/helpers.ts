@@ -1,0 +1,132 @@
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const FIXTURES = join(ROOT, "test", "fixtures");
+export const CLI = join(ROOT, "dist", "cli", "main.js");
+/** Debian's interpreter, which sees Debian's torch (the one first on PATH may not). */
+export const PYTHON = "/usr/bin/python3";
+
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed after the test file. */
+export function tempDir(prefix = "ar-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function sh(cwd: string, command: string): string {
+  return execFileSync("/bin/sh", ["-c", command], { cwd, encoding: "utf8" }).trim();
+}
+
+/** A real git repository holding `files`, committed once. */
+export function makeRepo(files: Record<string, string>): string {
+  const root = tempDir("ar-task-");
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+  sh(
+    root,
+    "git -c init.defaultBranch=main init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm task",
+  );
+  return root;
+}
+
+/**
+ * A task whose metric is a known function of its constants: score = (X - 3)^2 + Y,
+ * printed in karpathy/autoresearch's summary format after `sleep` seconds (or
+ * $TEST_SLEEP_S, which lets a test change the duration without a commit; with
+ * $TEST_SLEEP_TRIAL, only that trial sleeps).
+ */
+export function quadraticTask(
+  options: { yaml?: string; x?: number; sleep?: number; extra?: Record<string, string> } = {},
+): string {
+  return makeRepo({
+    "autoresearch.yaml":
+      options.yaml ??
+      [
+        "name: quadratic",
+        "editable: [train.mjs]",
+        "protected: [evaluate.mjs]",
+        "run: node train.mjs",
+        "budget: 5s",
+        "timeout: 20s",
+        "kill_grace: 1s",
+        "metric: { name: score, goal: minimize }",
+        "secondary: [steps]",
+      ].join("\n"),
+    "train.mjs": [
+      'import { score } from "./evaluate.mjs";',
+      `const X = ${options.x ?? 1.0};`,
+      "const Y = 0.5;",
+      "const slow = !process.env.TEST_SLEEP_TRIAL || process.env.TEST_SLEEP_TRIAL === process.env.AR_TRIAL;",
+      `await new Promise((r) => setTimeout(r, slow ? Number(process.env.TEST_SLEEP_S ?? ${options.sleep ?? 0}) * 1000 : 0));`,
+      'console.log("training...");',
+      'console.log("---");',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: this is the fixture's own source
+      "console.log(`score: ${score(X, Y)}`);",
+      'console.log("steps: 10");',
+      "",
+    ].join("\n"),
+    "evaluate.mjs": "export const score = (x, y) => (x - 3) ** 2 + Math.abs(y);\n",
+    "program.md": "Make score small.\n",
+    ...options.extra,
+  });
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as a real subprocess. */
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export async function waitFor<T>(
+  probe: () => T | null | undefined | false,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,260 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { LedgerError } from "../../src/errors.js";
+import { openDatabase, schemaVersion } from "../../src/ledger/db.js";
+import { Ledger, type NewRun } from "../../src/ledger/ledger.js";
+import { MIGRATIONS } from "../../src/ledger/migrations.js";
+import { resultsTsv } from "../../src/ledger/results-tsv.js";
+import { tempDir } from "../helpers.js";
+
+const RUN: NewRun = {
+  tag: "nov27",
+  taskName: "nanogpt",
+  taskJson: "{}",
+  metric: "val_bpb",
+  goal: "minimize",
+  baseCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+  branch: "autoresearch/nov27",
+  researcher: "mutate",
+  judge: "greedy",
+  seed: 42,
+  maxTrials: 10,
+};
+
+function trial(ledger: Ledger, runId: number, n: number, commit: string, title: string) {
+  const t = ledger.createTrial({
+    runId,
+    n,
+    baseline: n === 0,
+    parentCommit: RUN.baseCommit,
+    researcher: "mutate",
+  });
+  ledger.setTrialProposal(t.id, { title, hypothesis: `${title} helps`, proposeMs: 5 });
+  ledger.setTrialCommit(t.id, { commit, commitMs: 3, linesAdded: 1, linesRemoved: 1 });
+  return t;
+}
+
+describe("the ledger", () => {
+  it("lives in WAL mode at the schema's latest version, on disk", () => {
+    const root = tempDir();
+    const ledger = Ledger.open(root);
+    expect(existsSync(join(root, ".autoresearch", "ledger.db"))).toBe(true);
+    expect(ledger.db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(schemaVersion(ledger.db)).toBe(MIGRATIONS.length);
+    ledger.close();
+  });
+
+  it("round-trips runs, trials, proposals, replicates and events through a reopen", () => {
+    const root = tempDir();
+    let ledger = Ledger.open(root);
+    const run = ledger.createRun(RUN);
+    const t = trial(ledger, run.id, 0, RUN.baseCommit, "baseline");
+    ledger.recordProposal(t.id, {
+      researcher: "mutate",
+      title: "baseline",
+      hypothesis: null,
+      detail: { edits: [] },
+      error: null,
+      durationMs: 5,
+    });
+    const r = ledger.startReplicate({
+      trialId: t.id,
+      idx: 0,
+      seed: 42,
+      slot: null,
+      logPath: "/x/run.log",
+    });
+    ledger.setReplicateProcess(r, "cpu0", 1234, "999");
+    expect(ledger.runningReplicates(run.id).map((x) => x.pid)).toEqual([1234]);
+    ledger.finishReplicate(r, {
+      outcome: "ok",
+      reason: null,
+      exitCode: 0,
+      signal: null,
+      metric: 0.9979,
+      metrics: { val_bpb: 0.9979, peak_vram_mb: 45060.2 },
+      logBytes: 100,
+      logTail: "---\nval_bpb: 0.9979",
+      durationMs: 300_100,
+    });
+    ledger.finishTrial(t.id, {
+      verdict: "keep",
+      reason: "baseline",
+      metric: 0.9979,
+      incumbentMetric: null,
+      metrics: { val_bpb: 0.9979 },
+      runMs: 300_200,
+    });
+    ledger.event(run.id, t.id, "note", { a: 1 });
+    ledger.close();
+
+    ledger = Ledger.open(root);
+    const again = ledger.run("nov27")!;
+    expect(again).toMatchObject({ ...RUN, status: "running", incumbentId: t.id });
+    expect(ledger.incumbent(again.id)).toMatchObject({
+      n: 0,
+      baseline: true,
+      verdict: "keep",
+      metric: 0.9979,
+      title: "baseline",
+    });
+    expect(ledger.replicates(t.id)[0]).toMatchObject({
+      slot: "cpu0",
+      pid: 1234,
+      pidStart: "999",
+      state: "done",
+      outcome: "ok",
+      metrics: { peak_vram_mb: 45060.2 },
+    });
+    expect(ledger.runningReplicates(again.id)).toEqual([]);
+    expect(ledger.proposal(t.id)).toEqual({
+      researcher: "mutate",
+      detail: { edits: [] },
+      error: null,
+    });
+    expect(ledger.events(again.id).map((e) => [e.kind, e.data])).toEqual([["note", { a: 1 }]]);
+    expect(ledger.nextTrialNumber(again.id)).toBe(1);
+    ledger.close();
+  });
+
+  it("refuses values outside the schema's vocabulary", () => {
+    const ledger = new Ledger(openDatabase(":memory:"));
+    const run = ledger.createRun(RUN);
+    const t = trial(ledger, run.id, 0, RUN.baseCommit, "baseline");
+    expect(() =>
+      ledger.finishTrial(t.id, {
+        verdict: "maybe" as "keep",
+        reason: null,
+        metric: null,
+        incumbentMetric: null,
+        metrics: {},
+        runMs: 0,
+      }),
+    ).toThrow(/CHECK constraint/);
+    expect(() =>
+      ledger.createTrial({
+        runId: run.id,
+        n: 0,
+        baseline: false,
+        parentCommit: "x",
+        researcher: "m",
+      }),
+    ).toThrow(/UNIQUE/);
+  });
+
+  it("migrates an older database forward, keeping its data", () => {
+    const path = join(tempDir(), "ledger.db");
+    const extra = "ALTER TABLE runs ADD COLUMN note TEXT; UPDATE runs SET note = 'migrated';";
+    const v1 = openDatabase(path, MIGRATIONS);
+    new Ledger(v1).createRun(RUN);
+    v1.close();
+    const later = openDatabase(path, [...MIGRATIONS, extra]);
+    expect(schemaVersion(later)).toBe(MIGRATIONS.length + 1);
+    expect(later.prepare("SELECT tag, note FROM runs").get()).toEqual({
+      tag: "nov27",
+      note: "migrated",
+    });
+    later.close();
+  });
+
+  it("applies a failing migration not at all", () => {
+    const path = join(tempDir(), "ledger.db");
+    openDatabase(path).close();
+    expect(() =>
+      openDatabase(path, [
+        ...MIGRATIONS,
+        "ALTER TABLE runs ADD COLUMN x TEXT; SELECT * FROM missing_table;",
+      ]),
+    ).toThrow();
+    const db = new Database(path);
+    expect(schemaVersion(db)).toBe(MIGRATIONS.length);
+    expect(db.prepare("SELECT name FROM pragma_table_info('runs') WHERE name = 'x'").all()).toEqual(
+      [],
+    );
+    db.close();
+  });
+
+  it("refuses a database from a newer version", () => {
+    const path = join(tempDir(), "ledger.db");
+    const db = new Database(path);
+    db.pragma(`user_version = ${MIGRATIONS.length + 5}`);
+    db.close();
+    expect(() => openDatabase(path)).toThrow(LedgerError);
+    expect(() => openDatabase(path)).toThrow(/newer than this autoresearch understands/);
+  });
+});
+
+describe("results.tsv", () => {
+  it("matches the golden file: karpathy/autoresearch's five columns first", () => {
+    const ledger = new Ledger(openDatabase(":memory:"));
+    const run = ledger.createRun(RUN);
+    const rows: [
+      string,
+      string,
+      "keep" | "discard" | "crash" | "timeout" | "invalid",
+      number | null,
+      Record<string, number>,
+      string,
+    ][] = [
+      ["a1b2c3d4", "baseline", "keep", 0.9979, { peak_vram_mb: 45060.2 }, "baseline"],
+      [
+        "b2c3d4e5",
+        "increase LR to 0.04",
+        "keep",
+        0.9932,
+        { peak_vram_mb: 45260.8 },
+        "val_bpb 0.9932 beats the incumbent's 0.9979",
+      ],
+      [
+        "c3d4e5f6",
+        "switch to GeLU activation",
+        "discard",
+        1.005,
+        { peak_vram_mb: 45060 },
+        "no better",
+      ],
+      [
+        "d4e5f6a7",
+        "double model width (OOM)",
+        "crash",
+        null,
+        {},
+        "exit code 1: CUDA out of memory",
+      ],
+      ["e5f6a7b8", "tabs\tand\nnewlines", "timeout", null, {}, "ran past the timeout"],
+      [
+        "f6a7b8c9",
+        "edit prepare.py",
+        "invalid",
+        null,
+        {},
+        "changes outside the editable files: prepare.py (protected)",
+      ],
+    ];
+    rows.forEach(([commit, title, verdict, metric, metrics, reason], n) => {
+      const t = trial(ledger, run.id, n, commit, title);
+      ledger.finishTrial(t.id, {
+        verdict,
+        reason,
+        metric,
+        incumbentMetric: null,
+        metrics,
+        runMs: 300_000 + n * 100,
+      });
+    });
+    trial(ledger, run.id, 6, "0000000", "still running");
+    const expected = [
+      "commit\tval_bpb\tmemory_gb\tstatus\tdescription\ttrial\tverdict\tlines_added\tlines_removed\tseconds\treason\tpeak_vram_mb",
+      "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline\t0\tkeep\t1\t1\t300.0\tbaseline\t45060.2",
+      "b2c3d4e\t0.993200\t44.2\tkeep\tincrease LR to 0.04\t1\tkeep\t1\t1\t300.1\tval_bpb 0.9932 beats the incumbent's 0.9979\t45260.8",
+      "c3d4e5f\t1.005000\t44.0\tdiscard\tswitch to GeLU activation\t2\tdiscard\t1\t1\t300.2\tno better\t45060",
+      "d4e5f6a\t0.000000\t0.0\tcrash\tdouble model width (OOM)\t3\tcrash\t1\t1\t300.3\texit code 1: CUDA out of memory\t",
+      "e5f6a7b\t0.000000\t0.0\tcrash\ttabs and newlines\t4\ttimeout\t1\t1\t300.4\tran past the timeout\t",
+      "f6a7b8c\t0.000000\t0.0\tcrash\tedit prepare.py\t5\tinvalid\t1\t1\t300.5\tchanges outside the editable files: prepare.py (protected)\t",
+      "",
+    ].join("\n");
+    expect(resultsTsv(ledger.trials(run.id), "val_bpb", ["peak_vram_mb"])).toBe(expected);
+  });
+});

@@ -1,0 +1,173 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { TaskFileError } from "../../src/errors.js";
+import { loadTask, parseTask } from "../../src/task/load.js";
+import { parseDuration, parseSize } from "../../src/task/units.js";
+import { tempDir } from "../helpers.js";
+
+const MINIMAL =
+  "run: python train.py\neditable: [train.py]\nmetric: { name: val_bpb, goal: minimize }\n";
+
+function error(source: string): string {
+  try {
+    parseTask(source, "/task");
+  } catch (e) {
+    expect(e).toBeInstanceOf(TaskFileError);
+    return (e as Error).message;
+  }
+  throw new Error("expected the task file to be refused");
+}
+
+describe("the task file", () => {
+  it("fills defaults for a minimal file", () => {
+    const task = parseTask(MINIMAL, "/work/nanogpt");
+    expect(task).toMatchObject({
+      name: "nanogpt",
+      program: "program.md",
+      editable: ["train.py"],
+      protected: [],
+      setup: null,
+      budget: 300,
+      timeout: 660,
+      killGrace: 10,
+      logLimit: 10_000_000,
+      seed: 42,
+      metric: { name: "val_bpb", goal: "minimize", parser: "summary", pattern: null },
+      resources: { gpus: 0, cpus: null },
+      judge: { policy: "greedy", minEffect: 0 },
+    });
+  });
+
+  it("reads every field of the design's example", () => {
+    const task = parseTask(
+      [
+        "name: nanogpt",
+        "program: program.md",
+        "editable: [train.py]",
+        "protected: [prepare.py]",
+        "setup: python prepare.py",
+        "run: python train.py",
+        "budget: 300s",
+        "timeout: 10m",
+        "metric: { name: val_bpb, goal: minimize }",
+        "secondary: [peak_vram_mb, { name: mfu, pattern: 'mfu (\\d+)' }]",
+        'constraints: ["peak_vram_mb < 80000"]',
+        "resources: { gpus: 1 }",
+        "judge: { policy: greedy, min_effect: 0.0005 }",
+        "env: { DEPTH: 8, FAST: true }",
+        "log_limit: 2MiB",
+      ].join("\n"),
+      "/t",
+    );
+    expect(task.timeout).toBe(600);
+    expect(task.secondary).toEqual([
+      { name: "peak_vram_mb", pattern: null },
+      { name: "mfu", pattern: "mfu (\\d+)" },
+    ]);
+    expect(task.constraints).toEqual([
+      { text: "peak_vram_mb < 80000", metric: "peak_vram_mb", op: "<", value: 80000 },
+    ]);
+    expect(task.env).toEqual({ DEPTH: "8", FAST: "true" });
+    expect(task.logLimit).toBe(2 * 1024 * 1024);
+    expect(task.judge.minEffect).toBe(0.0005);
+  });
+
+  it("names the field, its position, the bad value and what is allowed", () => {
+    expect(error(MINIMAL.replace("minimize", "minimise"))).toBe(
+      'autoresearch.yaml:3:32: metric.goal: must be one of minimize, maximize, got "minimise"',
+    );
+    expect(error(`${MINIMAL}budget: 5 minutes\n`)).toContain(
+      'autoresearch.yaml:4:9: budget: must be a positive duration such as "300s", "5m", "1h" or a number of seconds (exported as AR_TIME_BUDGET), got "5 minutes"',
+    );
+    expect(error(`${MINIMAL}bogus: 1\n`)).toMatch(
+      /autoresearch.yaml:4:1: bogus: unknown field; allowed fields: name, program, editable/,
+    );
+  });
+
+  it("refuses each kind of bad input with its own message", () => {
+    const cases: [string, RegExp][] = [
+      ["editable: [a]\nmetric: {name: m, goal: minimize}\n", /run: is required: the shell command/],
+      ["run: x\nmetric: {name: m, goal: minimize}\n", /editable: is required/],
+      [
+        "run: x\neditable: []\nmetric: {name: m, goal: minimize}\n",
+        /editable: must list at least one glob, got \[\]/,
+      ],
+      [
+        "run: x\neditable: train.py\nmetric: {name: m, goal: minimize}\n",
+        /editable: must be a list of globs .*got "train.py"/,
+      ],
+      ["run: x\neditable: [a]\n", /metric: is required/],
+      ["run: x\neditable: [a]\nmetric: {goal: minimize}\n", /metric.name: is required/],
+      [`${MINIMAL}timeout: 0s\n`, /timeout: must be a positive duration/],
+      [
+        `${MINIMAL}budget: 10s\ntimeout: 5s\n`,
+        /timeout: must be longer than budget \(10s\), got 5s/,
+      ],
+      [`${MINIMAL}log_limit: lots\n`, /log_limit: must be a size of at least 1KiB .*got "lots"/],
+      [`${MINIMAL}seed: 1.5\n`, /seed: must be an integer, got 1.5/],
+      [
+        `${MINIMAL}constraints: ["vram is small"]\n`,
+        /constraints\[0\]: must have the form "metric op number".*got "vram is small"/,
+      ],
+      [`${MINIMAL}resources: { gpus: -1 }\n`, /resources.gpus: must be 0 or more, got -1/],
+      [
+        `${MINIMAL}resources: { tpus: 1 }\n`,
+        /resources.tpus: unknown field; allowed fields: gpus, cpus/,
+      ],
+      [`${MINIMAL}judge: { policy: bayes }\n`, /judge.policy: must be one of greedy, got "bayes"/],
+      [`${MINIMAL}judge: { min_effect: -1 }\n`, /judge.min_effect: must be ≥ 0, got -1/],
+      [`${MINIMAL}env: { AR_SEED: 1 }\n`, /env.AR_SEED: AR_ variables are set by the harness/],
+      [`${MINIMAL}env: { "1BAD": x }\n`, /env.1BAD: is not a valid environment variable name/],
+      [
+        `${MINIMAL}secondary: [{ name: b }]\n`,
+        /secondary\[0\]: must be a metric name or \{ name, pattern \}/,
+      ],
+      [
+        "run: x\neditable: [a]\nmetric: {name: m, goal: minimize, parser: regex}\n",
+        /metric.pattern: is required when parser is regex/,
+      ],
+      [
+        "run: x\neditable: [a]\nmetric: {name: m, goal: minimize, parser: regex, pattern: 'a(b'}\n",
+        /metric.pattern: is not a valid regular expression/,
+      ],
+      [
+        "run: x\neditable: [a]\nmetric: {name: m, goal: minimize, pattern: 'a(b)'}\n",
+        /metric.pattern: is only used when parser is regex/,
+      ],
+      [
+        "run: x\neditable: [a]\nmetric: {name: m, goal: minimize, parser: xml}\n",
+        /metric.parser: must be one of summary/,
+      ],
+      ["run: [\n", /autoresearch.yaml:2:1: not valid YAML/],
+      ["- just\n- a list\n", /must be a mapping of fields/],
+    ];
+    for (const [source, expected] of cases) expect(error(source)).toMatch(expected);
+  });
+
+  it("lists every problem at once", () => {
+    const message = error("editable: []\nmetric: {name: m, goal: up}\n");
+    expect(message.split("\n")).toHaveLength(3);
+  });
+
+  it("says how to start when the file is missing", () => {
+    const dir = tempDir();
+    expect(() => loadTask(dir)).toThrow(/no autoresearch.yaml in .*autoresearch init/);
+    writeFileSync(join(dir, "autoresearch.yaml"), MINIMAL);
+    expect(loadTask(dir).root).toBe(dir);
+  });
+});
+
+describe("units", () => {
+  it("parses durations and sizes", () => {
+    expect(parseDuration("300s")).toBe(300);
+    expect(parseDuration("5m")).toBe(300);
+    expect(parseDuration("1.5h")).toBe(5400);
+    expect(parseDuration("250ms")).toBe(0.25);
+    expect(parseDuration(42)).toBe(42);
+    expect(parseDuration("five")).toBeNull();
+    expect(parseSize("10MB")).toBe(10_000_000);
+    expect(parseSize("1KiB")).toBe(1024);
+    expect(parseSize("ten")).toBeNull();
+  });
+});

@@ -1,0 +1,193 @@
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { WorkspaceError } from "../../src/errors.js";
+import { protectedFingerprint, tamperedFiles } from "../../src/workspace/protect.js";
+import {
+  checkClean,
+  checkRepository,
+  checkTag,
+  excludeStateDir,
+  headCommit,
+  resolveRef,
+  setRef,
+} from "../../src/workspace/repo.js";
+import { EditScope } from "../../src/workspace/scope.js";
+import {
+  addWorktree,
+  commitWorktree,
+  diffCommits,
+  removeWorktree,
+} from "../../src/workspace/worktree.js";
+import { makeRepo, sh, tempDir } from "../helpers.js";
+
+describe("the task repository", () => {
+  it("must be the top of a git repository with a commit", async () => {
+    const plain = tempDir();
+    await expect(checkRepository(plain)).rejects.toThrow(
+      /is not a git repository; the task must be one: git init/,
+    );
+    sh(plain, "git init -q");
+    await expect(checkRepository(plain)).rejects.toThrow(/has no commits yet/);
+    const repo = makeRepo({ "a/x.py": "X = 1\n" });
+    await expect(checkRepository(join(repo, "a"))).rejects.toThrow(
+      /is inside the repository .* but is not its top/,
+    );
+    await expect(checkRepository(repo)).resolves.toBeUndefined();
+  });
+
+  it("refuses a dirty tree and lists what is uncommitted", async () => {
+    const repo = makeRepo({ "train.py": "X = 1\n" });
+    await checkClean(repo);
+    writeFileSync(join(repo, "train.py"), "X = 2\n");
+    writeFileSync(join(repo, "notes.txt"), "new\n");
+    const error = await checkClean(repo).catch((e) => e);
+    expect(error).toBeInstanceOf(WorkspaceError);
+    expect(error.message).toMatch(/uncommitted changes; commit or stash them first/);
+    expect(error.message).toContain(" M train.py");
+    expect(error.message).toContain("?? notes.txt");
+  });
+
+  it("hides the state folder from git once, without touching tracked files", async () => {
+    const repo = makeRepo({ "train.py": "X = 1\n" });
+    await excludeStateDir(repo);
+    await excludeStateDir(repo);
+    const exclude = readFileSync(join(repo, ".git/info/exclude"), "utf8");
+    expect(exclude.match(/\/\.autoresearch\//g)).toHaveLength(1);
+    mkdirSync(join(repo, ".autoresearch"));
+    writeFileSync(join(repo, ".autoresearch/ledger.db"), "x");
+    await checkClean(repo);
+  });
+
+  it("accepts plain tags only", () => {
+    expect(checkTag("nov27")).toBe("nov27");
+    expect(checkTag("run-2.b_c")).toBe("run-2.b_c");
+    for (const bad of ["", "a b", "../x", "a..b", "x.lock", "-x", "a/b", "a:b"])
+      expect(() => checkTag(bad)).toThrow(/is not a valid run tag/);
+  });
+
+  it("moves refs only from the expected commit", async () => {
+    const repo = makeRepo({ "a.txt": "1\n" });
+    const head = await headCommit(repo);
+    await setRef(repo, "refs/heads/autoresearch/t", head, null);
+    await expect(setRef(repo, "refs/heads/autoresearch/t", head, null)).rejects.toThrow();
+    sh(repo, "echo 2 > a.txt && git -c user.name=t -c user.email=t@t commit -qam two");
+    const second = await headCommit(repo);
+    await expect(setRef(repo, "refs/heads/autoresearch/t", second, second)).rejects.toThrow();
+    await setRef(repo, "refs/heads/autoresearch/t", second, head);
+    expect(await resolveRef(repo, "refs/heads/autoresearch/t")).toBe(second);
+    expect(await resolveRef(repo, "refs/heads/none")).toBeNull();
+  });
+});
+
+describe("worktrees and commits", () => {
+  it("commits everything in a worktree, ignored files too, with the harness identity and HEAD unmoved", async () => {
+    const repo = makeRepo({
+      "train.py": "X = 1\nY = 2\n",
+      "prepare.py": "P = 1\n",
+      ".gitignore": "*.log\n",
+    });
+    const head = await headCommit(repo);
+    const wt = join(tempDir(), "wt");
+    await addWorktree(repo, wt, head);
+    const empty = await commitWorktree(wt, head, "nothing");
+    expect(await diffCommits(repo, head, empty)).toEqual({
+      changes: [],
+      added: 0,
+      removed: 0,
+      patch: "",
+    });
+    writeFileSync(join(wt, "train.py"), "X = 3\nY = 2\nZ = 4\n");
+    writeFileSync(join(wt, "new.py"), "N = 1\n");
+    writeFileSync(join(wt, "debug.log"), "ignored but read by the program\n");
+    const commit = await commitWorktree(wt, head, "X 1 → 3\n\nhypothesis");
+    expect(commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(sh(repo, `git log -1 --format=%an%n%s%n%P ${commit}`)).toBe(
+      `autoresearch\nX 1 → 3\n${head}`,
+    );
+    expect(sh(wt, "git rev-parse HEAD")).toBe(head);
+    const diff = await diffCommits(repo, head, commit);
+    expect(diff.patch).toMatch(/^diff --git a\/debug.log b\/debug.log\n/);
+    expect(diff.patch).toContain("+X = 3\n");
+    expect(diff.patch).toBe(sh(repo, `git diff --binary ${head} ${commit}`) + "\n");
+    expect({ ...diff, patch: undefined }).toEqual({
+      patch: undefined,
+      changes: [
+        { path: "debug.log", status: "added", oldMode: "000000", newMode: "100644" },
+        { path: "new.py", status: "added", oldMode: "000000", newMode: "100644" },
+        { path: "train.py", status: "modified", oldMode: "100644", newMode: "100644" },
+      ],
+      added: 4,
+      removed: 1,
+    });
+    await removeWorktree(repo, wt);
+    expect(sh(repo, "git worktree list").split("\n")).toHaveLength(1);
+    // A leftover folder from a killed run is replaced.
+    await addWorktree(repo, wt, head);
+    await addWorktree(repo, wt, head);
+    await removeWorktree(repo, wt);
+  });
+});
+
+describe("the edit scope", () => {
+  const scope = new EditScope({
+    editable: ["train.py", "src/**/*.py"],
+    protected: ["src/eval.py"],
+    program: "program.md",
+  });
+
+  it("allows editable paths and names why others are refused", () => {
+    expect(scope.refusal("train.py")).toBeNull();
+    expect(scope.refusal("src/model/net.py")).toBeNull();
+    expect(scope.refusal("src/eval.py")).toBe("protected");
+    expect(scope.refusal("prepare.py")).toBe("not editable");
+    expect(scope.refusal("autoresearch.yaml")).toBe("the task file");
+    expect(scope.refusal("program.md")).toBe("the program");
+    expect(scope.refusal(".git/config")).toBe("harness or git files");
+    expect(scope.refusal(".autoresearch/ledger.db")).toBe("harness or git files");
+  });
+
+  it("refuses links, submodules, empty proposals and lists every offending path", () => {
+    const change = (path: string, newMode = "100644") => ({
+      path,
+      status: "modified" as const,
+      oldMode: "100644",
+      newMode,
+    });
+    expect(scope.check([change("train.py")])).toEqual({ ok: true });
+    expect(scope.check([])).toEqual({ ok: false, reason: "the proposal changed nothing" });
+    expect(scope.check([change("train.py"), change("prepare.py"), change("src/eval.py")])).toEqual({
+      ok: false,
+      reason:
+        "changes outside the editable files: prepare.py (not editable), src/eval.py (protected)",
+    });
+    expect(scope.check([change("train.py", "120000")]).ok).toBe(false);
+    expect(scope.check([change("src/lib.py", "160000")])).toEqual({
+      ok: false,
+      reason: "changes outside the editable files: src/lib.py (a submodule)",
+    });
+  });
+});
+
+describe("protected files", () => {
+  it("detects a changed, deleted, re-moded or linked protected file", async () => {
+    const repo = makeRepo({ "prepare.py": "P = 1\n", "data/a.txt": "a\n", "train.py": "X = 1\n" });
+    const head = await headCommit(repo);
+    const expected = await protectedFingerprint(repo, head, ["prepare.py", "data/**"]);
+    expect([...expected.keys()]).toEqual(["data/a.txt", "prepare.py"]);
+    expect(tamperedFiles(repo, expected)).toEqual([]);
+    writeFileSync(join(repo, "train.py"), "X = 2\n");
+    expect(tamperedFiles(repo, expected)).toEqual([]);
+    writeFileSync(join(repo, "prepare.py"), "P = 2\n");
+    expect(tamperedFiles(repo, expected)).toEqual(["prepare.py"]);
+    sh(repo, "git checkout -q prepare.py");
+    chmodSync(join(repo, "prepare.py"), 0o755);
+    expect(tamperedFiles(repo, expected)).toEqual(["prepare.py"]);
+    sh(repo, "git checkout -q prepare.py && chmod 644 prepare.py");
+    rmSync(join(repo, "data/a.txt"));
+    symlinkSync("/etc/hostname", join(repo, "data/a.txt"));
+    expect(tamperedFiles(repo, expected)).toEqual(["data/a.txt"]);
+    rmSync(join(repo, "data/a.txt"));
+    expect(tamperedFiles(repo, expected)).toEqual(["data/a.txt"]);
+  });
+});
