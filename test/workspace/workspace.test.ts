@@ -109,7 +109,7 @@ describe("worktrees and commits", () => {
     const diff = await diffCommits(repo, head, commit);
     expect(diff.patch).toMatch(/^diff --git a\/debug.log b\/debug.log\n/);
     expect(diff.patch).toContain("+X = 3\n");
-    expect(diff.patch).toBe(sh(repo, `git diff --binary ${head} ${commit}`) + "\n");
+    expect(diff.patch).toBe(`${sh(repo, `git diff --binary ${head} ${commit}`)}\n`);
     expect({ ...diff, patch: undefined }).toEqual({
       patch: undefined,
       changes: [
