@@ -36,6 +36,7 @@ export type RunEvent =
   | {
       type: "trial-end";
       n: number;
+      baseline: boolean;
       title: string;
       verdict: Verdict;
       metric: number | null;

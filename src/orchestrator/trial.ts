@@ -328,6 +328,7 @@ export function finish(
   ctx.emit({
     type: "trial-end",
     n: trial.n,
+    baseline: trial.baseline,
     title: done.title ?? "",
     verdict: step.verdict,
     metric: step.metric,

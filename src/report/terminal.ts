@@ -29,8 +29,14 @@ export const fmtMetric = (x: number | null) =>
  * busy slot (trial, progress against the budget) and the best so far; finished trials
  * scroll above it. Elsewhere (a log file, CI) every event is one plain line.
  */
+export interface Output {
+  write(text: string): unknown;
+  /** The terminal's width, where known. */
+  columns?: number;
+}
+
 export function createTerminalDisplay(
-  out: NodeJS.WriteStream | NodeJS.WritableStream,
+  out: Output,
   live: boolean,
 ): {
   emit: Emit;
@@ -53,7 +59,7 @@ export function createTerminalDisplay(
   };
   const drawBlock = () => {
     if (!live) return;
-    const width = (out as NodeJS.WriteStream).columns ?? 100;
+    const width = out.columns ?? 100;
     const lines = [`best ${metric} ${fmtMetric(best)} · ${trials} trials · ${kept} kept`];
     for (const [id, s] of slots) {
       const elapsed = (Date.now() - s.startedAt) / 1000;
@@ -71,12 +77,11 @@ export function createTerminalDisplay(
     out.write(`${line}\n`);
     drawBlock();
   };
-  const timer = live
-    ? setInterval(() => {
-        clearBlock();
-        drawBlock();
-      }, 250)
-    : null;
+  const refresh = () => {
+    clearBlock();
+    drawBlock();
+  };
+  const timer = live ? setInterval(refresh, 250) : null;
   timer?.unref();
 
   const emit = (event: RunEvent) => {
@@ -115,14 +120,16 @@ export function createTerminalDisplay(
           startedAt: event.startedAt,
           budget: event.budget,
         });
-        if (!live) print(`#${event.n} replicate ${event.idx} running on ${event.slot}`);
+        if (live) refresh();
+        else print(`#${event.n} replicate ${event.idx} running on ${event.slot}`);
         break;
       case "replicate-end":
         slots.delete(event.slot);
+        if (live) refresh();
         break;
       case "trial-end": {
         trials++;
-        if (event.verdict === "keep") kept++;
+        if (event.verdict === "keep" && !event.baseline) kept++;
         best = event.best;
         const verdict = paint(event.verdict.padEnd(11), event.verdict);
         const why =
