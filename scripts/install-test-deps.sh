@@ -1,11 +1,12 @@
 #!/bin/bash
 # Installs what the test suite needs on a fresh Debian 12 machine, then the npm packages.
 # Debian packages: PyTorch (CPU) and numpy for the tiny-lm template's tests, OpenBLAS so
-# that torch is not ten times slower, git for the task repositories.
+# that torch is not ten times slower, git for the task repositories, Chromium for the
+# dashboard's browser tests, SLURM and munge for a single-node cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git python3 python3-torch python3-numpy libopenblas0-pthread)
+packages=(git python3 python3-torch python3-numpy libopenblas0-pthread chromium slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
