@@ -1,0 +1,426 @@
+"""nanogpt: a GPT pretrained from scratch for a fixed time on one GPU. Change anything here.
+
+Training runs for AR_TIME_BUDGET seconds (the first UNTIMED_STEPS steps, which compile,
+are not counted), then prepare.evaluate_bpb scores the model and the summary block is
+printed. The model: rotary positions, RMSNorm without parameters, QK-norm, ReLU² MLP,
+value embeddings on alternate layers, full or sliding-window causal attention per layer,
+soft-capped logits, separate input and output embeddings. The optimisers: Muon for the
+matrices inside the blocks, AdamW for embeddings, output layer and per-layer scalars.
+
+Environment: DEPTH (default 8; width = 64 · DEPTH rounded up to whole heads of 128).
+For small machines and CI: NANOGPT_HEAD_DIM, NANOGPT_DEVICE_BATCH (rows per forward),
+NANOGPT_TOTAL_BATCH (tokens per optimiser step), NANOGPT_COMPILE=0, and prepare.py's
+NANOGPT_SEQ_LEN and NANOGPT_EVAL_TOKENS. Runs on PyTorch 2.x (GPU) and 1.13 (CPU).
+"""
+
+import gc
+import math
+import os
+import resource
+import sys
+import time
+from contextlib import nullcontext
+
+t_start = time.time()
+
+# prepare is imported first: it points the compile caches at the task's cache folder.
+from prepare import (
+    MAX_SEQ_LEN,
+    TIME_BUDGET,
+    UNTIMED_STEPS,
+    TrainLoader,
+    evaluate_bpb,
+    load_tokenizer,
+)
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+try:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    flex_attention = torch.compile(flex_attention, dynamic=False)  # eager flex is a slow reference
+except ImportError:
+    flex_attention = None
+
+# Model
+DEPTH = int(os.environ.get("DEPTH") or 8)
+ASPECT_RATIO = 64  # model width per layer
+HEAD_DIM = int(os.environ.get("NANOGPT_HEAD_DIM") or 128)
+MLP_RATIO = 4
+WINDOW_PATTERN = "L"  # mutate: L|SL|SSL|SSSL
+SHORT_WINDOW = MAX_SEQ_LEN // 4  # tokens seen by "S" layers; "L" layers see the whole row
+ROPE_BASE = 10000
+LOGIT_SOFTCAP = 15.0
+VE_GATE_CHANNELS = 32  # input channels that set the value-embedding gates
+DIM = -(-DEPTH * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM  # rounded up to whole heads
+
+# Optimisation
+TOTAL_BATCH = int(os.environ.get("NANOGPT_TOTAL_BATCH") or 2**19)  # tokens per step
+# Rows per forward: 128 at depth 8 (about 45 GB); fewer, in powers of two, as the
+# activations of deeper and wider models grow.
+DEVICE_BATCH = int(os.environ.get("NANOGPT_DEVICE_BATCH") or 0) or max(
+    1, min(TOTAL_BATCH // MAX_SEQ_LEN, 2 ** round(math.log2(128 * 8 * 512 / (DEPTH * DIM))))
+)
+MATRIX_LR = 0.04  # Muon
+EMBED_LR = 0.6  # AdamW, token and value embeddings
+UNEMBED_LR = 0.004  # AdamW, output layer
+SCALAR_LR = 0.02  # AdamW, per-layer residual scales
+ADAM_BETA1 = 0.8
+ADAM_BETA2 = 0.95
+WEIGHT_DECAY = 0.1  # Muon matrices, decoupled, scaled by the learning rate
+MUON_MOMENTUM = 0.95
+MUON_MOMENTUM_START = 0.85
+MOMENTUM_WARMUP = 0.1  # fraction of the budget to reach MUON_MOMENTUM
+WARMUP = 0.0  # fraction of the budget, linear warmup
+WARMDOWN = 0.5  # fraction of the budget, linear decay to FINAL_LR_FRACTION
+FINAL_LR_FRACTION = 0.0
+LOG_EVERY = 25  # steps; each log waits for the GPU once
+EVAL_BATCH = 32  # validation rows per forward
+COMPILE = os.environ.get("NANOGPT_COMPILE", "1") != "0"
+
+# H100 SXM, dense bf16 tensor cores. MFU is reported against it on every device.
+PEAK_FLOPS = 989.5e12  # mutate: off
+
+SEED = int(os.environ.get("AR_SEED") or 42)
+torch.manual_seed(SEED)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+cuda = device.type == "cuda"
+COMPILE = COMPILE and cuda and hasattr(torch, "compile")
+dtype = torch.bfloat16 if cuda else torch.float32  # activations and attention
+autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+
+
+def rms_norm(x, eps=1e-6):
+    y = x.float()
+    return (y * torch.rsqrt(y.square().mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+class Rotary(nn.Module):
+    def __init__(self, head_dim, length):
+        super().__init__()
+        frequencies = ROPE_BASE ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        positions = torch.arange(length, dtype=torch.float32)
+        angles = torch.outer(positions, frequencies)[None, :, None, :]
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x):  # (batch, time, heads, head_dim)
+        cos = self.cos[:, : x.size(1)].to(x.dtype)
+        sin = self.sin[:, : x.size(1)].to(x.dtype)
+        a, b = x.chunk(2, dim=-1)
+        return torch.cat((a * cos + b * sin, b * cos - a * sin), dim=-1)
+
+
+BLOCK_MASKS = {}  # (window, length) -> flex_attention block mask, built before compiling
+
+
+def attend(q, k, v, window):
+    """Causal attention over the last `window` positions; (batch, heads, time, head_dim)."""
+    length = q.size(-2)
+    if window >= length and hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if (window, length) in BLOCK_MASKS:
+        return flex_attention(q, k, v, block_mask=BLOCK_MASKS[window, length])
+    # PyTorch 1.x, or a window on CPU: the scores in full with a banded mask.
+    i = torch.arange(length, device=q.device)
+    distance = i[:, None] - i[None, :]
+    scores = (q @ k.transpose(-1, -2)) * q.size(-1) ** -0.5
+    scores = scores.masked_fill((distance < 0) | (distance >= window), float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, window, value_embedding):
+        super().__init__()
+        self.heads, self.window = heads, window
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim, bias=False)
+        self.o = nn.Linear(dim, dim, bias=False)
+        self.gate = nn.Linear(VE_GATE_CHANNELS, heads, bias=False) if value_embedding else None
+
+    def forward(self, x, ve, rotary):
+        b, t, c = x.shape
+        shape = (b, t, self.heads, c // self.heads)
+        # One product for q, k and v keeps the GPU busier; Muon still sees three matrices.
+        qkv = F.linear(x, torch.cat((self.q.weight, self.k.weight, self.v.weight)))
+        q, k, v = (part.reshape(shape) for part in qkv.split(c, dim=-1))
+        if ve is not None:
+            # The token's own value embedding joins its value, scaled per head in (0, 2).
+            gate = 2 * torch.sigmoid(self.gate(x[..., :VE_GATE_CHANNELS])).unsqueeze(-1)
+            v = v + gate * ve.view(shape)
+        q, k = rotary(rms_norm(q)), rotary(rms_norm(k))
+        y = attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), self.window)
+        return self.o(y.transpose(1, 2).reshape(b, t, c))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, MLP_RATIO * dim, bias=False)
+        self.proj = nn.Linear(MLP_RATIO * dim, dim, bias=False)
+
+    def forward(self, x):
+        return self.proj(F.relu(self.fc(x)).square())
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, window, value_embedding):
+        super().__init__()
+        self.attn = Attention(dim, heads, window, value_embedding)
+        self.mlp = MLP(dim)
+
+    def forward(self, x, ve, rotary):
+        x = x + self.attn(rms_norm(x), ve, rotary)
+        return x + self.mlp(rms_norm(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size, depth, dim, heads, windows):
+        super().__init__()
+        # Value embeddings on the last layer and every second one before it.
+        self.ve_layers = [i for i in range(depth) if (depth - 1 - i) % 2 == 0]
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.value_embeds = nn.ModuleDict(
+            {str(i): nn.Embedding(vocab_size, dim) for i in self.ve_layers}
+        )
+        self.blocks = nn.ModuleList(
+            Block(dim, heads, windows[i], i in self.ve_layers) for i in range(depth)
+        )
+        self.head = nn.Linear(dim, vocab_size, bias=False)
+        # Per layer: the residual stream's weight and that of the first layer's input.
+        self.resid_scales = nn.Parameter(torch.ones(depth))
+        self.x0_scales = nn.Parameter(torch.full((depth,), 0.1))
+        self.rotary = Rotary(dim // heads, MAX_SEQ_LEN)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self):
+        dim = self.embed.embedding_dim
+        bound = (3 / dim) ** 0.5  # uniform with standard deviation dim ** -0.5
+        for block in self.blocks:
+            for linear in (block.attn.q, block.attn.k, block.attn.v, block.mlp.fc):
+                linear.weight.uniform_(-bound, bound)
+            # Each block starts as the identity; Muon grows these from their gradients.
+            block.attn.o.weight.zero_()
+            block.mlp.proj.weight.zero_()
+            if block.attn.gate is not None:
+                block.attn.gate.weight.zero_()
+        self.embed.weight.normal_(0.0, 1.0)
+        for table in self.value_embeds.values():
+            table.weight.uniform_(-bound, bound)
+        self.head.weight.normal_(0.0, 0.001)
+
+    def forward(self, idx):
+        """Logits (batch, time, vocab) in float32."""
+        x = x0 = rms_norm(self.embed(idx).to(dtype))
+        for i, block in enumerate(self.blocks):
+            x = self.resid_scales[i] * x + self.x0_scales[i] * x0
+            ve = self.value_embeds[str(i)](idx).to(dtype) if i in self.ve_layers else None
+            x = block(x, ve, self.rotary)
+        logits = self.head(rms_norm(x)).float()
+        return LOGIT_SOFTCAP * torch.tanh(logits / LOGIT_SOFTCAP)
+
+
+def orthogonalize(g, steps=5):
+    """Newton–Schulz iteration towards the nearest semi-orthogonal matrix, batched.
+
+    The quintic's coefficients trade exactness for speed: singular values end up
+    roughly in [0.7, 1.2] after five steps, which Muon tolerates well.
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.to(torch.bfloat16 if g.is_cuda else torch.float32)
+    wide = x.size(-2) <= x.size(-1)
+    if not wide:
+        x = x.mT
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    for _ in range(steps):
+        s = x @ x.mT
+        x = a * x + (b * s + c * s @ s) @ x
+    return x if wide else x.mT
+
+
+class Muon(torch.optim.Optimizer):
+    """Nesterov momentum, orthogonalised: every direction of a matrix moves at one speed.
+
+    Matrices of one shape form one group and are orthogonalised as one batch.
+    """
+
+    def __init__(self, params, lr, momentum, weight_decay):
+        shapes = {}
+        for p in params:
+            shapes.setdefault(tuple(p.shape), []).append(p)
+        groups = [{"params": ps} for ps in shapes.values()]
+        super().__init__(groups, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            params = group["params"]
+            grads = torch.stack([p.grad for p in params])
+            state = self.state[params[0]]
+            if "momentum" not in state:
+                state["momentum"] = torch.zeros_like(grads)
+            momentum = state["momentum"]
+            momentum.lerp_(grads, 1 - group["momentum"])
+            update = orthogonalize(grads.lerp_(momentum, group["momentum"])).to(params[0].dtype)
+            rows, cols = params[0].shape
+            scale = max(1, rows / cols) ** 0.5  # tall ones step as far, per entry, as square
+            torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+            torch._foreach_add_(params, list(update.unbind(0)), alpha=-group["lr"] * scale)
+
+
+def lr_multiplier(progress):
+    if progress < WARMUP:
+        return (progress + 1e-3) / WARMUP
+    if progress < 1 - WARMDOWN:
+        return 1.0
+    return FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * max(0.0, 1 - progress) / WARMDOWN
+
+
+def muon_momentum(progress):
+    ramp = min(1.0, progress / MOMENTUM_WARMUP) if MOMENTUM_WARMUP > 0 else 1.0
+    return MUON_MOMENTUM_START + (MUON_MOMENTUM - MUON_MOMENTUM_START) * ramp
+
+
+# Setup
+tokenizer = load_tokenizer()
+vocab_size = -(-tokenizer.vocab_size // 64) * 64  # padded for the matrix units
+dim = DIM
+heads = DIM // HEAD_DIM
+kinds = (WINDOW_PATTERN * DEPTH)[:DEPTH]
+windows = [MAX_SEQ_LEN if kind == "L" else SHORT_WINDOW for kind in kinds]
+windows[-1] = MAX_SEQ_LEN  # the last layer always sees the whole row
+model = GPT(vocab_size, DEPTH, dim, heads, windows).to(device)
+
+
+def sliding_window(window):
+    def mask(batch, head, q, kv):
+        return (q >= kv) & (q - kv < window)
+
+    return mask
+
+
+if cuda and flex_attention is not None:
+    for window in set(windows) - {MAX_SEQ_LEN}:
+        BLOCK_MASKS[window, MAX_SEQ_LEN] = create_block_mask(
+            sliding_window(window), None, None, MAX_SEQ_LEN, MAX_SEQ_LEN, device=device
+        )
+
+tokens_per_micro = DEVICE_BATCH * MAX_SEQ_LEN
+if TOTAL_BATCH % tokens_per_micro:
+    sys.exit(f"TOTAL_BATCH {TOTAL_BATCH} is not a multiple of DEVICE_BATCH x MAX_SEQ_LEN")
+accumulation = TOTAL_BATCH // tokens_per_micro
+
+matrices = list(model.blocks.parameters())
+assert all(p.dim() == 2 for p in matrices)
+adam_scale = (dim / 768) ** -0.5  # embedding learning rates shrink with width
+adam_groups = [
+    {"params": [model.embed.weight], "lr": EMBED_LR * adam_scale},
+    {"params": list(model.value_embeds.parameters()), "lr": EMBED_LR * adam_scale},
+    {"params": [model.head.weight], "lr": UNEMBED_LR * adam_scale},
+    {"params": [model.resid_scales, model.x0_scales], "lr": SCALAR_LR},
+]
+for group in adam_groups:
+    group["base_lr"] = group["lr"]
+num_params = sum(p.numel() for p in model.parameters())
+adam_params = [p for group in adam_groups for p in group["params"]]
+assert num_params == sum(p.numel() for p in matrices + adam_params)  # every parameter, once
+fused = {"fused": True} if cuda else {}  # PyTorch 1.13 has no fused AdamW on CPU
+adam = torch.optim.AdamW(
+    adam_groups, betas=(ADAM_BETA1, ADAM_BETA2), eps=1e-10, weight_decay=0.0, **fused
+)
+muon = Muon(matrices, lr=MATRIX_LR, momentum=MUON_MOMENTUM_START, weight_decay=WEIGHT_DECAY)
+
+# FLOPs per token: 6 per weight of every matrix product (forward and backward), plus
+# attention's 12 · width · context per layer, the context not halved for causality.
+matmul_params = sum(p.numel() for p in matrices) + model.head.weight.numel()
+flops_per_token = 6 * matmul_params + sum(12 * dim * min(w, MAX_SEQ_LEN) for w in windows)
+
+
+def train_loss(x, y):
+    logits = model(x)
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+
+
+step_loss = torch.compile(train_loss, dynamic=False) if COMPILE else train_loss
+loader = TrainLoader(DEVICE_BATCH, MAX_SEQ_LEN, device, seed=SEED)
+sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+device_name = torch.cuda.get_device_name() if cuda else "CPU"
+print(
+    f"{device_name} | depth {DEPTH}, width {dim}, {heads} heads, windows {windows} | "
+    f"{num_params / 1e6:.1f}M parameters | vocab {tokenizer.vocab_size} | "
+    f"{accumulation} x {DEVICE_BATCH} x {MAX_SEQ_LEN} tokens per step | compile {COMPILE}"
+)
+if "H100" not in device_name:
+    print(f"note: not an H100; mfu_percent still uses the H100's peak, {PEAK_FLOPS / 1e12} TFLOP/s")
+
+# Training: the schedule follows the clock, so a faster step means more steps.
+x, y = loader.next_batch()
+step, training_time, clock = 0, 0.0, None
+while True:
+    progress = training_time / TIME_BUDGET
+    multiplier = lr_multiplier(progress)
+    for group in adam.param_groups:
+        group["lr"] = group["base_lr"] * multiplier
+    for group in muon.param_groups:
+        group["lr"] = MATRIX_LR * multiplier
+        group["momentum"] = muon_momentum(progress)
+    for _ in range(accumulation):
+        with autocast():
+            loss = step_loss(x, y)
+        (loss / accumulation).backward()
+        x, y = loader.next_batch()
+    adam.step()
+    muon.step()
+    model.zero_grad(set_to_none=True)
+    step += 1
+    if step == 1:
+        gc.collect()
+        gc.freeze()  # the collector's pauses would leave the GPU waiting
+        gc.disable()
+    if step == UNTIMED_STEPS:
+        sync()
+        clock = time.time()
+        startup_seconds = clock - t_start
+    elif step > UNTIMED_STEPS:
+        training_time = time.time() - clock  # no wait for the GPU: it stays a step or two behind
+    if step % LOG_EVERY == 0:
+        value = loss.item()
+        if not math.isfinite(value) or value > 100:
+            print(f"step {step}: loss {value}, training diverged")
+            sys.exit(1)
+        rate = (step - UNTIMED_STEPS) * TOTAL_BATCH / max(training_time, 1e-9)
+        print(
+            f"step {step:5d} | loss {value:.4f} | lr x{multiplier:.2f} | {100 * progress:5.1f}% | "
+            f"{rate:,.0f} tok/s | mfu {100 * rate * flops_per_token / PEAK_FLOPS:.1f}%"
+        )
+    if step >= UNTIMED_STEPS and training_time >= TIME_BUDGET:
+        break
+sync()
+training_time = time.time() - clock
+
+with autocast():
+    val_bpb = evaluate_bpb(model, batch_size=EVAL_BATCH)
+
+timed_tokens = (step - UNTIMED_STEPS) * TOTAL_BATCH
+tokens_per_sec = timed_tokens / training_time
+if cuda:
+    peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
+else:  # the process's peak resident memory stands in for the device's
+    peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("---")
+print(f"val_bpb:          {val_bpb:.6f}")
+print(f"training_seconds: {training_time:.1f}")
+print(f"total_seconds:    {time.time() - t_start:.1f}")
+print(f"peak_vram_mb:     {peak_memory_mb:.1f}")
+print(f"mfu_percent:      {100 * tokens_per_sec * flops_per_token / PEAK_FLOPS:.2f}")
+print(f"total_tokens_M:   {step * TOTAL_BATCH / 1e6:.1f}")
+print(f"num_steps:        {step}")
+print(f"num_params_M:     {num_params / 1e6:.1f}")
+print(f"depth:            {DEPTH}")
+print(f"startup_seconds:  {startup_seconds:.1f}")
+print(f"tokens_per_sec:   {tokens_per_sec:.0f}")
