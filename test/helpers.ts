@@ -67,6 +67,7 @@ export function quadraticTask(
     "train.mjs": [
       'import { score } from "./evaluate.mjs";',
       `const X = ${options.x ?? 1.0};`,
+      "// Y is a second knob, independent of X (a line apart, so that edits of each merge cleanly).",
       "const Y = 0.5;",
       "const slow = !process.env.TEST_SLEEP_TRIAL || process.env.TEST_SLEEP_TRIAL === process.env.AR_TRIAL;",
       `await new Promise((r) => setTimeout(r, slow ? Number(process.env.TEST_SLEEP_S ?? ${options.sleep ?? 0}) * 1000 : 0));`,
@@ -117,14 +118,15 @@ export function runCli(
   });
 }
 
+/** Polls `probe` (sync or async) until it returns something truthy. */
 export async function waitFor<T>(
-  probe: () => T | null | undefined | false,
+  probe: () => T | null | undefined | false | Promise<T | null | undefined | false>,
   timeoutMs = 30_000,
   what = "condition",
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -1,6 +1,9 @@
 import { resolve } from "node:path";
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
+import { UsageError } from "../errors.js";
+import { parseGpus } from "../executors/gpus.js";
 import type { Emit } from "../orchestrator/events.js";
+import type { ExecutorChoice } from "../orchestrator/session.js";
 import { stopOnSignals } from "../orchestrator/stop.js";
 import { createTerminalDisplay } from "../report/terminal.js";
 
@@ -16,6 +19,19 @@ export function positiveNumber(value: string): number {
   if (!Number.isFinite(n) || n <= 0)
     throw new InvalidArgumentError(`must be a number > 0, got "${value}"`);
   return n;
+}
+
+/** --record-responses and --fake-responses, which exclude each other. */
+export function traffic(o: { recordResponses?: string; fakeResponses?: string }): {
+  record?: string;
+  replay?: string;
+} {
+  if (o.recordResponses && o.fakeResponses)
+    throw new UsageError("--record-responses and --fake-responses cannot be used together");
+  return {
+    ...(o.recordResponses ? { record: resolve(o.recordResponses) } : {}),
+    ...(o.fakeResponses ? { replay: resolve(o.fakeResponses) } : {}),
+  };
 }
 
 export function taskRoot(dir: string | undefined): string {
@@ -37,5 +53,80 @@ export function session(): { emit: Emit; signal: AbortSignal; close: () => void 
       display.close();
       stop.dispose();
     },
+  };
+}
+
+/** The flags that choose where replicates run, for `run` and `resume`. */
+export function executorFlags(command: Command): Command {
+  return command
+    .option("--executor <kind>", "where replicates run: local or slurm")
+    .option(
+      "--gpus <list>",
+      'GPU slots on this machine: "all" (from nvidia-smi) or indices such as 0,1,3',
+    )
+    .option("--slots <n>", "local CPU slots, or SLURM jobs at once", positiveInt)
+    .option("--partition <name>", "SLURM partition")
+    .option("--account <name>", "SLURM account")
+    .option("--qos <name>", "SLURM quality of service")
+    .option(
+      "--sbatch-arg <flag>",
+      "an extra sbatch flag (repeatable)",
+      (v: string, all: string[] = []) => [...all, v],
+    )
+    .option(
+      "--lookahead <n>",
+      "trials proposed ahead of free slots (default: one per slot, none for mutate)",
+      nonNegativeInt,
+    );
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`must be a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+interface ExecutorFlags {
+  executor?: string;
+  gpus?: string;
+  slots?: number;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  sbatchArg?: string[];
+}
+
+/** The executor the flags ask for, or undefined when none is given (resume keeps the run's own). */
+export function executorChoice(o: ExecutorFlags): ExecutorChoice | undefined {
+  const kind =
+    o.executor ??
+    (o.partition || o.account || o.qos || o.sbatchArg
+      ? "slurm"
+      : o.gpus || o.slots
+        ? "local"
+        : undefined);
+  if (kind === undefined) return undefined;
+  if (kind === "slurm") {
+    if (o.gpus)
+      throw new UsageError(
+        "--gpus is for the local executor; SLURM jobs ask for resources.gpus of the task file",
+      );
+    return {
+      kind: "slurm",
+      ...(o.slots ? { jobs: o.slots } : {}),
+      ...(o.partition ? { partition: o.partition } : {}),
+      ...(o.account ? { account: o.account } : {}),
+      ...(o.qos ? { qos: o.qos } : {}),
+      ...(o.sbatchArg ? { sbatchArgs: o.sbatchArg } : {}),
+    };
+  }
+  if (kind !== "local") throw new UsageError(`--executor: "${kind}" is not local or slurm`);
+  if (o.gpus && o.slots)
+    throw new UsageError("--gpus and --slots exclude each other: GPU slots come from --gpus");
+  return {
+    kind: "local",
+    ...(o.gpus ? { gpus: parseGpus(o.gpus) } : {}),
+    ...(o.slots ? { slots: o.slots } : {}),
   };
 }

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { Command } from "commander";
 import { startRun } from "../orchestrator/session.js";
+import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
 import { initTask } from "../task/init.js";
 import { positiveInt, session } from "./common.js";
@@ -29,6 +30,7 @@ export function registerDemo(program: Command): void {
         io.close();
         const s = result.summary;
         process.stdout.write(`\n${formatSummary(s)}\n`);
+        await printReportAfterRun(root, s.run.tag);
         process.stdout.write(
           [
             "",

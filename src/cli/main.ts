@@ -2,10 +2,14 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
 import { registerDemo } from "./demo.js";
+import { registerImport } from "./import.js";
 import { registerInit } from "./init.js";
+import { registerReport } from "./report.js";
 import { registerResume } from "./resume.js";
 import { registerRun } from "./run.js";
+import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
+import { registerTry } from "./try.js";
 
 const program = new Command("autoresearch")
   .description("closed-loop research: propose a change, run it, judge it, keep or discard, repeat")
@@ -18,6 +22,10 @@ registerRun(program);
 registerResume(program);
 registerStatus(program);
 registerDemo(program);
+registerTry(program);
+registerReport(program);
+registerServe(program);
+registerImport(program);
 
 try {
   await program.parseAsync(process.argv);

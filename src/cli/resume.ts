@@ -1,33 +1,60 @@
 import type { Command } from "commander";
 import { resumeRun } from "../orchestrator/session.js";
+import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
-import { positiveInt, positiveNumber, session, taskRoot } from "./common.js";
+import {
+  executorChoice,
+  executorFlags,
+  positiveInt,
+  positiveNumber,
+  session,
+  taskRoot,
+  traffic,
+} from "./common.js";
 
 export function registerResume(program: Command): void {
-  program
+  const command = program
     .command("resume")
     .description("continue a run after a stop, a failure or a crash (the latest run unless --tag)")
     .option("-C, --dir <path>", "the task's folder")
     .option("-t, --tag <tag>", "the run to continue")
     .option("-n, --max-trials <n>", "a new limit on the run's total trials", positiveInt)
     .option("--max-hours <h>", "start no new trial after this many hours", positiveNumber)
-    .action(async (o) => {
-      const io = session();
-      try {
-        const result = await resumeRun({
-          root: taskRoot(o.dir),
-          tag: o.tag,
-          maxTrials: o.maxTrials,
-          maxHours: o.maxHours ?? null,
-          signal: io.signal,
-          emit: io.emit,
-        });
-        io.close();
-        process.stdout.write(`\n${formatSummary(result.summary)}\n`);
-        if (result.status === "stopped") process.exitCode = 130;
-        else if (result.status === "failed") process.exitCode = 1;
-      } finally {
-        io.close();
-      }
-    });
+    .option(
+      "--max-usd <usd>",
+      "a new limit on the researchers' spending in dollars",
+      positiveNumber,
+    )
+    .option(
+      "--record-responses <file>",
+      "record the LLM provider's traffic to this file (JSON lines)",
+    )
+    .option(
+      "--fake-responses <file>",
+      "replay recorded provider traffic instead of calling the provider",
+    );
+  executorFlags(command).action(async (o) => {
+    const io = session();
+    try {
+      const result = await resumeRun({
+        root: taskRoot(o.dir),
+        tag: o.tag,
+        maxTrials: o.maxTrials,
+        maxHours: o.maxHours ?? null,
+        maxUsd: o.maxUsd,
+        traffic: traffic(o),
+        executor: executorChoice(o),
+        ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+        signal: io.signal,
+        emit: io.emit,
+      });
+      io.close();
+      process.stdout.write(`\n${formatSummary(result.summary)}\n`);
+      await printReportAfterRun(taskRoot(o.dir), result.summary.run.tag);
+      if (result.status === "stopped") process.exitCode = 130;
+      else if (result.status === "failed") process.exitCode = 1;
+    } finally {
+      io.close();
+    }
+  });
 }

@@ -1,10 +1,19 @@
 import type { Command } from "commander";
 import { startRun } from "../orchestrator/session.js";
+import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
-import { positiveInt, positiveNumber, session, taskRoot } from "./common.js";
+import {
+  executorChoice,
+  executorFlags,
+  positiveInt,
+  positiveNumber,
+  session,
+  taskRoot,
+  traffic,
+} from "./common.js";
 
 export function registerRun(program: Command): void {
-  program
+  const command = program
     .command("run")
     .description("start a new run on the task in the current folder (or --dir)")
     .option("-C, --dir <path>", "the task's folder")
@@ -13,7 +22,17 @@ export function registerRun(program: Command): void {
       "the run's name; its best line is branch autoresearch/<tag>",
       defaultTag(),
     )
-    .option("-r, --researcher <name>", "who proposes changes", "mutate")
+    .option(
+      "-r, --researcher <kind>",
+      "who proposes: mutate, anthropic, openai, openai-compatible, claude-code, codex, command; several kinds comma-separated (default: the task file's researcher.kind, else mutate)",
+    )
+    .option(
+      "--researchers <n>",
+      "researchers of each kind working at once on one ledger",
+      positiveInt,
+    )
+    .option("--model <name>", "the model of an LLM or coding-agent researcher")
+    .option("--base-url <url>", "the provider's base URL (an OpenAI-compatible server, a proxy)")
     .option(
       "-n, --max-trials <n>",
       "stop after this many trials, the baseline included",
@@ -21,27 +40,48 @@ export function registerRun(program: Command): void {
     )
     .option("--max-hours <h>", "start no new trial after this many hours", positiveNumber)
     .option("--seed <n>", "the run's base seed (default: the task file's seed)", positiveInt)
-    .action(async (o) => {
-      const io = session();
-      try {
-        const result = await startRun({
-          root: taskRoot(o.dir),
-          tag: o.tag,
-          researcher: o.researcher,
-          maxTrials: o.maxTrials ?? null,
-          maxHours: o.maxHours ?? null,
-          seed: o.seed,
-          signal: io.signal,
-          emit: io.emit,
-        });
-        io.close();
-        process.stdout.write(`\n${formatSummary(result.summary)}\n`);
-        if (result.status === "stopped") process.exitCode = 130;
-        else if (result.status === "failed") process.exitCode = 1;
-      } finally {
-        io.close();
-      }
-    });
+    .option(
+      "--max-usd <usd>",
+      "start no new trial once researchers have spent this many dollars",
+      positiveNumber,
+    )
+    .option(
+      "--record-responses <file>",
+      "record the LLM provider's traffic to this file (JSON lines)",
+    )
+    .option(
+      "--fake-responses <file>",
+      "replay recorded provider traffic instead of calling the provider",
+    );
+  executorFlags(command).action(async (o) => {
+    const io = session();
+    try {
+      const result = await startRun({
+        root: taskRoot(o.dir),
+        tag: o.tag,
+        researcher: o.researcher,
+        model: o.model,
+        baseUrl: o.baseUrl,
+        maxTrials: o.maxTrials ?? null,
+        maxHours: o.maxHours ?? null,
+        maxUsd: o.maxUsd ?? null,
+        traffic: traffic(o),
+        researchers: o.researchers,
+        executor: executorChoice(o),
+        ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+        seed: o.seed,
+        signal: io.signal,
+        emit: io.emit,
+      });
+      io.close();
+      process.stdout.write(`\n${formatSummary(result.summary)}\n`);
+      await printReportAfterRun(taskRoot(o.dir), result.summary.run.tag);
+      if (result.status === "stopped") process.exitCode = 130;
+      else if (result.status === "failed") process.exitCode = 1;
+    } finally {
+      io.close();
+    }
+  });
 }
 
 /** Today as a short tag such as nov27, the convention of the original project. */

@@ -1,20 +1,26 @@
-import type { Executor, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
+import {
+  type Executor,
+  NoSlotError,
+  type ReplicateExecution,
+  type ReplicateSpec,
+  type SetAside,
+  type Slot,
+} from "./executor.js";
 import { runProcess } from "./process.js";
 
-/** Slots for this machine: one per GPU group when GPUs are given, else `count` CPU slots. */
+/** Slots for this machine: one per group of `perReplicate` GPUs when GPUs are given, else `count` CPU slots. */
 export function localSlots(options: {
   gpus?: string[];
-  gpusPerReplicate?: number;
+  perReplicate?: number;
   count?: number;
 }): Slot[] {
-  const per = Math.max(1, options.gpusPerReplicate ?? 1);
+  const per = Math.max(1, options.perReplicate ?? 1);
   if (options.gpus?.length) {
     const slots: Slot[] = [];
-    for (let i = 0; i + per <= options.gpus.length; i += per)
-      slots.push({
-        id: `gpu${options.gpus.slice(i, i + per).join("+")}`,
-        gpus: options.gpus.slice(i, i + per),
-      });
+    for (let i = 0; i + per <= options.gpus.length; i += per) {
+      const gpus = options.gpus.slice(i, i + per);
+      slots.push({ id: `gpu${gpus.join("+")}`, gpus });
+    }
     return slots;
   }
   return Array.from({ length: Math.max(1, options.count ?? 1) }, (_, i) => ({
@@ -23,26 +29,72 @@ export function localSlots(options: {
   }));
 }
 
-/** Runs replicates as local processes, one at a time per slot. */
-export function createLocalExecutor(slots: Slot[]): Executor {
+/** Crashes this soon after starting count against the slot rather than the code... */
+const EARLY_MS = 60_000;
+/** ...when this many in a row happen on one slot while other slots succeed. */
+const EARLY_CRASHES = 3;
+
+export interface LocalOptions {
+  /** Told when a slot is set aside. */
+  onSetAside?: (setAside: SetAside) => void;
+}
+
+/**
+ * Runs replicates as local processes, one at a time per slot, with the slot's GPUs as
+ * CUDA_VISIBLE_DEVICES. A GPU slot whose replicates keep crashing right at start while
+ * the other slots succeed (a broken or occupied card) is set aside and reported.
+ */
+export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): Executor {
   const free = [...slots];
-  const waiting: ((slot: Slot) => void)[] = [];
+  const waiting: { resolve: (slot: Slot) => void; reject: (error: Error) => void }[] = [];
+  const asideList: SetAside[] = [];
+  const early = new Map<string, { count: number; successesAtFirst: number }>();
+  let successes = 0;
+
+  const usable = () => slots.length - asideList.length;
   const acquire = () =>
-    new Promise<Slot>((resolve) => {
+    new Promise<Slot>((resolve, reject) => {
+      if (usable() === 0) return reject(new NoSlotError(noSlotMessage(asideList)));
       const slot = free.shift();
       if (slot) resolve(slot);
-      else waiting.push(resolve);
+      else waiting.push({ resolve, reject });
     });
   const release = (slot: Slot) => {
     const next = waiting.shift();
-    if (next) next(slot);
+    if (next) next.resolve(slot);
     else free.push(slot);
   };
 
+  /** True if the slot is now set aside. */
+  const checkHealth = (slot: Slot, crashedEarly: boolean, ok: boolean): boolean => {
+    if (ok) {
+      successes++;
+      early.delete(slot.id);
+      return false;
+    }
+    if (!slot.gpus || !crashedEarly) return false;
+    const record = early.get(slot.id) ?? { count: 0, successesAtFirst: successes };
+    record.count++;
+    early.set(slot.id, record);
+    if (record.count < EARLY_CRASHES || successes === record.successesAtFirst) return false;
+    const entry = {
+      slot: slot.id,
+      reason: `${record.count} replicates in a row crashed within ${EARLY_MS / 1000}s of starting on GPU ${slot.gpus.join(",")} while other slots succeeded`,
+    };
+    asideList.push(entry);
+    options.onSetAside?.(entry);
+    if (usable() === 0)
+      for (const w of waiting.splice(0)) w.reject(new NoSlotError(noSlotMessage(asideList)));
+    return true;
+  };
+
   return {
+    kind: "local",
     slots,
+    setAside: () => [...asideList],
     async run(spec: ReplicateSpec): Promise<ReplicateExecution> {
       const slot = await acquire();
+      let aside = false;
       try {
         const env = { ...spec.env };
         if (slot.gpus) env.CUDA_VISIBLE_DEVICES = slot.gpus.join(",");
@@ -55,12 +107,28 @@ export function createLocalExecutor(slots: Slot[]): Executor {
           timeoutMs: spec.timeoutMs,
           killGraceMs: spec.killGraceMs,
           signal: spec.signal,
-          onSpawn: (pid) => spec.onStart(slot, pid),
+          onSpawn: (pid) => {
+            spec.onStart({ slot, pid });
+            spec.onRunning?.(Date.now());
+          },
         });
+        const failed =
+          !process.aborted &&
+          !process.timedOut &&
+          (process.exitCode !== 0 || process.signal !== null);
+        aside = checkHealth(
+          slot,
+          failed && process.durationMs < EARLY_MS,
+          !failed && !process.aborted,
+        );
         return { slot, process };
       } finally {
-        release(slot);
+        if (!aside) release(slot);
       }
     },
   };
+}
+
+function noSlotMessage(aside: SetAside[]): string {
+  return `no slot is left to run on: ${aside.map((a) => `${a.slot} (${a.reason})`).join("; ")}`;
 }

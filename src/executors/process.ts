@@ -26,6 +26,10 @@ export interface ProcessResult {
   truncated: boolean;
   /** Set when the command could not be started at all. */
   spawnError: string | null;
+  /** A cluster job's final state (COMPLETED, FAILED, OUT_OF_MEMORY, ...), for jobs only. */
+  jobState?: string;
+  /** When it ended (epoch milliseconds). */
+  endedAt?: number;
 }
 
 /** How long to wait for output pipes to drain once the process group is gone. */
@@ -83,6 +87,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         timedOut,
         aborted,
         durationMs: Date.now() - started,
+        endedAt: Date.now(),
         logBytes: log.total,
         truncated: log.truncated,
         spawnError,

@@ -15,9 +15,10 @@ export function openDatabase(path: string, migrations: readonly string[] = MIGRA
   } catch (error) {
     throw new LedgerError(`cannot open the ledger ${path}: ${(error as Error).message}`);
   }
-  db.pragma("journal_mode = WAL");
-  // Readers (status, a dashboard) may hold the database briefly; wait rather than fail.
+  // Readers (status, a dashboard) and a second opener may hold the database briefly;
+  // wait rather than fail. First, since switching to WAL itself needs the lock.
   db.pragma("busy_timeout = 10000");
+  db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   db.pragma("synchronous = NORMAL");
   migrate(db, path, migrations);
@@ -34,10 +35,14 @@ function migrate(db: Db, path: string, migrations: readonly string[]): void {
     throw new LedgerError(
       `the ledger ${path} has schema version ${current}, newer than this autoresearch understands (${migrations.length}); upgrade autoresearch`,
     );
-  for (let version = current; version < migrations.length; version++) {
-    db.transaction(() => {
-      db.exec(migrations[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    }).immediate();
-  }
+  // Another process may be migrating the same file: each step re-reads the version inside
+  // its write transaction, so a step is applied exactly once.
+  const step = db.transaction(() => {
+    const version = schemaVersion(db);
+    if (version >= migrations.length) return false;
+    db.exec(migrations[version]!);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  while (step.immediate());
 }

@@ -7,18 +7,20 @@ import type { ReplicateRow, RunRow, RunStatus, TrialRow, TrialState, Verdict } f
 const RUN_COLUMNS = `id, tag, task_name AS taskName, task_json AS taskJson, metric, goal,
   base_commit AS baseCommit, branch, researcher, judge, seed, max_trials AS maxTrials, status,
   stop_reason AS stopReason, incumbent_id AS incumbentId, owner_pid AS ownerPid,
-  owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt`;
+  owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt,
+  researcher_json AS researcherJson, max_usd AS maxUsd, executor_json AS executorJson`;
 
 const TRIAL_COLUMNS = `id, run_id AS runId, n, baseline, parent_commit AS parentCommit,
   commit_sha AS 'commit', state, verdict, reason, title, hypothesis, researcher, metric,
   incumbent_metric AS incumbentMetric, metrics_json AS metrics, lines_added AS linesAdded,
   lines_removed AS linesRemoved, propose_ms AS proposeMs, commit_ms AS commitMs, run_ms AS runMs,
-  created_at AS createdAt, finished_at AS finishedAt`;
+  created_at AS createdAt, finished_at AS finishedAt, rebase_of AS rebaseOf`;
 
 const REPLICATE_COLUMNS = `id, trial_id AS trialId, idx, seed, slot, pid, pid_start AS pidStart,
   state, outcome, reason, exit_code AS exitCode, signal, metric, metrics_json AS metrics,
   log_path AS logPath, log_bytes AS logBytes, log_tail AS logTail, started_at AS startedAt,
-  finished_at AS finishedAt, duration_ms AS durationMs`;
+  finished_at AS finishedAt, duration_ms AS durationMs, job_id AS jobId, gpus,
+  running_at AS runningAt`;
 
 type Raw<T> = Omit<T, "metrics" | "baseline"> & { metrics: string | null; baseline?: number };
 
@@ -46,6 +48,21 @@ export interface NewRun {
   judge: string;
   seed: number;
   maxTrials: number | null;
+  /** The researcher's settings (never keys), so that `resume` proposes the same way. */
+  researcherJson?: string | null;
+  maxUsd?: number | null;
+  /** Where replicates run (local slots, or the cluster's settings), so that `resume` runs there too. */
+  executorJson?: string | null;
+}
+
+/** What one proposal cost; failed proposals cost money too. */
+export interface ProposalUsage {
+  model: string;
+  tokensIn: number;
+  tokensOut: number;
+  /** Null when the model's price is unknown. */
+  costUsd: number | null;
+  turns: number;
 }
 
 export interface TrialResult {
@@ -67,6 +84,8 @@ export interface ReplicateResult {
   logBytes: number | null;
   logTail: string | null;
   durationMs: number;
+  /** When the process or job ended (default: now); a slot is busy until then. */
+  endedAt?: number;
 }
 
 /**
@@ -96,11 +115,11 @@ export class Ledger {
     const { lastInsertRowid } = this.db
       .prepare(
         `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
-           judge, seed, max_trials, status, created_at, updated_at)
+           judge, seed, max_trials, researcher_json, max_usd, executor_json, status, created_at, updated_at)
          VALUES (@tag, @taskName, @taskJson, @metric, @goal, @baseCommit, @branch, @researcher,
-           @judge, @seed, @maxTrials, 'running', ${now}, ${now})`,
+           @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, 'running', ${now}, ${now})`,
       )
-      .run(run);
+      .run({ researcherJson: null, maxUsd: null, executorJson: null, ...run });
     return this.runById(Number(lastInsertRowid))!;
   }
 
@@ -130,6 +149,24 @@ export class Ledger {
     this.db.prepare("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
   }
 
+  setExecutor(runId: number, executorJson: string): void {
+    this.db.prepare("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
+  }
+
+  setMaxUsd(runId: number, maxUsd: number | null): void {
+    this.db.prepare("UPDATE runs SET max_usd = ? WHERE id = ?").run(maxUsd, runId);
+  }
+
+  /** Dollars spent on proposals in a run (proposals of unknown price count zero). */
+  spentUsd(runId: number): number {
+    const row = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(p.cost_usd), 0) AS usd FROM proposals p JOIN trials t ON t.id = p.trial_id WHERE t.run_id = ?",
+      )
+      .get(runId) as { usd: number };
+    return row.usd;
+  }
+
   /** Records which orchestrator process drives the run (null to release it). */
   setOwner(runId: number, pid: number | null, start: string | null): void {
     this.db
@@ -139,19 +176,32 @@ export class Ledger {
 
   // Trials
 
+  /** A new trial; without `n` it takes the run's next number, in the same statement. */
   createTrial(t: {
     runId: number;
-    n: number;
+    n?: number;
     baseline: boolean;
     parentCommit: string;
     researcher: string;
+    /** The trial whose change this one re-applies on a newer incumbent. */
+    rebaseOf?: number | null;
   }): TrialRow {
     const { lastInsertRowid } = this.db
       .prepare(
-        `INSERT INTO trials (run_id, n, baseline, parent_commit, state, researcher, created_at)
-         VALUES (?, ?, ?, ?, 'proposing', ?, ?)`,
+        `INSERT INTO trials (run_id, n, baseline, parent_commit, state, researcher, created_at, rebase_of)
+         VALUES (?, COALESCE(?, (SELECT COALESCE(MAX(n), -1) + 1 FROM trials WHERE run_id = ?)),
+           ?, ?, 'proposing', ?, ?, ?)`,
       )
-      .run(t.runId, t.n, t.baseline ? 1 : 0, t.parentCommit, t.researcher, Date.now());
+      .run(
+        t.runId,
+        t.n ?? null,
+        t.runId,
+        t.baseline ? 1 : 0,
+        t.parentCommit,
+        t.researcher,
+        Date.now(),
+        t.rebaseOf ?? null,
+      );
     return this.trialById(Number(lastInsertRowid))!;
   }
 
@@ -258,12 +308,14 @@ export class Ledger {
       detail: unknown;
       error: string | null;
       durationMs: number;
+      usage?: ProposalUsage | null;
     },
   ): void {
     this.db
       .prepare(
         `INSERT OR REPLACE INTO proposals (trial_id, researcher, title, hypothesis, detail_json, error,
-           duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+           duration_ms, created_at, model, tokens_in, tokens_out, cost_usd, turns)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         trialId,
@@ -274,17 +326,50 @@ export class Ledger {
         p.error,
         p.durationMs,
         Date.now(),
+        p.usage?.model ?? null,
+        p.usage?.tokensIn ?? null,
+        p.usage?.tokensOut ?? null,
+        p.usage?.costUsd ?? null,
+        p.usage?.turns ?? null,
       );
   }
 
-  proposal(trialId: number): { researcher: string; detail: unknown; error: string | null } | null {
+  proposal(trialId: number): {
+    researcher: string;
+    detail: unknown;
+    error: string | null;
+    usage: ProposalUsage | null;
+  } | null {
     const row = this.db
-      .prepare("SELECT researcher, detail_json AS detail, error FROM proposals WHERE trial_id = ?")
+      .prepare(
+        `SELECT researcher, detail_json AS detail, error, model, tokens_in AS tokensIn,
+           tokens_out AS tokensOut, cost_usd AS costUsd, turns FROM proposals WHERE trial_id = ?`,
+      )
       .get(trialId) as
-      | { researcher: string; detail: string | null; error: string | null }
+      | {
+          researcher: string;
+          detail: string | null;
+          error: string | null;
+          model: string | null;
+          tokensIn: number | null;
+          tokensOut: number | null;
+          costUsd: number | null;
+          turns: number | null;
+        }
       | undefined;
     if (!row) return null;
-    return { ...row, detail: row.detail ? JSON.parse(row.detail) : null };
+    const usage: ProposalUsage | null =
+      row.model === null
+        ? null
+        : {
+            model: row.model,
+            tokensIn: row.tokensIn ?? 0,
+            tokensOut: row.tokensOut ?? 0,
+            costUsd: row.costUsd,
+            turns: row.turns ?? 0,
+          };
+    const detail: unknown = row.detail ? JSON.parse(row.detail) : null;
+    return { researcher: row.researcher, detail, error: row.error, usage };
   }
 
   // Replicates
@@ -305,15 +390,37 @@ export class Ledger {
     return Number(lastInsertRowid);
   }
 
+  /** Where a replicate runs: its slot and process (local) or job (SLURM), and since when. */
   setReplicateProcess(
     replicateId: number,
-    slot: string,
-    pid: number,
-    pidStart: string | null,
+    p: {
+      slot: string;
+      pid?: number | null;
+      pidStart?: string | null;
+      jobId?: string | null;
+      gpus?: string | null;
+    },
   ): void {
     this.db
-      .prepare("UPDATE replicates SET slot = ?, pid = ?, pid_start = ? WHERE id = ?")
-      .run(slot, pid, pidStart, replicateId);
+      .prepare(
+        "UPDATE replicates SET slot = ?, pid = ?, pid_start = ?, job_id = ?, gpus = ?, running_at = ? WHERE id = ?",
+      )
+      .run(
+        p.slot,
+        p.pid ?? null,
+        p.pidStart ?? null,
+        p.jobId ?? null,
+        p.gpus ?? null,
+        p.jobId ? null : Date.now(),
+        replicateId,
+      );
+  }
+
+  /** When a queued job (SLURM) started to run. */
+  setReplicateRunning(replicateId: number, at: number): void {
+    this.db
+      .prepare("UPDATE replicates SET running_at = COALESCE(running_at, ?) WHERE id = ?")
+      .run(at, replicateId);
   }
 
   finishReplicate(replicateId: number, r: ReplicateResult): void {
@@ -333,7 +440,7 @@ export class Ledger {
         r.logBytes,
         r.logTail,
         r.durationMs,
-        Date.now(),
+        r.endedAt ?? Date.now(),
         replicateId,
       );
   }

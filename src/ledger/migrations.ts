@@ -99,4 +99,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX replicates_by_trial ON replicates (trial_id, idx);
   CREATE INDEX events_by_run ON events (run_id, at);
   `,
+  // v2: what a proposal cost, and the researcher's settings and spending limit of a run.
+  `
+  ALTER TABLE proposals ADD COLUMN model TEXT;
+  ALTER TABLE proposals ADD COLUMN tokens_in INTEGER;
+  ALTER TABLE proposals ADD COLUMN tokens_out INTEGER;
+  ALTER TABLE proposals ADD COLUMN cost_usd REAL;
+  ALTER TABLE proposals ADD COLUMN turns INTEGER;
+  ALTER TABLE runs ADD COLUMN researcher_json TEXT;
+  ALTER TABLE runs ADD COLUMN max_usd REAL;
+  `,
+  // v3: parallel runs: confirmations of rebased wins, where and when a replicate really ran.
+  `
+  ALTER TABLE trials ADD COLUMN rebase_of INTEGER;
+  ALTER TABLE replicates ADD COLUMN job_id TEXT;
+  ALTER TABLE replicates ADD COLUMN gpus TEXT;
+  ALTER TABLE replicates ADD COLUMN running_at INTEGER;
+  ALTER TABLE runs ADD COLUMN executor_json TEXT;
+  `,
 ];

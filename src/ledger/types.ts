@@ -35,6 +35,9 @@ export interface RunRow {
   ownerStart: string | null;
   createdAt: number;
   updatedAt: number;
+  researcherJson: string | null;
+  maxUsd: number | null;
+  executorJson: string | null;
 }
 
 export interface TrialRow {
@@ -60,6 +63,8 @@ export interface TrialRow {
   runMs: number | null;
   createdAt: number;
   finishedAt: number | null;
+  /** The trial whose change this one re-applies on a newer incumbent. */
+  rebaseOf: number | null;
 }
 
 export interface ReplicateRow {
@@ -83,4 +88,10 @@ export interface ReplicateRow {
   startedAt: number;
   finishedAt: number | null;
   durationMs: number | null;
+  /** The SLURM job, when the replicate ran on a cluster. */
+  jobId: string | null;
+  /** CUDA_VISIBLE_DEVICES of the slot. */
+  gpus: string | null;
+  /** When it really started running (after a cluster queue). */
+  runningAt: number | null;
 }

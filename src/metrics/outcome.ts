@@ -62,6 +62,8 @@ export function classify(
   if (proc.aborted) return result("interrupted", "stopped before it finished");
   if (proc.timedOut) return result("timeout", `ran past the timeout (${proc.durationMs / 1000}s)`);
   if (proc.spawnError) return result("crash", `could not start: ${proc.spawnError}`);
+  if (proc.jobState && proc.jobState !== "COMPLETED" && proc.jobState !== "FAILED")
+    return result("crash", `the job ended as ${proc.jobState}${suffix(lastLine(log))}`);
   if (proc.signal) return result("crash", `killed by ${proc.signal}${suffix(lastLine(log))}`);
   if (proc.exitCode !== 0)
     return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);

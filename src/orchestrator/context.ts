@@ -12,7 +12,8 @@ export interface RunContext {
   task: Task;
   ledger: Ledger;
   run: RunRow;
-  researcher: Researcher;
+  /** Proposals go to these in turn. */
+  researchers: Researcher[];
   judge: Judge;
   executor: Executor;
   scope: EditScope;
@@ -21,4 +22,12 @@ export interface RunContext {
   emit: Emit;
   /** Set once setup has run (or was found done) in this process. */
   setupDone: boolean;
+  /** Titles of trials proposed and not yet finished, by trial number, shown to researchers. */
+  inFlight: Map<number, string>;
+  /** Runs keep decisions one at a time: each reads the incumbent and may move it. */
+  serially: <T>(work: () => Promise<T>) => Promise<T>;
+  /** The next researcher to ask (round robin). */
+  nextResearcher: () => Researcher;
 }
+
+export { serialQueue } from "../util/serial.js";

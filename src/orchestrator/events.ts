@@ -11,7 +11,8 @@ export type RunEvent =
       resumed: boolean;
       researcher: string;
     }
-  | { type: "recovered"; interrupted: number; killed: number; judged: number }
+  | { type: "recovered"; interrupted: number; killed: number; reattached: number }
+  | { type: "slot-set-aside"; slot: string; reason: string }
   | { type: "setup-start"; command: string }
   | { type: "setup-end"; seconds: number; skipped: boolean }
   | { type: "trial-start"; n: number; baseline: boolean }
@@ -25,6 +26,8 @@ export type RunEvent =
       budget: number;
       startedAt: number;
     }
+  /** A queued job started to run (local processes run at once). */
+  | { type: "replicate-running"; n: number; idx: number; at: number }
   | {
       type: "replicate-end";
       n: number;

@@ -1,13 +1,19 @@
 import type { RunStatus } from "../ledger/types.js";
 import { processStartTime } from "../util/proc.js";
 import type { RunContext } from "./context.js";
-import { runTrial } from "./trial.js";
+import { runTrial, type TrialJob } from "./trial.js";
 
 export interface Limits {
-  /** Total trials of the run, the baseline included. */
+  /** Total trials of the run, the baseline included; confirmations of wins are run past it. */
   maxTrials: number | null;
   /** Epoch milliseconds after which no new trial starts. */
   deadline: number | null;
+  /** Dollars of researcher spending after which no new trial starts. */
+  maxUsd: number | null;
+  /** Trials proposed ahead of free slots (default: one per slot, none for instant researchers). */
+  lookahead?: number;
+  /** Trials left in flight by an earlier orchestrator, to finish first. */
+  resumed?: TrialJob[];
 }
 
 export interface LoopEnd {
@@ -16,8 +22,11 @@ export interface LoopEnd {
 }
 
 /**
- * Runs trials until a limit is reached, the run is stopped, or it cannot go on.
- * The run is marked as owned by this process for as long as the loop runs.
+ * Runs trials until a limit is reached, the run is stopped, or it cannot go on. The
+ * baseline runs alone; then as many trials are in flight as there are slots plus the
+ * lookahead, so researchers propose while slots are busy and a slot waits only for a
+ * researcher slower than an experiment. Confirmations of wins made on an older
+ * incumbent go first. The run is marked as owned by this process while the loop runs.
  */
 export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const { ledger, run } = ctx;
@@ -29,21 +38,65 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     ctx.emit({ type: "run-end", ...result });
     return result;
   };
+  const instant = ctx.researchers.every((r) => r.instant);
+  const capacity =
+    ctx.executor.slots.length + (limits.lookahead ?? (instant ? 0 : ctx.executor.slots.length));
+  const follows: TrialJob[] = [...(limits.resumed ?? [])];
+  const pool = new Set<Promise<void>>();
+  let fatal: string | null = null;
+  let failure: unknown = null;
+
+  const start = (job: TrialJob) => {
+    const p: Promise<void> = runTrial(ctx, job)
+      .then((outcome) => {
+        fatal ??= outcome.fatal;
+        if (outcome.follow) follows.push(outcome.follow);
+      })
+      .catch((error) => {
+        failure ??= error;
+      })
+      .finally(() => pool.delete(p));
+    pool.add(p);
+  };
+  /** Why no new proposal may start, or null. */
+  const limitReached = (): LoopEnd | null => {
+    const count = ledger.countTrials(run.id);
+    if (limits.maxTrials !== null && count >= limits.maxTrials)
+      return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
+    if (limits.deadline !== null && Date.now() >= limits.deadline)
+      return { status: "finished", reason: "reached --max-hours" };
+    const spent = limits.maxUsd === null ? 0 : ledger.spentUsd(run.id);
+    if (limits.maxUsd !== null && spent >= limits.maxUsd)
+      return {
+        status: "finished",
+        reason: `reached --max-usd ${limits.maxUsd} (spent $${spent.toFixed(4)})`,
+      };
+    return null;
+  };
+
   try {
     for (;;) {
-      if (ctx.signal.aborted) return end({ status: "stopped", reason: "stopped by the user" });
-      const count = ledger.countTrials(run.id);
-      if (limits.maxTrials !== null && count >= limits.maxTrials)
-        return end({ status: "finished", reason: `reached --max-trials ${limits.maxTrials}` });
-      if (limits.deadline !== null && Date.now() >= limits.deadline)
-        return end({ status: "finished", reason: "reached --max-hours" });
-      const { fatal } = await runTrial(ctx, ledger.nextTrialNumber(run.id));
-      if (fatal) return end({ status: "failed", reason: fatal });
+      const halted = ctx.signal.aborted || fatal !== null || failure !== null;
+      const baselineKept = ledger.incumbent(run.id) !== null;
+      while (!halted && pool.size < capacity) {
+        if (follows.length) start(follows.shift()!);
+        else if (!baselineKept && pool.size === 0 && !limitReached()) start({ kind: "baseline" });
+        else if (baselineKept && !limitReached()) start({ kind: "proposal" });
+        else break;
+        // The baseline runs alone: every other trial is judged against it.
+        if (!baselineKept) break;
+      }
+      if (pool.size === 0) break;
+      await Promise.race(pool);
     }
-  } catch (error) {
-    end({ status: "failed", reason: (error as Error).message });
-    throw error;
   } finally {
     ledger.setOwner(run.id, null, null);
   }
+  if (failure) {
+    end({ status: "failed", reason: (failure as Error).message });
+    throw failure;
+  }
+  if (ctx.signal.aborted) return end({ status: "stopped", reason: "stopped by the user" });
+  if (fatal) return end({ status: "failed", reason: fatal });
+  return end(limitReached() ?? { status: "finished", reason: "nothing left to run" });
 }

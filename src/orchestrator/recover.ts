@@ -1,6 +1,7 @@
 import { readdirSync, rmSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { WorkspaceError } from "../errors.js";
+import type { Executor } from "../executors/executor.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { RunRow } from "../ledger/types.js";
 import type { Task } from "../task/task.js";
@@ -10,6 +11,7 @@ import { branchRef, resolveRef, setRef } from "../workspace/repo.js";
 import { removeWorktree } from "../workspace/worktree.js";
 import { paths } from "./paths.js";
 import { writeResults } from "./results.js";
+import type { TrialJob } from "./trial.js";
 
 export interface Recovery {
   /** Trials that were in flight and are now recorded as interrupted. */
@@ -17,6 +19,8 @@ export interface Recovery {
   /** Orphaned replicate process groups that were ended. */
   killed: number;
   branchMoved: boolean;
+  /** Trials whose cluster job outlived the orchestrator: they are followed to their end. */
+  reattached: TrialJob[];
 }
 
 /** Refuses to drive a run that another live orchestrator process owns. */
@@ -33,9 +37,23 @@ export function checkOwner(run: RunRow): void {
  * (their finished replicates stay in the ledger), the branch is set to the ledger's
  * incumbent, leftover worktrees and stale ref locks are removed, results.tsv is rewritten.
  */
-export async function recover(task: Task, ledger: Ledger, run: RunRow): Promise<Recovery> {
+export async function recover(
+  task: Task,
+  ledger: Ledger,
+  run: RunRow,
+  executor?: Executor,
+): Promise<Recovery> {
   let killed = 0;
+  const reattached: TrialJob[] = [];
+  const following = new Set<number>();
   for (const replicate of ledger.runningReplicates(run.id)) {
+    const trial = ledger.trialById(replicate.trialId)!;
+    if (replicate.jobId && executor?.attach && trial.commit) {
+      // A cluster job does not die with the orchestrator: follow it rather than lose it.
+      reattached.push({ kind: "reattach", trial, attach: { replicate, jobId: replicate.jobId } });
+      following.add(trial.id);
+      continue;
+    }
     if (replicate.pid && isAlive(replicate.pid, replicate.pidStart)) {
       await endGroup(replicate.pid, task.killGrace * 1000);
       killed++;
@@ -54,7 +72,7 @@ export async function recover(task: Task, ledger: Ledger, run: RunRow): Promise<
   }
   let interrupted = 0;
   for (const trial of ledger.trials(run.id)) {
-    if (trial.state === "done") continue;
+    if (trial.state === "done" || following.has(trial.id)) continue;
     ledger.finishTrial(trial.id, {
       verdict: "interrupted",
       reason: "the orchestrator stopped before the trial finished",
@@ -69,7 +87,8 @@ export async function recover(task: Task, ledger: Ledger, run: RunRow): Promise<
   const expected = ledger.incumbent(run.id)?.commit ?? run.baseCommit;
   const current = await resolveRef(task.root, branchRef(run.tag));
   if (current !== expected) await setRef(task.root, branchRef(run.tag), expected);
-  await removeLeftoverWorktrees(task.root, run.tag);
+  const keep = new Set(reattached.map((j) => (j.kind === "reattach" ? j.trial.n : -1)));
+  await removeLeftoverWorktrees(task.root, run.tag, keep);
   writeResults(task, ledger, run);
   if (interrupted || killed || current !== expected)
     ledger.event(run.id, null, "recovered", {
@@ -77,10 +96,14 @@ export async function recover(task: Task, ledger: Ledger, run: RunRow): Promise<
       killed,
       branchMoved: current !== expected,
     });
-  return { interrupted, killed, branchMoved: current !== expected };
+  return { interrupted, killed, branchMoved: current !== expected, reattached };
 }
 
-async function removeLeftoverWorktrees(root: string, tag: string): Promise<void> {
+async function removeLeftoverWorktrees(
+  root: string,
+  tag: string,
+  keep: Set<number>,
+): Promise<void> {
   const dir = paths.worktrees(root);
   let names: string[] = [];
   try {
@@ -89,7 +112,8 @@ async function removeLeftoverWorktrees(root: string, tag: string): Promise<void>
     return;
   }
   for (const name of names) {
-    if (name.startsWith(`${tag}-`)) await removeWorktree(root, join(dir, name));
+    if (name.startsWith(`${tag}-`) && !keep.has(Number(name.slice(tag.length + 1))))
+      await removeWorktree(root, join(dir, name));
   }
   await git(root, ["worktree", "prune"]);
 }

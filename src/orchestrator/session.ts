@@ -1,11 +1,20 @@
+import { setMaxListeners } from "node:events";
 import picomatch from "picomatch";
 import { TaskFileError, UsageError, WorkspaceError } from "../errors.js";
-import type { Executor } from "../executors/executor.js";
+import type { Executor, SetAside } from "../executors/executor.js";
 import { createLocalExecutor, localSlots } from "../executors/local.js";
+import { createSlurmExecutor } from "../executors/slurm.js";
 import { createJudge } from "../judge/index.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { RunRow } from "../ledger/types.js";
-import { createResearcher } from "../researchers/index.js";
+import {
+  checkBudget,
+  createResearcher,
+  type ResearcherConfig,
+  researcherConfig,
+  type Traffic,
+  trafficFetch,
+} from "../researchers/index.js";
 import type { Researcher } from "../researchers/researcher.js";
 import { loadTask } from "../task/load.js";
 import type { Task } from "../task/task.js";
@@ -22,26 +31,54 @@ import {
   trackedFiles,
 } from "../workspace/repo.js";
 import { EditScope } from "../workspace/scope.js";
-import type { RunContext } from "./context.js";
+import { type RunContext, serialQueue } from "./context.js";
 import type { Emit } from "./events.js";
-import { drive, type LoopEnd } from "./loop.js";
+import { drive, type Limits, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
 import { type RunSummary, summarize } from "./summary.js";
+import type { TrialJob } from "./trial.js";
+
+/** Where replicates run: local slots (CPU shares or GPUs), or SLURM jobs. */
+export type ExecutorChoice =
+  | { kind: "local"; gpus?: string[] | null; slots?: number }
+  | {
+      kind: "slurm";
+      /** Jobs at most queued or running at once. */
+      jobs?: number;
+      partition?: string;
+      account?: string;
+      qos?: string;
+      sbatchArgs?: string[];
+    };
 
 export interface SessionOptions {
   root: string;
+  /** Total trials of the run; for resume, undefined keeps the run's own limit. */
   maxTrials?: number | null;
   maxHours?: number | null;
-  /** CPU slots for this machine; GPU slots come with the parallel executor. */
-  slots?: number;
+  /** Dollars of researcher spending after which no new trial starts; for resume as maxTrials. */
+  maxUsd?: number | null;
+  /** Where replicates run; for resume, undefined keeps the run's own. */
+  executor?: ExecutorChoice;
+  /** Trials proposed ahead of free slots (default: one per slot, none for mutate). */
+  lookahead?: number;
+  /** Record the provider traffic to a file, or replay it from one. */
+  traffic?: Traffic;
   signal: AbortSignal;
   emit: Emit;
 }
 
 export interface StartOptions extends SessionOptions {
   tag: string;
-  /** A researcher's name, or an instance (an embedding program's own researcher). */
-  researcher: string | Researcher;
+  /**
+   * Researcher kinds, comma-separated (default: the task file's, else mutate), or an
+   * instance of one's own.
+   */
+  researcher?: string | Researcher;
+  /** Researchers of each kind working at once, on one shared ledger. */
+  researchers?: number;
+  model?: string;
+  baseUrl?: string;
   seed?: number;
 }
 
@@ -57,10 +94,25 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   await excludeStateDir(task.root);
   await checkClean(task.root);
   checkTaskFiles(task, await trackedFiles(task.root));
-  const researcher =
+  const own = typeof options.researcher === "object" ? options.researcher : null;
+  const kinds =
     typeof options.researcher === "string"
-      ? createResearcher(options.researcher)
-      : options.researcher;
+      ? options.researcher.split(",").map((k) => k.trim())
+      : [undefined];
+  const configs = own
+    ? []
+    : kinds.map((kind) =>
+        researcherConfig(task, {
+          ...(kind ? { researcher: kind } : {}),
+          ...(options.model ? { model: options.model } : {}),
+          ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+        }),
+      );
+  for (const config of configs) checkBudget(config, options.maxUsd ?? null);
+  const researchers = own
+    ? [own]
+    : instantiate(configs, options.researchers ?? 1, options.traffic ?? {});
+  const executor = options.executor ?? { kind: "local" };
   const judge = createJudge(task.judge.policy);
   const ledger = Ledger.open(task.root);
   try {
@@ -82,10 +134,13 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       goal: task.metric.goal,
       baseCommit: base,
       branch: branchName(options.tag),
-      researcher: researcher.name,
+      researcher: own ? own.name : configs.map((c) => c.kind).join(","),
       judge: judge.name,
       seed: options.seed ?? task.seed,
       maxTrials: options.maxTrials ?? null,
+      researcherJson: own ? null : JSON.stringify({ configs, count: options.researchers ?? 1 }),
+      maxUsd: options.maxUsd ?? null,
+      executorJson: JSON.stringify(executor),
     });
     options.emit({
       type: "run-start",
@@ -93,10 +148,10 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       task: task.name,
       metric: task.metric.name,
       resumed: false,
-      researcher: researcher.name,
+      researcher: run.researcher,
     });
-    const ctx = context(task, ledger, run, options, researcher);
-    return await finishSession(ctx, options, run.maxTrials);
+    const ctx = context(task, ledger, run, options, researchers, executor);
+    return await finishSession(ctx, options, []);
   } finally {
     ledger.close();
   }
@@ -105,7 +160,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
 export interface ResumeOptions extends SessionOptions {
   /** The run to continue; the most recent one when absent. */
   tag?: string;
-  /** Replaces the run's own researcher (by default the one it was started with). */
+  /** Replaces the run's own researcher (by default the ones it was started with). */
   researcher?: Researcher;
 }
 
@@ -132,71 +187,138 @@ export async function resumeRun(options: ResumeOptions): Promise<SessionResult> 
         `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
       );
     checkOwner(run);
-    const recovery = await recover(task, ledger, run);
+    if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
+    if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
+    const executor: ExecutorChoice =
+      options.executor ?? (run.executorJson ? JSON.parse(run.executorJson) : { kind: "local" });
+    if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executor));
+    const current = ledger.runById(run.id)!;
+    const researchers = options.researcher
+      ? [options.researcher]
+      : storedResearchers(task, current, options.traffic ?? {});
+    const ctx = context(task, ledger, current, options, researchers, executor);
+    const recovery = await recover(task, ledger, current, ctx.executor);
     options.emit({
       type: "run-start",
       tag: run.tag,
       task: task.name,
       metric: task.metric.name,
       resumed: true,
-      researcher: run.researcher,
+      researcher: current.researcher,
     });
-    if (recovery.interrupted || recovery.killed)
+    if (recovery.interrupted || recovery.killed || recovery.reattached.length)
       options.emit({
         type: "recovered",
         interrupted: recovery.interrupted,
         killed: recovery.killed,
-        judged: 0,
+        reattached: recovery.reattached.length,
       });
-    if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
-    const current = ledger.runById(run.id)!;
-    const ctx = context(
-      task,
-      ledger,
-      current,
-      options,
-      options.researcher ?? createResearcher(current.researcher),
-    );
-    return await finishSession(ctx, options, current.maxTrials);
+    return await finishSession(ctx, options, recovery.reattached);
   } finally {
     ledger.close();
   }
 }
 
-function context(
+/** The researchers a run was started with, rebuilt from what its record holds. */
+function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Researcher[] {
+  if (!run.researcherJson && run.researcher !== "mutate")
+    throw new UsageError(
+      `run "${run.tag}" was driven by its own researcher (${run.researcher}); it cannot be resumed from the command line`,
+    );
+  const stored: { configs: ResearcherConfig[]; count: number } = run.researcherJson
+    ? JSON.parse(run.researcherJson)
+    : { configs: [researcherConfig(task, { researcher: "mutate" })], count: 1 };
+  for (const config of stored.configs) checkBudget(config, run.maxUsd);
+  return instantiate(stored.configs, stored.count, traffic);
+}
+
+function instantiate(configs: ResearcherConfig[], count: number, traffic: Traffic): Researcher[] {
+  const fetch = trafficFetch(traffic);
+  const shared = { ...(fetch ? { fetch } : {}), replaying: traffic.replay !== undefined };
+  const researchers: Researcher[] = [];
+  for (let i = 0; i < count; i++)
+    for (const config of configs) researchers.push(createResearcher(config, shared));
+  return researchers;
+}
+
+function createExecutor(
+  task: Task,
+  choice: ExecutorChoice,
+  onSetAside: (s: SetAside) => void,
+): Executor {
+  if (choice.kind === "slurm")
+    return createSlurmExecutor({
+      partition: choice.partition ?? task.slurm.partition,
+      account: choice.account ?? task.slurm.account,
+      qos: choice.qos ?? task.slurm.qos,
+      time: task.slurm.time,
+      sbatchArgs: [...task.slurm.sbatchArgs, ...(choice.sbatchArgs ?? [])],
+      jobs: choice.jobs ?? 4,
+      pollMs: task.slurm.poll * 1000,
+      requeues: task.slurm.requeues,
+    });
+  const slots = choice.gpus?.length
+    ? localSlots({ gpus: choice.gpus, perReplicate: Math.max(1, task.resources.gpus) })
+    : localSlots({ count: choice.slots ?? 1 });
+  if (slots.length === 0)
+    throw new UsageError(
+      `--gpus: ${choice.gpus?.length} GPUs cannot hold one replicate of ${task.resources.gpus} GPUs (resources.gpus)`,
+    );
+  return createLocalExecutor(slots, { onSetAside });
+}
+
+/** The context one orchestrator process drives a run with. */
+export function context(
   task: Task,
   ledger: Ledger,
   run: RunRow,
-  options: SessionOptions,
-  researcher: Researcher,
+  options: Pick<SessionOptions, "signal" | "emit">,
+  researchers: Researcher[],
+  executor: ExecutorChoice,
 ): RunContext {
-  const executor: Executor = createLocalExecutor(localSlots({ count: options.slots ?? 1 }));
+  let turn = 0;
+  // Every replicate and proposal in flight listens for the stop.
+  setMaxListeners(0, options.signal);
   return {
     task,
     ledger,
     run,
-    researcher,
+    researchers,
+    nextResearcher: () => researchers[turn++ % researchers.length]!,
     judge: createJudge(run.judge),
-    executor,
+    executor: createExecutor(task, executor, (s) => {
+      ledger.event(run.id, null, "slot-set-aside", s);
+      options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });
+    }),
     scope: new EditScope(task),
     signal: options.signal,
     emit: options.emit,
     setupDone: false,
+    inFlight: new Map(),
+    serially: serialQueue(),
   };
 }
 
-async function finishSession(
+/** Drives the run to its limits and summarises it. */
+export async function finishSession(
   ctx: RunContext,
   options: SessionOptions,
-  maxTrials: number | null,
+  resumed: TrialJob[],
 ): Promise<SessionResult> {
-  const deadline = options.maxHours ? Date.now() + options.maxHours * 3600_000 : null;
-  const end = await drive(ctx, { maxTrials, deadline });
+  const run = ctx.ledger.runById(ctx.run.id)!;
+  const limits: Limits = {
+    maxTrials: run.maxTrials,
+    deadline: options.maxHours ? Date.now() + options.maxHours * 3600_000 : null,
+    maxUsd: run.maxUsd,
+    resumed,
+    ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
+  };
+  const end = await drive(ctx, limits);
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
 }
 
 /** The globs must name real files: a typo in `protected` would silently protect nothing. */
-function checkTaskFiles(task: Task, files: string[]): void {
+export function checkTaskFiles(task: Task, files: string[]): void {
   const scope = new EditScope(task);
   if (!files.some((f) => scope.isEditable(f)))
     throw new TaskFileError(

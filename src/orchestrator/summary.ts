@@ -7,7 +7,19 @@ export interface InFlight {
   n: number;
   title: string | null;
   slot: string | null;
-  startedAt: number;
+  /** The SLURM job, for cluster runs. */
+  jobId: string | null;
+  /** Queued on a cluster, or running. */
+  state: "queued" | "running";
+  /** Since when it runs (or waits in the queue). */
+  since: number;
+}
+
+/** How long each slot ran replicates in this run. */
+export interface SlotBusy {
+  slot: string;
+  replicates: number;
+  busyMs: number;
 }
 
 export interface RunSummary {
@@ -21,6 +33,9 @@ export interface RunSummary {
   best: TrialRow | null;
   keepRate: number | null;
   inFlight: InFlight[];
+  slots: SlotBusy[];
+  /** From the run's first replicate to its last end (or now, while running). */
+  spanMs: number;
   resultsFile: string;
 }
 
@@ -34,10 +49,31 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     (t) => t.verdict === "crash" || t.verdict === "timeout",
   ).length;
   const baseline = done.find((t) => t.baseline && t.verdict === "keep")?.metric ?? null;
-  const inFlight = ledger.runningReplicates(run.id).map((r) => {
+  const inFlight = ledger.runningReplicates(run.id).map((r): InFlight => {
     const trial = trials.find((t) => t.id === r.trialId);
-    return { n: trial?.n ?? -1, title: trial?.title ?? null, slot: r.slot, startedAt: r.startedAt };
+    return {
+      n: trial?.n ?? -1,
+      title: trial?.title ?? null,
+      slot: r.slot,
+      jobId: r.jobId,
+      state: r.runningAt ? "running" : "queued",
+      since: r.runningAt ?? r.startedAt,
+    };
   });
+  const busy = new Map<string, SlotBusy>();
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const t of trials)
+    for (const r of ledger.replicates(t.id)) {
+      if (!r.slot || !r.runningAt) continue;
+      const end = r.finishedAt ?? Date.now();
+      const entry = busy.get(r.slot) ?? { slot: r.slot, replicates: 0, busyMs: 0 };
+      entry.replicates++;
+      entry.busyMs += end - r.runningAt;
+      busy.set(r.slot, entry);
+      first = Math.min(first, r.runningAt);
+      last = Math.max(last, end);
+    }
   return {
     run,
     live: run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart),
@@ -48,6 +84,10 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     best: ledger.incumbent(run.id),
     keepRate: experiments.length ? kept / experiments.length : null,
     inFlight,
+    slots: [...busy.values()].sort((a, b) =>
+      a.slot.localeCompare(b.slot, undefined, { numeric: true }),
+    ),
+    spanMs: last > first ? last - first : 0,
     resultsFile: paths.results(root, run.tag),
   };
 }

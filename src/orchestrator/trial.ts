@@ -1,287 +1,206 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { JudgeStep } from "../judge/judge.js";
-import type { TrialRow, Verdict } from "../ledger/types.js";
-import { type Classified, classify, logTail } from "../metrics/outcome.js";
+import type { TrialRow } from "../ledger/types.js";
+import type { Reconcile } from "../researchers/researcher.js";
 import { writeJson } from "../util/fs.js";
-import { processStartTime } from "../util/proc.js";
-import { protectedFingerprint, tamperedFiles } from "../workspace/protect.js";
-import { branchRef, setRef, trialRef } from "../workspace/repo.js";
-import { addWorktree, commitWorktree, diffCommits, removeWorktree } from "../workspace/worktree.js";
+import { branchRef, setRef } from "../workspace/repo.js";
+import { addWorktree, mergeOnto, removeWorktree } from "../workspace/worktree.js";
 import type { RunContext } from "./context.js";
-import { replicateEnv } from "./env.js";
-import { paths, replicateLog, replicateResult } from "./paths.js";
+import { paths } from "./paths.js";
+import { type Prepared, prepareBaseline, prepareProposal, prepareRebase } from "./propose.js";
+import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { writeResults } from "./results.js";
-import { ensureSetup } from "./setup.js";
 
-type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
+/** How many times one change may be carried onto a newer incumbent before it is dropped. */
+const MAX_REBASES = 3;
+
+/** What a trial is for. */
+export type TrialJob =
+  | { kind: "baseline" }
+  | { kind: "proposal" }
+  /** A win on an older parent, merged cleanly onto the incumbent: confirm it there. */
+  | { kind: "rebase"; of: TrialRow; commit: string; parent: TrialRow; rebases: number }
+  /** A win on an older parent that conflicts with the incumbent: a researcher re-applies it. */
+  | { kind: "reconcile"; of: TrialRow; parent: TrialRow; rebases: number }
+  /** A trial whose replicate an earlier orchestrator left running on a cluster. */
+  | { kind: "reattach"; trial: TrialRow; attach: Attach };
 
 export interface TrialOutcome {
   trial: TrialRow;
   /** Set when the run cannot go on (a researcher that cannot work, a failed baseline). */
   fatal: string | null;
+  /** Another trial this one calls for: the confirmation of a win on a newer incumbent. */
+  follow: TrialJob | null;
 }
 
 /**
- * One trial, end to end: a worktree at the incumbent, a proposal, a commit kept under
- * the trial's ref, replicates until the judge decides, the verdict recorded, and the
- * branch advanced on a keep. The first trial of a run is the baseline: the unchanged code.
+ * One trial, end to end: a worktree, a proposal, a commit kept under the trial's ref,
+ * replicates until the judge decides against the trial's own parent, the verdict
+ * recorded, and the branch advanced on a keep — or, when the incumbent moved on
+ * meanwhile, the win carried onto the new incumbent for confirmation.
+ * The trial's record is created before the first await, so callers can count it at once.
  */
-export async function runTrial(ctx: RunContext, n: number): Promise<TrialOutcome> {
+export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const { ledger, run, task } = ctx;
-  const incumbent = ledger.incumbent(run.id);
-  const baseline = incumbent === null;
-  const parent = incumbent?.commit ?? run.baseCommit;
-  let trial = ledger.createTrial({
-    runId: run.id,
-    n,
-    baseline,
-    parentCommit: parent,
-    researcher: baseline ? "baseline" : ctx.researcher.name,
-  });
-  ctx.emit({ type: "trial-start", n, baseline });
-  const dir = paths.trial(task.root, run.tag, n);
+  const parent =
+    job.kind === "rebase" || job.kind === "reconcile"
+      ? job.parent
+      : job.kind === "reattach"
+        ? null
+        : ledger.incumbent(run.id);
+  const researcher =
+    job.kind === "proposal" || job.kind === "reconcile" ? ctx.nextResearcher() : null;
+  let trial =
+    job.kind === "reattach"
+      ? job.trial
+      : ledger.createTrial({
+          runId: run.id,
+          baseline: job.kind === "baseline",
+          parentCommit: job.kind === "baseline" ? run.baseCommit : parent!.commit!,
+          researcher:
+            job.kind === "baseline"
+              ? "baseline"
+              : job.kind === "rebase"
+                ? "rebase"
+                : researcher!.name,
+          rebaseOf: job.kind === "rebase" || job.kind === "reconcile" ? job.of.n : null,
+        });
+  const parentMetric = job.kind === "reattach" ? trial.incumbentMetric : (parent?.metric ?? null);
+  if (job.kind !== "reattach")
+    ctx.emit({ type: "trial-start", n: trial.n, baseline: trial.baseline });
+  const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(dir, { recursive: true });
-  const worktree = paths.worktree(task.root, run.tag, n);
+  const worktree = paths.worktree(task.root, run.tag, trial.n);
   try {
-    await addWorktree(task.root, worktree, parent);
-    const prepared = baseline
-      ? await prepareBaseline(ctx, trial, parent)
-      : await prepareProposal(ctx, trial, worktree, dir, incumbent!.metric);
-    if ("verdict" in prepared) {
-      trial = finish(
-        ctx,
-        trial,
-        { kind: "verdict", verdict: prepared.verdict, reason: prepared.reason, metric: null },
-        [],
-        0,
+    let prepared: Prepared;
+    if (job.kind === "reattach") prepared = { commit: trial.commit! };
+    else {
+      await addWorktree(
+        task.root,
+        worktree,
+        job.kind === "rebase" ? job.commit : trial.parentCommit,
       );
-      return { trial, fatal: prepared.fatal ? prepared.reason : null };
+      if (job.kind === "baseline") prepared = await prepareBaseline(ctx, trial);
+      else if (job.kind === "rebase")
+        prepared = await prepareRebase(ctx, trial, dir, job.of, job.commit);
+      else
+        prepared = await prepareProposal(
+          ctx,
+          trial,
+          worktree,
+          dir,
+          researcher!,
+          parentMetric,
+          reconcileOf(ctx, job),
+        );
+    }
+    if ("verdict" in prepared) {
+      const step: Verdicted = {
+        kind: "verdict",
+        verdict: prepared.verdict,
+        reason: prepared.reason,
+        metric: null,
+      };
+      trial = finish(ctx, trial, step, parentMetric, 0);
+      return { trial, fatal: prepared.fatal ? prepared.reason : null, follow: null };
     }
     ledger.setTrialState(trial.id, "running");
     const started = Date.now();
-    const step = await runReplicates(ctx, trial, worktree, dir, prepared.commit);
-    const replicates = ledger.replicates(trial.id);
-    trial = finish(
+    const attach = job.kind === "reattach" ? job.attach : undefined;
+    const step = await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, attach);
+    return await conclude(
       ctx,
       trial,
+      job,
       step,
-      replicates.map((r) => r.metrics),
+      prepared.commit,
+      parentMetric,
       Date.now() - started,
     );
-    if (trial.verdict === "keep")
-      await setRef(task.root, branchRef(run.tag), prepared.commit, parent);
-    const fatal =
-      baseline && trial.verdict !== "keep" && trial.verdict !== "interrupted"
-        ? `the baseline (the unchanged code) gave no usable result: ${trial.verdict}, ${trial.reason}. Fix the task, commit, and run again; the log is ${join(dir, "run.log")}`
-        : null;
-    return { trial, fatal };
   } catch (error) {
     // A harness failure (git, disk, setup) must not leave the trial looking in flight.
-    if (ledger.trialById(trial.id)?.state !== "done")
+    if (ledger.trialById(trial.id)?.state !== "done") {
+      const reason = `stopped by an error of the harness: ${(error as Error).message}`;
       finish(
         ctx,
         trial,
-        {
-          kind: "verdict",
-          verdict: "interrupted",
-          reason: `stopped by an error of the harness: ${(error as Error).message}`,
-          metric: null,
-        },
-        [],
+        { kind: "verdict", verdict: "interrupted", reason, metric: null },
+        parentMetric,
         0,
       );
+    }
     throw error;
   } finally {
+    ctx.inFlight.delete(trial.n);
     await removeWorktree(task.root, worktree).catch(() => undefined);
   }
 }
 
-type Prepared = { commit: string } | { verdict: Verdict; reason: string; fatal: boolean };
-
-async function prepareBaseline(
-  ctx: RunContext,
-  trial: TrialRow,
-  commit: string,
-): Promise<Prepared> {
-  ctx.ledger.setTrialProposal(trial.id, {
-    title: "baseline",
-    hypothesis: "the unchanged code",
-    proposeMs: 0,
-  });
-  ctx.ledger.setTrialCommit(trial.id, { commit, commitMs: 0, linesAdded: 0, linesRemoved: 0 });
-  await setRef(ctx.task.root, trialRef(ctx.run.tag, trial.n), commit);
-  return { commit };
+/** What a researcher needs to re-apply a conflicting win: its title, reasoning and patch. */
+function reconcileOf(ctx: RunContext, job: TrialJob): Reconcile | undefined {
+  if (job.kind !== "reconcile") return undefined;
+  const patch = join(paths.trial(ctx.task.root, ctx.run.tag, job.of.n), "diff.patch");
+  return {
+    n: job.of.n,
+    title: job.of.title ?? "",
+    hypothesis: job.of.hypothesis ?? "",
+    patch: existsSync(patch) ? readFileSync(patch, "utf8") : "",
+    detail: ctx.ledger.proposal(job.of.id)?.detail ?? null,
+  };
 }
 
-async function prepareProposal(
+/**
+ * A trial that beat its own parent becomes the incumbent if the incumbent is still that
+ * parent. If another win landed meanwhile, this one is merged onto it and confirmed there
+ * by a new trial (or, on a conflict, handed to a researcher to re-apply); it is recorded
+ * as a discard that names the follow-up. Decisions are taken one at a time.
+ */
+async function conclude(
   ctx: RunContext,
   trial: TrialRow,
-  worktree: string,
-  dir: string,
+  job: TrialJob,
+  step: Verdicted,
+  commit: string,
   parentMetric: number | null,
-): Promise<Prepared> {
+  runMs: number,
+): Promise<TrialOutcome> {
   const { ledger, run, task } = ctx;
-  const started = Date.now();
-  const result = await ctx.researcher.propose({
-    task,
-    tag: run.tag,
-    trial: trial.n,
-    worktree,
-    parent: { commit: trial.parentCommit, metric: parentMetric },
-    history: ledger.trials(run.id).filter((t) => t.state === "done"),
-    seed: run.seed,
-    signal: ctx.signal,
-  });
-  const proposeMs = Date.now() - started;
-  ledger.recordProposal(trial.id, {
-    researcher: ctx.researcher.name,
-    title: result.ok ? result.title : null,
-    hypothesis: result.ok ? result.hypothesis : null,
-    detail: result.detail,
-    error: result.ok ? null : result.reason,
-    durationMs: proposeMs,
-  });
-  writeJson(join(dir, "proposal.json"), {
-    researcher: ctx.researcher.name,
-    ...result,
-    seconds: proposeMs / 1000,
-  });
-  if (!result.ok) {
-    const verdict = ctx.signal.aborted ? "interrupted" : "invalid";
-    return { verdict, reason: result.reason, fatal: result.fatal === true };
+  if (step.verdict !== "keep") {
+    const done = finish(ctx, trial, step, parentMetric, runMs);
+    const fatal =
+      trial.baseline && step.verdict !== "interrupted"
+        ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Fix the task, commit, and run again; the log is ${join(paths.trial(task.root, run.tag, trial.n), "run.log")}`
+        : null;
+    return { trial: done, fatal, follow: null };
   }
-  ledger.setTrialProposal(trial.id, {
-    title: result.title,
-    hypothesis: result.hypothesis,
-    proposeMs,
-  });
-  ctx.emit({ type: "proposal", n: trial.n, title: result.title });
-
-  const commitStarted = Date.now();
-  const message = `${result.title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
-  const commit = await commitWorktree(worktree, trial.parentCommit, message);
-  // The ref is set before anything can refuse the proposal: whatever the verdict, it is never lost.
-  const [, diff] = await Promise.all([
-    setRef(task.root, trialRef(run.tag, trial.n), commit),
-    diffCommits(task.root, trial.parentCommit, commit),
-  ]);
-  writeFileSync(join(dir, "diff.patch"), diff.patch);
-  ledger.setTrialCommit(trial.id, {
-    commit,
-    commitMs: Date.now() - commitStarted,
-    linesAdded: diff.added,
-    linesRemoved: diff.removed,
-  });
-  const scope = ctx.scope.check(diff.changes);
-  if (!scope.ok) return { verdict: "invalid", reason: scope.reason, fatal: false };
-  return { commit };
-}
-
-/** Runs replicates until the judge has a verdict; a tampering replicate ends the trial at once. */
-async function runReplicates(
-  ctx: RunContext,
-  trial: TrialRow,
-  worktree: string,
-  dir: string,
-  commit: string,
-): Promise<Verdicted> {
-  const { ledger, run, task } = ctx;
-  const expected = await protectedFingerprint(task.root, commit, task.protected);
-  mkdirSync(paths.cache(task.root), { recursive: true });
-  const incumbent = ledger.incumbent(run.id);
-  const done: Classified[] = [];
-  for (;;) {
-    const step = ctx.judge.next(
-      {
-        goal: task.metric.goal,
-        metricName: task.metric.name,
-        minEffect: task.judge.minEffect,
-        baseline: trial.baseline,
-        incumbentMetric: incumbent?.metric ?? null,
-        seed: run.seed,
-      },
-      done,
-    );
-    if (step.kind === "verdict") return step;
-    const stopped: Verdicted = {
-      kind: "verdict",
-      verdict: "interrupted",
-      reason: "stopped before it ran",
-      metric: null,
-    };
-    if (ctx.signal.aborted || !(await ensureSetup(ctx, worktree, commit))) return stopped;
-
-    const idx = done.length;
-    const logPath = join(dir, replicateLog(idx));
-    const resultPath = join(dir, replicateResult(idx));
-    const replicateId = ledger.startReplicate({
-      trialId: trial.id,
-      idx,
-      seed: step.seed,
-      slot: null,
-      logPath,
-    });
-    const title = ledger.trialById(trial.id)?.title ?? "";
-    const execution = await ctx.executor.run({
-      command: task.run,
-      cwd: worktree,
-      env: replicateEnv(task, run.tag, {
-        trial: trial.n,
-        idx,
-        seed: step.seed,
-        resultFile: resultPath,
-      }),
-      logPath,
-      logLimit: task.logLimit,
-      timeoutMs: task.timeout * 1000,
-      killGraceMs: task.killGrace * 1000,
-      signal: ctx.signal,
-      onStart: (slot, pid) => {
-        ledger.setReplicateProcess(replicateId, slot.id, pid, processStartTime(pid));
-        ctx.emit({
-          type: "replicate-start",
-          n: trial.n,
-          idx,
-          slot: slot.id,
-          title,
-          budget: task.budget,
-          startedAt: Date.now(),
-        });
-      },
-    });
-    const log = readFileSync(logPath, "utf8");
-    const resultFile = existsSync(resultPath) ? readFileSync(resultPath, "utf8") : null;
-    const classified = classify(execution.process, log, task, resultFile);
-    ledger.finishReplicate(replicateId, {
-      outcome: classified.outcome,
-      reason: classified.reason,
-      exitCode: execution.process.exitCode,
-      signal: execution.process.signal,
-      metric: classified.metric,
-      metrics: classified.metrics,
-      logBytes: execution.process.logBytes,
-      logTail: logTail(log),
-      durationMs: execution.process.durationMs,
-    });
-    ctx.emit({
-      type: "replicate-end",
-      n: trial.n,
-      idx,
-      slot: execution.slot.id,
-      outcome: classified.outcome,
-      metric: classified.metric,
-    });
-    const tampered = tamperedFiles(worktree, expected);
-    if (tampered.length)
+  return ctx.serially(async () => {
+    const current = ledger.incumbent(run.id);
+    if (trial.baseline || !current || current.commit === trial.parentCommit) {
+      const done = finish(ctx, trial, step, parentMetric, runMs);
+      if (!trial.baseline) await setRef(task.root, branchRef(run.tag), commit, trial.parentCommit);
+      return { trial: done, fatal: null, follow: null };
+    }
+    const rebases = (job.kind === "rebase" || job.kind === "reconcile" ? job.rebases : 0) + 1;
+    if (rebases > MAX_REBASES) {
+      const reason = `${step.reason}, but the incumbent moved on ${MAX_REBASES} times while it was confirmed; dropped`;
       return {
-        kind: "verdict",
-        verdict: "tampered",
-        reason: `the replicate changed protected files: ${tampered.join(", ")}`,
-        metric: null,
+        trial: finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs),
+        fatal: null,
+        follow: null,
       };
-    done.push(classified);
-  }
+    }
+    const message = `${trial.title ?? ""} (rebased from #${trial.n})\n\n${trial.hypothesis ?? ""}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Rebase-Of: ${trial.n}\n`;
+    const merged = await mergeOnto(task.root, current.commit!, commit, message);
+    const how = merged
+      ? "merged onto it for confirmation"
+      : "it conflicts with it, so a researcher re-applies it";
+    const reason = `${step.reason}, but #${current.n} was kept meanwhile; ${how}`;
+    const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
+    const follow: TrialJob = merged
+      ? { kind: "rebase", of: done, commit: merged, parent: current, rebases }
+      : { kind: "reconcile", of: done, parent: current, rebases };
+    return { trial: done, fatal: null, follow };
+  });
 }
 
 /** Records the verdict, the trial's metrics file and results.tsv; returns the updated row. */
@@ -289,17 +208,17 @@ export function finish(
   ctx: RunContext,
   trial: TrialRow,
   step: Verdicted,
-  replicateMetrics: Record<string, number>[],
+  parentMetric: number | null,
   runMs: number,
 ): TrialRow {
   const { ledger, run, task } = ctx;
-  const incumbent = ledger.incumbent(run.id);
-  const metrics = replicateMetrics.at(-1) ?? {};
+  const replicates = ledger.replicates(trial.id);
+  const metrics = replicates.at(-1)?.metrics ?? {};
   ledger.finishTrial(trial.id, {
     verdict: step.verdict,
     reason: step.reason,
     metric: step.metric,
-    incumbentMetric: trial.baseline ? null : (incumbent?.metric ?? null),
+    incumbentMetric: trial.baseline ? null : parentMetric,
     metrics,
     runMs,
   });
@@ -310,10 +229,11 @@ export function finish(
     metric: done.metric,
     incumbent_metric: done.incumbentMetric,
     metrics,
-    replicates: ledger.replicates(trial.id).map((r) => ({
+    replicates: replicates.map((r) => ({
       idx: r.idx,
       seed: r.seed,
       slot: r.slot,
+      job_id: r.jobId,
       outcome: r.outcome,
       reason: r.reason,
       metric: r.metric,
@@ -324,7 +244,6 @@ export function finish(
     })),
   });
   writeResults(task, ledger, run);
-  const best = ledger.incumbent(run.id)?.metric ?? null;
   ctx.emit({
     type: "trial-end",
     n: trial.n,
@@ -333,7 +252,7 @@ export function finish(
     verdict: step.verdict,
     metric: step.metric,
     reason: step.reason,
-    best,
+    best: ledger.incumbent(run.id)?.metric ?? null,
   });
   return done;
 }

@@ -30,9 +30,16 @@ export function formatSummary(s: RunSummary): string {
   lines.push(
     `  branch ${run.branch} · results ${relative(process.cwd(), s.resultsFile) || s.resultsFile}`,
   );
-  for (const f of s.inFlight)
-    lines.push(
-      `  running: #${f.n} on ${f.slot ?? "?"} for ${formatSeconds((Date.now() - f.startedAt) / 1000)}: ${f.title ?? ""}`,
+  if (s.slots.length > 1 || s.inFlight.length > 0) {
+    const busy = s.slots.map(
+      (b) => `${b.slot} ${percent(s.spanMs ? b.busyMs / s.spanMs : 0)} (${b.replicates})`,
     );
+    if (busy.length) lines.push(`  slots busy: ${busy.join(" · ")}`);
+  }
+  for (const f of s.inFlight) {
+    const job = f.jobId ? `, job ${f.jobId}` : "";
+    const elapsed = formatSeconds((Date.now() - f.since) / 1000);
+    lines.push(`  ${f.state}: #${f.n} on ${f.slot ?? "?"}${job} for ${elapsed}: ${f.title ?? ""}`);
+  }
   return lines.join("\n");
 }

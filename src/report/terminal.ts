@@ -7,6 +7,8 @@ interface SlotState {
   title: string;
   startedAt: number;
   budget: number;
+  /** Waiting in a cluster's queue: no progress to show yet. */
+  queued: boolean;
 }
 
 const COLORS: Record<Verdict, string> = {
@@ -63,6 +65,10 @@ export function createTerminalDisplay(
     const lines = [`best ${metric} ${fmtMetric(best)} · ${trials} trials · ${kept} kept`];
     for (const [id, s] of slots) {
       const elapsed = (Date.now() - s.startedAt) / 1000;
+      if (s.queued) {
+        lines.push(`${id.padEnd(6)} #${s.n} queued for ${formatSeconds(elapsed)}  ${s.title}`);
+        continue;
+      }
       const filled = Math.min(BAR, Math.round((elapsed / s.budget) * BAR));
       const bar = "█".repeat(filled) + "░".repeat(BAR - filled);
       lines.push(
@@ -94,8 +100,11 @@ export function createTerminalDisplay(
         break;
       case "recovered":
         print(
-          `recovered: ${event.interrupted} interrupted trial(s) recorded, ${event.killed} orphaned process group(s) ended`,
+          `recovered: ${event.interrupted} interrupted trial(s) recorded, ${event.killed} orphaned process group(s) ended${event.reattached ? `, ${event.reattached} cluster job(s) followed again` : ""}`,
         );
+        break;
+      case "slot-set-aside":
+        print(`slot ${event.slot} set aside: ${event.reason}`);
         break;
       case "setup-start":
         print(`setup: ${event.command}`);
@@ -119,9 +128,18 @@ export function createTerminalDisplay(
           title: event.title,
           startedAt: event.startedAt,
           budget: event.budget,
+          queued: true,
         });
         if (live) refresh();
         else print(`#${event.n} replicate ${event.idx} running on ${event.slot}`);
+        break;
+      case "replicate-running":
+        for (const s of slots.values())
+          if (s.n === event.n) {
+            s.queued = false;
+            s.startedAt = event.at;
+          }
+        if (live) refresh();
         break;
       case "replicate-end":
         slots.delete(event.slot);

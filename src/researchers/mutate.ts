@@ -25,6 +25,7 @@ export function createMutateResearcher(): Researcher {
   const byParent = new Map<string, Constant[]>();
   return {
     name: "mutate",
+    instant: true,
     async propose(request: ProposalRequest): Promise<ProposalResult> {
       let constants = byParent.get(request.parent.commit);
       if (!constants) {
@@ -39,6 +40,7 @@ export function createMutateResearcher(): Researcher {
           reason:
             "mutate found no constants to change in the editable files (UPPER_CASE names assigned a number, a boolean, or a string with a `mutate: a|b` comment)",
         };
+      if (request.reconcile) return reapply(request, constants);
       const tried = new Set(
         request.history.filter((t) => t.parentCommit === request.parent.commit).map((t) => t.title),
       );
@@ -154,6 +156,36 @@ function apply(worktree: string, edits: Edit[]): void {
     }
     writeFileSync(path, lines.join("\n"));
   }
+}
+
+/** Re-applies an earlier proposal's edits by constant name on a newer incumbent. */
+function reapply(request: ProposalRequest, constants: Constant[]): ProposalResult {
+  const earlier =
+    (request.reconcile!.detail as { edits?: { name: string; to: string }[] } | null)?.edits ?? [];
+  const edits: Edit[] = [];
+  for (const e of earlier) {
+    const constant = constants.find((c) => c.name === e.name);
+    if (constant && constant.raw !== e.to) edits.push({ constant, value: e.to });
+  }
+  if (edits.length === 0)
+    return {
+      ok: false,
+      reason: `the change of #${request.reconcile!.n} is already in the incumbent`,
+    };
+  apply(request.worktree, edits);
+  return {
+    ok: true,
+    title: edits.map((e) => `${e.constant.name} ${e.constant.raw} → ${e.value}`).join("; "),
+    hypothesis: request.reconcile!.hypothesis,
+    detail: {
+      edits: edits.map((e) => ({
+        file: e.constant.file,
+        name: e.constant.name,
+        from: e.constant.raw,
+        to: e.value,
+      })),
+    },
+  };
 }
 
 function hypothesis(edits: Edit[], metric: string): string {

@@ -1,3 +1,4 @@
+import type { ProposalUsage } from "../ledger/ledger.js";
 import type { TrialRow } from "../ledger/types.js";
 import type { Task } from "../task/task.js";
 
@@ -12,15 +13,33 @@ export interface ProposalRequest {
   parent: { commit: string; metric: number | null };
   /** Finished trials of the run, oldest first. */
   history: TrialRow[];
+  /** Titles of trials of the run that are running now. */
+  inFlight?: string[];
+  /**
+   * Set when an earlier trial beat its parent but could not be merged onto the newer
+   * incumbent: the researcher re-applies that change in this worktree.
+   */
+  reconcile?: Reconcile;
   /** Seed for any randomness, so a resumed run proposes the same things. */
   seed: number;
   signal: AbortSignal;
 }
 
+/** A change to re-apply on a newer incumbent. */
+export interface Reconcile {
+  n: number;
+  title: string;
+  hypothesis: string;
+  /** The change as a patch against its own parent. */
+  patch: string;
+  /** What its researcher recorded about it (for mutate: the edits by name). */
+  detail: unknown;
+}
+
 export type ProposalResult =
-  | { ok: true; title: string; hypothesis: string; detail?: unknown }
+  | { ok: true; title: string; hypothesis: string; detail?: unknown; usage?: ProposalUsage }
   /** `fatal`: the researcher cannot go on (missing key, rejected credentials); the run stops. */
-  | { ok: false; reason: string; fatal?: boolean; detail?: unknown };
+  | { ok: false; reason: string; fatal?: boolean; detail?: unknown; usage?: ProposalUsage };
 
 /**
  * Proposes the next change.
@@ -31,5 +50,10 @@ export type ProposalResult =
  */
 export interface Researcher {
   readonly name: string;
+  /**
+   * True for researchers that answer at once (mutate): proposing ahead of free slots
+   * gains nothing for them and only makes proposals stale.
+   */
+  readonly instant?: boolean;
   propose(request: ProposalRequest): Promise<ProposalResult>;
 }

@@ -72,6 +72,28 @@ function normalize(t: TaskFile, root: string, file: string): Task {
     resources: { gpus: t.resources.gpus, cpus: t.resources.cpus ?? null },
     judge: { policy: t.judge.policy, minEffect: t.judge.min_effect },
     env: t.env,
+    slurm: {
+      partition: t.slurm.partition ?? null,
+      account: t.slurm.account ?? null,
+      qos: t.slurm.qos ?? null,
+      time: t.slurm.time ?? null,
+      sbatchArgs: t.slurm.sbatch_args,
+      poll: t.slurm.poll,
+      requeues: t.slurm.requeues,
+    },
+    researcher: {
+      kind: t.researcher.kind ?? null,
+      model: t.researcher.model ?? null,
+      baseUrl: t.researcher.base_url ?? null,
+      maxTurns: t.researcher.max_turns,
+      maxOutputTokens: t.researcher.max_output_tokens,
+      historyTokens: t.researcher.history_tokens,
+      timeout: t.researcher.timeout,
+      retries: t.researcher.retries,
+      prices: t.researcher.prices,
+      command: t.researcher.command ?? null,
+      args: t.researcher.args,
+    },
   };
 }
 

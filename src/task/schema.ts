@@ -127,6 +127,57 @@ const judge = strict({
     .default(0),
 });
 
+export const RESEARCHER_KINDS = [
+  "mutate",
+  "anthropic",
+  "openai",
+  "openai-compatible",
+  "claude-code",
+  "codex",
+  "command",
+] as const;
+
+const count = (what: string) =>
+  z
+    .number({ error: required(`a whole number (${what})`) })
+    .int("must be a whole number")
+    .positive("must be positive");
+
+const price = strict({
+  input: z.number({ error: required("dollars per million input tokens") }).min(0, "must be ≥ 0"),
+  output: z.number({ error: required("dollars per million output tokens") }).min(0, "must be ≥ 0"),
+});
+
+const researcher = strict({
+  kind: z
+    .enum(RESEARCHER_KINDS, { error: required(`one of ${RESEARCHER_KINDS.join(", ")}`) })
+    .optional(),
+  model: text("a model name").optional(),
+  base_url: text("the provider's base URL").optional(),
+  max_turns: count("model calls per proposal").default(40),
+  max_output_tokens: count("tokens per model answer").default(8192),
+  history_tokens: count("tokens of run history given to the researcher").default(24_000),
+  timeout: duration("the longest a proposal may take").default(1800),
+  retries: z.number().int("must be a whole number").min(0, "must be ≥ 0").default(5),
+  prices: z
+    .record(z.string(), price, {
+      error: required("a mapping of model names to { input, output } prices"),
+    })
+    .default({}),
+  command: text("the command researcher's shell command").optional(),
+  args: z.array(z.string(), { error: required("a list of extra arguments") }).default([]),
+});
+
+const slurm = strict({
+  partition: text("a SLURM partition").optional(),
+  account: text("a SLURM account").optional(),
+  qos: text("a SLURM quality of service").optional(),
+  time: duration("the job time limit; default: the task's timeout").optional(),
+  sbatch_args: z.array(z.string(), { error: required("a list of extra sbatch flags") }).default([]),
+  poll: duration("how often job states are read").default(2),
+  requeues: z.number().int("must be a whole number").min(0, "must be ≥ 0").default(2),
+});
+
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const env = z
   .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String), {
@@ -167,6 +218,16 @@ export const taskFileSchema = strict({
   resources: resources.default({ gpus: 0 }),
   judge: judge.default({ policy: "greedy", min_effect: 0 }),
   env: env.default({}),
+  slurm: slurm.default({ sbatch_args: [], poll: 2, requeues: 2 }),
+  researcher: researcher.default({
+    max_turns: 40,
+    max_output_tokens: 8192,
+    history_tokens: 24_000,
+    timeout: 1800,
+    retries: 5,
+    prices: {},
+    args: [],
+  }),
 });
 
 export type TaskFile = z.output<typeof taskFileSchema>;

@@ -39,6 +39,36 @@ export interface Task {
   resources: { gpus: number; cpus: number | null };
   judge: { policy: "greedy"; minEffect: number };
   env: Record<string, string>;
+  researcher: ResearcherSettings;
+  slurm: {
+    partition: string | null;
+    account: string | null;
+    qos: string | null;
+    /** Seconds; by default the task's timeout. */
+    time: number | null;
+    sbatchArgs: string[];
+    /** Seconds between job state reads. */
+    poll: number;
+    requeues: number;
+  };
+}
+
+/** How LLM, coding-agent and command researchers work, from the task file's `researcher`. */
+export interface ResearcherSettings {
+  /** The researcher `run` uses when --researcher is not given; mutate when absent. */
+  kind: string | null;
+  model: string | null;
+  baseUrl: string | null;
+  maxTurns: number;
+  maxOutputTokens: number;
+  historyTokens: number;
+  /** Seconds a proposal may take. */
+  timeout: number;
+  retries: number;
+  /** Dollars per million tokens, by model name. */
+  prices: Record<string, { input: number; output: number }>;
+  command: string | null;
+  args: string[];
 }
 
 export const TASK_FILE = "autoresearch.yaml";

@@ -1,11 +1,26 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { serialQueue } from "../util/serial.js";
 import { git, gitRaw } from "./git.js";
+
+// git reads every worktree's administrative folder while it adds one, so adding and
+// removing worktrees of one repository at the same time fails: they take turns.
+const queues = new Map<string, ReturnType<typeof serialQueue>>();
+function inTurn<T>(root: string, work: () => Promise<T>): Promise<T> {
+  let queue = queues.get(root);
+  if (!queue) {
+    queue = serialQueue();
+    queues.set(root, queue);
+  }
+  return queue(work);
+}
 
 /** Creates a detached worktree of `commit` at `path`, replacing any leftover from a killed run. */
 export async function addWorktree(root: string, path: string, commit: string): Promise<void> {
   if (existsSync(path)) await removeWorktree(root, path);
-  await git(root, ["worktree", "add", "--detach", "--force", "--quiet", path, commit]);
+  await inTurn(root, () =>
+    git(root, ["worktree", "add", "--detach", "--force", "--quiet", path, commit]),
+  );
 }
 
 /**
@@ -13,7 +28,11 @@ export async function addWorktree(root: string, path: string, commit: string): P
  * `git worktree remove --force` would, without the cost of a git process per trial.
  * Never fails on one that is already gone.
  */
-export async function removeWorktree(root: string, path: string): Promise<void> {
+export function removeWorktree(root: string, path: string): Promise<void> {
+  return inTurn(root, () => removeNow(root, path));
+}
+
+async function removeNow(root: string, path: string): Promise<void> {
   let admin: string | null = null;
   try {
     const link = /^gitdir: (.+)$/m.exec(readFileSync(join(path, ".git"), "utf8"))?.[1];
@@ -128,4 +147,27 @@ export async function diffCommits(dir: string, from: string, to: string): Promis
     }
   }
   return diff;
+}
+
+/**
+ * Applies the change `theirs` made to its parent onto `ours` by a three-way merge (their
+ * common ancestor as base), without touching any checkout. Returns the new commit, whose
+ * parent is `ours`, or null when the change conflicts with what `ours` added since.
+ */
+export async function mergeOnto(
+  dir: string,
+  ours: string,
+  theirs: string,
+  message: string,
+): Promise<string | null> {
+  const { stdout, code } = await gitRaw(
+    dir,
+    ["merge-tree", "--write-tree", "--no-messages", ours, theirs],
+    {
+      okCodes: [1],
+    },
+  );
+  if (code === 1) return null;
+  const tree = stdout.split("\n")[0]!.trim();
+  return git(dir, ["commit-tree", tree, "-p", ours, "-F", "-"], { input: message, harness: true });
 }

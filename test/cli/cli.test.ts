@@ -46,7 +46,7 @@ describe("the command line", () => {
     expect(again.stderr).toMatch(/exists and is not empty/);
     const unknown = await runCli(["init", "--template", "nope", join(tempDir(), "x")]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('no template "nope"; available: demo, tiny-lm');
+    expect(unknown.stderr).toContain('no template "nope"; available: demo, nanogpt, tiny-lm');
   });
 
   it("maps operator mistakes to stable exit codes with the field named", async () => {

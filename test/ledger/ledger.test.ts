@@ -66,7 +66,7 @@ describe("the ledger", () => {
       slot: null,
       logPath: "/x/run.log",
     });
-    ledger.setReplicateProcess(r, "cpu0", 1234, "999");
+    ledger.setReplicateProcess(r, { slot: "cpu0", pid: 1234, pidStart: "999" });
     expect(ledger.runningReplicates(run.id).map((x) => x.pid)).toEqual([1234]);
     ledger.finishReplicate(r, {
       outcome: "ok",
@@ -113,9 +113,29 @@ describe("the ledger", () => {
       researcher: "mutate",
       detail: { edits: [] },
       error: null,
+      usage: null,
     });
+    const t2 = trial(ledger, again.id, 1, "b".repeat(40), "LR up");
+    const usage = {
+      model: "claude-sonnet-4-5",
+      tokensIn: 1200,
+      tokensOut: 300,
+      costUsd: 0.0081,
+      turns: 3,
+    };
+    ledger.recordProposal(t2.id, {
+      researcher: "anthropic",
+      title: "LR up",
+      hypothesis: "h",
+      detail: null,
+      error: null,
+      durationMs: 9,
+      usage,
+    });
+    expect(ledger.proposal(t2.id)?.usage).toEqual(usage);
+    expect(ledger.spentUsd(again.id)).toBeCloseTo(0.0081);
     expect(ledger.events(again.id).map((e) => [e.kind, e.data])).toEqual([["note", { a: 1 }]]);
-    expect(ledger.nextTrialNumber(again.id)).toBe(1);
+    expect(ledger.nextTrialNumber(again.id)).toBe(2);
     ledger.close();
   });
 

@@ -20,6 +20,8 @@ function start(root: string, options: Partial<StartOptions> = {}) {
     tag: "t1",
     researcher: "mutate",
     maxTrials: 4,
+    // One trial at a time, so scripted researchers see each result before the next proposal.
+    lookahead: 0,
     signal: controller.signal,
     emit: (e) => events.push(e),
     ...options,
@@ -209,6 +211,9 @@ describe("a run, end to end, with real git and real processes", () => {
     expect(env).toContain("AR_TRIAL=0\n");
     expect(env).toContain("AR_RUN=t1\n");
     expect(env).toContain("TASK_SETTING=on\n");
+    expect(env).toContain(
+      `TORCHINDUCTOR_CACHE_DIR=${join(root, ".autoresearch/cache/torch-inductor")}\n`,
+    );
     expect(env).toMatch(/AR_RESULT_FILE=.*\/trials\/0\/result.json/);
     expect(env).not.toContain("sk-test-should-never-leak");
   });

@@ -25,11 +25,29 @@ const events: RunEvent[] = [
     slot: "cpu0",
     title: "baseline",
     budget: 10,
-    startedAt: Date.now() - 5000,
+    startedAt: Date.now() - 6000,
   },
+  { type: "replicate-running", n: 0, idx: 0, at: Date.now() - 5000 },
 ];
 
 describe("the terminal display", () => {
+  it("shows a job waiting in a cluster's queue as queued", () => {
+    const out = capture();
+    const display = createTerminalDisplay(out.stream, true);
+    display.emit(events[0]!);
+    display.emit({
+      type: "replicate-start",
+      n: 4,
+      idx: 0,
+      slot: "job1",
+      title: "LR up",
+      budget: 300,
+      startedAt: Date.now() - 2000,
+    });
+    expect(out.text()).toMatch(/job1 {3}#4 queued for 2s {2}LR up\n$/);
+    display.close();
+  });
+
   it("on a terminal, keeps a live line per busy slot with a progress bar, and verdicts above it", () => {
     const out = capture();
     const display = createTerminalDisplay(out.stream, true);

@@ -1,0 +1,24 @@
+import { type Command, Option } from "commander";
+import { importResults } from "../report/import.js";
+import { taskRoot } from "./common.js";
+
+export function registerImport(program: Command): void {
+  program
+    .command("import")
+    .description("record a karpathy/autoresearch results.tsv as a run, so that report can draw it")
+    .argument("<results.tsv>", "commit, <metric>, memory_gb, status, description; tab-separated")
+    .requiredOption("-t, --tag <tag>", "the name of the imported run")
+    .option("-C, --dir <path>", "the folder to hold .autoresearch/ (need not be a task)")
+    .addOption(
+      new Option("--goal <goal>", "whether the metric is better low or high")
+        .choices(["minimize", "maximize"])
+        .default("minimize"),
+    )
+    .action(async (file: string, o) => {
+      const root = taskRoot(o.dir);
+      const run = await importResults({ root, file, tag: o.tag, goal: o.goal });
+      process.stdout.write(
+        `imported run ${run.tag} into ${root}/.autoresearch/ledger.db\nnext: autoresearch report --tag ${run.tag}${o.dir ? ` -C ${o.dir}` : ""}\n`,
+      );
+    });
+}

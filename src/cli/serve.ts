@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import { startDashboard } from "../report/dashboard/server.js";
+import { taskRoot } from "./common.js";
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`must be a port number 0-65535, got "${value}"`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("a live, read-only web dashboard of the task's runs")
+    .option("-C, --dir <path>", "the task's folder")
+    .option("--host <address>", "the address to listen on", "127.0.0.1")
+    .option("-p, --port <n>", "the port (0: any free one)", port, 8765)
+    .option(
+      "--token <token>",
+      "required to read the dashboard; needed on any address but loopback (default: $AUTORESEARCH_TOKEN)",
+    )
+    .action(async (o) => {
+      const dashboard = await startDashboard({
+        root: taskRoot(o.dir),
+        host: o.host,
+        port: o.port,
+        token: o.token ?? process.env.AUTORESEARCH_TOKEN ?? null,
+      });
+      process.stdout.write(`dashboard: ${dashboard.url}\n(read-only; Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await dashboard.close();
+    });
+}

@@ -1,0 +1,86 @@
+import { execFile } from "node:child_process";
+
+/** A SLURM command that failed; its message is SLURM's own. */
+export class SlurmError extends Error {}
+
+/** Runs a SLURM command and returns its stdout; rejects with its stderr. */
+export function slurm(command: string, args: string[], timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error)
+        reject(new SlurmError(`${command} ${args.join(" ")}: ${(stderr || error.message).trim()}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** States after which a job will not run again on its own. */
+export const FINAL_STATES = new Set([
+  "COMPLETED",
+  "FAILED",
+  "TIMEOUT",
+  "CANCELLED",
+  "NODE_FAIL",
+  "OUT_OF_MEMORY",
+  "PREEMPTED",
+  "BOOT_FAIL",
+  "DEADLINE",
+]);
+
+/** Final states caused by the machine rather than the program: the replicate is submitted again. */
+export const REQUEUE_STATES = new Set(["NODE_FAIL", "BOOT_FAIL", "PREEMPTED"]);
+
+export interface JobState {
+  /** PENDING, RUNNING, COMPLETED, ... or UNKNOWN when SLURM has no record of the job. */
+  state: string;
+  exitCode: number | null;
+  signal: number | null;
+}
+
+function parseExit(text: string | undefined): { exitCode: number | null; signal: number | null } {
+  const [code, signal] = (text ?? "").split(":").map(Number);
+  return {
+    exitCode: Number.isFinite(code) ? code! : null,
+    signal: Number.isFinite(signal) && signal! > 0 ? signal! : null,
+  };
+}
+
+/**
+ * A job's state: from squeue while it is queued or running, then from accounting
+ * (sacct), and from the controller's memory (scontrol) where accounting is not kept.
+ */
+export async function jobState(jobId: string): Promise<JobState> {
+  const queued = await slurm("squeue", ["-h", "-j", jobId, "-o", "%T"]).catch(() => "");
+  const live = queued.trim().split("\n")[0]?.trim();
+  if (live) return { state: live, exitCode: null, signal: null };
+  const accounted = await slurm("sacct", [
+    "-X",
+    "-n",
+    "-P",
+    "-j",
+    jobId,
+    "-o",
+    "State,ExitCode",
+  ]).catch(() => "");
+  const line = accounted.trim().split("\n")[0];
+  if (line) {
+    const [state, exit] = line.split("|");
+    return { state: (state ?? "").split(" ")[0]!, ...parseExit(exit) };
+  }
+  const shown = await slurm("scontrol", ["show", "job", "-o", jobId]).catch(() => "");
+  const state = /JobState=(\S+)/.exec(shown)?.[1];
+  if (state) return { state, ...parseExit(/ExitCode=(\S+)/.exec(shown)?.[1]) };
+  return { state: "UNKNOWN", exitCode: null, signal: null };
+}
+
+/** Submits a batch script; returns the job id. */
+export async function sbatch(args: string[], script: string): Promise<string> {
+  const out = await slurm("sbatch", ["--parsable", ...args, script]);
+  const id = out.trim().split(";")[0]!;
+  if (!/^\d+(_\d+)?$/.test(id)) throw new SlurmError(`sbatch printed no job id: ${out.trim()}`);
+  return id;
+}
+
+export async function scancel(jobId: string): Promise<void> {
+  await slurm("scancel", [jobId]).catch(() => undefined);
+}

@@ -1,0 +1,212 @@
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { sleep } from "../util/proc.js";
+import type { Executor, Placement, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
+import type { ProcessResult } from "./process.js";
+import { FINAL_STATES, jobState, REQUEUE_STATES, sbatch, scancel } from "./slurm-cli.js";
+
+export interface SlurmSettings {
+  partition: string | null;
+  account: string | null;
+  qos: string | null;
+  /** Overrides the job time limit (seconds); by default it is the task's timeout. */
+  time: number | null;
+  /** More sbatch flags, as given. */
+  sbatchArgs: string[];
+  /** Jobs at most in the queue or running at once. */
+  jobs: number;
+  pollMs: number;
+  /** How often a replicate whose node failed is submitted again. */
+  requeues: number;
+}
+
+const SIGNALS: Record<number, NodeJS.Signals> = {
+  6: "SIGABRT",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  15: "SIGTERM",
+};
+
+/** Quotes a value for bash, single quotes and all. */
+const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/** `MM:SS`, which sbatch accepts; SLURM rounds it up to whole minutes. */
+function timeLimit(seconds: number): string {
+  const s = Math.ceil(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * The job script: the replicate's environment written out (the job gets no other, so the
+ * orchestrator's own variables and secrets stay behind), then the task's command in the
+ * trial's worktree. The cluster sets CUDA_VISIBLE_DEVICES from the allocated GPUs.
+ */
+export function jobScript(spec: ReplicateSpec): string {
+  const lines = ["#!/bin/bash", `# autoresearch replicate ${spec.name}`];
+  for (const [name, value] of Object.entries(spec.env)) {
+    if (name === "CUDA_VISIBLE_DEVICES") continue;
+    lines.push(`export ${name}=${quote(value)}`);
+  }
+  lines.push(`cd ${quote(spec.cwd)} || exit 97`, `exec /bin/sh -c ${quote(spec.command)}`, "");
+  return lines.join("\n");
+}
+
+/** Trims a finished job's log to its first and last halves of `limit` bytes, as local logs are. */
+function capLog(path: string, limit: number): { bytes: number; truncated: boolean } {
+  if (!existsSync(path)) return { bytes: 0, truncated: false };
+  const size = statSync(path).size;
+  if (size <= limit) return { bytes: size, truncated: false };
+  const half = Math.floor(limit / 2);
+  const fd = openSync(path, "r");
+  const head = Buffer.alloc(half);
+  const tail = Buffer.alloc(limit - half);
+  readSync(fd, head, 0, head.length, 0);
+  readSync(fd, tail, 0, tail.length, size - tail.length);
+  closeSync(fd);
+  const note = Buffer.from(
+    `\n[autoresearch] ${size - limit} bytes of output omitted (log_limit)\n`,
+  );
+  writeFileSync(path, Buffer.concat([head, note, tail]));
+  return { bytes: size, truncated: true };
+}
+
+/**
+ * Runs each replicate as one SLURM batch job (sbatch, with --gres=gpu:N), follows it with
+ * squeue and sacct, cancels it with scancel on timeout or stop, reads its log from the
+ * shared filesystem, and submits it again when its node failed. Jobs outlive the
+ * orchestrator; a restarted one attaches to them. The task must be on a filesystem that
+ * the cluster's nodes share.
+ */
+export function createSlurmExecutor(settings: SlurmSettings): Executor {
+  const slots: Slot[] = Array.from({ length: Math.max(1, settings.jobs) }, (_, i) => ({
+    id: `job${i}`,
+    gpus: null,
+  }));
+  const free = [...slots];
+  const waiting: ((slot: Slot) => void)[] = [];
+  const acquire = () =>
+    new Promise<Slot>((resolve) => (free.length ? resolve(free.shift()!) : waiting.push(resolve)));
+  const release = (slot: Slot) => {
+    const next = waiting.shift();
+    if (next) next(slot);
+    else free.push(slot);
+  };
+
+  const submit = async (spec: ReplicateSpec): Promise<string> => {
+    const script = `${spec.logPath.replace(/\.log$/, "")}.sbatch`;
+    writeFileSync(script, jobScript(spec), { mode: 0o755 });
+    const args = [
+      `--job-name=${spec.name}`,
+      `--output=${spec.logPath}`,
+      "--open-mode=truncate",
+      `--chdir=${spec.cwd}`,
+      `--time=${timeLimit(settings.time ?? spec.timeoutMs / 1000)}`,
+      "--export=NONE",
+      "--no-requeue",
+      ...(spec.gpus > 0 ? [`--gres=gpu:${spec.gpus}`] : []),
+      ...(spec.cpus ? [`--cpus-per-task=${Math.ceil(spec.cpus)}`] : []),
+      ...(settings.partition ? [`--partition=${settings.partition}`] : []),
+      ...(settings.account ? [`--account=${settings.account}`] : []),
+      ...(settings.qos ? [`--qos=${settings.qos}`] : []),
+      ...settings.sbatchArgs,
+    ];
+    // A controller that is briefly unreachable is not a reason to give up the run.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sbatch(args, script);
+      } catch (error) {
+        if (
+          attempt >= 3 ||
+          /invalid|not available|unrecognized|unknown/i.test((error as Error).message)
+        )
+          throw error;
+        await sleep(2000 * attempt);
+      }
+    }
+  };
+
+  /** Follows a job to its end, cancelling it on stop or past its timeout. */
+  const follow = async (first: string, spec: ReplicateSpec, slot: Slot): Promise<ProcessResult> => {
+    let jobId = first;
+    const submitted = Date.now();
+    let runningSince: number | null = null;
+    let cancelled: "stop" | "timeout" | null = null;
+    let requeues = 0;
+    let unknown = 0;
+    for (;;) {
+      if (spec.signal.aborted && !cancelled) {
+        cancelled = "stop";
+        await scancel(jobId);
+      }
+      // SLURM enforces the time limit itself; this only catches a job it let run on.
+      if (
+        runningSince &&
+        !cancelled &&
+        Date.now() - runningSince > spec.timeoutMs + spec.killGraceMs + 60_000
+      ) {
+        cancelled = "timeout";
+        await scancel(jobId);
+      }
+      const st = await jobState(jobId);
+      if (st.state === "RUNNING" && runningSince === null) {
+        runningSince = Date.now();
+        spec.onRunning?.(runningSince);
+      }
+      unknown = st.state === "UNKNOWN" ? unknown + 1 : 0;
+      if (FINAL_STATES.has(st.state) || unknown >= 5) {
+        if (REQUEUE_STATES.has(st.state) && !cancelled && requeues < settings.requeues) {
+          requeues++;
+          jobId = await submit(spec);
+          runningSince = null;
+          spec.onStart({ slot, jobId } satisfies Placement);
+          continue;
+        }
+        const log = capLog(spec.logPath, spec.logLimit);
+        const state = unknown >= 5 ? "UNKNOWN" : st.state;
+        return {
+          pid: null,
+          exitCode: st.exitCode,
+          signal: st.signal ? (SIGNALS[st.signal] ?? "SIGTERM") : null,
+          timedOut: state === "TIMEOUT" || cancelled === "timeout",
+          aborted: cancelled === "stop",
+          durationMs: Date.now() - (runningSince ?? submitted),
+          endedAt: Date.now(),
+          logBytes: log.bytes,
+          truncated: log.truncated,
+          spawnError: null,
+          jobState: state,
+        };
+      }
+      await sleep(settings.pollMs);
+    }
+  };
+
+  return {
+    kind: "slurm",
+    slots,
+    setAside: () => [],
+    async run(spec) {
+      const slot = await acquire();
+      try {
+        // A refused submission (bad partition, controller down) stops the run with SLURM's message.
+        const jobId = await submit(spec);
+        spec.onStart({ slot, jobId });
+        return { slot, process: await follow(jobId, spec, slot) } satisfies ReplicateExecution;
+      } finally {
+        release(slot);
+      }
+    },
+    async attach(jobId, spec) {
+      const slot = await acquire();
+      try {
+        spec.onStart({ slot, jobId });
+        return { slot, process: await follow(jobId, spec, slot) };
+      } finally {
+        release(slot);
+      }
+    },
+    async alive(jobId) {
+      return !FINAL_STATES.has((await jobState(jobId)).state);
+    },
+    cancel: scancel,
+  };
+}

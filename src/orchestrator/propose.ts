@@ -1,0 +1,127 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TrialRow, Verdict } from "../ledger/types.js";
+import type { Reconcile, Researcher } from "../researchers/researcher.js";
+import { writeJson } from "../util/fs.js";
+import { setRef, trialRef } from "../workspace/repo.js";
+import { commitWorktree, diffCommits } from "../workspace/worktree.js";
+import type { RunContext } from "./context.js";
+
+/** A trial ready to run (its commit), or refused before running (invalid, interrupted). */
+export type Prepared = { commit: string } | { verdict: Verdict; reason: string; fatal: boolean };
+
+/** The baseline's commit is the run's base: nothing to propose. */
+export async function prepareBaseline(ctx: RunContext, trial: TrialRow): Promise<Prepared> {
+  ctx.ledger.setTrialProposal(trial.id, {
+    title: "baseline",
+    hypothesis: "the unchanged code",
+    proposeMs: 0,
+  });
+  ctx.ledger.setTrialCommit(trial.id, {
+    commit: trial.parentCommit,
+    commitMs: 0,
+    linesAdded: 0,
+    linesRemoved: 0,
+  });
+  await setRef(ctx.task.root, trialRef(ctx.run.tag, trial.n), trial.parentCommit);
+  return { commit: trial.parentCommit };
+}
+
+/** A change rebased by a clean three-way merge: its commit exists, it only needs checking. */
+export async function prepareRebase(
+  ctx: RunContext,
+  trial: TrialRow,
+  dir: string,
+  of: TrialRow,
+  commit: string,
+): Promise<Prepared> {
+  ctx.ledger.setTrialProposal(trial.id, {
+    title: `${of.title ?? ""} (rebased from #${of.n})`,
+    hypothesis: of.hypothesis,
+    proposeMs: 0,
+  });
+  return record(ctx, trial, dir, commit, Date.now());
+}
+
+/**
+ * Asks a researcher for a change in the trial's worktree, commits whatever it left there
+ * (the commit is kept under the trial's ref before anything can refuse it), and checks
+ * the changed paths against the editable globs.
+ */
+export async function prepareProposal(
+  ctx: RunContext,
+  trial: TrialRow,
+  worktree: string,
+  dir: string,
+  researcher: Researcher,
+  parentMetric: number | null,
+  reconcile?: Reconcile,
+): Promise<Prepared> {
+  const { ledger, run, task } = ctx;
+  const started = Date.now();
+  const result = await researcher.propose({
+    task,
+    tag: run.tag,
+    trial: trial.n,
+    worktree,
+    parent: { commit: trial.parentCommit, metric: parentMetric },
+    history: ledger.trials(run.id).filter((t) => t.state === "done"),
+    inFlight: [...ctx.inFlight.values()],
+    seed: run.seed,
+    signal: ctx.signal,
+    ...(reconcile ? { reconcile } : {}),
+  });
+  const proposeMs = Date.now() - started;
+  ledger.recordProposal(trial.id, {
+    researcher: researcher.name,
+    title: result.ok ? result.title : null,
+    hypothesis: result.ok ? result.hypothesis : null,
+    detail: result.detail,
+    error: result.ok ? null : result.reason,
+    durationMs: proposeMs,
+    usage: result.usage ?? null,
+  });
+  writeJson(join(dir, "proposal.json"), {
+    researcher: researcher.name,
+    ...result,
+    seconds: proposeMs / 1000,
+  });
+  if (!result.ok) {
+    const verdict = ctx.signal.aborted ? "interrupted" : "invalid";
+    return { verdict, reason: result.reason, fatal: result.fatal === true };
+  }
+  const title = reconcile ? `${result.title} (reconciled from #${reconcile.n})` : result.title;
+  ledger.setTrialProposal(trial.id, { title, hypothesis: result.hypothesis, proposeMs });
+  ctx.inFlight.set(trial.n, title);
+  ctx.emit({ type: "proposal", n: trial.n, title });
+  const commitStarted = Date.now();
+  const message = `${title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
+  const commit = await commitWorktree(worktree, trial.parentCommit, message);
+  return record(ctx, trial, dir, commit, commitStarted);
+}
+
+/** Sets the trial's ref, records its diff, and checks the changed paths. */
+async function record(
+  ctx: RunContext,
+  trial: TrialRow,
+  dir: string,
+  commit: string,
+  since: number,
+): Promise<Prepared> {
+  const root = ctx.task.root;
+  // The ref is set before anything can refuse the proposal: whatever the verdict, it is never lost.
+  const [, diff] = await Promise.all([
+    setRef(root, trialRef(ctx.run.tag, trial.n), commit),
+    diffCommits(root, trial.parentCommit, commit),
+  ]);
+  writeFileSync(join(dir, "diff.patch"), diff.patch);
+  ctx.ledger.setTrialCommit(trial.id, {
+    commit,
+    commitMs: Date.now() - since,
+    linesAdded: diff.added,
+    linesRemoved: diff.removed,
+  });
+  const scope = ctx.scope.check(diff.changes);
+  if (!scope.ok) return { verdict: "invalid", reason: scope.reason, fatal: false };
+  return { commit };
+}

@@ -1,0 +1,209 @@
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { UsageError } from "../errors.js";
+import { Ledger } from "../ledger/ledger.js";
+import type { RunRow, TrialRow } from "../ledger/types.js";
+import type { Researcher } from "../researchers/researcher.js";
+import { loadTask } from "../task/load.js";
+import { git, gitRaw } from "../workspace/git.js";
+import {
+  branchName,
+  branchRef,
+  checkRepository,
+  checkTag,
+  excludeStateDir,
+  headCommit,
+  resolveRef,
+  setRef,
+  trackedFiles,
+} from "../workspace/repo.js";
+import type { Emit } from "./events.js";
+import { drive } from "./loop.js";
+import { paths } from "./paths.js";
+import { checkOwner, recover } from "./recover.js";
+import { checkTaskFiles, context } from "./session.js";
+
+export interface TryOptions {
+  root: string;
+  title: string;
+  hypothesis: string;
+  /** The run to add the trial to; default: the checked-out autoresearch/<tag> branch, else a new run. */
+  tag?: string;
+  /** The tag of a new run when there is none to continue. */
+  newTag: string;
+  signal: AbortSignal;
+  emit: Emit;
+}
+
+export interface TryResult {
+  run: RunRow;
+  baseline: TrialRow | null;
+  trial: TrialRow | null;
+  /** Why the trial did not run (the baseline failed, the run was stopped). */
+  stopped: string | null;
+  incumbent: TrialRow | null;
+  logFile: string | null;
+}
+
+/** Paths changed in the working copy against HEAD: modified, deleted, and new (not ignored). */
+async function workingChanges(root: string): Promise<string[]> {
+  const out = (
+    await gitRaw(root, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"])
+  ).stdout;
+  return out
+    .split("\0")
+    .filter(Boolean)
+    .map((entry) => entry.slice(3));
+}
+
+/** Copies the working copy's version of each path into a worktree (or deletes it there). */
+function copyInto(root: string, worktree: string, files: string[]): void {
+  for (const file of files) {
+    const from = join(root, file);
+    const to = join(worktree, file);
+    rmSync(to, { force: true });
+    if (!existsSync(from) && !isLink(from)) continue;
+    mkdirSync(dirname(to), { recursive: true });
+    if (isLink(from)) symlinkSync(readlinkSync(from), to);
+    else copyFileSync(from, to);
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `autoresearch try`: for an agent (or a person) that edits files itself. The working
+ * copy's changes against the incumbent become one trial — committed, run, judged,
+ * recorded — and afterwards the working copy is on the incumbent either way: a kept
+ * change is now the branch tip, a discarded one is reverted (its commit stays under the
+ * trial's ref). The first try of a run also runs the baseline.
+ */
+export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
+  const task = loadTask(o.root);
+  await checkRepository(task.root);
+  await excludeStateDir(task.root);
+  const changed = await workingChanges(task.root);
+  if (changed.length === 0)
+    throw new UsageError(
+      "nothing to try: the working copy has no changes against HEAD; edit the editable files first",
+    );
+  const ledger = Ledger.open(task.root);
+  try {
+    const run = await chooseRun(task.root, ledger, o);
+    const researcher: Researcher = {
+      name: "agent",
+      async propose(request) {
+        copyInto(task.root, request.worktree, changed);
+        return { ok: true, title: o.title, hypothesis: o.hypothesis };
+      },
+    };
+    const ctx = context(task, ledger, run, { signal: o.signal, emit: o.emit }, [researcher], {
+      kind: "local",
+    });
+    const before = ledger.countTrials(run.id);
+    const needsBaseline = ledger.incumbent(run.id) === null;
+    const end = await drive(ctx, {
+      maxTrials: before + (needsBaseline ? 2 : 1),
+      deadline: null,
+      maxUsd: null,
+    });
+    const trials = ledger.trials(run.id).slice(before);
+    const baseline = needsBaseline ? (trials.find((t) => t.baseline) ?? null) : null;
+    const trial = trials.find((t) => !t.baseline) ?? null;
+    if (trial && trial.verdict !== "interrupted")
+      await syncWorkingCopy(task.root, changed, trial.verdict === "keep");
+    return {
+      run: ledger.runById(run.id)!,
+      baseline,
+      trial,
+      stopped: trial ? null : end.reason,
+      incumbent: ledger.incumbent(run.id),
+      logFile: trial ? join(paths.trial(task.root, run.tag, trial.n), "run.log") : null,
+    };
+  } finally {
+    ledger.close();
+  }
+}
+
+/** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
+async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<RunRow> {
+  const checkedOut = await git(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).catch(
+    () => "",
+  );
+  const tag =
+    o.tag ??
+    (checkedOut.startsWith("autoresearch/") ? checkedOut.slice("autoresearch/".length) : null);
+  const existing = tag ? ledger.run(tag) : null;
+  if (existing) {
+    checkOwner(existing);
+    await recover(loadTask(root), ledger, existing);
+    const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
+    const head = await headCommit(root);
+    if (head !== incumbent)
+      throw new UsageError(
+        `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${existing.tag}" is ${incumbent.slice(0, 7)}; run \`git checkout ${existing.branch}\` (your edits come along) and try again`,
+      );
+    if (checkedOut !== existing.branch)
+      await git(root, ["symbolic-ref", "HEAD", branchRef(existing.tag)]);
+    return ledger.runById(existing.id)!;
+  }
+  const newTag = checkTag(tag ?? o.newTag);
+  if (ledger.run(newTag))
+    throw new UsageError(
+      `--tag: run "${newTag}" exists; check out ${branchName(newTag)} or pass --tag`,
+    );
+  if (await resolveRef(root, branchRef(newTag)))
+    throw new UsageError(`--tag: branch ${branchName(newTag)} already exists; pass another --tag`);
+  const task = loadTask(root);
+  checkTaskFiles(task, await trackedFiles(root));
+  const base = await headCommit(root);
+  await setRef(root, branchRef(newTag), base, null);
+  // HEAD and the branch are the same commit, so switching leaves the edits where they are.
+  await git(root, ["symbolic-ref", "HEAD", branchRef(newTag)]);
+  return ledger.createRun({
+    tag: newTag,
+    taskName: task.name,
+    taskJson: JSON.stringify(task),
+    metric: task.metric.name,
+    goal: task.metric.goal,
+    baseCommit: base,
+    branch: branchName(newTag),
+    researcher: "agent",
+    judge: task.judge.policy,
+    seed: task.seed,
+    maxTrials: null,
+  });
+}
+
+/**
+ * Puts the working copy on the incumbent. After a keep the branch (checked out) moved to
+ * a commit holding exactly the working copy's files, so only the index is refreshed;
+ * otherwise the tried paths are restored from HEAD and new ones removed.
+ */
+async function syncWorkingCopy(root: string, changed: string[], kept: boolean): Promise<void> {
+  if (kept) {
+    await git(root, ["reset", "--quiet"]);
+    return;
+  }
+  const tracked = new Set(
+    (await gitRaw(root, ["ls-tree", "-r", "-z", "--name-only", "HEAD"])).stdout.split("\0"),
+  );
+  const restore = changed.filter((f) => tracked.has(f));
+  for (const file of changed.filter((f) => !tracked.has(f)))
+    rmSync(join(root, file), { force: true });
+  if (restore.length) await git(root, ["checkout", "HEAD", "--", ...restore]);
+}

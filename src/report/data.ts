@@ -1,0 +1,150 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Ledger } from "../ledger/ledger.js";
+import type { RunRow, TrialRow, Verdict } from "../ledger/types.js";
+import { improvement } from "../metrics/compare.js";
+import { paths } from "../orchestrator/paths.js";
+import type { Improvement, ReportData, ReportSummary, TrialPoint } from "./data-types.js";
+import { proposalCostUsd, replicateTime, type SlotSpan, slotSpans } from "./queries.js";
+
+export type {
+  HeldOutResult,
+  Improvement,
+  ReportData,
+  ReportSummary,
+  TransferTable,
+  TrialPoint,
+} from "./data-types.js";
+export type { SlotSpan };
+
+export interface LoadOptions {
+  /** The task's folder: where the trials' diff.patch files are read from. */
+  root?: string;
+  /** Diffs longer than this are cut (bytes). */
+  maxDiffBytes?: number;
+}
+
+const MAX_DIFF = 100_000;
+const HOUR = 3_600_000;
+const EXPERIMENT_VERDICTS = new Set<Verdict | null>([
+  "keep",
+  "discard",
+  "crash",
+  "timeout",
+  "invalid",
+  "tampered",
+]);
+
+/** Reads what the report needs about `run` from the ledger (and diffs from disk, with `root`). */
+export function loadReportData(ledger: Ledger, run: RunRow, options: LoadOptions = {}): ReportData {
+  const rows = ledger.trials(run.id);
+  const trials = rows.map(toPoint);
+  const summary = summarize(ledger, run, rows);
+  return {
+    run,
+    metric: { name: run.metric, goal: run.goal },
+    generatedAt: Date.now(),
+    summary,
+    trials,
+    improvements: improvements(rows, run, options),
+    slots: slotSpans(ledger.db, run.id),
+    heldOut: [],
+    transfer: [],
+  };
+}
+
+function toPoint(t: TrialRow): TrialPoint {
+  return {
+    n: t.n,
+    title: t.title ?? (t.baseline ? "baseline" : ""),
+    state: t.state,
+    verdict: t.verdict,
+    baseline: t.baseline,
+    metric: t.metric,
+    parentMetric: t.incumbentMetric,
+    researcher: t.researcher,
+    commit: t.commit,
+    createdAt: t.createdAt,
+    finishedAt: t.finishedAt,
+  };
+}
+
+const isExperiment = (t: TrialRow) =>
+  t.state === "done" && !t.baseline && EXPERIMENT_VERDICTS.has(t.verdict);
+
+function summarize(ledger: Ledger, run: RunRow, rows: TrialRow[]): ReportSummary {
+  const experiments = rows.filter(isExperiment);
+  const kept = experiments.filter((t) => t.verdict === "keep").length;
+  const crashed = experiments.filter(
+    (t) => t.verdict === "crash" || t.verdict === "timeout",
+  ).length;
+  const baseline = rows.find((t) => t.baseline && t.verdict === "keep")?.metric ?? null;
+  const bestRow = run.incumbentId === null ? null : rows.find((t) => t.id === run.incumbentId);
+  const best = bestRow?.metric ?? null;
+  const total = best !== null && baseline !== null ? improvement(best, baseline, run.goal) : null;
+  const time = replicateTime(ledger.db, run.id, gpusPerReplicate(run));
+  const n = experiments.length;
+  return {
+    trials: rows.length,
+    experiments: n,
+    kept,
+    crashed,
+    keepRate: n ? kept / n : null,
+    crashRate: n ? crashed / n : null,
+    baseline,
+    best,
+    bestTrial: bestRow?.n ?? null,
+    totalImprovement: total,
+    relativeImprovement: total !== null && baseline ? total / Math.abs(baseline) : null,
+    trialsPerKeep: kept ? n / kept : null,
+    noiseFloor: null,
+    replicateHours: time.ms / HOUR,
+    gpuHours: time.gpuMs > 0 ? time.gpuMs / HOUR : null,
+    llmCostUsd: proposalCostUsd(ledger.db, run.id),
+  };
+}
+
+/** The task's `resources.gpus` as the run recorded it; 1 when the run does not say. */
+function gpusPerReplicate(run: RunRow): number {
+  try {
+    const task = JSON.parse(run.taskJson) as { resources?: { gpus?: unknown } };
+    const gpus = task.resources?.gpus;
+    return typeof gpus === "number" && gpus >= 0 ? gpus : 1;
+  } catch {
+    return 1;
+  }
+}
+
+function improvements(rows: TrialRow[], run: RunRow, options: LoadOptions): Improvement[] {
+  const result: Improvement[] = [];
+  let since = 0;
+  for (const t of rows) {
+    if (!isExperiment(t)) continue;
+    since++;
+    if (t.verdict !== "keep" || t.metric === null) continue;
+    const delta =
+      t.incumbentMetric === null ? null : improvement(t.metric, t.incumbentMetric, run.goal);
+    result.push({
+      n: t.n,
+      title: t.title ?? "",
+      hypothesis: t.hypothesis,
+      metric: t.metric,
+      parentMetric: t.incumbentMetric,
+      delta,
+      relative: delta !== null && t.incumbentMetric ? delta / Math.abs(t.incumbentMetric) : null,
+      effort: since,
+      commit: t.commit,
+      diff: options.root ? readDiff(options.root, run.tag, t.n, options.maxDiffBytes) : null,
+    });
+    since = 0;
+  }
+  return result.sort((a, b) => (b.delta ?? -Infinity) - (a.delta ?? -Infinity) || a.n - b.n);
+}
+
+/** The trial's diff.patch as the orchestrator wrote it, cut to `max` bytes; null if absent. */
+export function readDiff(root: string, tag: string, n: number, max = MAX_DIFF): string | null {
+  const file = join(paths.trial(root, tag, n), "diff.patch");
+  if (!existsSync(file)) return null;
+  const text = readFileSync(file, "utf8");
+  return text.length > max ? `${text.slice(0, max)}\n… (cut at ${max} bytes)\n` : text;
+}

@@ -1,0 +1,99 @@
+import type { ProposalUsage } from "../ledger/ledger.js";
+import { buildBrief } from "./brief.js";
+import type { ResearcherConfig } from "./index.js";
+import type { ProposalRequest, ProposalResult, Researcher } from "./researcher.js";
+import { runCaptured, tail, titleAndHypothesis } from "./spawn.js";
+
+const CLOSING =
+  'Edit the editable files in the current folder, then print a JSON line {"title": ..., "hypothesis": ...}.';
+
+/**
+ * Any program as researcher: it gets the brief and the run's context as JSON on stdin,
+ * runs in the trial's worktree (the current folder) and edits files there. Its last
+ * stdout line is JSON `{ "title", "hypothesis", "usage"? }`, or it prints TITLE: and
+ * HYPOTHESIS: lines.
+ */
+export function createCommandResearcher(config: ResearcherConfig): Researcher {
+  const command = config.command!;
+  return {
+    name: "command",
+    async propose(request: ProposalRequest): Promise<ProposalResult> {
+      const brief = await buildBrief(request, CLOSING);
+      const input = JSON.stringify({
+        task: {
+          name: request.task.name,
+          metric: request.task.metric,
+          budget: request.task.budget,
+          editable: request.task.editable,
+          protected: request.task.protected,
+          constraints: request.task.constraints.map((c) => c.text),
+        },
+        tag: request.tag,
+        trial: request.trial,
+        worktree: request.worktree,
+        parent: request.parent,
+        seed: request.seed,
+        brief: `${brief.system}\n\n${brief.prompt}`,
+        history: request.history.map((t) => ({
+          n: t.n,
+          title: t.title,
+          hypothesis: t.hypothesis,
+          verdict: t.verdict,
+          reason: t.reason,
+          metric: t.metric,
+          metrics: t.metrics,
+          commit: t.commit,
+          parent: t.parentCommit,
+        })),
+      });
+      const run = await runCaptured("/bin/sh", ["-c", command], {
+        cwd: request.worktree,
+        input,
+        timeoutMs: config.timeout * 1000,
+        signal: request.signal,
+      });
+      if (run.aborted) return { ok: false, reason: "stopped" };
+      if (run.timedOut)
+        return { ok: false, reason: `the command did not finish within ${config.timeout}s` };
+      if (run.code !== 0)
+        return {
+          ok: false,
+          reason: `the command exited with code ${run.code}: ${tail(run.stderr || run.stdout, 5)}`,
+        };
+      const last = run.stdout.trim().split("\n").at(-1) ?? "";
+      try {
+        const answer = JSON.parse(last) as {
+          title?: unknown;
+          hypothesis?: unknown;
+          usage?: Record<string, unknown>;
+        };
+        if (typeof answer.title !== "string" || !answer.title.trim())
+          return { ok: false, reason: 'the command\'s JSON answer has no "title"' };
+        const usage = readUsage(answer.usage);
+        return {
+          ok: true,
+          title: answer.title.trim(),
+          hypothesis: String(answer.hypothesis ?? ""),
+          ...(usage ? { usage } : {}),
+        };
+      } catch {
+        const parsed = titleAndHypothesis(run.stdout);
+        return parsed
+          ? { ok: true, ...parsed }
+          : { ok: false, reason: "the command printed no title" };
+      }
+    },
+  };
+}
+
+function readUsage(u: Record<string, unknown> | undefined): ProposalUsage | null {
+  if (!u) return null;
+  const n = (x: unknown) => (typeof x === "number" ? x : 0);
+  return {
+    model: typeof u.model === "string" ? u.model : "command",
+    tokensIn: n(u.tokens_in),
+    tokensOut: n(u.tokens_out),
+    costUsd: typeof u.cost_usd === "number" ? u.cost_usd : null,
+    turns: n(u.turns),
+  };
+}

@@ -1,0 +1,97 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { quadraticTask, runCli, sh } from "../helpers.js";
+
+describe("autoresearch try, from a plain shell session", () => {
+  it("keeps or reverts the working copy's change, leaving it on the incumbent, and records every trial", async () => {
+    const root = quadraticTask();
+    const setX = (x: number) => sh(root, `sed -i 's/^const X = .*;/const X = ${x};/' train.mjs`);
+
+    setX(3);
+    const kept = await runCli([
+      "try",
+      "-C",
+      root,
+      "--tag",
+      "agent1",
+      "-m",
+      "X 1 → 3",
+      "--hypothesis",
+      "the minimum is at 3",
+    ]);
+    expect(kept.stderr).toBe("");
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain("trial 1: keep\nscore: 0.5 (incumbent was 4.5)");
+    expect(kept.stdout).toContain(
+      "the working copy is on the incumbent: autoresearch/agent1 (score 0.5)",
+    );
+    expect(sh(root, "git status --porcelain")).toBe("");
+    expect(sh(root, "git rev-parse --abbrev-ref HEAD")).toBe("autoresearch/agent1");
+    expect(sh(root, "git show HEAD:train.mjs")).toContain("const X = 3;");
+
+    setX(5);
+    const discarded = await runCli(["try", "-C", root, "-m", "X 3 → 5", "--json"]);
+    expect(discarded.code).toBe(0);
+    const answer = JSON.parse(discarded.stdout);
+    expect(answer).toMatchObject({
+      run: "agent1",
+      trial: 2,
+      verdict: "discard",
+      metric: 4.5,
+      incumbent_metric: 0.5,
+      kept: false,
+      incumbent: { trial: 1, metric: 0.5 },
+    });
+    expect(sh(root, "git status --porcelain")).toBe("");
+    expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const X = 3;");
+    expect(sh(root, "git show refs/autoresearch/agent1/trials/2:train.mjs")).toContain(
+      "const X = 5;",
+    );
+
+    // Touching the evaluation is refused: recorded as invalid, everything reverted.
+    setX(2.9);
+    writeFileSync(join(root, "evaluate.mjs"), "export const score = () => -100;\n");
+    writeFileSync(join(root, "notes.txt"), "scratch\n");
+    const invalid = await runCli(["try", "-C", root, "-m", "cheat"]);
+    expect(invalid.stdout).toContain("trial 3: invalid");
+    expect(invalid.stdout).toContain(
+      "reason: changes outside the editable files: evaluate.mjs (protected), notes.txt (not editable)",
+    );
+    expect(sh(root, "git status --porcelain")).toBe("");
+    expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toContain("(x - 3) ** 2");
+
+    const ledger = Ledger.open(root);
+    const trials = ledger.trials(ledger.run("agent1")!.id);
+    ledger.close();
+    expect(trials.map((t) => [t.n, t.verdict, t.researcher, t.title])).toEqual([
+      [0, "keep", "baseline", "baseline"],
+      [1, "keep", "agent", "X 1 → 3"],
+      [2, "discard", "agent", "X 3 → 5"],
+      [3, "invalid", "agent", "cheat"],
+    ]);
+  });
+
+  it("says when there is nothing to try, and when the checkout is not on the incumbent", async () => {
+    const root = quadraticTask();
+    const nothing = await runCli(["try", "-C", root, "-m", "x"]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain(
+      "nothing to try: the working copy has no changes against HEAD",
+    );
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await runCli(["try", "-C", root, "--tag", "t", "-m", "X 2"])).code).toBe(0);
+    sh(root, "git checkout -q main && sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const elsewhere = await runCli(["try", "-C", root, "--tag", "t", "-m", "Y 0"]);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toMatch(
+      /the checkout is at \w+ but the incumbent of run "t" is \w+; run `git checkout autoresearch\/t`/,
+    );
+  });
+
+  it("prints the program.md section for agents", async () => {
+    const result = await runCli(["instructions"]);
+    expect(result.stdout).toContain('autoresearch try -m "<short title of the change>"');
+  });
+});

@@ -1,0 +1,247 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseGpus } from "../../src/executors/gpus.js";
+import { Ledger } from "../../src/ledger/ledger.js";
+import type { ReplicateRow } from "../../src/ledger/types.js";
+import type { RunEvent } from "../../src/orchestrator/events.js";
+import { type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import type {
+  ProposalRequest,
+  ProposalResult,
+  Researcher,
+} from "../../src/researchers/researcher.js";
+import { quadraticTask, sh } from "../helpers.js";
+
+afterEach(() => {
+  delete process.env.TEST_SLEEP_S;
+  delete process.env.TEST_SLEEP_TRIAL;
+});
+
+async function run(root: string, options: Partial<StartOptions>) {
+  const events: RunEvent[] = [];
+  const result = await startRun({
+    root,
+    tag: "p",
+    researcher: "mutate",
+    maxTrials: 6,
+    signal: new AbortController().signal,
+    emit: (e) => events.push(e),
+    ...options,
+  });
+  const ledger = Ledger.open(root);
+  const runRow = ledger.run("p")!;
+  const trials = ledger.trials(runRow.id);
+  const replicates = trials.flatMap((t) => ledger.replicates(t.id));
+  const recorded = ledger.events(runRow.id);
+  ledger.close();
+  return { result, trials, replicates, events, recorded };
+}
+
+/** The largest number of replicates running at one moment, and whether any slot ran two at once. */
+function overlap(replicates: ReplicateRow[]) {
+  const points = replicates.flatMap((r) => [
+    { at: r.runningAt!, d: 1 },
+    { at: r.finishedAt!, d: -1 },
+  ]);
+  points.sort((a, b) => a.at - b.at || a.d - b.d);
+  let now = 0;
+  let most = 0;
+  for (const p of points) {
+    now += p.d;
+    most = Math.max(most, now);
+  }
+  const bySlot = new Map<string, ReplicateRow[]>();
+  for (const r of replicates) bySlot.set(r.slot!, [...(bySlot.get(r.slot!) ?? []), r]);
+  let doubled = false;
+  for (const rows of bySlot.values()) {
+    rows.sort((a, b) => a.runningAt! - b.runningAt!);
+    for (let i = 1; i < rows.length; i++)
+      if (rows[i]!.runningAt! < rows[i - 1]!.finishedAt!) doubled = true;
+  }
+  return { most, doubled, slots: [...bySlot.keys()].sort() };
+}
+
+describe("parallel slots", () => {
+  it("runs replicates on every CPU slot at once, never two on one slot", async () => {
+    process.env.TEST_SLEEP_S = "1";
+    const root = quadraticTask();
+    const { result, replicates, trials } = await run(root, {
+      executor: { kind: "local", slots: 3 },
+      maxTrials: 10,
+    });
+    expect(result.status).toBe("finished");
+    // Confirmations of wins made on an older incumbent may run past the limit.
+    expect(trials.length).toBeGreaterThanOrEqual(10);
+    const o = overlap(replicates);
+    expect(o.most).toBe(3);
+    expect(o.doubled).toBe(false);
+    expect(o.slots).toEqual(["cpu0", "cpu1", "cpu2"]);
+  });
+
+  it("gives each GPU slot its own CUDA_VISIBLE_DEVICES, grouped by resources.gpus", async () => {
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        'run: echo "gpus=$CUDA_VISIBLE_DEVICES"; node train.mjs',
+        "metric: { name: score, goal: minimize }",
+        "resources: { gpus: 2 }",
+      ].join("\n"),
+    });
+    const { replicates } = await run(root, {
+      executor: { kind: "local", gpus: ["0", "1", "2", "3"] },
+      maxTrials: 5,
+    });
+    for (const r of replicates) {
+      const log = readFileSync(r.logPath, "utf8");
+      const seen = /gpus=(\S+)/.exec(log)![1];
+      expect(seen).toBe(r.gpus);
+      expect(r.slot).toBe(`gpu${seen!.replace(",", "+")}`);
+    }
+    expect(new Set(replicates.map((r) => r.gpus))).toEqual(new Set(["0,1", "2,3"]));
+  });
+
+  it("sets aside a GPU slot whose replicates crash at start while others succeed, and says so", async () => {
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        `run: 'if [ "$CUDA_VISIBLE_DEVICES" = "1" ]; then echo "CUDA error, no device" >&2; exit 3; fi; sleep 0.3; node train.mjs'`,
+        "metric: { name: score, goal: minimize }",
+        "resources: { gpus: 1 }",
+      ].join("\n"),
+    });
+    const { result, replicates, events, recorded } = await run(root, {
+      executor: { kind: "local", gpus: ["0", "1"] },
+      maxTrials: 12,
+    });
+    expect(result.status).toBe("finished");
+    const onBad = replicates.filter((r) => r.slot === "gpu1");
+    expect(onBad.length).toBeGreaterThanOrEqual(3);
+    expect(onBad.length).toBeLessThan(6);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: "slot-set-aside", slot: "gpu1" }),
+    );
+    expect(recorded.find((e) => e.kind === "slot-set-aside")?.data).toMatchObject({
+      slot: "gpu1",
+      reason: expect.stringMatching(
+        /replicates in a row crashed within 60s of starting on GPU 1 while other slots succeeded/,
+      ),
+    });
+    // After that, everything ran on the good card.
+    const last = replicates.slice(-3);
+    expect(last.every((r) => r.slot === "gpu0")).toBe(true);
+  });
+
+  it("parses --gpus", () => {
+    expect(parseGpus("0,1,3")).toEqual(["0", "1", "3"]);
+    expect(parseGpus("all", () => ["0", "1"])).toEqual(["0", "1"]);
+    expect(() => parseGpus("0,x")).toThrow(/is not "all" or a list of distinct GPU indices/);
+    expect(() => parseGpus("1,1")).toThrow(/distinct/);
+    expect(() => parseGpus("all", () => [])).toThrow(/lists no GPU/);
+  });
+});
+
+/** A slow researcher (like a model) that applies the scripted edit of each trial number (from 1). */
+function scripted(
+  edits: ((wt: string, r: ProposalRequest) => string)[],
+  seen: ProposalRequest[] = [],
+): Researcher {
+  return {
+    name: "scripted",
+    async propose(request): Promise<ProposalResult> {
+      seen.push(request);
+      await new Promise((r) => setTimeout(r, 100 * request.trial));
+      const edit = edits[request.trial - 1];
+      if (!edit) return { ok: false, reason: "out of ideas" };
+      return { ok: true, title: edit(request.worktree, request), hypothesis: "h" };
+    },
+  };
+}
+
+const set = (name: string, value: number) => (wt: string) => {
+  const file = join(wt, "train.mjs");
+  writeFileSync(
+    file,
+    readFileSync(file, "utf8").replace(
+      new RegExp(`const ${name} = [\\d.]+;`),
+      `const ${name} = ${value};`,
+    ),
+  );
+  return `${name} → ${value}`;
+};
+
+describe("wins on an older incumbent", () => {
+  it("are judged against their own parent, merged onto the new incumbent and confirmed there", async () => {
+    // Trial 2 finishes after trial 1 was kept: both started from the baseline.
+    process.env.TEST_SLEEP_S = "2";
+    process.env.TEST_SLEEP_TRIAL = "2";
+    const root = quadraticTask();
+    const seen: ProposalRequest[] = [];
+    const { trials } = await run(root, {
+      researcher: scripted([set("X", 2), set("Y", 0)], seen),
+      executor: { kind: "local", slots: 2 },
+      lookahead: 0,
+      maxTrials: 3,
+    });
+    expect(trials.map((t) => [t.n, t.verdict, t.researcher, t.metric, t.rebaseOf])).toEqual([
+      [0, "keep", "baseline", 4.5, null],
+      [1, "keep", "scripted", 1.5, null],
+      [2, "discard", "scripted", 4, null],
+      [3, "keep", "rebase", 1, 2],
+    ]);
+    expect(trials[2]!.reason).toBe(
+      "score 4 beats the incumbent's 4.5, but #1 was kept meanwhile; merged onto it for confirmation",
+    );
+    expect(trials[3]!.title).toBe("Y → 0 (rebased from #2)");
+    expect(trials[3]!.parentCommit).toBe(trials[1]!.commit);
+    const tip = sh(root, "git show autoresearch/p:train.mjs");
+    expect(tip).toContain("const X = 2;");
+    expect(tip).toContain("const Y = 0;");
+  });
+
+  it("are proposed while slots are busy, and researchers see the trials in flight", async () => {
+    process.env.TEST_SLEEP_S = "1";
+    const root = quadraticTask();
+    const seen: ProposalRequest[] = [];
+    const edits = [set("X", 2), set("Y", 0.4), set("Y", 0.3), set("Y", 0.2)];
+    const { trials, replicates } = await run(root, {
+      researcher: scripted(edits, seen),
+      executor: { kind: "local", slots: 1 },
+      maxTrials: 4,
+    });
+    // One slot, one proposal ahead: trial 2 was proposed while trial 1 ran...
+    const t1 = replicates.find((r) => r.trialId === trials[1]!.id)!;
+    expect(trials[2]!.createdAt).toBeLessThan(t1.finishedAt!);
+    // ...so trial 3's researcher saw it waiting.
+    expect(seen.find((r) => r.trial === 3)!.inFlight).toContain("Y → 0.4");
+  });
+
+  it("that conflict with the new incumbent are handed back to a researcher to re-apply", async () => {
+    process.env.TEST_SLEEP_S = "2";
+    process.env.TEST_SLEEP_TRIAL = "2";
+    const root = quadraticTask();
+    const seen: ProposalRequest[] = [];
+    const reapply = (wt: string, r: ProposalRequest) => {
+      expect(r.reconcile).toMatchObject({ n: 2, title: "X → 2.5" });
+      expect(r.reconcile!.patch).toContain("+const X = 2.5;");
+      return set("X", 2.5)(wt);
+    };
+    const { trials } = await run(root, {
+      researcher: scripted([set("X", 2), set("X", 2.5), reapply], seen),
+      executor: { kind: "local", slots: 2 },
+      lookahead: 0,
+      maxTrials: 3,
+    });
+    expect(trials.map((t) => [t.n, t.verdict, t.metric, t.rebaseOf])).toEqual([
+      [0, "keep", 4.5, null],
+      [1, "keep", 1.5, null],
+      [2, "discard", 0.75, null],
+      [3, "keep", 0.75, 2],
+    ]);
+    expect(trials[2]!.reason).toMatch(
+      /but #1 was kept meanwhile; it conflicts with it, so a researcher re-applies it$/,
+    );
+    expect(trials[3]!.title).toBe("X → 2.5 (reconciled from #2)");
+    expect(sh(root, "git show autoresearch/p:train.mjs")).toContain("const X = 2.5;");
+  });
+});

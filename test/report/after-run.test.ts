@@ -1,0 +1,53 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { formatKept, printReportAfterRun } from "../../src/report/after-run.js";
+import { loadReportData } from "../../src/report/data.js";
+import { quadraticTask, runCli, tempDir } from "../helpers.js";
+import { fixtureLedger } from "./fixture.js";
+
+function capture() {
+  let text = "";
+  return { write: (chunk: string) => (text += chunk), text: () => text };
+}
+
+describe("the end of a run", () => {
+  it("lists each kept trial: number, metric, title", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root);
+    const text = formatKept(loadReportData(ledger, run));
+    ledger.close();
+    expect(text.split("\n")).toEqual([
+      "kept 2 of 5 experiments:",
+      "  #0    val_bpb 1       baseline",
+      "  #1    val_bpb 0.9     raise the learning rate",
+      "  #5    val_bpb 0.85    cosine schedule",
+    ]);
+  });
+
+  it("says why a report could not be written, without throwing", async () => {
+    const root = tempDir();
+    fixtureLedger(root).ledger.close();
+    // A folder where the report file should go: the rename fails.
+    mkdirSync(join(root, ".autoresearch/runs/nov27/report.html"), { recursive: true });
+    const out = capture();
+    const err = capture();
+    await printReportAfterRun(root, "nov27", out, err);
+    expect(out.text()).toBe("");
+    expect(err.text()).toMatch(/^autoresearch: the report could not be written: .*report\.html/);
+  });
+
+  it("run prints what was kept and where the report is, and writes it", async () => {
+    const root = quadraticTask();
+    const result = await runCli(["run", "-C", root, "--tag", "t1", "--max-trials", "3"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/kept \d of 2 experiments:\n {2}#0 {4}score 4\.5 +baseline\n/);
+    const html = join(root, ".autoresearch/runs/t1/report.html");
+    expect(result.stdout).toContain(`report:   ${html}`);
+    expect(result.stdout).toContain(
+      `chart:    ${join(root, ".autoresearch/runs/t1/progress.png")}`,
+    );
+    expect(existsSync(html)).toBe(true);
+  });
+});

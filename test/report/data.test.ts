@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { loadReportData } from "../../src/report/data.js";
+import { progressSpec, progressTitle, yDomain } from "../../src/report/progress.js";
+import { openLedgerReadOnly } from "../../src/report/read-only.js";
+import { renderSvg } from "../../src/report/render.js";
+import { tempDir } from "../helpers.js";
+import { fixtureLedger, HISTORY } from "./fixture.js";
+
+describe("the report's data", () => {
+  it("summarises a run: counts, baseline → best, improvements ranked by gain, effort and diffs", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root, HISTORY, { gpus: 2 });
+    const data = loadReportData(ledger, run, { root });
+    ledger.close();
+    expect(data.summary).toMatchObject({
+      trials: 6,
+      experiments: 5,
+      kept: 2,
+      crashed: 1,
+      keepRate: 0.4,
+      crashRate: 0.2,
+      baseline: 1.0,
+      best: 0.85,
+      bestTrial: 5,
+      trialsPerKeep: 2.5,
+      noiseFloor: null,
+      llmCostUsd: null,
+    });
+    expect(data.summary.totalImprovement).toBeCloseTo(0.15);
+    expect(data.summary.relativeImprovement).toBeCloseTo(0.15);
+    // Six replicates of 5 s on 2 GPUs each.
+    expect(data.summary.replicateHours).toBeCloseTo(30 / 3600);
+    expect(data.summary.gpuHours).toBeCloseTo(60 / 3600);
+    expect(data.improvements.map((k) => [k.n, k.effort])).toEqual([
+      [1, 1],
+      [5, 4],
+    ]);
+    expect(data.improvements[0]!.delta).toBeCloseTo(0.1);
+    expect(data.improvements[1]!.delta).toBeCloseTo(0.05);
+    expect(data.improvements[0]!.diff).toContain("+LR = 0.02");
+    expect(data.slots.map((s) => s.slot)).toEqual(["cpu0", "cpu0", "cpu1", "cpu1", "cpu0", "cpu0"]);
+    expect(data.heldOut).toEqual([]);
+    expect(data.transfer).toEqual([]);
+  });
+
+  it("has no GPU-hours for a CPU task, and reads through a read-only connection", () => {
+    const root = tempDir();
+    fixtureLedger(root, HISTORY.slice(0, 2), { gpus: 0 }).ledger.close();
+    const ledger = openLedgerReadOnly(root);
+    const data = loadReportData(ledger, ledger.runs()[0]!);
+    expect(data.summary.gpuHours).toBeNull();
+    expect(data.improvements[0]!.diff).toBeNull();
+    expect(() => ledger.db.prepare("DELETE FROM trials").run()).toThrow(/readonly/);
+    ledger.close();
+  });
+
+  it("draws the y-range from the best to just above the baseline; outliers sit at its edge", async () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root);
+    const data = loadReportData(ledger, run);
+    ledger.close();
+    const [lo, hi] = yDomain(data, [])!;
+    expect(lo).toBeLessThan(0.85);
+    expect(lo).toBeGreaterThan(0.8);
+    expect(hi).toBeGreaterThan(1.0);
+    expect(hi).toBeLessThan(1.05);
+    expect(progressTitle(data)).toBe("5 experiments, 2 kept improvements");
+    const svg = await renderSvg(progressSpec(data));
+    expect(svg).toContain("5 experiments, 2 kept improvements");
+    expect(svg).toContain("1 trial beyond the range drawn as triangles at its edge");
+    expect(svg).toContain("cosine schedule");
+  });
+
+  it("maximizing metrics keep the baseline at the bottom of the range", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(
+      root,
+      [
+        { title: "baseline", verdict: "keep", metric: 50 },
+        { title: "better", verdict: "keep", metric: 60 },
+        { title: "worse", verdict: "discard", metric: 10 },
+      ],
+      { goal: "maximize", metric: "accuracy" },
+    );
+    const data = loadReportData(ledger, run);
+    ledger.close();
+    const [lo, hi] = yDomain(data, [])!;
+    expect(lo).toBeLessThan(50);
+    expect(lo).toBeGreaterThan(45);
+    expect(hi).toBeGreaterThan(60);
+    expect(data.improvements[0]!.delta).toBe(10);
+  });
+});

@@ -1,0 +1,152 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { startRun } from "../../src/orchestrator/session.js";
+import { CLAUDE_TOOLS } from "../../src/researchers/coding-agent.js";
+import { FIXTURES, quadraticTask, tempDir } from "../helpers.js";
+
+const AGENTS = join(FIXTURES, "agents");
+let log = "";
+const saved = { PATH: process.env.PATH, AGENT_LOG: process.env.AGENT_LOG };
+beforeEach(() => {
+  log = join(tempDir(), "agent.log");
+  process.env.PATH = `${AGENTS}:${saved.PATH}`;
+  process.env.AGENT_LOG = log;
+});
+afterEach(() => {
+  process.env.PATH = saved.PATH;
+  if (saved.AGENT_LOG === undefined) delete process.env.AGENT_LOG;
+});
+
+async function runWith(researcher: string, yamlExtra = "") {
+  const root = quadraticTask({
+    yaml: `editable: [train.mjs]\nprotected: [evaluate.mjs]\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\n${yamlExtra}`,
+  });
+  const result = await startRun({
+    root,
+    tag: "a",
+    researcher,
+    maxTrials: 2,
+    signal: new AbortController().signal,
+    emit: () => undefined,
+  });
+  const ledger = Ledger.open(root);
+  const trials = ledger.trials(ledger.run("a")!.id);
+  const proposal = ledger.proposal(trials[1]!.id);
+  ledger.close();
+  const calls = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { argv: string[]; cwd: string; prompt: string });
+  return { root, result, trials, proposal, calls };
+}
+
+describe("coding-agent researchers", () => {
+  it("claude-code: runs `claude -p` in the trial's worktree with edits allowed and no approval prompts", async () => {
+    const { trials, proposal, calls, root } = await runWith("claude-code");
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.argv).toEqual([
+      "-p",
+      "--output-format",
+      "json",
+      "--permission-mode",
+      "acceptEdits",
+      "--allowedTools",
+      CLAUDE_TOOLS,
+      "--max-turns",
+      "40",
+    ]);
+    expect(calls[0]!.cwd).toBe(join(root, ".autoresearch/worktrees/a-1"));
+    expect(calls[0]!.prompt).toContain("Make score small.");
+    expect(calls[0]!.prompt).toContain("TITLE: <what changed");
+    expect(trials[1]).toMatchObject({
+      verdict: "keep",
+      metric: 0.5,
+      title: "X 1 → 3",
+      hypothesis: "the score is smallest at X = 3",
+      researcher: "claude-code",
+    });
+    expect(proposal!.usage).toEqual({
+      model: "claude-code",
+      tokensIn: 1000,
+      tokensOut: 50,
+      costUsd: 0.0123,
+      turns: 3,
+    });
+  });
+
+  it("codex: runs `codex exec` sandboxed to the worktree, with extra arguments and the model from the task file", async () => {
+    const { trials, calls, root } = await runWith(
+      "codex",
+      'researcher: { model: gpt-5-codex, args: ["--config", "model_reasoning_effort=high"] }\n',
+    );
+    const wt = join(root, ".autoresearch/worktrees/a-1");
+    const argv = calls[0]!.argv;
+    const last = argv[argv.indexOf("--output-last-message") + 1]!;
+    expect(argv).toEqual([
+      "exec",
+      "--sandbox",
+      "workspace-write",
+      "--skip-git-repo-check",
+      "--ephemeral",
+      "--cd",
+      wt,
+      "--output-last-message",
+      last,
+      "--model",
+      "gpt-5-codex",
+      "--config",
+      "model_reasoning_effort=high",
+      "-",
+    ]);
+    expect(calls[0]!.cwd).toBe(wt);
+    expect(trials[1]).toMatchObject({
+      verdict: "keep",
+      metric: 4,
+      title: "Y 0.5 → 0",
+      researcher: "codex",
+    });
+  });
+
+  it("an agent that is not installed stops the run with a clear message", async () => {
+    process.env.PATH = "/usr/bin:/bin";
+    const root = quadraticTask();
+    const result = await startRun({
+      root,
+      tag: "a",
+      researcher: "claude-code",
+      maxTrials: 3,
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    expect(result.status).toBe("failed");
+    expect(result.reason).toMatch(/^cannot run claude: .*ENOENT.*Is it installed and on PATH\?/);
+  });
+});
+
+describe("the command researcher", () => {
+  it("gets the context as JSON on stdin, edits the worktree and answers with a JSON line", async () => {
+    const root = quadraticTask({
+      yaml: `editable: [train.mjs]\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\nresearcher: { kind: command, command: "node ${join(AGENTS, "researcher.mjs")}" }\n`,
+    });
+    const result = await startRun({
+      root,
+      tag: "c",
+      maxTrials: 2,
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    expect(result.status).toBe("finished");
+    const ledger = Ledger.open(root);
+    const trials = ledger.trials(ledger.run("c")!.id);
+    expect(trials[1]).toMatchObject({
+      verdict: "keep",
+      title: "X from history of 1",
+      metric: 0.5,
+      researcher: "command",
+    });
+    expect(ledger.proposal(trials[1]!.id)!.usage).toMatchObject({ model: "mine", costUsd: 0.001 });
+    ledger.close();
+  });
+});
