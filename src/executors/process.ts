@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { endGroup, groupAlive, signalGroup } from "../util/proc.js";
-import { LogSink } from "./log-sink.js";
+import { closeSync } from "node:fs";
+import { endGroup, groupAlive, groupGone, signalGroup } from "../util/proc.js";
+import { capLog, noteLog, openLog } from "./log-file.js";
 
 export interface ProcessSpec {
   command: string;
@@ -32,42 +33,51 @@ export interface ProcessResult {
   endedAt?: number;
 }
 
-/** How long to wait for output pipes to drain once the process group is gone. */
-const DRAIN_MS = 2000;
+/** How long a killed process group may take to disappear. */
+const GONE_WAIT_MS = 5000;
+
+/** How often a running process's log is checked against its limit. */
+const CAP_EVERY_MS = 1000;
 
 /**
- * Runs `command` through /bin/sh in a process group of its own, with output captured to a
- * bounded log. On timeout or abort the whole group gets SIGTERM, then SIGKILL after the
+ * Runs `command` through /bin/sh in a process group of its own, writing its output
+ * straight into a bounded log file (so a result printed after the orchestrator died is
+ * not lost). On timeout or abort the whole group gets SIGTERM, then SIGKILL after the
  * grace period; once the command exits, whatever it left behind in its group is killed.
  * Contract: never rejects; every way a process can end is described by the result.
  */
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = Date.now();
-  const log = new LogSink(spec.logPath, spec.logLimit);
   return new Promise((resolve) => {
+    const fd = openLog(spec.logPath);
     const child = spawn("/bin/sh", ["-c", spec.command], {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", fd, fd],
     });
+    closeSync(fd);
     const pid = child.pid ?? null;
     let timedOut = false;
     let aborted = false;
     let ending: Promise<void> | null = null;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    let openStreams = 2;
     let spawnError: string | null = null;
+    let finished = false;
 
     const end = (why: string) => {
       if (ending || pid === null) return;
-      log.note(why);
+      noteLog(spec.logPath, why);
       ending = endGroup(pid, spec.killGraceMs);
     };
     const timer = setTimeout(() => {
       timedOut = true;
       end(`timeout after ${spec.timeoutMs / 1000}s: process group ended`);
     }, spec.timeoutMs);
+    // A flood is trimmed while it runs, not only at the end, so it cannot fill the disk.
+    const capper = setInterval(
+      () => capLog(spec.logPath, spec.logLimit, spec.logLimit),
+      CAP_EVERY_MS,
+    );
     const onAbort = () => {
       aborted = true;
       end("stopped by the harness: process group ended");
@@ -75,52 +85,40 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     if (spec.signal?.aborted) onAbort();
     else spec.signal?.addEventListener("abort", onAbort, { once: true });
 
-    const finish = async () => {
+    const finish = async (code: number | null, signal: NodeJS.Signals | null) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      clearInterval(capper);
       spec.signal?.removeEventListener("abort", onAbort);
       if (ending) await ending;
-      log.close();
+      // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
+      // only once the group is really gone.
+      if (pid !== null) await groupGone(pid, GONE_WAIT_MS);
+      const log = capLog(spec.logPath, spec.logLimit);
       resolve({
         pid,
-        exitCode: exit?.code ?? null,
-        signal: exit?.signal ?? null,
+        exitCode: code,
+        signal,
         timedOut,
         aborted,
         durationMs: Date.now() - started,
         endedAt: Date.now(),
-        logBytes: log.total,
+        logBytes: log.bytes,
         truncated: log.truncated,
         spawnError,
       });
     };
-    const streamClosed = () => {
-      openStreams -= 1;
-      if (openStreams === 0 && exit) void finish();
-    };
 
-    child.stdout.on("data", (chunk: Buffer) => log.write(chunk));
-    child.stderr.on("data", (chunk: Buffer) => log.write(chunk));
-    child.stdout.on("close", streamClosed);
-    child.stderr.on("close", streamClosed);
     child.on("error", (error) => {
       spawnError = error.message;
-      if (!exit) {
-        exit = { code: null, signal: null };
-        if (openStreams === 0) void finish();
-      }
+      void finish(null, null);
     });
     if (pid !== null) spec.onSpawn?.(pid);
-
     child.on("exit", (code, signal) => {
-      exit = { code, signal };
       // Children that outlive the command die with it; a replicate owns nothing after exit.
       if (pid !== null && groupAlive(pid)) signalGroup(pid, "SIGKILL");
-      if (openStreams === 0) return void finish();
-      // A process that left the group may still hold the pipes; stop waiting for it.
-      setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-      }, DRAIN_MS).unref();
+      void finish(code, signal);
     });
   });
 }

@@ -1,6 +1,7 @@
-import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { sleep } from "../util/proc.js";
 import type { Executor, Placement, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
+import { capLog } from "./log-file.js";
 import type { ProcessResult } from "./process.js";
 import { FINAL_STATES, jobState, REQUEUE_STATES, sbatch, scancel } from "./slurm-cli.js";
 
@@ -48,25 +49,6 @@ export function jobScript(spec: ReplicateSpec): string {
   }
   lines.push(`cd ${quote(spec.cwd)} || exit 97`, `exec /bin/sh -c ${quote(spec.command)}`, "");
   return lines.join("\n");
-}
-
-/** Trims a finished job's log to its first and last halves of `limit` bytes, as local logs are. */
-function capLog(path: string, limit: number): { bytes: number; truncated: boolean } {
-  if (!existsSync(path)) return { bytes: 0, truncated: false };
-  const size = statSync(path).size;
-  if (size <= limit) return { bytes: size, truncated: false };
-  const half = Math.floor(limit / 2);
-  const fd = openSync(path, "r");
-  const head = Buffer.alloc(half);
-  const tail = Buffer.alloc(limit - half);
-  readSync(fd, head, 0, head.length, 0);
-  readSync(fd, tail, 0, tail.length, size - tail.length);
-  closeSync(fd);
-  const note = Buffer.from(
-    `\n[autoresearch] ${size - limit} bytes of output omitted (log_limit)\n`,
-  );
-  writeFileSync(path, Buffer.concat([head, note, tail]));
-  return { bytes: size, truncated: true };
 }
 
 /**

@@ -1,7 +1,5 @@
-import { isBetter } from "../metrics/compare.js";
-import { failedVerdict, type Judge } from "./judge.js";
-
-const fmt = (x: number) => Number(x.toPrecision(6)).toString();
+import { improvement, isBetter } from "../metrics/compare.js";
+import { baselineStep, firstFailure, fmt, type Judge } from "./judge.js";
 
 /**
  * karpathy/autoresearch's rule: one replicate, kept if strictly better than the
@@ -12,28 +10,31 @@ export function createGreedyJudge(): Judge {
   return {
     name: "greedy",
     next(context, done) {
+      const failed = firstFailure(done);
+      if (failed) return failed;
+      if (context.baseline || context.incumbentMetric === null) return baselineStep(context, done);
       const replicate = done[0];
       if (!replicate) return { kind: "replicate", seed: context.seed };
-      const failed = failedVerdict(replicate);
-      if (failed) return failed;
-      const metric = replicate.metric!;
+      const metric = replicate.result.metric!;
       const name = context.metricName;
-      if (context.baseline || context.incumbentMetric === null)
-        return { kind: "verdict", verdict: "keep", reason: "baseline", metric };
-      const incumbent = context.incumbentMetric;
+      const incumbent = context.parentBySeed.get(replicate.seed) ?? context.incumbentMetric;
       const margin = context.minEffect ? ` by more than ${context.minEffect}` : "";
-      if (isBetter(metric, incumbent, context.goal, context.minEffect))
-        return {
-          kind: "verdict",
-          verdict: "keep",
-          reason: `${name} ${fmt(metric)} beats the incumbent's ${fmt(incumbent)}${margin}`,
-          metric,
-        };
+      const estimate = {
+        n: 1,
+        mean: improvement(metric, incumbent, context.goal),
+        sd: null,
+        df: null,
+        lower: null,
+        upper: null,
+        confidence: context.confidence,
+      };
+      const better = isBetter(metric, incumbent, context.goal, context.minEffect);
       return {
         kind: "verdict",
-        verdict: "discard",
-        reason: `${name} ${fmt(metric)} does not beat the incumbent's ${fmt(incumbent)}${margin}`,
+        verdict: better ? "keep" : "discard",
+        reason: `${name} ${fmt(metric)} ${better ? "beats" : "does not beat"} the incumbent's ${fmt(incumbent)}${margin}`,
         metric,
+        estimate,
       };
     },
   };

@@ -1,6 +1,7 @@
-import type { Verdict } from "../ledger/types.js";
+import type { Estimate, Verdict } from "../ledger/types.js";
 import type { Classified } from "../metrics/outcome.js";
 import type { Goal } from "../task/task.js";
+import type { Spread } from "./stats.js";
 
 export interface JudgeContext {
   goal: Goal;
@@ -8,15 +9,38 @@ export interface JudgeContext {
   minEffect: number;
   /** The baseline is the unchanged code: it is kept whenever it produces a metric. */
   baseline: boolean;
+  /** The parent's metric: the mean of its replicates. */
   incumbentMetric: number | null;
-  /** The run's base seed; replicate seeds derive from it. */
+  /** The parent's replicate values by seed, for comparisons on equal seeds. */
+  parentBySeed: Map<number, number>;
+  /** The run's base seed; replicate i uses seed + i. */
   seed: number;
+  /** Replicates per trial at most (and of the baseline's noise floor). */
+  seeds: number;
+  /** One-sided confidence of bounds, such as 0.95. */
+  confidence: number;
+  /** The run's pooled spread of one paired difference, before this trial; null if unknown. */
+  pairedSpread: Spread | null;
+  /** Lines the change adds minus lines it removes: negative for a simplification. */
+  netLines: number;
+}
+
+/** One finished replicate and the seed it ran with. */
+export interface Replicated {
+  seed: number;
+  result: Classified;
 }
 
 /** Either run one more replicate with this seed, or stop with a verdict. */
 export type JudgeStep =
   | { kind: "replicate"; seed: number }
-  | { kind: "verdict"; verdict: Verdict; reason: string | null; metric: number | null };
+  | {
+      kind: "verdict";
+      verdict: Verdict;
+      reason: string | null;
+      metric: number | null;
+      estimate?: Estimate;
+    };
 
 /**
  * A keep rule. The orchestrator asks `next` after each replicate, with every replicate
@@ -25,10 +49,10 @@ export type JudgeStep =
  */
 export interface Judge {
   readonly name: string;
-  next(context: JudgeContext, done: Classified[]): JudgeStep;
+  next(context: JudgeContext, done: Replicated[]): JudgeStep;
 }
 
-/** The verdict for a replicate that produced no usable metric. */
+/** The verdict for a replicate that produced no usable metric, or null if it did. */
 export function failedVerdict(replicate: Classified): JudgeStep | null {
   const verdict: Verdict | null = {
     ok: null,
@@ -42,3 +66,22 @@ export function failedVerdict(replicate: Classified): JudgeStep | null {
   if (!verdict) return null;
   return { kind: "verdict", verdict, reason: replicate.reason, metric: replicate.metric };
 }
+
+/** The first replicate that failed, as a verdict. */
+export function firstFailure(done: Replicated[]): JudgeStep | null {
+  for (const r of done) {
+    const failed = failedVerdict(r.result);
+    if (failed) return failed;
+  }
+  return null;
+}
+
+/** The baseline: `seeds` replicates (its spread is the run's noise floor), then kept. */
+export function baselineStep(context: JudgeContext, done: Replicated[]): JudgeStep {
+  if (done.length < context.seeds) return { kind: "replicate", seed: context.seed + done.length };
+  const values = done.map((r) => r.result.metric!);
+  const metric = values.reduce((a, b) => a + b, 0) / values.length;
+  return { kind: "verdict", verdict: "keep", reason: "baseline", metric };
+}
+
+export const fmt = (x: number) => Number(x.toPrecision(6)).toString();

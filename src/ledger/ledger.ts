@@ -2,19 +2,31 @@ import { join } from "node:path";
 import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/repo.js";
 import { type Db, openDatabase } from "./db.js";
-import type { ReplicateRow, RunRow, RunStatus, TrialRow, TrialState, Verdict } from "./types.js";
+import type {
+  Estimate,
+  NoiseFloor,
+  ReplicateRow,
+  RunRow,
+  RunStatus,
+  TrialRow,
+  TrialState,
+  Verdict,
+  VerifyResult,
+} from "./types.js";
 
 const RUN_COLUMNS = `id, tag, task_name AS taskName, task_json AS taskJson, metric, goal,
   base_commit AS baseCommit, branch, researcher, judge, seed, max_trials AS maxTrials, status,
   stop_reason AS stopReason, incumbent_id AS incumbentId, owner_pid AS ownerPid,
   owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt,
-  researcher_json AS researcherJson, max_usd AS maxUsd, executor_json AS executorJson`;
+  researcher_json AS researcherJson, max_usd AS maxUsd, executor_json AS executorJson,
+  noise_json AS noiseJson`;
 
 const TRIAL_COLUMNS = `id, run_id AS runId, n, baseline, parent_commit AS parentCommit,
   commit_sha AS 'commit', state, verdict, reason, title, hypothesis, researcher, metric,
   incumbent_metric AS incumbentMetric, metrics_json AS metrics, lines_added AS linesAdded,
   lines_removed AS linesRemoved, propose_ms AS proposeMs, commit_ms AS commitMs, run_ms AS runMs,
-  created_at AS createdAt, finished_at AS finishedAt, rebase_of AS rebaseOf`;
+  created_at AS createdAt, finished_at AS finishedAt, rebase_of AS rebaseOf,
+  estimate_json AS estimate, verify_metric AS verifyMetric, verify_json AS verify`;
 
 const REPLICATE_COLUMNS = `id, trial_id AS trialId, idx, seed, slot, pid, pid_start AS pidStart,
   state, outcome, reason, exit_code AS exitCode, signal, metric, metrics_json AS metrics,
@@ -22,13 +34,20 @@ const REPLICATE_COLUMNS = `id, trial_id AS trialId, idx, seed, slot, pid, pid_st
   finished_at AS finishedAt, duration_ms AS durationMs, job_id AS jobId, gpus,
   running_at AS runningAt`;
 
-type Raw<T> = Omit<T, "metrics" | "baseline"> & { metrics: string | null; baseline?: number };
+type Raw<T> = Omit<T, "metrics" | "baseline" | "estimate" | "verify"> & {
+  metrics: string | null;
+  baseline?: number;
+  estimate?: string | null;
+  verify?: string | null;
+};
 
 function trialFrom(raw: Raw<TrialRow>): TrialRow {
   return {
     ...raw,
     baseline: raw.baseline === 1,
     metrics: raw.metrics ? JSON.parse(raw.metrics) : {},
+    estimate: raw.estimate ? JSON.parse(raw.estimate) : null,
+    verify: raw.verify ? JSON.parse(raw.verify) : null,
   };
 }
 
@@ -66,6 +85,8 @@ export interface ProposalUsage {
 }
 
 export interface TrialResult {
+  /** What the judge measured: the improvement over the parent, with its bounds. */
+  estimate?: Estimate | null;
   verdict: Verdict;
   reason: string | null;
   metric: number | null;
@@ -151,6 +172,30 @@ export class Ledger {
 
   setExecutor(runId: number, executorJson: string): void {
     this.db.prepare("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
+  }
+
+  /** The run's noise floor: the spread of the metric over seeds of unchanged code. */
+  setNoise(runId: number, noise: NoiseFloor): void {
+    this.db
+      .prepare("UPDATE runs SET noise_json = ? WHERE id = ?")
+      .run(JSON.stringify(noise), runId);
+  }
+
+  /** The held-out check of a kept trial. */
+  setTrialVerify(trialId: number, verify: VerifyResult): void {
+    this.db
+      .prepare("UPDATE trials SET verify_metric = ?, verify_json = ? WHERE id = ?")
+      .run(verify.metric, JSON.stringify(verify), trialId);
+  }
+
+  countReplicates(runId: number): number {
+    return (
+      this.db
+        .prepare(
+          "SELECT COUNT(*) AS c FROM replicates WHERE trial_id IN (SELECT id FROM trials WHERE run_id = ?)",
+        )
+        .get(runId) as { c: number }
+    ).c;
   }
 
   setMaxUsd(runId: number, maxUsd: number | null): void {
@@ -277,7 +322,7 @@ export class Ledger {
         this.db
           .prepare(
             `UPDATE trials SET state = 'done', verdict = ?, reason = ?, metric = ?, incumbent_metric = ?,
-               metrics_json = ?, run_ms = ?, finished_at = ? WHERE id = ?`,
+               metrics_json = ?, run_ms = ?, finished_at = ?, estimate_json = ? WHERE id = ?`,
           )
           .run(
             result.verdict,
@@ -287,6 +332,7 @@ export class Ledger {
             JSON.stringify(result.metrics),
             result.runMs,
             Date.now(),
+            result.estimate ? JSON.stringify(result.estimate) : null,
             trialId,
           );
         if (result.verdict === "keep")

@@ -117,4 +117,41 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE replicates ADD COLUMN running_at INTEGER;
   ALTER TABLE runs ADD COLUMN executor_json TEXT;
   `,
+  // v4: trustworthy keeps: the noise floor, the judge's estimate, held-out checks, and
+  // promotions to a larger stage with their evaluations.
+  `
+  ALTER TABLE runs ADD COLUMN noise_json TEXT;
+  ALTER TABLE trials ADD COLUMN estimate_json TEXT;
+  ALTER TABLE trials ADD COLUMN verify_metric REAL;
+  ALTER TABLE trials ADD COLUMN verify_json TEXT;
+  CREATE TABLE promotions (
+    id               INTEGER PRIMARY KEY,
+    run_id           INTEGER NOT NULL REFERENCES runs(id),
+    stage            TEXT NOT NULL,
+    incumbent_n      INTEGER NOT NULL,
+    incumbent_commit TEXT NOT NULL,
+    seeds            INTEGER NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    reason           TEXT,
+    table_json       TEXT,
+    created_at       INTEGER NOT NULL,
+    finished_at      INTEGER
+  );
+  CREATE TABLE evaluations (
+    id           INTEGER PRIMARY KEY,
+    promotion_id INTEGER NOT NULL REFERENCES promotions(id),
+    label        TEXT NOT NULL,
+    ablated_n    INTEGER,
+    commit_sha   TEXT,
+    seed         INTEGER NOT NULL,
+    outcome      TEXT,
+    reason       TEXT,
+    metric       REAL,
+    metrics_json TEXT,
+    log_path     TEXT,
+    started_at   INTEGER,
+    finished_at  INTEGER
+  );
+  CREATE INDEX evaluations_by_promotion ON evaluations (promotion_id);
+  `,
 ];

@@ -38,6 +38,43 @@ export interface RunRow {
   researcherJson: string | null;
   maxUsd: number | null;
   executorJson: string | null;
+  noiseJson: string | null;
+}
+
+/** The metric's spread over seeds of unchanged code. */
+export interface NoiseFloor {
+  /** The trial whose code was measured (the baseline, or a later incumbent). */
+  trial: number;
+  seeds: number[];
+  values: number[];
+  mean: number;
+  /** Sample standard deviation; null with fewer than two values. */
+  sd: number | null;
+  at: number;
+}
+
+/** The judge's estimate of a trial's improvement over its parent (positive is better). */
+export interface Estimate {
+  /** Replicates paired with the parent on the same seed. */
+  n: number;
+  mean: number;
+  /** Standard deviation of one paired difference, as used for the bounds. */
+  sd: number | null;
+  df: number | null;
+  lower: number | null;
+  upper: number | null;
+  confidence: number;
+}
+
+/** A held-out check run on a new incumbent. */
+export interface VerifyResult {
+  metric: number | null;
+  /** The previous incumbent's held-out value. */
+  previous: number | null;
+  /** The search metric improved while the held-out one got worse. */
+  diverged: boolean;
+  outcome: string;
+  reason: string | null;
 }
 
 export interface TrialRow {
@@ -65,6 +102,9 @@ export interface TrialRow {
   finishedAt: number | null;
   /** The trial whose change this one re-applies on a newer incumbent. */
   rebaseOf: number | null;
+  estimate: Estimate | null;
+  verifyMetric: number | null;
+  verify: VerifyResult | null;
 }
 
 export interface ReplicateRow {

@@ -20,8 +20,8 @@ export interface RunContext {
   /** Aborted on Ctrl-C or SIGTERM: running replicates are ended, the run stops. */
   signal: AbortSignal;
   emit: Emit;
-  /** Set once setup has run (or was found done) in this process. */
-  setupDone: boolean;
+  /** Stages whose setup has run (or was found done) in this process. */
+  setupDone: Set<string>;
   /** Titles of trials proposed and not yet finished, by trial number, shown to researchers. */
   inFlight: Map<number, string>;
   /** Runs keep decisions one at a time: each reads the incumbent and may move it. */

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { scrubbedEnv } from "../executors/env.js";
-import type { Task } from "../task/task.js";
+import type { Stage, Task } from "../task/task.js";
 import { paths } from "./paths.js";
 
 /** The environment shared by setup and replicates: no secrets, the task's variables, AR_ basics. */
@@ -23,10 +23,13 @@ export function baseEnv(task: Task, tag: string): Record<string, string> {
 export function replicateEnv(
   task: Task,
   tag: string,
-  r: { trial: number; idx: number; seed: number; resultFile: string },
+  r: { trial: number | string; idx: number; seed: number; resultFile: string; stage: Stage },
 ): Record<string, string> {
   return {
     ...baseEnv(task, tag),
+    ...r.stage.env,
+    AR_STAGE: r.stage.name,
+    AR_TIME_BUDGET: String(r.stage.budget),
     AR_TRIAL: String(r.trial),
     AR_REPLICATE: String(r.idx),
     AR_SEED: String(r.seed),

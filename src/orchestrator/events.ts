@@ -1,5 +1,6 @@
 import type { Verdict } from "../ledger/types.js";
 import type { Outcome } from "../metrics/outcome.js";
+import type { TransferTable } from "./promote.js";
 
 /** What the orchestrator tells its observers (the terminal display, tests). */
 export type RunEvent =
@@ -11,7 +12,7 @@ export type RunEvent =
       resumed: boolean;
       researcher: string;
     }
-  | { type: "recovered"; interrupted: number; killed: number; reattached: number }
+  | { type: "recovered"; interrupted: number; killed: number; recovered: number; continued: number }
   | { type: "slot-set-aside"; slot: string; reason: string }
   | { type: "setup-start"; command: string }
   | { type: "setup-end"; seconds: number; skipped: boolean }
@@ -46,6 +47,17 @@ export type RunEvent =
       reason: string | null;
       best: number | null;
     }
+  /** The held-out check of a new incumbent; diverged when it got worse while the metric improved. */
+  | {
+      type: "verify";
+      n: number;
+      metric: number | null;
+      previous: number | null;
+      diverged: boolean;
+      reason: string | null;
+    }
+  | { type: "promotion-start"; id: number; stage: string; incumbent: number }
+  | { type: "promotion-end"; id: number; stage: string; table: TransferTable }
   | { type: "run-end"; status: "finished" | "stopped" | "failed"; reason: string };
 
 export type Emit = (event: RunEvent) => void;

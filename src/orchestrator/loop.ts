@@ -1,6 +1,7 @@
 import type { RunStatus } from "../ledger/types.js";
 import { processStartTime } from "../util/proc.js";
 import type { RunContext } from "./context.js";
+import { promote } from "./promote.js";
 import { runTrial, type TrialJob } from "./trial.js";
 
 export interface Limits {
@@ -10,6 +11,8 @@ export interface Limits {
   deadline: number | null;
   /** Dollars of researcher spending after which no new trial starts. */
   maxUsd: number | null;
+  /** Replicates after which no new trial starts (a compute budget). */
+  maxReplicates?: number | null;
   /** Trials proposed ahead of free slots (default: one per slot, none for instant researchers). */
   lookahead?: number;
   /** Trials left in flight by an earlier orchestrator, to finish first. */
@@ -46,11 +49,30 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   let fatal: string | null = null;
   let failure: unknown = null;
 
+  const promoteEvery = ctx.task.promoteEvery;
+  const keeps = () =>
+    ledger.trials(run.id).filter((t) => t.verdict === "keep" && !t.baseline).length;
+  const track = (p: Promise<void>) => {
+    const tracked: Promise<void> = p
+      .catch((error) => {
+        failure ??= error;
+      })
+      .finally(() => pool.delete(tracked));
+    pool.add(tracked);
+  };
   const start = (job: TrialJob) => {
     const p: Promise<void> = runTrial(ctx, job)
       .then((outcome) => {
         fatal ??= outcome.fatal;
         if (outcome.follow) follows.push(outcome.follow);
+        // Every N keeps, the incumbent is tried at the next stage of the ladder.
+        if (
+          outcome.trial.verdict === "keep" &&
+          !outcome.trial.baseline &&
+          promoteEvery &&
+          ctx.task.stages.length > 1
+        )
+          if (keeps() % promoteEvery === 0) track(promote(ctx).then(() => undefined));
       })
       .catch((error) => {
         failure ??= error;
@@ -63,6 +85,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     const count = ledger.countTrials(run.id);
     if (limits.maxTrials !== null && count >= limits.maxTrials)
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
+    if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)
+      return { status: "finished", reason: `reached --max-replicates ${limits.maxReplicates}` };
     if (limits.deadline !== null && Date.now() >= limits.deadline)
       return { status: "finished", reason: "reached --max-hours" };
     const spent = limits.maxUsd === null ? 0 : ledger.spentUsd(run.id);

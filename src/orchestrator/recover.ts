@@ -1,9 +1,11 @@
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { WorkspaceError } from "../errors.js";
 import type { Executor } from "../executors/executor.js";
+import { capLog } from "../executors/log-file.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { RunRow } from "../ledger/types.js";
+import type { ReplicateRow, RunRow } from "../ledger/types.js";
+import { classify, logTail } from "../metrics/outcome.js";
 import type { Task } from "../task/task.js";
 import { endGroup, isAlive } from "../util/proc.js";
 import { git } from "../workspace/git.js";
@@ -14,13 +16,15 @@ import { writeResults } from "./results.js";
 import type { TrialJob } from "./trial.js";
 
 export interface Recovery {
-  /** Trials that were in flight and are now recorded as interrupted. */
+  /** Trials recorded as interrupted: their proposal was not complete. */
   interrupted: number;
   /** Orphaned replicate process groups that were ended. */
   killed: number;
+  /** Replicates that had finished unrecorded: their results were read back from their logs. */
+  recovered: number;
+  /** Trials that go on where they stopped (their cluster job followed, or replicates run again). */
+  continued: TrialJob[];
   branchMoved: boolean;
-  /** Trials whose cluster job outlived the orchestrator: they are followed to their end. */
-  reattached: TrialJob[];
 }
 
 /** Refuses to drive a run that another live orchestrator process owns. */
@@ -33,30 +37,38 @@ export function checkOwner(run: RunRow): void {
 
 /**
  * Brings a run back to a consistent state after its orchestrator stopped, however it
- * stopped: orphaned replicates are ended, trials in flight are recorded as interrupted
- * (their finished replicates stay in the ledger), the branch is set to the ledger's
- * incumbent, leftover worktrees and stale ref locks are removed, results.tsv is rewritten.
+ * stopped. A replicate whose process is still running is ended (a cluster job is followed
+ * instead); one that had finished is read back from its log. Trials that had their commit
+ * continue where they stopped (with `continueTrials`); the others are recorded as
+ * interrupted. The branch is set to the ledger's incumbent, leftover worktrees and stale
+ * ref locks are removed, results.tsv is rewritten.
  */
 export async function recover(
   task: Task,
   ledger: Ledger,
   run: RunRow,
-  executor?: Executor,
+  options: { executor?: Executor; continueTrials?: boolean } = {},
 ): Promise<Recovery> {
   let killed = 0;
-  const reattached: TrialJob[] = [];
-  const following = new Set<number>();
+  let recovered = 0;
+  const continued = new Map<number, TrialJob>();
   for (const replicate of ledger.runningReplicates(run.id)) {
     const trial = ledger.trialById(replicate.trialId)!;
-    if (replicate.jobId && executor?.attach && trial.commit) {
+    if (replicate.jobId && options.executor?.attach && trial.commit && options.continueTrials) {
       // A cluster job does not die with the orchestrator: follow it rather than lose it.
-      reattached.push({ kind: "reattach", trial, attach: { replicate, jobId: replicate.jobId } });
-      following.add(trial.id);
+      continued.set(trial.id, {
+        kind: "continue",
+        trial,
+        attach: { replicate, jobId: replicate.jobId },
+      });
       continue;
     }
     if (replicate.pid && isAlive(replicate.pid, replicate.pidStart)) {
       await endGroup(replicate.pid, task.killGrace * 1000);
       killed++;
+    } else if (readBack(task, ledger, replicate)) {
+      recovered++;
+      continue;
     }
     ledger.finishReplicate(replicate.id, {
       outcome: "interrupted",
@@ -72,7 +84,11 @@ export async function recover(
   }
   let interrupted = 0;
   for (const trial of ledger.trials(run.id)) {
-    if (trial.state === "done" || following.has(trial.id)) continue;
+    if (trial.state === "done" || continued.has(trial.id)) continue;
+    if (options.continueTrials && trial.state === "running" && trial.commit) {
+      continued.set(trial.id, { kind: "continue", trial });
+      continue;
+    }
     ledger.finishTrial(trial.id, {
       verdict: "interrupted",
       reason: "the orchestrator stopped before the trial finished",
@@ -87,16 +103,57 @@ export async function recover(
   const expected = ledger.incumbent(run.id)?.commit ?? run.baseCommit;
   const current = await resolveRef(task.root, branchRef(run.tag));
   if (current !== expected) await setRef(task.root, branchRef(run.tag), expected);
-  const keep = new Set(reattached.map((j) => (j.kind === "reattach" ? j.trial.n : -1)));
-  await removeLeftoverWorktrees(task.root, run.tag, keep);
+  // A followed cluster job still runs in its worktree; every other one goes.
+  const busy = new Set(
+    [...continued.values()].flatMap((j) => (j.kind === "continue" && j.attach ? [j.trial.n] : [])),
+  );
+  await removeLeftoverWorktrees(task.root, run.tag, busy);
   writeResults(task, ledger, run);
-  if (interrupted || killed || current !== expected)
-    ledger.event(run.id, null, "recovered", {
-      interrupted,
-      killed,
-      branchMoved: current !== expected,
-    });
-  return { interrupted, killed, branchMoved: current !== expected, reattached };
+  const recovery = {
+    interrupted,
+    killed,
+    recovered,
+    continued: [...continued.values()],
+    branchMoved: current !== expected,
+  };
+  if (interrupted || killed || recovered || continued.size || recovery.branchMoved)
+    ledger.event(run.id, null, "recovered", { ...recovery, continued: continued.size });
+  return recovery;
+}
+
+/**
+ * A replicate whose process ended while no orchestrator watched: if its log holds the
+ * metric, the result is recorded as it would have been. Returns false when there is none.
+ */
+function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean {
+  if (!existsSync(replicate.logPath)) return false;
+  // Unwatched, the process wrote as much as it liked.
+  const capped = capLog(replicate.logPath, task.logLimit);
+  const log = readFileSync(replicate.logPath, "utf8");
+  const assumed = {
+    pid: replicate.pid,
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    aborted: false,
+    durationMs: 0,
+    logBytes: capped.bytes,
+    truncated: capped.truncated,
+    spawnError: null,
+  };
+  const result = classify(assumed, log, task);
+  if (result.outcome !== "ok" && result.outcome !== "constraint") return false;
+  ledger.finishReplicate(replicate.id, {
+    ...result,
+    reason: result.reason ?? "read back from its log after the orchestrator stopped",
+    exitCode: null,
+    signal: null,
+    logBytes: capped.bytes,
+    logTail: logTail(log),
+    durationMs: statSync(replicate.logPath).mtimeMs - (replicate.runningAt ?? replicate.startedAt),
+    endedAt: statSync(replicate.logPath).mtimeMs,
+  });
+  return true;
 }
 
 async function removeLeftoverWorktrees(

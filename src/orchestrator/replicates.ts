@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import picomatch from "picomatch";
 import type { ReplicateSpec } from "../executors/executor.js";
-import type { JudgeStep } from "../judge/judge.js";
+import type { JudgeStep, Replicated } from "../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../ledger/types.js";
-import { type Classified, classify, logTail } from "../metrics/outcome.js";
+import { classify, logTail } from "../metrics/outcome.js";
 import { processStartTime } from "../util/proc.js";
+import { gitRaw } from "../workspace/git.js";
 import { protectedFingerprint, tamperedFiles } from "../workspace/protect.js";
 import type { RunContext } from "./context.js";
 import { replicateEnv } from "./env.js";
+import { judgeContext } from "./judging.js";
 import { paths, replicateLog, replicateResult } from "./paths.js";
 import { ensureSetup } from "./setup.js";
 
@@ -20,11 +23,41 @@ export interface Attach {
 }
 
 /** Replicates already finished, as the judge sees them. */
-function doneSoFar(ctx: RunContext, trial: TrialRow): Classified[] {
-  return ctx.ledger
-    .replicates(trial.id)
-    .filter((r) => r.state === "done" && r.outcome !== null)
-    .map((r) => ({ outcome: r.outcome!, reason: r.reason, metric: r.metric, metrics: r.metrics }));
+function doneSoFar(ctx: RunContext, trial: TrialRow): Replicated[] {
+  return (
+    ctx.ledger
+      .replicates(trial.id)
+      // An interrupted replicate (the orchestrator stopped) is run again, not judged.
+      .filter((r) => r.state === "done" && r.outcome !== null && r.outcome !== "interrupted")
+      .map((r) => ({
+        seed: r.seed,
+        result: { outcome: r.outcome!, reason: r.reason, metric: r.metric, metrics: r.metrics },
+      }))
+  );
+}
+
+/** Replicates that might write these are not tampering, whatever the task declares. */
+const ALWAYS_OUTPUTS = ["**/__pycache__/**", "**/*.pyc"];
+
+/**
+ * Paths the replicate changed at run time outside the editable files and the declared
+ * outputs: tracked files that differ from the trial's commit, and new files, ignored ones
+ * included. Compared with the commit itself, so staging changes cannot hide them.
+ */
+async function undeclaredChanges(
+  ctx: RunContext,
+  worktree: string,
+  commit: string,
+): Promise<string[]> {
+  const [tracked, untracked] = await Promise.all([
+    gitRaw(worktree, ["diff", "--name-only", "-z", "--no-renames", commit]),
+    gitRaw(worktree, ["ls-files", "-z", "--others"]),
+  ]);
+  const paths = new Set(
+    [...tracked.stdout.split("\0"), ...untracked.stdout.split("\0")].filter(Boolean),
+  );
+  const declared = picomatch([...ctx.task.outputs, ...ALWAYS_OUTPUTS], { dot: true });
+  return [...paths].filter((p) => !ctx.scope.isEditable(p) && !declared(p)).sort();
 }
 
 /**
@@ -39,25 +72,24 @@ export async function runReplicates(
   commit: string,
   parentMetric: number | null,
   attach?: Attach,
+  /** Run exactly these seeds instead of asking the judge (a noise measurement). */
+  seeds?: number[],
 ): Promise<Verdicted> {
   const { ledger, run, task } = ctx;
   const expected = await protectedFingerprint(task.root, commit, task.protected);
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(paths.cache(task.root), { recursive: true });
   const done = doneSoFar(ctx, trial);
+  const context = judgeContext(ctx, trial, parentMetric);
+  const stage = task.stages[0]!;
   let pending = attach;
   for (;;) {
-    const step = ctx.judge.next(
-      {
-        goal: task.metric.goal,
-        metricName: task.metric.name,
-        minEffect: task.judge.minEffect,
-        baseline: trial.baseline,
-        incumbentMetric: parentMetric,
-        seed: run.seed,
-      },
-      done,
-    );
+    const fixed = seeds?.shift();
+    const step: JudgeStep = !seeds
+      ? ctx.judge.next(context, done)
+      : fixed !== undefined
+        ? { kind: "replicate", seed: fixed }
+        : { kind: "verdict", verdict: "keep", reason: "measured", metric: null };
     if (step.kind === "verdict") return step;
     const stopped: Verdicted = {
       kind: "verdict",
@@ -80,10 +112,16 @@ export async function runReplicates(
       name: `ar-${run.tag}-${trial.n}-${idx}`,
       command: task.run,
       cwd: worktree,
-      env: replicateEnv(task, run.tag, { trial: trial.n, idx, seed, resultFile: resultPath }),
+      env: replicateEnv(task, run.tag, {
+        trial: trial.n,
+        idx,
+        seed,
+        resultFile: resultPath,
+        stage,
+      }),
       logPath,
       logLimit: task.logLimit,
-      timeoutMs: task.timeout * 1000,
+      timeoutMs: stage.timeout * 1000,
       killGraceMs: task.killGrace * 1000,
       gpus: task.resources.gpus,
       cpus: task.resources.cpus,
@@ -102,7 +140,7 @@ export async function runReplicates(
           idx,
           slot: slot.id,
           title,
-          budget: task.budget,
+          budget: stage.budget,
           startedAt: Date.now(),
         });
       },
@@ -147,6 +185,20 @@ export async function runReplicates(
         reason: `the replicate changed protected files: ${tampered.join(", ")}`,
         metric: null,
       };
-    done.push(classified);
+    const undeclared = await undeclaredChanges(ctx, worktree, commit);
+    if (undeclared.length)
+      return {
+        kind: "verdict",
+        verdict: "tampered",
+        reason: `the replicate changed files outside the editable files and declared outputs: ${clip(undeclared)}`,
+        metric: null,
+      };
+    done.push({ seed, result: classified });
   }
+}
+
+function clip(paths: string[]): string {
+  return paths.length > 10
+    ? `${paths.slice(0, 10).join(", ")} and ${paths.length - 10} more`
+    : paths.join(", ");
 }

@@ -6,7 +6,7 @@ import { createLocalExecutor, localSlots } from "../executors/local.js";
 import { createSlurmExecutor } from "../executors/slurm.js";
 import { createJudge } from "../judge/index.js";
 import { Ledger } from "../ledger/ledger.js";
-import type { RunRow } from "../ledger/types.js";
+import type { NoiseFloor, RunRow } from "../ledger/types.js";
 import {
   checkBudget,
   createResearcher,
@@ -18,6 +18,7 @@ import {
 import type { Researcher } from "../researchers/researcher.js";
 import { loadTask } from "../task/load.js";
 import type { Task } from "../task/task.js";
+import { isAlive, processStartTime } from "../util/proc.js";
 import {
   branchName,
   branchRef,
@@ -32,8 +33,11 @@ import {
 } from "../workspace/repo.js";
 import { EditScope } from "../workspace/scope.js";
 import { type RunContext, serialQueue } from "./context.js";
+import { diagnose, type Problem } from "./doctor.js";
 import type { Emit } from "./events.js";
 import { drive, type Limits, type LoopEnd } from "./loop.js";
+import { measureNoise } from "./noise.js";
+import { promote, type TransferTable } from "./promote.js";
 import { checkOwner, recover } from "./recover.js";
 import { type RunSummary, summarize } from "./summary.js";
 import type { TrialJob } from "./trial.js";
@@ -62,6 +66,8 @@ export interface SessionOptions {
   executor?: ExecutorChoice;
   /** Trials proposed ahead of free slots (default: one per slot, none for mutate). */
   lookahead?: number;
+  /** Replicates after which no new trial starts, for this session. */
+  maxReplicates?: number | null;
   /** Record the provider traffic to a file, or replay it from one. */
   traffic?: Traffic;
   signal: AbortSignal;
@@ -197,7 +203,10 @@ export async function resumeRun(options: ResumeOptions): Promise<SessionResult> 
       ? [options.researcher]
       : storedResearchers(task, current, options.traffic ?? {});
     const ctx = context(task, ledger, current, options, researchers, executor);
-    const recovery = await recover(task, ledger, current, ctx.executor);
+    const recovery = await recover(task, ledger, current, {
+      executor: ctx.executor,
+      continueTrials: true,
+    });
     options.emit({
       type: "run-start",
       tag: run.tag,
@@ -206,14 +215,15 @@ export async function resumeRun(options: ResumeOptions): Promise<SessionResult> 
       resumed: true,
       researcher: current.researcher,
     });
-    if (recovery.interrupted || recovery.killed || recovery.reattached.length)
+    if (recovery.interrupted || recovery.killed || recovery.recovered || recovery.continued.length)
       options.emit({
         type: "recovered",
         interrupted: recovery.interrupted,
         killed: recovery.killed,
-        reattached: recovery.reattached.length,
+        recovered: recovery.recovered,
+        continued: recovery.continued.length,
       });
-    return await finishSession(ctx, options, recovery.reattached);
+    return await finishSession(ctx, options, recovery.continued);
   } finally {
     ledger.close();
   }
@@ -293,7 +303,7 @@ export function context(
     scope: new EditScope(task),
     signal: options.signal,
     emit: options.emit,
-    setupDone: false,
+    setupDone: new Set(),
     inFlight: new Map(),
     serially: serialQueue(),
   };
@@ -310,6 +320,7 @@ export async function finishSession(
     maxTrials: run.maxTrials,
     deadline: options.maxHours ? Date.now() + options.maxHours * 3600_000 : null,
     maxUsd: run.maxUsd,
+    maxReplicates: options.maxReplicates ?? null,
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
@@ -328,5 +339,94 @@ export function checkTaskFiles(task: Task, files: string[]): void {
     const match = picomatch(glob, { dot: true });
     if (!files.some((f) => match(f)))
       throw new TaskFileError(`${task.file}: protected: "${glob}" matches no tracked file`);
+  }
+}
+
+export interface ToolOptions {
+  root: string;
+  tag?: string;
+  executor?: ExecutorChoice;
+  signal: AbortSignal;
+  emit: Emit;
+}
+
+/** Opens a run for work besides its loop (promotion, noise), refusing one that is being driven. */
+async function withRun<T>(options: ToolOptions, work: (ctx: RunContext) => Promise<T>): Promise<T> {
+  const task = loadTask(options.root);
+  await checkRepository(task.root);
+  const ledger = Ledger.open(task.root);
+  try {
+    const run = options.tag ? ledger.run(options.tag) : (ledger.runs().at(-1) ?? null);
+    if (!run)
+      throw new UsageError(
+        options.tag ? `--tag: no run "${options.tag}" in this task` : "no run in this task yet",
+      );
+    checkOwner(run);
+    await recover(task, ledger, run);
+    const executor: ExecutorChoice =
+      options.executor ?? (run.executorJson ? JSON.parse(run.executorJson) : { kind: "local" });
+    const ctx = context(task, ledger, ledger.runById(run.id)!, options, [], executor);
+    ledger.setOwner(run.id, process.pid, processStartTime(process.pid));
+    try {
+      return await work(ctx);
+    } finally {
+      ledger.setOwner(run.id, null, null);
+    }
+  } finally {
+    ledger.close();
+  }
+}
+
+/** `autoresearch promote`: the transfer table of a run's kept changes at a larger stage. */
+export function promoteRun(
+  options: ToolOptions & { stage?: string; seeds?: number },
+): Promise<TransferTable> {
+  return withRun(options, (ctx) => promote(ctx, options.stage, options.seeds));
+}
+
+/** `autoresearch noise`: the incumbent on more seeds, and the run's noise floor again. */
+export function noiseRun(options: ToolOptions & { seeds: number }): Promise<NoiseFloor> {
+  return withRun(options, (ctx) => measureNoise(ctx, options.seeds));
+}
+
+export interface DoctorReport {
+  tag: string;
+  live: boolean;
+  problems: Problem[];
+  /** What `--fix` found before it repaired; empty without `--fix`. */
+  fixed: Problem[];
+}
+
+/**
+ * `autoresearch doctor`: the invariants of each run (or one), and with `fix`, the same
+ * recovery `resume` does — without starting trials — for runs no orchestrator drives.
+ */
+export async function doctorRuns(options: {
+  root: string;
+  tag?: string;
+  fix: boolean;
+}): Promise<DoctorReport[]> {
+  const task = loadTask(options.root);
+  await checkRepository(task.root);
+  const ledger = Ledger.open(task.root);
+  try {
+    const runs = options.tag ? [ledger.run(options.tag)].filter((r) => r !== null) : ledger.runs();
+    if (options.tag && runs.length === 0)
+      throw new UsageError(`--tag: no run "${options.tag}" in this task`);
+    const reports: DoctorReport[] = [];
+    for (const run of runs) {
+      const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
+      let problems = await diagnose(task, ledger, run);
+      let fixed: Problem[] = [];
+      if (options.fix && problems.length && !live) {
+        await recover(task, ledger, run);
+        fixed = problems;
+        problems = await diagnose(task, ledger, ledger.runById(run.id)!);
+      }
+      reports.push({ tag: run.tag, live, problems, fixed });
+    }
+    return reports;
+  } finally {
+    ledger.close();
   }
 }

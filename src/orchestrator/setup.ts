@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { SetupError } from "../errors.js";
 import { runProcess } from "../executors/process.js";
 import { logTail } from "../metrics/outcome.js";
+import type { Stage } from "../task/task.js";
 import { protectedFingerprint } from "../workspace/protect.js";
 import type { RunContext } from "./context.js";
 import { baseEnv } from "./env.js";
@@ -21,29 +22,34 @@ export async function ensureSetup(
   ctx: RunContext,
   worktree: string,
   commit: string,
+  stage: Stage = ctx.task.stages[0]!,
 ): Promise<boolean> {
   const { task } = ctx;
-  if (!task.setup || ctx.setupDone) return true;
+  if (!task.setup || ctx.setupDone.has(stage.name)) return true;
   const fingerprint = await protectedFingerprint(task.root, commit, task.protected);
   const key = createHash("sha256")
-    .update(JSON.stringify([task.setup, task.env, [...fingerprint]]))
+    .update(JSON.stringify([task.setup, task.env, stage.env, [...fingerprint]]))
     .digest("hex")
     .slice(0, 16);
   const cache = paths.cache(task.root);
   const marker = join(cache, `setup-${key}.ok`);
   if (existsSync(marker)) {
-    ctx.setupDone = true;
+    ctx.setupDone.add(stage.name);
     ctx.emit({ type: "setup-end", seconds: 0, skipped: true });
     return true;
   }
   mkdirSync(cache, { recursive: true });
-  const logPath = join(paths.run(task.root, ctx.run.tag), "setup.log");
+  const first = stage === task.stages[0];
+  const logPath = join(
+    paths.run(task.root, ctx.run.tag),
+    first ? "setup.log" : `setup-${stage.name}.log`,
+  );
   ctx.emit({ type: "setup-start", command: task.setup });
   ctx.ledger.event(ctx.run.id, null, "setup-start", { command: task.setup });
   const result = await runProcess({
     command: task.setup,
     cwd: worktree,
-    env: baseEnv(task, ctx.run.tag),
+    env: { ...baseEnv(task, ctx.run.tag), ...stage.env, AR_STAGE: stage.name },
     logPath,
     logLimit: task.logLimit,
     timeoutMs: SETUP_TIMEOUT_MS,
@@ -66,7 +72,7 @@ export async function ensureSetup(
     );
   }
   writeFileSync(marker, `${new Date().toISOString()} ${task.setup}\n`);
-  ctx.setupDone = true;
+  ctx.setupDone.add(stage.name);
   ctx.emit({ type: "setup-end", seconds, skipped: false });
   return true;
 }

@@ -1,5 +1,5 @@
 import type { Ledger } from "../ledger/ledger.js";
-import type { RunRow, TrialRow } from "../ledger/types.js";
+import type { NoiseFloor, RunRow, TrialRow } from "../ledger/types.js";
 import { isAlive } from "../util/proc.js";
 import { paths } from "./paths.js";
 
@@ -33,6 +33,8 @@ export interface RunSummary {
   best: TrialRow | null;
   keepRate: number | null;
   inFlight: InFlight[];
+  /** The metric's spread over seeds of unchanged code, where measured. */
+  noise: NoiseFloor | null;
   slots: SlotBusy[];
   /** From the run's first replicate to its last end (or now, while running). */
   spanMs: number;
@@ -84,6 +86,7 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     best: ledger.incumbent(run.id),
     keepRate: experiments.length ? kept / experiments.length : null,
     inFlight,
+    noise: run.noiseJson ? (JSON.parse(run.noiseJson) as NoiseFloor) : null,
     slots: [...busy.values()].sort((a, b) =>
       a.slot.localeCompare(b.slot, undefined, { numeric: true }),
     ),

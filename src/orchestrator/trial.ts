@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TrialRow } from "../ledger/types.js";
+import { mean, sd } from "../judge/stats.js";
+import type { ReplicateRow, TrialRow } from "../ledger/types.js";
 import type { Reconcile } from "../researchers/researcher.js";
 import { writeJson } from "../util/fs.js";
 import { branchRef, setRef } from "../workspace/repo.js";
@@ -10,6 +11,7 @@ import { paths } from "./paths.js";
 import { type Prepared, prepareBaseline, prepareProposal, prepareRebase } from "./propose.js";
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { writeResults } from "./results.js";
+import { verifyIncumbent } from "./verify.js";
 
 /** How many times one change may be carried onto a newer incumbent before it is dropped. */
 const MAX_REBASES = 3;
@@ -22,8 +24,11 @@ export type TrialJob =
   | { kind: "rebase"; of: TrialRow; commit: string; parent: TrialRow; rebases: number }
   /** A win on an older parent that conflicts with the incumbent: a researcher re-applies it. */
   | { kind: "reconcile"; of: TrialRow; parent: TrialRow; rebases: number }
-  /** A trial whose replicate an earlier orchestrator left running on a cluster. */
-  | { kind: "reattach"; trial: TrialRow; attach: Attach };
+  /**
+   * A trial an earlier orchestrator left in flight, with its commit: it goes on where it
+   * stopped, following its cluster job (`attach`) or running its missing replicates again.
+   */
+  | { kind: "continue"; trial: TrialRow; attach?: Attach };
 
 export interface TrialOutcome {
   trial: TrialRow;
@@ -45,13 +50,13 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
   const parent =
     job.kind === "rebase" || job.kind === "reconcile"
       ? job.parent
-      : job.kind === "reattach"
+      : job.kind === "continue"
         ? null
         : ledger.incumbent(run.id);
   const researcher =
     job.kind === "proposal" || job.kind === "reconcile" ? ctx.nextResearcher() : null;
   let trial =
-    job.kind === "reattach"
+    job.kind === "continue"
       ? job.trial
       : ledger.createTrial({
           runId: run.id,
@@ -65,16 +70,20 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
                 : researcher!.name,
           rebaseOf: job.kind === "rebase" || job.kind === "reconcile" ? job.of.n : null,
         });
-  const parentMetric = job.kind === "reattach" ? trial.incumbentMetric : (parent?.metric ?? null);
-  if (job.kind !== "reattach")
+  const parentMetric =
+    job.kind === "continue" ? (parentOf(ctx, trial)?.metric ?? null) : (parent?.metric ?? null);
+  if (job.kind !== "continue")
     ctx.emit({ type: "trial-start", n: trial.n, baseline: trial.baseline });
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(dir, { recursive: true });
   const worktree = paths.worktree(task.root, run.tag, trial.n);
   try {
     let prepared: Prepared;
-    if (job.kind === "reattach") prepared = { commit: trial.commit! };
-    else {
+    if (job.kind === "continue") {
+      // A followed cluster job still runs in its worktree; otherwise start from a clean one.
+      if (!job.attach) await addWorktree(task.root, worktree, trial.commit!);
+      prepared = { commit: trial.commit! };
+    } else {
       await addWorktree(
         task.root,
         worktree,
@@ -106,9 +115,9 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
     }
     ledger.setTrialState(trial.id, "running");
     const started = Date.now();
-    const attach = job.kind === "reattach" ? job.attach : undefined;
+    const attach = job.kind === "continue" ? job.attach : undefined;
     const step = await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, attach);
-    return await conclude(
+    const outcome = await conclude(
       ctx,
       trial,
       job,
@@ -117,6 +126,8 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       parentMetric,
       Date.now() - started,
     );
+    if (outcome.trial.verdict === "keep") await verifyIncumbent(ctx, outcome.trial, worktree);
+    return outcome;
   } catch (error) {
     // A harness failure (git, disk, setup) must not leave the trial looking in flight.
     if (ledger.trialById(trial.id)?.state !== "done") {
@@ -215,6 +226,7 @@ export function finish(
   const replicates = ledger.replicates(trial.id);
   const metrics = replicates.at(-1)?.metrics ?? {};
   ledger.finishTrial(trial.id, {
+    estimate: step.estimate ?? null,
     verdict: step.verdict,
     reason: step.reason,
     metric: step.metric,
@@ -223,11 +235,13 @@ export function finish(
     runMs,
   });
   const done = ledger.trialById(trial.id)!;
+  if (trial.baseline && step.verdict === "keep") recordNoise(ctx, done, replicates);
   writeJson(join(paths.trial(task.root, run.tag, trial.n), "metrics.json"), {
     verdict: done.verdict,
     reason: done.reason,
     metric: done.metric,
     incumbent_metric: done.incumbentMetric,
+    estimate: done.estimate,
     metrics,
     replicates: replicates.map((r) => ({
       idx: r.idx,
@@ -255,4 +269,29 @@ export function finish(
     best: ledger.incumbent(run.id)?.metric ?? null,
   });
   return done;
+}
+
+/** The spread of unchanged code over seeds: the run's noise floor. */
+function recordNoise(ctx: RunContext, trial: TrialRow, replicates: ReplicateRow[]): void {
+  const ok = replicates.filter((r) => r.outcome === "ok" && r.metric !== null);
+  if (ok.length < 2) return;
+  const values = ok.map((r) => r.metric!);
+  ctx.ledger.setNoise(ctx.run.id, {
+    trial: trial.n,
+    seeds: ok.map((r) => r.seed),
+    values,
+    mean: mean(values),
+    sd: sd(values),
+    at: Date.now(),
+  });
+}
+
+/** The kept trial whose commit is this trial's parent (null for the baseline). */
+function parentOf(ctx: RunContext, trial: TrialRow): TrialRow | null {
+  if (trial.baseline) return null;
+  return (
+    ctx.ledger
+      .trials(ctx.run.id)
+      .find((t) => t.commit === trial.parentCommit && t.verdict === "keep") ?? null
+  );
 }

@@ -41,15 +41,17 @@ export interface Improvement {
   diff: string | null;
 }
 
-/** A held-out check (`verify`) of a new best. Not recorded by the ledger yet. */
+/** A held-out check (`verify`) of a new best. */
 export interface HeldOutResult {
   n: number;
   title: string;
   searchMetric: number | null;
   heldOutMetric: number | null;
+  /** The search metric improved while the held-out one got worse. */
+  diverged: boolean;
 }
 
-/** Results of kept changes carried up the scale ladder. Not recorded by the ledger yet. */
+/** Results of kept changes carried up the scale ladder (one table per promotion). */
 export interface TransferTable {
   title: string;
   columns: string[];

@@ -1,10 +1,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
-import type { RunRow, TrialRow, Verdict } from "../ledger/types.js";
+import { promotions } from "../ledger/promotions.js";
+import type { NoiseFloor, RunRow, TrialRow, Verdict } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
 import { paths } from "../orchestrator/paths.js";
-import type { Improvement, ReportData, ReportSummary, TrialPoint } from "./data-types.js";
+import type { TransferTable as Transfer } from "../orchestrator/promote.js";
+import type {
+  Improvement,
+  ReportData,
+  ReportSummary,
+  TransferTable,
+  TrialPoint,
+} from "./data-types.js";
 import { proposalCostUsd, replicateTime, type SlotSpan, slotSpans } from "./queries.js";
 
 export type {
@@ -48,8 +56,19 @@ export function loadReportData(ledger: Ledger, run: RunRow, options: LoadOptions
     trials,
     improvements: improvements(rows, run, options),
     slots: slotSpans(ledger.db, run.id),
-    heldOut: [],
-    transfer: [],
+    heldOut: rows
+      .filter((t) => t.verify)
+      .map((t) => ({
+        n: t.n,
+        title: t.title ?? "",
+        searchMetric: t.metric,
+        heldOutMetric: t.verifyMetric,
+        diverged: t.verify!.diverged,
+      })),
+    transfer: promotions
+      .list(ledger, run.id)
+      .filter((p) => p.state === "done" && p.table)
+      .map((p) => transferTable(p.table as Transfer)),
   };
 }
 
@@ -97,7 +116,7 @@ function summarize(ledger: Ledger, run: RunRow, rows: TrialRow[]): ReportSummary
     totalImprovement: total,
     relativeImprovement: total !== null && baseline ? total / Math.abs(baseline) : null,
     trialsPerKeep: kept ? n / kept : null,
-    noiseFloor: null,
+    noiseFloor: run.noiseJson ? ((JSON.parse(run.noiseJson) as NoiseFloor).sd ?? null) : null,
     replicateHours: time.ms / HOUR,
     gpuHours: time.gpuMs > 0 ? time.gpuMs / HOUR : null,
     llmCostUsd: proposalCostUsd(ledger.db, run.id),
@@ -147,4 +166,23 @@ export function readDiff(root: string, tag: string, n: number, max = MAX_DIFF): 
   if (!existsSync(file)) return null;
   const text = readFileSync(file, "utf8");
   return text.length > max ? `${text.slice(0, max)}\n… (cut at ${max} bytes)\n` : text;
+}
+
+/** A promotion's transfer table, as rows of numbers under labelled columns. */
+function transferTable(t: Transfer): TransferTable {
+  const flag = (x: boolean | null) => (x === null ? null : x ? 1 : 0);
+  return {
+    title: `stage ${t.stage}, ${t.seeds} seed${t.seeds === 1 ? "" : "s"} each: baseline ${t.baseline} → incumbent ${t.incumbent}; ${t.additive === null ? "additivity unknown" : t.additive ? "additive within noise" : "not additive"}`,
+    columns: ["found", `at ${t.stage}`, "transfers (1 = yes)"],
+    rows: [
+      ...t.rows.map((r) => ({
+        label: `#${r.n} ${r.title}`,
+        values: [r.found, r.atStage, flag(r.transfers)],
+      })),
+      {
+        label: "stacked, and the single effects summed",
+        values: [t.sum, t.stacked, flag(t.additive)],
+      },
+    ],
+  };
 }

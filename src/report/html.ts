@@ -92,4 +92,5 @@ details { margin: 6px 0; } summary { cursor: pointer; }
 .v-keep { background: #1a7f37; } .v-crash { background: #cf222e; } .v-timeout { background: #bc4c00; }
 .v-invalid { background: #9a6700; } .v-tampered { background: #8250df; } .v-interrupted { background: #d4a72c; }
 .v-running, .v-proposing { background: #0969da; }
+tr.diverged td { background: #ffebe9; }
 `;

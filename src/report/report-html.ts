@@ -119,10 +119,10 @@ function heldOutSection(data: ReportData): string {
   const rows = data.heldOut
     .map(
       (h) =>
-        `<tr><td class="num">#${h.n}</td><td>${escapeHtml(h.title)}</td><td class="num">${fmtNumber(h.searchMetric)}</td><td class="num">${fmtNumber(h.heldOutMetric)}</td></tr>`,
+        `<tr${h.diverged ? ' class="diverged"' : ""}><td class="num">#${h.n}</td><td>${escapeHtml(h.title)}</td><td class="num">${fmtNumber(h.searchMetric)}</td><td class="num">${fmtNumber(h.heldOutMetric)}</td><td>${h.diverged ? "worse while the search metric improved" : ""}</td></tr>`,
     )
     .join("\n");
-  return `<h2>Held-out checks</h2><table><thead><tr><th class="num">trial</th><th>title</th><th class="num">search</th><th class="num">held-out</th></tr></thead><tbody>
+  return `<h2>Held-out checks</h2><table><thead><tr><th class="num">trial</th><th>title</th><th class="num">search</th><th class="num">held-out</th><th></th></tr></thead><tbody>
 ${rows}
 </tbody></table>`;
 }

@@ -30,6 +30,10 @@ export function formatSummary(s: RunSummary): string {
   lines.push(
     `  branch ${run.branch} · results ${relative(process.cwd(), s.resultsFile) || s.resultsFile}`,
   );
+  if (s.noise?.sd != null)
+    lines.push(
+      `  noise floor: ${run.metric} varies by ${fmtMetric(s.noise.sd)} (standard deviation) over ${s.noise.values.length} seeds of trial #${s.noise.trial}`,
+    );
   if (s.slots.length > 1 || s.inFlight.length > 0) {
     const busy = s.slots.map(
       (b) => `${b.slot} ${percent(s.spanMs ? b.busyMs / s.spanMs : 0)} (${b.replicates})`,

@@ -1,6 +1,7 @@
 import type { Verdict } from "../ledger/types.js";
 import type { Emit, RunEvent } from "../orchestrator/events.js";
 import { formatSeconds } from "../task/units.js";
+import { formatTransfer } from "./transfer.js";
 
 interface SlotState {
   n: number;
@@ -98,11 +99,18 @@ export function createTerminalDisplay(
           `${event.resumed ? "resuming" : "starting"} run ${event.tag} of ${event.task} · researcher ${event.researcher}`,
         );
         break;
-      case "recovered":
-        print(
-          `recovered: ${event.interrupted} interrupted trial(s) recorded, ${event.killed} orphaned process group(s) ended${event.reattached ? `, ${event.reattached} cluster job(s) followed again` : ""}`,
-        );
+      case "recovered": {
+        const parts = [
+          `${event.continued} trial(s) continued`,
+          `${event.interrupted} recorded as interrupted`,
+          `${event.killed} orphaned process group(s) ended`,
+          ...(event.recovered
+            ? [`${event.recovered} finished replicate(s) read back from their logs`]
+            : []),
+        ];
+        print(`recovered: ${parts.join(", ")}`);
         break;
+      }
       case "slot-set-aside":
         print(`slot ${event.slot} set aside: ${event.reason}`);
         break;
@@ -157,6 +165,21 @@ export function createTerminalDisplay(
         );
         break;
       }
+      case "verify": {
+        const was = event.previous === null ? "" : ` (was ${fmtMetric(event.previous)})`;
+        const flag = event.diverged ? " — worse while the search metric improved" : "";
+        const why = event.metric === null ? ` (${event.reason})` : "";
+        print(`#${event.n} held-out ${fmtMetric(event.metric)}${was}${flag}${why}`);
+        break;
+      }
+      case "promotion-start":
+        print(
+          `promoting #${event.incumbent} to stage ${event.stage} (promotion ${event.id}): baseline, incumbent and leave-one-out ablations`,
+        );
+        break;
+      case "promotion-end":
+        print(formatTransfer(event.table));
+        break;
       case "run-end":
         print(`run ${event.status}: ${event.reason}`);
         break;

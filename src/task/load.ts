@@ -70,7 +70,30 @@ function normalize(t: TaskFile, root: string, file: string): Task {
     ),
     constraints: t.constraints,
     resources: { gpus: t.resources.gpus, cpus: t.resources.cpus ?? null },
-    judge: { policy: t.judge.policy, minEffect: t.judge.min_effect },
+    judge: {
+      policy: t.judge.policy,
+      minEffect: t.judge.min_effect,
+      seeds: t.judge.seeds ?? (t.judge.policy === "confirm" ? 3 : 1),
+      confidence: t.judge.confidence,
+    },
+    verify:
+      t.verify === undefined
+        ? null
+        : typeof t.verify === "string"
+          ? { run: t.verify, metric: t.metric.name }
+          : { run: t.verify.run, metric: t.verify.metric ?? t.metric.name },
+    outputs: t.outputs,
+    stages: (t.stages ?? [{ name: "default", env: {} }]).map((s) => {
+      const budget = s.budget ?? t.budget;
+      return {
+        name: s.name,
+        env: s.env,
+        budget,
+        timeout: s.timeout ?? (s.budget ? budget * 2 + 60 : timeout),
+        seeds: s.seeds ?? t.judge.seeds ?? (t.judge.policy === "confirm" ? 3 : 1),
+      };
+    }),
+    promoteEvery: t.promote_every ?? null,
     env: t.env,
     slurm: {
       partition: t.slurm.partition ?? null,

@@ -120,11 +120,41 @@ const resources = strict({
 });
 
 const judge = strict({
-  policy: z.enum(["greedy"], { error: required("one of greedy") }).default("greedy"),
+  policy: z
+    .enum(["greedy", "confirm"], { error: required("one of greedy, confirm") })
+    .default("greedy"),
   min_effect: z
     .number({ error: required("a number ≥ 0") })
     .min(0, "must be ≥ 0")
     .default(0),
+  seeds: z
+    .number()
+    .int("must be a whole number")
+    .min(1, "must be 1 or more")
+    .max(100, "must be 100 or fewer")
+    .optional(),
+  confidence: z.number().gt(0.5, "must be above 0.5").lt(1, "must be below 1").default(0.95),
+});
+
+const verify = z.union(
+  [
+    text("the held-out check's shell command"),
+    strict({
+      run: text("the held-out check's shell command"),
+      metric: text("the metric it prints").optional(),
+    }),
+  ],
+  { error: required("a shell command, or { run, metric }") },
+);
+
+const stage = strict({
+  name: text("the stage's name"),
+  env: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    .default({}),
+  budget: duration("the stage's budget").optional(),
+  timeout: duration("the stage's timeout").optional(),
+  seeds: z.number().int("must be a whole number").min(1, "must be 1 or more").optional(),
 });
 
 export const RESEARCHER_KINDS = [
@@ -216,7 +246,19 @@ export const taskFileSchema = strict({
   secondary: z.array(secondary, { error: required("a list of metric names") }).default([]),
   constraints: z.array(constraint, { error: required("a list of bounds") }).default([]),
   resources: resources.default({ gpus: 0 }),
-  judge: judge.default({ policy: "greedy", min_effect: 0 }),
+  judge: judge.default({ policy: "greedy", min_effect: 0, confidence: 0.95 }),
+  verify: verify.optional(),
+  outputs: globs("files a replicate may write besides the editable ones").default([]),
+  stages: z
+    .array(stage, { error: required("a list of stages") })
+    .min(1, "must list at least one stage")
+    .superRefine((list, ctx) => {
+      const names = list.map((s) => s.name);
+      const twice = names.find((n, i) => names.indexOf(n) !== i);
+      if (twice) ctx.addIssue({ code: "custom", message: `names the stage "${twice}" twice` });
+    })
+    .optional(),
+  promote_every: z.number().int("must be a whole number").min(1, "must be 1 or more").optional(),
   env: env.default({}),
   slurm: slurm.default({ sbatch_args: [], poll: 2, requeues: 2 }),
   researcher: researcher.default({

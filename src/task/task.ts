@@ -37,7 +37,22 @@ export interface Task {
   secondary: SecondarySpec[];
   constraints: Constraint[];
   resources: { gpus: number; cpus: number | null };
-  judge: { policy: "greedy"; minEffect: number };
+  judge: {
+    policy: "greedy" | "confirm";
+    minEffect: number;
+    /** Replicates (seeds) per trial at most; also the seeds of the baseline's noise floor. */
+    seeds: number;
+    /** One-sided confidence of the confirm judge's bound. */
+    confidence: number;
+  };
+  /** A held-out check run on every new incumbent, and the metric it prints. */
+  verify: { run: string; metric: string } | null;
+  /** Globs of files a replicate may create or change besides the editable ones. */
+  outputs: string[];
+  /** The scale ladder; the first stage is where the search runs. */
+  stages: Stage[];
+  /** Promote to the next stage automatically after this many keeps. */
+  promoteEvery: number | null;
   env: Record<string, string>;
   researcher: ResearcherSettings;
   slurm: {
@@ -51,6 +66,15 @@ export interface Task {
     poll: number;
     requeues: number;
   };
+}
+
+/** A rung of the scale ladder: more model, more budget, more seeds. */
+export interface Stage {
+  name: string;
+  env: Record<string, string>;
+  budget: number;
+  timeout: number;
+  seeds: number;
 }
 
 /** How LLM, coding-agent and command researchers work, from the task file's `researcher`. */

@@ -62,4 +62,14 @@ export async function endGroup(pgid: number, graceMs: number): Promise<void> {
   signalGroup(pgid, "SIGKILL");
 }
 
+/** Waits until nothing of the group is alive, at most `ms`; returns false if something still is. */
+export async function groupGone(pgid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (groupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -171,3 +171,17 @@ export async function mergeOnto(
   const tree = stdout.split("\n")[0]!.trim();
   return git(dir, ["commit-tree", tree, "-p", ours, "-F", "-"], { input: message, harness: true });
 }
+
+/**
+ * Undoes `commit`'s change in a worktree (staged and in the files, not committed).
+ * Returns false, leaving the worktree as it was, when later changes conflict with it.
+ */
+export async function revertIn(worktree: string, commit: string): Promise<boolean> {
+  const { code } = await gitRaw(worktree, ["revert", "--no-commit", "--no-edit", commit], {
+    okCodes: [1],
+  });
+  if (code === 0) return true;
+  await gitRaw(worktree, ["revert", "--abort"], { okCodes: [1, 128] });
+  await git(worktree, ["reset", "--hard", "--quiet"]);
+  return false;
+}

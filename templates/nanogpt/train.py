@@ -76,8 +76,8 @@ MOMENTUM_WARMUP = 0.1  # fraction of the budget to reach MUON_MOMENTUM
 WARMUP = 0.0  # fraction of the budget, linear warmup
 WARMDOWN = 0.5  # fraction of the budget, linear decay to FINAL_LR_FRACTION
 FINAL_LR_FRACTION = 0.0
-LOG_EVERY = 25  # steps; each log waits for the GPU once
-EVAL_BATCH = 32  # validation rows per forward
+LOG_EVERY = 25  # steps; each log waits for the GPU once  # mutate: off
+EVAL_BATCH = 32  # validation rows per forward  # mutate: off
 COMPILE = os.environ.get("NANOGPT_COMPILE", "1") != "0"
 
 # H100 SXM, dense bf16 tensor cores. MFU is reported against it on every device.

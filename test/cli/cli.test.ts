@@ -89,7 +89,7 @@ describe("the command line", () => {
     expect(resumed.stderr).toBe("");
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain(
-      "recovered: 1 interrupted trial(s) recorded, 1 orphaned process group(s) ended",
+      "recovered: 1 trial(s) continued, 0 recorded as interrupted, 1 orphaned process group(s) ended",
     );
     expect(isAlive(replicate.pid!, replicate.pidStart)).toBe(false);
 
@@ -97,15 +97,19 @@ describe("the command line", () => {
     const trials = after.trials(after.run("k")!.id);
     expect(trials.map((t) => [t.n, t.state, t.verdict])).toEqual([
       [0, "done", "keep"],
-      [1, "done", "interrupted"],
+      [1, "done", expect.stringMatching(/keep|discard/)],
       [2, "done", expect.any(String)],
       [3, "done", expect.any(String)],
     ]);
     expect(after.replicates(trials[0]!.id)).toHaveLength(1);
-    expect(after.replicates(trials[1]!.id)[0]).toMatchObject({
-      outcome: "interrupted",
-      reason: "the orchestrator stopped while it ran",
-    });
+    // The killed replicate is on record; the trial went on with a new one, on the same seed.
+    expect(after.replicates(trials[1]!.id).map((r) => [r.idx, r.seed, r.outcome])).toEqual([
+      [0, 42, "interrupted"],
+      [1, 42, "ok"],
+    ]);
+    expect(after.replicates(trials[1]!.id)[0]!.reason).toBe(
+      "the orchestrator stopped while it ran",
+    );
     expect(after.run("k")).toMatchObject({ status: "finished", ownerPid: null });
     after.close();
     expect(sh(root, "git worktree list").split("\n")).toHaveLength(1);
@@ -114,7 +118,7 @@ describe("the command line", () => {
     ).toBe("4");
     const status = await runCli(["status", "-C", root, "--trials", "4"]);
     expect(status.stdout).toMatch(/run k: finished \(reached --max-trials 4\)/);
-    expect(status.stdout).toMatch(/#1 +interrupted/);
+    expect(status.stdout).toMatch(/#1 +(keep|discard) /);
   });
 
   it("Ctrl-C ends the running replicate, records it as interrupted and exits with 130", async () => {

@@ -103,7 +103,8 @@ describe("the dashboard in a browser", () => {
     const page = await browser.newPage();
     await openRun(page, `http://127.0.0.1:${d.port}/runs/nov27`);
     await expect.poll(() => rows(page).count()).toBe(8);
-    expect(await page.locator("#live").textContent()).toMatch(/running now · live/);
+    // " · live" is added once the event stream is open, which may come after the table.
+    await expect.poll(() => page.locator("#live").textContent()).toMatch(/running now · live/);
     await page.evaluate("window.loadedOnce = 'yes'");
 
     const writer = Ledger.open(root);

@@ -189,7 +189,7 @@ describe("the SLURM executor, on a real single-node cluster", () => {
     const resumed = await runCli(["resume", "-C", root]);
     expect(resumed.stderr).toBe("");
     expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toContain("1 cluster job(s) followed again");
+    expect(resumed.stdout).toContain("recovered: 1 trial(s) continued");
     const { trials, replicates } = records(root);
     expect(trials[0]).toMatchObject({ verdict: "keep", metric: 4.5 });
     expect(replicates[0]).toMatchObject({ jobId: replicate.jobId, outcome: "ok" });

@@ -197,6 +197,7 @@ describe("a run, end to end, with real git and real processes", () => {
         "budget: 7s",
         "metric: { name: score, goal: minimize }",
         "env: { TASK_SETTING: on }",
+        "outputs: [env.txt]",
       ].join("\n"),
     });
     process.env.FAKE_API_KEY = "sk-test-should-never-leak";

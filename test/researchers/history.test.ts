@@ -33,6 +33,9 @@ function trial(
     createdAt: n,
     finishedAt: n,
     rebaseOf: null,
+    estimate: null,
+    verifyMetric: null,
+    verify: null,
   };
 }
 

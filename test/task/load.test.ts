@@ -115,7 +115,10 @@ describe("the task file", () => {
         `${MINIMAL}resources: { tpus: 1 }\n`,
         /resources.tpus: unknown field; allowed fields: gpus, cpus/,
       ],
-      [`${MINIMAL}judge: { policy: bayes }\n`, /judge.policy: must be one of greedy, got "bayes"/],
+      [
+        `${MINIMAL}judge: { policy: bayes }\n`,
+        /judge.policy: must be one of greedy, confirm, got "bayes"/,
+      ],
       [`${MINIMAL}judge: { min_effect: -1 }\n`, /judge.min_effect: must be ≥ 0, got -1/],
       [`${MINIMAL}env: { AR_SEED: 1 }\n`, /env.AR_SEED: AR_ variables are set by the harness/],
       [`${MINIMAL}env: { "1BAD": x }\n`, /env.1BAD: is not a valid environment variable name/],
@@ -143,6 +146,44 @@ describe("the task file", () => {
       ["- just\n- a list\n", /must be a mapping of fields/],
     ];
     for (const [source, expected] of cases) expect(error(source)).toMatch(expected);
+  });
+
+  it("reads the judge, held-out check, outputs and the scale ladder", () => {
+    const task = parseTask(
+      [
+        MINIMAL,
+        "budget: 60s",
+        "judge: { policy: confirm, min_effect: 0.001 }",
+        "verify: python heldout.py",
+        "outputs: [checkpoints/**]",
+        "stages:",
+        "  - { name: d8 }",
+        "  - { name: d12, env: { DEPTH: 12 }, budget: 120s, seeds: 5 }",
+        "promote_every: 5",
+      ].join("\n"),
+      "/t",
+    );
+    expect(task.judge).toEqual({ policy: "confirm", minEffect: 0.001, seeds: 3, confidence: 0.95 });
+    expect(task.verify).toEqual({ run: "python heldout.py", metric: "val_bpb" });
+    expect(task.outputs).toEqual(["checkpoints/**"]);
+    expect(task.stages).toEqual([
+      { name: "d8", env: {}, budget: 60, timeout: 180, seeds: 3 },
+      { name: "d12", env: { DEPTH: "12" }, budget: 120, timeout: 300, seeds: 5 },
+    ]);
+    expect(task.promoteEvery).toBe(5);
+    // Without stages, the search runs on one implicit stage with the task's own settings.
+    expect(parseTask(MINIMAL, "/t").stages).toEqual([
+      { name: "default", env: {}, budget: 300, timeout: 660, seeds: 1 },
+    ]);
+    expect(error(`${MINIMAL}stages: [{ name: a }, { name: a }]\n`)).toMatch(
+      /stages: names the stage "a" twice/,
+    );
+    expect(error(`${MINIMAL}judge: { confidence: 1.5 }\n`)).toMatch(
+      /judge.confidence: must be below 1/,
+    );
+    expect(error(`${MINIMAL}verify: { metric: x }\n`)).toMatch(
+      /verify: must be a shell command, or \{ run, metric \}/,
+    );
   });
 
   it("lists every problem at once", () => {

@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import { doctorRuns } from "../orchestrator/session.js";
+import { taskRoot } from "./common.js";
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description(
+      "check each run's records: replicates, refs, branch, results.tsv, nothing left in flight",
+    )
+    .option("-C, --dir <path>", "the task's folder")
+    .option("-t, --tag <tag>", "only this run")
+    .option(
+      "--fix",
+      "repair a run no orchestrator drives: end orphans, record trials in flight, fix branch and files",
+    )
+    .action(async (o) => {
+      const reports = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
+      let bad = false;
+      for (const r of reports) {
+        const state = r.live ? " (an orchestrator is driving it now)" : "";
+        for (const p of r.fixed)
+          process.stdout.write(`run ${r.tag}: fixed ${p.check}: ${p.detail}\n`);
+        if (r.problems.length === 0) process.stdout.write(`run ${r.tag}: ok${state}\n`);
+        for (const p of r.problems) process.stdout.write(`run ${r.tag}: ${p.check}: ${p.detail}\n`);
+        bad ||= r.problems.length > 0;
+      }
+      if (reports.length === 0) process.stdout.write("no runs yet\n");
+      if (bad) process.exitCode = 1;
+    });
+}

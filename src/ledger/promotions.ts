@@ -1,0 +1,114 @@
+import type { Ledger } from "./ledger.js";
+
+export interface PromotionRow {
+  id: number;
+  runId: number;
+  stage: string;
+  incumbentN: number;
+  incumbentCommit: string;
+  seeds: number;
+  state: "running" | "done" | "failed";
+  reason: string | null;
+  table: unknown;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface EvaluationRow {
+  id: number;
+  promotionId: number;
+  label: string;
+  ablatedN: number | null;
+  commit: string | null;
+  seed: number;
+  outcome: string | null;
+  reason: string | null;
+  metric: number | null;
+  logPath: string | null;
+}
+
+const PROMOTION = `id, run_id AS runId, stage, incumbent_n AS incumbentN, incumbent_commit AS incumbentCommit,
+  seeds, state, reason, table_json AS 'table', created_at AS createdAt, finished_at AS finishedAt`;
+
+/** The records of promotions to a larger stage and of the evaluations they ran. */
+export const promotions = {
+  create(
+    ledger: Ledger,
+    p: { runId: number; stage: string; incumbentN: number; incumbentCommit: string; seeds: number },
+  ): number {
+    const { lastInsertRowid } = ledger.db
+      .prepare(
+        `INSERT INTO promotions (run_id, stage, incumbent_n, incumbent_commit, seeds, state, created_at)
+         VALUES (?, ?, ?, ?, ?, 'running', ?)`,
+      )
+      .run(p.runId, p.stage, p.incumbentN, p.incumbentCommit, p.seeds, Date.now());
+    return Number(lastInsertRowid);
+  },
+
+  finish(
+    ledger: Ledger,
+    id: number,
+    state: "done" | "failed",
+    reason: string | null,
+    table: unknown,
+  ): void {
+    ledger.db
+      .prepare(
+        "UPDATE promotions SET state = ?, reason = ?, table_json = ?, finished_at = ? WHERE id = ?",
+      )
+      .run(state, reason, table === null ? null : JSON.stringify(table), Date.now(), id);
+  },
+
+  list(ledger: Ledger, runId: number): PromotionRow[] {
+    const rows = ledger.db
+      .prepare(`SELECT ${PROMOTION} FROM promotions WHERE run_id = ? ORDER BY id`)
+      .all(runId) as (Omit<PromotionRow, "table"> & { table: string | null })[];
+    return rows.map((r) => ({ ...r, table: r.table ? JSON.parse(r.table) : null }));
+  },
+
+  startEvaluation(
+    ledger: Ledger,
+    e: {
+      promotionId: number;
+      label: string;
+      ablatedN: number | null;
+      commit: string;
+      seed: number;
+      logPath: string;
+    },
+  ): number {
+    const { lastInsertRowid } = ledger.db
+      .prepare(
+        `INSERT INTO evaluations (promotion_id, label, ablated_n, commit_sha, seed, log_path, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(e.promotionId, e.label, e.ablatedN, e.commit, e.seed, e.logPath, Date.now());
+    return Number(lastInsertRowid);
+  },
+
+  finishEvaluation(
+    ledger: Ledger,
+    id: number,
+    r: {
+      outcome: string;
+      reason: string | null;
+      metric: number | null;
+      metrics: Record<string, number>;
+    },
+  ): void {
+    ledger.db
+      .prepare(
+        "UPDATE evaluations SET outcome = ?, reason = ?, metric = ?, metrics_json = ?, finished_at = ? WHERE id = ?",
+      )
+      .run(r.outcome, r.reason, r.metric, JSON.stringify(r.metrics), Date.now(), id);
+  },
+
+  evaluations(ledger: Ledger, promotionId: number): EvaluationRow[] {
+    return ledger.db
+      .prepare(
+        `SELECT id, promotion_id AS promotionId, label, ablated_n AS ablatedN, commit_sha AS 'commit', seed, outcome,
+           reason, metric, log_path AS logPath FROM evaluations WHERE promotion_id = ? ORDER BY id`,
+      )
+      .all(promotionId) as EvaluationRow[];
+  },
+};

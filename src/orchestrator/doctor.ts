@@ -1,0 +1,98 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { jobState } from "../executors/slurm-cli.js";
+import type { Ledger } from "../ledger/ledger.js";
+import { resultsTsv } from "../ledger/results-tsv.js";
+import type { RunRow } from "../ledger/types.js";
+import type { Task } from "../task/task.js";
+import { isAlive } from "../util/proc.js";
+import { git, gitRaw } from "../workspace/git.js";
+import { branchRef, resolveRef, trialRef } from "../workspace/repo.js";
+import { paths } from "./paths.js";
+
+/** One thing found wrong with a run's records. */
+export interface Problem {
+  check: string;
+  detail: string;
+}
+
+/**
+ * Checks a run's invariants, the ones a kill at any moment must not break: every
+ * finished replicate recorded once with its log, every trial's commit under its ref, the
+ * branch at the incumbent, results.tsv as the ledger says, and — unless an orchestrator
+ * is driving it — nothing in flight: no running replicate, process or job, no worktree,
+ * no ref lock.
+ */
+export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const add = (check: string, detail: string) => problems.push({ check, detail });
+  const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
+  const trials = ledger.trials(run.id);
+
+  const seen = new Set<string>();
+  for (const t of trials) {
+    for (const r of ledger.replicates(t.id)) {
+      const key = `${t.n}/${r.idx}`;
+      if (seen.has(key)) add("replicates", `trial #${t.n} has replicate ${r.idx} twice`);
+      seen.add(key);
+      if (r.state === "done" && r.outcome !== "interrupted" && !existsSync(r.logPath))
+        add("replicates", `trial #${t.n} replicate ${r.idx}: its log ${r.logPath} is missing`);
+      if (!live && r.state === "running") {
+        const alive = r.pid ? isAlive(r.pid, r.pidStart) : false;
+        const job = r.jobId ? (await jobState(r.jobId)).state : null;
+        add(
+          "in flight",
+          `trial #${t.n} replicate ${r.idx} is recorded as running${alive ? ` and its process ${r.pid} is an orphan` : ""}${job ? ` (job ${r.jobId}: ${job})` : ""}`,
+        );
+      }
+    }
+    if (!live && t.state !== "done") add("in flight", `trial #${t.n} is still ${t.state}`);
+    if (t.commit) {
+      const at = await resolveRef(task.root, trialRef(run.tag, t.n));
+      if (at !== t.commit)
+        add(
+          "refs",
+          `trial #${t.n}: ${trialRef(run.tag, t.n)} is ${at ?? "missing"}, not ${t.commit}`,
+        );
+    }
+  }
+
+  const incumbent = ledger.incumbent(run.id);
+  const expected = incumbent?.commit ?? run.baseCommit;
+  const branch = await resolveRef(task.root, branchRef(run.tag));
+  if (branch !== expected)
+    add(
+      "branch",
+      `${run.branch} is ${branch ?? "missing"}, but the incumbent (#${incumbent?.n ?? "base"}) is ${expected}`,
+    );
+
+  const file = paths.results(task.root, run.tag);
+  const wanted = resultsTsv(
+    trials,
+    task.metric.name,
+    task.secondary.map((s) => s.name),
+  );
+  if (!existsSync(file) || readFileSync(file, "utf8") !== wanted)
+    add("results.tsv", `${file} differs from the ledger`);
+
+  if (!live) {
+    const listed = (await gitRaw(task.root, ["worktree", "list", "--porcelain"])).stdout;
+    const prefix = join(paths.worktrees(task.root), `${run.tag}-`);
+    for (const line of listed.split("\n"))
+      if (line.startsWith(`worktree ${prefix}`)) add("worktrees", `${line.slice(9)} is left over`);
+    const dir = paths.worktrees(task.root);
+    if (existsSync(dir))
+      for (const name of readdirSync(dir))
+        if (name.startsWith(`${run.tag}-`) && !listed.includes(join(dir, name)))
+          add("worktrees", `${join(dir, name)} is left over (not a worktree any more)`);
+    const common = await git(task.root, ["rev-parse", "--git-common-dir"]);
+    const gitDir = isAbsolute(common) ? common : join(task.root, common);
+    const locks = [join(gitDir, "refs", "heads", "autoresearch", `${run.tag}.lock`)];
+    const refDir = join(gitDir, "refs", "autoresearch", run.tag, "trials");
+    if (existsSync(refDir))
+      for (const name of readdirSync(refDir))
+        if (name.endsWith(".lock")) locks.push(join(refDir, name));
+    for (const lock of locks) if (existsSync(lock)) add("locks", `${lock} is a stale lock`);
+  }
+  return problems;
+}

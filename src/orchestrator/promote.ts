@@ -1,0 +1,176 @@
+import { join } from "node:path";
+import { UsageError } from "../errors.js";
+import { mean, sd } from "../judge/stats.js";
+import { promotions } from "../ledger/promotions.js";
+import type { TrialRow } from "../ledger/types.js";
+import { improvement } from "../metrics/compare.js";
+import { writeJson } from "../util/fs.js";
+import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../workspace/worktree.js";
+import type { RunContext } from "./context.js";
+import { evaluate, type Subject } from "./evaluate.js";
+import { noiseFloor } from "./judging.js";
+import { paths } from "./paths.js";
+
+/** One kept change at the larger stage: what it did where found, and what it does there. */
+export interface TransferRow {
+  n: number;
+  title: string;
+  /** Improvement over its parent where it was found (positive is better). */
+  found: number | null;
+  /** Improvement it brings at the stage: the incumbent against the incumbent without it. */
+  atStage: number | null;
+  /** Null when the change could not be taken out on its own (later changes depend on it). */
+  transfers: boolean | null;
+}
+
+export interface TransferTable {
+  metric: string;
+  stage: string;
+  seeds: number;
+  baseline: number | null;
+  incumbent: number | null;
+  /** The stacked improvement at the stage: baseline against incumbent. */
+  stacked: number | null;
+  /** The single improvements added up. */
+  sum: number | null;
+  /** The stacked improvement equals the sum of single ones, within noise. */
+  additive: boolean | null;
+  rows: TransferRow[];
+}
+
+/** The kept changes on the incumbent's line, in order. */
+function keptChanges(ctx: RunContext): TrialRow[] {
+  return ctx.ledger
+    .trials(ctx.run.id)
+    .filter((t) => t.verdict === "keep" && !t.baseline && t.commit);
+}
+
+/** A commit holding the incumbent without one kept change, or null when that conflicts. */
+async function without(
+  ctx: RunContext,
+  incumbent: string,
+  change: TrialRow,
+  id: number,
+): Promise<string | null> {
+  const worktree = `${paths.worktree(ctx.task.root, ctx.run.tag, change.n)}-p${id}-revert`;
+  await addWorktree(ctx.task.root, worktree, incumbent);
+  try {
+    if (!(await revertIn(worktree, change.commit!))) return null;
+    return await commitWorktree(
+      worktree,
+      incumbent,
+      `without #${change.n}: ${change.title ?? ""}\n`,
+    );
+  } finally {
+    await removeWorktree(ctx.task.root, worktree);
+  }
+}
+
+/**
+ * Evaluates the stacked incumbent against the baseline at a larger stage, and each kept
+ * change by leaving it out of the incumbent there (leave-one-out), all with the stage's
+ * seeds on the run's slots. Produces the transfer table: each change's effect where it was
+ * found and at the stage, whether it transfers, and whether the effects add up.
+ */
+export async function promote(
+  ctx: RunContext,
+  stageName?: string,
+  seedsOverride?: number,
+): Promise<TransferTable> {
+  const { task, run, ledger } = ctx;
+  const search = task.stages[0]!;
+  const stage = stageName ? task.stages.find((s) => s.name === stageName) : task.stages[1];
+  if (!stage)
+    throw new UsageError(
+      stageName
+        ? `--stage: no stage "${stageName}"; stages: ${task.stages.map((s) => s.name).join(", ")}`
+        : `${task.file}: stages: there is no stage after "${search.name}" to promote to; add one`,
+    );
+  const incumbent = ledger.incumbent(run.id);
+  if (!incumbent?.commit)
+    throw new UsageError(`run "${run.tag}" has no incumbent yet: nothing to promote`);
+  const count = seedsOverride ?? stage.seeds;
+  const seeds = Array.from({ length: count }, (_, i) => run.seed + i);
+  const id = promotions.create(ledger, {
+    runId: run.id,
+    stage: stage.name,
+    incumbentN: incumbent.n,
+    incumbentCommit: incumbent.commit,
+    seeds: count,
+  });
+  ctx.emit({ type: "promotion-start", id, stage: stage.name, incumbent: incumbent.n });
+  try {
+    const changes = keptChanges(ctx);
+    const ablations = await Promise.all(changes.map((c) => without(ctx, incumbent.commit!, c, id)));
+    const subjects: Subject[] = [
+      { label: "baseline", ablatedN: null, commit: run.baseCommit },
+      { label: "incumbent", ablatedN: null, commit: incumbent.commit },
+      ...changes.flatMap((c, i) =>
+        ablations[i] ? [{ label: `without #${c.n}`, ablatedN: c.n, commit: ablations[i]! }] : [],
+      ),
+    ];
+    const results = await Promise.all(subjects.map((s) => evaluate(ctx, id, s, stage, seeds)));
+    const means = new Map(
+      subjects.map((s, i) => [s.label, results[i]!.length ? mean(results[i]!) : null]),
+    );
+    const table = transferTable(ctx, stage.name, count, changes, means, results.flat());
+    writeJson(
+      join(paths.run(task.root, run.tag), "promotions", String(id), "transfer.json"),
+      table,
+    );
+    promotions.finish(ledger, id, "done", null, table);
+    ctx.emit({ type: "promotion-end", id, stage: stage.name, table });
+    return table;
+  } catch (error) {
+    promotions.finish(ledger, id, "failed", (error as Error).message, null);
+    throw error;
+  }
+}
+
+function transferTable(
+  ctx: RunContext,
+  stage: string,
+  seeds: number,
+  changes: TrialRow[],
+  means: Map<string, number | null>,
+  all: number[],
+): TransferTable {
+  const goal = ctx.task.metric.goal;
+  const gain = (a: number | null | undefined, b: number | null | undefined) =>
+    a == null || b == null ? null : improvement(a, b, goal);
+  const incumbent = means.get("incumbent") ?? null;
+  const rows: TransferRow[] = changes.map((c) => {
+    const atStage = gain(incumbent, means.get(`without #${c.n}`));
+    return {
+      n: c.n,
+      title: c.title ?? "",
+      found: c.estimate?.mean ?? gain(c.metric, c.incumbentMetric),
+      atStage,
+      transfers: atStage === null ? null : atStage > 0,
+    };
+  });
+  const stacked = gain(incumbent, means.get("baseline"));
+  const measured = rows.filter((r) => r.atStage !== null);
+  const sum = measured.length ? measured.reduce((a, r) => a + r.atStage!, 0) : null;
+  // Within noise: two standard errors of stacked − sum. With m changes,
+  // stacked − sum = B − ΣWᵢ + (m − 1)·I over means of `seeds` values each, so its variance
+  // is s²/seeds · (1 + m + (m − 1)²), s from the spread seen here or the noise floor.
+  const spread = (seeds > 1 ? sd(all) : null) ?? noiseFloor(ctx)?.sd ?? null;
+  const m = measured.length;
+  const tolerance = spread === null ? null : 2 * spread * Math.sqrt((1 + m + (m - 1) ** 2) / seeds);
+  const additive =
+    stacked === null || sum === null || tolerance === null
+      ? null
+      : Math.abs(stacked - sum) <= tolerance;
+  return {
+    metric: ctx.task.metric.name,
+    stage,
+    seeds,
+    baseline: means.get("baseline") ?? null,
+    incumbent,
+    stacked,
+    sum,
+    additive,
+    rows,
+  };
+}

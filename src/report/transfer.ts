@@ -1,0 +1,30 @@
+import type { TransferTable } from "../orchestrator/promote.js";
+
+const fmtMetric = (x: number | null) => (x === null ? "—" : Number(x.toPrecision(6)).toString());
+const signed = (x: number | null) =>
+  x === null ? "—" : `${x >= 0 ? "+" : ""}${Number(x.toPrecision(4))}`;
+
+/** The transfer table as text: each kept change where found and at the larger stage. */
+export function formatTransfer(t: TransferTable): string {
+  const metric = t.metric;
+  const lines = [
+    `transfer to stage ${t.stage} (${t.seeds} seed${t.seeds === 1 ? "" : "s"} each): ${metric} baseline ${fmtMetric(t.baseline)} → incumbent ${fmtMetric(t.incumbent)}, improvement ${signed(t.stacked)}`,
+    `  ${"#".padEnd(5)} ${"found".padStart(10)} ${`at ${t.stage}`.padStart(12)}  transfers  change`,
+  ];
+  for (const r of t.rows) {
+    const transfers = r.transfers === null ? "not isolable" : r.transfers ? "yes" : "NO";
+    lines.push(
+      `  ${String(r.n).padEnd(5)} ${signed(r.found).padStart(10)} ${signed(r.atStage).padStart(12)}  ${transfers.padEnd(9)}  ${r.title}`,
+    );
+  }
+  const verdict =
+    t.additive === null
+      ? "additivity unknown"
+      : t.additive
+        ? "additive within noise"
+        : "not additive: the changes interact";
+  lines.push(
+    `  single effects add up to ${signed(t.sum)} against ${signed(t.stacked)} stacked: ${verdict}`,
+  );
+  return lines.join("\n");
+}

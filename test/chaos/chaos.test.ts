@@ -1,0 +1,135 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { CLI, FIXTURES, makeRepo, ROOT, runCli, sh, tempDir } from "../helpers.js";
+
+const CYCLES = Number(process.env.CHAOS_CYCLES ?? 20);
+
+/** Processes whose environment holds `marker`: replicates of this test still alive. */
+function survivors(marker: string): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      if (readFileSync(`/proc/${pid}/environ`, "utf8").includes(marker)) found.push(Number(pid));
+    } catch {}
+  }
+  return found;
+}
+
+function chaosTask(journal: string, marker: string, extra = "") {
+  return makeRepo({
+    "autoresearch.yaml": [
+      "editable: [train.mjs]",
+      "run: node train.mjs",
+      "budget: 2s",
+      "timeout: 30s",
+      "kill_grace: 2s",
+      "metric: { name: score, goal: minimize }",
+      `env: { CHAOS_JOURNAL: "${journal}", CHAOS_MARK: "${marker}" }`,
+      extra,
+    ].join("\n"),
+    "train.mjs": readFileSync(join(FIXTURES, "chaos-train.mjs"), "utf8"),
+  });
+}
+
+/**
+ * Starts the run, then kills its orchestrator with SIGKILL at a random moment, again and
+ * again, resuming each time; finally lets it finish and checks every invariant.
+ */
+async function chaos(root: string, journal: string, marker: string, first: string[]) {
+  for (let cycle = 0; cycle < CYCLES; cycle++) {
+    const args =
+      cycle === 0
+        ? ["run", "-C", root, "--tag", "chaos", "--max-trials", "1000", ...first]
+        : ["resume", "-C", root];
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 400 + Math.random() * 2600));
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("close", r));
+  }
+  const ledger = Ledger.open(root);
+  const count = ledger.countTrials(ledger.run("chaos")!.id);
+  ledger.close();
+  const final = await runCli(["resume", "-C", root, "--max-trials", String(count + 4)], {
+    timeoutMs: 180_000,
+  });
+  expect(final.stderr).toBe("");
+  expect(final.code).toBe(0);
+
+  const doctor = await runCli(["doctor", "-C", root]);
+  expect(doctor.stdout).toBe("run chaos: ok\n");
+  expect(doctor.code).toBe(0);
+
+  // Every replicate that produced a result is recorded exactly once, as ok; no other is.
+  const after = Ledger.open(root);
+  const run = after.run("chaos")!;
+  const recorded = new Map<string, number>();
+  for (const t of after.trials(run.id))
+    for (const r of after.replicates(t.id))
+      if (r.outcome === "ok") recorded.set(`${t.n} ${r.idx}`, r.metric!);
+  expect(after.trials(run.id).every((t) => t.state === "done")).toBe(true);
+  after.close();
+  const produced = readFileSync(journal, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "));
+  expect(new Set(produced.map(([n, i]) => `${n} ${i}`)).size).toBe(produced.length);
+  expect([...recorded.keys()].sort()).toEqual(produced.map(([n, i]) => `${n} ${i}`).sort());
+  for (const [n, i, score] of produced)
+    expect(recorded.get(`${n} ${i}`)).toBeCloseTo(Number(score), 10);
+  expect(survivors(marker)).toEqual([]);
+  expect(sh(root, "git worktree list").split("\n")).toHaveLength(1);
+  // The kills did land mid-work: resumes found trials to close or go on with, replicates
+  // to end or read back.
+  const check = Ledger.open(root);
+  const recoveries = check
+    .events(check.run("chaos")!.id)
+    .filter((e) => e.kind === "recovered")
+    .map((e) => e.data as Record<"interrupted" | "killed" | "recovered" | "continued", number>);
+  check.close();
+  const midWork = recoveries.filter(
+    (r) => r.interrupted + r.killed + r.recovered + r.continued > 0,
+  ).length;
+  return { produced: produced.length, midWork };
+}
+
+describe("chaos: SIGKILL at random moments, then resume", () => {
+  it(`a 4-slot local run survives ${CYCLES} kills with every result recorded once and nothing left behind`, async () => {
+    const dir = tempDir();
+    const marker = `chaos-local-${process.pid}-${Date.now()}`;
+    const journal = join(dir, "journal");
+    const root = chaosTask(journal, marker);
+    const { produced, midWork } = await chaos(root, journal, marker, ["--slots", "4"]);
+    expect(produced).toBeGreaterThan(CYCLES / 2);
+    expect(midWork).toBeGreaterThan(CYCLES / 2);
+  }, 600_000);
+
+  describe("on SLURM", () => {
+    beforeAll(() => {
+      execFileSync(join(ROOT, "scripts/slurm-local.sh"), { stdio: "pipe", timeout: 240_000 });
+    }, 300_000);
+
+    it(`a SLURM run survives ${CYCLES} kills, its jobs followed again, none left queued`, async () => {
+      const dir = tempDir();
+      const marker = `chaos-slurm-${process.pid}-${Date.now()}`;
+      const journal = join(dir, "journal");
+      const root = chaosTask(journal, marker, "slurm: { poll: 500ms }");
+      const { produced, midWork } = await chaos(root, journal, marker, [
+        "--executor",
+        "slurm",
+        "--slots",
+        "4",
+      ]);
+      expect(produced).toBeGreaterThan(CYCLES / 2);
+      expect(midWork).toBeGreaterThan(CYCLES / 2);
+      const queued = execFileSync("squeue", ["-h", "-o", "%j"], { encoding: "utf8" });
+      expect(queued.split("\n").filter((j) => j.startsWith("ar-chaos-"))).toEqual([]);
+      expect(existsSync(journal)).toBe(true);
+    }, 900_000);
+  });
+});
