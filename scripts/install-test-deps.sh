@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git python3 python3-torch python3-numpy python3-regex libopenblas0-pthread chromium slurm-wlm slurmdbd munge mariadb-server)
+packages=(git python3 python3-torch python3-numpy python3-regex libopenblas0-pthread chromium slurm-wlm slurmdbd munge mariadb-server faketime)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

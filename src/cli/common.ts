@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.js";
 import { parseGpus } from "../executors/gpus.js";
 import type { Emit } from "../orchestrator/events.js";
+import type { Stops } from "../orchestrator/loop.js";
 import type { ExecutorChoice } from "../orchestrator/session.js";
 import { stopOnSignals } from "../orchestrator/stop.js";
 import { createTerminalDisplay } from "../report/terminal.js";
@@ -78,6 +79,36 @@ export function executorFlags(command: Command): Command {
       "trials proposed ahead of free slots (default: one per slot, none for mutate)",
       nonNegativeInt,
     );
+}
+
+/** The budget and the stop rules, for `run` and `resume`. */
+export function stopFlags(command: Command): Command {
+  return command
+    .option(
+      "--budget-usd <usd>",
+      "start no new trial once researchers' spending plus GPU time (at --gpu-hour-usd) reaches this many dollars",
+      positiveNumber,
+    )
+    .option("--gpu-hour-usd <usd>", "what one GPU-hour costs, for --budget-usd", positiveNumber)
+    .option(
+      "--max-failures <n>",
+      "stop after this many trials in a row crash, time out or are invalid (default 10; 0: never)",
+      nonNegativeInt,
+    )
+    .option("--plateau <n>", "finish after this many trials in a row without a keep", positiveInt);
+}
+
+/** The stop rules the flags set; those not given are left to the run's own or the defaults. */
+export function stopsChoice(o: {
+  gpuHourUsd?: number;
+  maxFailures?: number;
+  plateau?: number;
+}): Partial<Stops> {
+  return {
+    ...(o.gpuHourUsd !== undefined ? { gpuHourUsd: o.gpuHourUsd } : {}),
+    ...(o.maxFailures !== undefined ? { maxFailures: o.maxFailures } : {}),
+    ...(o.plateau !== undefined ? { plateau: o.plateau } : {}),
+  };
 }
 
 export function nonNegativeInt(value: string): number {

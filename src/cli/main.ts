@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
+import { GitError } from "../workspace/git.js";
 import { registerDemo } from "./demo.js";
 import { registerDoctor } from "./doctor.js";
 import { registerImport } from "./import.js";
@@ -40,8 +41,29 @@ try {
   } else if (error instanceof FatalError) {
     process.stderr.write(`autoresearch: ${error.message}\n`);
     process.exitCode = error.exitCode;
+  } else if (environmentProblem(error)) {
+    process.stderr.write(`autoresearch: ${environmentProblem(error)}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`autoresearch: unexpected error: ${(error as Error).stack ?? error}\n`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * Failures of the machine rather than of the harness: said plainly, with what to do.
+ * The ledger is a SQLite database and every change to it a transaction, so a failed
+ * write leaves it as it was before, and `resume` goes on from there.
+ */
+function environmentProblem(error: unknown): string | null {
+  const code = (error as { code?: unknown }).code;
+  const message = (error as Error).message;
+  const full = /no space left on device/i.test(message ?? "");
+  if (code === "ENOSPC" || code === "SQLITE_FULL" || full)
+    return `the disk is full (${message}); nothing recorded is lost: free some space, then \`autoresearch resume\``;
+  if (code === "SQLITE_BUSY")
+    return `the ledger stayed locked by another process (${message}); find it with \`fuser .autoresearch/ledger.db\`, then \`autoresearch resume\``;
+  if (error instanceof GitError)
+    return `${message}; nothing recorded is lost: fix the repository, then \`autoresearch resume\``;
+  return null;
 }

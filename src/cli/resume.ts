@@ -8,6 +8,8 @@ import {
   positiveInt,
   positiveNumber,
   session,
+  stopFlags,
+  stopsChoice,
   taskRoot,
   traffic,
 } from "./common.js";
@@ -21,11 +23,6 @@ export function registerResume(program: Command): void {
     .option("-n, --max-trials <n>", "a new limit on the run's total trials", positiveInt)
     .option("--max-hours <h>", "start no new trial after this many hours", positiveNumber)
     .option(
-      "--max-usd <usd>",
-      "a new limit on the researchers' spending in dollars",
-      positiveNumber,
-    )
-    .option(
       "--record-responses <file>",
       "record the LLM provider's traffic to this file (JSON lines)",
     )
@@ -33,7 +30,7 @@ export function registerResume(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  executorFlags(command).action(async (o) => {
+  stopFlags(executorFlags(command)).action(async (o) => {
     const io = session();
     try {
       const result = await resumeRun({
@@ -41,7 +38,8 @@ export function registerResume(program: Command): void {
         tag: o.tag,
         maxTrials: o.maxTrials,
         maxHours: o.maxHours ?? null,
-        maxUsd: o.maxUsd,
+        maxUsd: o.budgetUsd,
+        stops: stopsChoice(o),
         traffic: traffic(o),
         executor: executorChoice(o),
         ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),

@@ -8,6 +8,8 @@ import {
   positiveInt,
   positiveNumber,
   session,
+  stopFlags,
+  stopsChoice,
   taskRoot,
   traffic,
 } from "./common.js";
@@ -41,11 +43,6 @@ export function registerRun(program: Command): void {
     .option("--max-hours <h>", "start no new trial after this many hours", positiveNumber)
     .option("--seed <n>", "the run's base seed (default: the task file's seed)", positiveInt)
     .option(
-      "--max-usd <usd>",
-      "start no new trial once researchers have spent this many dollars",
-      positiveNumber,
-    )
-    .option(
       "--record-responses <file>",
       "record the LLM provider's traffic to this file (JSON lines)",
     )
@@ -53,7 +50,7 @@ export function registerRun(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  executorFlags(command).action(async (o) => {
+  stopFlags(executorFlags(command)).action(async (o) => {
     const io = session();
     try {
       const result = await startRun({
@@ -64,7 +61,8 @@ export function registerRun(program: Command): void {
         baseUrl: o.baseUrl,
         maxTrials: o.maxTrials ?? null,
         maxHours: o.maxHours ?? null,
-        maxUsd: o.maxUsd ?? null,
+        maxUsd: o.budgetUsd ?? null,
+        stops: stopsChoice(o),
         traffic: traffic(o),
         researchers: o.researchers,
         executor: executorChoice(o),

@@ -63,6 +63,11 @@ export interface Executor {
   alive?(jobId: string): Promise<boolean>;
   /** Ends a job left by an earlier orchestrator. */
   cancel?(jobId: string): Promise<void>;
+  /**
+   * A job still queued or running for this replicate (by its name and log) that an earlier
+   * orchestrator submitted but was killed before recording.
+   */
+  findJob?(name: string, logPath: string): Promise<string | null>;
   setAside(): SetAside[];
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync } from "node:fs";
+import { monotonic } from "../util/clock.js";
 import { endGroup, groupAlive, groupGone, signalGroup } from "../util/proc.js";
 import { capLog, noteLog, openLog } from "./log-file.js";
 
@@ -47,7 +48,7 @@ const CAP_EVERY_MS = 1000;
  * Contract: never rejects; every way a process can end is described by the result.
  */
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
-  const started = Date.now();
+  const started = monotonic();
   return new Promise((resolve) => {
     const fd = openLog(spec.logPath);
     const child = spawn("/bin/sh", ["-c", spec.command], {
@@ -102,7 +103,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         signal,
         timedOut,
         aborted,
-        durationMs: Date.now() - started,
+        durationMs: monotonic() - started,
         endedAt: Date.now(),
         logBytes: log.bytes,
         truncated: log.truncated,

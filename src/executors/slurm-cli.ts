@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { userInfo } from "node:os";
 
 /** A SLURM command that failed; its message is SLURM's own. */
 export class SlurmError extends Error {}
@@ -83,4 +84,14 @@ export async function sbatch(args: string[], script: string): Promise<string> {
 
 export async function scancel(jobId: string): Promise<void> {
   await slurm("scancel", [jobId]).catch(() => undefined);
+}
+
+/** A queued or running job of this user with this name and batch script, or null. */
+export async function findQueued(name: string, script: string): Promise<string | null> {
+  const out = await slurm("squeue", ["-h", "-u", userInfo().username, "-n", name, "-o", "%i|%o"]);
+  for (const line of out.trim().split("\n")) {
+    const [id, command] = line.split("|");
+    if (id && command?.trim() === script) return id.trim();
+  }
+  return null;
 }

@@ -3,7 +3,14 @@ import { sleep } from "../util/proc.js";
 import type { Executor, Placement, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
 import { capLog } from "./log-file.js";
 import type { ProcessResult } from "./process.js";
-import { FINAL_STATES, jobState, REQUEUE_STATES, sbatch, scancel } from "./slurm-cli.js";
+import {
+  FINAL_STATES,
+  findQueued,
+  jobState,
+  REQUEUE_STATES,
+  sbatch,
+  scancel,
+} from "./slurm-cli.js";
 
 export interface SlurmSettings {
   partition: string | null;
@@ -74,7 +81,7 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
   };
 
   const submit = async (spec: ReplicateSpec): Promise<string> => {
-    const script = `${spec.logPath.replace(/\.log$/, "")}.sbatch`;
+    const script = scriptOf(spec.logPath);
     writeFileSync(script, jobScript(spec), { mode: 0o755 });
     const args = [
       `--job-name=${spec.name}`,
@@ -150,7 +157,7 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
           signal: st.signal ? (SIGNALS[st.signal] ?? "SIGTERM") : null,
           timedOut: state === "TIMEOUT" || cancelled === "timeout",
           aborted: cancelled === "stop",
-          durationMs: Date.now() - (runningSince ?? submitted),
+          durationMs: Math.max(0, Date.now() - (runningSince ?? submitted)),
           endedAt: Date.now(),
           logBytes: log.bytes,
           truncated: log.truncated,
@@ -190,5 +197,8 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
       return !FINAL_STATES.has((await jobState(jobId)).state);
     },
     cancel: scancel,
+    findJob: (name, logPath) => findQueued(name, scriptOf(logPath)),
   };
 }
+
+const scriptOf = (logPath: string) => `${logPath.replace(/\.log$/, "")}.sbatch`;

@@ -19,7 +19,7 @@ const RUN_COLUMNS = `id, tag, task_name AS taskName, task_json AS taskJson, metr
   stop_reason AS stopReason, incumbent_id AS incumbentId, owner_pid AS ownerPid,
   owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt,
   researcher_json AS researcherJson, max_usd AS maxUsd, executor_json AS executorJson,
-  noise_json AS noiseJson`;
+  noise_json AS noiseJson, stops_json AS stopsJson`;
 
 const TRIAL_COLUMNS = `id, run_id AS runId, n, baseline, parent_commit AS parentCommit,
   commit_sha AS 'commit', state, verdict, reason, title, hypothesis, researcher, metric,
@@ -200,6 +200,42 @@ export class Ledger {
 
   setMaxUsd(runId: number, maxUsd: number | null): void {
     this.db.prepare("UPDATE runs SET max_usd = ? WHERE id = ?").run(maxUsd, runId);
+  }
+
+  /**
+   * GPU-seconds a run has used: each finished replicate and promotion evaluation, for as
+   * many GPUs as it held (its slot's, else `gpus` from the task).
+   */
+  gpuSeconds(runId: number, gpus: number): number {
+    const row = this.db
+      .prepare(
+        `SELECT
+           (SELECT COALESCE(SUM(r.duration_ms * CASE WHEN r.gpus IS NULL OR r.gpus = '' THEN @gpus
+                   ELSE length(r.gpus) - length(replace(r.gpus, ',', '')) + 1 END), 0)
+              FROM replicates r JOIN trials t ON t.id = r.trial_id WHERE t.run_id = @runId)
+         + (SELECT COALESCE(SUM(e.finished_at - e.started_at) * @gpus, 0)
+              FROM evaluations e JOIN promotions p ON p.id = e.promotion_id
+              WHERE p.run_id = @runId AND e.finished_at IS NOT NULL AND e.started_at IS NOT NULL)
+         AS ms`,
+      )
+      .get({ runId, gpus }) as { ms: number };
+    return row.ms / 1000;
+  }
+
+  /** Verdicts of the run's trials (the baseline aside) finished since `since`, newest first. */
+  recentVerdicts(runId: number, since: number, limit: number): Verdict[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT verdict FROM trials WHERE run_id = ? AND state = 'done' AND baseline = 0
+             AND finished_at >= ? ORDER BY finished_at DESC, id DESC LIMIT ?`,
+        )
+        .all(runId, since, limit) as { verdict: Verdict }[]
+    ).map((r) => r.verdict);
+  }
+
+  setStops(runId: number, stops: string): void {
+    this.db.prepare("UPDATE runs SET stops_json = ? WHERE id = ?").run(stops, runId);
   }
 
   /** Dollars spent on proposals in a run (proposals of unknown price count zero). */

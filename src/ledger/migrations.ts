@@ -154,4 +154,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX evaluations_by_promotion ON evaluations (promotion_id);
   `,
+  // v5: stop rules kept with the run, so that a resumed run keeps them.
+  `
+  ALTER TABLE runs ADD COLUMN stops_json TEXT;
+  `,
 ];

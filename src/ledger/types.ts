@@ -38,6 +38,8 @@ export interface RunRow {
   researcherJson: string | null;
   maxUsd: number | null;
   executorJson: string | null;
+  /** The run's stop rules (Stops in the orchestrator), as JSON. */
+  stopsJson: string | null;
   noiseJson: string | null;
 }
 

@@ -1,7 +1,7 @@
 import type { ProcessResult } from "../executors/process.js";
 import type { Task } from "../task/task.js";
 import { violations } from "./constraints.js";
-import { type Metrics, parseMetrics } from "./parse.js";
+import { type Metrics, parseMetrics, summaryProblem } from "./parse.js";
 
 export const OUTCOMES = [
   "ok",
@@ -41,7 +41,8 @@ function lastLine(log: string): string {
 
 /**
  * Classifies a finished replicate: interrupted, timeout, crash (exit code or signal),
- * no_metric, bad_metric (NaN or infinite), constraint, or ok.
+ * no_metric, bad_metric (NaN or infinite, not a number, or printed twice with different
+ * values), constraint, or ok.
  */
 export function classify(
   proc: ProcessResult,
@@ -67,6 +68,8 @@ export function classify(
   if (proc.signal) return result("crash", `killed by ${proc.signal}${suffix(lastLine(log))}`);
   if (proc.exitCode !== 0)
     return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);
+  const problem = task.metric.parser === "summary" ? summaryProblem(log, task.metric.name) : null;
+  if (problem) return result("bad_metric", problem);
   if (value === undefined) return result("no_metric", `${task.metric.name} was not reported`);
   if (!Number.isFinite(value)) return result("bad_metric", `${task.metric.name} is ${value}`);
   const broken = violations(metrics, task.constraints);

@@ -22,8 +22,10 @@ export function toNumber(text: string): number | null {
   return special ?? null;
 }
 
-/** "key: value" lines after the last line that is exactly "---" (karpathy/autoresearch's summary). */
-export function parseSummary(log: string): Metrics {
+const KEY_VALUE = /^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(.+?)\s*$/;
+
+/** The "key: value" pairs after the last line that is exactly "---", in order. */
+function summaryPairs(log: string): [string, string][] {
   const lines = log.split(/\r?\n/);
   let start = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -32,15 +34,43 @@ export function parseSummary(log: string): Metrics {
       break;
     }
   }
+  if (start < 0) return [];
+  return lines.slice(start).flatMap((line) => {
+    const match = KEY_VALUE.exec(line);
+    return match ? [[match[1]!, match[2]!] as [string, string]] : [];
+  });
+}
+
+/** "key: value" lines after the last line that is exactly "---" (karpathy/autoresearch's summary). */
+export function parseSummary(log: string): Metrics {
   const metrics: Metrics = {};
-  if (start < 0) return metrics;
-  for (const line of lines.slice(start)) {
-    const match = /^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(.+?)\s*$/.exec(line);
-    if (!match) continue;
-    const value = toNumber(match[2]!);
-    if (value !== null) metrics[match[1]!] = value;
+  for (const [key, text] of summaryPairs(log)) {
+    const value = toNumber(text);
+    if (value !== null) metrics[key] = value;
   }
   return metrics;
+}
+
+/**
+ * What is wrong with how the summary reports `name`, or null: printed more than once
+ * with different values (which one was meant?), or printed but not as a number.
+ */
+export function summaryProblem(log: string, name: string): string | null {
+  const printed = summaryPairs(log)
+    .filter(([key]) => key === name)
+    .map(([, text]) => text);
+  if (printed.length === 0) return null;
+  const values = printed.map(toNumber);
+  if (values.every((v) => v === null))
+    return `${name} is not a number: ${JSON.stringify(clip(printed.at(-1)!))}`;
+  const distinct = new Set(values.filter((v) => v !== null).map(String));
+  if (distinct.size > 1)
+    return `${name} is printed ${printed.length} times with different values (${[...distinct].slice(0, 5).join(", ")})`;
+  return null;
+}
+
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** The numeric fields of the last JSON-object line that holds `name` (or of the last object line). */

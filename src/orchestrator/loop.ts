@@ -1,15 +1,33 @@
-import type { RunStatus } from "../ledger/types.js";
+import type { RunStatus, Verdict } from "../ledger/types.js";
+import { monotonic } from "../util/clock.js";
 import { processStartTime } from "../util/proc.js";
 import type { RunContext } from "./context.js";
 import { promote } from "./promote.js";
 import { runTrial, type TrialJob } from "./trial.js";
 
+/** Rules that end a run from what its trials show, kept with the run. */
+export interface Stops {
+  /** Dollars per GPU-hour, counted against the budget (maxUsd). */
+  gpuHourUsd: number;
+  /** Trials in a row that fail (crash, timeout, invalid, tampered) before the run stops; 0: never. */
+  maxFailures: number;
+  /** Trials in a row without a keep before the run finishes; null: never. */
+  plateau: number | null;
+}
+
+export const DEFAULT_STOPS: Stops = { gpuHourUsd: 0, maxFailures: 10, plateau: null };
+
+const FAILED: ReadonlySet<Verdict> = new Set(["crash", "timeout", "invalid", "tampered"]);
+
 export interface Limits {
+  stops: Stops;
+  /** When this session started: the stop rules look at trials finished since. */
+  since: number;
   /** Total trials of the run, the baseline included; confirmations of wins are run past it. */
   maxTrials: number | null;
-  /** Epoch milliseconds after which no new trial starts. */
+  /** The moment (on the monotonic clock) after which no new trial starts. */
   deadline: number | null;
-  /** Dollars of researcher spending after which no new trial starts. */
+  /** Dollars (researchers' spending plus GPU time) after which no new trial starts. */
   maxUsd: number | null;
   /** Replicates after which no new trial starts (a compute budget). */
   maxReplicates?: number | null;
@@ -87,20 +105,52 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
     if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)
       return { status: "finished", reason: `reached --max-replicates ${limits.maxReplicates}` };
-    if (limits.deadline !== null && Date.now() >= limits.deadline)
+    if (limits.deadline !== null && monotonic() >= limits.deadline)
       return { status: "finished", reason: "reached --max-hours" };
-    const spent = limits.maxUsd === null ? 0 : ledger.spentUsd(run.id);
-    if (limits.maxUsd !== null && spent >= limits.maxUsd)
-      return {
-        status: "finished",
-        reason: `reached --max-usd ${limits.maxUsd} (spent $${spent.toFixed(4)})`,
-      };
+    if (limits.maxUsd !== null) {
+      const researchers = ledger.spentUsd(run.id);
+      const gpuHours = ledger.gpuSeconds(run.id, ctx.task.resources.gpus) / 3600;
+      const gpus = gpuHours * limits.stops.gpuHourUsd;
+      if (researchers + gpus >= limits.maxUsd) {
+        const parts = [`$${researchers.toFixed(4)} on researchers`];
+        if (limits.stops.gpuHourUsd > 0)
+          parts.push(`$${gpus.toFixed(4)} on ${gpuHours.toFixed(3)} GPU-hours`);
+        return {
+          status: "finished",
+          reason: `reached --budget-usd ${limits.maxUsd}: ${parts.join(" and ")}`,
+        };
+      }
+    }
     return null;
   };
+  /** Why the trials so far say the run should end, or null. */
+  const stopRule = (): LoopEnd | null => {
+    const { maxFailures, plateau } = limits.stops;
+    if (maxFailures > 0) {
+      const recent = ledger.recentVerdicts(run.id, limits.since, maxFailures);
+      if (recent.length === maxFailures && recent.every((v) => FAILED.has(v))) {
+        const counts = [...new Set(recent)].map(
+          (v) => `${recent.filter((r) => r === v).length} ${v}`,
+        );
+        return {
+          status: "stopped",
+          reason: `${maxFailures} trials in a row failed (${counts.join(", ")}): see their reasons with \`autoresearch status\`, fix the cause, then \`autoresearch resume\` (--max-failures sets the limit)`,
+        };
+      }
+    }
+    if (plateau) {
+      const recent = ledger.recentVerdicts(run.id, limits.since, plateau);
+      if (recent.length === plateau && !recent.includes("keep"))
+        return { status: "finished", reason: `plateau: no keep in the last ${plateau} trials` };
+    }
+    return null;
+  };
+  let ruled: LoopEnd | null = null;
 
   try {
     for (;;) {
-      const halted = ctx.signal.aborted || fatal !== null || failure !== null;
+      ruled ??= stopRule();
+      const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
       while (!halted && pool.size < capacity) {
         if (follows.length) start(follows.shift()!);
@@ -117,10 +167,16 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     ledger.setOwner(run.id, null, null);
   }
   if (failure) {
-    end({ status: "failed", reason: (failure as Error).message });
+    try {
+      end({ status: "failed", reason: (failure as Error).message });
+    } catch {
+      // The ledger may be what failed (a full disk); the run is left "running" for
+      // resume to recover, and the first error is the one to report.
+    }
     throw failure;
   }
   if (ctx.signal.aborted) return end({ status: "stopped", reason: "stopped by the user" });
   if (fatal) return end({ status: "failed", reason: fatal });
+  if (ruled) return end(ruled);
   return end(limitReached() ?? { status: "finished", reason: "nothing left to run" });
 }

@@ -16,3 +16,5 @@ export const paths = {
 
 export const replicateLog = (idx: number) => (idx === 0 ? "run.log" : `run.${idx}.log`);
 export const replicateResult = (idx: number) => (idx === 0 ? "result.json" : `result.${idx}.json`);
+/** The name of a replicate's cluster job, by which a job whose id was never recorded is found. */
+export const replicateJob = (tag: string, n: number, idx: number) => `ar-${tag}-${n}-${idx}`;

@@ -1,8 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrialRow, Verdict } from "../ledger/types.js";
-import type { Reconcile, Researcher } from "../researchers/researcher.js";
+import type { ProposalResult, Reconcile, Researcher } from "../researchers/researcher.js";
+import { monotonic } from "../util/clock.js";
 import { writeJson } from "../util/fs.js";
+import { redactJson } from "../util/secrets.js";
+import { fileTimes, HarnessFiles, refuseBeforeCommit } from "../workspace/guard.js";
 import { setRef, trialRef } from "../workspace/repo.js";
 import { commitWorktree, diffCommits } from "../workspace/worktree.js";
 import type { RunContext } from "./context.js";
@@ -40,7 +43,7 @@ export async function prepareRebase(
     hypothesis: of.hypothesis,
     proposeMs: 0,
   });
-  return record(ctx, trial, dir, commit, Date.now());
+  return record(ctx, trial, dir, commit, monotonic());
 }
 
 /**
@@ -58,8 +61,10 @@ export async function prepareProposal(
   reconcile?: Reconcile,
 ): Promise<Prepared> {
   const { ledger, run, task } = ctx;
-  const started = Date.now();
-  const result = await researcher.propose({
+  const started = monotonic();
+  const harness = await HarnessFiles.take(task.root, worktree);
+  const checkedOut = fileTimes(worktree);
+  const answer = await researcher.propose({
     task,
     tag: run.tag,
     trial: trial.n,
@@ -71,7 +76,20 @@ export async function prepareProposal(
     signal: ctx.signal,
     ...(reconcile ? { reconcile } : {}),
   });
-  const proposeMs = Date.now() - started;
+  const proposeMs = monotonic() - started;
+  const escaped = await harness.changed();
+  // What a researcher says is recorded everywhere (ledger, commit message, reports): an
+  // agent that echoes its API key must not leave it there.
+  const result: ProposalResult = redactJson(
+    escaped.length
+      ? {
+          ok: false,
+          reason: `the researcher wrote outside its worktree: ${escaped.join(", ")}`,
+          detail: answer.detail,
+          ...(answer.usage ? { usage: answer.usage } : {}),
+        }
+      : answer,
+  );
   ledger.recordProposal(trial.id, {
     researcher: researcher.name,
     title: result.ok ? result.title : null,
@@ -94,7 +112,9 @@ export async function prepareProposal(
   ledger.setTrialProposal(trial.id, { title, hypothesis: result.hypothesis, proposeMs });
   ctx.inFlight.set(trial.n, title);
   ctx.emit({ type: "proposal", n: trial.n, title });
-  const commitStarted = Date.now();
+  const unsafe = refuseBeforeCommit(worktree, checkedOut);
+  if (unsafe) return { verdict: "invalid", reason: `not committed: ${unsafe}`, fatal: false };
+  const commitStarted = monotonic();
   const message = `${title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
   return record(ctx, trial, dir, commit, commitStarted);
@@ -117,7 +137,7 @@ async function record(
   writeFileSync(join(dir, "diff.patch"), diff.patch);
   ctx.ledger.setTrialCommit(trial.id, {
     commit,
-    commitMs: Date.now() - since,
+    commitMs: monotonic() - since,
     linesAdded: diff.added,
     linesRemoved: diff.removed,
   });

@@ -11,7 +11,7 @@ import { endGroup, isAlive } from "../util/proc.js";
 import { git } from "../workspace/git.js";
 import { branchRef, resolveRef, setRef } from "../workspace/repo.js";
 import { removeWorktree } from "../workspace/worktree.js";
-import { paths } from "./paths.js";
+import { paths, replicateJob } from "./paths.js";
 import { writeResults } from "./results.js";
 import type { TrialJob } from "./trial.js";
 
@@ -52,21 +52,32 @@ export async function recover(
   let killed = 0;
   let recovered = 0;
   const continued = new Map<number, TrialJob>();
+  const executor = options.executor;
   for (const replicate of ledger.runningReplicates(run.id)) {
     const trial = ledger.trialById(replicate.trialId)!;
-    if (replicate.jobId && options.executor?.attach && trial.commit && options.continueTrials) {
+    // A job submitted just before the kill may not have its id recorded: found by name.
+    const jobId =
+      replicate.jobId ??
+      (await executor?.findJob?.(
+        replicateJob(run.tag, trial.n, replicate.idx),
+        replicate.logPath,
+      )) ??
+      null;
+    if (jobId && executor?.attach && trial.commit && options.continueTrials) {
       // A cluster job does not die with the orchestrator: follow it rather than lose it.
-      continued.set(trial.id, {
-        kind: "continue",
-        trial,
-        attach: { replicate, jobId: replicate.jobId },
-      });
+      continued.set(trial.id, { kind: "continue", trial, attach: { replicate, jobId } });
       continue;
+    }
+    if (jobId && executor?.cancel && (await executor.alive?.(jobId))) {
+      await executor.cancel(jobId);
+      killed++;
     }
     if (replicate.pid && isAlive(replicate.pid, replicate.pidStart)) {
       await endGroup(replicate.pid, task.killGrace * 1000);
       killed++;
-    } else if (readBack(task, ledger, replicate)) {
+    }
+    // Even one just ended may have printed its result already (and been on its way out).
+    if (readBack(task, ledger, replicate)) {
       recovered++;
       continue;
     }
@@ -79,7 +90,7 @@ export async function recover(
       metrics: {},
       logBytes: null,
       logTail: null,
-      durationMs: Date.now() - replicate.startedAt,
+      durationMs: Math.max(0, Date.now() - replicate.startedAt),
     });
   }
   let interrupted = 0;

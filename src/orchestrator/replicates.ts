@@ -6,12 +6,12 @@ import type { JudgeStep, Replicated } from "../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../ledger/types.js";
 import { classify, logTail } from "../metrics/outcome.js";
 import { processStartTime } from "../util/proc.js";
-import { gitRaw } from "../workspace/git.js";
+import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../workspace/guard.js";
 import { protectedFingerprint, tamperedFiles } from "../workspace/protect.js";
 import type { RunContext } from "./context.js";
 import { replicateEnv } from "./env.js";
 import { judgeContext } from "./judging.js";
-import { paths, replicateLog, replicateResult } from "./paths.js";
+import { paths, replicateJob, replicateLog, replicateResult } from "./paths.js";
 import { ensureSetup } from "./setup.js";
 
 export type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
@@ -41,28 +41,20 @@ const ALWAYS_OUTPUTS = ["**/__pycache__/**", "**/*.pyc"];
 
 /**
  * Paths the replicate changed at run time outside the editable files and the declared
- * outputs: tracked files that differ from the trial's commit, and new files, ignored ones
- * included. Compared with the commit itself, so staging changes cannot hide them.
+ * outputs: new, changed or deleted files, ignored ones included, by their size and
+ * modification time before and after (no git process; staging cannot hide a change).
  */
-async function undeclaredChanges(
-  ctx: RunContext,
-  worktree: string,
-  commit: string,
-): Promise<string[]> {
-  const [tracked, untracked] = await Promise.all([
-    gitRaw(worktree, ["diff", "--name-only", "-z", "--no-renames", commit]),
-    gitRaw(worktree, ["ls-files", "-z", "--others"]),
-  ]);
-  const paths = new Set(
-    [...tracked.stdout.split("\0"), ...untracked.stdout.split("\0")].filter(Boolean),
-  );
+function undeclaredChanges(ctx: RunContext, worktree: string, before: FileTimes): string[] {
   const declared = picomatch([...ctx.task.outputs, ...ALWAYS_OUTPUTS], { dot: true });
-  return [...paths].filter((p) => !ctx.scope.isEditable(p) && !declared(p)).sort();
+  return changedFiles(worktree, before)
+    .filter((p) => !ctx.scope.isEditable(p) && !declared(p))
+    .sort();
 }
 
 /**
  * Runs replicates until the judge has a verdict, comparing with the trial's own parent.
- * A replicate that changes a protected file ends the trial as tampered. With `attach`,
+ * A replicate that changes a protected file, or the harness's files or the user's checkout
+ * outside its worktree, ends the trial as tampered. With `attach`,
  * the first replicate is one already submitted by an earlier orchestrator.
  */
 export async function runReplicates(
@@ -109,7 +101,7 @@ export async function runReplicates(
     const seed = pending?.replicate.seed ?? step.seed;
     const title = ledger.trialById(trial.id)?.title ?? "";
     const spec: ReplicateSpec = {
-      name: `ar-${run.tag}-${trial.n}-${idx}`,
+      name: replicateJob(run.tag, trial.n, idx),
       command: task.run,
       cwd: worktree,
       env: replicateEnv(task, run.tag, {
@@ -149,6 +141,8 @@ export async function runReplicates(
         ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
       },
     };
+    const harness = await HarnessFiles.take(task.root, worktree);
+    const files = fileTimes(worktree);
     const execution =
       pending && ctx.executor.attach
         ? await ctx.executor.attach(pending.jobId, spec)
@@ -177,6 +171,15 @@ export async function runReplicates(
       outcome: classified.outcome,
       metric: classified.metric,
     });
+    // First, since the worktree's .git link decides which repository the next checks read.
+    const escaped = await harness.changed();
+    if (escaped.length)
+      return {
+        kind: "verdict",
+        verdict: "tampered",
+        reason: `the replicate changed files outside its worktree: ${clip(escaped)}`,
+        metric: null,
+      };
     const tampered = tamperedFiles(worktree, expected);
     if (tampered.length)
       return {
@@ -185,7 +188,7 @@ export async function runReplicates(
         reason: `the replicate changed protected files: ${tampered.join(", ")}`,
         metric: null,
       };
-    const undeclared = await undeclaredChanges(ctx, worktree, commit);
+    const undeclared = undeclaredChanges(ctx, worktree, files);
     if (undeclared.length)
       return {
         kind: "verdict",

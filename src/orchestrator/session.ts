@@ -18,6 +18,7 @@ import {
 import type { Researcher } from "../researchers/researcher.js";
 import { loadTask } from "../task/load.js";
 import type { Task } from "../task/task.js";
+import { monotonic } from "../util/clock.js";
 import { isAlive, processStartTime } from "../util/proc.js";
 import {
   branchName,
@@ -35,7 +36,7 @@ import { EditScope } from "../workspace/scope.js";
 import { type RunContext, serialQueue } from "./context.js";
 import { diagnose, type Problem } from "./doctor.js";
 import type { Emit } from "./events.js";
-import { drive, type Limits, type LoopEnd } from "./loop.js";
+import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
 import { measureNoise } from "./noise.js";
 import { promote, type TransferTable } from "./promote.js";
 import { checkOwner, recover } from "./recover.js";
@@ -60,8 +61,13 @@ export interface SessionOptions {
   /** Total trials of the run; for resume, undefined keeps the run's own limit. */
   maxTrials?: number | null;
   maxHours?: number | null;
-  /** Dollars of researcher spending after which no new trial starts; for resume as maxTrials. */
+  /**
+   * Dollars, researchers' spending plus GPU time at `stops.gpuHourUsd`, after which no new
+   * trial starts; for resume as maxTrials.
+   */
   maxUsd?: number | null;
+  /** Stop rules; for resume, what is given replaces the run's own. */
+  stops?: Partial<Stops>;
   /** Where replicates run; for resume, undefined keeps the run's own. */
   executor?: ExecutorChoice;
   /** Trials proposed ahead of free slots (default: one per slot, none for mutate). */
@@ -148,6 +154,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       maxUsd: options.maxUsd ?? null,
       executorJson: JSON.stringify(executor),
     });
+    ledger.setStops(run.id, JSON.stringify({ ...DEFAULT_STOPS, ...options.stops }));
     options.emit({
       type: "run-start",
       tag: run.tag,
@@ -195,6 +202,7 @@ export async function resumeRun(options: ResumeOptions): Promise<SessionResult> 
     checkOwner(run);
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
+    ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
     const executor: ExecutorChoice =
       options.executor ?? (run.executorJson ? JSON.parse(run.executorJson) : { kind: "local" });
     if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executor));
@@ -317,8 +325,10 @@ export async function finishSession(
 ): Promise<SessionResult> {
   const run = ctx.ledger.runById(ctx.run.id)!;
   const limits: Limits = {
+    stops: storedStops(run),
+    since: Date.now(),
     maxTrials: run.maxTrials,
-    deadline: options.maxHours ? Date.now() + options.maxHours * 3600_000 : null,
+    deadline: options.maxHours ? monotonic() + options.maxHours * 3600_000 : null,
     maxUsd: run.maxUsd,
     maxReplicates: options.maxReplicates ?? null,
     resumed,
@@ -429,4 +439,9 @@ export async function doctorRuns(options: {
   } finally {
     ledger.close();
   }
+}
+
+/** The run's stop rules; runs made before they were kept get the defaults. */
+function storedStops(run: RunRow): Stops {
+  return { ...DEFAULT_STOPS, ...(run.stopsJson ? JSON.parse(run.stopsJson) : {}) };
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { mean, sd } from "../judge/stats.js";
 import type { ReplicateRow, TrialRow } from "../ledger/types.js";
 import type { Reconcile } from "../researchers/researcher.js";
+import { monotonic } from "../util/clock.js";
 import { writeJson } from "../util/fs.js";
 import { branchRef, setRef } from "../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../workspace/worktree.js";
@@ -114,7 +115,7 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       return { trial, fatal: prepared.fatal ? prepared.reason : null, follow: null };
     }
     ledger.setTrialState(trial.id, "running");
-    const started = Date.now();
+    const started = monotonic();
     const attach = job.kind === "continue" ? job.attach : undefined;
     const step = await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, attach);
     const outcome = await conclude(
@@ -124,7 +125,7 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       step,
       prepared.commit,
       parentMetric,
-      Date.now() - started,
+      monotonic() - started,
     );
     if (outcome.trial.verdict === "keep") await verifyIncumbent(ctx, outcome.trial, worktree);
     return outcome;

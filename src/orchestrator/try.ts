@@ -26,7 +26,7 @@ import {
   trackedFiles,
 } from "../workspace/repo.js";
 import type { Emit } from "./events.js";
-import { drive } from "./loop.js";
+import { DEFAULT_STOPS, drive } from "./loop.js";
 import { paths } from "./paths.js";
 import { checkOwner, recover } from "./recover.js";
 import { checkTaskFiles, context } from "./session.js";
@@ -120,6 +120,8 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       maxTrials: before + (needsBaseline ? 2 : 1),
       deadline: null,
       maxUsd: null,
+      stops: { ...DEFAULT_STOPS, maxFailures: 0 },
+      since: Date.now(),
     });
     const trials = ledger.trials(run.id).slice(before);
     const baseline = needsBaseline ? (trials.find((t) => t.baseline) ?? null) : null;

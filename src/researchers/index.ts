@@ -71,7 +71,7 @@ export function checkBudget(config: ResearcherConfig, maxUsd: number | null): vo
   if (maxUsd === null || !(PROVIDERS as readonly string[]).includes(config.kind)) return;
   if (!priceOf(config.model!, config.prices))
     throw new UsageError(
-      `--max-usd: no price is known for the model ${config.model}; add researcher.prices.${config.model}: { input, output } (dollars per million tokens, 0 for a local model) to the task file`,
+      `--budget-usd: no price is known for the model ${config.model}; add researcher.prices.${config.model}: { input, output } (dollars per million tokens, 0 for a local model) to the task file`,
     );
 }
 

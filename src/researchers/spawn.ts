@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { endGroup } from "../util/proc.js";
+import { redact } from "../util/secrets.js";
 
 export interface Captured {
   code: number | null;
@@ -71,7 +72,16 @@ export function runCaptured(
       clearTimeout(timer);
       o.signal.removeEventListener("abort", onAbort);
       if (ending) await ending;
-      resolve({ code, signal, stdout, stderr, timedOut, aborted, spawnError });
+      // The program may print its own credentials; its output is recorded.
+      resolve({
+        code,
+        signal,
+        stdout: redact(stdout),
+        stderr: redact(stderr),
+        timedOut,
+        aborted,
+        spawnError,
+      });
     });
   });
 }

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { monotonic } from "../util/clock.js";
 
 /**
  * The kernel's start time of a process (clock ticks since boot), or null if it is gone.
@@ -57,16 +58,16 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 /** SIGTERM, then SIGKILL after `graceMs` if anything of the group remains. */
 export async function endGroup(pgid: number, graceMs: number): Promise<void> {
   signalGroup(pgid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && groupAlive(pgid)) await sleep(Math.min(50, graceMs));
+  const deadline = monotonic() + graceMs;
+  while (monotonic() < deadline && groupAlive(pgid)) await sleep(Math.min(50, graceMs));
   signalGroup(pgid, "SIGKILL");
 }
 
 /** Waits until nothing of the group is alive, at most `ms`; returns false if something still is. */
 export async function groupGone(pgid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
+  const deadline = monotonic() + ms;
   while (groupAlive(pgid)) {
-    if (Date.now() >= deadline) return false;
+    if (monotonic() >= deadline) return false;
     await sleep(20);
   }
   return true;

@@ -56,7 +56,12 @@ export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): P
         else reject(new GitError(args, code, stderr || (error?.message ?? "")));
       },
     );
-    if (options.input !== undefined) child.stdin?.end(options.input);
+    if (options.input !== undefined) {
+      // git may exit without reading its input (it failed first): its own error is the one
+      // to report, not the broken pipe.
+      child.stdin?.on("error", () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
 }
 

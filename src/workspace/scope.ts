@@ -42,7 +42,10 @@ export class EditScope {
     return this.refusal(path) === null;
   }
 
-  /** Checks every change of a proposal; symbolic links and submodules are never accepted. */
+  /**
+   * Checks every change of a proposal. Symbolic links, submodules, binary files and
+   * deletions are never accepted: a proposal edits code, it does not remove what runs.
+   */
   check(changes: Change[]): ScopeCheck {
     if (changes.length === 0) return { ok: false, reason: "the proposal changed nothing" };
     const refused: string[] = [];
@@ -51,8 +54,10 @@ export class EditScope {
       if (why) refused.push(`${change.path} (${why})`);
       else if (change.newMode === LINK_MODE) refused.push(`${change.path} (a symbolic link)`);
       else if (change.newMode === SUBMODULE_MODE) refused.push(`${change.path} (a submodule)`);
+      else if (change.status === "deleted") refused.push(`${change.path} (deleted)`);
+      else if (change.binary) refused.push(`${change.path} (a binary file)`);
     }
     if (refused.length === 0) return { ok: true };
-    return { ok: false, reason: `changes outside the editable files: ${refused.join(", ")}` };
+    return { ok: false, reason: `changes not allowed: ${refused.join(", ")}` };
   }
 }

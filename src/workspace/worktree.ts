@@ -83,6 +83,8 @@ export interface Change {
   status: "added" | "modified" | "deleted" | "type-changed";
   oldMode: string;
   newMode: string;
+  /** git sees no lines in it (numstat shows "-"). */
+  binary?: boolean;
 }
 
 const STATUS: Record<string, Change["status"]> = {
@@ -140,8 +142,13 @@ export async function diffCommits(dir: string, from: string, to: string): Promis
         status: STATUS[meta[4]?.[0] ?? ""] ?? "modified",
       });
     } else {
-      // numstat: "added<TAB>removed<TAB>path"; binary files show "-".
-      const [a, r] = field.split("\t");
+      // numstat: "added<TAB>removed<TAB>path"; binary files show "-". It follows the
+      // raw entries, so the change it describes is already listed.
+      const [a, r, path] = field.split("\t");
+      if (a === "-") {
+        const change = diff.changes.find((c) => c.path === path);
+        if (change) change.binary = true;
+      }
       if (a && a !== "-") diff.added += Number(a);
       if (r && r !== "-") diff.removed += Number(r);
     }

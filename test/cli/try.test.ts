@@ -57,7 +57,7 @@ describe("autoresearch try, from a plain shell session", () => {
     const invalid = await runCli(["try", "-C", root, "-m", "cheat"]);
     expect(invalid.stdout).toContain("trial 3: invalid");
     expect(invalid.stdout).toContain(
-      "reason: changes outside the editable files: evaluate.mjs (protected), notes.txt (not editable)",
+      "reason: changes not allowed: evaluate.mjs (protected), notes.txt (not editable)",
     );
     expect(sh(root, "git status --porcelain")).toBe("");
     expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toContain("(x - 3) ** 2");

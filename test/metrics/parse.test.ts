@@ -6,6 +6,7 @@ import {
   parseMetrics,
   parseRegex,
   parseSummary,
+  summaryProblem,
   toNumber,
 } from "../../src/metrics/parse.js";
 
@@ -42,6 +43,17 @@ describe("metric parsers", () => {
       val_bpb: 2,
     });
     expect(parseSummary("val_bpb: 5\n")).toEqual({});
+  });
+
+  it("names a metric printed twice with different values, or printed as garbage", () => {
+    expect(summaryProblem("---\nscore: 1.5\nscore: 0.1\n", "score")).toBe(
+      "score is printed 2 times with different values (1.5, 0.1)",
+    );
+    expect(summaryProblem("---\nscore: 1.5\nscore: 1.50\n", "score")).toBeNull();
+    expect(summaryProblem("---\nscore: banana\n", "score")).toBe('score is not a number: "banana"');
+    expect(summaryProblem("---\nscore: 2\n", "score")).toBeNull();
+    // Before the block, anything goes.
+    expect(summaryProblem("score: 9\n---\nscore: 2\n", "score")).toBeNull();
   });
 
   it("understands Python's nan and inf, percents and exponents", () => {

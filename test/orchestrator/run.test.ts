@@ -148,11 +148,11 @@ describe("a run, end to end, with real git and real processes", () => {
     await promise;
     const { ledger, trials } = ledgerOf(root);
     expect(trials.slice(1).map((t) => [t.verdict, t.reason])).toEqual([
-      ["invalid", "changes outside the editable files: evaluate.mjs (protected)"],
-      ["invalid", "changes outside the editable files: README.md (not editable)"],
-      ["invalid", "changes outside the editable files: autoresearch.yaml (the task file)"],
+      ["invalid", "changes not allowed: evaluate.mjs (protected)"],
+      ["invalid", "changes not allowed: README.md (not editable)"],
+      ["invalid", "changes not allowed: autoresearch.yaml (the task file)"],
       ["invalid", "the proposal changed nothing"],
-      ["invalid", "changes outside the editable files: program.md (the program)"],
+      ["invalid", "changes not allowed: program.md (the program)"],
     ]);
     // Nothing was run for them, and nothing is lost: each commit is under its ref.
     for (const t of trials.slice(1)) expect(ledger.replicates(t.id)).toEqual([]);

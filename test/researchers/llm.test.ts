@@ -209,11 +209,11 @@ describe("robustness and cost", () => {
     expect(toolResults(requests[1]!).at(-1)!.text).toContain("no file was edited yet");
   });
 
-  it("stops the run once --max-usd is spent", async () => {
+  it("stops the run once --budget-usd is spent", async () => {
     const again = (_: ReceivedRequest, i: number) => EDIT[i % 4]!;
     const { result, trials } = await run("anthropic", again, { maxTrials: 10, maxUsd: 0.01 });
     expect(result.status).toBe("finished");
-    expect(result.reason).toBe("reached --max-usd 0.01 (spent $0.0180)");
+    expect(result.reason).toBe("reached --budget-usd 0.01: $0.0180 on researchers");
     expect(trials).toHaveLength(2);
   });
 

@@ -158,13 +158,12 @@ describe("the edit scope", () => {
     expect(scope.check([])).toEqual({ ok: false, reason: "the proposal changed nothing" });
     expect(scope.check([change("train.py"), change("prepare.py"), change("src/eval.py")])).toEqual({
       ok: false,
-      reason:
-        "changes outside the editable files: prepare.py (not editable), src/eval.py (protected)",
+      reason: "changes not allowed: prepare.py (not editable), src/eval.py (protected)",
     });
     expect(scope.check([change("train.py", "120000")]).ok).toBe(false);
     expect(scope.check([change("src/lib.py", "160000")])).toEqual({
       ok: false,
-      reason: "changes outside the editable files: src/lib.py (a submodule)",
+      reason: "changes not allowed: src/lib.py (a submodule)",
     });
   });
 });

@@ -1,0 +1,26 @@
+import { isSecretName } from "../executors/env.js";
+
+/** Values of the credentials in `env`, long enough to be told apart from ordinary text. */
+export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.entries(env)
+    .filter((e): e is [string, string] => isSecretName(e[0]) && (e[1]?.length ?? 0) >= 8)
+    .map(([, value]) => value);
+}
+
+/**
+ * Text with every credential of the environment replaced by "[redacted]": what a
+ * researcher prints or answers is recorded, and an agent holds its API key.
+ */
+export function redact(text: string, values = secretValues()): string {
+  let out = text;
+  for (const value of values) out = out.split(value).join("[redacted]");
+  return out;
+}
+
+/** A JSON-able value with credentials redacted in every string it holds. */
+export function redactJson<T>(value: T, values = secretValues()): T {
+  if (value === undefined || values.length === 0) return value;
+  const text = JSON.stringify(value);
+  const escaped = values.map((v) => JSON.stringify(v).slice(1, -1));
+  return JSON.parse(redact(text, escaped)) as T;
+}

@@ -1,0 +1,92 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { type Dashboard, startDashboard } from "../../src/report/dashboard/server.js";
+import { get } from "../dashboard/http.js";
+import { quadraticTask, runCli, sh, tempDir } from "../helpers.js";
+
+const KEY = "sk-ant-fake-7f3a9c1e5b2d4f6a8c0e";
+const TOKEN = "ghp_fakeToken0123456789abcdefABCDEF";
+
+/**
+ * A researcher that does what a careless agent might: prints its whole environment,
+ * puts its key in its answer, and once fails with the key in its error output.
+ */
+const RESEARCHER = `
+const n = JSON.parse(require("node:fs").readFileSync(0, "utf8")).trial;
+console.error(Object.entries(process.env).map(([k, v]) => k + "=" + v).join("\\n"));
+if (n === 2) { console.error("request failed: 401 for key " + process.env.FAKE_API_KEY); process.exit(1); }
+const fs = require("node:fs");
+fs.writeFileSync("train.mjs", fs.readFileSync("train.mjs", "utf8").replace(/const X = [\\d.]+;/, "const X = " + (1 + n * 0.5) + ";"));
+console.log(JSON.stringify({ title: "X up, says " + process.env.FAKE_API_KEY, hypothesis: "token " + process.env.GITHUB_TOKEN }));
+`;
+
+/** Every file under `dir`, recursively. */
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+let dashboard: Dashboard | null = null;
+afterAll(async () => {
+  await dashboard?.close();
+});
+
+describe("secrets", () => {
+  it("a run made with API keys in the environment leaves them in no artefact", async () => {
+    const scripts = tempDir();
+    writeFileSync(join(scripts, "researcher.cjs"), RESEARCHER);
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        // The replicate prints its environment into its log.
+        "run: env; node train.mjs",
+        "metric: { name: score, goal: minimize }",
+        `researcher: { kind: command, command: "node ${join(scripts, "researcher.cjs")}" }`,
+      ].join("\n"),
+    });
+    const env = { FAKE_API_KEY: KEY, GITHUB_TOKEN: TOKEN };
+    const run = await runCli(["run", "-C", root, "--tag", "keys", "--max-trials", "4"], { env });
+    expect(run.code).toBe(0);
+    const report = await runCli(["report", "-C", root], { env });
+    expect(report.code).toBe(0);
+
+    // The run happened as it claims: a keep, and the failed proposal recorded.
+    const tsv = readFileSync(join(root, ".autoresearch/runs/keys/results.tsv"), "utf8");
+    expect(tsv).toContain("X up, says [redacted]");
+    expect(tsv).toContain("request failed: 401 for key [redacted]");
+
+    dashboard = await startDashboard({ root, port: 0 });
+    const pages = await Promise.all(
+      [
+        "/",
+        "/runs/keys",
+        "/runs/keys/trials/1",
+        "/runs/keys/trials/2",
+        "/api/runs/keys/trials",
+        "/runs/keys/progress.svg",
+      ].map((path) => get(dashboard!.port, path)),
+    );
+    expect(pages.map((p) => p.status)).toEqual([200, 200, 200, 200, 200, 200]);
+
+    const artefacts: [string, string][] = [
+      ["run output", run.stdout + run.stderr],
+      ["report output", report.stdout + report.stderr],
+      ...files(root)
+        .filter((f) => !f.includes("/.git/objects/"))
+        .map((f): [string, string] => [f, readFileSync(f, "latin1")]),
+      ["git objects", sh(root, "git cat-file --batch-all-objects --batch --unordered")],
+      ...pages.map((p, i): [string, string] => [`dashboard page ${i}`, p.body]),
+    ];
+    // The search itself can find what it looks for.
+    expect(artefacts.some(([, text]) => text.includes("[redacted]"))).toBe(true);
+    const leaks = artefacts.filter(([, text]) => text.includes(KEY) || text.includes(TOKEN));
+    expect(leaks.map(([where]) => where)).toEqual([]);
+    // Scanned: the ledger, logs, reports and commits were all among them.
+    const names = artefacts.map(([where]) => where).join("\n");
+    for (const expected of ["ledger.db", "run.log", "report.html", "proposal.json", "results.tsv"])
+      expect(names).toContain(expected);
+  }, 120_000);
+});
