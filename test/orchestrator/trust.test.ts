@@ -31,7 +31,9 @@ function noisyTask(extraYaml = "") {
       "const Z = 1;",
       "const seed = Number(process.env.AR_SEED);",
       "const noise = Math.sin(seed * 12.9898) * 0.05;",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: this is the fixture's own source
       'if (process.argv[2] === "heldout") console.log(`---\\nscore: ${heldout(X)}`);',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: this is the fixture's own source
       "else console.log(`---\\nscore: ${score(X, Y, Z) + noise}`);",
       "",
     ].join("\n"),
