@@ -4,6 +4,7 @@
 #   bench/gpu/nanogpt.sh prepare   TASK CORPUS OUT   # init the task, run prepare.py, time it
 #   bench/gpu/nanogpt.sh replicate TASK NAME OUT     # one 300 s replicate on GPU 0, as the harness runs it
 #   bench/gpu/nanogpt.sh run       TASK N OUT        # `autoresearch run` with mutate on every GPU, 60 s budget
+#   bench/gpu/nanogpt.sh confirm   TASK S OUT        # the confirm judge on one GPU, 60 s budget, for S seconds
 #
 # The run phase reads the corpus from NANOGPT_TEXT, as the task's setup does. Needs `autoresearch`, git, nvidia-smi and a python3 with torch 2.x, numpy and regex on PATH.
 set -euo pipefail
@@ -42,6 +43,20 @@ run)
   for f in .autoresearch/runs/gpu/trials/*/run.log; do
     n=$(basename "$(dirname "$f")")
     { echo "== trial $n"; grep -E '^visible=' "$f"; sed -n '/^---$/,$p' "$f"; } >> "$out/replicates.txt"
+  done
+  ;;
+confirm)
+  cd "$task"
+  # The confirm judge: the baseline on 3 seeds gives the noise floor of val_bpb at 60 s.
+  sed -i 's/^budget: .*/budget: 60s/; s/^timeout: .*/timeout: 400s/' autoresearch.yaml
+  printf 'judge: { policy: confirm, seeds: 3 }\n' >> autoresearch.yaml
+  git -c user.name=bench -c user.email=bench@localhost commit -qam "confirm judge, 60 s budget"
+  # Ctrl-C when the time is up: the replicate in flight is recorded as interrupted.
+  timeout -s INT "$arg" autoresearch run --gpus 0 --tag confirm 2>&1 | tee "$out/confirm.log" || true
+  autoresearch status --tag confirm --trials 20 > "$out/confirm-status.txt" 2>&1 || true
+  cp .autoresearch/runs/confirm/results.tsv "$out/confirm-results.tsv"
+  for f in .autoresearch/runs/confirm/trials/*/run*.log; do
+    { echo "== $f"; sed -n '/^---$/,$p' "$f"; } >> "$out/confirm-replicates.txt"
   done
   ;;
 esac

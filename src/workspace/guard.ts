@@ -14,10 +14,12 @@ import { git, gitRaw } from "./git.js";
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
- * The files that steer the harness's own git processes or its reading of the task: the
- * repository's config (a `core.fsmonitor` there runs a command on every status) and
- * hooks, the worktree's `.git` link (it says which repository git works on), and the task
- * file and program in the user's checkout. Their content is kept to put them back.
+ * The files that steer the harness's own git processes: the repository's config (a
+ * `core.fsmonitor` there runs a command on every status) and hooks, and the worktree's
+ * `.git` link (it says which repository git works on); their content is kept to put them
+ * back. Besides, the size and time of every tracked file of the user's checkout (the task
+ * file and the program among them), to see writes that climbed out of the worktree.
+ * Windows of trials running at once overlap, so a write is reported by each of them.
  */
 export class HarnessFiles {
   private constructor(
