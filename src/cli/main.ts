@@ -56,8 +56,9 @@ try {
  * write leaves it as it was before, and `resume` goes on from there.
  */
 function environmentProblem(error: unknown): string | null {
+  if (!(error instanceof Error)) return null;
   const code = (error as { code?: unknown }).code;
-  const message = (error as Error).message;
+  const message = error.message;
   const full = /no space left on device/i.test(message ?? "");
   if (code === "ENOSPC" || code === "SQLITE_FULL" || full)
     return `the disk is full (${message}); nothing recorded is lost: free some space, then \`autoresearch resume\``;

@@ -115,11 +115,17 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       spawnError = error.message;
       void finish(null, null);
     });
-    if (pid !== null) spec.onSpawn?.(pid);
     child.on("exit", (code, signal) => {
       // Children that outlive the command die with it; a replicate owns nothing after exit.
       if (pid !== null && groupAlive(pid)) signalGroup(pid, "SIGKILL");
       void finish(code, signal);
     });
+    try {
+      if (pid !== null) spec.onSpawn?.(pid);
+    } catch (error) {
+      // A process the harness could not record (a full disk) must not run on unwatched.
+      spawnError = `the harness could not record the process: ${(error as Error).message}`;
+      end(spawnError);
+    }
   });
 }

@@ -88,7 +88,16 @@ export async function scancel(jobId: string): Promise<void> {
 
 /** A queued or running job of this user with this name and batch script, or null. */
 export async function findQueued(name: string, script: string): Promise<string | null> {
-  const out = await slurm("squeue", ["-h", "-u", userInfo().username, "-n", name, "-o", "%i|%o"]);
+  // A controller that does not answer right now must not stop a resume.
+  const out = await slurm("squeue", [
+    "-h",
+    "-u",
+    userInfo().username,
+    "-n",
+    name,
+    "-o",
+    "%i|%o",
+  ]).catch(() => "");
   for (const line of out.trim().split("\n")) {
     const [id, command] = line.split("|");
     if (id && command?.trim() === script) return id.trim();

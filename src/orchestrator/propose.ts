@@ -48,8 +48,9 @@ export async function prepareRebase(
 
 /**
  * Asks a researcher for a change in the trial's worktree, commits whatever it left there
- * (the commit is kept under the trial's ref before anything can refuse it), and checks
- * the changed paths against the editable globs.
+ * (the commit is kept under the trial's ref before the paths are checked against the
+ * editable globs). Not committed at all: a proposal whose researcher wrote outside the
+ * worktree, and one holding a file too large or a credential.
  */
 export async function prepareProposal(
   ctx: RunContext,
@@ -62,7 +63,7 @@ export async function prepareProposal(
 ): Promise<Prepared> {
   const { ledger, run, task } = ctx;
   const started = monotonic();
-  const harness = await HarnessFiles.take(task.root, worktree);
+  const harness = await HarnessFiles.take(task, worktree);
   const checkedOut = fileTimes(worktree);
   const answer = await researcher.propose({
     task,
@@ -129,7 +130,7 @@ async function record(
   since: number,
 ): Promise<Prepared> {
   const root = ctx.task.root;
-  // The ref is set before anything can refuse the proposal: whatever the verdict, it is never lost.
+  // The ref is set before the paths are checked: whatever the verdict, it is never lost.
   const [, diff] = await Promise.all([
     setRef(root, trialRef(ctx.run.tag, trial.n), commit),
     diffCommits(root, trial.parentCommit, commit),

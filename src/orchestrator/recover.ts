@@ -68,16 +68,20 @@ export async function recover(
       continued.set(trial.id, { kind: "continue", trial, attach: { replicate, jobId } });
       continue;
     }
+    let ended = false;
     if (jobId && executor?.cancel && (await executor.alive?.(jobId))) {
       await executor.cancel(jobId);
-      killed++;
+      ended = true;
     }
     if (replicate.pid && isAlive(replicate.pid, replicate.pidStart)) {
       await endGroup(replicate.pid, task.killGrace * 1000);
-      killed++;
+      ended = true;
     }
-    // Even one just ended may have printed its result already (and been on its way out).
-    if (readBack(task, ledger, replicate)) {
+    if (ended) killed++;
+    // One just ended may have printed its result already, on its way out; that is only
+    // certain with the summary parser (a block printed once, at the end): the others take
+    // the last match, which mid-training may be a progress line.
+    if ((!ended || task.metric.parser === "summary") && readBack(task, ledger, replicate)) {
       recovered++;
       continue;
     }
@@ -90,7 +94,9 @@ export async function recover(
       metrics: {},
       logBytes: null,
       logTail: null,
-      durationMs: Math.max(0, Date.now() - replicate.startedAt),
+      // Until its last output, not until now: the time the orchestrator was down is no
+      // GPU time (the budget counts it).
+      durationMs: lastOutput(replicate),
     });
   }
   let interrupted = 0;
@@ -199,4 +205,14 @@ async function removeStaleLocks(root: string, tag: string): Promise<void> {
     return;
   }
   for (const name of names) if (name.endsWith(".lock")) rmSync(join(trials, name), { force: true });
+}
+
+/** Milliseconds from a replicate's start to its log's last write (0 without a log). */
+function lastOutput(replicate: ReplicateRow): number {
+  try {
+    const last = statSync(replicate.logPath).mtimeMs;
+    return Math.max(0, Math.round(last - (replicate.runningAt ?? replicate.startedAt)));
+  } catch {
+    return 0;
+  }
 }

@@ -141,7 +141,7 @@ export async function runReplicates(
         ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
       },
     };
-    const harness = await HarnessFiles.take(task.root, worktree);
+    const harness = await HarnessFiles.take(task, worktree);
     const files = fileTimes(worktree);
     const execution =
       pending && ctx.executor.attach

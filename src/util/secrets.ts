@@ -17,10 +17,15 @@ export function redact(text: string, values = secretValues()): string {
   return out;
 }
 
-/** A JSON-able value with credentials redacted in every string it holds. */
+/** A JSON-able value with credentials redacted in every string it holds (keys too). */
 export function redactJson<T>(value: T, values = secretValues()): T {
-  if (value === undefined || values.length === 0) return value;
-  const text = JSON.stringify(value);
-  const escaped = values.map((v) => JSON.stringify(v).slice(1, -1));
-  return JSON.parse(redact(text, escaped)) as T;
+  if (values.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return redact(v, values);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [redact(k, values), walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
 }

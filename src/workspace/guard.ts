@@ -1,6 +1,17 @@
-import { lstatSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  type Dirent,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { isAbsolute, join } from "node:path";
+import picomatch from "picomatch";
 import { isSecretName } from "../executors/env.js";
+import { TASK_FILE, type Task } from "../task/task.js";
 import { git, gitRaw } from "./git.js";
 
 /**
@@ -15,32 +26,40 @@ export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * The files that steer the harness's own git processes: the repository's config (a
- * `core.fsmonitor` there runs a command on every status) and hooks, and the worktree's
- * `.git` link (it says which repository git works on); their content is kept to put them
- * back. Besides, the size and time of every tracked file of the user's checkout (the task
- * file and the program among them), to see writes that climbed out of the worktree.
- * Windows of trials running at once overlap, so a write is reported by each of them.
+ * `core.fsmonitor` there runs a command on every status) and hooks, as they were when
+ * this process first looked, and the worktree's `.git` link (it says which repository
+ * git works on). A change is put back from that first copy, so that trials running at
+ * once cannot hand a tampered file on to each other. Besides, the size and time of the
+ * task file and the protected files of the user's checkout, to see writes that climbed
+ * out of the worktree to what judges the trials (the rest of the checkout is the
+ * person's own to edit while a run goes on).
  */
 export class HarnessFiles {
   private constructor(
+    private readonly root: string,
     private readonly saved: Map<string, Buffer | null>,
     private readonly checkout: Map<string, string>,
-    private readonly root: string,
+    private readonly watched: string[],
   ) {}
 
-  static async take(root: string, worktree: string | null): Promise<HarnessFiles> {
-    const common = await commonDir(root);
-    const files = [join(common, "config"), ...listFiles(join(common, "hooks"))];
-    if (worktree) files.push(join(worktree, ".git"));
-    const saved = new Map(files.map((f) => [f, read(f)]));
-    return new HarnessFiles(saved, await checkoutState(root), root);
+  static async take(
+    task: Pick<Task, "root" | "protected">,
+    worktree: string | null,
+  ): Promise<HarnessFiles> {
+    const common = await commonDir(task.root);
+    let first = firstSeen.get(common);
+    if (!first) {
+      const files = [join(common, "config"), ...listFiles(join(common, "hooks"))];
+      first = new Map(files.map((f) => [f, read(f)]));
+      firstSeen.set(common, first);
+    }
+    const saved = new Map(first);
+    if (worktree) saved.set(join(worktree, ".git"), read(join(worktree, ".git")));
+    const watched = await judgingFiles(task);
+    return new HarnessFiles(task.root, saved, checkoutState(task.root, watched), watched);
   }
 
-  /**
-   * What changed since the snapshot, as paths relative to the task: harness files are
-   * put back as they were; files of the user's checkout are only reported, since the
-   * person may have edited them meanwhile.
-   */
+  /** What changed since the snapshot, as paths relative to the task; harness files are put back. */
   async changed(): Promise<string[]> {
     const changed: string[] = [];
     for (const [file, content] of this.saved) {
@@ -48,17 +67,16 @@ export class HarnessFiles {
       if (now === null && content === null) continue;
       if (now !== null && content !== null && now.equals(content)) continue;
       changed.push(relative(this.root, file));
-      if (content === null) rmSync(file, { force: true });
-      else writeFileSync(file, content);
+      restore(file, content);
     }
     // Hooks that did not exist before.
     const hooks = join(await commonDir(this.root), "hooks");
     for (const file of listFiles(hooks))
       if (!this.saved.has(file)) {
         changed.push(relative(this.root, file));
-        rmSync(file, { force: true });
+        restore(file, null);
       }
-    const after = await checkoutState(this.root);
+    const after = checkoutState(this.root, this.watched);
     for (const [path, state] of after) if (this.checkout.get(path) !== state) changed.push(path);
     return changed;
   }
@@ -68,13 +86,22 @@ export class HarnessFiles {
 export type FileTimes = Map<string, string>;
 
 export function fileTimes(root: string, dir = "", into: FileTimes = new Map()): FileTimes {
-  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(join(root, dir), { withFileTypes: true });
+  } catch {
+    return into; // unreadable: what is in it cannot be committed either
+  }
+  for (const entry of entries) {
     const path = dir ? `${dir}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
       if (path !== ".git") fileTimes(root, path, into);
-    } else if (entry.isFile()) {
-      const s = lstatSync(join(root, path));
-      into.set(path, `${s.size} ${s.mtimeMs}`);
+    } else if (entry.isFile() || entry.isSymbolicLink()) {
+      try {
+        const s = lstatSync(join(root, path));
+        const link = entry.isSymbolicLink() ? ` -> ${readlinkSync(join(root, path))}` : "";
+        into.set(path, `${s.size} ${s.mtimeMs}${link}`);
+      } catch {}
     }
   }
   return into;
@@ -107,28 +134,28 @@ export function refuseBeforeCommit(
   const problems: string[] = [];
   for (const path of changedFiles(worktree, before)) {
     const file = join(worktree, path);
-    let size: number;
     try {
-      size = lstatSync(file).size;
+      const stat = lstatSync(file);
+      if (!stat.isFile()) continue; // links are refused by the scope check
+      if (stat.size > MAX_FILE_BYTES) {
+        problems.push(`${path} (${(stat.size / 1024 / 1024).toFixed(1)} MB, over the 10 MB limit)`);
+        continue;
+      }
+      if (secrets.length === 0) continue;
+      const content = readFileSync(file);
+      for (const [name, value] of secrets)
+        if (content.includes(value)) problems.push(`${path} (holds the value of $${name})`);
     } catch {
-      continue; // deleted
+      // Deleted, or unreadable: git could not commit it either.
     }
-    if (size > MAX_FILE_BYTES) {
-      problems.push(`${path} (${(size / 1024 / 1024).toFixed(1)} MB, over the 10 MB limit)`);
-      continue;
-    }
-    if (secrets.length === 0) continue;
-    const content = readFileSync(file);
-    for (const [name, value] of secrets)
-      if (content.includes(value)) problems.push(`${path} (holds the value of $${name})`);
   }
   return problems.length ? problems.join(", ") : null;
 }
 
-/** Size and modification time of each tracked file of the user's checkout. */
-async function checkoutState(root: string): Promise<Map<string, string>> {
+/** Size and modification time of each of `files` in the user's checkout. */
+function checkoutState(root: string, files: string[]): Map<string, string> {
   const state = new Map<string, string>();
-  for (const path of await trackedFiles(root)) {
+  for (const path of files) {
     try {
       const s = statSync(join(root, path));
       state.set(path, `${s.size} ${s.mtimeMs}`);
@@ -139,15 +166,19 @@ async function checkoutState(root: string): Promise<Map<string, string>> {
   return state;
 }
 
-const tracked = new Map<string, Promise<string[]>>();
+const judging = new Map<string, Promise<string[]>>();
 const commons = new Map<string, Promise<string>>();
+const firstSeen = new Map<string, Map<string, Buffer | null>>();
 
-/** The checkout's tracked files, listed once per process: a run does not change them. */
-function trackedFiles(root: string): Promise<string[]> {
-  let files = tracked.get(root);
+/** The task file and the checkout's tracked files that are protected, listed once per process. */
+function judgingFiles(task: Pick<Task, "root" | "protected">): Promise<string[]> {
+  let files = judging.get(task.root);
   if (!files) {
-    files = gitRaw(root, ["ls-files", "-z"]).then((r) => r.stdout.split("\0").filter(Boolean));
-    tracked.set(root, files);
+    const match = picomatch([TASK_FILE, ...task.protected], { dot: true });
+    files = gitRaw(task.root, ["ls-files", "-z"]).then((r) =>
+      r.stdout.split("\0").filter((p) => p && match(p)),
+    );
+    judging.set(task.root, files);
   }
   return files;
 }
@@ -163,12 +194,26 @@ function commonDir(root: string): Promise<string> {
   return dir;
 }
 
+/** A file's content; something else where a file was (a link, a folder) reads as a marker. */
 function read(file: string): Buffer | null {
   try {
+    if (!lstatSync(file).isFile()) return Buffer.from("\0 not a regular file");
     return readFileSync(file);
   } catch {
     return null;
   }
+}
+
+/**
+ * Puts a harness file back: whatever is there (a link is removed, never written
+ * through) goes, then the saved content is written anew. Best effort: the trial is
+ * refused either way.
+ */
+function restore(file: string, content: Buffer | null): void {
+  try {
+    rmSync(file, { recursive: true, force: true });
+    if (content !== null) writeFileSync(file, content, { flag: "wx" });
+  } catch {}
 }
 
 function listFiles(dir: string): string[] {

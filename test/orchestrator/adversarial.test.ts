@@ -1,4 +1,12 @@
-import { existsSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
@@ -8,7 +16,7 @@ import type {
   ProposalResult,
   Researcher,
 } from "../../src/researchers/researcher.js";
-import { quadraticTask, sh } from "../helpers.js";
+import { quadraticTask, sh, tempDir } from "../helpers.js";
 
 const KEY = "sk-adversarial-0123456789abcdef";
 
@@ -51,6 +59,8 @@ describe("adversarial researchers", () => {
     const root = quadraticTask();
     const train = (wt: string) => join(wt, "train.mjs");
     const configBefore = readFileSync(join(root, ".git/config"), "utf8");
+    const victim = join(tempDir(), "precious");
+    writeFileSync(victim, "precious\n");
     process.env.FAKE_API_KEY = KEY;
     let baseline: string | null = null;
     try {
@@ -63,8 +73,8 @@ describe("adversarial researchers", () => {
               unlinkSync(train(wt));
               symlinkSync("evaluate.mjs", train(wt));
             },
-            // Up and out of the worktree, into the user's checkout.
-            (wt) => writeFileSync(join(wt, "../../../train.mjs"), "// overwritten\n"),
+            // Up and out of the worktree, into the user's checkout of the evaluator.
+            (wt) => writeFileSync(join(wt, "../../../evaluate.mjs"), "// overwritten\n"),
             // Into the repository's git config (a command run on every git status) and hooks.
             (wt) => {
               writeFileSync(
@@ -79,17 +89,23 @@ describe("adversarial researchers", () => {
             (wt) => writeFileSync(train(wt), Buffer.from([0, 1, 2, 0, 255, 0, 7])),
             (wt) => rmSync(train(wt)),
             (wt) => writeFileSync(train(wt), `${readFileSync(train(wt), "utf8")}// ${KEY}\n`),
+            // The config replaced by a link: putting it back must not write through the link.
+            (wt) => {
+              const config = join(wt, "../../../.git/config");
+              rmSync(config);
+              symlinkSync(victim, config);
+            },
           ],
           root,
         ),
-        9,
+        10,
       );
       expect(result.status).toBe("finished");
       baseline = trials[0]!.commit;
       const worktreeGit = trials[4]!.reason!;
       expect(trials.slice(1).map((t) => [t.verdict, t.reason])).toEqual([
         ["invalid", "changes not allowed: train.mjs (a symbolic link)"],
-        ["invalid", "the researcher wrote outside its worktree: train.mjs"],
+        ["invalid", "the researcher wrote outside its worktree: evaluate.mjs"],
         [
           "invalid",
           "the researcher wrote outside its worktree: .git/config, .git/hooks/post-checkout",
@@ -99,6 +115,7 @@ describe("adversarial researchers", () => {
         ["invalid", "changes not allowed: train.mjs (a binary file)"],
         ["invalid", "changes not allowed: train.mjs (deleted)"],
         ["invalid", "not committed: train.mjs (holds the value of $FAKE_API_KEY)"],
+        ["invalid", "the researcher wrote outside its worktree: .git/config"],
       ]);
       expect(worktreeGit).toMatch(
         /^the researcher wrote outside its worktree: \.autoresearch\/worktrees\/adv-4\/\.git$/,
@@ -110,7 +127,9 @@ describe("adversarial researchers", () => {
     expect(readFileSync(join(root, ".git/config"), "utf8")).toBe(configBefore);
     expect(existsSync(join(root, ".git/hooks/post-checkout"))).toBe(false);
     expect(existsSync("/tmp/pwned")).toBe(false);
-    expect(readFileSync(join(root, "train.mjs"), "utf8")).toBe("// overwritten\n");
+    expect(lstatSync(join(root, ".git/config")).isSymbolicLink()).toBe(false);
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toBe("// overwritten\n");
     // Neither the huge file nor the key was ever stored by git.
     const objects = allObjects(root);
     expect(objects).not.toContain(KEY);
