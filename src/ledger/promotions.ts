@@ -86,6 +86,11 @@ export const promotions = {
     return Number(lastInsertRowid);
   },
 
+  /** When the evaluation really started, after waiting for a slot (GPU time counts from here). */
+  evaluationRunning(ledger: Ledger, id: number, at: number): void {
+    ledger.db.prepare("UPDATE evaluations SET started_at = ? WHERE id = ?").run(at, id);
+  },
+
   finishEvaluation(
     ledger: Ledger,
     id: number,

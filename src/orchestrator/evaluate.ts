@@ -64,6 +64,7 @@ export async function evaluate(
         cpus: task.resources.cpus,
         signal: ctx.signal,
         onStart: () => undefined,
+        onRunning: (at) => promotions.evaluationRunning(ledger, id, at),
       });
       const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
       const result = classify(
