@@ -86,16 +86,40 @@ export function stopFlags(command: Command): Command {
   return command
     .option(
       "--budget-usd <usd>",
-      "start no new trial once researchers' spending plus GPU time (at --gpu-hour-usd) reaches this many dollars",
-      positiveNumber,
+      'start no new trial once researchers\' spending plus GPU time (at --gpu-hour-usd) reaches this many dollars ("none" on resume: no budget)',
+      budget,
     )
+    .option("--max-usd <usd>", "the earlier name of --budget-usd", budget)
     .option("--gpu-hour-usd <usd>", "what one GPU-hour costs, for --budget-usd", positiveNumber)
     .option(
       "--max-failures <n>",
       "stop after this many trials in a row crash, time out or are invalid (default 10; 0: never)",
       nonNegativeInt,
     )
-    .option("--plateau <n>", "finish after this many trials in a row without a keep", positiveInt);
+    .option(
+      "--plateau <n>",
+      "finish after this many trials in a row without a keep (0 on resume: never)",
+      nonNegativeInt,
+    );
+}
+
+/** A dollar amount, or "none" so that a resume can drop the budget. */
+function budget(value: string): number | "none" {
+  return value === "none" ? value : positiveNumber(value);
+}
+
+/**
+ * The budget the flags set: a number, null to have none, undefined when not given (resume
+ * keeps the run's own).
+ */
+export function budgetChoice(o: {
+  budgetUsd?: number | "none";
+  maxUsd?: number | "none";
+}): number | null | undefined {
+  if (o.budgetUsd !== undefined && o.maxUsd !== undefined)
+    throw new UsageError("--max-usd is the earlier name of --budget-usd: give only one");
+  const given = o.budgetUsd ?? o.maxUsd;
+  return given === "none" ? null : given;
 }
 
 /** The stop rules the flags set; those not given are left to the run's own or the defaults. */
@@ -107,7 +131,7 @@ export function stopsChoice(o: {
   return {
     ...(o.gpuHourUsd !== undefined ? { gpuHourUsd: o.gpuHourUsd } : {}),
     ...(o.maxFailures !== undefined ? { maxFailures: o.maxFailures } : {}),
-    ...(o.plateau !== undefined ? { plateau: o.plateau } : {}),
+    ...(o.plateau !== undefined ? { plateau: o.plateau || null } : {}),
   };
 }
 

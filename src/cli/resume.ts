@@ -3,6 +3,7 @@ import { resumeRun } from "../orchestrator/session.js";
 import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
 import {
+  budgetChoice,
   executorChoice,
   executorFlags,
   positiveInt,
@@ -38,7 +39,7 @@ export function registerResume(program: Command): void {
         tag: o.tag,
         maxTrials: o.maxTrials,
         maxHours: o.maxHours ?? null,
-        maxUsd: o.budgetUsd,
+        maxUsd: budgetChoice(o),
         stops: stopsChoice(o),
         traffic: traffic(o),
         executor: executorChoice(o),

@@ -3,6 +3,7 @@ import { startRun } from "../orchestrator/session.js";
 import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
 import {
+  budgetChoice,
   executorChoice,
   executorFlags,
   positiveInt,
@@ -61,7 +62,7 @@ export function registerRun(program: Command): void {
         baseUrl: o.baseUrl,
         maxTrials: o.maxTrials ?? null,
         maxHours: o.maxHours ?? null,
-        maxUsd: o.budgetUsd ?? null,
+        maxUsd: budgetChoice(o) ?? null,
         stops: stopsChoice(o),
         traffic: traffic(o),
         researchers: o.researchers,

@@ -143,6 +143,51 @@ describe("the command line", () => {
     after.close();
   });
 
+  it("a resume can drop a plateau and a budget; --max-usd is the earlier name of --budget-usd", async () => {
+    const root = quadraticTask();
+    const stored = () => {
+      const ledger = Ledger.open(root);
+      const run = ledger.run("p")!;
+      ledger.close();
+      return { maxUsd: run.maxUsd, plateau: JSON.parse(run.stopsJson!).plateau };
+    };
+    const both = await runCli([
+      "run",
+      "-C",
+      root,
+      "-t",
+      "p",
+      "--max-usd",
+      "5",
+      "--budget-usd",
+      "5",
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--max-usd is the earlier name of --budget-usd: give only one");
+
+    const first = await runCli([
+      "run",
+      "-C",
+      root,
+      "-t",
+      "p",
+      "-n",
+      "8",
+      "--plateau",
+      "1",
+      "--max-usd",
+      "5",
+    ]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain("run finished: plateau: no keep in the last 1 trials");
+    expect(stored()).toEqual({ maxUsd: 5, plateau: 1 });
+
+    const again = await runCli(["resume", "-C", root, "--plateau", "0", "--budget-usd", "none"]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("run finished: reached --max-trials 8");
+    expect(stored()).toEqual({ maxUsd: null, plateau: null });
+  }, 120_000);
+
   it("demo runs the whole loop offline and keeps at least one improvement", async () => {
     const dir = join(tempDir(), "demo");
     const result = await runCli(["demo", dir], { timeoutMs: 300_000 });
