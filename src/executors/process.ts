@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { closeSync } from "node:fs";
 import { monotonic } from "../util/clock.js";
-import { endGroup, groupAlive, groupGone, signalGroup } from "../util/proc.js";
+import { endGroup, endMarked, groupAlive, groupGone, signalGroup } from "../util/proc.js";
 import { capLog, noteLog, openLog } from "./log-file.js";
 
 export interface ProcessSpec {
@@ -44,16 +45,19 @@ const CAP_EVERY_MS = 1000;
  * Runs `command` through /bin/sh in a process group of its own, writing its output
  * straight into a bounded log file (so a result printed after the orchestrator died is
  * not lost). On timeout or abort the whole group gets SIGTERM, then SIGKILL after the
- * grace period; once the command exits, whatever it left behind in its group is killed.
+ * grace period; once the command exits, whatever it left behind in its group is killed,
+ * and so is any process that left the group but still carries the replicate's mark.
  * Contract: never rejects; every way a process can end is described by the result.
  */
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = monotonic();
   return new Promise((resolve) => {
     const fd = openLog(spec.logPath);
+    // Inherited by everything the command starts, so escapees can be found by it.
+    const mark = randomUUID();
     const child = spawn("/bin/sh", ["-c", spec.command], {
       cwd: spec.cwd,
-      env: spec.env,
+      env: { ...spec.env, AR_PROCESS: mark },
       detached: true,
       stdio: ["ignore", fd, fd],
     });
@@ -96,6 +100,12 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
       // only once the group is really gone.
       if (pid !== null) await groupGone(pid, GONE_WAIT_MS);
+      const escaped = await endMarked(`AR_PROCESS=${mark}`, GONE_WAIT_MS);
+      if (escaped > 0)
+        noteLog(
+          spec.logPath,
+          `ended ${escaped} process${escaped === 1 ? "" : "es"} that left the replicate's process group`,
+        );
       const log = capLog(spec.logPath, spec.logLimit);
       resolve({
         pid,

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { endGroup } from "../util/proc.js";
+import { randomUUID } from "node:crypto";
+import { endGroup, endMarked, groupAlive, signalGroup } from "../util/proc.js";
 import { redact } from "../util/secrets.js";
 
 export interface Captured {
@@ -18,7 +19,8 @@ const CAP = 10_000_000;
 /**
  * Runs a researcher's program (a coding agent, a user's command) in its own process
  * group, feeding `input` on stdin and capturing stdout and stderr apart. The whole group
- * is ended on timeout or abort. Never rejects.
+ * is ended on timeout or abort; what the program leaves behind, in its group or marked as
+ * its own, is ended when it exits. Never rejects.
  */
 export function runCaptured(
   file: string,
@@ -32,9 +34,10 @@ export function runCaptured(
   },
 ): Promise<Captured> {
   return new Promise((resolve) => {
+    const mark = randomUUID();
     const child = spawn(file, args, {
       cwd: o.cwd,
-      env: o.env ?? process.env,
+      env: { ...(o.env ?? process.env), AR_PROCESS: mark },
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -72,6 +75,8 @@ export function runCaptured(
       clearTimeout(timer);
       o.signal.removeEventListener("abort", onAbort);
       if (ending) await ending;
+      if (child.pid && groupAlive(child.pid)) signalGroup(child.pid, "SIGKILL");
+      await endMarked(`AR_PROCESS=${mark}`, 5000);
       // The program may print its own credentials; its output is recorded.
       resolve({
         code,

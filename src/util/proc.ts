@@ -73,4 +73,43 @@ export async function groupGone(pgid: number, ms: number): Promise<boolean> {
   return true;
 }
 
+/**
+ * Live processes whose environment holds `entry` (NAME=value) exactly: the ones a process
+ * started, wherever they went, since the environment is inherited across setsid and
+ * double forks. A process that clears its environment, or runs as another user, is not found.
+ */
+export function processesWithEnv(entry: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${name}/environ`, "latin1");
+    } catch {
+      continue;
+    }
+    if (environ.split("\0").includes(entry) && isAlive(Number(name))) found.push(Number(name));
+  }
+  return found;
+}
+
+/**
+ * SIGKILLs the processes that carry `entry` in their environment, such as those of a
+ * finished replicate that left its process group (setsid, a daemonising double fork) and so
+ * escaped the group kill; waits at most `ms` for them to go. Returns how many there were.
+ */
+export async function endMarked(entry: string, ms: number): Promise<number> {
+  const marked = processesWithEnv(entry);
+  for (const pid of marked) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+  const deadline = monotonic() + ms;
+  while (marked.some((pid) => isAlive(pid)) && monotonic() < deadline) await sleep(20);
+  return marked.length;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

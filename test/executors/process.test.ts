@@ -128,6 +128,24 @@ describe("runProcess and outcome classes", () => {
     await waitFor(() => !isAlive(childPid(s)), 5000, "the orphan to die");
   });
 
+  it("a child that left the process group (setsid) is found by the replicate's mark and killed", async () => {
+    // The pause lets setsid take effect before the command exits.
+    const leaver = `setsid sleep 1000 & echo $! > "$CHILD_PID_FILE"; sleep 0.3; echo ---; echo 'score: 2'`;
+    const { outcome, log, spec: s } = await run(leaver);
+    expect(outcome).toMatchObject({ outcome: "ok", metric: 2 });
+    // It really left: its group is its own, so the group kill could not reach it.
+    expect(isAlive(childPid(s))).toBe(false);
+    expect(log).toContain("ended 1 process that left the replicate's process group");
+
+    // On timeout too, and a process of another replicate is left alone.
+    const other = await runProcess(spec("sleep 3"));
+    const slow = run(`${leaver}; sleep 1000`, { timeoutMs: 500, killGraceMs: 200 });
+    const [timedOut] = await Promise.all([slow, other]);
+    expect(timedOut.outcome.outcome).toBe("timeout");
+    expect(isAlive(childPid(timedOut.spec))).toBe(false);
+    expect(other.exitCode).toBe(0);
+  });
+
   it("a log flood is capped at log_limit, keeping the head and the tail with the metric", async () => {
     const {
       outcome,

@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { startRun } from "../../src/orchestrator/session.js";
 import { CLAUDE_TOOLS } from "../../src/researchers/coding-agent.js";
+import { runCaptured } from "../../src/researchers/spawn.js";
+import { isAlive } from "../../src/util/proc.js";
 import { FIXTURES, quadraticTask, tempDir } from "../helpers.js";
 
 const AGENTS = join(FIXTURES, "agents");
@@ -148,5 +150,26 @@ describe("the command researcher", () => {
     });
     expect(ledger.proposal(trials[1]!.id)!.usage).toMatchObject({ model: "mine", costUsd: 0.001 });
     ledger.close();
+  });
+});
+
+describe("a researcher's program", () => {
+  it("owns nothing after it exits: children in its group and ones that left it are ended", async () => {
+    const dir = tempDir();
+    const script = [
+      `sleep 1000 >/dev/null 2>&1 & echo $! > ${dir}/stayed`,
+      `setsid sleep 1000 >/dev/null 2>&1 & echo $! > ${dir}/left`,
+      "sleep 0.3",
+      "echo done",
+    ].join("\n");
+    const result = await runCaptured("/bin/sh", ["-c", script], {
+      cwd: dir,
+      input: "",
+      timeoutMs: 10_000,
+      signal: new AbortController().signal,
+    });
+    expect(result).toMatchObject({ code: 0, stdout: "done\n", timedOut: false });
+    for (const name of ["stayed", "left"])
+      expect(isAlive(Number(readFileSync(join(dir, name), "utf8"))), name).toBe(false);
   });
 });
