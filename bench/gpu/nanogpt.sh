@@ -3,7 +3,7 @@
 #
 #   bench/gpu/nanogpt.sh prepare   TASK CORPUS OUT   # init the task, run prepare.py, time it
 #   bench/gpu/nanogpt.sh replicate TASK NAME OUT     # one 300 s replicate on GPU 0, as the harness runs it
-#   bench/gpu/nanogpt.sh run       TASK N OUT        # `autoresearch run` with mutate on every GPU, 60 s budget
+#   bench/gpu/nanogpt.sh run       TASK N OUT [H]    # `autoresearch run` with mutate on every GPU, 60 s budget (H: --max-hours)
 #   bench/gpu/nanogpt.sh confirm   TASK S OUT        # the confirm judge on one GPU, 60 s budget, for S seconds
 #
 # The run phase reads the corpus from NANOGPT_TEXT, as the task's setup does. Needs `autoresearch`, git, nvidia-smi and a python3 with torch 2.x, numpy and regex on PATH.
@@ -37,7 +37,7 @@ run)
   git -c user.name=bench -c user.email=bench@localhost commit -qam "60 s budget for a GPU run"
   nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,noheader -l 2 > "$out/smi.csv" &
   smi=$!
-  autoresearch run --gpus all --tag gpu --max-trials "$arg" 2>&1 | tee "$out/run.log" || true
+  autoresearch run --gpus all --tag gpu --max-trials "$arg" ${5:+--max-hours "$5"} 2>&1 | tee "$out/run.log" || true
   kill $smi
   cp .autoresearch/runs/gpu/results.tsv "$out/results.tsv"
   for f in .autoresearch/runs/gpu/trials/*/run.log; do
