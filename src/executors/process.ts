@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { closeSync } from "node:fs";
 import { monotonic } from "../util/clock.js";
-import { endGroup, endMarked, groupAlive, groupGone, signalGroup } from "../util/proc.js";
+import { endGroup, endMarked, groupAlive, groupGone, signalGroup, withMark } from "../util/proc.js";
 import { capLog, noteLog, openLog } from "./log-file.js";
 
 export interface ProcessSpec {
@@ -53,11 +52,10 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = monotonic();
   return new Promise((resolve) => {
     const fd = openLog(spec.logPath);
-    // Inherited by everything the command starts, so escapees can be found by it.
-    const mark = randomUUID();
+    const { env, mark } = withMark(spec.env);
     const child = spawn("/bin/sh", ["-c", spec.command], {
       cwd: spec.cwd,
-      env: { ...spec.env, AR_PROCESS: mark },
+      env,
       detached: true,
       stdio: ["ignore", fd, fd],
     });
@@ -100,7 +98,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
       // only once the group is really gone.
       if (pid !== null) await groupGone(pid, GONE_WAIT_MS);
-      const escaped = await endMarked(`AR_PROCESS=${mark}`, GONE_WAIT_MS);
+      const escaped = await endMarked(mark, GONE_WAIT_MS);
       if (escaped > 0)
         noteLog(
           spec.logPath,

@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { endGroup, endMarked, groupAlive, signalGroup } from "../util/proc.js";
+import { endGroup, endMarked, groupAlive, signalGroup, withMark } from "../util/proc.js";
 import { redact } from "../util/secrets.js";
 
 export interface Captured {
@@ -34,10 +33,10 @@ export function runCaptured(
   },
 ): Promise<Captured> {
   return new Promise((resolve) => {
-    const mark = randomUUID();
+    const { env, mark } = withMark(o.env ?? process.env);
     const child = spawn(file, args, {
       cwd: o.cwd,
-      env: { ...(o.env ?? process.env), AR_PROCESS: mark },
+      env,
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -76,7 +75,7 @@ export function runCaptured(
       o.signal.removeEventListener("abort", onAbort);
       if (ending) await ending;
       if (child.pid && groupAlive(child.pid)) signalGroup(child.pid, "SIGKILL");
-      await endMarked(`AR_PROCESS=${mark}`, 5000);
+      await endMarked(mark, 5000);
       // The program may print its own credentials; its output is recorded.
       resolve({
         code,

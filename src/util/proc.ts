@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { monotonic } from "../util/clock.js";
 
@@ -71,6 +72,15 @@ export async function groupGone(pgid: number, ms: number): Promise<boolean> {
     await sleep(20);
   }
   return true;
+}
+
+/**
+ * `env` with a fresh AR_PROCESS mark, and the mark as an environment entry for endMarked.
+ * Everything the process starts inherits it, so it finds them wherever they went.
+ */
+export function withMark(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; mark: string } {
+  const value = randomUUID();
+  return { env: { ...env, AR_PROCESS: value }, mark: `AR_PROCESS=${value}` };
 }
 
 /**

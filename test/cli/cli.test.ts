@@ -151,33 +151,12 @@ describe("the command line", () => {
       ledger.close();
       return { maxUsd: run.maxUsd, plateau: JSON.parse(run.stopsJson!).plateau };
     };
-    const both = await runCli([
-      "run",
-      "-C",
-      root,
-      "-t",
-      "p",
-      "--max-usd",
-      "5",
-      "--budget-usd",
-      "5",
-    ]);
+    const run = (...flags: string[]) => runCli(["run", "-C", root, "-t", "p", ...flags]);
+    const both = await run("--max-usd", "5", "--budget-usd", "5");
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("--max-usd is the earlier name of --budget-usd: give only one");
 
-    const first = await runCli([
-      "run",
-      "-C",
-      root,
-      "-t",
-      "p",
-      "-n",
-      "8",
-      "--plateau",
-      "1",
-      "--max-usd",
-      "5",
-    ]);
+    const first = await run("-n", "8", "--plateau", "1", "--max-usd", "5");
     expect(first.code).toBe(0);
     expect(first.stdout).toContain("run finished: plateau: no keep in the last 1 trials");
     expect(stored()).toEqual({ maxUsd: 5, plateau: 1 });
