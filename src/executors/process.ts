@@ -45,14 +45,16 @@ const CAP_EVERY_MS = 1000;
  * straight into a bounded log file (so a result printed after the orchestrator died is
  * not lost). On timeout or abort the whole group gets SIGTERM, then SIGKILL after the
  * grace period; once the command exits, whatever it left behind in its group is killed,
- * and so is any process that left the group but still carries the replicate's mark.
+ * and so is any process that left the group but still carries its mark: AR_PROCESS set to
+ * the log's path, which only this process writes and the ledger records before it starts,
+ * so a restarted orchestrator finds what it left running even without a recorded pid.
  * Contract: never rejects; every way a process can end is described by the result.
  */
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = monotonic();
   return new Promise((resolve) => {
     const fd = openLog(spec.logPath);
-    const { env, mark } = withMark(spec.env);
+    const { env, mark } = withMark(spec.env, spec.logPath);
     const child = spawn("/bin/sh", ["-c", spec.command], {
       cwd: spec.cwd,
       env,
@@ -98,7 +100,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
       // only once the group is really gone.
       if (pid !== null) await groupGone(pid, GONE_WAIT_MS);
-      const escaped = await endMarked(mark, GONE_WAIT_MS);
+      const escaped = await endMarked(mark, 0);
       if (escaped > 0)
         noteLog(
           spec.logPath,

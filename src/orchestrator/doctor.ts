@@ -5,7 +5,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import { resultsTsv } from "../ledger/results-tsv.js";
 import type { RunRow } from "../ledger/types.js";
 import type { Task } from "../task/task.js";
-import { isAlive } from "../util/proc.js";
+import { isAlive, markOf, processesWithEnv } from "../util/proc.js";
 import { git, gitRaw } from "../workspace/git.js";
 import { branchRef, resolveRef, trialRef } from "../workspace/repo.js";
 import { paths } from "./paths.js";
@@ -38,11 +38,14 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
       if (r.state === "done" && r.outcome !== "interrupted" && !existsSync(r.logPath))
         add("replicates", `trial #${t.n} replicate ${r.idx}: its log ${r.logPath} is missing`);
       if (!live && r.state === "running") {
-        const alive = r.pid ? isAlive(r.pid, r.pidStart) : false;
+        // Its recorded process, and any carrying its mark (one that left its group, or all
+        // of them when its pid was never recorded).
+        const orphans = new Set(processesWithEnv(markOf(r.logPath)));
+        if (r.pid && isAlive(r.pid, r.pidStart)) orphans.add(r.pid);
         const job = r.jobId ? (await jobState(r.jobId)).state : null;
         add(
           "in flight",
-          `trial #${t.n} replicate ${r.idx} is recorded as running${alive ? ` and its process ${r.pid} is an orphan` : ""}${job ? ` (job ${r.jobId}: ${job})` : ""}`,
+          `trial #${t.n} replicate ${r.idx} is recorded as running${orphans.size ? `; orphaned process${orphans.size > 1 ? "es" : ""}: ${[...orphans].join(", ")}` : ""}${job ? ` (job ${r.jobId}: ${job})` : ""}`,
         );
       }
     }

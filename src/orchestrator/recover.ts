@@ -7,7 +7,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { ReplicateRow, RunRow } from "../ledger/types.js";
 import { classify, logTail } from "../metrics/outcome.js";
 import type { Task } from "../task/task.js";
-import { endGroup, isAlive } from "../util/proc.js";
+import { endGroup, endMarked, isAlive, markOf } from "../util/proc.js";
 import { git } from "../workspace/git.js";
 import { branchRef, resolveRef, setRef } from "../workspace/repo.js";
 import { removeWorktree } from "../workspace/worktree.js";
@@ -37,8 +37,8 @@ export function checkOwner(run: RunRow): void {
 
 /**
  * Brings a run back to a consistent state after its orchestrator stopped, however it
- * stopped. A replicate whose process is still running is ended (a cluster job is followed
- * instead); one that had finished is read back from its log. Trials that had their commit
+ * stopped. A replicate whose process is still running is ended, with whatever carries its
+ * mark (a cluster job is followed instead); one that had finished is read back from its log. Trials that had their commit
  * continue where they stopped (with `continueTrials`); the others are recorded as
  * interrupted. The branch is set to the ledger's incumbent, leftover worktrees and stale
  * ref locks are removed, results.tsv is rewritten.
@@ -77,6 +77,9 @@ export async function recover(
       await endGroup(replicate.pid, task.killGrace * 1000);
       ended = true;
     }
+    // What carries its mark: children that left its group, and the whole replicate when
+    // the kill came after it started but before its pid was recorded.
+    if ((await endMarked(markOf(replicate.logPath), task.killGrace * 1000)) > 0) ended = true;
     if (ended) killed++;
     // One just ended may have printed its result already, on its way out; that is only
     // certain with the summary parser (a block printed once, at the end): the others take

@@ -75,7 +75,7 @@ export function runCaptured(
       o.signal.removeEventListener("abort", onAbort);
       if (ending) await ending;
       if (child.pid && groupAlive(child.pid)) signalGroup(child.pid, "SIGKILL");
-      await endMarked(mark, 5000);
+      await endMarked(mark, 0);
       // The program may print its own credentials; its output is recorded.
       resolve({
         code,

@@ -74,13 +74,19 @@ export async function groupGone(pgid: number, ms: number): Promise<boolean> {
   return true;
 }
 
+/** The environment entry that marks a process, and all it starts, with `value`. */
+export const markOf = (value: string) => `AR_PROCESS=${value}`;
+
 /**
- * `env` with a fresh AR_PROCESS mark, and the mark as an environment entry for endMarked.
- * Everything the process starts inherits it, so it finds them wherever they went.
+ * `env` with an AR_PROCESS mark (`value` must be unique on the machine; a fresh one by
+ * default), and the mark as an entry for endMarked. Everything the process starts inherits
+ * it, so it finds them wherever they went.
  */
-export function withMark(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; mark: string } {
-  const value = randomUUID();
-  return { env: { ...env, AR_PROCESS: value }, mark: `AR_PROCESS=${value}` };
+export function withMark(
+  env: NodeJS.ProcessEnv,
+  value: string = randomUUID(),
+): { env: NodeJS.ProcessEnv; mark: string } {
+  return { env: { ...env, AR_PROCESS: value }, mark: markOf(value) };
 }
 
 /**
@@ -104,21 +110,32 @@ export function processesWithEnv(entry: string): number[] {
 }
 
 /**
- * SIGKILLs the processes that carry `entry` in their environment, such as those of a
- * finished replicate that left its process group (setsid, a daemonising double fork) and so
- * escaped the group kill; waits at most `ms` for them to go. Returns how many there were.
+ * Ends the processes that carry `entry` in their environment, such as those of a replicate
+ * that left its process group (setsid, a daemonising double fork) and so escaped the group
+ * kill: SIGTERM, then SIGKILL to those left after `graceMs` (at once when 0); then waits a
+ * few seconds at most for them to go. Returns how many there were.
  */
-export async function endMarked(entry: string, ms: number): Promise<number> {
+export async function endMarked(entry: string, graceMs: number): Promise<number> {
   const marked = processesWithEnv(entry);
-  for (const pid of marked) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Gone already.
+  const send = (signal: NodeJS.Signals) => {
+    for (const pid of marked) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone already.
+      }
     }
+  };
+  const gone = async (ms: number) => {
+    const deadline = monotonic() + ms;
+    while (marked.some((pid) => isAlive(pid)) && monotonic() < deadline) await sleep(20);
+  };
+  if (graceMs > 0) {
+    send("SIGTERM");
+    await gone(graceMs);
   }
-  const deadline = monotonic() + ms;
-  while (marked.some((pid) => isAlive(pid)) && monotonic() < deadline) await sleep(20);
+  send("SIGKILL");
+  await gone(5000);
   return marked.length;
 }
 

@@ -1,24 +1,11 @@
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { CLI, FIXTURES, makeRepo, ROOT, runCli, sh, tempDir } from "../helpers.js";
+import { CLI, FIXTURES, makeRepo, ROOT, runCli, sh, survivors, tempDir } from "../helpers.js";
 
 const CYCLES = Number(process.env.CHAOS_CYCLES ?? 20);
-
-/** Processes whose environment holds `marker`: replicates of this test still alive. */
-function survivors(marker: string): number[] {
-  const found: number[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      if (readFileSync(`/proc/${pid}/environ`, "utf8").includes(marker)) found.push(Number(pid));
-    } catch {}
-  }
-  return found;
-}
 
 function runExists(root: string): boolean {
   if (!existsSync(join(root, ".autoresearch/ledger.db"))) return false;

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { isAlive } from "../../src/util/proc.js";
-import { quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
+import { quadraticTask, runCli, sh, survivors, tempDir, waitFor } from "../helpers.js";
 
 /** The replicate the ledger says is running (of trial `n` if given), once its process is recorded. */
 function runningReplicate(root: string, n?: number) {
@@ -120,6 +121,57 @@ describe("the command line", () => {
     expect(status.stdout).toMatch(/run k: finished \(reached --max-trials 4\)/);
     expect(status.stdout).toMatch(/#1 +(keep|discard) /);
   });
+
+  it("resume ends what a killed run left going: a replicate whose pid was never recorded and a child that left its group", async () => {
+    const marker = `unrecorded-${process.pid}-${Date.now()}`;
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        "run: (setsid sleep 1000 &); node train.mjs",
+        "budget: 5s",
+        "timeout: 120s",
+        "kill_grace: 1s",
+        "metric: { name: score, goal: minimize }",
+        `env: { TEST_MARK: "${marker}" }`,
+      ].join("\n"),
+    });
+    const first = runCli(["run", "-C", root, "--tag", "u", "--max-trials", "2"], {
+      env: { TEST_SLEEP_S: "60" },
+    });
+    await waitFor(() => runningReplicate(root, 0), 30_000, "the baseline's replicate");
+    const ledger = Ledger.open(root);
+    process.kill(ledger.run("u")!.ownerPid!, "SIGKILL");
+    ledger.close();
+    expect((await first).signal).toBe("SIGKILL");
+    // As if the kill had come after the replicate started but before its pid was recorded.
+    const db = new Database(join(root, ".autoresearch/ledger.db"));
+    db.prepare("UPDATE replicates SET pid = NULL, pid_start = NULL").run();
+    db.close();
+    // The replicate (shell and node) and the sleep that left its group: orphans doctor finds.
+    await waitFor(() => survivors(marker).length >= 3, 10_000, "the orphans");
+    const orphans = survivors(marker);
+    const doctor = await runCli(["doctor", "-C", root]);
+    expect(doctor.code).toBe(1);
+    const listed = doctor.stdout.match(
+      /replicate 0 is recorded as running; orphaned processes: (.*)/,
+    );
+    expect(listed?.[1]?.split(", ").map(Number).sort()).toEqual(orphans.sort());
+
+    const resumed = await runCli(["resume", "-C", root, "--max-trials", "1"], {
+      env: { TEST_SLEEP_S: "0" },
+    });
+    expect(resumed.stderr).toBe("");
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain("1 orphaned process group(s) ended");
+    expect(survivors(marker)).toEqual([]);
+    const after = Ledger.open(root);
+    const [baseline] = after.trials(after.run("u")!.id);
+    expect(after.replicates(baseline!.id).map((r) => [r.idx, r.outcome])).toEqual([
+      [0, "interrupted"],
+      [1, "ok"],
+    ]);
+    after.close();
+  }, 120_000);
 
   it("Ctrl-C ends the running replicate, records it as interrupted and exits with 130", async () => {
     const root = quadraticTask();
