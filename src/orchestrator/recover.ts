@@ -38,10 +38,10 @@ export function checkOwner(run: RunRow): void {
 /**
  * Brings a run back to a consistent state after its orchestrator stopped, however it
  * stopped. A replicate whose process is still running is ended, with whatever carries its
- * mark (a cluster job is followed instead); one that had finished is read back from its log. Trials that had their commit
- * continue where they stopped (with `continueTrials`); the others are recorded as
- * interrupted. The branch is set to the ledger's incumbent, leftover worktrees and stale
- * ref locks are removed, results.tsv is rewritten.
+ * mark (a cluster job is followed instead); one that had finished is read back from its
+ * log. Trials that had their commit continue where they stopped (with `continueTrials`);
+ * the others are recorded as interrupted. The branch is set to the ledger's incumbent,
+ * leftover worktrees and stale ref locks are removed, results.tsv is rewritten.
  */
 export async function recover(
   task: Task,
