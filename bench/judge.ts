@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ledger } from "../src/ledger/ledger.js";
-import { startRun } from "../src/orchestrator/session.js";
+import { startRun } from "../src/orchestrator/index.js";
 
 const REPLICATES = Number(process.argv[2] ?? 150);
 const SEEDS = Number(process.argv[3] ?? 3);

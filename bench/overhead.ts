@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ledger } from "../src/ledger/ledger.js";
-import { startRun } from "../src/orchestrator/session.js";
+import { startRun } from "../src/orchestrator/index.js";
 
 const TRIALS = Number(process.argv[2] ?? 60);
 

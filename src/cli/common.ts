@@ -1,26 +1,21 @@
 import { resolve } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { parseGpus } from "../executors/gpus.js";
-import type { Emit } from "../orchestrator/events.js";
-import type { Stops } from "../orchestrator/loop.js";
-import type { ExecutorChoice } from "../orchestrator/session.js";
-import { stopOnSignals } from "../orchestrator/stop.js";
+import type { ExecutorChoice } from "../executors/executor.js";
+import { chooseExecutor, executorFlags as EXECUTOR_FLAGS } from "../executors/index.js";
+import { type Emit, type SessionResult, type Stops, stopOnSignals } from "../orchestrator/index.js";
+import { printReportAfterRun } from "../report/after-run.js";
+import { formatSummary } from "../report/status.js";
 import { createTerminalDisplay } from "../report/terminal.js";
+import {
+  type Flag,
+  type FlagValues,
+  nonNegativeInt,
+  positiveInt,
+  positiveNumber,
+} from "../util/flags.js";
 
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new InvalidArgumentError(`must be a whole number ≥ 1, got "${value}"`);
-  return n;
-}
-
-export function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`must be a number > 0, got "${value}"`);
-  return n;
-}
+export { positiveInt, positiveNumber };
 
 /** --record-responses and --fake-responses, which exclude each other. */
 export function traffic(o: { recordResponses?: string; fakeResponses?: string }): {
@@ -57,28 +52,29 @@ export function session(): { emit: Emit; signal: AbortSignal; close: () => void 
   };
 }
 
-/** The flags that choose where replicates run, for `run` and `resume`. */
+/** Options for flags that kinds declare as data. */
+export function addFlags(command: Command, flags: readonly Flag[]): Command {
+  for (const flag of flags)
+    if (flag.parse) command.option(flag.flags, flag.description, flag.parse);
+    else command.option(flag.flags, flag.description);
+  return command;
+}
+
+/** The flags that choose where replicates run: each executor kind's own. */
 export function executorFlags(command: Command): Command {
-  return command
-    .option("--executor <kind>", "where replicates run: local or slurm")
-    .option(
-      "--gpus <list>",
-      'GPU slots on this machine: "all" (from nvidia-smi) or indices such as 0,1,3',
-    )
-    .option("--slots <n>", "local CPU slots, or SLURM jobs at once", positiveInt)
-    .option("--partition <name>", "SLURM partition")
-    .option("--account <name>", "SLURM account")
-    .option("--qos <name>", "SLURM quality of service")
-    .option(
-      "--sbatch-arg <flag>",
-      "an extra sbatch flag (repeatable)",
-      (v: string, all: string[] = []) => [...all, v],
-    )
-    .option(
-      "--lookahead <n>",
-      "trials proposed ahead of free slots (default: one per slot, none for mutate)",
-      nonNegativeInt,
-    );
+  return addFlags(command, EXECUTOR_FLAGS());
+}
+
+/** What the executor flags chose, or undefined when none is given (resume keeps the run's own). */
+export const executorChoice: (values: FlagValues) => ExecutorChoice | undefined = chooseExecutor;
+
+/** How far researchers propose ahead, for the commands that drive a run's loop. */
+export function lookaheadFlag(command: Command): Command {
+  return command.option(
+    "--lookahead <n>",
+    "trials proposed ahead of free slots (default: one per slot, none for mutate)",
+    nonNegativeInt,
+  );
 }
 
 /** The budget and the stop rules, for `run` and `resume`. */
@@ -135,53 +131,10 @@ export function stopsChoice(o: {
   };
 }
 
-export function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new InvalidArgumentError(`must be a whole number ≥ 0, got "${value}"`);
-  return n;
-}
-
-interface ExecutorFlags {
-  executor?: string;
-  gpus?: string;
-  slots?: number;
-  partition?: string;
-  account?: string;
-  qos?: string;
-  sbatchArg?: string[];
-}
-
-/** The executor the flags ask for, or undefined when none is given (resume keeps the run's own). */
-export function executorChoice(o: ExecutorFlags): ExecutorChoice | undefined {
-  const kind =
-    o.executor ??
-    (o.partition || o.account || o.qos || o.sbatchArg
-      ? "slurm"
-      : o.gpus || o.slots
-        ? "local"
-        : undefined);
-  if (kind === undefined) return undefined;
-  if (kind === "slurm") {
-    if (o.gpus)
-      throw new UsageError(
-        "--gpus is for the local executor; SLURM jobs ask for resources.gpus of the task file",
-      );
-    return {
-      kind: "slurm",
-      ...(o.slots ? { jobs: o.slots } : {}),
-      ...(o.partition ? { partition: o.partition } : {}),
-      ...(o.account ? { account: o.account } : {}),
-      ...(o.qos ? { qos: o.qos } : {}),
-      ...(o.sbatchArg ? { sbatchArgs: o.sbatchArg } : {}),
-    };
-  }
-  if (kind !== "local") throw new UsageError(`--executor: "${kind}" is not local or slurm`);
-  if (o.gpus && o.slots)
-    throw new UsageError("--gpus and --slots exclude each other: GPU slots come from --gpus");
-  return {
-    kind: "local",
-    ...(o.gpus ? { gpus: parseGpus(o.gpus) } : {}),
-    ...(o.slots ? { slots: o.slots } : {}),
-  };
+/** After `run` or `resume`: the summary, the report, and an exit code that says how it ended. */
+export async function afterSession(root: string, result: SessionResult): Promise<void> {
+  process.stdout.write(`\n${formatSummary(result.summary)}\n`);
+  await printReportAfterRun(root, result.summary.run.tag);
+  if (result.status === "stopped") process.exitCode = 130;
+  else if (result.status === "failed") process.exitCode = 1;
 }

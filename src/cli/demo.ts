@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { Command } from "commander";
-import { startRun } from "../orchestrator/session.js";
+import { startRun } from "../orchestrator/index.js";
 import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
 import { initTask } from "../task/init.js";

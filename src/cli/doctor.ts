@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { doctorRuns } from "../orchestrator/session.js";
+import { doctorRuns } from "../orchestrator/index.js";
 import { taskRoot } from "./common.js";
 
 export function registerDoctor(program: Command): void {

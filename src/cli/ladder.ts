@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { noiseRun, promoteRun } from "../orchestrator/session.js";
+import { noiseRun, promoteRun } from "../orchestrator/index.js";
 import { formatTransfer } from "../report/transfer.js";
 import { executorChoice, executorFlags, positiveInt, session, taskRoot } from "./common.js";
 

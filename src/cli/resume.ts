@@ -1,11 +1,11 @@
 import type { Command } from "commander";
-import { resumeRun } from "../orchestrator/session.js";
-import { printReportAfterRun } from "../report/after-run.js";
-import { formatSummary } from "../report/status.js";
+import { resumeRun } from "../orchestrator/index.js";
 import {
+  afterSession,
   budgetChoice,
   executorChoice,
   executorFlags,
+  lookaheadFlag,
   positiveInt,
   positiveNumber,
   session,
@@ -31,7 +31,7 @@ export function registerResume(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(executorFlags(command)).action(async (o) => {
+  stopFlags(lookaheadFlag(executorFlags(command))).action(async (o) => {
     const io = session();
     try {
       const result = await resumeRun({
@@ -48,10 +48,7 @@ export function registerResume(program: Command): void {
         emit: io.emit,
       });
       io.close();
-      process.stdout.write(`\n${formatSummary(result.summary)}\n`);
-      await printReportAfterRun(taskRoot(o.dir), result.summary.run.tag);
-      if (result.status === "stopped") process.exitCode = 130;
-      else if (result.status === "failed") process.exitCode = 1;
+      await afterSession(taskRoot(o.dir), result);
     } finally {
       io.close();
     }

@@ -1,11 +1,13 @@
 import type { Command } from "commander";
-import { startRun } from "../orchestrator/session.js";
-import { printReportAfterRun } from "../report/after-run.js";
-import { formatSummary } from "../report/status.js";
+import { startRun } from "../orchestrator/index.js";
+import { RESEARCHERS, researcherFlags } from "../researchers/index.js";
 import {
+  addFlags,
+  afterSession,
   budgetChoice,
   executorChoice,
   executorFlags,
+  lookaheadFlag,
   positiveInt,
   positiveNumber,
   session,
@@ -27,15 +29,13 @@ export function registerRun(program: Command): void {
     )
     .option(
       "-r, --researcher <kind>",
-      "who proposes: mutate, anthropic, openai, openai-compatible, claude-code, codex, command; several kinds comma-separated (default: the task file's researcher.kind, else mutate)",
+      `who proposes: ${RESEARCHERS.map((k) => k.name).join(", ")}; several kinds comma-separated (default: the task file's researcher.kind, else ${RESEARCHERS[0]!.name})`,
     )
     .option(
       "--researchers <n>",
       "researchers of each kind working at once on one ledger",
       positiveInt,
     )
-    .option("--model <name>", "the model of an LLM or coding-agent researcher")
-    .option("--base-url <url>", "the provider's base URL (an OpenAI-compatible server, a proxy)")
     .option(
       "-n, --max-trials <n>",
       "stop after this many trials, the baseline included",
@@ -51,36 +51,35 @@ export function registerRun(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(executorFlags(command)).action(async (o) => {
-    const io = session();
-    try {
-      const result = await startRun({
-        root: taskRoot(o.dir),
-        tag: o.tag,
-        researcher: o.researcher,
-        model: o.model,
-        baseUrl: o.baseUrl,
-        maxTrials: o.maxTrials ?? null,
-        maxHours: o.maxHours ?? null,
-        maxUsd: budgetChoice(o) ?? null,
-        stops: stopsChoice(o),
-        traffic: traffic(o),
-        researchers: o.researchers,
-        executor: executorChoice(o),
-        ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
-        seed: o.seed,
-        signal: io.signal,
-        emit: io.emit,
-      });
-      io.close();
-      process.stdout.write(`\n${formatSummary(result.summary)}\n`);
-      await printReportAfterRun(taskRoot(o.dir), result.summary.run.tag);
-      if (result.status === "stopped") process.exitCode = 130;
-      else if (result.status === "failed") process.exitCode = 1;
-    } finally {
-      io.close();
-    }
-  });
+  stopFlags(lookaheadFlag(executorFlags(addFlags(command, researcherFlags())))).action(
+    async (o) => {
+      const io = session();
+      try {
+        const result = await startRun({
+          root: taskRoot(o.dir),
+          tag: o.tag,
+          researcher: o.researcher,
+          model: o.model,
+          baseUrl: o.baseUrl,
+          maxTrials: o.maxTrials ?? null,
+          maxHours: o.maxHours ?? null,
+          maxUsd: budgetChoice(o) ?? null,
+          stops: stopsChoice(o),
+          traffic: traffic(o),
+          researchers: o.researchers,
+          executor: executorChoice(o),
+          ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+          seed: o.seed,
+          signal: io.signal,
+          emit: io.emit,
+        });
+        io.close();
+        await afterSession(taskRoot(o.dir), result);
+      } finally {
+        io.close();
+      }
+    },
+  );
 }
 
 /** Today as a short tag such as nov27, the convention of the original project. */

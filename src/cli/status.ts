@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
-import { summarize } from "../orchestrator/summary.js";
+import { summarize } from "../orchestrator/index.js";
 import { formatSummary } from "../report/status.js";
 import { fmtMetric } from "../report/terminal.js";
 import { positiveInt, taskRoot } from "./common.js";
@@ -22,9 +21,7 @@ export function registerStatus(program: Command): void {
       }
       const ledger = Ledger.open(root);
       try {
-        const runs = o.tag ? [ledger.run(o.tag)].filter((r) => r !== null) : ledger.runs();
-        if (o.tag && runs.length === 0) throw new UsageError(`--tag: no run "${o.tag}" in ${root}`);
-        for (const run of runs) {
+        for (const run of ledger.pickAll(o.tag)) {
           process.stdout.write(`${formatSummary(summarize(root, ledger, run))}\n`);
           if (o.trials) {
             for (const t of ledger.trials(run.id).slice(-o.trials))

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { tryWorkingCopy } from "../orchestrator/try.js";
+import { tryWorkingCopy } from "../orchestrator/index.js";
 import { fmtMetric } from "../report/terminal.js";
 import { session, taskRoot } from "./common.js";
 import { defaultTag } from "./run.js";

@@ -1,3 +1,5 @@
+import type { z } from "zod";
+import type { Flag, FlagValues } from "../util/flags.js";
 import type { ProcessResult } from "./process.js";
 
 /** One place a replicate can run: a CPU share, a set of GPUs, or a lane of cluster jobs. */
@@ -54,7 +56,7 @@ export interface SetAside {
  * survive the orchestrator (cluster jobs) can `attach` to one after a restart.
  */
 export interface Executor {
-  readonly kind: "local" | "slurm";
+  readonly kind: string;
   readonly slots: readonly Slot[];
   run(spec: ReplicateSpec): Promise<ReplicateExecution>;
   /** Follows a job submitted by an earlier orchestrator to its end. */
@@ -73,3 +75,51 @@ export interface Executor {
 
 /** No slot is left to run on: every one was set aside. The run cannot go on. */
 export class NoSlotError extends Error {}
+
+/** Where a run's replicates go, as the flags chose it; stored with the run for `resume`. */
+export interface ExecutorChoice {
+  kind: string;
+  [option: string]: unknown;
+}
+
+/** What an executor is built from besides its choice. */
+export interface ExecutorSetup<Settings = unknown> {
+  /** The kind's own section of the task file, validated by its schema; undefined if it has none. */
+  settings: Settings;
+  /** GPUs one replicate needs (the task's resources.gpus). */
+  gpusPerReplicate: number;
+  /** Told when a slot is set aside. */
+  onSetAside: (setAside: SetAside) => void;
+}
+
+/**
+ * One kind of executor, as the registry in `index.ts` lists it.
+ * Contract: `choose` throws a UsageError naming the flag when the flags do not fit the
+ * kind; `create` throws only for an operator's mistake (no slot can hold a replicate).
+ */
+export interface ExecutorKind {
+  readonly name: string;
+  /** Its section of the task file (the key is the kind's name), when it has settings. */
+  readonly settings?: z.ZodType;
+  readonly flags: readonly Flag[];
+  choose(values: FlagValues): ExecutorChoice;
+  create(choice: ExecutorChoice, setup: ExecutorSetup): Executor;
+}
+
+/**
+ * Declares a kind with its own types for the choice and the settings; the registry holds
+ * it erased. The casts are safe: the choice comes from `choose` (or the run's record of
+ * it), the settings from the task file validated by `settings`.
+ */
+export function defineExecutor<C extends ExecutorChoice, S = undefined>(kind: {
+  name: string;
+  settings?: z.ZodType<S>;
+  flags: readonly Flag[];
+  choose(values: FlagValues): C;
+  create(choice: C, setup: ExecutorSetup<S>): Executor;
+}): ExecutorKind {
+  return {
+    ...kind,
+    create: (choice, setup) => kind.create(choice as C, setup as ExecutorSetup<S>),
+  };
+}

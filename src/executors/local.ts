@@ -1,11 +1,16 @@
+import { UsageError } from "../errors.js";
+import { positiveInt } from "../util/flags.js";
 import {
+  defineExecutor,
   type Executor,
+  type ExecutorChoice,
   NoSlotError,
   type ReplicateExecution,
   type ReplicateSpec,
   type SetAside,
   type Slot,
 } from "./executor.js";
+import { parseGpus } from "./gpus.js";
 import { runProcess } from "./process.js";
 
 /** Slots for this machine: one per group of `perReplicate` GPUs when GPUs are given, else `count` CPU slots. */
@@ -65,10 +70,34 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
     else free.push(slot);
   };
 
-  /** True if the slot is now set aside. */
+  /**
+   * Slots with a streak of early crashes but no success elsewhere yet. A slot that crashes
+   * in milliseconds would otherwise take trial after trial while a good slot runs one
+   * replicate, and end the run through --max-failures before that replicate can succeed.
+   */
+  const held: Slot[] = [];
+
+  const putAside = (slot: Slot) => {
+    const entry = {
+      slot: slot.id,
+      reason: `${early.get(slot.id)?.count ?? EARLY_CRASHES} replicates in a row crashed within ${EARLY_MS / 1000}s of starting on GPU ${slot.gpus?.join(",")} while other slots succeeded`,
+    };
+    asideList.push(entry);
+    options.onSetAside?.(entry);
+    if (usable() === 0)
+      for (const w of waiting.splice(0)) w.reject(new NoSlotError(noSlotMessage(asideList)));
+  };
+
+  /** True if the slot is now set aside or held, and so not to be released. */
   const checkHealth = (slot: Slot, crashedEarly: boolean, ok: boolean): boolean => {
+    if (ok) successes++;
+    // A success elsewhere shows the code runs, so the held slots' crashes were their own;
+    // a failure elsewhere leaves the code suspect, and the held slots go back to work.
+    for (const h of held.splice(0)) {
+      if (ok) putAside(h);
+      else release(h);
+    }
     if (ok) {
-      successes++;
       early.delete(slot.id);
       return false;
     }
@@ -76,16 +105,17 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
     const record = early.get(slot.id) ?? { count: 0, successesAtFirst: successes };
     record.count++;
     early.set(slot.id, record);
-    if (record.count < EARLY_CRASHES || successes === record.successesAtFirst) return false;
-    const entry = {
-      slot: slot.id,
-      reason: `${record.count} replicates in a row crashed within ${EARLY_MS / 1000}s of starting on GPU ${slot.gpus.join(",")} while other slots succeeded`,
-    };
-    asideList.push(entry);
-    options.onSetAside?.(entry);
-    if (usable() === 0)
-      for (const w of waiting.splice(0)) w.reject(new NoSlotError(noSlotMessage(asideList)));
-    return true;
+    if (record.count < EARLY_CRASHES) return false;
+    if (successes !== record.successesAtFirst) {
+      putAside(slot);
+      return true;
+    }
+    // Only another slot still in use can bring the verdict; without one, holding would idle it for nothing.
+    if (usable() - held.length > 1) {
+      held.push(slot);
+      return true;
+    }
+    return false;
   };
 
   return {
@@ -131,4 +161,47 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
 
 function noSlotMessage(aside: SetAside[]): string {
   return `no slot is left to run on: ${aside.map((a) => `${a.slot} (${a.reason})`).join("; ")}`;
+}
+
+/** The local kind: slots on this machine, one per GPU group (`--gpus`) or CPU share (`--slots`). */
+export const localExecutor = defineExecutor({
+  name: "local",
+  flags: [
+    {
+      flags: "--gpus <list>",
+      description: 'GPU slots on this machine: "all" (from nvidia-smi) or indices such as 0,1,3',
+    },
+    {
+      flags: "--slots <n>",
+      description: "local CPU slots, or SLURM jobs at once",
+      parse: positiveInt,
+    },
+  ],
+  choose(values): LocalChoice {
+    const gpus = values.gpus as string | undefined;
+    const count = values.slots as number | undefined;
+    if (gpus && count)
+      throw new UsageError("--gpus and --slots exclude each other: GPU slots come from --gpus");
+    return {
+      kind: "local",
+      ...(gpus ? { gpus: parseGpus(gpus) } : {}),
+      ...(count ? { slots: count } : {}),
+    };
+  },
+  create(choice, setup) {
+    const slots = choice.gpus?.length
+      ? localSlots({ gpus: choice.gpus, perReplicate: Math.max(1, setup.gpusPerReplicate) })
+      : localSlots({ count: choice.slots ?? 1 });
+    if (slots.length === 0)
+      throw new UsageError(
+        `--gpus: ${choice.gpus?.length} GPUs cannot hold one replicate of ${setup.gpusPerReplicate} GPUs (resources.gpus)`,
+      );
+    return createLocalExecutor(slots, { onSetAside: setup.onSetAside });
+  },
+});
+
+interface LocalChoice extends ExecutorChoice {
+  kind: "local";
+  gpus?: string[] | null;
+  slots?: number;
 }

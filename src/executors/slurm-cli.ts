@@ -36,6 +36,17 @@ export interface JobState {
   state: string;
   exitCode: number | null;
   signal: number | null;
+  /** When the job started to run, by the scheduler's clock; null if it never ran or SLURM does not say. */
+  startedAt: number | null;
+}
+
+/** Final states that only a job which ran can reach. */
+export const RAN_STATES = new Set(["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY"]);
+
+/** SLURM's local `YYYY-MM-DDTHH:MM:SS`, or null for Unknown, None or N/A. */
+function parseTime(text: string | undefined): number | null {
+  const at = text && /^\d{4}-\d\d-\d\dT/.test(text) ? Date.parse(text) : Number.NaN;
+  return Number.isFinite(at) ? at : null;
 }
 
 function parseExit(text: string | undefined): { exitCode: number | null; signal: number | null } {
@@ -51,9 +62,16 @@ function parseExit(text: string | undefined): { exitCode: number | null; signal:
  * (sacct), and from the controller's memory (scontrol) where accounting is not kept.
  */
 export async function jobState(jobId: string): Promise<JobState> {
-  const queued = await slurm("squeue", ["-h", "-j", jobId, "-o", "%T"]).catch(() => "");
-  const live = queued.trim().split("\n")[0]?.trim();
-  if (live) return { state: live, exitCode: null, signal: null };
+  const queued = await slurm("squeue", ["-h", "-j", jobId, "-o", "%T|%S"]).catch(() => "");
+  const [live, start] = (queued.trim().split("\n")[0] ?? "").split("|").map((s) => s.trim());
+  // For a pending job, %S is only the scheduler's forecast.
+  if (live)
+    return {
+      state: live,
+      exitCode: null,
+      signal: null,
+      startedAt: live === "RUNNING" ? parseTime(start) : null,
+    };
   const accounted = await slurm("sacct", [
     "-X",
     "-n",
@@ -61,17 +79,29 @@ export async function jobState(jobId: string): Promise<JobState> {
     "-j",
     jobId,
     "-o",
-    "State,ExitCode",
+    "State,ExitCode,Start,AllocNodes",
   ]).catch(() => "");
   const line = accounted.trim().split("\n")[0];
+  // A job cancelled while pending gets its end time as its start: only one given nodes ran.
   if (line) {
-    const [state, exit] = line.split("|");
-    return { state: (state ?? "").split(" ")[0]!, ...parseExit(exit) };
+    const [state, exit, start, nodes] = line.split("|");
+    return {
+      state: (state ?? "").split(" ")[0]!,
+      ...parseExit(exit),
+      startedAt: Number(nodes) > 0 ? parseTime(start) : null,
+    };
   }
   const shown = await slurm("scontrol", ["show", "job", "-o", jobId]).catch(() => "");
   const state = /JobState=(\S+)/.exec(shown)?.[1];
-  if (state) return { state, ...parseExit(/ExitCode=(\S+)/.exec(shown)?.[1]) };
-  return { state: "UNKNOWN", exitCode: null, signal: null };
+  if (state)
+    return {
+      state,
+      ...parseExit(/ExitCode=(\S+)/.exec(shown)?.[1]),
+      startedAt: /\bBatchHost=\S/.test(shown)
+        ? parseTime(/\bStartTime=(\S+)/.exec(shown)?.[1])
+        : null,
+    };
+  return { state: "UNKNOWN", exitCode: null, signal: null, startedAt: null };
 }
 
 /** Submits a batch script; returns the job id. */

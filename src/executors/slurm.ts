@@ -1,12 +1,18 @@
 import { writeFileSync } from "node:fs";
+import { z } from "zod";
+import { UsageError } from "../errors.js";
+import { duration, required, section, text } from "../util/fields.js";
+import { positiveInt, repeated } from "../util/flags.js";
 import { sleep } from "../util/proc.js";
 import type { Executor, Placement, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
+import { defineExecutor, type ExecutorChoice } from "./executor.js";
 import { capLog } from "./log-file.js";
 import type { ProcessResult } from "./process.js";
 import {
   FINAL_STATES,
   findQueued,
   jobState,
+  RAN_STATES,
   REQUEUE_STATES,
   sbatch,
   scancel,
@@ -136,8 +142,12 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
         await scancel(jobId);
       }
       const st = await jobState(jobId);
-      if (st.state === "RUNNING" && runningSince === null) {
-        runningSince = Date.now();
+      // A job can start and end between two polls, or while no orchestrator followed it
+      // (attach): the scheduler's record says whether and when it ran.
+      const ran = st.state === "RUNNING" || st.startedAt !== null || RAN_STATES.has(st.state);
+      if (ran && runningSince === null) {
+        // The controller's clock may be ahead of this machine's.
+        runningSince = Math.min(st.startedAt ?? Date.now(), Date.now());
         spec.onRunning?.(runningSince);
       }
       unknown = st.state === "UNKNOWN" ? unknown + 1 : 0;
@@ -202,3 +212,72 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
 }
 
 const scriptOf = (logPath: string) => `${logPath.replace(/\.log$/, "")}.sbatch`;
+
+/** The `slurm:` section of the task file. */
+const slurmSection = section({
+  partition: text("a SLURM partition").optional(),
+  account: text("a SLURM account").optional(),
+  qos: text("a SLURM quality of service").optional(),
+  time: duration("the job time limit; default: the task's timeout").optional(),
+  sbatch_args: z.array(z.string(), { error: required("a list of extra sbatch flags") }).default([]),
+  poll: duration("how often job states are read").default(2),
+  requeues: z.number().int("must be a whole number").min(0, "must be ≥ 0").default(2),
+});
+
+interface SlurmChoice extends ExecutorChoice {
+  kind: "slurm";
+  /** Jobs at most queued or running at once. */
+  jobs?: number;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  sbatchArgs?: string[];
+}
+
+/** The SLURM kind: each replicate one job; flags override the task file's `slurm:` section. */
+export const slurmExecutor = defineExecutor({
+  name: "slurm",
+  settings: slurmSection,
+  flags: [
+    {
+      flags: "--slots <n>",
+      description: "local CPU slots, or SLURM jobs at once",
+      parse: positiveInt,
+    },
+    { flags: "--partition <name>", description: "SLURM partition" },
+    { flags: "--account <name>", description: "SLURM account" },
+    { flags: "--qos <name>", description: "SLURM quality of service" },
+    {
+      flags: "--sbatch-arg <flag>",
+      description: "an extra sbatch flag (repeatable)",
+      parse: repeated,
+    },
+  ],
+  choose(values): SlurmChoice {
+    if (values.gpus)
+      throw new UsageError(
+        "--gpus is for the local executor; SLURM jobs ask for resources.gpus of the task file",
+      );
+    const given = (name: string) => (values[name] !== undefined ? { [name]: values[name] } : {});
+    return {
+      kind: "slurm",
+      ...(values.slots !== undefined ? { jobs: values.slots as number } : {}),
+      ...given("partition"),
+      ...given("account"),
+      ...given("qos"),
+      ...(values.sbatchArg !== undefined ? { sbatchArgs: values.sbatchArg as string[] } : {}),
+    };
+  },
+  create(choice, { settings }) {
+    return createSlurmExecutor({
+      partition: choice.partition ?? settings.partition,
+      account: choice.account ?? settings.account,
+      qos: choice.qos ?? settings.qos,
+      time: settings.time,
+      sbatchArgs: [...settings.sbatchArgs, ...(choice.sbatchArgs ?? [])],
+      jobs: choice.jobs ?? 4,
+      pollMs: settings.poll * 1000,
+      requeues: settings.requeues,
+    });
+  },
+});

@@ -1,6 +1,13 @@
 import type { Estimate } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
-import { baselineStep, firstFailure, fmt, type Judge, type JudgeStep } from "./judge.js";
+import {
+  baselineStep,
+  firstFailure,
+  fmt,
+  type Judge,
+  type JudgeKind,
+  type JudgeStep,
+} from "./judge.js";
 import { mean, pool, sd, tQuantile } from "./stats.js";
 
 /** A simplification is worth more replicates unless it is this many spreads below the bar. */
@@ -21,6 +28,8 @@ const CLEARLY_WORSE = 2;
  * is also kept when it is not worse on average and not significantly worse: at equal
  * effect within noise, the simpler code wins.
  */
+export const confirmJudge: JudgeKind = { name: "confirm", seeds: 3, create: createConfirmJudge };
+
 export function createConfirmJudge(): Judge {
   return {
     name: "confirm",

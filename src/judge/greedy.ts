@@ -1,11 +1,13 @@
 import { improvement, isBetter } from "../metrics/compare.js";
-import { baselineStep, firstFailure, fmt, type Judge } from "./judge.js";
+import { baselineStep, firstFailure, fmt, type Judge, type JudgeKind } from "./judge.js";
 
 /**
  * karpathy/autoresearch's rule: one replicate, kept if strictly better than the
  * incumbent (by more than `min_effect` when set). Every trial uses the run's seed, so
  * comparisons share their randomness.
  */
+export const greedyJudge: JudgeKind = { name: "greedy", seeds: 1, create: createGreedyJudge };
+
 export function createGreedyJudge(): Judge {
   return {
     name: "greedy",

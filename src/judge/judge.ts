@@ -1,6 +1,6 @@
 import type { Estimate, Verdict } from "../ledger/types.js";
 import type { Classified } from "../metrics/outcome.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 import type { Spread } from "./stats.js";
 
 export interface JudgeContext {
@@ -50,6 +50,14 @@ export type JudgeStep =
 export interface Judge {
   readonly name: string;
   next(context: JudgeContext, done: Replicated[]): JudgeStep;
+}
+
+/** One kind of judge, as the registry in `index.ts` lists it. */
+export interface JudgeKind {
+  readonly name: string;
+  /** Replicates per trial at most, and of the baseline's noise floor, unless the task says. */
+  readonly seeds: number;
+  create(): Judge;
 }
 
 /** The verdict for a replicate that produced no usable metric, or null if it did. */

@@ -1,10 +1,12 @@
 import { join } from "node:path";
+import { UsageError } from "../errors.js";
 import type { Outcome } from "../metrics/outcome.js";
-import { STATE_DIR } from "../workspace/repo.js";
+import { STATE_DIR } from "../workspace/layout.js";
 import { type Db, openDatabase } from "./db.js";
 import type {
   Estimate,
   NoiseFloor,
+  ProposalUsage,
   ReplicateRow,
   RunRow,
   RunStatus,
@@ -72,16 +74,6 @@ export interface NewRun {
   maxUsd?: number | null;
   /** Where replicates run (local slots, or the cluster's settings), so that `resume` runs there too. */
   executorJson?: string | null;
-}
-
-/** What one proposal cost; failed proposals cost money too. */
-export interface ProposalUsage {
-  model: string;
-  tokensIn: number;
-  tokensOut: number;
-  /** Null when the model's price is unknown. */
-  costUsd: number | null;
-  turns: number;
 }
 
 export interface TrialResult {
@@ -158,6 +150,26 @@ export class Ledger {
 
   runs(): RunRow[] {
     return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id`).all() as RunRow[];
+  }
+
+  /**
+   * The run named `tag`, or the most recent one; a usage error names the runs there are.
+   * `doing` says what the run was wanted for ("resume"), for the message when there is none.
+   */
+  pick(tag?: string, doing = "look at"): RunRow {
+    const run = tag ? this.run(tag) : (this.runs().at(-1) ?? null);
+    if (run) return run;
+    const tags = this.runs().map((r) => r.tag);
+    throw new UsageError(
+      tag
+        ? `--tag: no run "${tag}" in this task; runs: ${tags.join(", ") || "none"}`
+        : `no run to ${doing} in this task; start one with \`autoresearch run\``,
+    );
+  }
+
+  /** The run named `tag`, or every run. */
+  pickAll(tag?: string): RunRow[] {
+    return tag ? [this.pick(tag)] : this.runs();
   }
 
   setRunStatus(runId: number, status: RunStatus, reason: string | null = null): void {

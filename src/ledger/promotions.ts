@@ -1,5 +1,32 @@
 import type { Ledger } from "./ledger.js";
 
+/** How a run's kept changes carried over to a larger stage, as `promote` measured it. */
+export interface TransferRow {
+  n: number;
+  title: string;
+  /** Improvement over its parent where it was found (positive is better). */
+  found: number | null;
+  /** Improvement it brings at the stage: the incumbent against the incumbent without it. */
+  atStage: number | null;
+  /** Null when the change could not be taken out on its own (later changes depend on it). */
+  transfers: boolean | null;
+}
+
+export interface TransferTable {
+  metric: string;
+  stage: string;
+  seeds: number;
+  baseline: number | null;
+  incumbent: number | null;
+  /** The stacked improvement at the stage: baseline against incumbent. */
+  stacked: number | null;
+  /** The single improvements added up. */
+  sum: number | null;
+  /** The stacked improvement equals the sum of single ones, within noise. */
+  additive: boolean | null;
+  rows: TransferRow[];
+}
+
 export interface PromotionRow {
   id: number;
   runId: number;

@@ -1,5 +1,5 @@
 import type { Outcome } from "../metrics/outcome.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 
 export const VERDICTS = [
   "keep",
@@ -136,4 +136,14 @@ export interface ReplicateRow {
   gpus: string | null;
   /** When it really started running (after a cluster queue). */
   runningAt: number | null;
+}
+
+/** What one proposal cost; failed proposals cost money too. */
+export interface ProposalUsage {
+  model: string;
+  tokensIn: number;
+  tokensOut: number;
+  /** Null when the model's price is unknown. */
+  costUsd: number | null;
+  turns: number;
 }

@@ -1,4 +1,4 @@
-import type { Goal } from "../task/task.js";
+import type { Goal } from "./spec.js";
 
 /** True if `candidate` beats `incumbent` by more than `minEffect` in the direction of `goal`. */
 export function isBetter(candidate: number, incumbent: number, goal: Goal, minEffect = 0): boolean {

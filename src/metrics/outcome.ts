@@ -1,7 +1,7 @@
 import type { ProcessResult } from "../executors/process.js";
-import type { Task } from "../task/task.js";
 import { violations } from "./constraints.js";
 import { type Metrics, parseMetrics, summaryProblem } from "./parse.js";
+import type { MetricRules } from "./spec.js";
 
 export const OUTCOMES = [
   "ok",
@@ -47,7 +47,7 @@ function lastLine(log: string): string {
 export function classify(
   proc: ProcessResult,
   log: string,
-  task: Pick<Task, "metric" | "secondary" | "constraints">,
+  task: MetricRules,
   resultFile: string | null = null,
 ): Classified {
   const metrics = parseMetrics(log, task.metric, task.secondary, resultFile);

@@ -1,4 +1,4 @@
-import type { MetricSpec, SecondarySpec } from "../task/task.js";
+import type { MetricSpec, SecondarySpec } from "./spec.js";
 
 export type Metrics = Record<string, number>;
 

@@ -1,10 +1,14 @@
-import type { Executor } from "../executors/executor.js";
+import { setMaxListeners } from "node:events";
+import type { Executor, ExecutorChoice, SetAside } from "../executors/executor.js";
+import { executorKind } from "../executors/index.js";
+import { createJudge } from "../judge/index.js";
 import type { Judge } from "../judge/judge.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { RunRow } from "../ledger/types.js";
 import type { Researcher } from "../researchers/researcher.js";
 import type { Task } from "../task/task.js";
-import type { EditScope } from "../workspace/scope.js";
+import { serialQueue } from "../util/serial.js";
+import { EditScope } from "../workspace/scope.js";
 import type { Emit } from "./events.js";
 
 /** Everything one orchestrator process needs to drive a run. */
@@ -30,4 +34,66 @@ export interface RunContext {
   nextResearcher: () => Researcher;
 }
 
-export { serialQueue } from "../util/serial.js";
+/** Where replicates run: a kind and its flags, or an executor of one's own. */
+export type ExecutorOption = ExecutorChoice | Executor;
+
+const isExecutor = (e: ExecutorOption): e is Executor => typeof e.run === "function";
+
+/** What the run records of where its replicates ran, so that `resume` runs there too. */
+export function executorRecord(option: ExecutorOption): ExecutorChoice {
+  return isExecutor(option) ? { kind: option.kind } : option;
+}
+
+/** The executor a run's choice names, with its kind's section of the task file. */
+export function createExecutor(
+  task: Task,
+  option: ExecutorOption,
+  onSetAside: (s: SetAside) => void,
+): Executor {
+  if (isExecutor(option)) return option;
+  const choice = option;
+  const kind = executorKind(choice.kind);
+  const sections: Record<string, unknown> = task;
+  return kind.create(choice, {
+    settings: sections[kind.name],
+    gpusPerReplicate: task.resources.gpus,
+    onSetAside,
+  });
+}
+
+/** The executor a run was started with; runs recorded before executors were kept ran locally. */
+export function storedExecutor(run: RunRow): ExecutorChoice {
+  return run.executorJson ? JSON.parse(run.executorJson) : { kind: "local" };
+}
+
+/** The context one orchestrator process drives a run with. */
+export function runContext(
+  task: Task,
+  ledger: Ledger,
+  run: RunRow,
+  options: { signal: AbortSignal; emit: Emit },
+  researchers: Researcher[],
+  executor: ExecutorOption,
+): RunContext {
+  let turn = 0;
+  // Every replicate and proposal in flight listens for the stop.
+  setMaxListeners(0, options.signal);
+  return {
+    task,
+    ledger,
+    run,
+    researchers,
+    nextResearcher: () => researchers[turn++ % researchers.length]!,
+    judge: createJudge(run.judge),
+    executor: createExecutor(task, executor, (s) => {
+      ledger.event(run.id, null, "slot-set-aside", s);
+      options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });
+    }),
+    scope: new EditScope(task),
+    signal: options.signal,
+    emit: options.emit,
+    setupDone: new Set(),
+    inFlight: new Map(),
+    serially: serialQueue(),
+  };
+}

@@ -1,6 +1,6 @@
+import type { TransferTable } from "../ledger/promotions.js";
 import type { Verdict } from "../ledger/types.js";
 import type { Outcome } from "../metrics/outcome.js";
-import type { TransferTable } from "./promote.js";
 
 /** What the orchestrator tells its observers (the terminal display, tests). */
 export type RunEvent =

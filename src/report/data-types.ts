@@ -1,5 +1,5 @@
 import type { RunRow, TrialState, Verdict } from "../ledger/types.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 import type { SlotSpan } from "./queries.js";
 
 /**

@@ -3,7 +3,7 @@ import { basename, join, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { RunRow } from "../ledger/types.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 import { branchName, checkTag, excludeStateDir } from "../workspace/repo.js";
 import { parseResultsTsv } from "./results-import.js";
 

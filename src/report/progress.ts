@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from "vega-lite";
 import { improvement } from "../metrics/compare.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 import type { ReportData, TrialPoint } from "./data.js";
 
 const KEPT = "#1a7f37";

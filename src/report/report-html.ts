@@ -1,4 +1,4 @@
-import { formatSeconds } from "../task/units.js";
+import { formatSeconds } from "../util/units.js";
 import type { ReportData } from "./data.js";
 import {
   BASE_CSS,

@@ -1,7 +1,7 @@
 import { relative } from "node:path";
 import { improvement } from "../metrics/compare.js";
-import type { RunSummary } from "../orchestrator/summary.js";
-import { formatSeconds } from "../task/units.js";
+import type { RunSummary } from "../orchestrator/index.js";
+import { formatSeconds } from "../util/units.js";
 import { fmtMetric } from "./terminal.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(0)}%`;

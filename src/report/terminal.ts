@@ -1,6 +1,6 @@
 import type { Verdict } from "../ledger/types.js";
 import type { Emit, RunEvent } from "../orchestrator/events.js";
-import { formatSeconds } from "../task/units.js";
+import { formatSeconds } from "../util/units.js";
 import { formatTransfer } from "./transfer.js";
 
 interface SlotState {

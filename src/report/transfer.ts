@@ -1,4 +1,4 @@
-import type { TransferTable } from "../orchestrator/promote.js";
+import type { TransferTable } from "../ledger/promotions.js";
 
 const fmtMetric = (x: number | null) => (x === null ? "—" : Number(x.toPrecision(6)).toString());
 const signed = (x: number | null) =>

@@ -1,9 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { UsageError } from "../errors.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { RunRow } from "../ledger/types.js";
-import { paths } from "../orchestrator/paths.js";
+import { paths } from "../workspace/layout.js";
 import { loadReportData, type ReportData } from "./data.js";
 import { progressSpec } from "./progress.js";
 import { openLedgerReadOnly } from "./read-only.js";
@@ -24,19 +21,6 @@ export interface ReportOptions {
   tag?: string;
   /** Where to write; default `.autoresearch/runs/<tag>/`. */
   out?: string;
-}
-
-/** Picks the run named by `tag`, or the most recent one; a usage error names what exists. */
-export function pickRun(ledger: Ledger, root: string, tag?: string): RunRow {
-  const run = tag ? ledger.run(tag) : (ledger.runs().at(-1) ?? null);
-  if (run) return run;
-  const tags = ledger
-    .runs()
-    .map((r) => r.tag)
-    .join(", ");
-  throw new UsageError(
-    tag ? `--tag: no run "${tag}" in ${root}; runs: ${tags || "none"}` : `no runs yet in ${root}`,
-  );
 }
 
 /** The report's three artefacts in memory: the HTML page, the chart as SVG and as PNG. */
@@ -61,7 +45,7 @@ export async function writeReport(
   const ledger = openLedgerReadOnly(root, { upgrade: true });
   let data: ReportData;
   try {
-    data = loadReportData(ledger, pickRun(ledger, root, options.tag), { root });
+    data = loadReportData(ledger, ledger.pick(options.tag), { root });
   } finally {
     ledger.close();
   }

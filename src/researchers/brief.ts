@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrialRow } from "../ledger/types.js";
-import { paths } from "../orchestrator/paths.js";
-import { formatSeconds } from "../task/units.js";
+import { formatSeconds } from "../util/units.js";
+import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import { trackedFiles } from "../workspace/repo.js";
 import { EditScope } from "../workspace/scope.js";
 import { formatHistory } from "./history.js";
@@ -61,7 +61,7 @@ function crashTails(request: ProposalRequest, trials: TrialRow[]): Map<number, s
   for (const t of trials
     .filter((x) => x.verdict === "crash" || x.verdict === "timeout")
     .slice(-3)) {
-    const log = join(paths.trial(request.task.root, request.tag, t.n), "run.log");
+    const log = join(paths.trial(request.task.root, request.tag, t.n), TRIAL_FILES.log);
     if (existsSync(log))
       tails.set(t.n, readFileSync(log, "utf8").trimEnd().split("\n").slice(-20).join("\n"));
   }

@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ProposalUsage } from "../ledger/ledger.js";
+import type { ProposalUsage } from "../ledger/types.js";
 import { buildBrief } from "./brief.js";
+import { MODEL_FLAG, researcherFields } from "./fields.js";
 import type { ResearcherConfig } from "./index.js";
-import type { ProposalRequest, ProposalResult, Researcher } from "./researcher.js";
+import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
 import { runCaptured, tail, titleAndHypothesis } from "./spawn.js";
 
 const CLOSING = `Make ONE experiment: edit the editable files in the current folder directly. Do not run
@@ -166,3 +167,25 @@ function readCodex(lastMessage: string, stdout: string): Answer {
   const text = existsSync(lastMessage) ? readFileSync(lastMessage, "utf8") : stdout;
   return { text, usage: null };
 }
+
+const agentSettings = {
+  model: researcherFields.model,
+  max_turns: researcherFields.max_turns,
+  args: researcherFields.args,
+};
+
+/** Claude Code (`claude -p`) in the trial's worktree. */
+export const claudeCodeResearcher: ResearcherKind = {
+  name: "claude-code",
+  settings: agentSettings,
+  flags: [MODEL_FLAG],
+  create: (config) => createCodingAgentResearcher("claude-code", config),
+};
+
+/** Codex (`codex exec`) in the trial's worktree. */
+export const codexResearcher: ResearcherKind = {
+  name: "codex",
+  settings: agentSettings,
+  flags: [MODEL_FLAG],
+  create: (config) => createCodingAgentResearcher("codex", config),
+};

@@ -1,7 +1,9 @@
-import type { ProposalUsage } from "../ledger/ledger.js";
+import { UsageError } from "../errors.js";
+import type { ProposalUsage } from "../ledger/types.js";
 import { buildBrief } from "./brief.js";
+import { researcherFields } from "./fields.js";
 import type { ResearcherConfig } from "./index.js";
-import type { ProposalRequest, ProposalResult, Researcher } from "./researcher.js";
+import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
 import { runCaptured, tail, titleAndHypothesis } from "./spawn.js";
 
 const CLOSING =
@@ -97,3 +99,16 @@ function readUsage(u: Record<string, unknown> | undefined): ProposalUsage | null
     turns: n(u.turns),
   };
 }
+
+/** Any program, from `researcher.command`. */
+export const commandResearcher: ResearcherKind = {
+  name: "command",
+  settings: { command: researcherFields.command },
+  flags: [],
+  configure(config, file) {
+    if (!config.command)
+      throw new UsageError(`${file}: researcher.command: is required for the command researcher`);
+    return config;
+  },
+  create: (config) => createCommandResearcher(config),
+};

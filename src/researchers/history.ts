@@ -1,6 +1,6 @@
 import type { TrialRow } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
-import type { Goal } from "../task/task.js";
+import type { Goal } from "../metrics/spec.js";
 
 export interface HistoryOptions {
   metric: string;

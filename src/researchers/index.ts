@@ -1,20 +1,42 @@
+import type { z } from "zod";
 import { UsageError } from "../errors.js";
-import {
-  DEFAULT_MODELS,
-  KEY_VARIABLES,
-  keyFromEnv,
-  PROVIDERS,
-  type Provider,
-} from "../providers/models.js";
-import { priceOf } from "../providers/prices.js";
 import { type Fetch, recordingFetch, replayingFetch } from "../providers/record.js";
-import { RESEARCHER_KINDS } from "../task/schema.js";
-import type { ResearcherSettings, Task } from "../task/task.js";
-import { createCodingAgentResearcher } from "./coding-agent.js";
-import { createCommandResearcher } from "./command.js";
-import { createLlmResearcher } from "./llm.js";
-import { createMutateResearcher } from "./mutate.js";
-import type { Researcher } from "./researcher.js";
+import { count, duration, oneOf, section } from "../util/fields.js";
+import type { Flag } from "../util/flags.js";
+import { flagName } from "../util/flags.js";
+import { claudeCodeResearcher, codexResearcher } from "./coding-agent.js";
+import { commandResearcher } from "./command.js";
+import type { researcherFields } from "./fields.js";
+import { anthropicResearcher, openaiCompatibleResearcher, openaiResearcher } from "./llm.js";
+import { mutateResearcher } from "./mutate.js";
+import type { Researcher, ResearcherKind, SharedTraffic } from "./researcher.js";
+
+/** Every researcher kind; the first is the default. A new kind is its module and one line here. */
+export const RESEARCHERS: readonly ResearcherKind[] = [
+  mutateResearcher,
+  anthropicResearcher,
+  openaiResearcher,
+  openaiCompatibleResearcher,
+  claudeCodeResearcher,
+  codexResearcher,
+  commandResearcher,
+];
+
+const names = RESEARCHERS.map((k) => k.name) as [string, ...string[]];
+
+/**
+ * The task file's `researcher:` section: which kind `run` uses by default, the fields
+ * every kind reads, and the fields of each kind.
+ */
+export const researcherSettings = section({
+  kind: oneOf(names).optional(),
+  history_tokens: count("tokens of run history given to the researcher").default(24_000),
+  timeout: duration("the longest a proposal may take").default(1800),
+  // Each kind reads a part of the shared fields; together they read them all.
+  ...(Object.assign({}, ...RESEARCHERS.map((k) => k.settings)) as typeof researcherFields),
+});
+
+export type ResearcherSettings = z.output<typeof researcherSettings>;
 
 /** A run's researcher settings: the task file's, overridden by flags. Stored with the run; never a key. */
 export interface ResearcherConfig extends Omit<ResearcherSettings, "kind"> {
@@ -33,46 +55,50 @@ export interface Traffic {
   replay?: string;
 }
 
+export function researcherKind(name: string): ResearcherKind {
+  const kind = RESEARCHERS.find((k) => k.name === name);
+  if (!kind)
+    throw new UsageError(
+      `--researcher: unknown researcher "${name}"; available: ${names.join(", ")}`,
+    );
+  return kind;
+}
+
+/** The flags of every kind, each name once. */
+export function researcherFlags(): Flag[] {
+  const flags: Flag[] = [];
+  for (const kind of RESEARCHERS)
+    for (const flag of kind.flags)
+      if (!flags.some((f) => flagName(f) === flagName(flag))) flags.push(flag);
+  return flags;
+}
+
 /**
  * The task file's researcher settings, overridden by the environment
  * (AUTORESEARCH_RESEARCHER, AUTORESEARCH_MODEL, AUTORESEARCH_BASE_URL), overridden by flags.
  * The providers' own ANTHROPIC_BASE_URL and OPENAI_BASE_URL apply when no base URL is set.
  */
 export function researcherConfig(
-  task: Task,
+  task: { file: string; researcher: ResearcherSettings },
   flags: ResearcherFlags,
   env = process.env,
 ): ResearcherConfig {
-  const kind = flags.researcher ?? env.AUTORESEARCH_RESEARCHER ?? task.researcher.kind ?? "mutate";
-  if (!(RESEARCHER_KINDS as readonly string[]).includes(kind))
-    throw new UsageError(
-      `--researcher: unknown researcher "${kind}"; available: ${RESEARCHER_KINDS.join(", ")}`,
-    );
-  const provider = (PROVIDERS as readonly string[]).includes(kind) ? (kind as Provider) : null;
-  const model =
-    flags.model ??
-    env.AUTORESEARCH_MODEL ??
-    task.researcher.model ??
-    (provider ? DEFAULT_MODELS[provider] : null);
-  if (provider === "openai-compatible" && !model)
-    throw new UsageError(
-      "--model: the openai-compatible researcher needs a model name (--model or researcher.model)",
-    );
-  if (kind === "command" && !task.researcher.command)
-    throw new UsageError(
-      `${task.file}: researcher.command: is required for the command researcher`,
-    );
-  const baseUrl = flags.baseUrl ?? env.AUTORESEARCH_BASE_URL ?? task.researcher.baseUrl;
-  return { ...task.researcher, kind, model, baseUrl };
+  const settings = task.researcher;
+  const kind = researcherKind(
+    flags.researcher ?? env.AUTORESEARCH_RESEARCHER ?? settings.kind ?? names[0],
+  );
+  const config: ResearcherConfig = {
+    ...settings,
+    kind: kind.name,
+    model: flags.model ?? env.AUTORESEARCH_MODEL ?? settings.model,
+    baseUrl: flags.baseUrl ?? env.AUTORESEARCH_BASE_URL ?? settings.baseUrl,
+  };
+  return kind.configure ? kind.configure(config, task.file) : config;
 }
 
 /** Refuses a spending limit that cannot be checked: the model's price must be known. */
 export function checkBudget(config: ResearcherConfig, maxUsd: number | null): void {
-  if (maxUsd === null || !(PROVIDERS as readonly string[]).includes(config.kind)) return;
-  if (!priceOf(config.model!, config.prices))
-    throw new UsageError(
-      `--budget-usd: no price is known for the model ${config.model}; add researcher.prices.${config.model}: { input, output } (dollars per million tokens, 0 for a local model) to the task file`,
-    );
+  if (maxUsd !== null) researcherKind(config.kind).checkBudget?.(config);
 }
 
 /** The fetch all model researchers of a session share: recording, replaying, or the real one. */
@@ -84,37 +110,12 @@ export function trafficFetch(traffic: Traffic): Fetch | undefined {
 
 /**
  * The researcher for `config`. Keys come from the environment only; a missing one is an
- * error now, not in the middle of a run. `fetch` replays or records provider traffic.
+ * error now, not in the middle of a run. `traffic` replays or records provider traffic.
  */
 export function createResearcher(
   config: ResearcherConfig,
-  traffic: { fetch?: Fetch; replaying?: boolean } = {},
+  traffic: SharedTraffic = {},
   env = process.env,
 ): Researcher {
-  switch (config.kind) {
-    case "mutate":
-      return createMutateResearcher();
-    case "claude-code":
-    case "codex":
-      return createCodingAgentResearcher(config.kind, config);
-    case "command":
-      return createCommandResearcher(config);
-  }
-  const provider = config.kind as Provider;
-  const apiKey = keyFromEnv(provider, env);
-  if (!apiKey && !traffic.replaying && provider !== "openai-compatible")
-    throw new UsageError(
-      `--researcher ${provider} needs ${KEY_VARIABLES[provider][0]} in the environment (keys are read from there only), or --fake-responses FILE to replay a recording`,
-    );
-  return createLlmResearcher({
-    provider,
-    model: config.model!,
-    baseUrl: config.baseUrl,
-    apiKey,
-    maxTurns: config.maxTurns,
-    maxOutputTokens: config.maxOutputTokens,
-    retries: config.retries,
-    prices: config.prices,
-    ...(traffic.fetch ? { fetch: traffic.fetch } : {}),
-  });
+  return researcherKind(config.kind).create(config, traffic, env);
 }

@@ -1,11 +1,19 @@
 import { type LanguageModel, type ModelMessage, streamText, type ToolResultPart } from "ai";
-import type { ProposalUsage } from "../ledger/ledger.js";
-import { createModel, type Provider } from "../providers/models.js";
-import { costOf, type Price } from "../providers/prices.js";
+import { UsageError } from "../errors.js";
+import type { ProposalUsage } from "../ledger/types.js";
+import {
+  createModel,
+  DEFAULT_MODELS,
+  KEY_VARIABLES,
+  keyFromEnv,
+  type Provider,
+} from "../providers/models.js";
+import { costOf, type Price, priceOf } from "../providers/prices.js";
 import type { Fetch } from "../providers/record.js";
 import { describe, statusOf, withRetries } from "../providers/retry.js";
 import { buildBrief } from "./brief.js";
-import type { ProposalRequest, ProposalResult, Researcher } from "./researcher.js";
+import { MODEL_FLAG, researcherFields } from "./fields.js";
+import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
 import { TOOL_DEFINITIONS, WorkspaceTools } from "./tools.js";
 
 export interface LlmOptions {
@@ -184,3 +192,64 @@ function failure(error: unknown, o: LlmOptions): { ok: false; reason: string; fa
     reason: `the ${o.provider} API call failed${status ? ` (HTTP ${status})` : ""}: ${message}`,
   };
 }
+
+/**
+ * A model behind a provider's API. The key is read from the environment only; a missing
+ * one is an error before the run starts, not in the middle of it.
+ */
+function llmKind(provider: Provider): ResearcherKind {
+  return {
+    name: provider,
+    settings: {
+      model: researcherFields.model,
+      base_url: researcherFields.base_url,
+      max_turns: researcherFields.max_turns,
+      max_output_tokens: researcherFields.max_output_tokens,
+      retries: researcherFields.retries,
+      prices: researcherFields.prices,
+    },
+    flags: [
+      MODEL_FLAG,
+      {
+        flags: "--base-url <url>",
+        description: "the provider's base URL (an OpenAI-compatible server, a proxy)",
+      },
+    ],
+    configure(config) {
+      const model = config.model ?? DEFAULT_MODELS[provider];
+      if (!model)
+        throw new UsageError(
+          `--model: the ${provider} researcher needs a model name (--model or researcher.model)`,
+        );
+      return { ...config, model };
+    },
+    checkBudget(config) {
+      if (!priceOf(config.model!, config.prices))
+        throw new UsageError(
+          `--budget-usd: no price is known for the model ${config.model}; add researcher.prices.${config.model}: { input, output } (dollars per million tokens, 0 for a local model) to the task file`,
+        );
+    },
+    create(config, traffic, env) {
+      const apiKey = keyFromEnv(provider, env);
+      if (!apiKey && !traffic.replaying && provider !== "openai-compatible")
+        throw new UsageError(
+          `--researcher ${provider} needs ${KEY_VARIABLES[provider][0]} in the environment (keys are read from there only), or --fake-responses FILE to replay a recording`,
+        );
+      return createLlmResearcher({
+        provider,
+        model: config.model!,
+        baseUrl: config.baseUrl,
+        apiKey,
+        maxTurns: config.maxTurns,
+        maxOutputTokens: config.maxOutputTokens,
+        retries: config.retries,
+        prices: config.prices,
+        ...(traffic.fetch ? { fetch: traffic.fetch } : {}),
+      });
+    },
+  };
+}
+
+export const anthropicResearcher = llmKind("anthropic");
+export const openaiResearcher = llmKind("openai");
+export const openaiCompatibleResearcher = llmKind("openai-compatible");

@@ -4,7 +4,7 @@ import { mixSeed, Random } from "../util/random.js";
 import { trackedFiles } from "../workspace/repo.js";
 import { EditScope } from "../workspace/scope.js";
 import { type Constant, findConstants } from "./constants.js";
-import type { ProposalRequest, ProposalResult, Researcher } from "./researcher.js";
+import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
 
 const FACTORS = [0.5, 0.7, 0.8, 1.25, 1.4, 2];
 const ATTEMPTS = 40;
@@ -201,3 +201,11 @@ function numeric(raw: string): number {
   const power = /^2\s*\*\*\s*(\d+)$/.exec(raw);
   return power ? 2 ** Number(power[1]) : Number(raw.replaceAll("_", ""));
 }
+
+/** No model, no key, no settings. */
+export const mutateResearcher: ResearcherKind = {
+  name: "mutate",
+  settings: {},
+  flags: [],
+  create: () => createMutateResearcher(),
+};

@@ -1,10 +1,24 @@
-import type { ProposalUsage } from "../ledger/ledger.js";
-import type { TrialRow } from "../ledger/types.js";
-import type { Task } from "../task/task.js";
+import type { ProposalUsage, TrialRow } from "../ledger/types.js";
+import type { MetricRules } from "../metrics/spec.js";
+import type { Fetch } from "../providers/record.js";
+import type { Flag } from "../util/flags.js";
+import type { EditRules } from "../workspace/scope.js";
+import type { researcherFields } from "./fields.js";
+import type { ResearcherConfig } from "./index.js";
 
 /** What a researcher is given to propose one trial. */
+/** What researchers read of the task. */
+export interface ResearchTask extends EditRules, MetricRules {
+  root: string;
+  name: string;
+  run: string;
+  budget: number;
+  timeout: number;
+  researcher: { historyTokens: number };
+}
+
 export interface ProposalRequest {
-  task: Task;
+  task: ResearchTask;
   tag: string;
   /** The number the proposed trial will have. */
   trial: number;
@@ -56,4 +70,28 @@ export interface Researcher {
    */
   readonly instant?: boolean;
   propose(request: ProposalRequest): Promise<ProposalResult>;
+}
+
+/** What the researchers of one session share: recorded or replayed provider traffic. */
+export interface SharedTraffic {
+  fetch?: Fetch;
+  replaying?: boolean;
+}
+
+/**
+ * One kind of researcher, as the registry in `index.ts` lists it.
+ * Contract: `configure` and `create` throw a UsageError for what the operator must fix
+ * (a missing model name, command or key) before any trial runs; `create` never calls out.
+ */
+export interface ResearcherKind {
+  readonly name: string;
+  /** The fields of the task file's `researcher:` section it reads. */
+  readonly settings: Partial<typeof researcherFields>;
+  /** Flags it adds to `run`. */
+  readonly flags: readonly Flag[];
+  /** Fills in what the kind derives (a default model) and checks what it needs. */
+  configure?(config: ResearcherConfig, file: string): ResearcherConfig;
+  /** Refuses a dollar budget it cannot account for (a model without a known price). */
+  checkBudget?(config: ResearcherConfig): void;
+  create(config: ResearcherConfig, traffic: SharedTraffic, env: NodeJS.ProcessEnv): Researcher;
 }

@@ -9,8 +9,8 @@ import {
 import { dirname, isAbsolute, join, normalize, relative, sep } from "node:path";
 import { type ToolSet, tool } from "ai";
 import { z } from "zod";
-import { paths } from "../orchestrator/paths.js";
 import { gitRaw } from "../workspace/git.js";
+import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
 import type { ProposalRequest } from "./researcher.js";
 
@@ -171,13 +171,13 @@ export class WorkspaceTools {
       const text = readFileSync(file, "utf8");
       return text.length > limit ? `${text.slice(0, limit)}\n[... cut at ${limit} bytes]` : text;
     };
-    const log = read("run.log", 1_000_000);
+    const log = read(TRIAL_FILES.log, 1_000_000);
     const parts = [
       `#${n} ${trial.title ?? ""}`,
       `verdict: ${trial.verdict}${trial.reason ? ` (${trial.reason})` : ""}`,
       `hypothesis: ${trial.hypothesis ?? ""}`,
       `metrics: ${JSON.stringify(trial.metrics)}`,
-      `diff:\n${read("diff.patch", DIFF_BYTES) ?? "(none: the unchanged code)"}`,
+      `diff:\n${read(TRIAL_FILES.diff, DIFF_BYTES) ?? "(none: the unchanged code)"}`,
       `end of log:\n${log ? log.trimEnd().split("\n").slice(-40).join("\n") : "(no log)"}`,
     ];
     return ok(parts.join("\n"));

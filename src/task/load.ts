@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { TaskFileError } from "../errors.js";
-import { type TaskFile, taskFileSchema } from "./schema.js";
-import { TASK_FILE, type Task } from "./task.js";
+import { TASK_FILE } from "../workspace/layout.js";
+import { settle, taskFileSchema } from "./schema.js";
+import type { Task } from "./task.js";
 
 /** Reads and validates `autoresearch.yaml` in `dir`; every error names field, value and what is allowed. */
 export function loadTask(dir: string): Task {
@@ -36,88 +37,7 @@ export function parseTask(source: string, root: string, file: string = TASK_FILE
     const messages = parsed.error.issues.map((issue) => describe(issue, raw, doc, lines, file));
     throw new TaskFileError(messages.join("\n"));
   }
-  return normalize(parsed.data, root, file);
-}
-
-function normalize(t: TaskFile, root: string, file: string): Task {
-  const timeout = t.timeout ?? t.budget * 2 + 60;
-  if (timeout <= t.budget)
-    throw new TaskFileError(
-      `${file}: timeout: must be longer than budget (${t.budget}s), got ${timeout}s`,
-    );
-  return {
-    root,
-    file,
-    name: t.name ?? basename(root),
-    program: t.program,
-    editable: t.editable,
-    protected: t.protected,
-    setup: t.setup ?? null,
-    run: t.run,
-    budget: t.budget,
-    timeout,
-    killGrace: t.kill_grace,
-    logLimit: t.log_limit,
-    seed: t.seed,
-    metric: {
-      name: t.metric.name,
-      goal: t.metric.goal,
-      parser: t.metric.parser,
-      pattern: t.metric.pattern ?? null,
-    },
-    secondary: t.secondary.map((s) =>
-      typeof s === "string" ? { name: s, pattern: null } : { name: s.name, pattern: s.pattern },
-    ),
-    constraints: t.constraints,
-    resources: { gpus: t.resources.gpus, cpus: t.resources.cpus ?? null },
-    judge: {
-      policy: t.judge.policy,
-      minEffect: t.judge.min_effect,
-      seeds: t.judge.seeds ?? (t.judge.policy === "confirm" ? 3 : 1),
-      confidence: t.judge.confidence,
-    },
-    verify:
-      t.verify === undefined
-        ? null
-        : typeof t.verify === "string"
-          ? { run: t.verify, metric: t.metric.name }
-          : { run: t.verify.run, metric: t.verify.metric ?? t.metric.name },
-    outputs: t.outputs,
-    stages: (t.stages ?? [{ name: "default", env: {} }]).map((s) => {
-      const budget = s.budget ?? t.budget;
-      return {
-        name: s.name,
-        env: s.env,
-        budget,
-        timeout: s.timeout ?? (s.budget ? budget * 2 + 60 : timeout),
-        seeds: s.seeds ?? t.judge.seeds ?? (t.judge.policy === "confirm" ? 3 : 1),
-      };
-    }),
-    promoteEvery: t.promote_every ?? null,
-    env: t.env,
-    slurm: {
-      partition: t.slurm.partition ?? null,
-      account: t.slurm.account ?? null,
-      qos: t.slurm.qos ?? null,
-      time: t.slurm.time ?? null,
-      sbatchArgs: t.slurm.sbatch_args,
-      poll: t.slurm.poll,
-      requeues: t.slurm.requeues,
-    },
-    researcher: {
-      kind: t.researcher.kind ?? null,
-      model: t.researcher.model ?? null,
-      baseUrl: t.researcher.base_url ?? null,
-      maxTurns: t.researcher.max_turns,
-      maxOutputTokens: t.researcher.max_output_tokens,
-      historyTokens: t.researcher.history_tokens,
-      timeout: t.researcher.timeout,
-      retries: t.researcher.retries,
-      prices: t.researcher.prices,
-      command: t.researcher.command ?? null,
-      args: t.researcher.args,
-    },
-  };
+  return settle(parsed.data, root, file);
 }
 
 type Doc = ReturnType<typeof parseDocument>;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { monotonic } from "../util/clock.js";
+import { monotonic } from "./clock.js";
 
 /**
  * The kernel's start time of a process (clock ticks since boot), or null if it is gone.

@@ -1,4 +1,10 @@
-import { isSecretName } from "../executors/env.js";
+/** Names of variables that hold credentials; they never reach a replicate. */
+const SECRET =
+  /(_API_KEY|_TOKEN|_SECRET|_SECRET_KEY|_ACCESS_KEY|_PASSWORD)$|^(API_KEY|TOKEN|SECRET|PASSWORD)$/i;
+
+export function isSecretName(name: string): boolean {
+  return SECRET.test(name);
+}
 
 /** Values of the credentials in `env`, long enough to be told apart from ordinary text. */
 export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {

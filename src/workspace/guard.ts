@@ -10,9 +10,15 @@ import {
 } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import picomatch from "picomatch";
-import { isSecretName } from "../executors/env.js";
-import { TASK_FILE, type Task } from "../task/task.js";
+import { isSecretName } from "../util/secrets.js";
 import { git, gitRaw } from "./git.js";
+import { TASK_FILE } from "./layout.js";
+
+/** The task's checkout and the globs of its protected files. */
+export interface WatchedTask {
+  root: string;
+  protected: string[];
+}
 
 /**
  * Guards around code the harness does not trust: a researcher's proposal step and a
@@ -42,10 +48,7 @@ export class HarnessFiles {
     private readonly watched: string[],
   ) {}
 
-  static async take(
-    task: Pick<Task, "root" | "protected">,
-    worktree: string | null,
-  ): Promise<HarnessFiles> {
+  static async take(task: WatchedTask, worktree: string | null): Promise<HarnessFiles> {
     const common = await commonDir(task.root);
     let first = firstSeen.get(common);
     if (!first) {
@@ -171,7 +174,7 @@ const commons = new Map<string, Promise<string>>();
 const firstSeen = new Map<string, Map<string, Buffer | null>>();
 
 /** The task file and the checkout's tracked files that are protected, listed once per process. */
-function judgingFiles(task: Pick<Task, "root" | "protected">): Promise<string[]> {
+function judgingFiles(task: WatchedTask): Promise<string[]> {
   let files = judging.get(task.root);
   if (!files) {
     const match = picomatch([TASK_FILE, ...task.protected], { dot: true });

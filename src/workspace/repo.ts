@@ -2,9 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UsageError, WorkspaceError } from "../errors.js";
 import { GitError, git, gitRaw } from "./git.js";
-
-/** Where the harness keeps its state inside a task repository (ignored by git). */
-export const STATE_DIR = ".autoresearch";
+import { STATE_DIR } from "./layout.js";
 
 export const branchName = (tag: string) => `autoresearch/${tag}`;
 export const branchRef = (tag: string) => `refs/heads/${branchName(tag)}`;

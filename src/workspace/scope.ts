@@ -1,7 +1,13 @@
 import picomatch from "picomatch";
-import { TASK_FILE, type Task } from "../task/task.js";
-import { STATE_DIR } from "./repo.js";
+import { STATE_DIR, TASK_FILE } from "./layout.js";
 import type { Change } from "./worktree.js";
+
+/** What a task says may change: editable and protected globs, and the program researchers read. */
+export interface EditRules {
+  editable: string[];
+  protected: string[];
+  program: string;
+}
 
 /** The verdict on a proposal's changed paths: allowed, or the reason it is not. */
 export type ScopeCheck = { ok: true } | { ok: false; reason: string };
@@ -19,7 +25,7 @@ export class EditScope {
   private readonly protectedMatch: (path: string) => boolean;
   private readonly fixed: Set<string>;
 
-  constructor(task: Pick<Task, "editable" | "protected" | "program">) {
+  constructor(task: EditRules) {
     this.editable = picomatch(task.editable, { dot: true });
     this.protectedMatch = task.protected.length
       ? picomatch(task.protected, { dot: true })

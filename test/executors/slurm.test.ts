@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { jobState } from "../../src/executors/slurm-cli.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import { type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import { quadraticTask, ROOT, runCli, waitFor } from "../helpers.js";
 
 /** A real single-node SLURM with fake GPUs, started here if it is not running. */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { startRun } from "../../src/orchestrator/session.js";
+import { startRun } from "../../src/orchestrator/index.js";
 import { quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
 
 /** The run's trials, as the ledger has them. */

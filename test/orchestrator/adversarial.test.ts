@@ -10,7 +10,7 @@ import {
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { startRun } from "../../src/orchestrator/session.js";
+import { startRun } from "../../src/orchestrator/index.js";
 import type {
   ProposalRequest,
   ProposalResult,

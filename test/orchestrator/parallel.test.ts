@@ -5,7 +5,7 @@ import { parseGpus } from "../../src/executors/gpus.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { ReplicateRow } from "../../src/ledger/types.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import { type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import type {
   ProposalRequest,
   ProposalResult,

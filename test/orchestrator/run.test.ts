@@ -2,9 +2,11 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SetupError, UsageError, WorkspaceError } from "../../src/errors.js";
+import type { Executor } from "../../src/executors/executor.js";
+import { createLocalExecutor, localSlots } from "../../src/executors/local.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import type {
   ProposalRequest,
   ProposalResult,
@@ -58,6 +60,27 @@ function ledgerOf(root: string) {
 }
 
 describe("a run, end to end, with real git and real processes", () => {
+  it("takes an executor of its own the way it takes a researcher, and records its kind", async () => {
+    const root = quadraticTask();
+    const placed: string[] = [];
+    const local = createLocalExecutor(localSlots({ count: 1 }));
+    const own: Executor = {
+      ...local,
+      kind: "counting",
+      run: (spec) => {
+        placed.push(spec.name);
+        return local.run(spec);
+      },
+    };
+    const { promise } = start(root, { executor: own, maxTrials: 2 });
+    const result = await promise;
+    expect(result.status).toBe("finished");
+    expect(placed).toEqual(["ar-t1-0-0", "ar-t1-1-0"]);
+    const { ledger, run } = ledgerOf(root);
+    expect(JSON.parse(run.executorJson!)).toEqual({ kind: "counting" });
+    ledger.close();
+  });
+
   it("runs the baseline, then proposals; keeps wins on the branch and every commit under its ref", async () => {
     const root = quadraticTask();
     const { promise, events } = start(root, {

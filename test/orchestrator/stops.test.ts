@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import type {
   ProposalRequest,
   ProposalResult,

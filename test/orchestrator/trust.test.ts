@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { NoiseFloor } from "../../src/ledger/types.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { noiseRun, type StartOptions, startRun } from "../../src/orchestrator/session.js";
+import { noiseRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import type { ProposalResult, Researcher } from "../../src/researchers/researcher.js";
 import { makeRepo } from "../helpers.js";
 

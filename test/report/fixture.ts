@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { RunRow, TrialRow, Verdict } from "../../src/ledger/types.js";
-import { paths } from "../../src/orchestrator/paths.js";
+import { paths } from "../../src/workspace/layout.js";
 
 /**
  * Builds real ledgers for report and dashboard tests (and the dashboard benchmark)

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { startRun } from "../../src/orchestrator/session.js";
+import { startRun } from "../../src/orchestrator/index.js";
 import { CLAUDE_TOOLS } from "../../src/researchers/coding-agent.js";
 import { runCaptured } from "../../src/researchers/spawn.js";
 import { isAlive } from "../../src/util/proc.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { startRun } from "../../src/orchestrator/session.js";
+import { startRun } from "../../src/orchestrator/index.js";
 import type { Provider } from "../../src/providers/models.js";
 import { createResearcher, researcherConfig } from "../../src/researchers/index.js";
 import { createLlmResearcher } from "../../src/researchers/llm.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TaskFileError } from "../../src/errors.js";
 import { loadTask, parseTask } from "../../src/task/load.js";
-import { parseDuration, parseSize } from "../../src/task/units.js";
+import { parseDuration, parseSize } from "../../src/util/units.js";
 import { tempDir } from "../helpers.js";
 
 const MINIMAL =
@@ -37,6 +37,19 @@ describe("the task file", () => {
       resources: { gpus: 0, cpus: null },
       judge: { policy: "greedy", minEffect: 0 },
     });
+  });
+
+  it("gives a section written as {} the same values as one left out", () => {
+    const empty = "researcher: {}\njudge: {}\nslurm: {}\nresources: {}\n";
+    expect(parseTask(`${MINIMAL}${empty}`, "/t")).toEqual(parseTask(MINIMAL, "/t"));
+    expect(parseTask(MINIMAL, "/t").researcher).toMatchObject({
+      kind: null,
+      model: null,
+      maxTurns: 40,
+      historyTokens: 24_000,
+      args: [],
+    });
+    expect(parseTask(`${MINIMAL}judge: { policy: confirm }\n`, "/t").judge.seeds).toBe(3);
   });
 
   it("reads every field of the design's example", () => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { parseSummary } from "../../src/metrics/parse.js";
-import { startRun } from "../../src/orchestrator/session.js";
+import { startRun } from "../../src/orchestrator/index.js";
 import { initTask } from "../../src/task/init.js";
 import { loadTask } from "../../src/task/load.js";
 import { PYTHON, ROOT, sh, tempDir } from "../helpers.js";

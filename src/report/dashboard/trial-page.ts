@@ -3,7 +3,7 @@ import { resolve, sep } from "node:path";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { ReplicateRow, RunRow, TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
-import { paths } from "../../orchestrator/paths.js";
+import { paths } from "../../workspace/layout.js";
 import { readDiff } from "../data.js";
 import { escapeHtml, factRows, fmtNumber, fmtSigned, fmtTime, renderDiff } from "../html.js";
 import { layout } from "./pages.js";

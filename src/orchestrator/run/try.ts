@@ -8,12 +8,13 @@ import {
   symlinkSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { UsageError } from "../errors.js";
-import { Ledger } from "../ledger/ledger.js";
-import type { RunRow, TrialRow } from "../ledger/types.js";
-import type { Researcher } from "../researchers/researcher.js";
-import { loadTask } from "../task/load.js";
-import { git, gitRaw } from "../workspace/git.js";
+import { UsageError } from "../../errors.js";
+import { Ledger } from "../../ledger/ledger.js";
+import type { RunRow, TrialRow } from "../../ledger/types.js";
+import type { Researcher } from "../../researchers/researcher.js";
+import { loadTask } from "../../task/load.js";
+import { git, gitRaw } from "../../workspace/git.js";
+import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -24,12 +25,12 @@ import {
   resolveRef,
   setRef,
   trackedFiles,
-} from "../workspace/repo.js";
-import type { Emit } from "./events.js";
+} from "../../workspace/repo.js";
+import { runContext } from "../context.js";
+import type { Emit } from "../events.js";
 import { DEFAULT_STOPS, drive } from "./loop.js";
-import { paths } from "./paths.js";
 import { checkOwner, recover } from "./recover.js";
-import { checkTaskFiles, context } from "./session.js";
+import { checkTaskFiles } from "./start.js";
 
 export interface TryOptions {
   root: string;
@@ -111,7 +112,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
         return { ok: true, title: o.title, hypothesis: o.hypothesis };
       },
     };
-    const ctx = context(task, ledger, run, { signal: o.signal, emit: o.emit }, [researcher], {
+    const ctx = runContext(task, ledger, run, { signal: o.signal, emit: o.emit }, [researcher], {
       kind: "local",
     });
     const before = ledger.countTrials(run.id);
@@ -134,7 +135,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       trial,
       stopped: trial ? null : end.reason,
       incumbent: ledger.incumbent(run.id),
-      logFile: trial ? join(paths.trial(task.root, run.tag, trial.n), "run.log") : null,
+      logFile: trial ? join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log) : null,
     };
   } finally {
     ledger.close();

@@ -1,13 +1,12 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { promotions } from "../ledger/promotions.js";
-import { classify } from "../metrics/outcome.js";
-import type { Stage } from "../task/task.js";
-import { addWorktree, removeWorktree } from "../workspace/worktree.js";
-import type { RunContext } from "./context.js";
-import { replicateEnv } from "./env.js";
-import { paths } from "./paths.js";
-import { ensureSetup } from "./setup.js";
+import { promotions } from "../../ledger/promotions.js";
+import type { Stage } from "../../task/task.js";
+import { paths } from "../../workspace/layout.js";
+import { addWorktree, removeWorktree } from "../../workspace/worktree.js";
+import type { RunContext } from "../context.js";
+import { runReplicate } from "../trial/replicate.js";
+import { ensureSetup } from "../trial/setup.js";
 
 /** One commit to measure at a stage: the baseline, the incumbent, or the incumbent without a change. */
 export interface Subject {
@@ -43,36 +42,18 @@ export async function evaluate(
     for (const seed of seeds) {
       if (ctx.signal.aborted) break;
       const logPath = join(dir, `run.${seed}.log`);
-      const resultFile = join(dir, `result.${seed}.json`);
       const id = promotions.startEvaluation(ledger, { promotionId, ...subject, seed, logPath });
-      const execution = await ctx.executor.run({
+      const { result } = await runReplicate(ctx, {
         name: `ar-${run.tag}-p${promotionId}-${seed}`,
-        command: task.run,
-        cwd: worktree,
-        env: replicateEnv(task, run.tag, {
-          trial: `p${promotionId}`,
-          idx: 0,
-          seed,
-          resultFile,
-          stage,
-        }),
+        worktree,
+        stage,
+        trial: `p${promotionId}`,
+        idx: 0,
+        seed,
         logPath,
-        logLimit: task.logLimit,
-        timeoutMs: stage.timeout * 1000,
-        killGraceMs: task.killGrace * 1000,
-        gpus: task.resources.gpus,
-        cpus: task.resources.cpus,
-        signal: ctx.signal,
-        onStart: () => undefined,
+        resultPath: join(dir, `result.${seed}.json`),
         onRunning: (at) => promotions.evaluationRunning(ledger, id, at),
       });
-      const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
-      const result = classify(
-        execution.process,
-        log,
-        task,
-        existsSync(resultFile) ? readFileSync(resultFile, "utf8") : null,
-      );
       promotions.finishEvaluation(ledger, id, result);
       if (result.outcome === "ok" && result.metric !== null) values.push(result.metric);
     }

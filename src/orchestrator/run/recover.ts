@@ -1,19 +1,19 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { WorkspaceError } from "../errors.js";
-import type { Executor } from "../executors/executor.js";
-import { capLog } from "../executors/log-file.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { ReplicateRow, RunRow } from "../ledger/types.js";
-import { classify, logTail } from "../metrics/outcome.js";
-import type { Task } from "../task/task.js";
-import { endGroup, endMarked, isAlive, markOf } from "../util/proc.js";
-import { git } from "../workspace/git.js";
-import { branchRef, resolveRef, setRef } from "../workspace/repo.js";
-import { removeWorktree } from "../workspace/worktree.js";
-import { paths, replicateJob } from "./paths.js";
-import { writeResults } from "./results.js";
-import type { TrialJob } from "./trial.js";
+import { WorkspaceError } from "../../errors.js";
+import type { Executor } from "../../executors/executor.js";
+import { capLog } from "../../executors/log-file.js";
+import type { Ledger } from "../../ledger/ledger.js";
+import type { ReplicateRow, RunRow } from "../../ledger/types.js";
+import { classify, logTail } from "../../metrics/outcome.js";
+import type { Task } from "../../task/task.js";
+import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
+import { git } from "../../workspace/git.js";
+import { paths, replicateJob } from "../../workspace/layout.js";
+import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
+import { removeWorktree } from "../../workspace/worktree.js";
+import { writeResults } from "../trial/results.js";
+import type { TrialJob } from "../trial/trial.js";
 
 export interface Recovery {
   /** Trials recorded as interrupted: their proposal was not complete. */

@@ -1,5 +1,10 @@
 import { join } from "node:path";
-import { STATE_DIR } from "../workspace/repo.js";
+
+/** The task file at the root of a task repository. */
+export const TASK_FILE = "autoresearch.yaml";
+
+/** The harness's own folder in a task repository, ignored by git. */
+export const STATE_DIR = ".autoresearch";
 
 /** Where a run's files live inside the task repository's state folder. */
 export const paths = {
@@ -14,7 +19,16 @@ export const paths = {
     join(root, STATE_DIR, "worktrees", `${tag}-${n}`),
 };
 
-export const replicateLog = (idx: number) => (idx === 0 ? "run.log" : `run.${idx}.log`);
+/** The files of a trial's folder (`paths.trial`). */
+export const TRIAL_FILES = {
+  /** The first replicate's log; later ones are `replicateLog(idx)`. */
+  log: "run.log",
+  diff: "diff.patch",
+  proposal: "proposal.json",
+  metrics: "metrics.json",
+} as const;
+
+export const replicateLog = (idx: number) => (idx === 0 ? TRIAL_FILES.log : `run.${idx}.log`);
 export const replicateResult = (idx: number) => (idx === 0 ? "result.json" : `result.${idx}.json`);
 /** The name of a replicate's cluster job, by which a job whose id was never recorded is found. */
 export const replicateJob = (tag: string, n: number, idx: number) => `ar-${tag}-${n}-${idx}`;

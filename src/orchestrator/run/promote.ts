@@ -1,43 +1,18 @@
 import { join } from "node:path";
-import { UsageError } from "../errors.js";
-import { mean, sd } from "../judge/stats.js";
-import { promotions } from "../ledger/promotions.js";
-import type { TrialRow } from "../ledger/types.js";
-import { improvement } from "../metrics/compare.js";
-import { writeJson } from "../util/fs.js";
-import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../workspace/worktree.js";
-import type { RunContext } from "./context.js";
+import { UsageError } from "../../errors.js";
+import { mean, sd } from "../../judge/stats.js";
+import { promotions, type TransferRow, type TransferTable } from "../../ledger/promotions.js";
+import type { TrialRow } from "../../ledger/types.js";
+import { improvement } from "../../metrics/compare.js";
+import { writeJson } from "../../util/fs.js";
+import { paths } from "../../workspace/layout.js";
+import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../../workspace/worktree.js";
+import type { RunContext } from "../context.js";
+import { noiseFloor } from "../trial/judging.js";
 import { evaluate, type Subject } from "./evaluate.js";
-import { noiseFloor } from "./judging.js";
-import { paths } from "./paths.js";
+import { type ToolOptions, withRun } from "./open.js";
 
 /** One kept change at the larger stage: what it did where found, and what it does there. */
-export interface TransferRow {
-  n: number;
-  title: string;
-  /** Improvement over its parent where it was found (positive is better). */
-  found: number | null;
-  /** Improvement it brings at the stage: the incumbent against the incumbent without it. */
-  atStage: number | null;
-  /** Null when the change could not be taken out on its own (later changes depend on it). */
-  transfers: boolean | null;
-}
-
-export interface TransferTable {
-  metric: string;
-  stage: string;
-  seeds: number;
-  baseline: number | null;
-  incumbent: number | null;
-  /** The stacked improvement at the stage: baseline against incumbent. */
-  stacked: number | null;
-  /** The single improvements added up. */
-  sum: number | null;
-  /** The stacked improvement equals the sum of single ones, within noise. */
-  additive: boolean | null;
-  rows: TransferRow[];
-}
-
 /** The kept changes on the incumbent's line, in order. */
 function keptChanges(ctx: RunContext): TrialRow[] {
   return ctx.ledger
@@ -173,4 +148,11 @@ function transferTable(
     additive,
     rows,
   };
+}
+
+/** `autoresearch promote`: the transfer table of a run's kept changes at a larger stage. */
+export function promoteRun(
+  options: ToolOptions & { stage?: string; seeds?: number },
+): Promise<TransferTable> {
+  return withRun(options, "promote", (ctx) => promote(ctx, options.stage, options.seeds));
 }

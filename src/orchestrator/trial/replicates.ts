@@ -1,17 +1,16 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
-import type { ReplicateSpec } from "../executors/executor.js";
-import type { JudgeStep, Replicated } from "../judge/judge.js";
-import type { ReplicateRow, TrialRow } from "../ledger/types.js";
-import { classify, logTail } from "../metrics/outcome.js";
-import { processStartTime } from "../util/proc.js";
-import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../workspace/guard.js";
-import { protectedFingerprint, tamperedFiles } from "../workspace/protect.js";
-import type { RunContext } from "./context.js";
-import { replicateEnv } from "./env.js";
+import type { JudgeStep, Replicated } from "../../judge/judge.js";
+import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
+import { logTail } from "../../metrics/outcome.js";
+import { processStartTime } from "../../util/proc.js";
+import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
+import { paths, replicateJob, replicateLog, replicateResult } from "../../workspace/layout.js";
+import { protectedFingerprint, tamperedFiles } from "../../workspace/protect.js";
+import type { RunContext } from "../context.js";
 import { judgeContext } from "./judging.js";
-import { paths, replicateJob, replicateLog, replicateResult } from "./paths.js";
+import { runReplicate } from "./replicate.js";
 import { ensureSetup } from "./setup.js";
 
 export type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
@@ -94,30 +93,23 @@ export async function runReplicates(
 
     const idx = pending?.replicate.idx ?? ledger.replicates(trial.id).length;
     const logPath = join(dir, replicateLog(idx));
-    const resultPath = join(dir, replicateResult(idx));
     const replicateId =
       pending?.replicate.id ??
       ledger.startReplicate({ trialId: trial.id, idx, seed: step.seed, slot: null, logPath });
     const seed = pending?.replicate.seed ?? step.seed;
     const title = ledger.trialById(trial.id)?.title ?? "";
-    const spec: ReplicateSpec = {
+    const harness = await HarnessFiles.take(task, worktree);
+    const files = fileTimes(worktree);
+    const { execution, log, result } = await runReplicate(ctx, {
       name: replicateJob(run.tag, trial.n, idx),
-      command: task.run,
-      cwd: worktree,
-      env: replicateEnv(task, run.tag, {
-        trial: trial.n,
-        idx,
-        seed,
-        resultFile: resultPath,
-        stage,
-      }),
+      worktree,
+      stage,
+      trial: trial.n,
+      idx,
+      seed,
       logPath,
-      logLimit: task.logLimit,
-      timeoutMs: stage.timeout * 1000,
-      killGraceMs: task.killGrace * 1000,
-      gpus: task.resources.gpus,
-      cpus: task.resources.cpus,
-      signal: ctx.signal,
+      resultPath: join(dir, replicateResult(idx)),
+      attach: pending?.jobId,
       onStart: ({ slot, pid, jobId }) => {
         ledger.setReplicateProcess(replicateId, {
           slot: slot.id,
@@ -140,24 +132,15 @@ export async function runReplicates(
         ledger.setReplicateRunning(replicateId, at);
         ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
       },
-    };
-    const harness = await HarnessFiles.take(task, worktree);
-    const files = fileTimes(worktree);
-    const execution =
-      pending && ctx.executor.attach
-        ? await ctx.executor.attach(pending.jobId, spec)
-        : await ctx.executor.run(spec);
+    });
     pending = undefined;
-    const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
-    const resultFile = existsSync(resultPath) ? readFileSync(resultPath, "utf8") : null;
-    const classified = classify(execution.process, log, task, resultFile);
     ledger.finishReplicate(replicateId, {
-      outcome: classified.outcome,
-      reason: classified.reason,
+      outcome: result.outcome,
+      reason: result.reason,
       exitCode: execution.process.exitCode,
       signal: execution.process.signal,
-      metric: classified.metric,
-      metrics: classified.metrics,
+      metric: result.metric,
+      metrics: result.metrics,
       logBytes: execution.process.logBytes,
       logTail: logTail(log),
       durationMs: execution.process.durationMs,
@@ -168,8 +151,8 @@ export async function runReplicates(
       n: trial.n,
       idx,
       slot: execution.slot.id,
-      outcome: classified.outcome,
-      metric: classified.metric,
+      outcome: result.outcome,
+      metric: result.metric,
     });
     // First, since the worktree's .git link decides which repository the next checks read.
     const escaped = await harness.changed();
@@ -196,7 +179,7 @@ export async function runReplicates(
         reason: `the replicate changed files outside the editable files and declared outputs: ${clip(undeclared)}`,
         metric: null,
       };
-    done.push({ seed, result: classified });
+    done.push({ seed, result });
   }
 }
 

@@ -1,7 +1,7 @@
-import type { Ledger } from "../ledger/ledger.js";
-import type { NoiseFloor, RunRow, TrialRow } from "../ledger/types.js";
-import { isAlive } from "../util/proc.js";
-import { paths } from "./paths.js";
+import type { Ledger } from "../../ledger/ledger.js";
+import type { NoiseFloor, RunRow, TrialRow } from "../../ledger/types.js";
+import { isAlive } from "../../util/proc.js";
+import { paths } from "../../workspace/layout.js";
 
 export interface InFlight {
   n: number;

@@ -1,14 +1,16 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { jobState } from "../executors/slurm-cli.js";
-import type { Ledger } from "../ledger/ledger.js";
-import { resultsTsv } from "../ledger/results-tsv.js";
-import type { RunRow } from "../ledger/types.js";
-import type { Task } from "../task/task.js";
-import { isAlive, markOf, processesWithEnv } from "../util/proc.js";
-import { git, gitRaw } from "../workspace/git.js";
-import { branchRef, resolveRef, trialRef } from "../workspace/repo.js";
-import { paths } from "./paths.js";
+import { jobState } from "../../executors/slurm-cli.js";
+import type { Ledger } from "../../ledger/ledger.js";
+import { resultsTsv } from "../../ledger/results-tsv.js";
+import type { RunRow } from "../../ledger/types.js";
+import type { Task } from "../../task/task.js";
+import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
+import { git, gitRaw } from "../../workspace/git.js";
+import { paths } from "../../workspace/layout.js";
+import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
+import { withLedger } from "./open.js";
+import { recover } from "./recover.js";
 
 /** One thing found wrong with a run's records. */
 export interface Problem {
@@ -98,4 +100,38 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
     for (const lock of locks) if (existsSync(lock)) add("locks", `${lock} is a stale lock`);
   }
   return problems;
+}
+
+export interface DoctorReport {
+  tag: string;
+  live: boolean;
+  problems: Problem[];
+  /** What `--fix` found before it repaired; empty without `--fix`. */
+  fixed: Problem[];
+}
+
+/**
+ * `autoresearch doctor`: the invariants of each run (or one), and with `fix`, the same
+ * recovery `resume` does — without starting trials — for runs no orchestrator drives.
+ */
+export function doctorRuns(options: {
+  root: string;
+  tag?: string;
+  fix: boolean;
+}): Promise<DoctorReport[]> {
+  return withLedger(options.root, async (task, ledger) => {
+    const reports: DoctorReport[] = [];
+    for (const run of ledger.pickAll(options.tag)) {
+      const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
+      let problems = await diagnose(task, ledger, run);
+      let fixed: Problem[] = [];
+      if (options.fix && problems.length && !live) {
+        await recover(task, ledger, run);
+        fixed = problems;
+        problems = await diagnose(task, ledger, ledger.runById(run.id)!);
+      }
+      reports.push({ tag: run.tag, live, problems, fixed });
+    }
+    return reports;
+  });
 }

@@ -1,7 +1,7 @@
-import type { JudgeContext } from "../judge/judge.js";
-import { pool, type Spread } from "../judge/stats.js";
-import type { NoiseFloor, TrialRow } from "../ledger/types.js";
-import type { RunContext } from "./context.js";
+import type { JudgeContext } from "../../judge/judge.js";
+import { pool, type Spread } from "../../judge/stats.js";
+import type { NoiseFloor, TrialRow } from "../../ledger/types.js";
+import type { RunContext } from "../context.js";
 
 /** The parent's replicate values by seed: the trial whose commit is the parent, in this run. */
 function parentValues(ctx: RunContext, trial: TrialRow): Map<number, number> {

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SetupError } from "../errors.js";
-import { runProcess } from "../executors/process.js";
-import { logTail } from "../metrics/outcome.js";
-import type { Stage } from "../task/task.js";
-import { protectedFingerprint } from "../workspace/protect.js";
-import type { RunContext } from "./context.js";
+import { SetupError } from "../../errors.js";
+import { runProcess } from "../../executors/process.js";
+import { logTail } from "../../metrics/outcome.js";
+import type { Stage } from "../../task/task.js";
+import { paths } from "../../workspace/layout.js";
+import { protectedFingerprint } from "../../workspace/protect.js";
+import type { RunContext } from "../context.js";
 import { baseEnv } from "./env.js";
-import { paths } from "./paths.js";
 
 const SETUP_TIMEOUT_MS = 6 * 3600 * 1000;
 

@@ -1,9 +1,9 @@
-import type { RunStatus, Verdict } from "../ledger/types.js";
-import { monotonic } from "../util/clock.js";
-import { processStartTime } from "../util/proc.js";
-import type { RunContext } from "./context.js";
+import type { RunStatus, Verdict } from "../../ledger/types.js";
+import { monotonic } from "../../util/clock.js";
+import { processStartTime } from "../../util/proc.js";
+import type { RunContext } from "../context.js";
+import { runTrial, type TrialJob } from "../trial/trial.js";
 import { promote } from "./promote.js";
-import { runTrial, type TrialJob } from "./trial.js";
 
 /** Rules that end a run from what its trials show, kept with the run. */
 export interface Stops {

@@ -1,10 +1,11 @@
-import { UsageError } from "../errors.js";
-import { mean, sd } from "../judge/stats.js";
-import type { NoiseFloor } from "../ledger/types.js";
-import { addWorktree, removeWorktree } from "../workspace/worktree.js";
-import type { RunContext } from "./context.js";
-import { paths } from "./paths.js";
-import { runReplicates } from "./replicates.js";
+import { UsageError } from "../../errors.js";
+import { mean, sd } from "../../judge/stats.js";
+import type { NoiseFloor } from "../../ledger/types.js";
+import { paths } from "../../workspace/layout.js";
+import { addWorktree, removeWorktree } from "../../workspace/worktree.js";
+import type { RunContext } from "../context.js";
+import { runReplicates } from "../trial/replicates.js";
+import { type ToolOptions, withRun } from "./open.js";
 
 /**
  * Measures the noise floor again: the incumbent runs on `count` more seeds, as further
@@ -43,4 +44,9 @@ export async function measureNoise(ctx: RunContext, count: number): Promise<Nois
   ledger.setNoise(run.id, noise);
   ledger.event(run.id, incumbent.id, "noise", noise);
   return noise;
+}
+
+/** `autoresearch noise`: the incumbent on more seeds, and the run's noise floor again. */
+export function noiseRun(options: ToolOptions & { seeds: number }): Promise<NoiseFloor> {
+  return withRun(options, "measure", (ctx) => measureNoise(ctx, options.seeds));
 }

@@ -1,14 +1,15 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TrialRow, Verdict } from "../ledger/types.js";
-import type { ProposalResult, Reconcile, Researcher } from "../researchers/researcher.js";
-import { monotonic } from "../util/clock.js";
-import { writeJson } from "../util/fs.js";
-import { redactJson } from "../util/secrets.js";
-import { fileTimes, HarnessFiles, refuseBeforeCommit } from "../workspace/guard.js";
-import { setRef, trialRef } from "../workspace/repo.js";
-import { commitWorktree, diffCommits } from "../workspace/worktree.js";
-import type { RunContext } from "./context.js";
+import type { TrialRow, Verdict } from "../../ledger/types.js";
+import type { ProposalResult, Reconcile, Researcher } from "../../researchers/researcher.js";
+import { monotonic } from "../../util/clock.js";
+import { writeJson } from "../../util/fs.js";
+import { redactJson } from "../../util/secrets.js";
+import { fileTimes, HarnessFiles, refuseBeforeCommit } from "../../workspace/guard.js";
+import { TRIAL_FILES } from "../../workspace/layout.js";
+import { setRef, trialRef } from "../../workspace/repo.js";
+import { commitWorktree, diffCommits } from "../../workspace/worktree.js";
+import type { RunContext } from "../context.js";
 
 /** A trial ready to run (its commit), or refused before running (invalid, interrupted). */
 export type Prepared = { commit: string } | { verdict: Verdict; reason: string; fatal: boolean };
@@ -100,7 +101,7 @@ export async function prepareProposal(
     durationMs: proposeMs,
     usage: result.usage ?? null,
   });
-  writeJson(join(dir, "proposal.json"), {
+  writeJson(join(dir, TRIAL_FILES.proposal), {
     researcher: researcher.name,
     ...result,
     seconds: proposeMs / 1000,
@@ -135,7 +136,7 @@ async function record(
     setRef(root, trialRef(ctx.run.tag, trial.n), commit),
     diffCommits(root, trial.parentCommit, commit),
   ]);
-  writeFileSync(join(dir, "diff.patch"), diff.patch);
+  writeFileSync(join(dir, TRIAL_FILES.diff), diff.patch);
   ctx.ledger.setTrialCommit(trial.id, {
     commit,
     commitMs: monotonic() - since,

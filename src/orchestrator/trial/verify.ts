@@ -1,11 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TrialRow, VerifyResult } from "../ledger/types.js";
-import { isBetter } from "../metrics/compare.js";
-import { classify } from "../metrics/outcome.js";
-import type { RunContext } from "./context.js";
-import { replicateEnv } from "./env.js";
-import { paths } from "./paths.js";
+import type { TrialRow, VerifyResult } from "../../ledger/types.js";
+import { isBetter } from "../../metrics/compare.js";
+import { paths } from "../../workspace/layout.js";
+import type { RunContext } from "../context.js";
+import { runReplicate } from "./replicate.js";
 
 /**
  * Runs the task's held-out check (`verify`) on a new incumbent, in its worktree and on a
@@ -25,31 +23,23 @@ export async function verifyIncumbent(
     : (ledger.trials(run.id).find((t) => t.commit === trial.parentCommit && t.verdict === "keep")
         ?.verifyMetric ?? null);
   const dir = paths.trial(task.root, run.tag, trial.n);
-  const logPath = join(dir, "verify.log");
-  const resultFile = join(dir, "verify.json");
-  const stage = task.stages[0]!;
-  const execution = await ctx.executor.run({
+  const { result } = await runReplicate(ctx, {
     name: `ar-${run.tag}-${trial.n}-verify`,
     command: task.verify.run,
-    cwd: worktree,
-    env: replicateEnv(task, run.tag, { trial: trial.n, idx: 0, seed: run.seed, resultFile, stage }),
-    logPath,
-    logLimit: task.logLimit,
-    timeoutMs: stage.timeout * 1000,
-    killGraceMs: task.killGrace * 1000,
-    gpus: task.resources.gpus,
-    cpus: task.resources.cpus,
-    signal: ctx.signal,
-    onStart: () => undefined,
+    worktree,
+    stage: task.stages[0]!,
+    trial: trial.n,
+    idx: 0,
+    seed: run.seed,
+    logPath: join(dir, "verify.log"),
+    resultPath: join(dir, "verify.json"),
+    // Only the held-out metric counts: the search's secondary metrics and constraints do not apply.
+    metrics: {
+      metric: { ...task.metric, name: task.verify.metric },
+      secondary: [],
+      constraints: [],
+    },
   });
-  const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
-  const metric = { ...task.metric, name: task.verify.metric };
-  const result = classify(
-    execution.process,
-    log,
-    { metric, secondary: [], constraints: [] },
-    existsSync(resultFile) ? readFileSync(resultFile, "utf8") : null,
-  );
   const value = result.outcome === "ok" ? result.metric : null;
   const diverged =
     previous !== null &&

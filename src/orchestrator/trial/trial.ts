@@ -1,14 +1,14 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { mean, sd } from "../judge/stats.js";
-import type { ReplicateRow, TrialRow } from "../ledger/types.js";
-import type { Reconcile } from "../researchers/researcher.js";
-import { monotonic } from "../util/clock.js";
-import { writeJson } from "../util/fs.js";
-import { branchRef, setRef } from "../workspace/repo.js";
-import { addWorktree, mergeOnto, removeWorktree } from "../workspace/worktree.js";
-import type { RunContext } from "./context.js";
-import { paths } from "./paths.js";
+import { mean, sd } from "../../judge/stats.js";
+import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
+import type { Reconcile } from "../../researchers/researcher.js";
+import { monotonic } from "../../util/clock.js";
+import { writeJson } from "../../util/fs.js";
+import { paths, TRIAL_FILES } from "../../workspace/layout.js";
+import { branchRef, setRef } from "../../workspace/repo.js";
+import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
+import type { RunContext } from "../context.js";
 import { type Prepared, prepareBaseline, prepareProposal, prepareRebase } from "./propose.js";
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { writeResults } from "./results.js";
@@ -39,6 +39,126 @@ export interface TrialOutcome {
   follow: TrialJob | null;
 }
 
+/** A trial's record, made; what its worktree starts from and how the change gets there. */
+interface Begun {
+  trial: TrialRow;
+  parentMetric: number | null;
+  /** The commit the worktree checks out; null when a followed job still runs in its own. */
+  checkout: string | null;
+  prepare: (worktree: string, dir: string) => Promise<Prepared>;
+  attach?: Attach;
+}
+
+/** The unchanged code at the run's base commit; its spread is the noise floor. */
+function beginBaseline(ctx: RunContext): Begun {
+  const trial = newTrial(ctx, { baseline: true, parentCommit: ctx.run.baseCommit, by: "baseline" });
+  return {
+    trial,
+    parentMetric: null,
+    checkout: trial.parentCommit,
+    prepare: () => prepareBaseline(ctx, trial),
+  };
+}
+
+/** A researcher's change to the incumbent. */
+function beginProposal(ctx: RunContext): Begun {
+  const parent = ctx.ledger.incumbent(ctx.run.id)!;
+  const researcher = ctx.nextResearcher();
+  const trial = newTrial(ctx, { parentCommit: parent.commit!, by: researcher.name });
+  return {
+    trial,
+    parentMetric: parent.metric,
+    checkout: trial.parentCommit,
+    prepare: (worktree, dir) =>
+      prepareProposal(ctx, trial, worktree, dir, researcher, parent.metric),
+  };
+}
+
+/** A win on an older parent, merged cleanly onto the incumbent: confirmed there. */
+function beginRebase(ctx: RunContext, job: Extract<TrialJob, { kind: "rebase" }>): Begun {
+  const trial = newTrial(ctx, {
+    parentCommit: job.parent.commit!,
+    by: "rebase",
+    rebaseOf: job.of.n,
+  });
+  return {
+    trial,
+    parentMetric: job.parent.metric,
+    checkout: job.commit,
+    prepare: (_, dir) => prepareRebase(ctx, trial, dir, job.of, job.commit),
+  };
+}
+
+/** A win on an older parent that conflicts with the incumbent: a researcher re-applies it. */
+function beginReconcile(ctx: RunContext, job: Extract<TrialJob, { kind: "reconcile" }>): Begun {
+  const researcher = ctx.nextResearcher();
+  const trial = newTrial(ctx, {
+    parentCommit: job.parent.commit!,
+    by: researcher.name,
+    rebaseOf: job.of.n,
+  });
+  const parentMetric = job.parent.metric;
+  return {
+    trial,
+    parentMetric,
+    checkout: trial.parentCommit,
+    prepare: (worktree, dir) =>
+      prepareProposal(
+        ctx,
+        trial,
+        worktree,
+        dir,
+        researcher,
+        parentMetric,
+        reconcileOf(ctx, job.of),
+      ),
+  };
+}
+
+/** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
+function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue" }>): Begun {
+  const trial = job.trial;
+  return {
+    trial,
+    parentMetric: parentOf(ctx, trial)?.metric ?? null,
+    // A followed cluster job still runs in its worktree; otherwise start from a clean one.
+    checkout: job.attach ? null : trial.commit!,
+    prepare: async () => ({ commit: trial.commit! }),
+    ...(job.attach ? { attach: job.attach } : {}),
+  };
+}
+
+function begin(ctx: RunContext, job: TrialJob): Begun {
+  switch (job.kind) {
+    case "baseline":
+      return beginBaseline(ctx);
+    case "proposal":
+      return beginProposal(ctx);
+    case "rebase":
+      return beginRebase(ctx, job);
+    case "reconcile":
+      return beginReconcile(ctx, job);
+    case "continue":
+      return beginContinue(ctx, job);
+  }
+}
+
+/** A new trial's record, announced. */
+function newTrial(
+  ctx: RunContext,
+  t: { baseline?: boolean; parentCommit: string; by: string; rebaseOf?: number },
+): TrialRow {
+  const trial = ctx.ledger.createTrial({
+    runId: ctx.run.id,
+    baseline: t.baseline ?? false,
+    parentCommit: t.parentCommit,
+    researcher: t.by,
+    rebaseOf: t.rebaseOf ?? null,
+  });
+  ctx.emit({ type: "trial-start", n: trial.n, baseline: trial.baseline });
+  return trial;
+}
+
 /**
  * One trial, end to end: a worktree, a proposal, a commit kept under the trial's ref,
  * replicates until the judge decides against the trial's own parent, the verdict
@@ -48,62 +168,15 @@ export interface TrialOutcome {
  */
 export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const { ledger, run, task } = ctx;
-  const parent =
-    job.kind === "rebase" || job.kind === "reconcile"
-      ? job.parent
-      : job.kind === "continue"
-        ? null
-        : ledger.incumbent(run.id);
-  const researcher =
-    job.kind === "proposal" || job.kind === "reconcile" ? ctx.nextResearcher() : null;
-  let trial =
-    job.kind === "continue"
-      ? job.trial
-      : ledger.createTrial({
-          runId: run.id,
-          baseline: job.kind === "baseline",
-          parentCommit: job.kind === "baseline" ? run.baseCommit : parent!.commit!,
-          researcher:
-            job.kind === "baseline"
-              ? "baseline"
-              : job.kind === "rebase"
-                ? "rebase"
-                : researcher!.name,
-          rebaseOf: job.kind === "rebase" || job.kind === "reconcile" ? job.of.n : null,
-        });
-  const parentMetric =
-    job.kind === "continue" ? (parentOf(ctx, trial)?.metric ?? null) : (parent?.metric ?? null);
-  if (job.kind !== "continue")
-    ctx.emit({ type: "trial-start", n: trial.n, baseline: trial.baseline });
+  const begun = begin(ctx, job);
+  let trial = begun.trial;
+  const { parentMetric } = begun;
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(dir, { recursive: true });
   const worktree = paths.worktree(task.root, run.tag, trial.n);
   try {
-    let prepared: Prepared;
-    if (job.kind === "continue") {
-      // A followed cluster job still runs in its worktree; otherwise start from a clean one.
-      if (!job.attach) await addWorktree(task.root, worktree, trial.commit!);
-      prepared = { commit: trial.commit! };
-    } else {
-      await addWorktree(
-        task.root,
-        worktree,
-        job.kind === "rebase" ? job.commit : trial.parentCommit,
-      );
-      if (job.kind === "baseline") prepared = await prepareBaseline(ctx, trial);
-      else if (job.kind === "rebase")
-        prepared = await prepareRebase(ctx, trial, dir, job.of, job.commit);
-      else
-        prepared = await prepareProposal(
-          ctx,
-          trial,
-          worktree,
-          dir,
-          researcher!,
-          parentMetric,
-          reconcileOf(ctx, job),
-        );
-    }
+    if (begun.checkout) await addWorktree(task.root, worktree, begun.checkout);
+    const prepared = await begun.prepare(worktree, dir);
     if ("verdict" in prepared) {
       const step: Verdicted = {
         kind: "verdict",
@@ -116,8 +189,14 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
     }
     ledger.setTrialState(trial.id, "running");
     const started = monotonic();
-    const attach = job.kind === "continue" ? job.attach : undefined;
-    const step = await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, attach);
+    const step = await runReplicates(
+      ctx,
+      trial,
+      worktree,
+      prepared.commit,
+      parentMetric,
+      begun.attach,
+    );
     const outcome = await conclude(
       ctx,
       trial,
@@ -149,15 +228,14 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
 }
 
 /** What a researcher needs to re-apply a conflicting win: its title, reasoning and patch. */
-function reconcileOf(ctx: RunContext, job: TrialJob): Reconcile | undefined {
-  if (job.kind !== "reconcile") return undefined;
-  const patch = join(paths.trial(ctx.task.root, ctx.run.tag, job.of.n), "diff.patch");
+function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
+  const patch = join(paths.trial(ctx.task.root, ctx.run.tag, of.n), TRIAL_FILES.diff);
   return {
-    n: job.of.n,
-    title: job.of.title ?? "",
-    hypothesis: job.of.hypothesis ?? "",
+    n: of.n,
+    title: of.title ?? "",
+    hypothesis: of.hypothesis ?? "",
     patch: existsSync(patch) ? readFileSync(patch, "utf8") : "",
-    detail: ctx.ledger.proposal(job.of.id)?.detail ?? null,
+    detail: ctx.ledger.proposal(of.id)?.detail ?? null,
   };
 }
 
@@ -181,7 +259,7 @@ async function conclude(
     const done = finish(ctx, trial, step, parentMetric, runMs);
     const fatal =
       trial.baseline && step.verdict !== "interrupted"
-        ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Fix the task, commit, and run again; the log is ${join(paths.trial(task.root, run.tag, trial.n), "run.log")}`
+        ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Fix the task, commit, and run again; the log is ${join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log)}`
         : null;
     return { trial: done, fatal, follow: null };
   }
@@ -237,7 +315,7 @@ export function finish(
   });
   const done = ledger.trialById(trial.id)!;
   if (trial.baseline && step.verdict === "keep") recordNoise(ctx, done, replicates);
-  writeJson(join(paths.trial(task.root, run.tag, trial.n), "metrics.json"), {
+  writeJson(join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.metrics), {
     verdict: done.verdict,
     reason: done.reason,
     metric: done.metric,

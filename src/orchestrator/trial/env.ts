@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { scrubbedEnv } from "../executors/env.js";
-import type { Stage, Task } from "../task/task.js";
-import { paths } from "./paths.js";
+import { scrubbedEnv } from "../../executors/env.js";
+import type { Stage, Task } from "../../task/task.js";
+import { paths } from "../../workspace/layout.js";
 
 /** The environment shared by setup and replicates: no secrets, the task's variables, AR_ basics. */
 export function baseEnv(task: Task, tag: string): Record<string, string> {

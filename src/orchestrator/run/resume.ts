@@ -1,0 +1,82 @@
+import { TaskFileError, UsageError } from "../../errors.js";
+import type { RunRow } from "../../ledger/types.js";
+import {
+  checkBudget,
+  type ResearcherConfig,
+  researcherConfig,
+  type Traffic,
+} from "../../researchers/index.js";
+import type { Researcher } from "../../researchers/researcher.js";
+import type { Task } from "../../task/task.js";
+import { executorRecord, runContext, storedExecutor } from "../context.js";
+import { withExistingRun } from "./open.js";
+import { checkOwner, recover } from "./recover.js";
+import {
+  finishSession,
+  researchersFor,
+  type SessionOptions,
+  type SessionResult,
+  storedStops,
+} from "./session.js";
+
+export interface ResumeOptions extends SessionOptions {
+  /** The run to continue; the most recent one when absent. */
+  tag?: string;
+  /** Replaces the run's own researcher (by default the ones it was started with). */
+  researcher?: Researcher;
+}
+
+/** Continues a stopped, failed or killed run where it left off. */
+export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
+  return withExistingRun(options.root, options.tag, "resume", async (task, ledger, run) => {
+    if (run.metric !== task.metric.name || run.goal !== task.metric.goal)
+      throw new TaskFileError(
+        `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
+      );
+    checkOwner(run);
+    if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
+    if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
+    ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
+    const executor = options.executor ?? storedExecutor(run);
+    if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
+    const current = ledger.runById(run.id)!;
+    const researchers = options.researcher
+      ? [options.researcher]
+      : storedResearchers(task, current, options.traffic ?? {});
+    const ctx = runContext(task, ledger, current, options, researchers, executor);
+    const recovery = await recover(task, ledger, current, {
+      executor: ctx.executor,
+      continueTrials: true,
+    });
+    options.emit({
+      type: "run-start",
+      tag: run.tag,
+      task: task.name,
+      metric: task.metric.name,
+      resumed: true,
+      researcher: current.researcher,
+    });
+    if (recovery.interrupted || recovery.killed || recovery.recovered || recovery.continued.length)
+      options.emit({
+        type: "recovered",
+        interrupted: recovery.interrupted,
+        killed: recovery.killed,
+        recovered: recovery.recovered,
+        continued: recovery.continued.length,
+      });
+    return await finishSession(ctx, options, recovery.continued);
+  });
+}
+
+/** The researchers a run was started with, rebuilt from what its record holds. */
+function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Researcher[] {
+  if (!run.researcherJson && run.researcher !== "mutate")
+    throw new UsageError(
+      `run "${run.tag}" was driven by its own researcher (${run.researcher}); it cannot be resumed from the command line`,
+    );
+  const stored: { configs: ResearcherConfig[]; count: number } = run.researcherJson
+    ? JSON.parse(run.researcherJson)
+    : { configs: [researcherConfig(task, { researcher: "mutate" })], count: 1 };
+  for (const config of stored.configs) checkBudget(config, run.maxUsd);
+  return researchersFor(stored.configs, stored.count, traffic);
+}

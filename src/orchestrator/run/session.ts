@@ -1,0 +1,83 @@
+import type { RunRow } from "../../ledger/types.js";
+import {
+  createResearcher,
+  type ResearcherConfig,
+  type Traffic,
+  trafficFetch,
+} from "../../researchers/index.js";
+import type { Researcher } from "../../researchers/researcher.js";
+import { monotonic } from "../../util/clock.js";
+import type { ExecutorOption, RunContext } from "../context.js";
+import type { Emit } from "../events.js";
+import type { TrialJob } from "../trial/trial.js";
+import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
+import { type RunSummary, summarize } from "./summary.js";
+
+/** What `run` and `resume` share: the limits, where replicates run, the stop signal. */
+export interface SessionOptions {
+  root: string;
+  /** Total trials of the run; for resume, undefined keeps the run's own limit. */
+  maxTrials?: number | null;
+  maxHours?: number | null;
+  /**
+   * Dollars, researchers' spending plus GPU time at `stops.gpuHourUsd`, after which no new
+   * trial starts; for resume as maxTrials.
+   */
+  maxUsd?: number | null;
+  /** Stop rules; for resume, what is given replaces the run's own. */
+  stops?: Partial<Stops>;
+  /** Where replicates run (a kind and its flags, or an executor); for resume, undefined keeps the run's own. */
+  executor?: ExecutorOption;
+  /** Trials proposed ahead of free slots (default: one per slot, none for mutate). */
+  lookahead?: number;
+  /** Replicates after which no new trial starts, for this session. */
+  maxReplicates?: number | null;
+  /** Record the provider traffic to a file, or replay it from one. */
+  traffic?: Traffic;
+  signal: AbortSignal;
+  emit: Emit;
+}
+
+export interface SessionResult extends LoopEnd {
+  summary: RunSummary;
+}
+
+/** `count` researchers of each configured kind, sharing the recorded or replayed traffic. */
+export function researchersFor(
+  configs: ResearcherConfig[],
+  count: number,
+  traffic: Traffic,
+): Researcher[] {
+  const fetch = trafficFetch(traffic);
+  const shared = { ...(fetch ? { fetch } : {}), replaying: traffic.replay !== undefined };
+  const researchers: Researcher[] = [];
+  for (let i = 0; i < count; i++)
+    for (const config of configs) researchers.push(createResearcher(config, shared));
+  return researchers;
+}
+
+/** Drives the run to its limits and summarises it. */
+export async function finishSession(
+  ctx: RunContext,
+  options: SessionOptions,
+  resumed: TrialJob[],
+): Promise<SessionResult> {
+  const run = ctx.ledger.runById(ctx.run.id)!;
+  const limits: Limits = {
+    stops: storedStops(run),
+    since: Date.now(),
+    maxTrials: run.maxTrials,
+    deadline: options.maxHours ? monotonic() + options.maxHours * 3600_000 : null,
+    maxUsd: run.maxUsd,
+    maxReplicates: options.maxReplicates ?? null,
+    resumed,
+    ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
+  };
+  const end = await drive(ctx, limits);
+  return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
+}
+
+/** The run's stop rules; runs made before they were kept get the defaults. */
+export function storedStops(run: RunRow): Stops {
+  return { ...DEFAULT_STOPS, ...(run.stopsJson ? JSON.parse(run.stopsJson) : {}) };
+}

@@ -1,0 +1,129 @@
+import picomatch from "picomatch";
+import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
+import { createJudge } from "../../judge/index.js";
+import { Ledger } from "../../ledger/ledger.js";
+import { checkBudget, researcherConfig } from "../../researchers/index.js";
+import type { Researcher } from "../../researchers/researcher.js";
+import { loadTask } from "../../task/load.js";
+import type { Task } from "../../task/task.js";
+import {
+  branchName,
+  branchRef,
+  checkClean,
+  checkRepository,
+  checkTag,
+  excludeStateDir,
+  headCommit,
+  resolveRef,
+  setRef,
+  trackedFiles,
+} from "../../workspace/repo.js";
+import { EditScope } from "../../workspace/scope.js";
+import { executorRecord, runContext } from "../context.js";
+import { DEFAULT_STOPS } from "./loop.js";
+import {
+  finishSession,
+  researchersFor,
+  type SessionOptions,
+  type SessionResult,
+} from "./session.js";
+
+export interface StartOptions extends SessionOptions {
+  tag: string;
+  /**
+   * Researcher kinds, comma-separated (default: the task file's, else mutate), or an
+   * instance of one's own.
+   */
+  researcher?: string | Researcher;
+  /** Researchers of each kind working at once, on one shared ledger. */
+  researchers?: number;
+  model?: string;
+  baseUrl?: string;
+  seed?: number;
+}
+
+/** Starts a new run from the task's HEAD: branch `autoresearch/<tag>`, then trials until a limit. */
+export async function startRun(options: StartOptions): Promise<SessionResult> {
+  const task = loadTask(options.root);
+  checkTag(options.tag);
+  await checkRepository(task.root);
+  await excludeStateDir(task.root);
+  await checkClean(task.root);
+  checkTaskFiles(task, await trackedFiles(task.root));
+  const own = typeof options.researcher === "object" ? options.researcher : null;
+  const kinds =
+    typeof options.researcher === "string"
+      ? options.researcher.split(",").map((k) => k.trim())
+      : [undefined];
+  const configs = own
+    ? []
+    : kinds.map((kind) =>
+        researcherConfig(task, {
+          ...(kind ? { researcher: kind } : {}),
+          ...(options.model ? { model: options.model } : {}),
+          ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+        }),
+      );
+  for (const config of configs) checkBudget(config, options.maxUsd ?? null);
+  const researchers = own
+    ? [own]
+    : researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
+  const executor = options.executor ?? { kind: "local" };
+  const judge = createJudge(task.judge.policy);
+  const ledger = Ledger.open(task.root);
+  try {
+    if (ledger.run(options.tag))
+      throw new UsageError(
+        `--tag: run "${options.tag}" already exists in this task; continue it with \`autoresearch resume --tag ${options.tag}\` or choose another tag`,
+      );
+    if (await resolveRef(task.root, branchRef(options.tag)))
+      throw new WorkspaceError(
+        `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
+      );
+    const base = await headCommit(task.root);
+    await setRef(task.root, branchRef(options.tag), base, null);
+    const run = ledger.createRun({
+      tag: options.tag,
+      taskName: task.name,
+      taskJson: JSON.stringify(task),
+      metric: task.metric.name,
+      goal: task.metric.goal,
+      baseCommit: base,
+      branch: branchName(options.tag),
+      researcher: own ? own.name : configs.map((c) => c.kind).join(","),
+      judge: judge.name,
+      seed: options.seed ?? task.seed,
+      maxTrials: options.maxTrials ?? null,
+      researcherJson: own ? null : JSON.stringify({ configs, count: options.researchers ?? 1 }),
+      maxUsd: options.maxUsd ?? null,
+      executorJson: JSON.stringify(executorRecord(executor)),
+    });
+    ledger.setStops(run.id, JSON.stringify({ ...DEFAULT_STOPS, ...options.stops }));
+    options.emit({
+      type: "run-start",
+      tag: run.tag,
+      task: task.name,
+      metric: task.metric.name,
+      resumed: false,
+      researcher: run.researcher,
+    });
+    const ctx = runContext(task, ledger, run, options, researchers, executor);
+    return await finishSession(ctx, options, []);
+  } finally {
+    ledger.close();
+  }
+}
+
+/** The globs must name real files: a typo in `protected` would silently protect nothing. */
+export function checkTaskFiles(task: Task, files: string[]): void {
+  const scope = new EditScope(task);
+  if (!files.some((f) => scope.isEditable(f)))
+    throw new TaskFileError(
+      `${task.file}: editable: ${JSON.stringify(task.editable)} matches no tracked file the researcher may change`,
+    );
+  for (const glob of task.protected) {
+    const match = picomatch(glob, { dot: true });
+    if (!files.some((f) => match(f)))
+      throw new TaskFileError(`${task.file}: protected: "${glob}" matches no tracked file`);
+  }
+}
