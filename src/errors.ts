@@ -19,6 +19,7 @@ export const EXIT = {
   workspace: 4,
   ledger: 5,
   setup: 6,
+  researcher: 7,
   interrupted: 130,
 } as const;
 
@@ -54,5 +55,12 @@ export class LedgerError extends FatalError {
 export class SetupError extends FatalError {
   constructor(message: string) {
     super(message, EXIT.setup);
+  }
+}
+
+/** The researcher cannot work: its provider is unreachable, its program is not installed. */
+export class ResearcherError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.researcher);
   }
 }

@@ -5,9 +5,13 @@ import { taskRoot } from "./common.js";
 export function registerImport(program: Command): void {
   program
     .command("import")
-    .description("record a karpathy/autoresearch results.tsv as a run, so that report can draw it")
+    .summary("record a karpathy/autoresearch results.tsv as a run named by --tag")
+    .description(
+      "record a karpathy/autoresearch results.tsv (one row per experiment, the first the baseline) as a finished run named by --tag, so that report, status and serve show it",
+    )
     .argument("<results.tsv>", "commit, <metric>, memory_gb, status, description; tab-separated")
-    .requiredOption("-t, --tag <tag>", "the name of the imported run")
+    // Commander's help does not mark required options; the description must.
+    .requiredOption("-t, --tag <tag>", "required: the name to give the imported run, e.g. mar5")
     .option("-C, --dir <path>", "the folder to hold .autoresearch/ (need not be a task)")
     .addOption(
       new Option("--goal <goal>", "whether the metric is better low or high")

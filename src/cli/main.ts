@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
 import { GitError } from "../workspace/git.js";
+import { registerDelete } from "./delete.js";
 import { registerDemo } from "./demo.js";
 import { registerDoctor } from "./doctor.js";
 import { registerImport } from "./import.js";
@@ -17,7 +18,8 @@ import { registerTry } from "./try.js";
 const program = new Command("autoresearch")
   .description("closed-loop research: propose a change, run it, judge it, keep or discard, repeat")
   .version("0.1.0")
-  .showHelpAfterError()
+  // The mistake and its "did you mean" stay on screen; the whole help would push them off.
+  .showHelpAfterError("(add --help to see the options)")
   .exitOverride();
 
 registerInit(program);
@@ -31,6 +33,7 @@ registerDoctor(program);
 registerReport(program);
 registerServe(program);
 registerImport(program);
+registerDelete(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { startRun } from "../orchestrator/index.js";
 import { RESEARCHERS, researcherFlags } from "../researchers/index.js";
+import { flagName } from "../util/flags.js";
 import {
   addFlags,
   afterSession,
@@ -61,6 +62,9 @@ export function registerRun(program: Command): void {
           researcher: o.researcher,
           model: o.model,
           baseUrl: o.baseUrl,
+          researcherFlags: Object.fromEntries(
+            researcherFlags().map((f) => [flagName(f), o[flagName(f)]]),
+          ),
           maxTrials: o.maxTrials ?? null,
           maxHours: o.maxHours ?? null,
           maxUsd: budgetChoice(o) ?? null,

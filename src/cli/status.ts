@@ -24,10 +24,13 @@ export function registerStatus(program: Command): void {
         for (const run of ledger.pickAll(o.tag)) {
           process.stdout.write(`${formatSummary(summarize(root, ledger, run))}\n`);
           if (o.trials) {
-            for (const t of ledger.trials(run.id).slice(-o.trials))
+            for (const t of ledger.trials(run.id).slice(-o.trials)) {
+              // Why a trial failed is what the person needs to fix it.
+              const why = t.verdict && t.verdict !== "keep" && t.reason ? `  (${t.reason})` : "";
               process.stdout.write(
-                `    #${String(t.n).padEnd(4)} ${(t.verdict ?? t.state).padEnd(11)} ${fmtMetric(t.metric).padEnd(10)} ${t.title ?? ""}\n`,
+                `    #${String(t.n).padEnd(4)} ${(t.verdict ?? t.state).padEnd(11)} ${fmtMetric(t.metric).padEnd(10)} ${t.title ?? ""}${why}\n`,
               );
+            }
           }
         }
       } finally {

@@ -1,7 +1,14 @@
 import type { Command } from "commander";
-import { tryWorkingCopy } from "../orchestrator/index.js";
+import {
+  type Emit,
+  type RunEvent,
+  stopOnSignals,
+  type TryResult,
+  tryWorkingCopy,
+} from "../orchestrator/index.js";
 import { fmtMetric } from "../report/terminal.js";
-import { session, taskRoot } from "./common.js";
+import { formatSeconds } from "../util/units.js";
+import { taskRoot } from "./common.js";
 import { defaultTag } from "./run.js";
 
 /** The section for program.md that tells a coding agent how to use `try`. */
@@ -10,15 +17,17 @@ export const AGENT_INSTRUCTIONS = `## Running experiments with autoresearch
 This task is measured by autoresearch. Do not run the training program yourself, and do
 not commit. For each experiment:
 
-1. Edit only the editable files (see autoresearch.yaml: \`editable\`).
+1. Edit only the editable files (see autoresearch.yaml: \`editable\`). New files that are
+   not editable (notes, data) are left where they are and are not part of a trial.
 2. Run \`autoresearch try -m "<short title of the change>" --hypothesis "<why it should help>"\`.
    It commits your change as a trial, runs it under the time budget, judges it against
    the best result so far, records it, and prints the verdict and the metric.
 3. Read the verdict. \`keep\`: your change is now part of the best line. Anything else
    (\`discard\`, \`crash\`, \`timeout\`, \`invalid\`, \`tampered\`): your change has been
-   reverted. Either way the working copy is back on the best line, ready for the next idea.
-4. \`autoresearch status --trials 20\` shows what has been tried; the log of a trial is at
-   the path \`try\` prints.
+   reverted (\`try\` prints the ref that keeps it). Either way the working copy is back on
+   the best line, ready for the next idea.
+4. \`autoresearch status --trials 20\` shows what has been tried; the log of a trial that
+   ran is at the path \`try\` prints.
 
 One idea per trial. Protected files are checked after every run: changing them voids the trial.
 `;
@@ -38,7 +47,11 @@ export function registerTry(program: Command): void {
     )
     .option("--json", "print the result as one JSON object")
     .action(async (o) => {
-      const io = session();
+      const stop = stopOnSignals(() =>
+        process.stderr.write(
+          "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",
+        ),
+      );
       try {
         const result = await tryWorkingCopy({
           root: taskRoot(o.dir),
@@ -46,47 +59,13 @@ export function registerTry(program: Command): void {
           hypothesis: o.hypothesis,
           tag: o.tag,
           newTag: defaultTag(),
-          signal: io.signal,
-          emit: o.json ? () => undefined : io.emit,
+          signal: stop.signal,
+          emit: o.json ? () => undefined : tryProgress((line) => process.stdout.write(`${line}\n`)),
         });
-        io.close();
-        const { trial, incumbent, run } = result;
-        if (o.json) {
-          process.stdout.write(
-            `${JSON.stringify({
-              run: run.tag,
-              trial: trial?.n ?? null,
-              verdict: trial?.verdict ?? null,
-              metric: trial?.metric ?? null,
-              incumbent_metric: trial?.incumbentMetric ?? null,
-              reason: trial?.reason ?? result.stopped,
-              kept: trial?.verdict === "keep",
-              incumbent: incumbent
-                ? { trial: incumbent.n, commit: incumbent.commit, metric: incumbent.metric }
-                : null,
-              log: result.logFile,
-            })}\n`,
-          );
-        } else if (trial) {
-          const was =
-            trial.incumbentMetric === null
-              ? ""
-              : ` (incumbent was ${fmtMetric(trial.incumbentMetric)})`;
-          process.stdout.write(
-            [
-              `trial ${trial.n}: ${trial.verdict}`,
-              `${run.metric}: ${fmtMetric(trial.metric)}${was}`,
-              `reason: ${trial.reason ?? ""}`,
-              `the working copy is on the incumbent: ${run.branch} (${run.metric} ${fmtMetric(incumbent?.metric ?? null)})`,
-              `log: ${result.logFile}`,
-              "",
-            ].join("\n"),
-          );
-        } else process.stdout.write(`the trial did not run: ${result.stopped}\n`);
-        if (!trial) process.exitCode = 1;
-        else if (trial.verdict === "interrupted") process.exitCode = 130;
+        process.stdout.write(o.json ? `${JSON.stringify(answer(result))}\n` : summary(result));
+        process.exitCode = exitCode(result);
       } finally {
-        io.close();
+        stop.dispose();
       }
     });
 
@@ -98,4 +77,121 @@ export function registerTry(program: Command): void {
     .action(() => {
       process.stdout.write(AGENT_INSTRUCTIONS);
     });
+}
+
+/**
+ * What `try` shows while it works: the baseline and the trial's replicates. Not the run
+ * display's lines: the loop's end names --max-trials, which try does not have, and the
+ * trial's own line would repeat the summary.
+ */
+function tryProgress(print: (line: string) => void): Emit {
+  let metric = "";
+  return (event) => {
+    if (event.type === "run-start") metric = event.metric;
+    const line = progressLine(event, metric);
+    if (line !== null) print(line);
+  };
+}
+
+function progressLine(event: RunEvent, metric: string): string | null {
+  switch (event.type) {
+    case "run-start":
+      return `${event.resumed ? "continuing" : "starting"} run ${event.tag}`;
+    case "setup-start":
+      return `setup: ${event.command}`;
+    case "setup-end":
+      return event.skipped
+        ? "setup: already done on this machine"
+        : `setup: done in ${formatSeconds(event.seconds)}`;
+    case "slot-set-aside":
+      return `slot ${event.slot} set aside: ${event.reason}`;
+    case "trial-start":
+      return event.baseline ? `#${event.n} baseline: the unchanged code runs first` : null;
+    case "replicate-start":
+      return `#${event.n} running (replicate ${event.idx}, budget ${formatSeconds(event.budget)})`;
+    case "trial-end":
+      return event.baseline ? baselineLine(event, metric) : null;
+    case "verify": {
+      const was = event.previous === null ? "" : ` (was ${fmtMetric(event.previous)})`;
+      const why = event.metric === null ? ` (${event.reason})` : "";
+      return `#${event.n} held-out ${fmtMetric(event.metric)}${was}${why}`;
+    }
+    default:
+      return null;
+  }
+}
+
+function baselineLine(event: Extract<RunEvent, { type: "trial-end" }>, metric: string): string {
+  const why = event.verdict === "keep" ? "" : ` (${event.reason})`;
+  return `#${event.n} baseline: ${event.verdict}, ${metric} ${fmtMetric(event.metric)}${why}`;
+}
+
+/** The verdict, the metric by name, and where the working copy and the change are now. */
+function summary(result: TryResult): string {
+  const { trial, run } = result;
+  const lines = trial
+    ? [
+        `trial ${trial.n}: ${trial.verdict}`,
+        metricLine(run.metric, trial.metric, trial.incumbentMetric),
+        ...(trial.verdict === "keep" ? [] : [`reason: ${trial.reason ?? ""}`]),
+        ...whereThingsAre(result),
+        ...(result.logFile ? [`log: ${result.logFile}`] : []),
+      ]
+    : [`the trial did not run: ${result.stopped}`];
+  if (result.leftAlone.length)
+    lines.push(
+      `left alone, not part of the trial (new files that are not editable): ${listSome(result.leftAlone)}`,
+    );
+  return `${lines.join("\n")}\n`;
+}
+
+function metricLine(name: string, metric: number | null, incumbent: number | null): string {
+  const was = incumbent === null ? "" : ` (incumbent ${fmtMetric(incumbent)})`;
+  return `${name} ${fmtMetric(metric)}${was}`;
+}
+
+function whereThingsAre(result: TryResult): string[] {
+  const { trial, run, incumbent } = result;
+  if (trial?.verdict === "interrupted")
+    return ["the working copy is as you left it; run `autoresearch try` again to try it"];
+  if (!result.trialRef)
+    return [
+      "the working copy is as you left it (the change was not committed): fix what the reason says and try again",
+    ];
+  const onIncumbent = `the working copy is on the incumbent: ${run.branch} (${run.metric} ${fmtMetric(incumbent?.metric ?? null)})`;
+  if (trial?.verdict === "keep") return [onIncumbent];
+  return [
+    onIncumbent,
+    `your change was reverted; it is saved under ${result.trialRef} (\`git diff HEAD ${result.trialRef}\` shows it)`,
+  ];
+}
+
+/** A few names of a list that may be long (a data folder). */
+function listSome(names: string[], most = 5): string {
+  const more = names.length > most ? `, and ${names.length - most} more` : "";
+  return names.slice(0, most).join(", ") + more;
+}
+
+/** The --json answer: one object, its fields as before plus the metric's name. */
+function answer(result: TryResult): Record<string, unknown> {
+  const { trial, incumbent, run } = result;
+  return {
+    run: run.tag,
+    trial: trial?.n ?? null,
+    verdict: trial?.verdict ?? null,
+    metric_name: run.metric,
+    metric: trial?.metric ?? null,
+    incumbent_metric: trial?.incumbentMetric ?? null,
+    reason: trial?.reason ?? result.stopped,
+    kept: trial?.verdict === "keep",
+    incumbent: incumbent
+      ? { trial: incumbent.n, commit: incumbent.commit, metric: incumbent.metric }
+      : null,
+    log: result.logFile,
+  };
+}
+
+function exitCode(result: TryResult): number {
+  if (!result.trial) return 1;
+  return result.trial.verdict === "interrupted" ? 130 : 0;
 }

@@ -103,6 +103,8 @@ export interface ExecutorKind {
   readonly settings?: z.ZodType;
   readonly flags: readonly Flag[];
   choose(values: FlagValues): ExecutorChoice;
+  /** Refuses, before anything runs, a choice that cannot run the task's replicates. */
+  check?(choice: ExecutorChoice, gpusPerReplicate: number): void;
   create(choice: ExecutorChoice, setup: ExecutorSetup): Executor;
 }
 
@@ -116,10 +118,13 @@ export function defineExecutor<C extends ExecutorChoice, S = undefined>(kind: {
   settings?: z.ZodType<S>;
   flags: readonly Flag[];
   choose(values: FlagValues): C;
+  check?(choice: C, gpusPerReplicate: number): void;
   create(choice: C, setup: ExecutorSetup<S>): Executor;
 }): ExecutorKind {
+  const { check } = kind;
   return {
     ...kind,
+    ...(check ? { check: (choice, gpus) => check(choice as C, gpus) } : {}),
     create: (choice, setup) => kind.create(choice as C, setup as ExecutorSetup<S>),
   };
 }

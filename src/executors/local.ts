@@ -188,6 +188,13 @@ export const localExecutor = defineExecutor({
       ...(count ? { slots: count } : {}),
     };
   },
+  check(choice, gpusPerReplicate) {
+    // Without GPU slots, a GPU task would train on the CPU until the kernel kills it.
+    if (gpusPerReplicate > 0 && !choice.gpus?.length)
+      throw new UsageError(
+        `the task asks for ${gpusPerReplicate} GPU${gpusPerReplicate > 1 ? "s" : ""} per replicate (resources.gpus) but the run has no GPU slots: add --gpus all (or --gpus 0,1), or set resources.gpus: 0 in the task file to run on the CPU`,
+      );
+  },
   create(choice, setup) {
     const slots = choice.gpus?.length
       ? localSlots({ gpus: choice.gpus, perReplicate: Math.max(1, setup.gpusPerReplicate) })

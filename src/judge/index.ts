@@ -16,8 +16,9 @@ export function judgeKind(name: string): JudgeKind {
   return kind;
 }
 
-export function createJudge(name: string): Judge {
-  return judgeKind(name).create();
+/** The judge a run was started with; `settings` is the task's `judge:` section. */
+export function createJudge(name: string, settings: Record<string, unknown> = {}): Judge {
+  return judgeKind(name).create(settings);
 }
 
 /** The task file's `judge:` section; `seeds` defaults to the policy's own. */
@@ -34,6 +35,8 @@ export const judgeSettings = section({
     .max(100, "must be 100 or fewer")
     .optional(),
   confidence: z.number().gt(0.5, "must be above 0.5").lt(1, "must be below 1").default(0.95),
+  // Kinds' own fields are validated here and read by their kind from `createJudge`'s settings.
+  ...(Object.assign({}, ...JUDGES.map((j) => j.settings ?? {})) as object),
 }).transform((s) => ({ ...s, seeds: s.seeds ?? judgeKind(s.policy).seeds }));
 
 export type JudgeSettings = z.output<typeof judgeSettings>;

@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { Estimate, Verdict } from "../ledger/types.js";
 import type { Classified } from "../metrics/outcome.js";
 import type { Goal } from "../metrics/spec.js";
@@ -57,7 +58,10 @@ export interface JudgeKind {
   readonly name: string;
   /** Replicates per trial at most, and of the baseline's noise floor, unless the task says. */
   readonly seeds: number;
-  create(): Judge;
+  /** Fields of its own in the task file's `judge:` section, besides the shared ones. */
+  readonly settings?: z.ZodRawShape;
+  /** `settings`: the task's `judge:` section, its own fields by their camelCase names. */
+  create(settings: Record<string, unknown>): Judge;
 }
 
 /** The verdict for a replicate that produced no usable metric, or null if it did. */

@@ -182,6 +182,32 @@ export class Ledger {
     this.db.prepare("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
   }
 
+  /** Forgets a run and everything recorded of it, in one transaction. */
+  deleteRun(runId: number): void {
+    const trials = "SELECT id FROM trials WHERE run_id = ?";
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            "DELETE FROM evaluations WHERE promotion_id IN (SELECT id FROM promotions WHERE run_id = ?)",
+          )
+          .run(runId);
+        this.db.prepare("DELETE FROM promotions WHERE run_id = ?").run(runId);
+        this.db.prepare("DELETE FROM events WHERE run_id = ?").run(runId);
+        this.db.prepare(`DELETE FROM replicates WHERE trial_id IN (${trials})`).run(runId);
+        this.db.prepare(`DELETE FROM proposals WHERE trial_id IN (${trials})`).run(runId);
+        this.db.prepare("UPDATE runs SET incumbent_id = NULL WHERE id = ?").run(runId);
+        this.db.prepare("DELETE FROM trials WHERE run_id = ?").run(runId);
+        this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
+      })
+      .immediate();
+  }
+
+  /** The commit a run starts from, while it has no kept baseline yet. */
+  setBaseCommit(runId: number, commit: string): void {
+    this.db.prepare("UPDATE runs SET base_commit = ? WHERE id = ?").run(commit, runId);
+  }
+
   setExecutor(runId: number, executorJson: string): void {
     this.db.prepare("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
   }
@@ -325,12 +351,25 @@ export class Ledger {
     return row.n === null ? 0 : row.n + 1;
   }
 
+  /** Trials that count toward --max-trials: an interrupted one is run again, not counted. */
   countTrials(runId: number): number {
     return (
-      this.db.prepare("SELECT COUNT(*) AS c FROM trials WHERE run_id = ?").get(runId) as {
-        c: number;
-      }
+      this.db
+        .prepare(
+          "SELECT COUNT(*) AS c FROM trials WHERE run_id = ? AND verdict IS NOT 'interrupted'",
+        )
+        .get(runId) as { c: number }
     ).c;
+  }
+
+  /** An interrupted trial made ready to run again (its replicates so far stay recorded). */
+  reopenTrial(trialId: number): void {
+    this.db
+      .prepare(
+        `UPDATE trials SET state = 'running', verdict = NULL, reason = NULL, metric = NULL,
+           finished_at = NULL WHERE id = ? AND verdict = 'interrupted'`,
+      )
+      .run(trialId);
   }
 
   /** The trial whose commit is the run's incumbent, or null before the baseline is kept. */

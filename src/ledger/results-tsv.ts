@@ -25,7 +25,8 @@ function memoryGb(metrics: Record<string, number>): number {
 /**
  * The run's trials as results.tsv: `commit, <metric>, memory_gb, status, description`
  * first (karpathy/autoresearch's five columns), then trial, verdict, lines changed,
- * seconds, reason and the secondary metrics. Crashed trials show 0 as the original does.
+ * seconds, reason and the secondary metrics. Crashed trials show 0 as the original does;
+ * interrupted ones are left out until they have run.
  */
 export function resultsTsv(trials: TrialRow[], metricName: string, secondary: string[]): string {
   const header = [
@@ -44,7 +45,8 @@ export function resultsTsv(trials: TrialRow[], metricName: string, secondary: st
   ];
   const rows = [header.join("\t")];
   for (const t of trials) {
-    if (t.state !== "done" || !t.verdict) continue;
+    // An interrupted trial has no result yet: `resume` runs it again.
+    if (t.state !== "done" || !t.verdict || t.verdict === "interrupted") continue;
     const status = STATUS[t.verdict];
     const measured = status !== "crash" && t.metric !== null;
     rows.push(

@@ -1,6 +1,6 @@
 import type { ProcessResult } from "../executors/process.js";
 import { violations } from "./constraints.js";
-import { type Metrics, parseMetrics, summaryProblem } from "./parse.js";
+import { type Metrics, parseMetrics, summaryProblem, unreported } from "./parse.js";
 import type { MetricRules } from "./spec.js";
 
 export const OUTCOMES = [
@@ -30,12 +30,19 @@ export function logTail(log: string, lines = TAIL_LINES): string {
   return log.trimEnd().split(/\r?\n/).slice(-lines).join("\n");
 }
 
+const ERROR_LINE = /^(\w+\.)*\w*(Error|Exception|Interrupt)\b[:(]|^(Traceback|panic|fatal|Killed)\b/;
+
+/**
+ * The line that says why a program died: the last error line (Python's exception after
+ * its traceback, Node's `Error: ...` before its version footer), else the last line.
+ */
 function lastLine(log: string): string {
   const lines = log
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith("[autoresearch]"));
-  const line = lines.at(-1) ?? "";
+  const tail = lines.slice(-40);
+  const line = tail.findLast((l) => ERROR_LINE.test(l)) ?? lines.at(-1) ?? "";
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 
@@ -70,7 +77,7 @@ export function classify(
     return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);
   const problem = task.metric.parser === "summary" ? summaryProblem(log, task.metric.name) : null;
   if (problem) return result("bad_metric", problem);
-  if (value === undefined) return result("no_metric", `${task.metric.name} was not reported`);
+  if (value === undefined) return result("no_metric", unreported(log, task.metric));
   if (!Number.isFinite(value)) return result("bad_metric", `${task.metric.name} is ${value}`);
   const broken = violations(metrics, task.constraints);
   if (broken.length) return result("constraint", `constraint violated: ${broken.join("; ")}`);

@@ -24,18 +24,18 @@ export function toNumber(text: string): number | null {
 
 const KEY_VALUE = /^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(.+?)\s*$/;
 
+/** The index of the last line that is exactly "---", or -1. */
+function lastSeparator(lines: string[]): number {
+  for (let i = lines.length - 1; i >= 0; i--) if (lines[i]!.trim() === "---") return i;
+  return -1;
+}
+
 /** The "key: value" pairs after the last line that is exactly "---", in order. */
 function summaryPairs(log: string): [string, string][] {
   const lines = log.split(/\r?\n/);
-  let start = -1;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (lines[i]!.trim() === "---") {
-      start = i + 1;
-      break;
-    }
-  }
-  if (start < 0) return [];
-  return lines.slice(start).flatMap((line) => {
+  const separator = lastSeparator(lines);
+  if (separator < 0) return [];
+  return lines.slice(separator + 1).flatMap((line) => {
     const match = KEY_VALUE.exec(line);
     return match ? [[match[1]!, match[2]!] as [string, string]] : [];
   });
@@ -67,6 +67,65 @@ export function summaryProblem(log: string, name: string): string | null {
   if (distinct.size > 1)
     return `${name} is printed ${printed.length} times with different values (${[...distinct].slice(0, 5).join(", ")})`;
   return null;
+}
+
+/**
+ * Why `metric` was not found in the output, for a program that printed it some other
+ * way: what the parser reads, where it looked, and where the name does appear (with the
+ * parser that would read it there).
+ */
+export function unreported(log: string, metric: MetricSpec): string {
+  const { name } = metric;
+  const lines = log.split(/\r?\n/);
+  const separator = lastSeparator(lines);
+  const seen = lastMention(lines, name);
+  let why: string;
+  if (!lines.some((l) => l.trim() && !l.startsWith("[autoresearch]"))) why = "the output is empty";
+  else if (metric.parser === "summary") {
+    why = `the summary parser reads "key: value" lines after the last line that is exactly "---"`;
+    if (separator < 0) why += "; the output has no such line";
+    // With the block there and no trace of the name, the block itself says enough.
+    else if (seen === null) return `${name} was not reported`;
+    else why += `, line ${separator + 1}; none of them is ${name}`;
+  } else if (metric.parser === "json")
+    why = `the json parser reads the last line that is a JSON object holding "${name}"; none does`;
+  else why = `metric.pattern '${metric.pattern}' matched nothing`;
+  if (seen === null) return `${name} was not reported: ${why}`;
+  const line = clip(seen.text.trim());
+  const at = `it printed "${line}" on line ${seen.index + 1}`;
+  return `${name} was not reported: ${why} (${at})${hint(seen.text.trim(), name, metric.parser, separator)}`;
+}
+
+/** The last line, not the harness's own, that names `name` (preferring one with a number after it). */
+function lastMention(lines: string[], name: string): { index: number; text: string } | null {
+  const word = `(?<![\\w.])${escapeRegex(name)}(?![\\w])`;
+  const mention = new RegExp(word);
+  const withValue = new RegExp(`${word}\\W{0,5}[-+]?(?:\\d|\\.\\d|nan|inf)`, "i");
+  let fallback: { index: number; text: string } | null = null;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const text = lines[i]!;
+    if (text.startsWith("[autoresearch]") || !mention.test(text)) continue;
+    if (withValue.test(text)) return { index: i, text };
+    fallback ??= { index: i, text };
+  }
+  return fallback;
+}
+
+/** What would read `line`: another metric.parser, or the "---" the summary needs. */
+function hint(line: string, name: string, parser: MetricSpec["parser"], separator: number): string {
+  if (parser !== "json" && line.startsWith("{") && line.endsWith("}"))
+    return "; for JSON lines, set metric.parser: json";
+  if (parser === "regex") return "";
+  if (parser === "summary" && KEY_VALUE.exec(line)?.[1] === name)
+    return separator < 0 ? '; print a line "---" before the summary' : "";
+  const printed = new RegExp(`${escapeRegex(name)}(\\W{0,5}?)[-+]?(?:\\d|\\.\\d)`).exec(line);
+  if (!printed) return "";
+  const pattern = `${escapeRegex(name)}${escapeRegex(printed[1]!)}([-+0-9.eE]+)`;
+  return `; to read it as printed, set metric.parser: regex and metric.pattern: '${pattern}'`;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
 function clip(text: string): string {

@@ -44,6 +44,11 @@ export function executorRecord(option: ExecutorOption): ExecutorChoice {
   return isExecutor(option) ? { kind: option.kind } : option;
 }
 
+/** Refuses an executor that cannot run the task's replicates, before anything is recorded. */
+export function checkExecutor(task: Task, option: ExecutorOption): void {
+  if (!isExecutor(option)) executorKind(option.kind).check?.(option, task.resources.gpus);
+}
+
 /** The executor a run's choice names, with its kind's section of the task file. */
 export function createExecutor(
   task: Task,
@@ -84,7 +89,7 @@ export function runContext(
     run,
     researchers,
     nextResearcher: () => researchers[turn++ % researchers.length]!,
-    judge: createJudge(run.judge),
+    judge: createJudge(run.judge, task.judge),
     executor: createExecutor(task, executor, (s) => {
       ledger.event(run.id, null, "slot-set-aside", s);
       options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });

@@ -14,6 +14,8 @@ export type RunEvent =
     }
   | { type: "recovered"; interrupted: number; killed: number; recovered: number; continued: number }
   | { type: "slot-set-aside"; slot: string; reason: string }
+  /** Something the person should know that changes nothing by itself (a warning, a restart). */
+  | { type: "notice"; text: string }
   | { type: "setup-start"; command: string }
   | { type: "setup-end"; seconds: number; skipped: boolean }
   | { type: "trial-start"; n: number; baseline: boolean }

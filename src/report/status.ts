@@ -6,6 +6,15 @@ import { fmtMetric } from "./terminal.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(0)}%`;
 
+/** The rarer outcomes, named only when there are some. */
+function counted(s: RunSummary): string {
+  const parts: string[] = [];
+  if (s.invalid) parts.push(`invalid ${s.invalid}`);
+  if (s.tampered) parts.push(`tampered ${s.tampered}`);
+  if (s.interrupted) parts.push(`interrupted ${s.interrupted} (resume runs them again)`);
+  return parts.map((p) => ` · ${p}`).join("");
+}
+
 /** A few lines on a run: state, counts, baseline → best, where the results are, what is running. */
 export function formatSummary(s: RunSummary): string {
   const { run } = s;
@@ -15,8 +24,9 @@ export function formatSummary(s: RunSummary): string {
       ? "not running (resume it)"
       : run.status;
   const lines = [
-    `run ${run.tag}: ${state}${run.stopReason && !s.live ? ` (${run.stopReason})` : ""} · researcher ${run.researcher} · judge ${run.judge}`,
-    `  trials ${s.trials} · kept ${s.kept}${s.keepRate === null ? "" : ` (keep rate ${percent(s.keepRate)})`} · crashed ${s.crashed}`,
+    // An imported run's stop reason would only repeat where it came from, said below.
+    `run ${run.tag}: ${state}${run.stopReason && !s.live && !s.importedFrom ? ` (${run.stopReason})` : ""} · researcher ${run.researcher} · judge ${run.judge}`,
+    `  trials ${s.trials} · kept ${s.kept}${s.keepRate === null ? "" : ` (keep rate ${percent(s.keepRate)})`} · crashed ${s.crashed}${counted(s)}`,
   ];
   if (s.best?.metric != null) {
     const best = s.best.metric;
@@ -27,8 +37,11 @@ export function formatSummary(s: RunSummary): string {
     }
     lines.push(`${line})`);
   }
+  const shown = (file: string) => relative(process.cwd(), file) || file;
   lines.push(
-    `  branch ${run.branch} · results ${relative(process.cwd(), s.resultsFile) || s.resultsFile}`,
+    s.importedFrom
+      ? `  imported from ${shown(s.importedFrom)}`
+      : `  branch ${run.branch} · results ${shown(s.resultsFile)}`,
   );
   if (s.noise?.sd != null)
     lines.push(

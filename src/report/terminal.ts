@@ -111,6 +111,9 @@ export function createTerminalDisplay(
         print(`recovered: ${parts.join(", ")}`);
         break;
       }
+      case "notice":
+        print(event.text);
+        break;
       case "slot-set-aside":
         print(`slot ${event.slot} set aside: ${event.reason}`);
         break;

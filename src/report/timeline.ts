@@ -13,6 +13,46 @@ export const VERDICT_COLORS: Record<Verdict, string> = {
   interrupted: "#d4a72c",
 };
 
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** The narrowest time axis: a run's first seconds still get ticks some seconds apart. */
+const MIN_SPAN = MINUTE;
+/** Tick steps a time axis may take, finest first. */
+const STEPS = [1, 2, 5, 10, 15, 30]
+  .map((s) => s * SECOND)
+  .concat(
+    [1, 2, 5, 10, 15, 30].map((m) => m * MINUTE),
+    [1, 2, 3, 6, 12].map((h) => h * HOUR),
+    [1, 2, 7, 14, 28].map((d) => d * DAY),
+  );
+
+/**
+ * Ticks for a time axis from `start` to `end` (ms): at most `count`, at round UTC times,
+ * with a label format fine enough that no two read the same. Left to itself, Vega labels
+ * a span of a few seconds with milliseconds only (".500"), and a span of days with bare
+ * hours that repeat.
+ */
+export function timeTicks(
+  start: number,
+  end: number,
+  count: number,
+): { values: number[]; format: string } {
+  const step = STEPS.find((s) => (end - start) / s <= count) ?? STEPS.at(-1)!;
+  const values: number[] = [];
+  for (let t = Math.ceil(start / step) * step; t <= end; t += step) values.push(t);
+  const format =
+    step < MINUTE
+      ? "%H:%M:%S"
+      : step >= DAY
+        ? "%b %d"
+        : end - start > DAY
+          ? "%b %d %H:%M"
+          : "%H:%M";
+  return { values, format };
+}
+
 /**
  * Which slot ran which replicate when; gaps between bars are idle slots. With `last`,
  * only the most recent replicates: a live view needs the present, not all of history.
@@ -29,6 +69,12 @@ export function timelineSpec(data: ReportData, width = 900, last?: number): TopL
     verdict: s.verdict ?? "running",
   }));
   const slots = new Set(bars.map((b) => b.slot)).size;
+  const start = bars.reduce((a, b) => Math.min(a, b.start), Number.POSITIVE_INFINITY);
+  const end = Math.max(
+    bars.reduce((a, b) => Math.max(a, b.end), start),
+    start + MIN_SPAN,
+  );
+  const ticks = timeTicks(start, end, Math.max(2, Math.floor(width / 110)));
   // The legend lists only the verdicts that occur, in the usual order.
   const present = new Set(bars.map((b) => b.verdict));
   const colors: [string, string][] = [...Object.entries(VERDICT_COLORS), ["running", "#0969da"]];
@@ -47,7 +93,14 @@ export function timelineSpec(data: ReportData, width = 900, last?: number): TopL
     data: { values: bars },
     mark: { type: "bar", cornerRadius: 2, height: { band: 0.7 } },
     encoding: {
-      x: { field: "start", type: "temporal", title: null },
+      x: {
+        field: "start",
+        type: "temporal",
+        title: "time (UTC)",
+        // A signal: Vega-Lite would otherwise merge a literal domain with a copy of itself.
+        scale: { type: "utc", domain: { signal: `[${start}, ${end}]` }, nice: false },
+        axis: { values: ticks.values, format: ticks.format },
+      },
       x2: { field: "end" },
       y: { field: "slot", type: "nominal", title: null },
       color: {

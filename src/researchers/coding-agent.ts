@@ -1,6 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
+import { ResearcherError } from "../errors.js";
 import type { ProposalUsage } from "../ledger/types.js";
 import { buildBrief } from "./brief.js";
 import { MODEL_FLAG, researcherFields } from "./fields.js";
@@ -174,11 +183,34 @@ const agentSettings = {
   args: researcherFields.args,
 };
 
+/** The agent's program must be installed before the baseline spends its time. */
+function onPath(binary: string, kind: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const found = (env.PATH ?? "")
+    .split(delimiter)
+    .some((dir) => dir && isExecutable(join(dir, binary)));
+  if (found) return Promise.resolve();
+  return Promise.reject(
+    new ResearcherError(
+      `--researcher ${kind} runs \`${binary}\`, which is not on PATH: install it and log in, or choose another researcher`,
+    ),
+  );
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Claude Code (`claude -p`) in the trial's worktree. */
 export const claudeCodeResearcher: ResearcherKind = {
   name: "claude-code",
   settings: agentSettings,
   flags: [MODEL_FLAG],
+  preflight: (_config, _traffic, env) => onPath("claude", "claude-code", env),
   create: (config) => createCodingAgentResearcher("claude-code", config),
 };
 
@@ -187,5 +219,6 @@ export const codexResearcher: ResearcherKind = {
   name: "codex",
   settings: agentSettings,
   flags: [MODEL_FLAG],
+  preflight: (_config, _traffic, env) => onPath("codex", "codex", env),
   create: (config) => createCodingAgentResearcher("codex", config),
 };

@@ -2,8 +2,7 @@ import type { z } from "zod";
 import { UsageError } from "../errors.js";
 import { type Fetch, recordingFetch, replayingFetch } from "../providers/record.js";
 import { count, duration, oneOf, section } from "../util/fields.js";
-import type { Flag } from "../util/flags.js";
-import { flagName } from "../util/flags.js";
+import { type Flag, type FlagValues, flagName } from "../util/flags.js";
 import { claudeCodeResearcher, codexResearcher } from "./coding-agent.js";
 import { commandResearcher } from "./command.js";
 import type { researcherFields } from "./fields.js";
@@ -32,18 +31,25 @@ export const researcherSettings = section({
   kind: oneOf(names).optional(),
   history_tokens: count("tokens of run history given to the researcher").default(24_000),
   timeout: duration("the longest a proposal may take").default(1800),
-  // Each kind reads a part of the shared fields; together they read them all.
+  // The shared fields are typed here; a kind's own fields are validated as well, and
+  // the kind reads them from its config.
   ...(Object.assign({}, ...RESEARCHERS.map((k) => k.settings)) as typeof researcherFields),
 });
 
 export type ResearcherSettings = z.output<typeof researcherSettings>;
 
-/** A run's researcher settings: the task file's, overridden by flags. Stored with the run; never a key. */
-export interface ResearcherConfig extends Omit<ResearcherSettings, "kind"> {
+/**
+ * A run's researcher settings: the task file's, overridden by flags. Stored with the run;
+ * never a key. A kind's own settings (those no other kind reads) are there by their
+ * camelCase names, validated by its schema, for the kind to read.
+ */
+export type ResearcherConfig = Omit<ResearcherSettings, "kind"> & {
   kind: string;
-}
+  [setting: string]: unknown;
+};
 
-export interface ResearcherFlags {
+/** `--researcher` and the values of the kinds' own flags, by camelCase name (`--base-url` → baseUrl). */
+export interface ResearcherFlags extends FlagValues {
   researcher?: string;
   model?: string;
   baseUrl?: string;
@@ -87,13 +93,35 @@ export function researcherConfig(
   const kind = researcherKind(
     flags.researcher ?? env.AUTORESEARCH_RESEARCHER ?? settings.kind ?? names[0],
   );
+  // A flag the kind declares overrides the task file's setting of the same name.
+  const given = Object.fromEntries(
+    kind.flags
+      .map(flagName)
+      .flatMap((name) => (flags[name] === undefined ? [] : [[name, flags[name]]])),
+  );
   const config: ResearcherConfig = {
     ...settings,
+    ...given,
     kind: kind.name,
     model: flags.model ?? env.AUTORESEARCH_MODEL ?? settings.model,
     baseUrl: flags.baseUrl ?? env.AUTORESEARCH_BASE_URL ?? settings.baseUrl,
   };
   return kind.configure ? kind.configure(config, task.file) : config;
+}
+
+/** Checks once per kind and settings, before the baseline, that each researcher can work. */
+export async function preflight(
+  configs: ResearcherConfig[],
+  traffic: SharedTraffic,
+  env = process.env,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const config of configs) {
+    const key = JSON.stringify(config);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await researcherKind(config.kind).preflight?.(config, traffic, env);
+  }
 }
 
 /** Refuses a spending limit that cannot be checked: the model's price must be known. */

@@ -1,12 +1,14 @@
 import { type LanguageModel, type ModelMessage, streamText, type ToolResultPart } from "ai";
-import { UsageError } from "../errors.js";
+import { ResearcherError, UsageError } from "../errors.js";
 import type { ProposalUsage } from "../ledger/types.js";
 import {
+  baseUrlOf,
   createModel,
   DEFAULT_MODELS,
   KEY_VARIABLES,
   keyFromEnv,
   type Provider,
+  probeProvider,
 } from "../providers/models.js";
 import { costOf, type Price, priceOf } from "../providers/prices.js";
 import type { Fetch } from "../providers/record.js";
@@ -177,6 +179,10 @@ export function createLlmResearcher(o: LlmOptions): Researcher {
   };
 }
 
+/** Failures of the connection itself, not of one request. */
+const UNREACHABLE =
+  /econnrefused|enotfound|eai_again|ehostunreach|enetunreach|cannot connect|fetch failed/i;
+
 /** A failed call as a proposal failure: rejected credentials are fatal, the rest invalid. */
 function failure(error: unknown, o: LlmOptions): { ok: false; reason: string; fatal?: boolean } {
   const status = statusOf(error);
@@ -186,6 +192,13 @@ function failure(error: unknown, o: LlmOptions): { ok: false; reason: string; fa
       ok: false,
       fatal: true,
       reason: `the ${o.provider} API refused the key (HTTP ${status}): ${message}. Check the key in the environment.`,
+    };
+  // Retried already: a provider still out of reach stops the run rather than fail every trial.
+  if (status === null && UNREACHABLE.test(message))
+    return {
+      ok: false,
+      fatal: true,
+      reason: `the ${o.provider} API cannot be reached after ${o.retries} retries: ${message}. Start the server or fix --base-url, then \`autoresearch resume\``,
     };
   return {
     ok: false,
@@ -228,6 +241,18 @@ function llmKind(provider: Provider): ResearcherKind {
         throw new UsageError(
           `--budget-usd: no price is known for the model ${config.model}; add researcher.prices.${config.model}: { input, output } (dollars per million tokens, 0 for a local model) to the task file`,
         );
+    },
+    async preflight(config, traffic, env) {
+      // A replay needs no provider; a recording checks the real one.
+      if (traffic.replaying) return;
+      const url = baseUrlOf(provider, config.baseUrl, env);
+      const probe = await probeProvider(provider, url, keyFromEnv(provider, env));
+      if (probe.ok) return;
+      throw new ResearcherError(
+        probe.keyRefused
+          ? `the ${provider} API at ${url} refused the key (${probe.reason}): check ${KEY_VARIABLES[provider].join(" or ")}`
+          : `the ${provider} API at ${url} cannot be reached (${probe.reason}): start the server or fix --base-url (researcher.base_url), then run again`,
+      );
     },
     create(config, traffic, env) {
       const apiKey = keyFromEnv(provider, env);

@@ -1,9 +1,9 @@
+import type { z } from "zod";
 import type { ProposalUsage, TrialRow } from "../ledger/types.js";
 import type { MetricRules } from "../metrics/spec.js";
 import type { Fetch } from "../providers/record.js";
 import type { Flag } from "../util/flags.js";
 import type { EditRules } from "../workspace/scope.js";
-import type { researcherFields } from "./fields.js";
 import type { ResearcherConfig } from "./index.js";
 
 /** What a researcher is given to propose one trial. */
@@ -85,8 +85,11 @@ export interface SharedTraffic {
  */
 export interface ResearcherKind {
   readonly name: string;
-  /** The fields of the task file's `researcher:` section it reads. */
-  readonly settings: Partial<typeof researcherFields>;
+  /**
+   * The fields of the task file's `researcher:` section it reads: shared ones from
+   * `researcherFields` (fields.ts), and its own, which no other kind may name.
+   */
+  readonly settings: z.ZodRawShape;
   /** Flags it adds to `run`. */
   readonly flags: readonly Flag[];
   /** Fills in what the kind derives (a default model) and checks what it needs. */
@@ -94,4 +97,13 @@ export interface ResearcherKind {
   /** Refuses a dollar budget it cannot account for (a model without a known price). */
   checkBudget?(config: ResearcherConfig): void;
   create(config: ResearcherConfig, traffic: SharedTraffic, env: NodeJS.ProcessEnv): Researcher;
+  /**
+   * Checks, before the baseline, that the researcher can work (its provider answers and
+   * takes the key, its program is installed); throws a ResearcherError that says how.
+   */
+  preflight?(
+    config: ResearcherConfig,
+    traffic: SharedTraffic,
+    env: NodeJS.ProcessEnv,
+  ): Promise<void>;
 }

@@ -34,32 +34,61 @@ export function parseTask(source: string, root: string, file: string = TASK_FILE
   const raw: unknown = doc.toJS();
   const parsed = taskFileSchema.safeParse(raw);
   if (!parsed.success) {
-    const messages = parsed.error.issues.map((issue) => describe(issue, raw, doc, lines, file));
-    throw new TaskFileError(messages.join("\n"));
+    const problems = parsed.error.issues.flatMap((issue) => describe(issue, raw, doc, lines));
+    // In the order of the file, so that the list reads top to bottom.
+    problems.sort((a, b) => a.line - b.line || a.col - b.col);
+    throw new TaskFileError(problems.map((p) => `${file}${p.where}: ${p.text}`).join("\n"));
   }
   return settle(parsed.data, root, file);
 }
 
 type Doc = ReturnType<typeof parseDocument>;
 
-function describe(
-  issue: z.core.$ZodIssue,
-  raw: unknown,
-  doc: Doc,
-  lines: LineCounter,
-  file: string,
-): string {
-  const path = [...issue.path] as (string | number)[];
-  if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) path.push(issue.keys[0]);
-  const where = position(doc, lines, path, issue.code === "unrecognized_keys");
-  const field = path.length ? formatPath(path) : "(top level)";
-  const value = valueAt(raw, path);
-  const got =
-    issue.code === "unrecognized_keys" || value === undefined ? "" : `, got ${show(value)}`;
-  return `${file}${where}: ${field}: ${issue.message}${got}`;
+interface Problem {
+  line: number;
+  col: number;
+  /** ":line:col", or "" where the file has no place for it. */
+  where: string;
+  text: string;
 }
 
-function position(doc: Doc, lines: LineCounter, path: (string | number)[], atKey: boolean): string {
+/** One problem per issue, or per field of an issue that names several unknown fields. */
+function describe(issue: z.core.$ZodIssue, raw: unknown, doc: Doc, lines: LineCounter): Problem[] {
+  if (issue.code === "unrecognized_keys") {
+    // strict() words one line per unknown key, in the issue's order.
+    const messages = issue.message.split("\n");
+    return issue.keys.map((key, i) => {
+      const path = [...issue.path, key] as (string | number)[];
+      const at = position(doc, lines, path, true);
+      return { ...at, text: `${formatPath(path)}: ${messages[i] ?? messages[0]}` };
+    });
+  }
+  const path = [...issue.path] as (string | number)[];
+  const at = position(doc, lines, path, false);
+  const field = path.length ? formatPath(path) : "(top level)";
+  const value = valueAt(raw, path);
+  const got = value === undefined ? "" : `, got ${show(value)}`;
+  const problem = { ...at, text: `${field}: ${issue.message}${got}` };
+  if (issue.code !== "invalid_union") return [problem];
+  // A union says only that no form fits; a mistyped field of the mapping form is worth
+  // naming too (secondary: [{ name: a, patern: x }]).
+  const unknown = issue.errors
+    .flat()
+    .filter((i) => i.code === "unrecognized_keys")
+    .flatMap((i) => describe({ ...i, path: [...issue.path, ...i.path] }, raw, doc, lines));
+  return [problem, ...unknown];
+}
+
+function position(
+  doc: Doc,
+  lines: LineCounter,
+  path: (string | number)[],
+  atKey: boolean,
+): Omit<Problem, "text"> {
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return { line, col, where: `:${line}:${col}` };
+  };
   if (atKey) {
     // An unknown field: point at its key rather than its value.
     const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
@@ -67,22 +96,16 @@ function position(doc: Doc, lines: LineCounter, path: (string | number)[], atKey
       ? parent.items.find((p) => isScalar(p.key) && p.key.value === path.at(-1))
       : undefined;
     const range = isScalar(pair?.key) ? pair.key.range : undefined;
-    if (range) {
-      const at = lines.linePos(range[0]);
-      return `:${at.line}:${at.col}`;
-    }
+    if (range) return at(range[0]);
   }
   // A missing field has no node; point at the closest ancestor that exists.
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true) as
       | { range?: [number, number, number] }
       | undefined;
-    if (node?.range) {
-      const at = lines.linePos(node.range[0]);
-      return `:${at.line}:${at.col}`;
-    }
+    if (node?.range) return at(node.range[0]);
   }
-  return "";
+  return { line: 0, col: 0, where: "" };
 }
 
 function valueAt(raw: unknown, path: (string | number)[]): unknown {

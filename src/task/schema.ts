@@ -116,7 +116,7 @@ const executorSections = Object.fromEntries(
   EXECUTORS.flatMap((k) => (k.settings ? [[k.name, k.settings.prefault({})]] : [])),
 ) as Record<string, z.ZodType>;
 
-export const taskFileSchema = section({
+const core = {
   name: text("the task's name").optional(),
   program: text("the file researchers read first").default("program.md"),
   editable: globs("the files a researcher may change").min(1, "must list at least one glob"),
@@ -151,6 +151,15 @@ export const taskFileSchema = section({
   /** Promote to the next stage automatically after this many keeps. */
   promote_every: z.number().int("must be a whole number").min(1, "must be 1 or more").optional(),
   env: env.default({}),
+};
+
+// A kind named after a core field would silently replace that field's schema.
+for (const name of Object.keys(executorSections))
+  if (name in core || name === "researcher")
+    throw new Error(`the executor kind "${name}" has the name of a task-file field; rename it`);
+
+export const taskFileSchema = section({
+  ...core,
   ...executorSections,
   researcher: researcherSettings.prefault({}),
 });

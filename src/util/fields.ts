@@ -9,17 +9,56 @@ import { parseDuration, parseSize } from "./units.js";
 
 type Issue = { code: string; input?: unknown; keys?: string[] };
 
-/** A mapping with exactly these fields; an unknown one is named with the allowed ones. */
+/**
+ * A mapping with exactly these fields; an unknown one is named with the allowed ones and
+ * the closest of them. zod reports all unknown fields of a mapping in one issue, so its
+ * message has one line per key, in the order of the issue's `keys`.
+ */
 export function strict<T extends z.ZodRawShape>(shape: T) {
-  const allowed = Object.keys(shape).join(", ");
+  const names = Object.keys(shape);
+  const allowed = names.join(", ");
   return z.strictObject(shape, {
     error: (issue: Issue) => {
-      if (issue.code === "unrecognized_keys") return `unknown field; allowed fields: ${allowed}`;
+      if (issue.code === "unrecognized_keys")
+        return (issue.keys ?? [])
+          .map((key) => {
+            const near = closest(key, names);
+            return `unknown field; allowed fields: ${allowed}${near ? `; did you mean ${near}?` : ""}`;
+          })
+          .join("\n");
       if (issue.code === "invalid_type")
         return issue.input === undefined ? "is required" : `must be a mapping of ${allowed}`;
       return undefined;
     },
   });
+}
+
+/** The allowed name a typo most likely meant: within a third of its length in edits, else null. */
+function closest(key: string, names: string[]): string | null {
+  const limit = Math.max(1, Math.floor(key.length / 3));
+  let best: string | null = null;
+  let bestDistance = limit + 1;
+  for (const name of names) {
+    const d = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      // A swapped pair (editabel) is one slip, not two.
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
 }
 
 type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`

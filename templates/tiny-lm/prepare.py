@@ -18,8 +18,16 @@ import os
 import sys
 import urllib.request
 
-import numpy as np
-import torch
+try:
+    import numpy as np
+    import torch
+except ImportError as error:
+    # The task runs ${PYTHON:-python3}, and the python3 first on PATH is often not the
+    # one with torch: one line that names the fix, rather than a traceback.
+    sys.exit(
+        "this task needs PyTorch: set PYTHON to an interpreter that has torch and numpy"
+        f" (e.g. PYTHON=/usr/bin/python3), or install them ({sys.executable}: {error})"
+    )
 
 SEQ_LEN = 128  # context length in tokens (bytes)
 VAL_FRACTION = 0.1  # the last 10% of the text is the validation set

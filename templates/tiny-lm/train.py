@@ -10,11 +10,12 @@ import os
 import resource
 import time
 
+# First, so that an interpreter without torch gets prepare.py's message, not a traceback.
+from prepare import SEQ_LEN, TIME_BUDGET, VOCAB_SIZE, evaluate_bpb, get_batch, load_split
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from prepare import SEQ_LEN, TIME_BUDGET, VOCAB_SIZE, evaluate_bpb, get_batch, load_split
 
 DEPTH = 2  # transformer blocks
 WIDTH = 96  # model dimension

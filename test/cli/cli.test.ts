@@ -173,7 +173,7 @@ describe("the command line", () => {
     after.close();
   }, 120_000);
 
-  it("Ctrl-C ends the running replicate, records it as interrupted and exits with 130", async () => {
+  it("Ctrl-C ends the running replicate, records it as interrupted and exits with 130; resume runs it again", async () => {
     const root = quadraticTask();
     const running = runCli(["run", "-C", root, "--tag", "c", "--max-trials", "3"], {
       env: { TEST_SLEEP_S: "60" },
@@ -193,6 +193,27 @@ describe("the command line", () => {
     expect(run).toMatchObject({ status: "stopped", ownerPid: null });
     expect(after.trials(run.id).map((t) => t.verdict)).toEqual(["interrupted"]);
     after.close();
+    // Interrupted everywhere: no crash row with a made-up value, and not counted as a trial.
+    const tsv = readFileSync(join(root, ".autoresearch/runs/c/results.tsv"), "utf8");
+    expect(tsv.trim().split("\n")).toHaveLength(1);
+    expect(result.stdout).toMatch(/trials 0 /);
+
+    const resumed = await runCli(["resume", "-C", root]);
+    expect(resumed.code).toBe(0);
+    const last = Ledger.open(root);
+    const trials = last.trials(last.run("c")!.id);
+    last.close();
+    // The interrupted baseline ran again as trial 0, and --max-trials 3 left two experiments.
+    expect(
+      trials.map((t) => [t.n, t.baseline, t.verdict === "keep" || t.verdict === "discard"]),
+    ).toEqual([
+      [0, true, true],
+      [1, false, true],
+      [2, false, true],
+    ]);
+    expect(readFileSync(join(root, ".autoresearch/runs/c/results.tsv"), "utf8")).not.toMatch(
+      /\tcrash\t/,
+    );
   });
 
   it("a resume can drop a plateau and a budget; --max-usd is the earlier name of --budget-usd", async () => {

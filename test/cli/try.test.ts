@@ -23,7 +23,7 @@ describe("autoresearch try, from a plain shell session", () => {
     ]);
     expect(kept.stderr).toBe("");
     expect(kept.code).toBe(0);
-    expect(kept.stdout).toContain("trial 1: keep\nscore: 0.5 (incumbent was 4.5)");
+    expect(kept.stdout).toContain("trial 1: keep\nscore 0.5 (incumbent 4.5)");
     expect(kept.stdout).toContain(
       "the working copy is on the incumbent: autoresearch/agent1 (score 0.5)",
     );
@@ -50,17 +50,17 @@ describe("autoresearch try, from a plain shell session", () => {
       "const X = 5;",
     );
 
-    // Touching the evaluation is refused: recorded as invalid, everything reverted.
+    // Touching the evaluation is refused: recorded as invalid, everything tried reverted;
+    // a new file that is not editable is not part of the trial and stays.
     setX(2.9);
     writeFileSync(join(root, "evaluate.mjs"), "export const score = () => -100;\n");
     writeFileSync(join(root, "notes.txt"), "scratch\n");
     const invalid = await runCli(["try", "-C", root, "-m", "cheat"]);
     expect(invalid.stdout).toContain("trial 3: invalid");
-    expect(invalid.stdout).toContain(
-      "reason: changes not allowed: evaluate.mjs (protected), notes.txt (not editable)",
-    );
-    expect(sh(root, "git status --porcelain")).toBe("");
+    expect(invalid.stdout).toContain("reason: changes not allowed: evaluate.mjs (protected)\n");
+    expect(sh(root, "git status --porcelain")).toBe("?? notes.txt");
     expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toContain("(x - 3) ** 2");
+    expect(readFileSync(join(root, "notes.txt"), "utf8")).toBe("scratch\n");
 
     const ledger = Ledger.open(root);
     const trials = ledger.trials(ledger.run("agent1")!.id);

@@ -5,6 +5,7 @@ import { Ledger } from "../../src/ledger/ledger.js";
 import { type Dashboard, startDashboard } from "../../src/report/dashboard/server.js";
 import { processStartTime } from "../../src/util/proc.js";
 import { tempDir } from "../helpers.js";
+import { xTickLabels } from "../report/checks.js";
 import { addTrial, fixtureLedger, HISTORY } from "../report/fixture.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -96,6 +97,46 @@ async function openRun(page: Page, url: string): Promise<void> {
 
 const rows = (page: Page) => page.locator("#trials tbody tr");
 
+/** Records the SVGs the page receives (the charts), by URL, as the browser got them. */
+function recordSvgs(page: Page): Map<string, string> {
+  const bodies = new Map<string, string>();
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname.endsWith(".svg"))
+      response.text().then(
+        (body) => bodies.set(response.url(), body),
+        () => {},
+      );
+  });
+  return bodies;
+}
+
+/** The SVG a chart's image shows now, once it has loaded and its body has been recorded. */
+async function shownSvg(page: Page, bodies: Map<string, string>, id: string): Promise<string> {
+  let svg: string | undefined;
+  await expect
+    .poll(
+      async () => {
+        const src = String(
+          await page.evaluate(
+            `(() => { const img = document.getElementById("${id}"); return img.complete && img.naturalWidth > 0 ? img.src : ""; })()`,
+          ),
+        );
+        svg = bodies.get(src);
+        return svg !== undefined;
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(true);
+  return svg!;
+}
+
+/** "N experiments, K kept improvements" from a progress chart's title, as numbers. */
+function titleCounts(svg: string): { experiments: number; kept: number } {
+  const m = /(\d+) experiments?, (\d+) kept improvements?<\/text>/.exec(svg);
+  if (!m) throw new Error("no title in the progress chart");
+  return { experiments: Number(m[1]), kept: Number(m[2]) };
+}
+
 describe("the dashboard in a browser", () => {
   it("shows a new trial without a reload while the run goes on", async () => {
     const { root } = liveRun();
@@ -131,7 +172,10 @@ describe("the dashboard in a browser", () => {
     await expect
       .poll(() => rows(page).filter({ hasText: "still running" }).locator(".verdict").textContent())
       .toBe("discard");
-    await expect.poll(() => page.locator('[data-field="kept"]').textContent()).toBe("3");
+    // The numbers come with the charts drawn from the same moment, once those have loaded.
+    await expect
+      .poll(() => page.locator('[data-field="kept"]').textContent(), { timeout: 10_000 })
+      .toBe("3");
     expect(await page.locator('[data-field="best"]').textContent()).toBe("0.7");
     expect(await page.evaluate("window.loadedOnce")).toBe("yes");
     await page.close();
@@ -218,6 +262,84 @@ describe("the dashboard in a browser", () => {
     });
     writer.close();
     await rows(page).filter({ hasText: "seen through the cookie" }).waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+
+  it("labels the slot timeline with distinct clock times while a trial runs", async () => {
+    const d = await serve(liveRun().root);
+    const page = await browser.newPage();
+    const bodies = recordSvgs(page);
+    await openRun(page, `http://127.0.0.1:${d.port}/runs/nov27`);
+    const svg = await shownSvg(page, bodies, "timeline");
+    expect(svg).toContain("running");
+    const ticks = xTickLabels(svg);
+    // Not ".500" on every tick: times of day, UTC, each different.
+    expect(ticks.length).toBeGreaterThanOrEqual(3);
+    for (const tick of ticks) expect(tick).toMatch(/^\d\d:\d\d(:\d\d)?$/);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    expect(svg).toContain(">time (UTC)</text>");
+    await page.close();
+  });
+
+  it("never shows numbers that disagree with the chart beside them, also as trials arrive", async () => {
+    const { root } = liveRun();
+    const d = await serve(root);
+    const page = await browser.newPage();
+    const bodies = recordSvgs(page);
+    await openRun(page, `http://127.0.0.1:${d.port}/runs/nov27`);
+    await expect.poll(() => page.locator("#live").textContent()).toMatch(/· live/);
+    expect(titleCounts(await shownSvg(page, bodies, "progress"))).toEqual({
+      experiments: 6,
+      kept: 2,
+    });
+    // Each time the boxes or the charts change, note what the page shows at that moment.
+    await page.evaluate(`(() => {
+      window.seen = [];
+      const note = () => window.seen.push({
+        experiments: document.querySelector('[data-field="experiments"]').textContent,
+        kept: document.querySelector('[data-field="kept"]').textContent,
+        chart: document.getElementById("progress").src,
+      });
+      note();
+      new MutationObserver(note).observe(document.querySelector("main"), {
+        subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["src"],
+      });
+    })()`);
+
+    const writer = Ledger.open(root);
+    const run = writer.run("nov27")!;
+    writer.finishTrial(writer.trial(run.id, 7)!.id, {
+      verdict: "discard",
+      reason: null,
+      metric: 0.9,
+      incumbentMetric: 0.85,
+      metrics: {},
+      runMs: 4000,
+    });
+    addTrial(writer, root, run, { title: "a live keep", verdict: "keep", metric: 0.7 });
+    writer.close();
+
+    await expect
+      .poll(() => page.locator('[data-field="experiments"]').textContent(), { timeout: 10_000 })
+      .toBe("8");
+    expect(titleCounts(await shownSvg(page, bodies, "progress"))).toEqual({
+      experiments: 8,
+      kept: 3,
+    });
+    const seen = (await page.evaluate("window.seen")) as {
+      experiments: string;
+      kept: string;
+      chart: string;
+    }[];
+    const shown = seen.filter((s) => s.chart !== "");
+    expect(shown.length).toBeGreaterThan(1);
+    for (const s of shown) {
+      await expect.poll(() => bodies.has(s.chart), { timeout: 5_000 }).toBe(true);
+      expect(titleCounts(bodies.get(s.chart)!)).toEqual({
+        experiments: Number(s.experiments),
+        kept: Number(s.kept),
+      });
+    }
     await page.close();
   });
 });

@@ -205,4 +205,24 @@ describe("the dashboard server", () => {
     expect(last.summary).toMatchObject({ kept: 3, best: 0.5, bestTrial: 6 });
     expect(run.tag).toBe("nov27");
   });
+
+  it("names a set of charts with the numbers they were drawn from, and serves that set", async () => {
+    const root = ledgerRoot();
+    const d = await serve(root);
+    const first = JSON.parse((await get(d.port, "/api/runs/nov27/charts")).body);
+    expect(first.summary).toMatchObject({ experiments: 5, kept: 2, best: 0.85 });
+    const writer = Ledger.open(root);
+    addTrial(writer, root, writer.run("nov27")!, { title: "later", verdict: "keep", metric: 0.5 });
+    writer.close();
+    const second = JSON.parse((await get(d.port, "/api/runs/nov27/charts")).body);
+    expect(second.set).not.toBe(first.set);
+    expect(second.summary).toMatchObject({ experiments: 6, kept: 3, best: 0.5 });
+    // A page that asked for the first set still gets it whole; without a set, the newest.
+    const chart = async (query: string) =>
+      (await get(d.port, `/runs/nov27/progress.svg${query}`)).body;
+    expect(await chart(`?set=${first.set}`)).toContain("5 experiments, 2 kept improvements");
+    expect(await chart(`?set=${second.set}`)).toContain("6 experiments, 3 kept improvements");
+    expect(await chart("")).toContain("6 experiments, 3 kept improvements");
+    expect(await chart("?set=x")).toContain("6 experiments, 3 kept improvements");
+  });
 });

@@ -45,6 +45,9 @@ export async function startFakeProvider(
       unknown
     >;
     const received: ReceivedRequest = { path: req.url ?? "", headers: req.headers, body };
+    // The model list, which a client reads to check the API and the key: not a model call.
+    if (req.method === "GET" && received.path === "/v1/models")
+      return models(res, dialect, req, options.key);
     requests.push(received);
     const expected = dialect === "anthropic" ? "/v1/messages" : "/v1/chat/completions";
     if (req.method !== "POST" || received.path !== expected)
@@ -260,4 +263,20 @@ function openai(res: ServerResponse, turn: Answer, stream: boolean, model: strin
   chunk([], { usage: usageBody });
   res.write("data: [DONE]\n\n");
   res.end();
+}
+
+function models(
+  res: ServerResponse,
+  dialect: Dialect,
+  req: { headers: Record<string, string | string[] | undefined> },
+  expectedKey: string | undefined,
+): void {
+  const key =
+    dialect === "anthropic"
+      ? req.headers["x-api-key"]
+      : String(req.headers.authorization ?? "").replace(/^Bearer /, "");
+  if (expectedKey !== undefined && key !== expectedKey)
+    return error(res, dialect, 401, "authentication_error", "invalid x-api-key");
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({ data: [{ id: "fake-model", type: "model" }] }));
 }

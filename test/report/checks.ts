@@ -21,3 +21,12 @@ export function externalReferences(html: string): string[] {
   ];
   return patterns.flatMap((p) => html.match(p) ?? []);
 }
+
+/** The tick labels of a Vega SVG's x-axis. */
+export function xTickLabels(svg: string): string[] {
+  const axis = svg.slice(svg.indexOf('aria-label="X-axis'));
+  const labels = axis.slice(axis.indexOf('class="mark-text role-axis-label"'));
+  return [...labels.slice(0, labels.indexOf("</g>")).matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map(
+    (m) => m[1]!,
+  );
+}

@@ -57,6 +57,33 @@ describe("autoresearch import", () => {
     expect(readFileSync(join(out, "report.html"), "utf8")).toContain("warmup 5% of steps");
   });
 
+  it("has status name the imported file, not a branch or results.tsv that do not exist", async () => {
+    const dir = tempDir();
+    const file = join(dir, "history.tsv");
+    writeFileSync(file, ORIGINAL);
+    expect((await runCli(["import", file, "--tag", "mar5", "-C", dir])).code).toBe(0);
+    const status = await runCli(["status"], { cwd: dir });
+    expect(status.stderr).toBe("");
+    expect(status.stdout).toMatch(/^run mar5: finished · researcher imported/);
+    expect(status.stdout).toContain(
+      "  val_bpb: baseline 0.9979 → best 0.9901 (trial 4, +0.78% better)\n  imported from history.tsv\n",
+    );
+    expect(status.stdout).not.toMatch(/branch|results\.tsv/);
+  });
+
+  it("says in its help that --tag is required and what it imports", async () => {
+    const help = await runCli(["import", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("results.tsv (one row per experiment, the first");
+    expect(help.stdout).toMatch(/-t, --tag <tag> +required: the name to give the imported run/);
+    const dir = tempDir();
+    writeFileSync(join(dir, "results.tsv"), ORIGINAL);
+    const untagged = await runCli(["import", "results.tsv"], { cwd: dir });
+    expect(untagged.code).toBe(2);
+    expect(untagged.stderr).toContain("error: required option '-t, --tag <tag>' not specified");
+    expect(existsSync(join(dir, ".autoresearch"))).toBe(false);
+  });
+
   it("round-trips our own results.tsv, extra columns included", async () => {
     const source = tempDir();
     const { ledger, run } = fixtureLedger(source);

@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ResearcherError } from "../../src/errors.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { startRun } from "../../src/orchestrator/index.js";
 import { CLAUDE_TOOLS } from "../../src/researchers/coding-agent.js";
@@ -111,10 +112,10 @@ describe("coding-agent researchers", () => {
     });
   });
 
-  it("an agent that is not installed stops the run with a clear message", async () => {
+  it("an agent that is not installed is refused before the baseline, with what to do", async () => {
     process.env.PATH = "/usr/bin:/bin";
     const root = quadraticTask();
-    const result = await startRun({
+    const started = startRun({
       root,
       tag: "a",
       researcher: "claude-code",
@@ -122,8 +123,12 @@ describe("coding-agent researchers", () => {
       signal: new AbortController().signal,
       emit: () => undefined,
     });
-    expect(result.status).toBe("failed");
-    expect(result.reason).toMatch(/^cannot run claude: .*ENOENT.*Is it installed and on PATH\?/);
+    await expect(started).rejects.toThrow(ResearcherError);
+    await expect(started).rejects.toThrow(
+      "--researcher claude-code runs `claude`, which is not on PATH: install it and log in, or choose another researcher",
+    );
+    // Nothing ran: no run was recorded, so no baseline spent its time.
+    expect(existsSync(join(root, ".autoresearch", "ledger.db"))).toBe(false);
   });
 });
 

@@ -2,9 +2,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TaskFileError } from "../../src/errors.js";
+import { JUDGES } from "../../src/judge/index.js";
 import { loadTask, parseTask } from "../../src/task/load.js";
 import { parseDuration, parseSize } from "../../src/util/units.js";
-import { tempDir } from "../helpers.js";
+import { runCli, tempDir } from "../helpers.js";
 
 const MINIMAL =
   "run: python train.py\neditable: [train.py]\nmetric: { name: val_bpb, goal: minimize }\n";
@@ -130,7 +131,9 @@ describe("the task file", () => {
       ],
       [
         `${MINIMAL}judge: { policy: bayes }\n`,
-        /judge.policy: must be one of greedy, confirm, got "bayes"/,
+        new RegExp(
+          `judge.policy: must be one of ${JUDGES.map((j) => j.name).join(", ")}, got "bayes"`,
+        ),
       ],
       [`${MINIMAL}judge: { min_effect: -1 }\n`, /judge.min_effect: must be ≥ 0, got -1/],
       [`${MINIMAL}env: { AR_SEED: 1 }\n`, /env.AR_SEED: AR_ variables are set by the harness/],
@@ -202,6 +205,55 @@ describe("the task file", () => {
   it("lists every problem at once", () => {
     const message = error("editable: []\nmetric: {name: m, goal: up}\n");
     expect(message.split("\n")).toHaveLength(3);
+  });
+
+  it("names a mistyped field with the closest allowed one, beside every other problem", async () => {
+    const allowed = "allowed fields: name, program, editable, protected, setup, run, budget";
+    expect(
+      error("{ run: x, editabel: [a], metric: {name: m, goal: minimize} }\n").split("\n"),
+    ).toEqual([
+      "autoresearch.yaml:1:1: editable: is required: a list of globs (the files a researcher may change)",
+      expect.stringMatching(
+        new RegExp(
+          `^autoresearch.yaml:1:11: editabel: unknown field; ${allowed}.*; did you mean editable\\?$`,
+        ),
+      ),
+    ]);
+    // Several unknown fields of one mapping: one line each, in the order of the file.
+    const several = error(
+      "run: x\neditable: [a]\nbugdet: 5s\nmetric: {name: m, goal: minimise, parsr: json}\nresources: {gpu: 1}\nsecondary: [{name: a, patern: x}]\n",
+    ).split("\n");
+    expect(
+      several.map((line) => /^autoresearch.yaml:(\d+:\d+): (\S+):/.exec(line)?.slice(1)),
+    ).toEqual([
+      ["3:1", "bugdet"],
+      ["4:25", "metric.goal"],
+      ["4:35", "metric.parsr"],
+      ["5:13", "resources.gpu"],
+      ["6:13", "secondary[0]"],
+      ["6:23", "secondary[0].patern"],
+    ]);
+    expect(several[0]).toMatch(/; did you mean budget\?$/);
+    expect(several[2]).toMatch(
+      /allowed fields: name, goal, parser, pattern; did you mean parser\?$/,
+    );
+    expect(several[3]).toMatch(/allowed fields: gpus, cpus; did you mean gpus\?$/);
+    expect(several[5]).toMatch(/allowed fields: name, pattern; did you mean pattern\?$/);
+    // A name far from every allowed one gets no guess.
+    expect(error(`${MINIMAL}bogus: 1\n`)).not.toContain("did you mean");
+
+    // As the user sees it.
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "autoresearch.yaml"),
+      "run: x\neditabel: [a]\nmetric: {name: m, goal: minimize}\n",
+    );
+    const cli = await runCli(["run", "-C", dir]);
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toContain("autoresearch.yaml:1:1: editable: is required");
+    expect(cli.stderr).toMatch(
+      /autoresearch.yaml:2:1: editabel: unknown field; .*; did you mean editable\?\n/,
+    );
   });
 
   it("says how to start when the file is missing", () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -6,7 +7,7 @@ import { parseSummary } from "../../src/metrics/parse.js";
 import { startRun } from "../../src/orchestrator/index.js";
 import { initTask } from "../../src/task/init.js";
 import { loadTask } from "../../src/task/load.js";
-import { PYTHON, ROOT, sh, tempDir } from "../helpers.js";
+import { PYTHON, ROOT, runCli, sh, tempDir } from "../helpers.js";
 
 describe("the tiny-lm template", () => {
   it("prepares its data and trains with the machine's PyTorch, through the harness", async () => {
@@ -55,6 +56,42 @@ describe("the tiny-lm template", () => {
     expect(["keep", "discard", "crash"]).toContain(trials[1]!.verdict);
     ledger.close();
   }, 180_000);
+});
+
+/** An interpreter without torch: the python3 first on PATH here (pyenv's), else Debian's without its site-packages. */
+function pythonWithoutTorch(): string {
+  const first = sh(ROOT, "command -v python3");
+  return spawnSync(first, ["-c", "import torch"]).status === 0 ? `${PYTHON} -S` : first;
+}
+
+const NEEDS_TORCH =
+  "this task needs PyTorch: set PYTHON to an interpreter that has torch and numpy (e.g. PYTHON=/usr/bin/python3), or install them";
+
+describe("the tiny-lm template without PyTorch", () => {
+  it("says once, in its setup and its run, to set PYTHON", async () => {
+    const root = await initTask("tiny-lm", join(tempDir(), "tiny-lm"));
+    const task = loadTask(root);
+    const env = { ...process.env, PYTHON: pythonWithoutTorch() };
+    for (const command of [task.setup!, task.run]) {
+      // As the harness runs them: through the shell, which expands ${PYTHON:-python3}.
+      const result = spawnSync("/bin/sh", ["-c", command], { cwd: root, env, encoding: "utf8" });
+      expect(result.status).toBe(1);
+      const output = result.stdout + result.stderr;
+      expect(output.split(NEEDS_TORCH)).toHaveLength(2);
+      expect(output).not.toContain("Traceback");
+    }
+
+    // Through the CLI: the setup's log holds the one line, and the error shows it.
+    const cli = await runCli(["run", "--tag", "t", "--max-trials", "1"], {
+      cwd: root,
+      env: { PYTHON: env.PYTHON },
+    });
+    expect(cli.code).toBe(6);
+    expect(cli.stderr).toContain(NEEDS_TORCH);
+    const log = readFileSync(join(root, ".autoresearch/runs/t/setup.log"), "utf8");
+    expect(log.split(NEEDS_TORCH)).toHaveLength(2);
+    expect(log).not.toContain("Traceback");
+  }, 60_000);
 });
 
 describe("the demo template", () => {

@@ -104,7 +104,15 @@ export async function recover(
   }
   let interrupted = 0;
   for (const trial of ledger.trials(run.id)) {
-    if (trial.state === "done" || continued.has(trial.id)) continue;
+    if (continued.has(trial.id)) continue;
+    // A trial a stop interrupted (Ctrl-C, a failure of the machine) runs again on resume.
+    if (trial.state === "done") {
+      if (options.continueTrials && trial.verdict === "interrupted" && trial.commit) {
+        ledger.reopenTrial(trial.id);
+        continued.set(trial.id, { kind: "continue", trial: ledger.trialById(trial.id)! });
+      }
+      continue;
+    }
     if (options.continueTrials && trial.state === "running" && trial.commit) {
       continued.set(trial.id, { kind: "continue", trial });
       continue;

@@ -1,4 +1,5 @@
 import { TaskFileError, UsageError } from "../../errors.js";
+import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
   checkBudget,
@@ -8,7 +9,9 @@ import {
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import type { Task } from "../../task/task.js";
-import { executorRecord, runContext, storedExecutor } from "../context.js";
+import { branchRef, checkClean, headCommit, setRef, trackedFiles } from "../../workspace/repo.js";
+import { checkExecutor, executorRecord, runContext, storedExecutor } from "../context.js";
+import type { Emit } from "../events.js";
 import { withExistingRun } from "./open.js";
 import { checkOwner, recover } from "./recover.js";
 import {
@@ -18,6 +21,7 @@ import {
   type SessionResult,
   storedStops,
 } from "./session.js";
+import { checkTaskFiles } from "./start.js";
 
 export interface ResumeOptions extends SessionOptions {
   /** The run to continue; the most recent one when absent. */
@@ -37,12 +41,14 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
     ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
+    await restartFromHead(task, ledger, run, options.emit);
     const executor = options.executor ?? storedExecutor(run);
+    checkExecutor(task, executor);
     if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
     const current = ledger.runById(run.id)!;
     const researchers = options.researcher
       ? [options.researcher]
-      : storedResearchers(task, current, options.traffic ?? {});
+      : await storedResearchers(task, current, options.traffic ?? {});
     const ctx = runContext(task, ledger, current, options, researchers, executor);
     const recovery = await recover(task, ledger, current, {
       executor: ctx.executor,
@@ -69,7 +75,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
 }
 
 /** The researchers a run was started with, rebuilt from what its record holds. */
-function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Researcher[] {
+function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<Researcher[]> {
   if (!run.researcherJson && run.researcher !== "mutate")
     throw new UsageError(
       `run "${run.tag}" was driven by its own researcher (${run.researcher}); it cannot be resumed from the command line`,
@@ -79,4 +85,23 @@ function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Researche
     : { configs: [researcherConfig(task, { researcher: "mutate" })], count: 1 };
   for (const config of stored.configs) checkBudget(config, run.maxUsd);
   return researchersFor(stored.configs, stored.count, traffic);
+}
+
+/**
+ * A run whose baseline never gave a result starts again from the task's HEAD, where the
+ * person committed the fix: the failed baseline stays recorded, a new one runs first.
+ */
+async function restartFromHead(task: Task, ledger: Ledger, run: RunRow, emit: Emit): Promise<void> {
+  if (ledger.incumbent(run.id)) return;
+  const head = await headCommit(task.root);
+  if (head === run.baseCommit) return;
+  await checkClean(task.root);
+  checkTaskFiles(task, await trackedFiles(task.root));
+  await setRef(task.root, branchRef(run.tag), head);
+  ledger.setBaseCommit(run.id, head);
+  ledger.event(run.id, null, "restarted", { from: run.baseCommit, to: head });
+  emit({
+    type: "notice",
+    text: `run ${run.tag} has no baseline yet: starting again from HEAD ${head.slice(0, 7)} (was ${run.baseCommit.slice(0, 7)})`,
+  });
 }

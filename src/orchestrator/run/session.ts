@@ -1,6 +1,7 @@
 import type { RunRow } from "../../ledger/types.js";
 import {
   createResearcher,
+  preflight,
   type ResearcherConfig,
   type Traffic,
   trafficFetch,
@@ -42,17 +43,21 @@ export interface SessionResult extends LoopEnd {
   summary: RunSummary;
 }
 
-/** `count` researchers of each configured kind, sharing the recorded or replayed traffic. */
-export function researchersFor(
+/**
+ * `count` researchers of each configured kind, sharing the recorded or replayed traffic,
+ * once each kind has shown it can work (its provider answers, its program is installed).
+ */
+export async function researchersFor(
   configs: ResearcherConfig[],
   count: number,
   traffic: Traffic,
-): Researcher[] {
+): Promise<Researcher[]> {
   const fetch = trafficFetch(traffic);
   const shared = { ...(fetch ? { fetch } : {}), replaying: traffic.replay !== undefined };
   const researchers: Researcher[] = [];
   for (let i = 0; i < count; i++)
     for (const config of configs) researchers.push(createResearcher(config, shared));
+  await preflight(configs, shared);
   return researchers;
 }
 

@@ -6,6 +6,7 @@ import { checkBudget, researcherConfig } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
+import type { FlagValues } from "../../util/flags.js";
 import {
   branchName,
   branchRef,
@@ -19,7 +20,7 @@ import {
   trackedFiles,
 } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
-import { executorRecord, runContext } from "../context.js";
+import { checkExecutor, executorRecord, runContext } from "../context.js";
 import { DEFAULT_STOPS } from "./loop.js";
 import {
   finishSession,
@@ -39,6 +40,8 @@ export interface StartOptions extends SessionOptions {
   researchers?: number;
   model?: string;
   baseUrl?: string;
+  /** Values of the researcher kinds' own flags, by camelCase name. */
+  researcherFlags?: FlagValues;
   seed?: number;
 }
 
@@ -50,6 +53,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   await excludeStateDir(task.root);
   await checkClean(task.root);
   checkTaskFiles(task, await trackedFiles(task.root));
+  const executor = options.executor ?? { kind: "local" };
+  checkExecutor(task, executor);
   const own = typeof options.researcher === "object" ? options.researcher : null;
   const kinds =
     typeof options.researcher === "string"
@@ -59,6 +64,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     ? []
     : kinds.map((kind) =>
         researcherConfig(task, {
+          ...options.researcherFlags,
           ...(kind ? { researcher: kind } : {}),
           ...(options.model ? { model: options.model } : {}),
           ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
@@ -67,8 +73,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   for (const config of configs) checkBudget(config, options.maxUsd ?? null);
   const researchers = own
     ? [own]
-    : researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
-  const executor = options.executor ?? { kind: "local" };
+    : await researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
   const judge = createJudge(task.judge.policy);
   const ledger = Ledger.open(task.root);
   try {

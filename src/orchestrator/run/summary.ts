@@ -26,9 +26,16 @@ export interface RunSummary {
   run: RunRow;
   /** True if an orchestrator process is driving the run right now. */
   live: boolean;
+  /** Trials with a result, the baseline included; interrupted ones are counted apart. */
   trials: number;
   kept: number;
+  /** Crashed or timed out, the baseline included. */
   crashed: number;
+  /** Proposals refused before they ran (bad edits, a researcher that failed). */
+  invalid: number;
+  tampered: number;
+  /** Stopped before they finished; `resume` runs them again. */
+  interrupted: number;
   baseline: number | null;
   best: TrialRow | null;
   keepRate: number | null;
@@ -39,6 +46,8 @@ export interface RunSummary {
   /** From the run's first replicate to its last end (or now, while running). */
   spanMs: number;
   resultsFile: string;
+  /** The results.tsv an `import` recorded this run from: it has no branch or results of its own. */
+  importedFrom: string | null;
 }
 
 /** The facts `status` and the end of `run` print: counts, baseline, best, what is running. */
@@ -47,9 +56,8 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
   const done = trials.filter((t) => t.state === "done");
   const experiments = done.filter((t) => !t.baseline && t.verdict !== "interrupted");
   const kept = experiments.filter((t) => t.verdict === "keep").length;
-  const crashed = experiments.filter(
-    (t) => t.verdict === "crash" || t.verdict === "timeout",
-  ).length;
+  const count = (...verdicts: string[]) =>
+    done.filter((t) => t.verdict !== null && verdicts.includes(t.verdict)).length;
   const baseline = done.find((t) => t.baseline && t.verdict === "keep")?.metric ?? null;
   const inFlight = ledger.runningReplicates(run.id).map((r): InFlight => {
     const trial = trials.find((t) => t.id === r.trialId);
@@ -79,9 +87,12 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
   return {
     run,
     live: run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart),
-    trials: trials.length,
+    trials: trials.filter((t) => t.verdict !== "interrupted").length,
     kept,
-    crashed,
+    crashed: count("crash", "timeout"),
+    invalid: count("invalid"),
+    tampered: count("tampered"),
+    interrupted: count("interrupted"),
     baseline,
     best: ledger.incumbent(run.id),
     keepRate: experiments.length ? kept / experiments.length : null,
@@ -92,5 +103,12 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     ),
     spanMs: last > first ? last - first : 0,
     resultsFile: paths.results(root, run.tag),
+    importedFrom: importedFrom(run),
   };
+}
+
+/** `import` notes the file it read in the run's recorded task. */
+function importedFrom(run: RunRow): string | null {
+  const task = JSON.parse(run.taskJson) as { imported?: unknown };
+  return typeof task.imported === "string" ? task.imported : null;
 }

@@ -14,7 +14,6 @@ import type { RunRow, TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import { git, gitRaw } from "../../workspace/git.js";
-import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -25,10 +24,12 @@ import {
   resolveRef,
   setRef,
   trackedFiles,
+  trialRef,
 } from "../../workspace/repo.js";
-import { runContext } from "../context.js";
+import { EditScope } from "../../workspace/scope.js";
+import { type RunContext, runContext } from "../context.js";
 import type { Emit } from "../events.js";
-import { DEFAULT_STOPS, drive } from "./loop.js";
+import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
 import { checkTaskFiles } from "./start.js";
 
@@ -51,18 +52,52 @@ export interface TryResult {
   /** Why the trial did not run (the baseline failed, the run was stopped). */
   stopped: string | null;
   incumbent: TrialRow | null;
+  /** The trial's first replicate log, when it ran and left one. */
   logFile: string | null;
+  /** The ref holding the tried change, when it was committed. */
+  trialRef: string | null;
+  /** New files the trial left out and left where they were: not editable. */
+  leftAlone: string[];
 }
 
-/** Paths changed in the working copy against HEAD: modified, deleted, and new (not ignored). */
-async function workingChanges(root: string): Promise<string[]> {
+/** The working copy's changes against HEAD: those a trial takes, and new files it leaves alone. */
+interface WorkingChanges {
+  tried: string[];
+  leftAlone: string[];
+}
+
+/**
+ * Modified, deleted and new (not ignored) paths. A new file that is not editable is the
+ * user's own (notes, data): taken into the trial it would void it, and the revert would
+ * delete it, so it stays out and untouched.
+ */
+async function workingChanges(root: string, scope: EditScope): Promise<WorkingChanges> {
   const out = (
     await gitRaw(root, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"])
   ).stdout;
-  return out
-    .split("\0")
-    .filter(Boolean)
-    .map((entry) => entry.slice(3));
+  const changes: WorkingChanges = { tried: [], leftAlone: [] };
+  for (const entry of out.split("\0").filter(Boolean)) {
+    const path = entry.slice(3);
+    const isNew = entry.startsWith("??") || entry.startsWith("A");
+    if (isNew && !scope.isEditable(path)) changes.leftAlone.push(path);
+    else changes.tried.push(path);
+  }
+  return changes;
+}
+
+function nothingToTry(leftAlone: string[]): UsageError {
+  const besides = leftAlone.length
+    ? ` besides new files that are not editable, never part of a trial (${listSome(leftAlone)})`
+    : "";
+  return new UsageError(
+    `nothing to try: the working copy has no changes against HEAD${besides}; edit the editable files first`,
+  );
+}
+
+/** A few names of a list that may be long (a data folder). */
+function listSome(names: string[], most = 5): string {
+  const more = names.length > most ? `, and ${names.length - most} more` : "";
+  return names.slice(0, most).join(", ") + more;
 }
 
 /** Copies the working copy's version of each path into a worktree (or deletes it there). */
@@ -91,55 +126,98 @@ function isLink(path: string): boolean {
  * copy's changes against the incumbent become one trial — committed, run, judged,
  * recorded — and afterwards the working copy is on the incumbent either way: a kept
  * change is now the branch tip, a discarded one is reverted (its commit stays under the
- * trial's ref). The first try of a run also runs the baseline.
+ * trial's ref). New files that are not editable are left out and left where they are.
+ * The first try of a run also runs the baseline.
  */
 export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   const task = loadTask(o.root);
   await checkRepository(task.root);
   await excludeStateDir(task.root);
-  const changed = await workingChanges(task.root);
-  if (changed.length === 0)
-    throw new UsageError(
-      "nothing to try: the working copy has no changes against HEAD; edit the editable files first",
-    );
+  const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
+  if (tried.length === 0) throw nothingToTry(leftAlone);
   const ledger = Ledger.open(task.root);
   try {
     const run = await chooseRun(task.root, ledger, o);
+    o.emit({
+      type: "run-start",
+      tag: run.tag,
+      task: task.name,
+      metric: run.metric,
+      resumed: ledger.nextTrialNumber(run.id) > 0,
+      researcher: "agent",
+    });
     const researcher: Researcher = {
       name: "agent",
       async propose(request) {
-        copyInto(task.root, request.worktree, changed);
+        copyInto(task.root, request.worktree, tried);
         return { ok: true, title: o.title, hypothesis: o.hypothesis };
       },
     };
     const ctx = runContext(task, ledger, run, { signal: o.signal, emit: o.emit }, [researcher], {
       kind: "local",
     });
-    const before = ledger.countTrials(run.id);
-    const needsBaseline = ledger.incumbent(run.id) === null;
-    const end = await drive(ctx, {
-      maxTrials: before + (needsBaseline ? 2 : 1),
-      deadline: null,
-      maxUsd: null,
-      stops: { ...DEFAULT_STOPS, maxFailures: 0 },
-      since: Date.now(),
-    });
-    const trials = ledger.trials(run.id).slice(before);
-    const baseline = needsBaseline ? (trials.find((t) => t.baseline) ?? null) : null;
-    const trial = trials.find((t) => !t.baseline) ?? null;
-    if (trial && trial.verdict !== "interrupted")
-      await syncWorkingCopy(task.root, changed, trial.verdict === "keep");
+    const { baseline, trial, end } = await driveOnce(ctx);
+    // The loop's own reason names --max-trials, a flag try does not have.
+    if (trial && end.status === "finished")
+      ledger.setRunStatus(run.id, end.status, "ran the trial `autoresearch try` asked for");
+    const saved = trial !== null && committed(trial);
+    if (trial && trial.verdict !== "interrupted" && saved)
+      await syncWorkingCopy(task.root, tried, trial.verdict === "keep");
     return {
       run: ledger.runById(run.id)!,
       baseline,
       trial,
       stopped: trial ? null : end.reason,
       incumbent: ledger.incumbent(run.id),
-      logFile: trial ? join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log) : null,
+      logFile: trial ? firstLog(ledger, trial) : null,
+      trialRef: trial && saved ? trialRef(run.tag, trial.n) : null,
+      leftAlone,
     };
   } finally {
     ledger.close();
   }
+}
+
+/** Runs the baseline when the run has none, then the one trial; reports what each gave. */
+async function driveOnce(
+  ctx: RunContext,
+): Promise<{ baseline: TrialRow | null; trial: TrialRow | null; end: LoopEnd }> {
+  const { ledger, run } = ctx;
+  const before = ledger.countTrials(run.id);
+  // By number, not by count: an interrupted trial may not count toward the limit.
+  const first = ledger.nextTrialNumber(run.id);
+  const needsBaseline = ledger.incumbent(run.id) === null;
+  const end = await drive(ctx, {
+    maxTrials: before + (needsBaseline ? 2 : 1),
+    deadline: null,
+    maxUsd: null,
+    stops: { ...DEFAULT_STOPS, maxFailures: 0 },
+    since: Date.now(),
+  });
+  const trials = ledger.trials(run.id).filter((t) => t.n >= first);
+  return {
+    baseline: trials.find((t) => t.baseline) ?? null,
+    trial: trials.find((t) => !t.baseline) ?? null,
+    end,
+  };
+}
+
+/**
+ * Whether the trial's ref holds the change. One refused before its commit (a file too
+ * large, a credential) exists nowhere but in the working copy, which must then stay.
+ */
+function committed(trial: TrialRow): boolean {
+  return trial.commit !== null && trial.commit !== trial.parentCommit;
+}
+
+/** A trial refused before it ran has no log: none is named rather than a missing path. */
+function firstLog(ledger: Ledger, trial: TrialRow): string | null {
+  return (
+    ledger
+      .replicates(trial.id)
+      .map((r) => r.logPath)
+      .find((path) => existsSync(path)) ?? null
+  );
 }
 
 /** The run a try belongs to; a new one starts from HEAD and checks its branch out. */

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
-import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
+import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
@@ -259,7 +260,7 @@ async function conclude(
     const done = finish(ctx, trial, step, parentMetric, runMs);
     const fatal =
       trial.baseline && step.verdict !== "interrupted"
-        ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Fix the task, commit, and run again; the log is ${join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log)}`
+        ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Its log is ${join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log)}. Fix the task, commit, then \`autoresearch resume --tag ${run.tag}\`: the run starts again from the new commit`
         : null;
     return { trial: done, fatal, follow: null };
   }
@@ -315,6 +316,7 @@ export function finish(
   });
   const done = ledger.trialById(trial.id)!;
   if (trial.baseline && step.verdict === "keep") recordNoise(ctx, done, replicates);
+  if (!trial.baseline && step.verdict === "keep") warnWithinNoise(ctx, done, parentMetric);
   writeJson(join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.metrics), {
     verdict: done.verdict,
     reason: done.reason,
@@ -348,6 +350,21 @@ export function finish(
     best: ledger.incumbent(run.id)?.metric ?? null,
   });
   return done;
+}
+
+/**
+ * The greedy judge keeps any gain; one smaller than the run's measured noise floor may be
+ * luck (the original project once kept a change of random seed). Said, not refused.
+ */
+function warnWithinNoise(ctx: RunContext, trial: TrialRow, parentMetric: number | null): void {
+  const noise = ctx.ledger.runById(ctx.run.id)?.noiseJson;
+  const sd = noise ? (JSON.parse(noise) as NoiseFloor).sd : null;
+  if (ctx.judge.name !== "greedy" || !sd || trial.metric === null || parentMetric === null) return;
+  const gain = Math.abs(trial.metric - parentMetric);
+  if (gain >= sd) return;
+  const text = `#${trial.n} was kept by the greedy judge for a gain of ${fmt(gain)}, less than the run's noise (standard deviation ${fmt(sd)}): it may be luck; the confirm judge (judge: { policy: confirm }) keeps only gains that clear the noise`;
+  ctx.ledger.event(ctx.run.id, trial.id, "keep-within-noise", { gain, sd });
+  ctx.emit({ type: "notice", text });
 }
 
 /** The spread of unchanged code over seeds: the run's noise floor. */

@@ -80,8 +80,9 @@ export const DASHBOARD_JS = String.raw`"use strict";
     var live = document.getElementById("live");
     var scheduled = false;
     var optionKeys = {};
-    var lastCharts = 0;
-    var chartTimer = null;
+    var shownSet = null;
+    var chartsBusy = false;
+    var chartsAgain = false;
     live.dataset.text = live.textContent;
 
     function value(t, key) {
@@ -163,25 +164,50 @@ export const DASHBOARD_JS = String.raw`"use strict";
     function schedule() {
       if (!scheduled) { scheduled = true; requestAnimationFrame(render); }
     }
-    function summary(s) {
+    function state(s) {
+      live.dataset.text = s.live ? "running now" : s.status === "running" ? "not running" : s.status;
+    }
+    function numbers(s) {
       document.querySelectorAll("[data-field]").forEach(function (node) {
         var x = s[node.dataset.field];
         node.textContent = typeof x === "number" || x === null ? fmt(x) : String(x);
       });
-      live.dataset.text = s.live ? "running now" : s.status === "running" ? "not running" : s.status;
     }
+    // A chart of set "set", loaded off screen; resolves to the function that shows it.
+    function loadChart(id, set) {
+      return new Promise(function (resolve) {
+        var old = document.getElementById(id);
+        var img = document.createElement("img");
+        img.id = id;
+        img.alt = old.alt;
+        img.dataset.src = old.dataset.src;
+        img.onload = img.onerror = function () { resolve(function () { old.replaceWith(img); }); };
+        img.src = old.dataset.src + "?set=" + set;
+      });
+    }
+    // The numbers above the charts and the charts come from one set, which the server drew
+    // from one moment of the ledger: they change together, once the new charts have
+    // loaded, so that the boxes never count trials the chart does not show. One request
+    // at a time; changes meanwhile are fetched after a pause, all at once.
     function charts() {
-      // The server renders the charts; fetch them at most every few seconds.
-      var wait = 3000 - (Date.now() - lastCharts);
-      if (chartTimer) return;
-      chartTimer = setTimeout(function () {
-        chartTimer = null;
-        lastCharts = Date.now();
-        ["progress", "timeline"].forEach(function (id) {
-          var img = document.getElementById(id);
-          img.src = img.dataset.src + "?v=" + lastCharts;
+      if (chartsBusy) { chartsAgain = true; return; }
+      chartsBusy = true;
+      fetch(api + "/charts", { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (data.set === shownSet) return;
+          return Promise.all([loadChart("progress", data.set), loadChart("timeline", data.set)])
+            .then(function (show) {
+              show.forEach(function (f) { f(); });
+              numbers(data.summary);
+              shownSet = data.set;
+            });
+        })
+        .catch(function () {})
+        .then(function () {
+          chartsBusy = false;
+          if (chartsAgain) { chartsAgain = false; setTimeout(charts, 1000); }
         });
-      }, Math.max(0, wait));
     }
     function connected(on) {
       live.classList.toggle("on", on);
@@ -206,23 +232,22 @@ export const DASHBOARD_JS = String.raw`"use strict";
     document.querySelector('th[data-key="n"]').setAttribute("aria-sort", "descending");
 
     var start = follow(api + "/events", function (data) {
-      var changed = false;
       data.trials.forEach(function (t) {
         var old = rows.get(t.n);
         if (!old || old.state !== t.state || old.verdict !== t.verdict) fresh.add(t.n);
-        if (old && old.verdict !== t.verdict) changed = true;
         rows.set(t.n, t);
       });
-      summary(data.summary);
+      state(data.summary);
       connected(true);
-      if (data.trials.length) { schedule(); if (changed || data.trials.some(function (t) { return t.verdict; })) charts(); }
+      if (data.trials.length) schedule();
+      charts();
     }, connected);
     function load(query) {
       return fetch(api + "/trials" + query, { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (data) {
           unpack(data.table).forEach(function (t) { rows.set(t.n, t); });
-          summary(data.summary);
+          state(data.summary);
           render();
           return data;
         });
@@ -236,11 +261,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     }).then(function (data) {
       performance.mark("table-complete");
       document.body.dataset.ready = "true";
-      ["progress", "timeline"].forEach(function (id) {
-        var img = document.getElementById(id);
-        img.src = img.dataset.src;
-      });
-      lastCharts = Date.now();
+      charts();
       start(data.cursor);
     });
   }

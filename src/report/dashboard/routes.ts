@@ -5,6 +5,7 @@ export type Route =
   | { kind: "trial"; tag: string; n: number }
   | { kind: "chart"; tag: string; chart: "progress" | "timeline" }
   | { kind: "trials-json"; tag: string }
+  | { kind: "charts-json"; tag: string }
   | { kind: "events"; tag: string }
   | { kind: "static"; file: "dashboard.js" | "dashboard.css" }
   | { kind: "favicon" };
@@ -73,6 +74,7 @@ export function route(pathname: string): Routed {
     const tag = tagOf(third);
     if (!tag) return bad("bad run tag");
     if (fourth === "trials") return { kind: "trials-json", tag };
+    if (fourth === "charts") return { kind: "charts-json", tag };
     if (fourth === "events") return { kind: "events", tag };
     return missing;
   }
@@ -87,4 +89,10 @@ export function cursorFrom(params: URLSearchParams): { after: number; open: numb
   const open = openText === "" ? [] : openText.split(",");
   if (open.length > 10_000 || !open.every((id) => NUMBER.test(id))) return null;
   return { after: Number(after), open: open.map(Number) };
+}
+
+/** The chart set `?set=N` names; null when absent or malformed. */
+export function setFrom(params: URLSearchParams): number | null {
+  const set = params.get("set");
+  return set !== null && NUMBER.test(set) ? Number(set) : null;
 }

@@ -8,7 +8,7 @@ import { checkAccess, cookieName, isLoopback } from "./auth.js";
 import { ChartCache } from "./charts.js";
 import { DASHBOARD_JS } from "./client.js";
 import { placeholderSvg, runPage, runsPage } from "./pages.js";
-import { cursorFrom, type Route, route } from "./routes.js";
+import { cursorFrom, type Route, route, setFrom } from "./routes.js";
 import { DASHBOARD_CSS } from "./style.js";
 import { trialPage } from "./trial-page.js";
 import { newestTrials, runView, tablePayload, trialViews } from "./views.js";
@@ -128,8 +128,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         return html(trialPage(ledger, root, run, trial));
       }
       case "chart": {
-        const svg = (await charts.get(run, r.chart)) ?? placeholderSvg("no replicate has run yet");
+        const set = charts.get(run, setFrom(params));
+        const svg = (await set.svg[r.chart]) ?? placeholderSvg("no replicate has run yet");
         return send(res, 200, "image/svg+xml", svg, { "Content-Security-Policy": SVG_CSP });
+      }
+      case "charts-json": {
+        // Which set of charts to show now, and the numbers drawn with them.
+        const set = charts.current(run);
+        const body = JSON.stringify({ set: set.id, summary: set.summary });
+        return send(res, 200, "application/json; charset=utf-8", body);
       }
       case "trials-json": {
         // `?last=N`: the newest trials only, so that the page can show its first screen
@@ -177,10 +184,22 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       else res.end();
     });
   });
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8765, host, () => resolvePromise());
-  });
+  const wanted = options.port ?? 8765;
+  try {
+    await new Promise<void>((resolvePromise, reject) => {
+      server.once("error", reject);
+      server.listen(wanted, host, () => resolvePromise());
+    });
+  } catch (error) {
+    watch.close();
+    ledger.close();
+    // Most often another dashboard still serves there: say so, not a stack trace.
+    if ((error as { code?: unknown }).code === "EADDRINUSE")
+      throw new UsageError(
+        `--port ${wanted}: the port is already in use on ${host} (another dashboard may be serving there); pick another with --port N, or --port 0 for any free one`,
+      );
+    throw error;
+  }
   const address = server.address();
   port = typeof address === "object" && address ? address.port : (options.port ?? 0);
   const shown =
