@@ -43,9 +43,20 @@ export function chooseExecutor(values: FlagValues): ExecutorChoice | undefined {
       EXECUTORS.every((k) => k === kind || !k.flags.some((f) => flagName(f) === name)),
     );
   const named = values.executor as string | undefined;
+  const claiming = EXECUTORS.filter((k) => own(k).length > 0);
   const kind = named
     ? executorKind(named)
-    : (EXECUTORS.find((k) => own(k).length > 0) ??
-      (EXECUTORS.some((k) => given(k).length > 0) ? EXECUTORS[0] : undefined));
+    : (claiming[0] ?? (EXECUTORS.some((k) => given(k).length > 0) ? EXECUTORS[0] : undefined));
+  // A flag of another kind would be dropped without a word: say which kind it belongs to.
+  for (const other of claiming)
+    if (kind && other !== kind) {
+      const flags = own(other).map(dashed);
+      throw new UsageError(
+        `${flags.join(", ")} ${flags.length > 1 ? "are" : "is"} for the ${other.name} executor, not ${kind.name}: choose one (--executor ${kind.name} or --executor ${other.name})`,
+      );
+    }
   return kind?.choose(values);
 }
+
+/** The flag as typed, from its camelCase name. */
+const dashed = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -34,6 +34,22 @@ export interface ProcessResult {
   endedAt?: number;
 }
 
+/** The result of a command that never ran. */
+function notStarted(started: number, spawnError: string): ProcessResult {
+  return {
+    pid: null,
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    aborted: false,
+    durationMs: monotonic() - started,
+    endedAt: Date.now(),
+    logBytes: 0,
+    truncated: false,
+    spawnError,
+  };
+}
+
 /** How long a killed process group may take to disappear. */
 const GONE_WAIT_MS = 5000;
 
@@ -53,7 +69,16 @@ const CAP_EVERY_MS = 1000;
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = monotonic();
   return new Promise((resolve) => {
-    const fd = openLog(spec.logPath);
+    let fd: number;
+    try {
+      fd = openLog(spec.logPath);
+    } catch (error) {
+      // Nothing runs without a log of its own: what was at its path stays untouched.
+      resolve(
+        notStarted(started, `the harness could not create its log: ${(error as Error).message}`),
+      );
+      return;
+    }
     const { env, mark } = withMark(spec.env, spec.logPath);
     const child = spawn("/bin/sh", ["-c", spec.command], {
       cwd: spec.cwd,

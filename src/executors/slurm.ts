@@ -1,6 +1,5 @@
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
-import { UsageError } from "../errors.js";
 import { duration, required, section, text } from "../util/fields.js";
 import { positiveInt, repeated } from "../util/flags.js";
 import { sleep } from "../util/proc.js";
@@ -254,10 +253,6 @@ export const slurmExecutor = defineExecutor({
     },
   ],
   choose(values): SlurmChoice {
-    if (values.gpus)
-      throw new UsageError(
-        "--gpus is for the local executor; SLURM jobs ask for resources.gpus of the task file",
-      );
     const given = (name: string) => (values[name] !== undefined ? { [name]: values[name] } : {});
     return {
       kind: "slurm",

@@ -30,7 +30,8 @@ export function logTail(log: string, lines = TAIL_LINES): string {
   return log.trimEnd().split(/\r?\n/).slice(-lines).join("\n");
 }
 
-const ERROR_LINE = /^(\w+\.)*\w*(Error|Exception|Interrupt)\b[:(]|^(Traceback|panic|fatal|Killed)\b/;
+const ERROR_LINE =
+  /^(\w+\.)*\w*(Error|Exception|Interrupt)\b[:(]|^(Traceback|panic|fatal|Killed)\b/;
 
 /**
  * The line that says why a program died: the last error line (Python's exception after

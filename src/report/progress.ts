@@ -66,9 +66,9 @@ function quantile(sorted: number[], q: number): number {
 /**
  * The y-range: every kept value, so that the running best is always in view, and the
  * bulk of the discards. Discards beyond Tukey's fences (1.5 interquartile ranges past the
- * quartiles) are outliers; so are those more than twice the kept values' spread on the
- * worse side, so that the path from baseline to best fills at least a third of the
- * height. Outliers are drawn on the edge rather than stretching the axis.
+ * quartiles) are outliers; so are those more than three times the kept values' spread
+ * past them on the worse side, so that the path from baseline to best fills at least a
+ * quarter of the height. Outliers are drawn on the edge rather than stretching the axis.
  */
 export function yDomain(data: ReportData): [number, number] | null {
   const { kept, discarded } = classify(data);
@@ -82,7 +82,7 @@ export function yDomain(data: ReportData): [number, number] | null {
   }
   if (keptY.length) {
     const [klo, khi] = extent(keptY);
-    const reach = 2 * (khi - klo);
+    const reach = 3 * (khi - klo);
     if (reach > 0) rest = rest.filter((y) => (minimize ? y <= khi + reach : y >= klo - reach));
   }
   const all = [...keptY, ...rest];

@@ -34,7 +34,7 @@ const STEPS = [1, 2, 5, 10, 15, 30]
  * a span of a few seconds with milliseconds only (".500"), and a span of days with bare
  * hours that repeat.
  */
-export function timeTicks(
+function timeTicks(
   start: number,
   end: number,
   count: number,

@@ -5,7 +5,17 @@ import { EXECUTORS } from "../executors/index.js";
 import { judgeSettings } from "../judge/index.js";
 import { type Constraint, parseConstraint } from "../metrics/constraints.js";
 import { researcherSettings } from "../researchers/index.js";
-import { duration, globs, regex, required, section, size, strict, text } from "../util/fields.js";
+import {
+  duration,
+  globs,
+  inside,
+  regex,
+  required,
+  section,
+  size,
+  strict,
+  text,
+} from "../util/fields.js";
 
 /**
  * The task file's schema: every field, its default and its name in code, declared once.
@@ -38,13 +48,12 @@ const metric = section({
 });
 
 /** A metric name, or one found by its own regular expression. */
-const secondary = z.union(
-  [
-    text("a metric name").transform((name) => ({ name, pattern: null as string | null })),
-    strict({ name: text("a metric name"), pattern: regex }),
-  ],
-  { error: required("a metric name or { name, pattern } with a regular expression") },
-);
+// Each branch keeps its own messages; the shape is settled after the union.
+const secondary = z
+  .union([text("a metric name"), strict({ name: text("a metric name"), pattern: regex })], {
+    error: required("a metric name or { name, pattern } with a regular expression"),
+  })
+  .transform((s) => (typeof s === "string" ? { name: s, pattern: null as string | null } : s));
 
 const constraint = text('a bound such as "peak_vram_mb < 80000"').transform(
   (value, ctx): Constraint => {
@@ -66,19 +75,20 @@ const resources = section({
 });
 
 /** A held-out check run on every new incumbent; `metric` defaults to the task's. */
-const verify = z.union(
-  [
-    text("the held-out check's shell command").transform((run) => ({
-      run,
-      metric: null as string | null,
-    })),
-    section({
-      run: text("the held-out check's shell command"),
-      metric: text("the metric it prints").optional(),
-    }),
-  ],
-  { error: required("a shell command, or { run, metric }") },
-);
+const verify = z
+  .union(
+    [
+      text("the held-out check's shell command"),
+      strict({
+        run: text("the held-out check's shell command"),
+        metric: text("the metric it prints").optional(),
+      }),
+    ],
+    { error: required("a shell command, or { run, metric }") },
+  )
+  .transform((v) =>
+    typeof v === "string" ? { run: v, metric: null } : { run: v.run, metric: v.metric ?? null },
+  );
 
 const values = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 
@@ -118,7 +128,7 @@ const executorSections = Object.fromEntries(
 
 const core = {
   name: text("the task's name").optional(),
-  program: text("the file researchers read first").default("program.md"),
+  program: inside("the file researchers read first").default("program.md"),
   editable: globs("the files a researcher may change").min(1, "must list at least one glob"),
   protected: globs("files hashed before and after every replicate").default([]),
   setup: text("a shell command run once per machine").optional(),
@@ -187,6 +197,10 @@ export function settle(t: TaskFile, root: string, file: string) {
       t.stages ?? [{ name: "default", env: {}, budget: null, timeout: null, seeds: null }]
     ).map((s) => {
       const budget = s.budget ?? t.budget;
+      if (s.timeout !== null && s.timeout <= budget)
+        throw new TaskFileError(
+          `${file}: stages: "${s.name}": timeout must be longer than its budget (${budget}s), got ${s.timeout}s`,
+        );
       return {
         name: s.name,
         env: s.env,

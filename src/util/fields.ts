@@ -94,8 +94,19 @@ export const required = (what: string) => (issue: Issue) =>
 export const text = (what: string) =>
   z.string({ error: required(what) }).min(1, `must not be empty: ${what}`);
 
+/** A path or glob that stays inside the task: relative, with no `..` segment. */
+export const inside = (what: string) =>
+  text(what).refine(
+    (p) =>
+      !p.startsWith("/") &&
+      !p.startsWith("~") &&
+      !/^[A-Za-z]:/.test(p) &&
+      !p.split(/[\\/]/).includes(".."),
+    "must stay inside the task: a relative path without `..`",
+  );
+
 export const globs = (what: string) =>
-  z.array(text("a glob"), { error: required(`a list of globs (${what})`) });
+  z.array(inside("a glob"), { error: required(`a list of globs (${what})`) });
 
 export const count = (what: string) =>
   z

@@ -3,7 +3,9 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { makeRepo, quadraticTask, runCli, sh, waitFor } from "../helpers.js";
+import { initTask } from "../../src/task/init.js";
+import { loadTask } from "../../src/task/load.js";
+import { makeRepo, quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
 import { startFakeProvider } from "../providers/fake-provider.js";
 
 /** A port nothing listens on: bound once by the system, then closed. */
@@ -204,5 +206,36 @@ describe("a newcomer's first hour, through the real CLI", () => {
     expect(r.stdout).toMatch(
       /#1 was kept by the greedy judge for a gain of 0\.003\d*, less than the run's noise \(standard deviation 0\.1\): it may be luck; the confirm judge \(judge: \{ policy: confirm \}\) keeps only gains that clear the noise/,
     );
+  });
+
+  it("a failed setup is said once, with what to do, and its trial runs again on resume", async () => {
+    const root = quadraticTask({
+      yaml: [
+        'setup: sh -c "echo this task needs PyTorch >&2; exit 1"',
+        "run: node train.mjs",
+        "editable: [train.mjs]",
+        "metric: { name: score, goal: minimize }",
+      ].join("\n"),
+    });
+    const r = await runCli(["run", "-C", root, "-t", "s", "-n", "2"]);
+    expect(r.code).toBe(6);
+    const all = r.stdout + r.stderr;
+    expect(all.split('this task needs PyTorch >&2; exit 1"` failed').length - 1).toBe(1);
+    expect(r.stderr).toContain("fix it, then `autoresearch resume` (the trial runs again)");
+    expect(r.stdout).toContain("(stopped: the task's setup failed)");
+  });
+
+  it("templates judge with the noise-aware confirm judge by default", async () => {
+    for (const name of ["demo", "tiny-lm", "nanogpt"]) {
+      const task = loadTask(await initTask(name, join(tempDir(), name)));
+      expect(task.judge).toMatchObject({ policy: "confirm", seeds: 3 });
+    }
+  });
+
+  it("offers --lookahead only where a loop proposes ahead (run, resume), not on noise or promote", async () => {
+    for (const command of ["run", "resume"])
+      expect((await runCli([command, "--help"])).stdout).toContain("--lookahead");
+    for (const command of ["noise", "promote"])
+      expect((await runCli([command, "--help"])).stdout).not.toContain("--lookahead");
   });
 });

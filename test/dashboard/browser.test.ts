@@ -287,7 +287,9 @@ describe("the dashboard in a browser", () => {
     const page = await browser.newPage();
     const bodies = recordSvgs(page);
     await openRun(page, `http://127.0.0.1:${d.port}/runs/nov27`);
-    await expect.poll(() => page.locator("#live").textContent()).toMatch(/· live/);
+    await expect
+      .poll(() => page.locator("#live").textContent(), { timeout: 10_000 })
+      .toMatch(/· live/);
     expect(titleCounts(await shownSvg(page, bodies, "progress"))).toEqual({
       experiments: 6,
       kept: 2,

@@ -275,8 +275,10 @@ function models(
     dialect === "anthropic"
       ? req.headers["x-api-key"]
       : String(req.headers.authorization ?? "").replace(/^Bearer /, "");
-  if (expectedKey !== undefined && key !== expectedKey)
-    return error(res, dialect, 401, "authentication_error", "invalid x-api-key");
+  if (expectedKey !== undefined && key !== expectedKey) {
+    error(res, dialect, 401, "authentication_error", "invalid x-api-key");
+    return;
+  }
   res.writeHead(200, { "content-type": "application/json" });
   res.end(JSON.stringify({ data: [{ id: "fake-model", type: "model" }] }));
 }

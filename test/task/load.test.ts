@@ -53,6 +53,35 @@ describe("the task file", () => {
     expect(parseTask(`${MINIMAL}judge: { policy: confirm }\n`, "/t").judge.seeds).toBe(3);
   });
 
+  it("keeps each branch's own message for fields that take a text or a mapping", () => {
+    expect(error(`${MINIMAL}verify: ''\n`)).toContain(
+      "verify: must not be empty: the held-out check's shell command",
+    );
+    expect(error(`${MINIMAL}verify: { run: '' }\n`)).toMatch(
+      /:4:\d+: verify.run: must not be empty/,
+    );
+    expect(error(`${MINIMAL}secondary: ['']\n`)).toContain(
+      "secondary[0]: must not be empty: a metric name",
+    );
+    expect(error(`${MINIMAL}stages: [{ name: a, budget: 10s, timeout: 5s }]\n`)).toContain(
+      'stages: "a": timeout must be longer than its budget (10s), got 5s',
+    );
+  });
+
+  it("keeps every path of the task file inside the task", () => {
+    expect(error(MINIMAL.replace("[train.py]", "[/etc/passwd]"))).toContain(
+      'editable[0]: must stay inside the task: a relative path without `..`, got "/etc/passwd"',
+    );
+    expect(error(MINIMAL.replace("[train.py]", '[train.py, "../../**"]'))).toContain(
+      'editable[1]: must stay inside the task: a relative path without `..`, got "../../**"',
+    );
+    expect(error(`${MINIMAL}program: ../outside.txt\n`)).toContain(
+      'program: must stay inside the task: a relative path without `..`, got "../outside.txt"',
+    );
+    expect(error(`${MINIMAL}outputs: ["out/../../x"]\n`)).toContain("outputs[0]: must stay inside");
+    expect(parseTask(`${MINIMAL}outputs: ["out/**", "ckpt/*.pt"]\n`, "/t").outputs).toHaveLength(2);
+  });
+
   it("reads every field of the design's example", () => {
     const task = parseTask(
       [

@@ -53,9 +53,12 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const { ledger, run } = ctx;
   ledger.setOwner(run.id, process.pid, processStartTime(process.pid));
   ledger.setRunStatus(run.id, "running");
-  const end = (result: LoopEnd): LoopEnd => {
+  const record = (result: LoopEnd) => {
     ledger.setRunStatus(run.id, result.status, result.reason);
     ledger.event(run.id, null, "run-end", result);
+  };
+  const end = (result: LoopEnd): LoopEnd => {
+    record(result);
     ctx.emit({ type: "run-end", ...result });
     return result;
   };
@@ -168,7 +171,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   }
   if (failure) {
     try {
-      end({ status: "failed", reason: (failure as Error).message });
+      // Recorded, not shown: the caller reports the error it is thrown.
+      record({ status: "failed", reason: (failure as Error).message });
     } catch {
       // The ledger may be what failed (a full disk); the run is left "running" for
       // resume to recover, and the first error is the one to report.

@@ -1,17 +1,27 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { readdirSync, rmSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
 import { WorkspaceError } from "../../errors.js";
 import type { Executor } from "../../executors/executor.js";
-import { capLog } from "../../executors/log-file.js";
+import { capLog, readLog } from "../../executors/log-file.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { ReplicateRow, RunRow } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
 import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
+import {
+  isPlanted,
+  isRefusal,
+  plantedAs,
+  type Refusal,
+  removePlanted,
+  replaceWith,
+  statRegular,
+} from "../../util/safe-file.js";
 import { git } from "../../workspace/git.js";
 import { paths, replicateJob } from "../../workspace/layout.js";
 import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
+import { plantedLogReason } from "../trial/replicate.js";
 import { writeResults } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 
@@ -22,6 +32,8 @@ export interface Recovery {
   killed: number;
   /** Replicates that had finished unrecorded: their results were read back from their logs. */
   recovered: number;
+  /** Trials ended as tampered: a replicate put a link or a special file in place of its log. */
+  tampered: number;
   /** Trials that go on where they stopped (their cluster job followed, or replicates run again). */
   continued: TrialJob[];
   branchMoved: boolean;
@@ -51,6 +63,7 @@ export async function recover(
 ): Promise<Recovery> {
   let killed = 0;
   let recovered = 0;
+  let tampered = 0;
   const continued = new Map<number, TrialJob>();
   const executor = options.executor;
   for (const replicate of ledger.runningReplicates(run.id)) {
@@ -81,6 +94,13 @@ export async function recover(
     // the kill came after it started but before its pid was recorded.
     if ((await endMarked(markOf(replicate.logPath), task.killGrace * 1000)) > 0) ended = true;
     if (ended) killed++;
+    // Unwatched, the replicate may have put a link where its log was: nothing goes through it.
+    const log = statRegular(replicate.logPath);
+    if (log !== null && isRefusal(log) && isPlanted(log)) {
+      if (recordPlanted(ledger, replicate, log)) tampered++;
+      continued.delete(trial.id);
+      continue;
+    }
     // One just ended may have printed its result already, on its way out; that is only
     // certain with the summary parser (a block printed once, at the end): the others take
     // the last match, which mid-training may be a progress line.
@@ -141,10 +161,11 @@ export async function recover(
     interrupted,
     killed,
     recovered,
+    tampered,
     continued: [...continued.values()],
     branchMoved: current !== expected,
   };
-  if (interrupted || killed || recovered || continued.size || recovery.branchMoved)
+  if (interrupted || killed || recovered || tampered || continued.size || recovery.branchMoved)
     ledger.event(run.id, null, "recovered", { ...recovery, continued: continued.size });
   return recovery;
 }
@@ -154,10 +175,10 @@ export async function recover(
  * metric, the result is recorded as it would have been. Returns false when there is none.
  */
 function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean {
-  if (!existsSync(replicate.logPath)) return false;
   // Unwatched, the process wrote as much as it liked.
   const capped = capLog(replicate.logPath, task.logLimit);
-  const log = readFileSync(replicate.logPath, "utf8");
+  const read = readLog(replicate.logPath, task.logLimit);
+  if (read === null || isRefusal(read)) return false;
   const assumed = {
     pid: replicate.pid,
     exitCode: 0,
@@ -169,7 +190,7 @@ function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean 
     truncated: capped.truncated,
     spawnError: null,
   };
-  const result = classify(assumed, log, task);
+  const result = classify(assumed, read.text, task);
   if (result.outcome !== "ok" && result.outcome !== "constraint") return false;
   ledger.finishReplicate(replicate.id, {
     ...result,
@@ -177,9 +198,46 @@ function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean 
     exitCode: null,
     signal: null,
     logBytes: capped.bytes,
-    logTail: logTail(log),
-    durationMs: statSync(replicate.logPath).mtimeMs - (replicate.runningAt ?? replicate.startedAt),
-    endedAt: statSync(replicate.logPath).mtimeMs,
+    logTail: logTail(read.text),
+    durationMs: read.mtimeMs - (replicate.runningAt ?? replicate.startedAt),
+    endedAt: read.mtimeMs,
+  });
+  return true;
+}
+
+/**
+ * A replicate that put a link or a special file in place of its log while no orchestrator
+ * watched: nothing is read through it. The log becomes a note saying so (what reads it
+ * later does not go through it either), whatever else it planted in the trial's folder
+ * is removed, and its trial ends as tampered. Returns whether the trial was ended here.
+ */
+function recordPlanted(ledger: Ledger, replicate: ReplicateRow, refusal: Refusal): boolean {
+  const reason = plantedLogReason(refusal);
+  replaceWith(replicate.logPath, `[autoresearch] ${reason}\n`);
+  const others = removePlanted(dirname(replicate.logPath));
+  const also = others.length
+    ? `; it also left ${others.map((p) => `${p.name} (${plantedAs(p.refusal)})`).join(", ")}`
+    : "";
+  ledger.finishReplicate(replicate.id, {
+    outcome: "no_metric",
+    reason,
+    exitCode: null,
+    signal: null,
+    metric: null,
+    metrics: {},
+    logBytes: null,
+    logTail: null,
+    durationMs: 0,
+  });
+  const trial = ledger.trialById(replicate.trialId);
+  if (!trial || trial.state === "done") return false;
+  ledger.finishTrial(trial.id, {
+    verdict: "tampered",
+    reason: reason + also,
+    metric: null,
+    incumbentMetric: null,
+    metrics: {},
+    runMs: null,
   });
   return true;
 }
@@ -218,12 +276,9 @@ async function removeStaleLocks(root: string, tag: string): Promise<void> {
   for (const name of names) if (name.endsWith(".lock")) rmSync(join(trials, name), { force: true });
 }
 
-/** Milliseconds from a replicate's start to its log's last write (0 without a log). */
+/** Milliseconds from a replicate's start to its log's last write (0 without a readable log). */
 function lastOutput(replicate: ReplicateRow): number {
-  try {
-    const last = statSync(replicate.logPath).mtimeMs;
-    return Math.max(0, Math.round(last - (replicate.runningAt ?? replicate.startedAt)));
-  } catch {
-    return 0;
-  }
+  const log = statRegular(replicate.logPath);
+  if (log === null || isRefusal(log)) return 0;
+  return Math.max(0, Math.round(log.mtimeMs - (replicate.runningAt ?? replicate.startedAt)));
 }

@@ -5,6 +5,7 @@ import type { ProposalResult, Reconcile, Researcher } from "../../researchers/re
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { redactJson } from "../../util/secrets.js";
+import { clip, oneLine, printable } from "../../util/text.js";
 import { fileTimes, HarnessFiles, refuseBeforeCommit } from "../../workspace/guard.js";
 import { TRIAL_FILES } from "../../workspace/layout.js";
 import { setRef, trialRef } from "../../workspace/repo.js";
@@ -82,7 +83,7 @@ export async function prepareProposal(
   const escaped = await harness.changed();
   // What a researcher says is recorded everywhere (ledger, commit message, reports): an
   // agent that echoes its API key must not leave it there.
-  const result: ProposalResult = redactJson(
+  const full: ProposalResult = redactJson(
     escaped.length
       ? {
           ok: false,
@@ -92,6 +93,7 @@ export async function prepareProposal(
         }
       : answer,
   );
+  const result = bounded(full);
   ledger.recordProposal(trial.id, {
     researcher: researcher.name,
     title: result.ok ? result.title : null,
@@ -101,9 +103,13 @@ export async function prepareProposal(
     durationMs: proposeMs,
     usage: result.usage ?? null,
   });
+  // The trial's folder keeps what was cut from the ledger's copy, up to a limit.
   writeJson(join(dir, TRIAL_FILES.proposal), {
     researcher: researcher.name,
-    ...result,
+    ...full,
+    ...(full.ok
+      ? { title: clip(full.title, KEPT), hypothesis: clip(full.hypothesis, KEPT) }
+      : { reason: clip(full.reason, KEPT) }),
     seconds: proposeMs / 1000,
   });
   if (!result.ok) {
@@ -120,6 +126,19 @@ export async function prepareProposal(
   const message = `${title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
   return record(ctx, trial, dir, commit, commitStarted);
+}
+
+/** How much of a researcher's text the trial's folder keeps. */
+const KEPT = 1_000_000;
+
+/**
+ * A title is one line, a hypothesis or a reason a few KB, all without control characters:
+ * they are recorded, committed, reported and printed, and fill the next researcher's brief.
+ */
+function bounded(result: ProposalResult): ProposalResult {
+  return result.ok
+    ? { ...result, title: oneLine(result.title), hypothesis: printable(result.hypothesis) }
+    : { ...result, reason: printable(result.reason, 2000) };
 }
 
 /** Sets the trial's ref, records its diff, and checks the changed paths. */

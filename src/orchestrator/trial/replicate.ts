@@ -1,7 +1,17 @@
-import { existsSync, readFileSync } from "node:fs";
 import type { Placement, ReplicateExecution, ReplicateSpec } from "../../executors/executor.js";
-import { type Classified, classify } from "../../metrics/outcome.js";
+import { readLog } from "../../executors/log-file.js";
+import { type Classified, classify, type Outcome } from "../../metrics/outcome.js";
 import type { Stage, Task } from "../../task/task.js";
+import {
+  describeRefusal,
+  isPlanted,
+  isRefusal,
+  plantedAs,
+  type Refusal,
+  readWhole,
+  removeEntry,
+  replaceWith,
+} from "../../util/safe-file.js";
 import type { RunContext } from "../context.js";
 import { replicateEnv } from "./env.js";
 
@@ -30,10 +40,18 @@ export interface ReplicateJob {
 
 export interface ReplicateRun {
   execution: ReplicateExecution;
-  /** The whole log, "" when none was written. */
+  /** The whole log (as capped), "" when none was written. */
   log: string;
   result: Classified;
+  /**
+   * Why the trial is tampered, when the replicate put a link or a special file where the
+   * harness reads its log or result file (neither is read then); else null.
+   */
+  tampered: string | null;
 }
+
+/** The most of a result file that is read: a JSON object of metrics is far smaller. */
+export const RESULT_LIMIT = 1_000_000;
 
 /**
  * Runs one job on the run's executor with the task's limits and resources, and classifies it.
@@ -70,8 +88,83 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
     job.attach !== undefined && executor.attach
       ? await executor.attach(job.attach, spec)
       : await executor.run(spec);
-  const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
-  const resultFile = existsSync(resultPath) ? readFileSync(resultPath, "utf8") : null;
-  const result = classify(execution.process, log, job.metrics ?? task, resultFile);
-  return { execution, log, result };
+  const log = readLog(logPath, task.logLimit);
+  const resultFile = readWhole(resultPath, RESULT_LIMIT);
+  const logText = log === null || isRefusal(log) ? "" : log.text;
+  const resultText = resultFile === null || isRefusal(resultFile) ? null : resultFile.text;
+  const result = classify(execution.process, logText, job.metrics ?? task, resultText);
+  if (log !== null && isRefusal(log)) return refusedLog(execution, result, logPath, log);
+  if (resultFile !== null && isRefusal(resultFile))
+    return refusedResult(execution, result, resultPath, resultFile, logText);
+  return { execution, log: logText, result, tampered: null };
+}
+
+/**
+ * A log the harness would not read: nothing in it counts. One the replicate planted is
+ * replaced by a note saying so, so that what reads the log later (a researcher's brief,
+ * the report) does not go through it either.
+ */
+function refusedLog(
+  execution: ReplicateExecution,
+  result: Classified,
+  logPath: string,
+  refusal: Refusal,
+): ReplicateRun {
+  const planted = isPlanted(refusal);
+  const reason = planted ? plantedLogReason(refusal) : describeRefusal("the log", refusal);
+  const note = `[autoresearch] ${reason}\n`;
+  if (planted) replaceWith(logPath, note);
+  return {
+    execution,
+    log: planted ? note : "",
+    result: refused(result, "no_metric", reason),
+    tampered: planted ? reason : null,
+  };
+}
+
+/** Why the trial is tampered when the replicate put `refusal` in place of its log. */
+export function plantedLogReason(refusal: Refusal): string {
+  return `the replicate replaced its log with ${plantedAs(refusal)}; nothing outside the trial's folder was read or changed`;
+}
+
+/**
+ * A result file the harness would not read: the replicate reported nothing usable. Nothing
+ * reads it later, but a planted one goes all the same, unread.
+ */
+function refusedResult(
+  execution: ReplicateExecution,
+  result: Classified,
+  resultPath: string,
+  refusal: Refusal,
+  log: string,
+): ReplicateRun {
+  const planted = isPlanted(refusal);
+  const reason = planted
+    ? `the replicate replaced its result file (AR_RESULT_FILE) with ${plantedAs(refusal)}; it was not read`
+    : `${describeRefusal("the result file (AR_RESULT_FILE)", refusal)}; it was not read`;
+  if (planted) {
+    try {
+      removeEntry(resultPath);
+    } catch {}
+  }
+  return {
+    execution,
+    log,
+    result: refused(result, "bad_metric", reason),
+    tampered: planted ? reason : null,
+  };
+}
+
+/**
+ * A replicate whose metric cannot be trusted: one that crashed, timed out or was stopped
+ * keeps that outcome (the refusal added to its reason); any other gets `outcome`.
+ */
+function refused(result: Classified, outcome: Outcome, reason: string): Classified {
+  const ended = ["interrupted", "timeout", "crash"].includes(result.outcome);
+  return {
+    outcome: ended ? result.outcome : outcome,
+    reason: ended ? `${result.reason}; ${reason}` : reason,
+    metric: null,
+    metrics: result.metrics,
+  };
 }

@@ -5,6 +5,7 @@ import type { JudgeStep, Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
+import { plantedAs, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
 import { paths, replicateJob, replicateLog, replicateResult } from "../../workspace/layout.js";
 import { protectedFingerprint, tamperedFiles } from "../../workspace/protect.js";
@@ -100,7 +101,7 @@ export async function runReplicates(
     const title = ledger.trialById(trial.id)?.title ?? "";
     const harness = await HarnessFiles.take(task, worktree);
     const files = fileTimes(worktree);
-    const { execution, log, result } = await runReplicate(ctx, {
+    const { execution, log, result, tampered } = await runReplicate(ctx, {
       name: replicateJob(run.tag, trial.n, idx),
       worktree,
       stage,
@@ -156,19 +157,22 @@ export async function runReplicates(
     });
     // First, since the worktree's .git link decides which repository the next checks read.
     const escaped = await harness.changed();
+    // Before anything else writes in the trial's folder (metrics.json, the next replicate's log).
+    const planted = plantedInFolder(dir, tampered);
     if (escaped.length)
       return {
         kind: "verdict",
         verdict: "tampered",
-        reason: `the replicate changed files outside its worktree: ${clip(escaped)}`,
+        reason: `the replicate changed files outside its worktree: ${clip(escaped)}${planted ? `; ${planted}` : ""}`,
         metric: null,
       };
-    const tampered = tamperedFiles(worktree, expected);
-    if (tampered.length)
+    if (planted) return { kind: "verdict", verdict: "tampered", reason: planted, metric: null };
+    const changedProtected = tamperedFiles(worktree, expected);
+    if (changedProtected.length)
       return {
         kind: "verdict",
         verdict: "tampered",
-        reason: `the replicate changed protected files: ${tampered.join(", ")}`,
+        reason: `the replicate changed protected files: ${changedProtected.join(", ")}`,
         metric: null,
       };
     const undeclared = undeclaredChanges(ctx, worktree, files);
@@ -181,6 +185,20 @@ export async function runReplicates(
       };
     done.push({ seed, result });
   }
+}
+
+/**
+ * Why the trial is tampered through its own folder, or null: the replicate put a link or
+ * a special file where the harness reads (`tampered`, from its log or result file) or
+ * anywhere else in the folder, where the harness would later write (metrics.json through
+ * its temporary file, the next replicate's log) or others read (diff.patch, by the report
+ * and researchers). Each such entry is removed here, unread.
+ */
+function plantedInFolder(dir: string, tampered: string | null): string | null {
+  const others = removePlanted(dir).map((p) => `${p.name} (${plantedAs(p.refusal)})`);
+  if (tampered) return others.length ? `${tampered}; it also left ${clip(others)}` : tampered;
+  if (!others.length) return null;
+  return `the replicate put links or special files in the trial's folder: ${clip(others)}; they were removed without being followed or read`;
 }
 
 function clip(paths: string[]): string {

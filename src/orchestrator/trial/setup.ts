@@ -68,7 +68,7 @@ export async function ensureSetup(
           ? `killed by ${result.signal}`
           : `exit code ${result.exitCode}`);
     throw new SetupError(
-      `setup \`${task.setup}\` failed (${why}); the log is ${logPath}. Its last lines:\n${logTail(readFileSync(logPath, "utf8"), 15)}`,
+      `setup \`${task.setup}\` failed (${why}); fix it, then \`autoresearch resume\` (the trial runs again). The log is ${logPath}; its last lines:\n${logTail(readFileSync(logPath, "utf8"), 15)}`,
     );
   }
   writeFileSync(marker, `${new Date().toISOString()} ${task.setup}\n`);

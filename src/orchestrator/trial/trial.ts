@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { SetupError } from "../../errors.js";
 import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
@@ -212,7 +213,11 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
   } catch (error) {
     // A harness failure (git, disk, setup) must not leave the trial looking in flight.
     if (ledger.trialById(trial.id)?.state !== "done") {
-      const reason = `stopped by an error of the harness: ${(error as Error).message}`;
+      // A failed setup is the task's, said once where the run stops; resume runs the trial again.
+      const reason =
+        error instanceof SetupError
+          ? "stopped: the task's setup failed"
+          : `stopped by an error of the harness: ${(error as Error).message}`;
       finish(
         ctx,
         trial,

@@ -205,8 +205,9 @@ export const DASHBOARD_JS = String.raw`"use strict";
         })
         .catch(function () {})
         .then(function () {
-          chartsBusy = false;
-          if (chartsAgain) { chartsAgain = false; setTimeout(charts, 1000); }
+          if (!chartsAgain) { chartsBusy = false; return; }
+          chartsAgain = false;
+          setTimeout(function () { chartsBusy = false; charts(); }, 1000);
         });
     }
     function connected(on) {
