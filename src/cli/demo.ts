@@ -1,6 +1,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { startRun } from "../orchestrator/index.js";
 import { printReportAfterRun } from "../report/after-run.js";
@@ -37,7 +37,7 @@ export function registerDemo(program: Command): void {
             `results:  ${s.resultsFile}`,
             `trials:   ${join(root, ".autoresearch", "runs", "demo", "trials")}/<n>/ (run.log, diff.patch, metrics.json)`,
             `history:  cd ${root} && git log --oneline ${s.run.branch}`,
-            `status:   autoresearch status -C ${relative(process.cwd(), root) || "."}`,
+            `status:   autoresearch status -C ${root}   (\`npm link\` puts autoresearch on your PATH)`,
             "",
           ].join("\n"),
         );

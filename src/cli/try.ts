@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { FatalError } from "../errors.js";
 import {
   type Emit,
   type RunEvent,
@@ -64,6 +65,13 @@ export function registerTry(program: Command): void {
         });
         process.stdout.write(o.json ? `${JSON.stringify(answer(result))}\n` : summary(result));
         process.exitCode = exitCode(result);
+      } catch (error) {
+        // An agent reading --json gets the refusal as JSON too (and stderr as always).
+        if (o.json && error instanceof FatalError)
+          process.stdout.write(
+            `${JSON.stringify({ error: error.message, exit_code: error.exitCode })}\n`,
+          );
+        throw error;
       } finally {
         stop.dispose();
       }
@@ -138,6 +146,10 @@ function summary(result: TryResult): string {
         ...(result.logFile ? [`log: ${result.logFile}`] : []),
       ]
     : [`the trial did not run: ${result.stopped}`];
+  if (result.editedMeanwhile.length)
+    lines.push(
+      `not reverted, edited again while the trial ran: ${listSome(result.editedMeanwhile)}`,
+    );
   if (result.leftAlone.length)
     lines.push(
       `left alone, not part of the trial (new files that are not editable): ${listSome(result.leftAlone)}`,

@@ -190,6 +190,10 @@ export const localExecutor = defineExecutor({
   },
   check(choice, gpusPerReplicate) {
     // Without GPU slots, a GPU task would train on the CPU until the kernel kills it.
+    if (choice.gpus?.length && choice.gpus.length < gpusPerReplicate)
+      throw new UsageError(
+        `--gpus: ${choice.gpus.length} GPU(s) cannot hold one replicate of ${gpusPerReplicate} GPUs (resources.gpus); give at least ${gpusPerReplicate}`,
+      );
     if (gpusPerReplicate > 0 && !choice.gpus?.length)
       throw new UsageError(
         `the task asks for ${gpusPerReplicate} GPU${gpusPerReplicate > 1 ? "s" : ""} per replicate (resources.gpus) but the run has no GPU slots: add --gpus all (or --gpus 0,1), or set resources.gpus: 0 in the task file to run on the CPU`,

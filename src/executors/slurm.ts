@@ -118,10 +118,19 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
     }
   };
 
-  /** Follows a job to its end, cancelling it on stop or past its timeout. */
-  const follow = async (first: string, spec: ReplicateSpec, slot: Slot): Promise<ProcessResult> => {
+  /**
+   * Follows a job to its end, cancelling it on stop or past its timeout. `submittedAt`:
+   * when this orchestrator submitted it (null for a job an earlier one submitted).
+   */
+  const follow = async (
+    first: string,
+    spec: ReplicateSpec,
+    slot: Slot,
+    submittedAt: number | null,
+  ): Promise<ProcessResult> => {
     let jobId = first;
-    const submitted = Date.now();
+    let submitted = submittedAt ?? Date.now();
+    let after = submittedAt;
     let runningSince: number | null = null;
     let cancelled: "stop" | "timeout" | null = null;
     let requeues = 0;
@@ -145,14 +154,17 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
       // (attach): the scheduler's record says whether and when it ran.
       const ran = st.state === "RUNNING" || st.startedAt !== null || RAN_STATES.has(st.state);
       if (ran && runningSince === null) {
-        // The controller's clock may be ahead of this machine's.
-        runningSince = Math.min(st.startedAt ?? Date.now(), Date.now());
+        // The controller's clock may differ from this machine's, and keeps whole seconds:
+        // a job this orchestrator submitted cannot have started before it was submitted.
+        runningSince = Math.min(Math.max(st.startedAt ?? Date.now(), after ?? 0), Date.now());
         spec.onRunning?.(runningSince);
       }
       unknown = st.state === "UNKNOWN" ? unknown + 1 : 0;
       if (FINAL_STATES.has(st.state) || unknown >= 5) {
         if (REQUEUE_STATES.has(st.state) && !cancelled && requeues < settings.requeues) {
           requeues++;
+          submitted = Date.now();
+          after = submitted;
           jobId = await submit(spec);
           runningSince = null;
           spec.onStart({ slot, jobId } satisfies Placement);
@@ -186,9 +198,13 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
       const slot = await acquire();
       try {
         // A refused submission (bad partition, controller down) stops the run with SLURM's message.
+        const submittedAt = Date.now();
         const jobId = await submit(spec);
         spec.onStart({ slot, jobId });
-        return { slot, process: await follow(jobId, spec, slot) } satisfies ReplicateExecution;
+        return {
+          slot,
+          process: await follow(jobId, spec, slot, submittedAt),
+        } satisfies ReplicateExecution;
       } finally {
         release(slot);
       }
@@ -197,7 +213,7 @@ export function createSlurmExecutor(settings: SlurmSettings): Executor {
       const slot = await acquire();
       try {
         spec.onStart({ slot, jobId });
-        return { slot, process: await follow(jobId, spec, slot) };
+        return { slot, process: await follow(jobId, spec, slot, null) };
       } finally {
         release(slot);
       }

@@ -351,12 +351,16 @@ export class Ledger {
     return row.n === null ? 0 : row.n + 1;
   }
 
-  /** Trials that count toward --max-trials: an interrupted one is run again, not counted. */
+  /**
+   * Trials that count toward --max-trials: an interrupted one is run again, and a failed
+   * baseline is followed by a new one once the task is fixed, so neither counts.
+   */
   countTrials(runId: number): number {
     return (
       this.db
         .prepare(
-          "SELECT COUNT(*) AS c FROM trials WHERE run_id = ? AND verdict IS NOT 'interrupted'",
+          `SELECT COUNT(*) AS c FROM trials WHERE run_id = ? AND verdict IS NOT 'interrupted'
+             AND NOT (baseline = 1 AND state = 'done' AND verdict IS NOT 'keep')`,
         )
         .get(runId) as { c: number }
     ).c;

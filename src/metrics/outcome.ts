@@ -1,4 +1,5 @@
 import type { ProcessResult } from "../executors/process.js";
+import { oneLine, printable } from "../util/text.js";
 import { violations } from "./constraints.js";
 import { type Metrics, parseMetrics, summaryProblem, unreported } from "./parse.js";
 import type { MetricRules } from "./spec.js";
@@ -27,7 +28,8 @@ const TAIL_LINES = 30;
 
 /** The last lines of a log, without the harness's own notes at the end. */
 export function logTail(log: string, lines = TAIL_LINES): string {
-  return log.trimEnd().split(/\r?\n/).slice(-lines).join("\n");
+  // Printable: the tail is shown on pages and terminals, and the program chose its bytes.
+  return printable(log.trimEnd().split(/\r?\n/).slice(-lines).join("\n"), 20_000);
 }
 
 const ERROR_LINE =
@@ -43,7 +45,7 @@ function lastLine(log: string): string {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith("[autoresearch]"));
   const tail = lines.slice(-40);
-  const line = tail.findLast((l) => ERROR_LINE.test(l)) ?? lines.at(-1) ?? "";
+  const line = oneLine(tail.findLast((l) => ERROR_LINE.test(l)) ?? lines.at(-1) ?? "", 400);
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 

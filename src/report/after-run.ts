@@ -9,6 +9,7 @@ const TITLE_CHARS = 72;
 export function formatKept(data: ReportData): string {
   const kept = data.trials.filter((t) => t.verdict === "keep");
   const { experiments, kept: count } = data.summary;
+  if (experiments === 0 && kept.length === 0) return "no experiment ran";
   const lines = [`kept ${count} of ${experiments} experiment${experiments === 1 ? "" : "s"}:`];
   const width = Math.max(...kept.map((t) => fmtNumber(t.metric).length), 6);
   for (const t of kept) {

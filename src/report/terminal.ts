@@ -161,8 +161,8 @@ export function createTerminalDisplay(
         if (event.verdict === "keep" && !event.baseline) kept++;
         best = event.best;
         const verdict = paint(event.verdict.padEnd(11), event.verdict);
-        const why =
-          event.verdict === "keep" || event.verdict === "discard" ? "" : `  (${event.reason})`;
+        // A discard says why too: under the confirm judge a better-looking value can be noise.
+        const why = event.verdict === "keep" || !event.reason ? "" : `  (${event.reason})`;
         print(
           `#${String(event.n).padEnd(4)} ${verdict} ${metric} ${fmtMetric(event.metric).padEnd(10)} ${event.title}${why}`,
         );

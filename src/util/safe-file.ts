@@ -64,7 +64,7 @@ export function isPlanted(refusal: Refusal): boolean {
 export function plantedAs(refusal: Refusal): string {
   switch (refusal.refused) {
     case "link":
-      return `a symbolic link${refusal.target === null ? "" : ` to ${refusal.target}`}`;
+      return `a symbolic link${refusal.target === null ? "" : ` to ${printable(refusal.target)}`}`;
     case "hardlink":
       return `a hard link (one of ${refusal.names} names of the same file)`;
     case "special":
@@ -72,6 +72,16 @@ export function plantedAs(refusal: Refusal): string {
     default:
       return "a regular file";
   }
+}
+
+/**
+ * A link's target as the replicate chose it, fit for a one-line reason and results.tsv:
+ * control characters (a tab, a newline, a terminal escape) shown as "?", at most 200.
+ */
+function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 
 /** A refused file in words, for a reason: `what` names it ("the log", "the result file"). */
@@ -228,7 +238,7 @@ export function createFresh(path: string, append = false): number {
   for (let attempt = 0; ; attempt++) {
     removeEntry(path);
     try {
-      return openSync(path, flags, 0o644);
+      return openSync(path, flags, 0o666);
     } catch (error) {
       // Something recreated the name between the unlink and the open: once more, then give up.
       if (codeOf(error) !== "EEXIST" || attempt >= 2) throw error;
@@ -283,11 +293,16 @@ export interface Planted {
   refusal: Refusal;
 }
 
+/** A planted entry in words: "metrics.json.12.tmp (a symbolic link to /x)". */
+export function describePlanted(entry: Planted): string {
+  return `${printable(entry.name)} (${plantedAs(entry.refusal)})`;
+}
+
 /**
- * The entries of a harness folder that the harness did not make (links, hard links,
- * devices, FIFOs, sockets), each removed so that nothing the harness writes or reads
- * there later goes through it. Folders are listed but stay: removing one would mean
- * walking what the replicate put inside it.
+ * The entries of a harness folder that the harness did not make and that would redirect
+ * or stall what it writes or reads there later: links, hard links, devices, FIFOs and
+ * sockets, each removed (unlinking never follows). Folders stay unlisted: a program may
+ * keep its own outputs beside its result file, and nothing of the harness's is a folder.
  */
 export function removePlanted(dir: string): Planted[] {
   let names: string[];
@@ -305,13 +320,15 @@ export function removePlanted(dir: string): Planted[] {
       closeSync(opened.fd);
       continue;
     }
-    if (!isPlanted(opened)) continue;
+    if (!isPlanted(opened) || isFolder(opened)) continue;
     planted.push({ name, refusal: opened });
-    if (!(opened.refused === "special" && opened.what === "a folder")) {
-      try {
-        removeEntry(path);
-      } catch {}
-    }
+    try {
+      removeEntry(path);
+    } catch {}
   }
   return planted;
+}
+
+function isFolder(refusal: Refusal): boolean {
+  return refusal.refused === "special" && refusal.what === "a folder";
 }

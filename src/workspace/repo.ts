@@ -42,15 +42,24 @@ export async function checkRepository(root: string): Promise<void> {
   }
 }
 
-/** Refuses uncommitted changes: a run starts from HEAD, and unseen edits would be silently left out. */
-export async function checkClean(root: string): Promise<void> {
+/**
+ * Refuses uncommitted changes that a run would silently leave out, since it starts from
+ * HEAD: edits of tracked files, and new files the researcher could edit (`counts`, the
+ * editable globs), which the code may need. Other new files (notes, data) are the person's.
+ */
+export async function checkClean(
+  root: string,
+  counts: (path: string) => boolean = () => true,
+): Promise<void> {
   const status = await git(root, ["status", "--porcelain", "--untracked-files=all"]);
-  if (!status) return;
-  const lines = status.split("\n");
+  const lines = status
+    .split("\n")
+    .filter((l) => l && (!l.startsWith("?? ") || counts(l.slice(3).replace(/^"|"$/g, ""))));
+  if (lines.length === 0) return;
   const shown = lines.slice(0, 10).map((l) => `  ${l}`);
   if (lines.length > 10) shown.push(`  ... and ${lines.length - 10} more`);
   throw new WorkspaceError(
-    `the working tree of ${root} has uncommitted changes; commit or stash them first (a run starts from HEAD):\n${shown.join("\n")}`,
+    `the working tree of ${root} has uncommitted changes that the run would leave out (it starts from HEAD); commit them, or stash them (git stash --include-untracked):\n${shown.join("\n")}`,
   );
 }
 

@@ -3,7 +3,7 @@ import { lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { CLI, type CliResult, quadraticTask, tempDir } from "../helpers.js";
+import { CLI, type CliResult, quadraticTask, tempDir, waitFor } from "../helpers.js";
 
 /**
  * A replicate knows where the harness keeps its files (AR_PROCESS is its log's path,
@@ -54,10 +54,15 @@ interface Watched extends CliResult {
 const MEMORY_GUARD_KB = 2_000_000;
 
 /** Runs the built CLI as a subprocess, watching its peak memory while it runs. */
-function runWatched(args: string[], timeoutMs = 50_000): Promise<Watched> {
+function runWatched(
+  args: string[],
+  timeoutMs = 50_000,
+  onSpawn: (pid: number) => void = () => undefined,
+): Promise<Watched> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    if (child.pid) onSpawn(child.pid);
     let stdout = "";
     let stderr = "";
     let peakKb = 0;
@@ -83,20 +88,22 @@ function runWatched(args: string[], timeoutMs = 50_000): Promise<Watched> {
   });
 }
 
+const runArgs = (root: string, trials: number) => [
+  "run",
+  "-C",
+  root,
+  "--tag",
+  TAG,
+  "-r",
+  "mutate",
+  "--lookahead",
+  "0",
+  "--max-trials",
+  String(trials),
+];
+
 function run(root: string, trials: number): Promise<Watched> {
-  return runWatched([
-    "run",
-    "-C",
-    root,
-    "--tag",
-    TAG,
-    "-r",
-    "mutate",
-    "--lookahead",
-    "0",
-    "--max-trials",
-    String(trials),
-  ]);
+  return runWatched(runArgs(root, trials));
 }
 
 function trialOf(root: string, n: number) {
@@ -193,6 +200,43 @@ describe("the harness's files in a trial's folder", () => {
     expect(second.trial.reason).toContain(`replaced its log with a symbolic link to ${noted.path}`);
     expect(second.replicates[0]!.outcome).toBe("timeout");
     expect(second.replicates[0]!.reason).toContain("replaced its log with a symbolic link");
+  });
+
+  it("a log replaced by a link while no orchestrator watched: resume neither cuts nor reads what it points to", async () => {
+    const outside = outsideFile(tempDir(), "unwatched", 165_000);
+    const root = attackTask(
+      `[ "$AR_TRIAL" = 1 ] || exit 0\nln -sf "${outside.path}" "$AR_PROCESS"\nsleep 4`,
+      { logLimit: 4000 },
+    );
+    let orchestrator = 0;
+    const killed = runWatched(runArgs(root, 2), 50_000, (pid) => {
+      orchestrator = pid;
+    });
+    // The orchestrator dies while the replicate runs, after it put the link in place.
+    const log = join(trialDir(root, 1), "run.log");
+    await waitFor(
+      () => {
+        try {
+          return lstatSync(log).isSymbolicLink();
+        } catch {
+          return false;
+        }
+      },
+      40_000,
+      "the link",
+    );
+    process.kill(orchestrator, "SIGKILL");
+    expect((await killed).signal).toBe("SIGKILL");
+    const resumed = await runWatched(["resume", "-C", root, "--tag", TAG]);
+    expect(resumed.signal).toBeNull();
+    expect(resumed.code, resumed.stderr).toBe(0);
+
+    expect(readFileSync(outside.path).equals(outside.content)).toBe(true);
+    expect(leaks(root, "OUTSIDE-unwatched")).toEqual([]);
+    const { trial, replicates } = trialOf(root, 1);
+    expect(trial.verdict).toBe("tampered");
+    expect(trial.reason).toContain(`replaced its log with a symbolic link to ${outside.path}`);
+    expect(replicates.map((r) => r.reason)).toContain(trial.reason);
   });
 
   it("a result file linked to /dev/zero is not read: the run finishes and the replicate says why", async () => {

@@ -5,7 +5,7 @@ import { paths } from "../../workspace/layout.js";
 import { branchName, branchRef, resolveRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
 import { withExistingRun } from "./open.js";
-import { checkOwner } from "./recover.js";
+import { checkOwner, recover } from "./recover.js";
 
 export interface Deletion {
   tag: string;
@@ -32,7 +32,7 @@ export function deleteRun(options: { root: string; tag: string; yes: boolean }):
     const current = await git(task.root, ["symbolic-ref", "--quiet", "HEAD"]).catch(() => "");
     if (branch && current === branchRef(run.tag))
       throw new WorkspaceError(
-        `the checkout is on ${branch}; check out another branch first (git switch main), then delete`,
+        `the checkout is on ${branch}; check out the branch you work on first (git switch <branch>), then delete`,
       );
     const trials = ledger.trials(run.id).length;
     const items = [
@@ -42,6 +42,8 @@ export function deleteRun(options: { root: string; tag: string; yes: boolean }):
       `the folder ${paths.run(task.root, run.tag)}`,
     ];
     if (!options.yes) return { tag: run.tag, items, deleted: false };
+    // A replicate a killed orchestrator left running must not outlive its run.
+    await recover(task, ledger, run);
     for (const trial of ledger.trials(run.id))
       await removeWorktree(task.root, paths.worktree(task.root, run.tag, trial.n)).catch(
         () => undefined,

@@ -2,15 +2,15 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { jobState } from "../../executors/slurm-cli.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import { resultsTsv } from "../../ledger/results-tsv.js";
 import type { RunRow } from "../../ledger/types.js";
 import type { Task } from "../../task/task.js";
 import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
 import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
+import { runResultsTsv } from "../trial/results.js";
 import { withLedger } from "./open.js";
-import { recover } from "./recover.js";
+import { ownWorktree, recover } from "./recover.js";
 
 /** One thing found wrong with a run's records. */
 export interface Problem {
@@ -72,23 +72,22 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
     );
 
   const file = paths.results(task.root, run.tag);
-  const wanted = resultsTsv(
-    trials,
-    task.metric.name,
-    task.secondary.map((s) => s.name),
-  );
+  const wanted = runResultsTsv(ledger, run);
   if (!existsSync(file) || readFileSync(file, "utf8") !== wanted)
     add("results.tsv", `${file} differs from the ledger`);
 
   if (!live) {
     const listed = (await gitRaw(task.root, ["worktree", "list", "--porcelain"])).stdout;
-    const prefix = join(paths.worktrees(task.root), `${run.tag}-`);
-    for (const line of listed.split("\n"))
-      if (line.startsWith(`worktree ${prefix}`)) add("worktrees", `${line.slice(9)} is left over`);
     const dir = paths.worktrees(task.root);
+    for (const line of listed.split("\n"))
+      if (
+        line.startsWith(`worktree ${dir}/`) &&
+        ownWorktree(run.tag, line.slice(`worktree ${dir}/`.length)) !== null
+      )
+        add("worktrees", `${line.slice(9)} is left over`);
     if (existsSync(dir))
       for (const name of readdirSync(dir))
-        if (name.startsWith(`${run.tag}-`) && !listed.includes(join(dir, name)))
+        if (ownWorktree(run.tag, name) !== null && !listed.includes(join(dir, name)))
           add("worktrees", `${join(dir, name)} is left over (not a worktree any more)`);
     const common = await git(task.root, ["rev-parse", "--git-common-dir"]);
     const gitDir = isAbsolute(common) ? common : join(task.root, common);

@@ -9,9 +9,9 @@ import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
 import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
 import {
+  describePlanted,
   isPlanted,
   isRefusal,
-  plantedAs,
   type Refusal,
   removePlanted,
   replaceWith,
@@ -150,6 +150,7 @@ export async function recover(
   await removeStaleLocks(task.root, run.tag);
   const expected = ledger.incumbent(run.id)?.commit ?? run.baseCommit;
   const current = await resolveRef(task.root, branchRef(run.tag));
+  if (current && current !== expected) await checkOwnCommits(task.root, ledger, run, current);
   if (current !== expected) await setRef(task.root, branchRef(run.tag), expected);
   // A followed cluster job still runs in its worktree; every other one goes.
   const busy = new Set(
@@ -215,9 +216,7 @@ function recordPlanted(ledger: Ledger, replicate: ReplicateRow, refusal: Refusal
   const reason = plantedLogReason(refusal);
   replaceWith(replicate.logPath, `[autoresearch] ${reason}\n`);
   const others = removePlanted(dirname(replicate.logPath));
-  const also = others.length
-    ? `; it also left ${others.map((p) => `${p.name} (${plantedAs(p.refusal)})`).join(", ")}`
-    : "";
+  const also = others.length ? `; it also left ${others.map(describePlanted).join(", ")}` : "";
   ledger.finishReplicate(replicate.id, {
     outcome: "no_metric",
     reason,
@@ -255,10 +254,40 @@ async function removeLeftoverWorktrees(
     return;
   }
   for (const name of names) {
-    if (name.startsWith(`${tag}-`) && !keep.has(Number(name.slice(tag.length + 1))))
-      await removeWorktree(root, join(dir, name));
+    const n = ownWorktree(tag, name);
+    if (n !== null && !keep.has(n)) await removeWorktree(root, join(dir, name));
   }
   await git(root, ["worktree", "prune"]);
+}
+
+/**
+ * The branch is moved back to the incumbent only when that loses nothing: it is behind
+ * it, or at a commit of the run's own trials. A person's commits on it (`try` checks the
+ * branch out, so people commit there) are refused with how to keep them.
+ */
+async function checkOwnCommits(root: string, ledger: Ledger, run: RunRow, current: string) {
+  const behind = await git(root, [
+    "merge-base",
+    "--is-ancestor",
+    current,
+    ledger.incumbent(run.id)?.commit ?? run.baseCommit,
+  ])
+    .then(() => true)
+    .catch(() => false);
+  if (behind || ledger.trials(run.id).some((t) => t.commit === current)) return;
+  throw new WorkspaceError(
+    `branch ${run.branch} has commits the run did not make (it is at ${current.slice(0, 7)}, the incumbent is elsewhere); keep them on a branch of your own (git branch my-work ${run.branch}), then run this again: the run's branch goes back to its incumbent`,
+  );
+}
+
+/**
+ * The trial number of one of this run's worktrees (`<tag>-<n>`, or `<tag>-<n>-<word>…`
+ * for promotions and noise), or null: the run `exp` must not take `exp-2-1` of run `exp-2`.
+ */
+export function ownWorktree(tag: string, name: string): number | null {
+  if (!name.startsWith(`${tag}-`)) return null;
+  const match = /^(\d+)(-[a-z][\w-]*)?$/.exec(name.slice(tag.length + 1));
+  return match ? Number(match[1]) : null;
 }
 
 /** Ref locks of this run left by a kill in the middle of an update; nobody else writes them. */

@@ -10,6 +10,7 @@ import {
 import type { Researcher } from "../../researchers/researcher.js";
 import type { Task } from "../../task/task.js";
 import { branchRef, checkClean, headCommit, setRef, trackedFiles } from "../../workspace/repo.js";
+import { EditScope } from "../../workspace/scope.js";
 import { checkExecutor, executorRecord, runContext, storedExecutor } from "../context.js";
 import type { Emit } from "../events.js";
 import { withExistingRun } from "./open.js";
@@ -93,9 +94,11 @@ function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<R
  */
 async function restartFromHead(task: Task, ledger: Ledger, run: RunRow, emit: Emit): Promise<void> {
   if (ledger.incumbent(run.id)) return;
+  // An uncommitted fix would be left out: the baseline would fail again at the old commit.
+  const scope = new EditScope(task);
+  await checkClean(task.root, (path) => scope.isEditable(path));
   const head = await headCommit(task.root);
   if (head === run.baseCommit) return;
-  await checkClean(task.root);
   checkTaskFiles(task, await trackedFiles(task.root));
   await setRef(task.root, branchRef(run.tag), head);
   ledger.setBaseCommit(run.id, head);

@@ -51,7 +51,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   checkTag(options.tag);
   await checkRepository(task.root);
   await excludeStateDir(task.root);
-  await checkClean(task.root);
+  const scope = new EditScope(task);
+  await checkClean(task.root, (path) => scope.isEditable(path));
   checkTaskFiles(task, await trackedFiles(task.root));
   const executor = options.executor ?? { kind: "local" };
   checkExecutor(task, executor);

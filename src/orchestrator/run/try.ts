@@ -14,6 +14,7 @@ import type { RunRow, TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import { git, gitRaw } from "../../workspace/git.js";
+import { TASK_FILE } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -58,6 +59,26 @@ export interface TryResult {
   trialRef: string | null;
   /** New files the trial left out and left where they were: not editable. */
   leftAlone: string[];
+  /** Tried files edited again while the trial ran: not reverted, left as they are. */
+  editedMeanwhile: string[];
+}
+
+/**
+ * What `try` would lose or misjudge: staged versions (it reads the working copy, and a
+ * revert resets the index), and an uncommitted task file (the trial would be judged by
+ * rules the run does not record).
+ */
+async function refuseUnsafe(root: string): Promise<void> {
+  const staged = (await gitRaw(root, ["diff", "--cached", "--name-only", "-z"])).stdout;
+  if (staged.replaceAll("\0", ""))
+    throw new UsageError(
+      `changes are staged (${listSome(staged.split("\0").filter(Boolean))}); try reads the working copy and a revert would lose the staged versions: unstage them with \`git reset\` (your edits stay), then try again`,
+    );
+  const taskFile = (await gitRaw(root, ["diff", "--name-only", "HEAD", "--", TASK_FILE])).stdout;
+  if (taskFile.trim())
+    throw new UsageError(
+      `${TASK_FILE} has uncommitted changes: commit them first (a try is judged by the committed task file)`,
+    );
 }
 
 /** The working copy's changes against HEAD: those a trial takes, and new files it leaves alone. */
@@ -133,6 +154,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   const task = loadTask(o.root);
   await checkRepository(task.root);
   await excludeStateDir(task.root);
+  await refuseUnsafe(task.root);
   const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
   if (tried.length === 0) throw nothingToTry(leftAlone);
   const ledger = Ledger.open(task.root);
@@ -161,8 +183,10 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
     if (trial && end.status === "finished")
       ledger.setRunStatus(run.id, end.status, "ran the trial `autoresearch try` asked for");
     const saved = trial !== null && committed(trial);
-    if (trial && trial.verdict !== "interrupted" && saved)
-      await syncWorkingCopy(task.root, tried, trial.verdict === "keep");
+    const editedMeanwhile =
+      trial && trial.verdict !== "interrupted" && saved
+        ? await syncWorkingCopy(task.root, tried, trial.verdict === "keep", trial.commit!)
+        : [];
     return {
       run: ledger.runById(run.id)!,
       baseline,
@@ -172,6 +196,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       logFile: trial ? firstLog(ledger, trial) : null,
       trialRef: trial && saved ? trialRef(run.tag, trial.n) : null,
       leftAlone,
+      editedMeanwhile,
     };
   } finally {
     ledger.close();
@@ -210,6 +235,22 @@ function committed(trial: TrialRow): boolean {
   return trial.commit !== null && trial.commit !== trial.parentCommit;
 }
 
+/** Of `files`, those whose working copy is not what `commit` holds (new files included). */
+async function differing(root: string, commit: string, files: string[]): Promise<string[]> {
+  const inCommit = new Map<string, string>();
+  const listed = (await gitRaw(root, ["ls-tree", "-r", "-z", commit, "--", ...files])).stdout;
+  for (const entry of listed.split("\0").filter(Boolean)) {
+    const [meta, path] = entry.split("\t");
+    inCommit.set(path!, meta!.split(" ")[2]!);
+  }
+  const present = files.filter((f) => existsSync(join(root, f)) && !isLink(join(root, f)));
+  const hashes = present.length
+    ? (await git(root, ["hash-object", "--", ...present])).split("\n")
+    : [];
+  const now = new Map(present.map((f, i) => [f, hashes[i]]));
+  return files.filter((f) => now.get(f) !== inCommit.get(f) && !isLink(join(root, f)));
+}
+
 /** A trial refused before it ran has no log: none is named rather than a missing path. */
 function firstLog(ledger: Ledger, trial: TrialRow): string | null {
   return (
@@ -245,7 +286,9 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
   const newTag = checkTag(tag ?? o.newTag);
   if (ledger.run(newTag))
     throw new UsageError(
-      `--tag: run "${newTag}" exists; check out ${branchName(newTag)} or pass --tag`,
+      tag
+        ? `--tag: run "${newTag}" exists; check out ${branchName(newTag)} to go on with it, or pass another --tag`
+        : `a run "${newTag}" (today's tag) exists already; check out ${branchName(newTag)} to go on with it, or pass --tag NAME to start another`,
     );
   if (await resolveRef(root, branchRef(newTag)))
     throw new UsageError(`--tag: branch ${branchName(newTag)} already exists; pass another --tag`);
@@ -275,16 +318,25 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
  * a commit holding exactly the working copy's files, so only the index is refreshed;
  * otherwise the tried paths are restored from HEAD and new ones removed.
  */
-async function syncWorkingCopy(root: string, changed: string[], kept: boolean): Promise<void> {
+async function syncWorkingCopy(
+  root: string,
+  changed: string[],
+  kept: boolean,
+  tried: string,
+): Promise<string[]> {
   if (kept) {
     await git(root, ["reset", "--quiet"]);
-    return;
+    return [];
   }
+  // A file edited again while the trial ran holds work the trial's ref does not: keep it.
+  const edited = new Set(await differing(root, tried, changed));
+  const revert = changed.filter((f) => !edited.has(f));
   const tracked = new Set(
     (await gitRaw(root, ["ls-tree", "-r", "-z", "--name-only", "HEAD"])).stdout.split("\0"),
   );
-  const restore = changed.filter((f) => tracked.has(f));
-  for (const file of changed.filter((f) => !tracked.has(f)))
+  const restore = revert.filter((f) => tracked.has(f));
+  for (const file of revert.filter((f) => !tracked.has(f)))
     rmSync(join(root, file), { force: true });
   if (restore.length) await git(root, ["checkout", "HEAD", "--", ...restore]);
+  return [...edited];
 }

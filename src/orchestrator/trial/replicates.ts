@@ -5,7 +5,7 @@ import type { JudgeStep, Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
-import { plantedAs, removePlanted } from "../../util/safe-file.js";
+import { describePlanted, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
 import { paths, replicateJob, replicateLog, replicateResult } from "../../workspace/layout.js";
 import { protectedFingerprint, tamperedFiles } from "../../workspace/protect.js";
@@ -195,7 +195,7 @@ export async function runReplicates(
  * and researchers). Each such entry is removed here, unread.
  */
 function plantedInFolder(dir: string, tampered: string | null): string | null {
-  const others = removePlanted(dir).map((p) => `${p.name} (${plantedAs(p.refusal)})`);
+  const others = removePlanted(dir).map(describePlanted);
   if (tampered) return others.length ? `${tampered}; it also left ${clip(others)}` : tampered;
   if (!others.length) return null;
   return `the replicate put links or special files in the trial's folder: ${clip(others)}; they were removed without being followed or read`;

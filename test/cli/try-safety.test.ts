@@ -1,0 +1,104 @@
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { quadraticTask, runCli, sh, waitFor } from "../helpers.js";
+
+/** The tag of the task's one run, once it exists. */
+const runTag = (root: string) => {
+  try {
+    return readdirSync(join(root, ".autoresearch/runs"))[0] ?? "none";
+  } catch {
+    return "none";
+  }
+};
+
+const setX = (root: string, x: number) =>
+  sh(root, `sed -i 's/^const X = .*;/const X = ${x};/' train.mjs`);
+
+describe("try never loses what the person is doing", () => {
+  it("does not revert a file edited again while its trial ran", async () => {
+    const root = quadraticTask();
+    setX(root, 0); // worse than the baseline: discarded
+    const running = runCli(["try", "-C", root, "-m", "X to 0"], {
+      env: { TEST_SLEEP_S: "3", TEST_SLEEP_TRIAL: "1" },
+    });
+    // The replicate's log exists from its start; the trial then sleeps for 3 s.
+    await waitFor(
+      () => existsSync(join(root, ".autoresearch/runs", runTag(root), "trials/1/run.log")),
+      60_000,
+      "trial 1 running",
+    );
+    appendFileSync(join(root, "train.mjs"), "// a thought I had meanwhile\n");
+    const r = await running;
+    expect(r.stdout).toContain("trial 1: discard");
+    expect(r.stdout).toContain("not reverted, edited again while the trial ran: train.mjs");
+    const now = readFileSync(join(root, "train.mjs"), "utf8");
+    expect(now).toContain("// a thought I had meanwhile");
+    expect(now).toContain("const X = 0;");
+  });
+
+  it("refuses staged changes and an uncommitted task file, naming what to do", async () => {
+    const root = quadraticTask();
+    setX(root, 2);
+    sh(root, "git add train.mjs");
+    setX(root, 2.5);
+    const staged = await runCli(["try", "-C", root, "-m", "x"]);
+    expect(staged.code).toBe(2);
+    expect(staged.stderr).toContain("changes are staged (train.mjs)");
+    expect(staged.stderr).toContain("unstage them with `git reset` (your edits stay)");
+    // Nothing was touched: the staged and the working versions are both still there.
+    expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+    expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const X = 2.5;");
+
+    sh(root, "git reset -q");
+    writeFileSync(
+      join(root, "autoresearch.yaml"),
+      `${readFileSync(join(root, "autoresearch.yaml"), "utf8")}\neditable: ["**"]\n`.replace(
+        "editable: [train.mjs]\n",
+        "",
+      ),
+    );
+    const task = await runCli(["try", "-C", root, "-m", "x"]);
+    expect(task.code).toBe(2);
+    expect(task.stderr).toContain(
+      "autoresearch.yaml has uncommitted changes: commit them first (a try is judged by the committed task file)",
+    );
+  });
+
+  it("refuses to move the run's branch back over the person's own commits", async () => {
+    const root = quadraticTask();
+    setX(root, 2);
+    expect((await runCli(["try", "-C", root, "-m", "X to 2"])).stdout).toContain("trial 1: keep");
+    // On the run's branch (try checked it out), the person commits notes of their own.
+    writeFileSync(join(root, "program.md"), "Make score small. Notes: X near 3.\n");
+    sh(root, "git -c user.name=t -c user.email=t@t commit -qam 'my notes'");
+    const mine = sh(root, "git rev-parse HEAD");
+    setX(root, 2.5);
+    const r = await runCli(["try", "-C", root, "-m", "X to 2.5"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("has commits the run did not make");
+    expect(r.stderr).toContain("git branch my-work");
+    expect(sh(root, "git rev-parse HEAD")).toBe(mine);
+    expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const X = 2.5;");
+  });
+
+  it("keeps control characters a crashing program prints out of the reason", async () => {
+    const root = quadraticTask();
+    writeFileSync(
+      join(root, "train.mjs"),
+      'process.stderr.write("Error: \\u001b[2J\\u001b]0;PWNED\\u0007 boom\\n"); process.exit(3);\n',
+    );
+    sh(root, "git -c user.name=t -c user.email=t@t commit -qam crash");
+    const r = await runCli(["run", "-C", root, "-t", "c", "-n", "1"]);
+    expect(r.code).toBe(1);
+    const status = await runCli(["status", "-C", root, "--trials", "2"]);
+    for (const out of [
+      r.stdout,
+      status.stdout,
+      readFileSync(join(root, ".autoresearch/runs/c/results.tsv"), "utf8"),
+    ]) {
+      expect(out.includes("\u001b") || out.includes("\u0007")).toBe(false);
+    }
+    expect(r.stdout).toContain("exit code 3: Error: [2J ]0;PWNED boom");
+  });
+});
