@@ -35,6 +35,12 @@ registerServe(program);
 registerImport(program);
 registerDelete(program);
 
+// A reader that closed early (`autoresearch status | head`) is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -11,7 +11,7 @@ function counted(s: RunSummary): string {
   const parts: string[] = [];
   if (s.invalid) parts.push(`invalid ${s.invalid}`);
   if (s.tampered) parts.push(`tampered ${s.tampered}`);
-  if (s.interrupted) parts.push(`interrupted ${s.interrupted} (resume runs them again)`);
+  if (s.interrupted) parts.push(`interrupted ${s.interrupted}`);
   return parts.map((p) => ` · ${p}`).join("");
 }
 

@@ -93,7 +93,12 @@ function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<R
  * person committed the fix: the failed baseline stays recorded, a new one runs first.
  */
 async function restartFromHead(task: Task, ledger: Ledger, run: RunRow, emit: Emit): Promise<void> {
-  if (ledger.incumbent(run.id)) return;
+  const trials = ledger.trials(run.id);
+  const failed = trials.some(
+    (t) => t.baseline && t.state === "done" && t.verdict !== "keep" && t.verdict !== "interrupted",
+  );
+  // Only a baseline that ran and failed: one a kill interrupted is read back or continued.
+  if (ledger.incumbent(run.id) || !failed || trials.some((t) => t.state !== "done")) return;
   // An uncommitted fix would be left out: the baseline would fail again at the old commit.
   const scope = new EditScope(task);
   await checkClean(task.root, (path) => scope.isEditable(path));
