@@ -20,6 +20,8 @@ export const EXIT = {
   ledger: 5,
   setup: 6,
   researcher: 7,
+  /** A stop rule ended the run (--max-failures): something to fix, not a person's stop. */
+  stopRule: 8,
   interrupted: 130,
 } as const;
 

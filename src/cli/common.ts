@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
+import { EXIT, UsageError } from "../errors.js";
 import type { ExecutorChoice } from "../executors/executor.js";
 import { chooseExecutor, executorFlags as EXECUTOR_FLAGS } from "../executors/index.js";
 import { type Emit, type SessionResult, type Stops, stopOnSignals } from "../orchestrator/index.js";
@@ -135,6 +135,6 @@ export function stopsChoice(o: {
 export async function afterSession(root: string, result: SessionResult): Promise<void> {
   process.stdout.write(`\n${formatSummary(result.summary)}\n`);
   await printReportAfterRun(root, result.summary.run.tag);
-  if (result.status === "stopped") process.exitCode = 130;
+  if (result.status === "stopped") process.exitCode = result.byRule ? EXIT.stopRule : 130;
   else if (result.status === "failed") process.exitCode = 1;
 }

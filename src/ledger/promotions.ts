@@ -24,6 +24,12 @@ export interface TransferTable {
   sum: number | null;
   /** The stacked improvement equals the sum of single ones, within noise. */
   additive: boolean | null;
+  /**
+   * How additivity was decided: |stacked − sum| against `tolerance` (two standard errors
+   * of that difference), from the spread of one evaluation and where that came from.
+   * Absent in tables made before it was recorded.
+   */
+  test?: { spread: number | null; from: string; tolerance: number | null };
   rows: TransferRow[];
 }
 

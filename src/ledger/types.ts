@@ -147,3 +147,12 @@ export interface ProposalUsage {
   costUsd: number | null;
   turns: number;
 }
+
+/**
+ * The file an imported run was read from (`import` notes it in the run's recorded task),
+ * or null. An imported run is a record without commits, refs or a branch.
+ */
+export function importedFrom(run: RunRow): string | null {
+  const task = JSON.parse(run.taskJson) as { imported?: unknown };
+  return typeof task.imported === "string" ? task.imported : null;
+}

@@ -171,18 +171,22 @@ export function readDiff(root: string, tag: string, n: number, max = MAX_DIFF): 
 /** A promotion's transfer table, as rows of numbers under labelled columns. */
 function transferTable(t: Transfer): TransferTable {
   const flag = (x: boolean | null) => (x === null ? null : x ? 1 : 0);
+  const round = (x: number | null) => (x === null ? "—" : String(Number(x.toPrecision(6))));
+  const additivity =
+    t.additive === null
+      ? "additivity unknown"
+      : `${t.additive ? "additive within noise" : "not additive"}${t.test?.tolerance != null ? ` (|stacked − summed| against ${round(t.test.tolerance)}, ${t.test.from})` : ""}`;
   return {
-    title: `stage ${t.stage}, ${t.seeds} seed${t.seeds === 1 ? "" : "s"} each: baseline ${t.baseline} → incumbent ${t.incumbent}; ${t.additive === null ? "additivity unknown" : t.additive ? "additive within noise" : "not additive"}`,
+    title: `stage ${t.stage}, ${t.seeds} seed${t.seeds === 1 ? "" : "s"} each: baseline ${round(t.baseline)} → incumbent ${round(t.incumbent)}; ${additivity}`,
     columns: ["found", `at ${t.stage}`, "transfers (1 = yes)"],
     rows: [
       ...t.rows.map((r) => ({
         label: `#${r.n} ${r.title}`,
         values: [r.found, r.atStage, flag(r.transfers)],
       })),
-      {
-        label: "stacked, and the single effects summed",
-        values: [t.sum, t.stacked, flag(t.additive)],
-      },
+      // Stage-level effects: they belong under the stage's column, in the order named.
+      { label: "stacked (the incumbent against the baseline)", values: [null, t.stacked, null] },
+      { label: "the single effects summed", values: [null, t.sum, null] },
     ],
   };
 }

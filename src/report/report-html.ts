@@ -28,6 +28,9 @@ const duration = (ms: number) =>
 const inlineSvg = (svg: string) => svg.replace(/\s+xmlns(:\w+)?="[^"]*"/g, "");
 
 /** The whole report as one self-contained HTML file: no script, no external request. */
+/** Three significant digits: a short run's 0.003 GPU-hours is not 0.00. */
+export const hours = (h: number) => (h >= 10 ? h.toFixed(1) : String(Number(h.toPrecision(3))));
+
 export function renderReportHtml(data: ReportData, charts: ReportCharts): string {
   const { run } = data;
   const sections = [
@@ -71,7 +74,7 @@ function summarySection(data: ReportData): string {
     ["trials per keep", s.trialsPerKeep === null ? "—" : s.trialsPerKeep.toFixed(1)],
     ["noise floor", s.noiseFloor === null ? null : fmtNumber(s.noiseFloor)],
     ["replicate time", s.replicateHours > 0 ? duration(s.replicateHours * 3_600_000) : null],
-    ["GPU-hours", s.gpuHours === null ? null : s.gpuHours.toFixed(2)],
+    ["GPU-hours", s.gpuHours === null ? null : hours(s.gpuHours)],
     ["LLM cost", s.llmCostUsd === null ? null : `$${s.llmCostUsd.toFixed(2)}`],
   ])}</table>`;
 }

@@ -23,8 +23,10 @@ export function formatTransfer(t: TransferTable): string {
       : t.additive
         ? "additive within noise"
         : "not additive: the changes interact";
-  lines.push(
-    `  single effects add up to ${signed(t.sum)} against ${signed(t.stacked)} stacked: ${verdict}`,
-  );
+  lines.push(`  stacked ${signed(t.stacked)}, single effects summed ${signed(t.sum)}: ${verdict}`);
+  if (t.test)
+    lines.push(
+      `  (test: |stacked − summed| ≤ ${t.test.tolerance === null ? "—" : Number(t.test.tolerance.toPrecision(3))}, two standard errors from a spread of ${fmtMetric(t.test.spread)} per evaluation, ${t.test.from})`,
+    );
   return lines.join("\n");
 }

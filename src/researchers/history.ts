@@ -146,7 +146,10 @@ function render(trials: TrialRow[], o: HistoryOptions, s: Shape): string {
 function directions(trials: TrialRow[]): string[] {
   const counts = new Map<string, number>();
   for (const t of trials) {
-    const words = new Set((t.title ?? "").match(/[A-Z][A-Z0-9_]{2,}|[a-z][a-z0-9_]{3,}/g) ?? []);
+    // The harness's own notes in a title ("(rebased from #4)") are no direction.
+    const title = (t.title ?? "").replace(/\((rebased|reconciled) from #\d+\)/g, "");
+    // Parameter names, however short (X, LR), and longer words.
+    const words = new Set(title.match(/\b[A-Z][A-Z0-9_]*\b|\b[a-z][a-z0-9_]{3,}\b/g) ?? []);
     for (const w of words) counts.set(w, (counts.get(w) ?? 0) + 1);
   }
   return [...counts]

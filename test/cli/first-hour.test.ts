@@ -238,4 +238,20 @@ describe("a newcomer's first hour, through the real CLI", () => {
     for (const command of ["noise", "promote"])
       expect((await runCli([command, "--help"])).stdout).not.toContain("--lookahead");
   });
+
+  it("a stop rule has its own exit code and points at the reasons", async () => {
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        "run: node train.mjs",
+        "metric: { name: score, goal: minimize }",
+        'researcher: { kind: command, command: "echo no idea; exit 3" }',
+      ].join("\n"),
+    });
+    const r = await runCli(["run", "-C", root, "-t", "f", "-n", "9", "--max-failures", "2"]);
+    expect(r.code).toBe(8);
+    expect(r.stdout).toContain(
+      "2 trials in a row failed (2 invalid): see their reasons with `autoresearch status --trials 2`",
+    );
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
 import { quadraticTask, runCli } from "../helpers.js";
 
 describe("executor flags", () => {
@@ -25,5 +26,34 @@ describe("executor flags", () => {
     const unknown = await runCli(["run", "-C", root, "--executor", "bogus"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('--executor: "bogus" is not one of local, slurm');
+  });
+});
+
+describe("budgets kept with the run", () => {
+  it("a plain resume keeps the run's --budget-usd and stop rules", async () => {
+    const root = quadraticTask();
+    expect(
+      (
+        await runCli([
+          "run",
+          "-C",
+          root,
+          "-t",
+          "b",
+          "-n",
+          "2",
+          "--budget-usd",
+          "5",
+          "--plateau",
+          "7",
+        ])
+      ).code,
+    ).toBe(0);
+    expect((await runCli(["resume", "-C", root, "-t", "b", "-n", "3"])).code).toBe(0);
+    const ledger = Ledger.open(root);
+    const run = ledger.run("b")!;
+    ledger.close();
+    expect(run.maxUsd).toBe(5);
+    expect(JSON.parse(run.stopsJson!).plateau).toBe(7);
   });
 });

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { promotions } from "../../src/ledger/promotions.js";
 import { loadReportData } from "../../src/report/data.js";
 import { progressSpec, progressTitle, yDomain } from "../../src/report/progress.js";
 import { openLedgerReadOnly } from "../../src/report/read-only.js";
 import { renderSvg } from "../../src/report/render.js";
+import { hours } from "../../src/report/report-html.js";
 import { tempDir } from "../helpers.js";
 import { fixtureLedger, HISTORY } from "./fixture.js";
 
@@ -41,6 +43,44 @@ describe("the report's data", () => {
     expect(data.slots.map((s) => s.slot)).toEqual(["cpu0", "cpu0", "cpu1", "cpu1", "cpu0", "cpu0"]);
     expect(data.heldOut).toEqual([]);
     expect(data.transfer).toEqual([]);
+  });
+
+  it("shows a transfer table with the stage's effects under its column and rounded numbers", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root, HISTORY, { gpus: 0 });
+    const id = promotions.create(ledger, {
+      runId: run.id,
+      stage: "large",
+      incumbentN: 5,
+      incumbentCommit: "c5",
+      seeds: 3,
+    });
+    promotions.finish(ledger, id, "done", null, {
+      metric: "val_bpb",
+      stage: "large",
+      seeds: 3,
+      baseline: 0.16969099999999998,
+      incumbent: 0.1412345678,
+      stacked: 0.0284564,
+      sum: 0.0184,
+      additive: false,
+      test: {
+        spread: 0.0056,
+        from: "pooled within arms (8 degrees of freedom)",
+        tolerance: 0.0159,
+      },
+      rows: [{ n: 1, title: "LR up", found: 0.01, atStage: 0.0184, transfers: true }],
+    });
+    const [table] = loadReportData(ledger, run, { root }).transfer;
+    ledger.close();
+    expect(table!.title).toBe(
+      "stage large, 3 seeds each: baseline 0.169691 → incumbent 0.141235; not additive (|stacked − summed| against 0.0159, pooled within arms (8 degrees of freedom))",
+    );
+    expect(table!.columns).toEqual(["found", "at large", "transfers (1 = yes)"]);
+    expect(table!.rows.slice(-2)).toEqual([
+      { label: "stacked (the incumbent against the baseline)", values: [null, 0.0284564, null] },
+      { label: "the single effects summed", values: [null, 0.0184, null] },
+    ]);
   });
 
   it("has no GPU-hours for a CPU task, and reads through a read-only connection", () => {
@@ -91,5 +131,14 @@ describe("the report's data", () => {
     expect(lo).toBeGreaterThan(45);
     expect(hi).toBeGreaterThan(60);
     expect(data.improvements[0]!.delta).toBe(10);
+  });
+});
+
+describe("the report's numbers", () => {
+  it("keeps three significant digits of a short run's GPU-hours", () => {
+    expect(hours(0.003)).toBe("0.003");
+    expect(hours(0.01234)).toBe("0.0123");
+    expect(hours(2.5)).toBe("2.5");
+    expect(hours(123.456)).toBe("123.5");
   });
 });

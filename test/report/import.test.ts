@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { resultsTsv } from "../../src/ledger/results-tsv.js";
-import { runCli, tempDir } from "../helpers.js";
+import { quadraticTask, runCli, tempDir } from "../helpers.js";
 import { pngSize } from "./checks.js";
 import { fixtureLedger } from "./fixture.js";
 
@@ -20,6 +20,19 @@ const ORIGINAL = [
 ].join("\n");
 
 describe("autoresearch import", () => {
+  it("into a task folder: doctor knows an imported run is a record without commits", async () => {
+    const root = quadraticTask();
+    const file = join(tempDir(), "results.tsv");
+    writeFileSync(file, ORIGINAL);
+    expect((await runCli(["import", file, "--tag", "mar5", "-C", root])).code).toBe(0);
+    expect((await runCli(["run", "-C", root, "-t", "own", "-n", "2"])).code).toBe(0);
+    const doctor = await runCli(["doctor", "-C", root]);
+    expect(doctor.stdout).not.toContain("missing");
+    expect(doctor.code).toBe(0);
+    const fixed = await runCli(["doctor", "-C", root, "--fix"]);
+    expect(fixed.code).toBe(0);
+  });
+
   it("records the original's results.tsv as a run in a folder that is no task, and report draws it", async () => {
     const dir = tempDir();
     const file = join(dir, "results.tsv");

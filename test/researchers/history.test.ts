@@ -96,6 +96,29 @@ describe("the history a researcher reads", () => {
     expect(text).toContain("#975 val_bpb 0.961 (0.001 better than its parent)");
   });
 
+  it("names short parameters among the directions tried, not the harness's own words", () => {
+    const trials = [trial(0, "keep", 1, null, "baseline")];
+    for (let n = 1; n < 400; n++)
+      trials.push(
+        trial(
+          n,
+          "discard",
+          1.01,
+          1,
+          n % 2 ? `X ${n} → ${n + 1}` : `LR 0.${n} (reconciled from #${n - 1})`,
+        ),
+      );
+    const text = formatHistory(trials, {
+      metric: "val_bpb",
+      goal: "minimize",
+      secondary: [],
+      budgetTokens: 1500,
+    });
+    expect(text).toMatch(/\bX ×\d+/);
+    expect(text).toMatch(/\bLR ×\d+/);
+    expect(text).not.toMatch(/reconciled ×|from ×/);
+  });
+
   it("says so when there is nothing yet", () => {
     expect(
       formatHistory([], { metric: "m", goal: "maximize", secondary: [], budgetTokens: 100 }),

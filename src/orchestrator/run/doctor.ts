@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { jobState } from "../../executors/slurm-cli.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import type { RunRow } from "../../ledger/types.js";
+import { importedFrom, type RunRow } from "../../ledger/types.js";
 import type { Task } from "../../task/task.js";
 import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
@@ -30,6 +30,8 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
   const add = (check: string, detail: string) => problems.push({ check, detail });
   const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
   const trials = ledger.trials(run.id);
+  // A record of another tool's results: nothing in git or on disk to check it against.
+  if (importedFrom(run)) return problems;
 
   const seen = new Set<string>();
   for (const t of trials) {

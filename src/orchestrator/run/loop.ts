@@ -40,6 +40,8 @@ export interface Limits {
 export interface LoopEnd {
   status: Exclude<RunStatus, "running">;
   reason: string;
+  /** Stopped by a stop rule (--max-failures), not by a person. */
+  byRule?: boolean;
 }
 
 /**
@@ -137,7 +139,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
         );
         return {
           status: "stopped",
-          reason: `${maxFailures} trials in a row failed (${counts.join(", ")}): see their reasons with \`autoresearch status\`, fix the cause, then \`autoresearch resume\` (--max-failures sets the limit)`,
+          byRule: true,
+          reason: `${maxFailures} trials in a row failed (${counts.join(", ")}): see their reasons with \`autoresearch status --trials ${maxFailures}\`, fix the cause, then \`autoresearch resume\` (--max-failures sets the limit)`,
         };
       }
     }

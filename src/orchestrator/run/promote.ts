@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { UsageError } from "../../errors.js";
-import { mean, sd } from "../../judge/stats.js";
+import { mean, pool, sd } from "../../judge/stats.js";
 import { promotions, type TransferRow, type TransferTable } from "../../ledger/promotions.js";
 import type { TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
@@ -88,7 +88,7 @@ export async function promote(
     const means = new Map(
       subjects.map((s, i) => [s.label, results[i]!.length ? mean(results[i]!) : null]),
     );
-    const table = transferTable(ctx, stage.name, count, changes, means, results.flat());
+    const table = transferTable(ctx, stage.name, count, changes, means, results);
     writeJson(
       join(paths.run(task.root, run.tag), "promotions", String(id), "transfer.json"),
       table,
@@ -108,7 +108,7 @@ function transferTable(
   seeds: number,
   changes: TrialRow[],
   means: Map<string, number | null>,
-  all: number[],
+  arms: number[][],
 ): TransferTable {
   const goal = ctx.task.metric.goal;
   const gain = (a: number | null | undefined, b: number | null | undefined) =>
@@ -129,8 +129,22 @@ function transferTable(
   const sum = measured.length ? measured.reduce((a, r) => a + r.atStage!, 0) : null;
   // Within noise: two standard errors of stacked − sum. With m changes,
   // stacked − sum = B − ΣWᵢ + (m − 1)·I over means of `seeds` values each, so its variance
-  // is s²/seeds · (1 + m + (m − 1)²), s from the spread seen here or the noise floor.
-  const spread = (seeds > 1 ? sd(all) : null) ?? noiseFloor(ctx)?.sd ?? null;
+  // is s²/seeds · (1 + m + (m − 1)²). s is the spread of one evaluation: pooled over the
+  // replicates of each arm (the arms differ by the effects being tested, so their values
+  // taken together would count the effects as noise), else the run's noise floor.
+  const pooled = pool(
+    arms.flatMap((values) => {
+      const s = sd(values);
+      return s === null ? [] : [{ sd: s, df: values.length - 1 }];
+    }),
+  );
+  const floor = noiseFloor(ctx)?.sd ?? null;
+  const spread = pooled?.sd ?? floor;
+  const from = pooled
+    ? `pooled within arms (${pooled.df} degrees of freedom)`
+    : floor !== null
+      ? "the run's noise floor"
+      : "unknown";
   const m = measured.length;
   const tolerance = spread === null ? null : 2 * spread * Math.sqrt((1 + m + (m - 1) ** 2) / seeds);
   const additive =
@@ -146,6 +160,7 @@ function transferTable(
     stacked,
     sum,
     additive,
+    test: { spread, from, tolerance },
     rows,
   };
 }

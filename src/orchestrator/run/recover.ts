@@ -4,7 +4,7 @@ import { WorkspaceError } from "../../errors.js";
 import type { Executor } from "../../executors/executor.js";
 import { capLog, readLog } from "../../executors/log-file.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import type { ReplicateRow, RunRow } from "../../ledger/types.js";
+import { importedFrom, type ReplicateRow, type RunRow } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
 import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
@@ -61,6 +61,15 @@ export async function recover(
   run: RunRow,
   options: { executor?: Executor; continueTrials?: boolean } = {},
 ): Promise<Recovery> {
+  if (importedFrom(run))
+    return {
+      interrupted: 0,
+      killed: 0,
+      recovered: 0,
+      tampered: 0,
+      continued: [],
+      branchMoved: false,
+    };
   let killed = 0;
   let recovered = 0;
   let tampered = 0;

@@ -1,5 +1,5 @@
 import type { Ledger } from "../../ledger/ledger.js";
-import type { NoiseFloor, RunRow, TrialRow } from "../../ledger/types.js";
+import { importedFrom, type NoiseFloor, type RunRow, type TrialRow } from "../../ledger/types.js";
 import { isAlive } from "../../util/proc.js";
 import { paths } from "../../workspace/layout.js";
 
@@ -105,10 +105,4 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     resultsFile: paths.results(root, run.tag),
     importedFrom: importedFrom(run),
   };
-}
-
-/** `import` notes the file it read in the run's recorded task. */
-function importedFrom(run: RunRow): string | null {
-  const task = JSON.parse(run.taskJson) as { imported?: unknown };
-  return typeof task.imported === "string" ? task.imported : null;
 }
