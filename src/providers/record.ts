@@ -2,9 +2,17 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 
 export type Fetch = typeof globalThis.fetch;
 
+/**
+ * The fetch of one proposal, by its key (the trial's number): with several proposals in
+ * flight, each recorded exchange belongs to its trial and is replayed to that trial alone.
+ */
+export type KeyedFetch = (key: string) => Fetch;
+
 /** One request to a provider and its answer, as a line of a recording. */
 interface Exchange {
   seq: number;
+  /** The trial it was for (recordings made before keys were kept have none). */
+  key?: string;
   method: string;
   path: string;
   request: unknown;
@@ -38,9 +46,9 @@ function lines(file: string): Exchange[] {
  * appended, so a resumed run continues its recording). Streamed answers are recorded
  * whole.
  */
-export function recordingFetch(file: string, inner: Fetch = globalThis.fetch): Fetch {
+export function recordingFetch(file: string, inner: Fetch = globalThis.fetch): KeyedFetch {
   let seq = lines(file).length;
-  return async (input, init) => {
+  return (key) => async (input, init) => {
     const { path, method } = requestOf(input, init);
     const response = await inner(input, init);
     const body = await response.text();
@@ -59,6 +67,7 @@ export function recordingFetch(file: string, inner: Fetch = globalThis.fetch): F
     }
     const exchange: Exchange = {
       seq: seq++,
+      key,
       method,
       path,
       request,
@@ -72,25 +81,32 @@ export function recordingFetch(file: string, inner: Fetch = globalThis.fetch): F
 }
 
 /**
- * A fetch that answers from a recording, in order, without a network or a key. A request
- * to another endpoint than the recorded one, or one past the end, is an error that says so.
+ * A fetch that answers from a recording without a network or a key: each trial gets the
+ * exchanges recorded for it, in order (a recording without keys is replayed in order). A
+ * request to another endpoint than the recorded one, or one past the end, is an error that
+ * says so.
  */
-export function replayingFetch(file: string): Fetch {
+export function replayingFetch(file: string): KeyedFetch {
   if (!existsSync(file)) throw new Error(`--fake-responses: no such file ${file}`);
-  const exchanges = lines(file);
-  let next = 0;
-  return async (input, init) => {
+  const queues = new Map<string, Exchange[]>();
+  for (const exchange of lines(file)) {
+    const key = exchange.key ?? "";
+    queues.set(key, [...(queues.get(key) ?? []), exchange]);
+  }
+  const keyed = !queues.has("");
+  return (key) => async (input, init) => {
     const { path, method } = requestOf(input, init);
-    const exchange = exchanges[next];
+    const queue = queues.get(keyed ? key : "") ?? [];
+    const exchange = queue.shift();
+    const whose = keyed ? ` for trial ${key}` : "";
     if (!exchange)
       throw new Error(
-        `--fake-responses: ${file} holds ${exchanges.length} responses and the run asked for another (${method} ${path})`,
+        `--fake-responses: ${file} holds no more responses${whose} and the run asked for another (${method} ${path})`,
       );
     if (exchange.path !== path || exchange.method !== method)
       throw new Error(
-        `--fake-responses: response ${next} of ${file} answers ${exchange.method} ${exchange.path}, but the run asked for ${method} ${path}`,
+        `--fake-responses: response ${exchange.seq} of ${file}${whose} answers ${exchange.method} ${exchange.path}, but the run asked for ${method} ${path}`,
       );
-    next++;
     return new Response(exchange.body, { status: exchange.status, headers: exchange.headers });
   };
 }

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { UsageError } from "../errors.js";
-import { type Fetch, recordingFetch, replayingFetch } from "../providers/record.js";
+import { type KeyedFetch, recordingFetch, replayingFetch } from "../providers/record.js";
 import { count, duration, oneOf, section } from "../util/fields.js";
 import { type Flag, type FlagValues, flagName } from "../util/flags.js";
 import { claudeCodeResearcher, codexResearcher } from "./coding-agent.js";
@@ -130,7 +130,7 @@ export function checkBudget(config: ResearcherConfig, maxUsd: number | null): vo
 }
 
 /** The fetch all model researchers of a session share: recording, replaying, or the real one. */
-export function trafficFetch(traffic: Traffic): Fetch | undefined {
+export function trafficFetch(traffic: Traffic): KeyedFetch | undefined {
   if (traffic.replay) return replayingFetch(traffic.replay);
   if (traffic.record) return recordingFetch(traffic.record);
   return undefined;

@@ -11,7 +11,7 @@ import {
   probeProvider,
 } from "../providers/models.js";
 import { costOf, type Price, priceOf } from "../providers/prices.js";
-import type { Fetch } from "../providers/record.js";
+import type { KeyedFetch } from "../providers/record.js";
 import { describe, statusOf, withRetries } from "../providers/retry.js";
 import { buildBrief } from "./brief.js";
 import { MODEL_FLAG, researcherFields } from "./fields.js";
@@ -29,7 +29,8 @@ export interface LlmOptions {
   /** The first retry's delay cap; later ones double. */
   retryBaseMs?: number;
   prices: Record<string, Price>;
-  fetch?: Fetch;
+  /** Records or replays each proposal's exchanges under its trial's number. */
+  fetch?: KeyedFetch;
 }
 
 const CLOSING =
@@ -91,17 +92,19 @@ async function step(
  * errors; a rejected key stops the run; an answer without an edit is an invalid proposal.
  */
 export function createLlmResearcher(o: LlmOptions): Researcher {
-  const model = createModel({
-    provider: o.provider,
-    model: o.model,
-    baseUrl: o.baseUrl,
-    apiKey: o.apiKey,
-    fetch: o.fetch,
-  });
+  const modelFor = (trial: number) =>
+    createModel({
+      provider: o.provider,
+      model: o.model,
+      baseUrl: o.baseUrl,
+      apiKey: o.apiKey,
+      ...(o.fetch ? { fetch: o.fetch(String(trial)) } : {}),
+    });
   return {
     name: o.provider,
     async propose(request: ProposalRequest): Promise<ProposalResult> {
       const { system, prompt } = await buildBrief(request, CLOSING);
+      const model = modelFor(request.trial);
       const tools = new WorkspaceTools(request);
       const messages: ModelMessage[] = [{ role: "user", content: prompt }];
       const usage: ProposalUsage = {

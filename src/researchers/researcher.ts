@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { ProposalUsage, TrialRow } from "../ledger/types.js";
 import type { MetricRules } from "../metrics/spec.js";
-import type { Fetch } from "../providers/record.js";
+import type { KeyedFetch } from "../providers/record.js";
 import type { Flag } from "../util/flags.js";
 import type { EditRules } from "../workspace/scope.js";
 import type { ResearcherConfig } from "./index.js";
@@ -74,7 +74,7 @@ export interface Researcher {
 
 /** What the researchers of one session share: recorded or replayed provider traffic. */
 export interface SharedTraffic {
-  fetch?: Fetch;
+  fetch?: KeyedFetch;
   replaying?: boolean;
 }
 
