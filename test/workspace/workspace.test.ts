@@ -41,11 +41,19 @@ describe("the task repository", () => {
     await checkClean(repo);
     writeFileSync(join(repo, "train.py"), "X = 2\n");
     writeFileSync(join(repo, "notes.txt"), "new\n");
-    const error = await checkClean(repo).catch((e) => e);
+    writeFileSync(join(repo, "model.py"), "new code\n");
+    const editable = (path: string) => path.endsWith(".py");
+    const error = await checkClean(repo, editable).catch((e) => e);
     expect(error).toBeInstanceOf(WorkspaceError);
-    expect(error.message).toMatch(/uncommitted changes; commit or stash them first/);
+    expect(error.message).toMatch(
+      /uncommitted changes that the run would leave out .*commit them, or stash them/,
+    );
     expect(error.message).toContain(" M train.py");
-    expect(error.message).toContain("?? notes.txt");
+    // A new file the code may need is listed; the person's notes are theirs.
+    expect(error.message).toContain("?? model.py");
+    expect(error.message).not.toContain("notes.txt");
+    writeFileSync(join(repo, "train.py"), "X = 1\n");
+    await checkClean(repo, (path) => path === "train.py");
   });
 
   it("hides the state folder from git once, without touching tracked files", async () => {
