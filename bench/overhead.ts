@@ -11,8 +11,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { runProcess } from "../src/executors/process.js";
+import { probeBwrap, resolveSandbox, sandboxSettings } from "../src/executors/sandbox.js";
 import { Ledger } from "../src/ledger/ledger.js";
 import { startRun } from "../src/orchestrator/index.js";
+import { replicateView } from "../src/workspace/views.js";
 
 const TRIALS = Number(process.argv[2] ?? 60);
 
@@ -62,6 +65,47 @@ function bare(root: string, n: number): number[] {
   return times;
 }
 
+/**
+ * The sandbox's cost per replicate: the same replicate-like command spawned through the
+ * harness's process runner with no sandbox and in bubblewrap, interleaved, so that the
+ * machine's noise falls on both alike.
+ */
+async function sandboxCost(root: string, n: number) {
+  const dir = mkdtempSync(join(tmpdir(), "ar-bench-sandbox-"));
+  const worktree = join(root, ".autoresearch", "worktrees", "bench-sandbox");
+  mkdirSync(worktree, { recursive: true });
+  const settings = { ...sandboxSettings.parse({}), mode: "bwrap" as const };
+  const boxed = resolveSandbox(settings);
+  const view = replicateView(root, worktree, dir, settings);
+  const times: Record<"none" | "bwrap", number[]> = { none: [], bwrap: [] };
+  for (let i = 0; i < n; i++)
+    for (const kind of ["none", "bwrap"] as const) {
+      const result = await runProcess({
+        command: "true && echo --- && echo score: 1",
+        cwd: worktree,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        logPath: join(dir, `run-${kind}-${i}.log`),
+        logLimit: 1_000_000,
+        timeoutMs: 30_000,
+        killGraceMs: 1000,
+        sandbox: kind === "bwrap" ? { sandbox: boxed, view } : null,
+      });
+      if (result.exitCode !== 0)
+        throw new Error(`the ${kind} replicate failed: ${result.spawnError}`);
+      times[kind].push(result.durationMs);
+    }
+  rmSync(dir, { recursive: true, force: true });
+  const none = median(times.none);
+  const bwrap = median(times.bwrap);
+  return {
+    replicates: n,
+    none_median_ms: Number(none.toFixed(1)),
+    bwrap_median_ms: Number(bwrap.toFixed(1)),
+    added_ms: Number((bwrap - none).toFixed(1)),
+    cap: boxed.cap.kind,
+  };
+}
+
 const root = makeTask();
 try {
   const reference = bare(root, 30);
@@ -82,10 +126,12 @@ try {
   ledger.close();
   const reference2 = bare(root, 30);
   const ref = median([...reference, ...reference2]);
+  const sandbox = probeBwrap().ok ? await sandboxCost(root, 100) : "bubblewrap is not usable here";
   const result = {
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`,
     trials: trials.length,
+    sandbox_of_trials: resolveSandbox(sandboxSettings.parse({})).summary,
     trial_ms: { median: median(wall), p90: p90(wall) },
     parts_median_ms: {
       propose: median(propose),
@@ -94,6 +140,7 @@ try {
     },
     bare_worktree_spawn_ms: { median: ref },
     ratio_to_bare: Number((median(wall) / ref).toFixed(2)),
+    sandbox_per_replicate: sandbox,
   };
   console.log(JSON.stringify(result, null, 2));
   const out = join(import.meta.dirname, "results", `overhead-${result.date.slice(0, 10)}.json`);

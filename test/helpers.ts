@@ -54,6 +54,19 @@ export function makeRepo(files: Record<string, string>): string {
   return root;
 }
 
+/** The quadratic task's file, line by line, for tests that add a line. */
+export const QUADRATIC_YAML = [
+  "name: quadratic",
+  "editable: [train.mjs]",
+  "protected: [evaluate.mjs]",
+  "run: node train.mjs",
+  "budget: 5s",
+  "timeout: 20s",
+  "kill_grace: 1s",
+  "metric: { name: score, goal: minimize }",
+  "secondary: [steps]",
+];
+
 /**
  * A task whose metric is a known function of its constants: score = (X - 3)^2 + Y,
  * printed in karpathy/autoresearch's summary format after `sleep` seconds (or
@@ -64,19 +77,7 @@ export function quadraticTask(
   options: { yaml?: string; x?: number; sleep?: number; extra?: Record<string, string> } = {},
 ): string {
   return makeRepo({
-    "autoresearch.yaml":
-      options.yaml ??
-      [
-        "name: quadratic",
-        "editable: [train.mjs]",
-        "protected: [evaluate.mjs]",
-        "run: node train.mjs",
-        "budget: 5s",
-        "timeout: 20s",
-        "kill_grace: 1s",
-        "metric: { name: score, goal: minimize }",
-        "secondary: [steps]",
-      ].join("\n"),
+    "autoresearch.yaml": options.yaml ?? QUADRATIC_YAML.join("\n"),
     "train.mjs": [
       'import { score } from "./evaluate.mjs";',
       `const X = ${options.x ?? 1.0};`,

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { EXIT, UsageError } from "../errors.js";
 import type { ExecutorChoice } from "../executors/executor.js";
 import { chooseExecutor, executorFlags as EXECUTOR_FLAGS } from "../executors/index.js";
+import { SANDBOX_MODES, type SandboxMode } from "../executors/sandbox.js";
 import { type Emit, type SessionResult, type Stops, stopOnSignals } from "../orchestrator/index.js";
 import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
@@ -74,6 +75,19 @@ export function lookaheadFlag(command: Command): Command {
     "--lookahead <n>",
     "trials proposed ahead of free slots (default: one per slot, none for mutate)",
     nonNegativeInt,
+  );
+}
+
+/** `--sandbox`, for whatever runs replicates. */
+export function sandboxFlag(command: Command): Command {
+  return command.option(
+    "--sandbox <mode>",
+    `what bounds replicates and researchers: ${SANDBOX_MODES.join(", ")} (default: the task file's sandbox, else auto: bubblewrap where it works)`,
+    (value: string) => {
+      if (!(SANDBOX_MODES as readonly string[]).includes(value))
+        throw new UsageError(`--sandbox: "${value}" is not one of ${SANDBOX_MODES.join(", ")}`);
+      return value as SandboxMode;
+    },
   );
 }
 

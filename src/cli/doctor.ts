@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { doctorRuns } from "../orchestrator/index.js";
+import { doctorRuns, sandboxReport } from "../orchestrator/index.js";
 import { taskRoot } from "./common.js";
 
 export function registerDoctor(program: Command): void {
@@ -16,6 +16,7 @@ export function registerDoctor(program: Command): void {
     )
     .action(async (o) => {
       const reports = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
+      process.stdout.write(`${sandboxReport(taskRoot(o.dir))}\n`);
       let bad = false;
       for (const r of reports) {
         const state = r.live ? " (an orchestrator is driving it now)" : "";

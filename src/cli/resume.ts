@@ -8,6 +8,7 @@ import {
   lookaheadFlag,
   positiveInt,
   positiveNumber,
+  sandboxFlag,
   session,
   stopFlags,
   stopsChoice,
@@ -31,7 +32,7 @@ export function registerResume(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(lookaheadFlag(executorFlags(command))).action(async (o) => {
+  stopFlags(sandboxFlag(lookaheadFlag(executorFlags(command)))).action(async (o) => {
     const io = session();
     try {
       const result = await resumeRun({
@@ -44,6 +45,7 @@ export function registerResume(program: Command): void {
         traffic: traffic(o),
         executor: executorChoice(o),
         ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+        ...(o.sandbox ? { sandbox: o.sandbox } : {}),
         signal: io.signal,
         emit: io.emit,
       });

@@ -11,6 +11,7 @@ import {
   lookaheadFlag,
   positiveInt,
   positiveNumber,
+  sandboxFlag,
   session,
   stopFlags,
   stopsChoice,
@@ -52,7 +53,7 @@ export function registerRun(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(lookaheadFlag(executorFlags(addFlags(command, researcherFlags())))).action(
+  stopFlags(sandboxFlag(lookaheadFlag(executorFlags(addFlags(command, researcherFlags()))))).action(
     async (o) => {
       const io = session();
       try {
@@ -73,6 +74,7 @@ export function registerRun(program: Command): void {
           researchers: o.researchers,
           executor: executorChoice(o),
           ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+          ...(o.sandbox ? { sandbox: o.sandbox } : {}),
           seed: o.seed,
           signal: io.signal,
           emit: io.emit,

@@ -9,7 +9,7 @@ import {
 } from "../orchestrator/index.js";
 import { fmtMetric } from "../report/terminal.js";
 import { formatSeconds } from "../util/units.js";
-import { taskRoot } from "./common.js";
+import { sandboxFlag, taskRoot } from "./common.js";
 import { defaultTag } from "./run.js";
 
 /** The section for program.md that tells a coding agent how to use `try`. */
@@ -34,7 +34,7 @@ One idea per trial. Protected files are checked after every run: changing them v
 `;
 
 export function registerTry(program: Command): void {
-  program
+  const command = program
     .command("try")
     .description(
       "run the working copy's changes as one trial: keep or revert, record, print the verdict",
@@ -46,36 +46,37 @@ export function registerTry(program: Command): void {
       "-t, --tag <tag>",
       "the run (default: the checked-out autoresearch/<tag> branch, else a new run)",
     )
-    .option("--json", "print the result as one JSON object")
-    .action(async (o) => {
-      const stop = stopOnSignals(() =>
-        process.stderr.write(
-          "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",
-        ),
-      );
-      try {
-        const result = await tryWorkingCopy({
-          root: taskRoot(o.dir),
-          title: o.title,
-          hypothesis: o.hypothesis,
-          tag: o.tag,
-          newTag: defaultTag(),
-          signal: stop.signal,
-          emit: o.json ? () => undefined : tryProgress((line) => process.stdout.write(`${line}\n`)),
-        });
-        process.stdout.write(o.json ? `${JSON.stringify(answer(result))}\n` : summary(result));
-        process.exitCode = exitCode(result);
-      } catch (error) {
-        // An agent reading --json gets the refusal as JSON too (and stderr as always).
-        if (o.json && error instanceof FatalError)
-          process.stdout.write(
-            `${JSON.stringify({ error: error.message, exit_code: error.exitCode })}\n`,
-          );
-        throw error;
-      } finally {
-        stop.dispose();
-      }
-    });
+    .option("--json", "print the result as one JSON object");
+  sandboxFlag(command).action(async (o) => {
+    const stop = stopOnSignals(() =>
+      process.stderr.write(
+        "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",
+      ),
+    );
+    try {
+      const result = await tryWorkingCopy({
+        root: taskRoot(o.dir),
+        title: o.title,
+        hypothesis: o.hypothesis,
+        tag: o.tag,
+        newTag: defaultTag(),
+        ...(o.sandbox ? { sandbox: o.sandbox } : {}),
+        signal: stop.signal,
+        emit: o.json ? () => undefined : tryProgress((line) => process.stdout.write(`${line}\n`)),
+      });
+      process.stdout.write(o.json ? `${JSON.stringify(answer(result))}\n` : summary(result));
+      process.exitCode = exitCode(result);
+    } catch (error) {
+      // An agent reading --json gets the refusal as JSON too (and stderr as always).
+      if (o.json && error instanceof FatalError)
+        process.stdout.write(
+          `${JSON.stringify({ error: error.message, exit_code: error.exitCode })}\n`,
+        );
+      throw error;
+    } finally {
+      stop.dispose();
+    }
+  });
 
   program
     .command("instructions")
@@ -104,7 +105,7 @@ function tryProgress(print: (line: string) => void): Emit {
 function progressLine(event: RunEvent, metric: string): string | null {
   switch (event.type) {
     case "run-start":
-      return `${event.resumed ? "continuing" : "starting"} run ${event.tag}`;
+      return `${event.resumed ? "continuing" : "starting"} run ${event.tag}\n${event.sandbox}`;
     case "setup-start":
       return `setup: ${event.command}`;
     case "setup-end":

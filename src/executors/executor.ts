@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Flag, FlagValues } from "../util/flags.js";
+import type { Confinement } from "./confine.js";
 import type { ProcessResult } from "./process.js";
 
 /** One place a replicate can run: a CPU share, a set of GPUs, or a lane of cluster jobs. */
@@ -35,6 +36,8 @@ export interface ReplicateSpec {
   onStart: (placement: Placement) => void;
   /** Called when a queued job starts to run (at once for local processes). */
   onRunning?: (at: number) => void;
+  /** The sandbox it runs in and what it sees; none when null. */
+  sandbox: Confinement | null;
 }
 
 export interface ReplicateExecution {

@@ -137,6 +137,7 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
           timeoutMs: spec.timeoutMs,
           killGraceMs: spec.killGraceMs,
           signal: spec.signal,
+          sandbox: spec.sandbox,
           onSpawn: (pid) => {
             spec.onStart({ slot, pid });
             spec.onRunning?.(Date.now());

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync } from "node:fs";
 import { monotonic } from "../util/clock.js";
 import { endGroup, endMarked, groupAlive, groupGone, signalGroup, withMark } from "../util/proc.js";
+import { type Confinement, confine, type Launch } from "./confine.js";
 import { capLog, noteLog, openLog } from "./log-file.js";
 
 export interface ProcessSpec {
@@ -15,6 +16,8 @@ export interface ProcessSpec {
   signal?: AbortSignal;
   /** Called once the process exists, so its pid can be recorded before it can outlive us. */
   onSpawn?: (pid: number) => void;
+  /** The run's sandbox and what the command sees through it; none when absent. */
+  sandbox?: Confinement | null;
 }
 
 export interface ProcessResult {
@@ -80,7 +83,20 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       return;
     }
     const { env, mark } = withMark(spec.env, spec.logPath);
-    const child = spawn("/bin/sh", ["-c", spec.command], {
+    let launch: Launch;
+    try {
+      launch = confine(spec.sandbox ?? null, ["/bin/sh", "-c", spec.command]);
+    } catch (error) {
+      closeSync(fd);
+      resolve(
+        notStarted(
+          started,
+          `the harness could not prepare the sandbox: ${(error as Error).message}`,
+        ),
+      );
+      return;
+    }
+    const child = spawn(launch.file, launch.args, {
       cwd: spec.cwd,
       env,
       detached: true,
@@ -131,6 +147,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
           spec.logPath,
           `ended ${escaped} process${escaped === 1 ? "" : "es"} that left the replicate's process group`,
         );
+      launch.done();
       const log = capLog(spec.logPath, spec.logLimit);
       resolve({
         pid,

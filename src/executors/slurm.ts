@@ -3,10 +3,12 @@ import { z } from "zod";
 import { duration, required, section, text } from "../util/fields.js";
 import { positiveInt, repeated } from "../util/flags.js";
 import { sleep } from "../util/proc.js";
+import { bwrapArgs } from "./confine.js";
 import type { Executor, Placement, ReplicateExecution, ReplicateSpec, Slot } from "./executor.js";
 import { defineExecutor, type ExecutorChoice } from "./executor.js";
 import { capLog } from "./log-file.js";
 import type { ProcessResult } from "./process.js";
+import { BWRAP_BASE } from "./sandbox.js";
 import {
   FINAL_STATES,
   findQueued,
@@ -59,8 +61,49 @@ export function jobScript(spec: ReplicateSpec): string {
     if (name === "CUDA_VISIBLE_DEVICES") continue;
     lines.push(`export ${name}=${quote(value)}`);
   }
-  lines.push(`cd ${quote(spec.cwd)} || exit 97`, `exec /bin/sh -c ${quote(spec.command)}`, "");
+  lines.push(`cd ${quote(spec.cwd)} || exit 97`, ...run(spec), "");
   return lines.join("\n");
+}
+
+/**
+ * The lines that run the command: in bubblewrap when the run has a sandbox and the node
+ * can make one (probed there, as `auto` does at the orchestrator), else as it is, or not
+ * at all when the task asks for `bwrap`. The process cap is SLURM's own cgroup on the
+ * node, plus RLIMIT_NPROC for users other than root.
+ */
+function run(spec: ReplicateSpec): string[] {
+  const plain = `exec /bin/sh -c ${quote(spec.command)}`;
+  const c = spec.sandbox;
+  if (!c || c.sandbox.kind === "none") return [plain];
+  const { maxFileSize, maxProcesses, mode } = c.sandbox.settings;
+  const probe = [
+    "bwrap",
+    ...BWRAP_BASE,
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--",
+    "/bin/true",
+  ];
+  const boxed = ["bwrap", ...bwrapArgs(c.view), "--"].map(quote).join(" ");
+  const note = "[autoresearch] bubblewrap cannot make a sandbox on $(hostname)";
+  return [
+    `if ${probe.map(quote).join(" ")} 2>/dev/null; then`,
+    `  ulimit -f ${Math.ceil(maxFileSize / 512)} || exit 96`,
+    `  if [ "$(id -u)" != 0 ]; then cap="prlimit --nproc=${maxProcesses} --"; else cap=; fi`,
+    `  exec ${boxed} $cap /bin/sh -c ${quote(spec.command)}`,
+    "fi",
+    ...(mode === "bwrap"
+      ? [
+          `echo "${note}; the task asks for sandbox: bwrap, so the replicate did not run"`,
+          "exit 96",
+        ]
+      : [`echo "${note}; running without it"`, plain]),
+  ];
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { Executor, ExecutorChoice, SetAside } from "../executors/executor.js";
 import { executorKind } from "../executors/index.js";
+import { resolveSandbox, type Sandbox, type SandboxMode } from "../executors/sandbox.js";
 import { createJudge } from "../judge/index.js";
 import type { Judge } from "../judge/judge.js";
 import type { Ledger } from "../ledger/ledger.js";
@@ -20,6 +21,8 @@ export interface RunContext {
   researchers: Researcher[];
   judge: Judge;
   executor: Executor;
+  /** What bounds replicates and researchers on this machine. */
+  sandbox: Sandbox;
   scope: EditScope;
   /** Aborted on Ctrl-C or SIGTERM: running replicates are ended, the run stops. */
   signal: AbortSignal;
@@ -76,7 +79,7 @@ export function runContext(
   task: Task,
   ledger: Ledger,
   run: RunRow,
-  options: { signal: AbortSignal; emit: Emit },
+  options: { signal: AbortSignal; emit: Emit; sandbox?: SandboxMode | undefined },
   researchers: Researcher[],
   executor: ExecutorOption,
 ): RunContext {
@@ -94,6 +97,7 @@ export function runContext(
       ledger.event(run.id, null, "slot-set-aside", s);
       options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });
     }),
+    sandbox: resolveSandbox(task.sandbox, options.sandbox),
     scope: new EditScope(task),
     signal: options.signal,
     emit: options.emit,

@@ -11,6 +11,8 @@ export type RunEvent =
       metric: string;
       resumed: boolean;
       researcher: string;
+      /** What bounds the replicates, or why nothing does. */
+      sandbox: string;
     }
   | { type: "recovered"; interrupted: number; killed: number; recovered: number; continued: number }
   | { type: "slot-set-aside"; slot: string; reason: string }

@@ -98,6 +98,7 @@ export function createTerminalDisplay(
         print(
           `${event.resumed ? "resuming" : "starting"} run ${event.tag} of ${event.task} · researcher ${event.researcher}`,
         );
+        print(event.sandbox);
         break;
       case "recovered": {
         const parts = [

@@ -7,10 +7,12 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { ResearcherError } from "../errors.js";
+import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
+import { researcherView } from "../workspace/views.js";
 import { buildBrief } from "./brief.js";
 import { MODEL_FLAG, researcherFields } from "./fields.js";
 import type { ResearcherConfig } from "./index.js";
@@ -94,6 +96,17 @@ export function createCodingAgentResearcher(
             input: `${brief.system}\n\n${brief.prompt}`,
             timeoutMs: config.timeout * 1000,
             signal: request.signal,
+            sandbox: request.sandbox
+              ? {
+                  sandbox: request.sandbox,
+                  view: researcherView(
+                    request.task.root,
+                    request.worktree,
+                    agentBinds(kind, config),
+                    [scratch],
+                  ),
+                }
+              : null,
           },
         );
         if (run.spawnError)
@@ -181,7 +194,22 @@ const agentSettings = {
   model: researcherFields.model,
   max_turns: researcherFields.max_turns,
   args: researcherFields.args,
+  binds: researcherFields.binds,
 };
+
+/** Where each agent keeps its login and sessions, bound writable into its sandbox by default. */
+const AGENT_HOMES: Record<"claude-code" | "codex", string[]> = {
+  "claude-code": ["~/.claude", "~/.claude.json"],
+  codex: ["~/.codex"],
+};
+
+/** The task file's `researcher.binds`, else the agent's own folders in the home folder. */
+function agentBinds(kind: "claude-code" | "codex", config: ResearcherConfig): Bind[] {
+  const given = config.binds as Bind[] | null | undefined;
+  return (
+    given ?? AGENT_HOMES[kind].map((p) => ({ path: join(homedir(), p.slice(2)), writable: true }))
+  );
+}
 
 /** The agent's program must be installed before the baseline spends its time. */
 function onPath(binary: string, kind: string, env: NodeJS.ProcessEnv): Promise<void> {

@@ -1,5 +1,10 @@
+import { statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join } from "node:path";
 import { UsageError } from "../errors.js";
+import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
+import { researcherView } from "../workspace/views.js";
 import { buildBrief } from "./brief.js";
 import { researcherFields } from "./fields.js";
 import type { ResearcherConfig } from "./index.js";
@@ -53,6 +58,15 @@ export function createCommandResearcher(config: ResearcherConfig): Researcher {
         input,
         timeoutMs: config.timeout * 1000,
         signal: request.signal,
+        sandbox: request.sandbox
+          ? {
+              sandbox: request.sandbox,
+              view: researcherView(request.task.root, request.worktree, [
+                ...namedFolders(command),
+                ...((config.binds as Bind[] | null | undefined) ?? []),
+              ]),
+            }
+          : null,
       });
       if (run.aborted) return { ok: false, reason: "stopped" };
       if (run.timedOut)
@@ -101,9 +115,25 @@ function readUsage(u: Record<string, unknown> | undefined): ProposalUsage | null
 }
 
 /** Any program, from `researcher.command`. */
+/**
+ * The folders of the absolute paths the command names (its script in /tmp or the home
+ * folder, say), readable in the sandbox: what the user wrote must keep working.
+ */
+function namedFolders(command: string): Bind[] {
+  const folders = new Set<string>();
+  for (const word of command.split(/[\s'"=:;|&()<>]+/)) {
+    const path = word.startsWith("~/") ? join(homedir(), word.slice(2)) : word;
+    if (!isAbsolute(path)) continue;
+    try {
+      folders.add(statSync(path).isDirectory() ? path : dirname(path));
+    } catch {}
+  }
+  return [...folders].map((path) => ({ path, writable: false }));
+}
+
 export const commandResearcher: ResearcherKind = {
   name: "command",
-  settings: { command: researcherFields.command },
+  settings: { command: researcherFields.command, binds: researcherFields.binds },
   flags: [],
   configure(config, file) {
     if (!config.command)

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { bind } from "../executors/sandbox.js";
 import { count, required, strict, text } from "../util/fields.js";
 
 /**
@@ -27,6 +28,8 @@ export const researcherFields = {
     .default({}),
   args: z.array(z.string(), { error: required("a list of extra arguments") }).default([]),
   command: text("the command researcher's shell command").optional(),
+  /** Where a researcher program in the sandbox keeps its own state; each kind has defaults. */
+  binds: z.array(bind, { error: required("a list of paths") }).optional(),
 };
 
 /** `--model`, for every kind that talks to a model. */

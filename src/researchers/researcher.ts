@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Sandbox } from "../executors/sandbox.js";
 import type { ProposalUsage, TrialRow } from "../ledger/types.js";
 import type { MetricRules } from "../metrics/spec.js";
 import type { KeyedFetch } from "../providers/record.js";
@@ -37,6 +38,8 @@ export interface ProposalRequest {
   /** Seed for any randomness, so a resumed run proposes the same things. */
   seed: number;
   signal: AbortSignal;
+  /** The run's sandbox, for researchers that run programs in the worktree; none when absent. */
+  sandbox?: Sandbox;
 }
 
 /** A change to re-apply on a newer incumbent. */

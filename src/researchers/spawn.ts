@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { type Confinement, confine, type Launch } from "../executors/confine.js";
 import { endGroup, endMarked, groupAlive, signalGroup, withMark } from "../util/proc.js";
 import { redact } from "../util/secrets.js";
 
@@ -15,6 +16,16 @@ export interface Captured {
 
 const CAP = 10_000_000;
 
+const NOT_RUN: Captured = {
+  code: null,
+  signal: null,
+  stdout: "",
+  stderr: "",
+  timedOut: false,
+  aborted: false,
+  spawnError: null,
+};
+
 /**
  * Runs a researcher's program (a coding agent, a user's command) in its own process
  * group, feeding `input` on stdin and capturing stdout and stderr apart. The whole group
@@ -30,11 +41,21 @@ export function runCaptured(
     timeoutMs: number;
     signal: AbortSignal;
     env?: NodeJS.ProcessEnv;
+    /** The run's sandbox and what the program sees; none when null or absent. */
+    sandbox?: Confinement | null;
   },
 ): Promise<Captured> {
   return new Promise((resolve) => {
     const { env, mark } = withMark(o.env ?? process.env);
-    const child = spawn(file, args, {
+    let launch: Launch;
+    try {
+      launch = confine(o.sandbox ?? null, [file, ...args]);
+    } catch (error) {
+      const why = `the harness could not prepare the sandbox: ${(error as Error).message}`;
+      resolve({ ...NOT_RUN, stderr: why, spawnError: why });
+      return;
+    }
+    const child = spawn(launch.file, launch.args, {
       cwd: o.cwd,
       env,
       detached: true,
@@ -76,6 +97,7 @@ export function runCaptured(
       if (ending) await ending;
       if (child.pid && groupAlive(child.pid)) signalGroup(child.pid, "SIGKILL");
       await endMarked(mark, 0);
+      launch.done();
       // The program may print its own credentials; its output is recorded.
       resolve({
         code,

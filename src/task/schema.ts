@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { z } from "zod";
 import { TaskFileError } from "../errors.js";
 import { EXECUTORS } from "../executors/index.js";
+import { sandboxSettings } from "../executors/sandbox.js";
 import { judgeSettings } from "../judge/index.js";
 import { type Constraint, parseConstraint } from "../metrics/constraints.js";
 import { researcherSettings } from "../researchers/index.js";
@@ -161,6 +162,8 @@ const core = {
   /** Promote to the next stage automatically after this many keeps. */
   promote_every: z.number().int("must be a whole number").min(1, "must be 1 or more").optional(),
   env: env.default({}),
+  /** What bounds replicates and researchers: bubblewrap where it works, by default. */
+  sandbox: sandboxSettings.prefault({}),
 };
 
 // A kind named after a core field would silently replace that field's schema.

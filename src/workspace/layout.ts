@@ -10,6 +10,11 @@ export const STATE_DIR = ".autoresearch";
 export const paths = {
   state: (root: string) => join(root, STATE_DIR),
   cache: (root: string) => join(root, STATE_DIR, "cache"),
+  /** Compile caches kept across trials: written by every replicate, unlike the cache. */
+  compileCaches: (root: string) => ({
+    inductor: join(root, STATE_DIR, "cache", "torch-inductor"),
+    triton: join(root, STATE_DIR, "cache", "triton"),
+  }),
   run: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag),
   results: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag, "results.tsv"),
   trial: (root: string, tag: string, n: number) =>

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { CLI, FIXTURES, makeRepo, ROOT, runCli, sh, survivors, tempDir } from "../helpers.js";
@@ -25,6 +25,8 @@ function chaosTask(journal: string, marker: string, extra = "") {
       "kill_grace: 2s",
       "metric: { name: score, goal: minimize }",
       `env: { CHAOS_JOURNAL: "${journal}", CHAOS_MARK: "${marker}" }`,
+      // The journal is outside the task: the sandbox lets replicates write it.
+      `sandbox: { binds: [{ path: "${dirname(journal)}", writable: true }] }`,
       extra,
     ].join("\n"),
     "train.mjs": readFileSync(join(FIXTURES, "chaos-train.mjs"), "utf8"),
@@ -63,7 +65,7 @@ async function chaos(root: string, journal: string, marker: string, first: strin
   expect(final.code).toBe(0);
 
   const doctor = await runCli(["doctor", "-C", root]);
-  expect(doctor.stdout).toBe("run chaos: ok\n");
+  expect(doctor.stdout).toMatch(/^sandbox: bubblewrap [^\n]+\nrun chaos: ok\n$/);
   expect(doctor.code).toBe(0);
 
   // Every replicate that produced a result is recorded exactly once, as ok; no other is.

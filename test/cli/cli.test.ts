@@ -4,7 +4,15 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { isAlive } from "../../src/util/proc.js";
-import { quadraticTask, runCli, sh, survivors, tempDir, waitFor } from "../helpers.js";
+import {
+  QUADRATIC_YAML,
+  quadraticTask,
+  runCli,
+  sh,
+  survivors,
+  tempDir,
+  waitFor,
+} from "../helpers.js";
 
 /** The replicate the ledger says is running (of trial `n` if given), once its process is recorded. */
 function runningReplicate(root: string, n?: number) {
@@ -72,7 +80,8 @@ describe("the command line", () => {
   });
 
   it("resumes after the orchestrator is killed with SIGKILL mid-trial: no finished trial lost, no orphan left", async () => {
-    const root = quadraticTask();
+    // Without the sandbox, a replicate outlives its orchestrator until resume ends it.
+    const root = quadraticTask({ yaml: [...QUADRATIC_YAML, "sandbox: none"].join("\n") });
     const env = { TEST_SLEEP_S: "60", TEST_SLEEP_TRIAL: "1" };
     const first = runCli(["run", "-C", root, "--tag", "k", "--max-trials", "4"], { env });
     const replicate = await waitFor(() => runningReplicate(root, 1), 30_000, "trial 1's replicate");
@@ -122,6 +131,29 @@ describe("the command line", () => {
     expect(status.stdout).toMatch(/#1 +(keep|discard) /);
   });
 
+  it("in bubblewrap, a replicate dies with its killed orchestrator, and resume runs it again", async () => {
+    const root = quadraticTask({ yaml: [...QUADRATIC_YAML, "sandbox: bwrap"].join("\n") });
+    const env = { TEST_SLEEP_S: "60", TEST_SLEEP_TRIAL: "1" };
+    const first = runCli(["run", "-C", root, "--tag", "k", "--max-trials", "3"], { env });
+    const replicate = await waitFor(() => runningReplicate(root, 1), 30_000, "trial 1's replicate");
+    const ledger = Ledger.open(root);
+    process.kill(ledger.run("k")!.ownerPid!, "SIGKILL");
+    ledger.close();
+    expect((await first).signal).toBe("SIGKILL");
+    await waitFor(() => !isAlive(replicate.pid!, replicate.pidStart), 5_000, "the replicate's end");
+
+    const resumed = await runCli(["resume", "-C", root], { env: { TEST_SLEEP_S: "0" } });
+    expect(resumed.stderr).toBe("");
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(
+      "recovered: 1 trial(s) continued, 0 recorded as interrupted, 0 orphaned process group(s) ended",
+    );
+    const after = Ledger.open(root);
+    const trials = after.trials(after.run("k")!.id);
+    expect(after.replicates(trials[1]!.id).map((r) => r.outcome)).toEqual(["interrupted", "ok"]);
+    after.close();
+  });
+
   it("resume ends what a killed run left going: a replicate whose pid was never recorded and a child that left its group", async () => {
     const marker = `unrecorded-${process.pid}-${Date.now()}`;
     const root = quadraticTask({
@@ -133,6 +165,8 @@ describe("the command line", () => {
         "kill_grace: 1s",
         "metric: { name: score, goal: minimize }",
         `env: { TEST_MARK: "${marker}" }`,
+        // What resume must find is what the sandbox would have ended with the orchestrator.
+        "sandbox: none",
       ].join("\n"),
     });
     const first = runCli(["run", "-C", root, "--tag", "u", "--max-trials", "2"], {

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -85,6 +85,24 @@ describe("the SLURM executor, on a real single-node cluster", () => {
     } finally {
       delete process.env.FAKE_API_KEY;
     }
+  });
+
+  it("runs the job's replicate in bubblewrap on the node: the checkout read-only, nothing left behind", async () => {
+    const mark = `ar-slurm-daemon-${process.pid}`;
+    const root = task(
+      `(echo x > ../../../escape.txt) 2>/dev/null && echo wrote || echo read-only; (setsid env -i sh -c "while :; do sleep 1; done" ${mark} &); node train.mjs`,
+      "sandbox: bwrap",
+    );
+    const { result, replicates } = await run(root, { maxTrials: 1 });
+    expect(result.status).toBe("finished");
+    expect(readFileSync(replicates[0]!.logPath, "utf8")).toContain("read-only");
+    expect(existsSync(join(root, "escape.txt"))).toBe(false);
+    expect(readFileSync(join(root, ".autoresearch/runs/s/trials/0/run.sbatch"), "utf8")).toContain(
+      "exec 'bwrap' '--unshare-all'",
+    );
+    // pgrep leaves itself out, and no shell around it holds the mark.
+    const left = spawnSync("pgrep", ["-f", mark], { encoding: "utf8" });
+    expect(left.stdout.trim()).toBe("");
   });
 
   it("records a crashing job as a crash with its exit code and last line", async () => {

@@ -35,7 +35,7 @@ function untilTrials(root: string, tag: string, n: number) {
 /** `doctor` finds nothing wrong, and every trial is done. */
 async function consistent(root: string, tag: string) {
   const doctor = await runCli(["doctor", "-C", root]);
-  expect(doctor.stdout).toBe(`run ${tag}: ok\n`);
+  expect(doctor.stdout).toMatch(new RegExp(`^sandbox: [^\n]+\nrun ${tag}: ok\n$`));
   expect(doctor.code).toBe(0);
   expect(trials(root, tag).rows.every((t) => t.state === "done")).toBe(true);
 }
@@ -58,7 +58,8 @@ describe("faults", () => {
       join(root, "autoresearch.yaml"),
       [
         "editable: [train.mjs]",
-        `run: 'if [ "$AR_TRIAL" = 2 ] && [ ! -e "$AR_CACHE_DIR/filled" ]; then touch "$AR_CACHE_DIR/filled"; head -c 50000000 /dev/zero > "$AR_CACHE_DIR/fill"; fi; node train.mjs'`,
+        // Into the trial's folder, which a replicate may write, sandbox or not.
+        `run: 'dir=$(dirname "$AR_RESULT_FILE"); if [ "$AR_TRIAL" = 2 ] && [ ! -e "$dir/filled" ]; then touch "$dir/filled"; head -c 50000000 /dev/zero > "$dir/fill"; fi; node train.mjs'`,
         "metric: { name: score, goal: minimize }",
       ].join("\n"),
     );
@@ -71,7 +72,7 @@ describe("faults", () => {
     const before = trials(root, "full");
     expect(before.rows.slice(0, 2).map((t) => t.state)).toEqual(["done", "done"]);
 
-    rmSync(join(root, ".autoresearch/cache/fill"));
+    rmSync(join(root, ".autoresearch/runs/full/trials/2/fill"));
     const resumed = await runCli(["resume", "-C", root]);
     expect(resumed.stderr).toBe("");
     expect(resumed.code).toBe(0);

@@ -16,7 +16,7 @@ import type {
   ProposalResult,
   Researcher,
 } from "../../src/researchers/researcher.js";
-import { quadraticTask, sh, tempDir } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, sh, tempDir } from "../helpers.js";
 
 const KEY = "sk-adversarial-0123456789abcdef";
 
@@ -139,7 +139,8 @@ describe("adversarial researchers", () => {
   });
 
   it("marks a replicate that rewrites the repository's git config at run time as tampered", async () => {
-    const root = quadraticTask();
+    // In bubblewrap the write fails (the checkout is read-only); without it, it is caught.
+    const root = quadraticTask({ yaml: [...QUADRATIC_YAML, "sandbox: none"].join("\n") });
     const configBefore = readFileSync(join(root, ".git/config"), "utf8");
     const sneaky = (wt: string) => {
       const file = join(wt, "train.mjs");

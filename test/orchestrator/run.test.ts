@@ -216,7 +216,8 @@ describe("a run, end to end, with real git and real processes", () => {
     const root = quadraticTask({
       yaml: [
         "editable: [train.mjs]",
-        'run: env > env.txt; cp env.txt "$AR_CACHE_DIR/env-$AR_TRIAL.txt"; node train.mjs',
+        // The trial's folder is writable, sandbox or not; the cache is setup's alone.
+        'run: env > env.txt; cp env.txt "$(dirname "$AR_RESULT_FILE")/env.txt"; node train.mjs',
         "budget: 7s",
         "metric: { name: score, goal: minimize }",
         "env: { TASK_SETTING: on }",
@@ -229,7 +230,7 @@ describe("a run, end to end, with real git and real processes", () => {
     } finally {
       delete process.env.FAKE_API_KEY;
     }
-    const env = readFileSync(join(root, ".autoresearch/cache/env-0.txt"), "utf8");
+    const env = readFileSync(join(root, ".autoresearch/runs/t1/trials/0/env.txt"), "utf8");
     expect(env).toContain("AR_TIME_BUDGET=7\n");
     expect(env).toContain("AR_SEED=42\n");
     expect(env).toContain("AR_TRIAL=0\n");

@@ -144,7 +144,7 @@ describe("the tamper audit", () => {
     expect(trials[1]).toMatchObject({
       verdict: "tampered",
       reason:
-        "the replicate changed files outside the editable files and declared outputs: cache.json",
+        'the replicate changed files outside the editable files and declared outputs: cache.json; if the program writes them on purpose (checkpoints, logs), declare them in autoresearch.yaml: outputs: ["cache.json"]',
     });
     expect(trials[2]!.verdict).toBe("keep");
   });

@@ -16,6 +16,7 @@ const events: RunEvent[] = [
     metric: "val_loss",
     resumed: false,
     researcher: "mutate",
+    sandbox: "sandbox: none (sandbox: none in the task file or --sandbox none)",
   },
   { type: "trial-start", n: 0, baseline: true },
   {
@@ -102,6 +103,7 @@ describe("the terminal display", () => {
     expect(out.text()).toBe(
       [
         "starting run t of demo · researcher mutate",
+        "sandbox: none (sandbox: none in the task file or --sandbox none)",
         "#0 baseline",
         "#0 replicate 0 running on cpu0",
         "#0    crash       val_loss —          baseline  (exit code 1: boom)",

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ResearcherError } from "../../src/errors.js";
@@ -11,18 +11,27 @@ import { FIXTURES, quadraticTask, tempDir } from "../helpers.js";
 
 const AGENTS = join(FIXTURES, "agents");
 let log = "";
-const saved = { PATH: process.env.PATH, AGENT_LOG: process.env.AGENT_LOG };
+let home = "";
+const saved = { PATH: process.env.PATH, AGENT_LOG: process.env.AGENT_LOG, HOME: process.env.HOME };
 beforeEach(() => {
-  log = join(tempDir(), "agent.log");
+  // The agents keep their state in their own folders of the home folder, which is all
+  // of it they see in the sandbox: the stand-ins log their calls there.
+  home = tempDir("ar-home-");
+  for (const dir of [".claude", ".codex"]) mkdirSync(join(home, dir));
+  process.env.HOME = home;
+  log = join(home, ".claude", "agent.log");
   process.env.PATH = `${AGENTS}:${saved.PATH}`;
   process.env.AGENT_LOG = log;
 });
 afterEach(() => {
   process.env.PATH = saved.PATH;
+  process.env.HOME = saved.HOME;
   if (saved.AGENT_LOG === undefined) delete process.env.AGENT_LOG;
 });
 
 async function runWith(researcher: string, yamlExtra = "") {
+  log = join(home, researcher === "codex" ? ".codex" : ".claude", "agent.log");
+  process.env.AGENT_LOG = log;
   const root = quadraticTask({
     yaml: `editable: [train.mjs]\nprotected: [evaluate.mjs]\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\n${yamlExtra}`,
   });

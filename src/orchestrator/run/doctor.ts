@@ -1,8 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import { resolveSandbox } from "../../executors/sandbox.js";
 import { jobState } from "../../executors/slurm-cli.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import { importedFrom, type RunRow } from "../../ledger/types.js";
+import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
 import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
@@ -101,6 +103,16 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
     for (const lock of locks) if (existsSync(lock)) add("locks", `${lock} is a stale lock`);
   }
   return problems;
+}
+
+/** What bounds the task's replicates on this machine, as the run's header would say it. */
+export function sandboxReport(root: string): string {
+  const task = loadTask(root);
+  try {
+    return resolveSandbox(task.sandbox).summary;
+  } catch (error) {
+    return `sandbox: unusable: ${(error as Error).message}`;
+  }
 }
 
 export interface DoctorReport {

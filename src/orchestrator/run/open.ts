@@ -1,3 +1,4 @@
+import type { SandboxMode } from "../../executors/sandbox.js";
 import { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import { loadTask } from "../../task/load.js";
@@ -37,6 +38,7 @@ export interface ToolOptions {
   root: string;
   tag?: string;
   executor?: ExecutorOption;
+  sandbox?: SandboxMode;
   signal: AbortSignal;
   emit: Emit;
 }

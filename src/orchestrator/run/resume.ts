@@ -1,4 +1,5 @@
 import { TaskFileError, UsageError } from "../../errors.js";
+import { resolveSandbox } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
@@ -39,6 +40,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
         `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
       );
     checkOwner(run);
+    const sandbox = resolveSandbox(task.sandbox, options.sandbox);
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
     ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
@@ -62,6 +64,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       metric: task.metric.name,
       resumed: true,
       researcher: current.researcher,
+      sandbox: sandbox.summary,
     });
     if (recovery.interrupted || recovery.killed || recovery.recovered || recovery.continued.length)
       options.emit({

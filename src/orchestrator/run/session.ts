@@ -1,3 +1,4 @@
+import type { SandboxMode } from "../../executors/sandbox.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
   createResearcher,
@@ -29,6 +30,8 @@ export interface SessionOptions {
   stops?: Partial<Stops>;
   /** Where replicates run (a kind and its flags, or an executor); for resume, undefined keeps the run's own. */
   executor?: ExecutorOption;
+  /** Replaces the task file's sandbox mode for this session (--sandbox). */
+  sandbox?: SandboxMode;
   /** Trials proposed ahead of free slots (default: one per slot, none for mutate). */
   lookahead?: number;
   /** Replicates after which no new trial starts, for this session. */

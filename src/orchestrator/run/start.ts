@@ -1,5 +1,6 @@
 import picomatch from "picomatch";
 import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
+import { resolveSandbox } from "../../executors/sandbox.js";
 import { createJudge } from "../../judge/index.js";
 import { Ledger } from "../../ledger/ledger.js";
 import { checkBudget, researcherConfig } from "../../researchers/index.js";
@@ -56,6 +57,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   checkTaskFiles(task, await trackedFiles(task.root));
   const executor = options.executor ?? { kind: "local" };
   checkExecutor(task, executor);
+  // Before anything is recorded: `sandbox: bwrap` where it cannot work is refused here.
+  const sandbox = resolveSandbox(task.sandbox, options.sandbox);
   const own = typeof options.researcher === "object" ? options.researcher : null;
   const kinds =
     typeof options.researcher === "string"
@@ -112,6 +115,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       metric: task.metric.name,
       resumed: false,
       researcher: run.researcher,
+      sandbox: sandbox.summary,
     });
     const ctx = runContext(task, ledger, run, options, researchers, executor);
     return await finishSession(ctx, options, []);

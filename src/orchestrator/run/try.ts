@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { UsageError } from "../../errors.js";
+import { resolveSandbox, type SandboxMode } from "../../executors/sandbox.js";
 import { Ledger } from "../../ledger/ledger.js";
 import type { RunRow, TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
@@ -42,6 +43,8 @@ export interface TryOptions {
   tag?: string;
   /** The tag of a new run when there is none to continue. */
   newTag: string;
+  /** Replaces the task file's sandbox mode (--sandbox). */
+  sandbox?: SandboxMode;
   signal: AbortSignal;
   emit: Emit;
 }
@@ -157,6 +160,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   await refuseUnsafe(task.root);
   const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
   if (tried.length === 0) throw nothingToTry(leftAlone);
+  const sandbox = resolveSandbox(task.sandbox, o.sandbox);
   const ledger = Ledger.open(task.root);
   try {
     const run = await chooseRun(task.root, ledger, o);
@@ -167,6 +171,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       metric: run.metric,
       resumed: ledger.nextTrialNumber(run.id) > 0,
       researcher: "agent",
+      sandbox: sandbox.summary,
     });
     const researcher: Researcher = {
       name: "agent",
@@ -175,9 +180,16 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
         return { ok: true, title: o.title, hypothesis: o.hypothesis };
       },
     };
-    const ctx = runContext(task, ledger, run, { signal: o.signal, emit: o.emit }, [researcher], {
-      kind: "local",
-    });
+    const ctx = runContext(
+      task,
+      ledger,
+      run,
+      { signal: o.signal, emit: o.emit, sandbox: o.sandbox },
+      [researcher],
+      {
+        kind: "local",
+      },
+    );
     const { baseline, trial, end } = await driveOnce(ctx);
     // The loop's own reason names --max-trials, a flag try does not have.
     if (trial && end.status === "finished")

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { scrubbedEnv } from "../../executors/env.js";
 import type { Stage, Task } from "../../task/task.js";
 import { paths } from "../../workspace/layout.js";
@@ -6,13 +5,14 @@ import { paths } from "../../workspace/layout.js";
 /** The environment shared by setup and replicates: no secrets, the task's variables, AR_ basics. */
 export function baseEnv(task: Task, tag: string): Record<string, string> {
   const cache = paths.cache(task.root);
+  const compile = paths.compileCaches(task.root);
   return {
     ...scrubbedEnv(),
     // Logs are read live and after a kill; buffered output would be lost.
     PYTHONUNBUFFERED: "1",
     // One compile cache per task: every trial after the first starts several times faster.
-    TORCHINDUCTOR_CACHE_DIR: join(cache, "torch-inductor"),
-    TRITON_CACHE_DIR: join(cache, "triton"),
+    TORCHINDUCTOR_CACHE_DIR: compile.inductor,
+    TRITON_CACHE_DIR: compile.triton,
     ...task.env,
     AR_RUN: tag,
     AR_TIME_BUDGET: String(task.budget),

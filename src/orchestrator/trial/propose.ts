@@ -76,6 +76,7 @@ export async function prepareProposal(
     history: ledger.trials(run.id).filter((t) => t.state === "done"),
     inFlight: [...ctx.inFlight.values()],
     seed: run.seed,
+    sandbox: ctx.sandbox,
     signal: ctx.signal,
     ...(reconcile ? { reconcile } : {}),
   });

@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import type { Placement, ReplicateExecution, ReplicateSpec } from "../../executors/executor.js";
 import { readLog } from "../../executors/log-file.js";
 import { type Classified, classify, type Outcome } from "../../metrics/outcome.js";
@@ -12,6 +13,7 @@ import {
   removeEntry,
   replaceWith,
 } from "../../util/safe-file.js";
+import { replicateView } from "../../workspace/views.js";
 import type { RunContext } from "../context.js";
 import { replicateEnv } from "./env.js";
 
@@ -80,6 +82,10 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
     gpus: task.resources.gpus,
     cpus: task.resources.cpus,
     signal: ctx.signal,
+    sandbox: {
+      sandbox: ctx.sandbox,
+      view: replicateView(task.root, job.worktree, dirname(resultPath), ctx.sandbox.settings),
+    },
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),
   };

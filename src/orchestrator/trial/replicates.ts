@@ -7,7 +7,13 @@ import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
 import { describePlanted, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
-import { paths, replicateJob, replicateLog, replicateResult } from "../../workspace/layout.js";
+import {
+  paths,
+  replicateJob,
+  replicateLog,
+  replicateResult,
+  TASK_FILE,
+} from "../../workspace/layout.js";
 import { protectedFingerprint, tamperedFiles } from "../../workspace/protect.js";
 import type { RunContext } from "../context.js";
 import { judgeContext } from "./judging.js";
@@ -180,7 +186,7 @@ export async function runReplicates(
       return {
         kind: "verdict",
         verdict: "tampered",
-        reason: `the replicate changed files outside the editable files and declared outputs: ${clip(undeclared)}`,
+        reason: `the replicate changed files outside the editable files and declared outputs: ${clip(undeclared)}; if the program writes them on purpose (checkpoints, logs), declare them in ${TASK_FILE}: outputs: ${JSON.stringify(outputGlobs(undeclared))}`,
         metric: null,
       };
     done.push({ seed, result });
@@ -199,6 +205,11 @@ function plantedInFolder(dir: string, tampered: string | null): string | null {
   if (tampered) return others.length ? `${tampered}; it also left ${clip(others)}` : tampered;
   if (!others.length) return null;
   return `the replicate put links or special files in the trial's folder: ${clip(others)}; they were removed without being followed or read`;
+}
+
+/** Globs that would declare these paths: a file's top folder, or the file itself at the top. */
+function outputGlobs(changed: string[]): string[] {
+  return [...new Set(changed.map((p) => (p.includes("/") ? `${p.split("/")[0]}/**` : p)))];
 }
 
 function clip(paths: string[]): string {

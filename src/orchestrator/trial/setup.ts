@@ -7,6 +7,7 @@ import { logTail } from "../../metrics/outcome.js";
 import type { Stage } from "../../task/task.js";
 import { paths } from "../../workspace/layout.js";
 import { protectedFingerprint } from "../../workspace/protect.js";
+import { setupView } from "../../workspace/views.js";
 import type { RunContext } from "../context.js";
 import { baseEnv } from "./env.js";
 
@@ -55,6 +56,10 @@ export async function ensureSetup(
     timeoutMs: SETUP_TIMEOUT_MS,
     killGraceMs: task.killGrace * 1000,
     signal: ctx.signal,
+    sandbox: {
+      sandbox: ctx.sandbox,
+      view: setupView(task.root, worktree, ctx.sandbox.settings.binds),
+    },
   });
   const seconds = result.durationMs / 1000;
   ctx.ledger.event(ctx.run.id, null, "setup-end", { seconds, exitCode: result.exitCode });

@@ -1,0 +1,159 @@
+import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { isAbsolute, join, relative, sep } from "node:path";
+import { type Bind, BWRAP_BASE, type Sandbox } from "./sandbox.js";
+
+/**
+ * What one sandboxed command sees of the file system besides a read-only `/`, a private
+ * `/tmp` and an empty home folder.
+ */
+export interface View {
+  /** Writable at their own path: the worktree, the trial's folder, compile caches. */
+  writable: string[];
+  /** Readable at their own path although under something hidden (the task's checkout in $HOME). */
+  readable: string[];
+  /** Replaced by empty folders (the harness's state folder): other trials, the ledger. */
+  hidden: string[];
+  binds: Bind[];
+  network: boolean;
+}
+
+/** The run's sandbox and what one command sees through it. */
+export interface Confinement {
+  sandbox: Sandbox;
+  view: View;
+}
+
+/** A command ready to spawn, and what to clean up once it and its processes are gone. */
+export interface Launch {
+  file: string;
+  args: string[];
+  done(): void;
+}
+
+/** GPU device nodes, passed through where they exist (`-try`): CUDA needs them all. */
+const GPU_NODES = [
+  "/dev/nvidiactl",
+  "/dev/nvidia-uvm",
+  "/dev/nvidia-uvm-tools",
+  "/dev/nvidia-modeset",
+  "/dev/nvidia-caps",
+  "/dev/dri",
+  ...Array.from({ length: 32 }, (_, i) => `/dev/nvidia${i}`),
+];
+
+const under = (path: string, folder: string) => {
+  const r = relative(folder, path);
+  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
+};
+
+/**
+ * PATH entries under a hidden folder or /tmp (a conda or pyenv install in $HOME) stay
+ * readable, by their first folder there, so the task's interpreter is still found.
+ */
+function toolFolders(hidden: string[], path = process.env.PATH ?? ""): string[] {
+  const found = new Set<string>();
+  for (const entry of path.split(":")) {
+    if (!isAbsolute(entry)) continue;
+    for (const h of hidden) {
+      if (entry === h || !under(entry, h)) continue;
+      found.add(join(h, relative(h, entry).split(sep)[0]!));
+    }
+  }
+  return [...found];
+}
+
+/**
+ * bubblewrap's arguments for `view`: namespaces of its own (network too unless allowed),
+ * no capabilities, the whole file system read-only, then mounts from the outermost in,
+ * so that a folder hidden by an empty one can be shown again inside it.
+ */
+export function bwrapArgs(view: View, home = process.env.HOME): string[] {
+  const hide = [
+    "/tmp",
+    ...(home && isAbsolute(home) && home !== "/" ? [home] : []),
+    ...view.hidden,
+  ];
+  const mounts: { path: string; rank: number; args: string[] }[] = [
+    ...hide.map((path) => ({ path, rank: 0, args: ["--tmpfs", path] })),
+    ...[...view.readable, ...toolFolders(hide)].map((path) => ({
+      path,
+      rank: 1,
+      args: ["--ro-bind-try", path, path],
+    })),
+    ...view.binds.map((b) => ({
+      path: b.path,
+      rank: b.writable ? 2 : 1,
+      // A researcher's default folders may not exist yet; the task's own binds were checked.
+      args: [b.writable ? "--bind-try" : "--ro-bind-try", b.path, b.path],
+    })),
+    ...view.writable.map((path) => ({ path, rank: 2, args: ["--bind", path, path] })),
+  ];
+  const depth = (p: string) => p.split("/").filter(Boolean).length;
+  mounts.sort((a, b) => depth(a.path) - depth(b.path) || a.rank - b.rank);
+  return [
+    ...BWRAP_BASE,
+    ...(view.network ? ["--share-net"] : []),
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    ...GPU_NODES.flatMap((d) => ["--dev-bind-try", d, d]),
+    ...mounts.flatMap((m) => m.args),
+  ];
+}
+
+/** Sets the file-size limit and joins the cgroup ("" for none), then runs the rest. */
+const WRAPPER =
+  'ulimit -f "$1" || exit 126; if [ -n "$2" ]; then echo $$ > "$2" || exit 126; fi; shift 2; exec "$@"';
+
+let launches = 0;
+
+/**
+ * How to spawn `argv` inside the run's sandbox (as it is, when there is none). The
+ * file-size limit and the cgroup are entered before bubblewrap starts, so nothing inside
+ * runs without them. Throws if the cgroup cannot be made (the caller records why).
+ */
+export function confine(confinement: Confinement | null, argv: string[]): Launch {
+  if (!confinement || confinement.sandbox.kind === "none")
+    return { file: argv[0]!, args: argv.slice(1), done: () => undefined };
+  const { sandbox, view } = confinement;
+  const { settings, cap } = sandbox;
+  const inner = cap.kind === "rlimit" ? ["prlimit", `--nproc=${settings.maxProcesses}`, "--"] : [];
+  let group = "";
+  if (cap.kind === "cgroup") {
+    group = join(cap.parent, `autoresearch-${process.pid}-${++launches}`);
+    mkdirSync(group);
+    writeFileSync(join(group, "pids.max"), String(settings.maxProcesses));
+  }
+  const blocks = String(Math.ceil(settings.maxFileSize / 512));
+  return {
+    file: "/bin/sh",
+    args: [
+      "-c",
+      WRAPPER,
+      "sandbox",
+      blocks,
+      group && join(group, "cgroup.procs"),
+      "bwrap",
+      ...bwrapArgs(view),
+      "--",
+      ...inner,
+      ...argv,
+    ],
+    done: () => {
+      if (group) removeGroup(group, 5);
+    },
+  };
+}
+
+/** An emptied cgroup can linger a moment after its last process is reaped. */
+function removeGroup(dir: string, tries: number): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    if (tries > 1) setTimeout(() => removeGroup(dir, tries - 1), 200).unref();
+  }
+}

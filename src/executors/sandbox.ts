@@ -1,0 +1,210 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { SetupError, UsageError } from "../errors.js";
+import { count, required, section, size, strict, text } from "../util/fields.js";
+
+export const SANDBOX_MODES = ["auto", "bwrap", "none"] as const;
+export type SandboxMode = (typeof SANDBOX_MODES)[number];
+
+/** A path outside the worktree that sandboxed commands see at the same place. */
+export interface Bind {
+  path: string;
+  writable: boolean;
+}
+
+const mode = z.enum(SANDBOX_MODES, {
+  error: required("one of auto (bubblewrap where it works), bwrap, none"),
+});
+
+/** `~/x` → the home folder's x; anything else must be absolute. */
+const hostPath = text("an absolute path or one under ~/").transform((p, ctx) => {
+  const path = p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p;
+  if (!isAbsolute(path)) {
+    ctx.addIssue({ code: "custom", message: "must be an absolute path or start with ~/" });
+    return z.NEVER;
+  }
+  return resolve(path);
+});
+
+export const bind = z
+  .union([hostPath, strict({ path: hostPath, writable: z.boolean().default(false) })], {
+    error: required("a path, or { path, writable }"),
+  })
+  .transform((b): Bind => (typeof b === "string" ? { path: b, writable: false } : b));
+
+/** The task file's `sandbox:`: a mode alone, or the mode with what sandboxed replicates may reach. */
+export const sandboxSettings = z.preprocess(
+  (v) => (typeof v === "string" ? { mode: v } : v),
+  section({
+    mode: mode.default("auto"),
+    /** Replicates have no network unless this is true (researchers always have it). */
+    network: z.boolean({ error: required("true or false") }).default(false),
+    /** Paths replicates see besides the task: the home folder is empty except these. */
+    binds: z.array(bind, { error: required("a list of paths") }).default([]),
+    max_processes: count("processes and threads one replicate may have at once").default(8192),
+    max_file_size: size.default(16 * 1024 ** 3),
+  }),
+);
+export type SandboxSettings = z.output<typeof sandboxSettings>;
+
+/** How the number of a sandboxed command's processes is held down. */
+export type ProcessCap =
+  | { kind: "cgroup"; parent: string }
+  | { kind: "rlimit" }
+  | { kind: "none"; why: string };
+
+/** What bounds the run's replicates and researchers, settled once per orchestrator. */
+export interface Sandbox {
+  kind: "bwrap" | "none";
+  settings: SandboxSettings;
+  cap: ProcessCap;
+  /** One line for the run's header and `doctor`: what applies, or why nothing does. */
+  summary: string;
+}
+
+/** The same namespaces and capabilities for the probe as for every sandboxed command. */
+export const BWRAP_BASE = ["--unshare-all", "--die-with-parent", "--cap-drop", "ALL"];
+
+let probed: { ok: true } | { ok: false; why: string } | undefined;
+
+/** Whether bubblewrap can make a sandbox on this machine, and why not (asked once). */
+export function probeBwrap(): { ok: true } | { ok: false; why: string } {
+  if (probed) return probed;
+  const r = spawnSync(
+    "bwrap",
+    [...BWRAP_BASE, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+  probed = missing
+    ? { ok: false, why: "bubblewrap is not installed (Debian, Ubuntu: apt install bubblewrap)" }
+    : r.status === 0
+      ? { ok: true }
+      : { ok: false, why: bwrapFailure(r.stderr || r.error?.message || `exit ${r.status}`) };
+  return probed;
+}
+
+function bwrapFailure(stderr: string): string {
+  const said = stderr.trim().split("\n")[0] ?? "";
+  const off = (file: string) => {
+    try {
+      return readFileSync(file, "utf8").trim() === "0";
+    } catch {
+      return false;
+    }
+  };
+  if (
+    off("/proc/sys/kernel/unprivileged_userns_clone") ||
+    off("/proc/sys/user/max_user_namespaces")
+  )
+    return `user namespaces are disabled on this machine (${said}); enable them with sysctl kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0`;
+  return `bubblewrap cannot create namespaces here (${said}); in a container, the container must allow them (for example, docker run --security-opt seccomp=unconfined --cap-add SYS_ADMIN)`;
+}
+
+/**
+ * The run's sandbox: `mode` (the task file's, or `override` from --sandbox) settled
+ * against what this machine allows. Throws a SetupError when `bwrap` is asked for and
+ * cannot work here, naming why; `auto` falls back to none with the reason in `summary`.
+ */
+export function resolveSandbox(settings: SandboxSettings, override?: SandboxMode): Sandbox {
+  const wanted = override ?? settings.mode;
+  const s = { ...settings, mode: wanted };
+  const none = (why: string): Sandbox => ({
+    kind: "none",
+    settings: s,
+    cap: { kind: "none", why },
+    summary: `sandbox: none (${why})`,
+  });
+  if (wanted === "none") return none("sandbox: none in the task file or --sandbox none");
+  const probe = probeBwrap();
+  if (!probe.ok) {
+    if (wanted === "bwrap")
+      throw new SetupError(
+        `sandbox: bwrap was asked for but ${probe.why}; or run with --sandbox none`,
+      );
+    return none(`${probe.why}; replicates run unsandboxed`);
+  }
+  for (const b of s.binds)
+    if (!existsSync(b.path))
+      throw new UsageError(`sandbox.binds: ${b.path} does not exist; create it or remove it`);
+  const cap = processCap();
+  const limits = [
+    s.network ? "network on" : "no network",
+    cap.kind === "none"
+      ? `no process cap: ${cap.why}`
+      : `at most ${s.maxProcesses} processes (${cap.kind})`,
+    `files up to ${formatBytes(s.maxFileSize)}`,
+  ];
+  return { kind: "bwrap", settings: s, cap, summary: `sandbox: bubblewrap (${limits.join(", ")})` };
+}
+
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const)
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  return `${bytes} B`;
+}
+
+let cap: ProcessCap | undefined;
+
+/**
+ * How sandboxed processes are counted: a pids cgroup where one can be made and joined
+ * (root's usual case: RLIMIT_NPROC does not bind root), else RLIMIT_NPROC inside the
+ * sandbox's user namespace for other users, else nothing, with the reason.
+ */
+function processCap(): ProcessCap {
+  if (cap) return cap;
+  const parent = pidsCgroup();
+  if (parent) {
+    const dir = join(parent, `autoresearch-probe-${process.pid}`);
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "pids.max"), "16");
+      const joined = spawnSync("/bin/sh", ["-c", 'echo $$ > "$0"', join(dir, "cgroup.procs")]);
+      if (joined.status === 0) cap = { kind: "cgroup", parent };
+    } catch {
+    } finally {
+      try {
+        rmdirSync(dir);
+      } catch {}
+    }
+  }
+  cap ??=
+    process.getuid?.() === 0
+      ? {
+          kind: "none",
+          why: "running as root without a writable pids cgroup, and RLIMIT_NPROC does not bind root",
+        }
+      : { kind: "rlimit" };
+  return cap;
+}
+
+/** This process's folder in the pids controller's hierarchy (cgroup v1, or v2 with pids), or null. */
+function pidsCgroup(): string | null {
+  let lines: string[];
+  try {
+    lines = readFileSync("/proc/self/cgroup", "utf8").trim().split("\n");
+  } catch {
+    return null;
+  }
+  for (const line of lines) {
+    const [, controllers, path] = line.split(":");
+    if (controllers?.split(",").includes("pids")) return join("/sys/fs/cgroup/pids", path ?? "");
+  }
+  const unified = lines.find((l) => l.startsWith("0::"));
+  if (!unified) return null;
+  const dir = join("/sys/fs/cgroup", unified.slice(3));
+  try {
+    return readFileSync(join(dir, "cgroup.subtree_control"), "utf8").split(/\s+/).includes("pids")
+      ? dir
+      : null;
+  } catch {
+    return null;
+  }
+}

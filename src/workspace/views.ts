@@ -1,0 +1,56 @@
+import { mkdirSync } from "node:fs";
+import type { View } from "../executors/confine.js";
+import type { Bind } from "../executors/sandbox.js";
+import { paths } from "./layout.js";
+
+/**
+ * What sandboxed commands of a task see. Everywhere the task's checkout is read-only and
+ * the harness's state folder (the ledger, other trials' worktrees and folders) is empty,
+ * except what each kind of command works in.
+ */
+function taskView(root: string, writable: string[], readable: string[] = []): View {
+  for (const dir of writable) mkdirSync(dir, { recursive: true });
+  return {
+    writable,
+    readable: [root, ...readable],
+    hidden: [paths.state(root)],
+    binds: [],
+    network: false,
+  };
+}
+
+/**
+ * A replicate: its worktree, its trial's folder (the result file) and the compile caches
+ * are writable; what setup put in the task's cache is read-only; no network unless allowed.
+ */
+export function replicateView(
+  root: string,
+  worktree: string,
+  trialDir: string,
+  settings: { network: boolean; binds: Bind[] },
+): View {
+  const compile = paths.compileCaches(root);
+  return {
+    ...taskView(root, [worktree, trialDir, compile.inductor, compile.triton], [paths.cache(root)]),
+    network: settings.network,
+    binds: settings.binds,
+  };
+}
+
+/** The task's setup: it fills the cache (downloads, tokenizers), so the cache is writable and the network on. */
+export function setupView(root: string, worktree: string, binds: Bind[]): View {
+  return { ...taskView(root, [worktree, paths.cache(root)]), network: true, binds };
+}
+
+/**
+ * A researcher that edits its worktree: the worktree (and its own `scratch` folders) alone
+ * is writable, besides its configuration folders in `binds`; it calls its API.
+ */
+export function researcherView(
+  root: string,
+  worktree: string,
+  binds: Bind[],
+  scratch: string[] = [],
+): View {
+  return { ...taskView(root, [worktree, ...scratch]), network: true, binds };
+}
