@@ -77,23 +77,29 @@ async function sandboxCost(root: string, n: number) {
   const settings = { ...sandboxSettings.parse({}), mode: "bwrap" as const };
   const boxed = resolveSandbox(settings);
   const view = replicateView(root, worktree, dir, settings);
+  const run = async (kind: "none" | "bwrap", i: string) => {
+    const result = await runProcess({
+      command: "true && echo --- && echo score: 1",
+      cwd: worktree,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      logPath: join(dir, `run-${kind}-${i}.log`),
+      logLimit: 1_000_000,
+      timeoutMs: 30_000,
+      killGraceMs: 1000,
+      sandbox: kind === "bwrap" ? { sandbox: boxed, view } : null,
+    });
+    if (result.exitCode !== 0)
+      throw new Error(`the ${kind} replicate failed: ${result.spawnError}`);
+    return result.durationMs;
+  };
+  // Interleaved, so that the machine's drift falls on both alike; then in blocks, which
+  // on this machine gives the sandbox less: the two orders bracket its cost.
   const times: Record<"none" | "bwrap", number[]> = { none: [], bwrap: [] };
+  const blocks: Record<"none" | "bwrap", number[]> = { none: [], bwrap: [] };
   for (let i = 0; i < n; i++)
-    for (const kind of ["none", "bwrap"] as const) {
-      const result = await runProcess({
-        command: "true && echo --- && echo score: 1",
-        cwd: worktree,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-        logPath: join(dir, `run-${kind}-${i}.log`),
-        logLimit: 1_000_000,
-        timeoutMs: 30_000,
-        killGraceMs: 1000,
-        sandbox: kind === "bwrap" ? { sandbox: boxed, view } : null,
-      });
-      if (result.exitCode !== 0)
-        throw new Error(`the ${kind} replicate failed: ${result.spawnError}`);
-      times[kind].push(result.durationMs);
-    }
+    for (const kind of ["none", "bwrap"] as const) times[kind].push(await run(kind, `i${i}`));
+  for (const kind of ["none", "bwrap"] as const)
+    for (let i = 0; i < n; i++) blocks[kind].push(await run(kind, `b${i}`));
   rmSync(dir, { recursive: true, force: true });
   const none = median(times.none);
   const bwrap = median(times.bwrap);
@@ -102,6 +108,7 @@ async function sandboxCost(root: string, n: number) {
     none_median_ms: Number(none.toFixed(1)),
     bwrap_median_ms: Number(bwrap.toFixed(1)),
     added_ms: Number((bwrap - none).toFixed(1)),
+    in_blocks_added_ms: Number((median(blocks.bwrap) - median(blocks.none)).toFixed(1)),
     cap: boxed.cap.kind,
   };
 }

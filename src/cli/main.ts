@@ -35,10 +35,15 @@ registerServe(program);
 registerImport(program);
 registerDelete(program);
 
-// A reader that closed early (`autoresearch status | head`) is not an error.
+/** Commands that drive trials: a closed reader must not abandon one half-way. */
+const DRIVING = new Set(["run", "resume", "try", "demo", "promote", "noise"]);
+
+// A reader that closed early (`autoresearch status | head`) is not an error. A run whose
+// reader went away goes on without printing; its records say what happened.
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") process.exit(0);
-  throw error;
+  if (error.code !== "EPIPE") throw error;
+  if (!DRIVING.has(process.argv[2] ?? "")) process.exit(0);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
 });
 
 try {

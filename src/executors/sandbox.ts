@@ -1,9 +1,16 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { SetupError, UsageError } from "../errors.js";
+import { SetupError } from "../errors.js";
 import { count, required, section, size, strict, text } from "../util/fields.js";
 
 export const SANDBOX_MODES = ["auto", "bwrap", "none"] as const;
@@ -30,9 +37,16 @@ const hostPath = text("an absolute path or one under ~/").transform((p, ctx) => 
 });
 
 export const bind = z
-  .union([hostPath, strict({ path: hostPath, writable: z.boolean().default(false) })], {
-    error: required("a path, or { path, writable }"),
-  })
+  .union(
+    [
+      hostPath,
+      strict({
+        path: hostPath,
+        writable: z.boolean({ error: required("true or false") }).default(false),
+      }),
+    ],
+    { error: required("an absolute path (or one under ~/, quoted), or { path, writable }") },
+  )
   .transform((b): Bind => (typeof b === "string" ? { path: b, writable: false } : b));
 
 /** The task file's `sandbox:`: a mode alone, or the mode with what sandboxed replicates may reach. */
@@ -43,7 +57,19 @@ export const sandboxSettings = z.preprocess(
     /** Replicates have no network unless this is true (researchers always have it). */
     network: z.boolean({ error: required("true or false") }).default(false),
     /** Paths replicates see besides the task: the home folder is empty except these. */
-    binds: z.array(bind, { error: required("a list of paths") }).default([]),
+    binds: z
+      .array(bind, { error: required("a list of paths") })
+      .default([])
+      .superRefine((binds, ctx) => {
+        binds.forEach((b, i) => {
+          if (!existsSync(b.path))
+            ctx.addIssue({
+              code: "custom",
+              path: [i],
+              message: "does not exist; create it or remove it",
+            });
+        });
+      }),
     max_processes: count("processes and threads one replicate may have at once").default(8192),
     max_file_size: size.default(16 * 1024 ** 3),
   }),
@@ -118,18 +144,19 @@ export function resolveSandbox(settings: SandboxSettings, override?: SandboxMode
     cap: { kind: "none", why },
     summary: `sandbox: none (${why})`,
   });
-  if (wanted === "none") return none("sandbox: none in the task file or --sandbox none");
+  if (wanted === "none")
+    return none(override ? "--sandbox none" : "sandbox: none in the task file");
   const probe = probeBwrap();
   if (!probe.ok) {
     if (wanted === "bwrap")
       throw new SetupError(
         `sandbox: bwrap was asked for but ${probe.why}; or run with --sandbox none`,
       );
-    return none(`${probe.why}; replicates run unsandboxed`);
+    return {
+      ...none(`${probe.why}; replicates run unsandboxed`),
+      summary: `warning: sandbox: none (${probe.why}; replicates run unsandboxed)`,
+    };
   }
-  for (const b of s.binds)
-    if (!existsSync(b.path))
-      throw new UsageError(`sandbox.binds: ${b.path} does not exist; create it or remove it`);
   const cap = processCap();
   const limits = [
     s.network ? "network on" : "no network",
@@ -141,14 +168,18 @@ export function resolveSandbox(settings: SandboxSettings, override?: SandboxMode
   return { kind: "bwrap", settings: s, cap, summary: `sandbox: bubblewrap (${limits.join(", ")})` };
 }
 
+/** In the unit it was most likely written in: 16GiB and 1MB both read back as given. */
 function formatBytes(bytes: number): string {
   for (const [unit, size] of [
     ["GiB", 1024 ** 3],
+    ["GB", 1e9],
     ["MiB", 1024 ** 2],
+    ["MB", 1e6],
     ["KiB", 1024],
+    ["KB", 1e3],
   ] as const)
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
-  return `${bytes} B`;
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  return `${bytes} bytes`;
 }
 
 let cap: ProcessCap | undefined;
@@ -162,6 +193,7 @@ function processCap(): ProcessCap {
   if (cap) return cap;
   const parent = pidsCgroup();
   if (parent) {
+    removeStale(parent);
     const dir = join(parent, `autoresearch-probe-${process.pid}`);
     try {
       mkdirSync(dir);
@@ -183,6 +215,26 @@ function processCap(): ProcessCap {
         }
       : { kind: "rlimit" };
   return cap;
+}
+
+/**
+ * Cgroups of orchestrators that were killed: their processes died with them (bubblewrap
+ * dies with its parent), so the folders are empty and only need removing.
+ */
+function removeStale(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^autoresearch-(?:probe-)?(\d+)(?:-\d+)?$/.exec(name)?.[1];
+    if (!pid || Number(pid) === process.pid || existsSync(`/proc/${pid}`)) continue;
+    try {
+      rmdirSync(join(parent, name));
+    } catch {}
+  }
 }
 
 /** This process's folder in the pids controller's hierarchy (cgroup v1, or v2 with pids), or null. */
@@ -207,4 +259,31 @@ function pidsCgroup(): string | null {
   } catch {
     return null;
   }
+}
+
+/** What a crashed replicate's log says that the sandbox may have caused, and the fix. */
+const HINTS: [RegExp, string][] = [
+  [
+    /Read-only file system/,
+    "in the sandbox only the worktree, /tmp and the trial's folder are writable (a folder elsewhere: sandbox.binds with writable: true)",
+  ],
+  [/File too large|SIGXFSZ/, "a file reached sandbox.max_file_size"],
+  [
+    /Cannot fork|can't start new thread|Resource temporarily unavailable/,
+    "the replicate may have reached sandbox.max_processes (threads, and bubblewrap's own two processes, count too)",
+  ],
+  [
+    /Network is unreachable|Temporary failure in name resolution|Name or service not known|Connection refused/,
+    "replicates have no network unless sandbox.network is true",
+  ],
+  [
+    /No such file or directory|can't open file|not found/,
+    "if the program reads files in $HOME or /tmp: they start empty in the sandbox; list them in sandbox.binds",
+  ],
+];
+
+/** The hint for a replicate that crashed in the sandbox, or null when its log suggests none. */
+export function sandboxHint(log: string): string | null {
+  const tail = log.slice(-20_000);
+  return HINTS.find(([pattern]) => pattern.test(tail))?.[1] ?? null;
 }

@@ -125,7 +125,9 @@ function namedFolders(command: string): Bind[] {
     const path = word.startsWith("~/") ? join(homedir(), word.slice(2)) : word;
     if (!isAbsolute(path)) continue;
     try {
-      folders.add(statSync(path).isDirectory() ? path : dirname(path));
+      // A script directly in $HOME or /tmp shows alone, not all that is beside it.
+      const folder = statSync(path).isDirectory() ? path : dirname(path);
+      folders.add([homedir(), "/tmp", "/"].includes(folder) ? path : folder);
     } catch {}
   }
   return [...folders].map((path) => ({ path, writable: false }));

@@ -67,9 +67,11 @@ export async function endGroup(pgid: number, graceMs: number): Promise<void> {
 /** Waits until nothing of the group is alive, at most `ms`; returns false if something still is. */
 export async function groupGone(pgid: number, ms: number): Promise<boolean> {
   const deadline = monotonic() + ms;
-  while (groupAlive(pgid)) {
+  // Most groups are gone within a millisecond or two of their leader (a sandbox's PID
+  // namespace takes that long to tear down): look again soon before settling into 20 ms.
+  for (let wait = 1; groupAlive(pgid); wait = Math.min(20, wait * 2)) {
     if (monotonic() >= deadline) return false;
-    await sleep(20);
+    await sleep(wait);
   }
   return true;
 }

@@ -16,7 +16,7 @@ const events: RunEvent[] = [
     metric: "val_loss",
     resumed: false,
     researcher: "mutate",
-    sandbox: "sandbox: none (sandbox: none in the task file or --sandbox none)",
+    sandbox: "sandbox: none (sandbox: none in the task file)",
   },
   { type: "trial-start", n: 0, baseline: true },
   {
@@ -103,7 +103,7 @@ describe("the terminal display", () => {
     expect(out.text()).toBe(
       [
         "starting run t of demo · researcher mutate",
-        "sandbox: none (sandbox: none in the task file or --sandbox none)",
+        "sandbox: none (sandbox: none in the task file)",
         "#0 baseline",
         "#0 replicate 0 running on cpu0",
         "#0    crash       val_loss —          baseline  (exit code 1: boom)",

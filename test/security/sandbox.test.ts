@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -64,7 +65,10 @@ const hash = (file: string) =>
 /** Everything outside the worktrees an attack aimed at, as it is now. */
 function outside(root: string, home: string, etc: string) {
   return {
-    home: readdirSync(home).sort().join(","),
+    home: readdirSync(home)
+      .filter((name) => name !== "attacker.mjs")
+      .sort()
+      .join(","),
     etc: hash(etc),
     taskFile: hash(join(root, "autoresearch.yaml")),
     decoy: hash(join(root, ".autoresearch/worktrees/decoy/attack.sh")),
@@ -77,6 +81,7 @@ async function attack(mode: "bwrap" | "none") {
   const home = tempDir("ar-home-");
   mkdirSync(join(home, ".config"));
   writeFileSync(join(home, ".config", "token"), `${SECRET}\n`);
+  copyFileSync(ATTACKER, join(home, "attacker.mjs"));
   const etc = `/etc/ar-pwned-${process.pid}-${mode}`;
   const mark = `ar-mark-${process.pid}-${mode}`;
   const targets = {
@@ -100,7 +105,8 @@ async function attack(mode: "bwrap" | "none") {
     "kill_grace: 1s",
     "metric: { name: score, goal: minimize }",
     "judge: { policy: greedy }",
-    `researcher: { kind: command, command: "node ${ATTACKER}" }`,
+    // From the home folder, which the researcher's sandbox shows no more of than the script.
+    `researcher: { kind: command, command: "node ${join(home, "attacker.mjs")}" }`,
     `sandbox: { mode: ${mode}, max_processes: 64, max_file_size: 1MiB }`,
     "env:",
     `  TARGET_ROOT: "${root}"`,
@@ -215,6 +221,13 @@ describe("the sandbox against hostile replicates and researchers", () => {
     // The capped file is still a file the task does not declare; the reason says how to.
     expect(big.verdict).toBe("tampered");
     expect(big.reason).toContain('declare them in autoresearch.yaml: outputs: ["big.bin"]');
+    // A crash the sandbox caused says so, and what to change.
+    expect(r.outcomes.find((o) => o.attack === "crash on a read-only write")).toMatchObject({
+      verdict: "crash",
+      reason: expect.stringContaining(
+        "only the worktree, /tmp and the trial's folder are writable",
+      ),
+    });
   });
 
   it("without it: what the harness catches on its own, and what it cannot", async () => {

@@ -128,6 +128,36 @@ describe("the task file", () => {
     );
   });
 
+  it("reads the sandbox as a mode or a section, and refuses binds that are not absolute or not there", () => {
+    expect(parseTask(MINIMAL, "/task").sandbox).toEqual({
+      mode: "auto",
+      network: false,
+      binds: [],
+      maxProcesses: 8192,
+      maxFileSize: 16 * 1024 ** 3,
+    });
+    expect(parseTask(`${MINIMAL}sandbox: none\n`, "/task").sandbox.mode).toBe("none");
+    const dir = tempDir();
+    expect(
+      parseTask(
+        `${MINIMAL}sandbox: { binds: ["${dir}", { path: "${dir}", writable: true }] }\n`,
+        "/task",
+      ).sandbox.binds,
+    ).toEqual([
+      { path: dir, writable: false },
+      { path: dir, writable: true },
+    ]);
+    expect(error(`${MINIMAL}sandbox: { binds: [/does/not/exist] }\n`)).toBe(
+      'autoresearch.yaml:4:20: sandbox.binds[0]: does not exist; create it or remove it, got "/does/not/exist"',
+    );
+    expect(error(`${MINIMAL}sandbox: { binds: [data/shards] }\n`)).toContain(
+      "sandbox.binds[0]: must be an absolute path (or one under ~/, quoted), or { path, writable }",
+    );
+    expect(error(`${MINIMAL}sandbox: { network: yes }\n`)).toContain(
+      "sandbox.network: must be true or false",
+    );
+  });
+
   it("refuses each kind of bad input with its own message", () => {
     const cases: [string, RegExp][] = [
       ["editable: [a]\nmetric: {name: m, goal: minimize}\n", /run: is required: the shell command/],

@@ -1,6 +1,7 @@
 import { dirname } from "node:path";
 import type { Placement, ReplicateExecution, ReplicateSpec } from "../../executors/executor.js";
 import { readLog } from "../../executors/log-file.js";
+import { sandboxHint } from "../../executors/sandbox.js";
 import { type Classified, classify, type Outcome } from "../../metrics/outcome.js";
 import type { Stage, Task } from "../../task/task.js";
 import {
@@ -98,7 +99,10 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
   const resultFile = readWhole(resultPath, RESULT_LIMIT);
   const logText = log === null || isRefusal(log) ? "" : log.text;
   const resultText = resultFile === null || isRefusal(resultFile) ? null : resultFile.text;
-  const result = classify(execution.process, logText, job.metrics ?? task, resultText);
+  const classified = classify(execution.process, logText, job.metrics ?? task, resultText);
+  const hint =
+    ctx.sandbox.kind === "bwrap" && classified.outcome === "crash" ? sandboxHint(logText) : null;
+  const result = hint ? { ...classified, reason: `${classified.reason} (${hint})` } : classified;
   if (log !== null && isRefusal(log)) return refusedLog(execution, result, logPath, log);
   if (resultFile !== null && isRefusal(resultFile))
     return refusedResult(execution, result, resultPath, resultFile, logText);
