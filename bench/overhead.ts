@@ -76,7 +76,7 @@ async function sandboxCost(root: string, n: number) {
   mkdirSync(worktree, { recursive: true });
   const settings = { ...sandboxSettings.parse({}), mode: "bwrap" as const };
   const boxed = resolveSandbox(settings);
-  const view = replicateView(root, worktree, dir, settings);
+  const view = replicateView(root, worktree, join(dir, "result.json"), settings);
   const run = async (kind: "none" | "bwrap", i: string) => {
     const result = await runProcess({
       command: "true && echo --- && echo score: 1",

@@ -1,4 +1,18 @@
-import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  existsSync,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { type Bind, BWRAP_BASE, type Sandbox } from "./sandbox.js";
 
@@ -15,6 +29,8 @@ export interface View {
   hidden: string[];
   binds: Bind[];
   network: boolean;
+  /** Files shown read-only inside a writable folder: the harness's records beside a result file. */
+  frozen?: string[];
 }
 
 /** The run's sandbox and what one command sees through it. */
@@ -40,6 +56,9 @@ const GPU_NODES = [
   "/dev/dri",
   ...Array.from({ length: 32 }, (_, i) => `/dev/nvidia${i}`),
 ];
+
+/** Files only root may read, blanked: a replicate runs as root without capabilities. */
+const SECRET_FILES = ["/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"];
 
 const under = (path: string, folder: string) => {
   const r = relative(folder, path);
@@ -87,6 +106,7 @@ export function bwrapArgs(view: View, home = process.env.HOME): string[] {
       args: [b.writable ? "--bind-try" : "--ro-bind-try", b.path, b.path],
     })),
     ...view.writable.map((path) => ({ path, rank: 2, args: ["--bind", path, path] })),
+    ...(view.frozen ?? []).map((path) => ({ path, rank: 3, args: ["--ro-bind-try", path, path] })),
   ];
   const depth = (p: string) => p.split("/").filter(Boolean).length;
   mounts.sort((a, b) => depth(a.path) - depth(b.path) || a.rank - b.rank);
@@ -101,13 +121,49 @@ export function bwrapArgs(view: View, home = process.env.HOME): string[] {
     "--proc",
     "/proc",
     ...GPU_NODES.flatMap((d) => ["--dev-bind-try", d, d]),
+    // Root's own secrets stay root-readable inside: the sandbox's root is the real one.
+    ...SECRET_FILES.flatMap((f) => ["--ro-bind-try", "/dev/null", f]),
     ...mounts.flatMap((m) => m.args),
   ];
 }
 
-/** Sets the file-size limit and joins the cgroup ("" for none), then runs the rest. */
+/**
+ * bubblewrap follows links in what it mounts: a folder of the harness's state that a link
+ * made point elsewhere (planted by a program that could write beside it) would open that
+ * place to the sandbox. Below a hidden folder, no step of a mounted path may be a link.
+ */
+function checkMounts(view: View): void {
+  for (const path of [...view.writable, ...view.readable])
+    for (const hidden of view.hidden) {
+      if (path === hidden || !under(path, hidden)) continue;
+      let step = hidden;
+      for (const part of relative(hidden, path).split(sep)) {
+        step = join(step, part);
+        let link = false;
+        try {
+          link = lstatSync(step).isSymbolicLink();
+        } catch {}
+        if (link)
+          throw new Error(
+            `${step} is a link (to ${readlinkSync(step)}); the sandbox mounts no folder through a link: remove it`,
+          );
+      }
+    }
+}
+
+/**
+ * Sets the file-size limit and joins the cgroup ("" for none), then runs the rest. First
+ * it closes every descriptor but the standard three: ones the orchestrator inherited
+ * without close-on-exec (from its own parent) would otherwise reach into the sandbox.
+ * bash can name descriptors above 9; where there is no bash, sh runs it without that.
+ * (No redirection on the loop: bash would keep the saved stderr in a descriptor it closes.)
+ */
+const CLOSE_FDS =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
+  'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; ';
 const WRAPPER =
   'ulimit -f "$1" || exit 126; if [ -n "$2" ]; then echo $$ > "$2" || exit 126; fi; shift 2; exec "$@"';
+const SHELL = existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
 
 let launches = 0;
 
@@ -121,6 +177,7 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
     return { file: argv[0]!, args: argv.slice(1), done: () => undefined };
   const { sandbox, view } = confinement;
   const { settings, cap } = sandbox;
+  checkMounts(view);
   const inner = cap.kind === "rlimit" ? ["prlimit", `--nproc=${settings.maxProcesses}`, "--"] : [];
   let group = "";
   if (cap.kind === "cgroup") {
@@ -128,12 +185,13 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
     mkdirSync(group);
     writeFileSync(join(group, "pids.max"), String(settings.maxProcesses));
   }
-  const blocks = String(Math.ceil(settings.maxFileSize / 512));
+  // bash counts ulimit -f in KiB, sh (dash) in 512-byte blocks, as POSIX has it.
+  const blocks = String(Math.ceil(settings.maxFileSize / (SHELL === "/bin/bash" ? 1024 : 512)));
   return {
-    file: "/bin/sh",
+    file: SHELL,
     args: [
       "-c",
-      WRAPPER,
+      SHELL === "/bin/bash" ? CLOSE_FDS + WRAPPER : WRAPPER,
       "sandbox",
       blocks,
       group && join(group, "cgroup.procs"),
@@ -145,8 +203,38 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
     ],
     done: () => {
       if (group) removeGroup(group, 5);
+      for (const dir of view.writable) stripSetId(dir);
     },
   };
+}
+
+/**
+ * Inside, a program runs as root with no capabilities, yet the files it makes belong to
+ * the real root: a set-user-ID copy of a shell left in a folder that outlives the sandbox
+ * (the compile caches) would give root to anyone on the machine. Those bits are removed.
+ */
+function stripSetId(dir: string): void {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) stripSetId(path);
+    else if (entry.isFile() && (lstatSync(path, { throwIfNoEntry: false })?.mode ?? 0) & 0o6000) {
+      let fd: number | null = null;
+      try {
+        fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        const { mode } = fstatSync(fd);
+        if (mode & 0o6000) fchmodSync(fd, mode & 0o1777);
+      } catch {
+      } finally {
+        if (fd !== null) closeSync(fd);
+      }
+    }
+  }
 }
 
 /** An emptied cgroup can linger a moment after its last process is reaped. */

@@ -8,9 +8,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
-import { SetupError } from "../errors.js";
+import { SetupError, TaskFileError } from "../errors.js";
 import { count, required, section, size, strict, text } from "../util/fields.js";
 
 export const SANDBOX_MODES = ["auto", "bwrap", "none"] as const;
@@ -135,9 +135,24 @@ function bwrapFailure(stderr: string): string {
  * against what this machine allows. Throws a SetupError when `bwrap` is asked for and
  * cannot work here, naming why; `auto` falls back to none with the reason in `summary`.
  */
-export function resolveSandbox(settings: SandboxSettings, override?: SandboxMode): Sandbox {
+export function resolveSandbox(
+  settings: SandboxSettings,
+  override?: SandboxMode,
+  /** The harness's state folder, which no bind may show. */
+  state?: string,
+): Sandbox {
   const wanted = override ?? settings.mode;
   const s = { ...settings, mode: wanted };
+  for (const b of s.binds) {
+    if (state && (within(b.path, state) || within(state, b.path)))
+      throw new TaskFileError(
+        `sandbox.binds: ${b.path} would show the harness's own folder ${state} (the ledger, other trials) to replicates; bind something narrower`,
+      );
+    if (b.writable && b.path === "/")
+      throw new TaskFileError(
+        "sandbox.binds: / cannot be writable; bind the folders a replicate writes",
+      );
+  }
   const none = (why: string): Sandbox => ({
     kind: "none",
     settings: s,
@@ -164,9 +179,17 @@ export function resolveSandbox(settings: SandboxSettings, override?: SandboxMode
       ? `no process cap: ${cap.why}`
       : `at most ${s.maxProcesses} processes (${cap.kind})`,
     `files up to ${formatBytes(s.maxFileSize)}`,
+    ...(s.binds.length
+      ? [`binds: ${s.binds.map((b) => `${b.path}${b.writable ? " (writable)" : ""}`).join(", ")}`]
+      : []),
   ];
   return { kind: "bwrap", settings: s, cap, summary: `sandbox: bubblewrap (${limits.join(", ")})` };
 }
+
+const within = (path: string, folder: string) => {
+  const r = relative(folder, path);
+  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
+};
 
 /** In the unit it was most likely written in: 16GiB and 1MB both read back as given. */
 function formatBytes(bytes: number): string {

@@ -93,7 +93,8 @@ function run(spec: ReplicateSpec): string[] {
   const note = "[autoresearch] bubblewrap cannot make a sandbox on $(hostname)";
   return [
     `if ${probe.map(quote).join(" ")} 2>/dev/null; then`,
-    `  ulimit -f ${Math.ceil(maxFileSize / 512)} || exit 96`,
+    // The job script is bash, which counts ulimit -f in KiB.
+    `  ulimit -f ${Math.ceil(maxFileSize / 1024)} || exit 96`,
     `  if [ "$(id -u)" != 0 ]; then cap="prlimit --nproc=${maxProcesses} --"; else cap=; fi`,
     `  exec ${boxed} $cap /bin/sh -c ${quote(spec.command)}`,
     "fi",

@@ -9,6 +9,7 @@ import type { RunRow } from "../ledger/types.js";
 import type { Researcher } from "../researchers/researcher.js";
 import type { Task } from "../task/task.js";
 import { serialQueue } from "../util/serial.js";
+import { paths } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
 import type { Emit } from "./events.js";
 
@@ -97,7 +98,7 @@ export function runContext(
       ledger.event(run.id, null, "slot-set-aside", s);
       options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });
     }),
-    sandbox: resolveSandbox(task.sandbox, options.sandbox),
+    sandbox: resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root)),
     scope: new EditScope(task),
     signal: options.signal,
     emit: options.emit,

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import type { TransferTable as Transfer } from "../ledger/promotions.js";
 import { promotions } from "../ledger/promotions.js";
 import type { NoiseFloor, RunRow, TrialRow, Verdict } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
+import { readHead } from "../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import type {
   Improvement,
@@ -162,9 +162,9 @@ function improvements(rows: TrialRow[], run: RunRow, options: LoadOptions): Impr
 
 /** The trial's diff.patch as the orchestrator wrote it, cut to `max` bytes; null if absent. */
 export function readDiff(root: string, tag: string, n: number, max = MAX_DIFF): string | null {
-  const file = join(paths.trial(root, tag, n), TRIAL_FILES.diff);
-  if (!existsSync(file)) return null;
-  const text = readFileSync(file, "utf8");
+  // Never through a link or into a FIFO a replicate may have put in the trial's folder.
+  const text = readHead(join(paths.trial(root, tag, n), TRIAL_FILES.diff), max + 1);
+  if (text === null) return null;
   return text.length > max ? `${text.slice(0, max)}\n… (cut at ${max} bytes)\n` : text;
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrialRow } from "../ledger/types.js";
+import { isRefusal, readTail } from "../util/safe-file.js";
 import { formatSeconds } from "../util/units.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import { trackedFiles } from "../workspace/repo.js";
@@ -62,8 +63,9 @@ function crashTails(request: ProposalRequest, trials: TrialRow[]): Map<number, s
     .filter((x) => x.verdict === "crash" || x.verdict === "timeout")
     .slice(-3)) {
     const log = join(paths.trial(request.task.root, request.tag, t.n), TRIAL_FILES.log);
-    if (existsSync(log))
-      tails.set(t.n, readFileSync(log, "utf8").trimEnd().split("\n").slice(-20).join("\n"));
+    const text = readTail(log, 64_000);
+    if (text && !isRefusal(text))
+      tails.set(t.n, text.text.trimEnd().split("\n").slice(-20).join("\n"));
   }
   return tails;
 }

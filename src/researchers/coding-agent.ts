@@ -1,17 +1,10 @@
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { ResearcherError } from "../errors.js";
 import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
+import { readHead } from "../util/safe-file.js";
 import { researcherView } from "../workspace/views.js";
 import { buildBrief } from "./brief.js";
 import { MODEL_FLAG, researcherFields } from "./fields.js";
@@ -186,7 +179,8 @@ function readClaude(stdout: string, config: ResearcherConfig): Answer {
 
 /** `codex exec` writes its last message to the --output-last-message file (and stdout). */
 function readCodex(lastMessage: string, stdout: string): Answer {
-  const text = existsSync(lastMessage) ? readFileSync(lastMessage, "utf8") : stdout;
+  // The agent wrote it: a link or a FIFO there is not followed (it would read or stall).
+  const text = readHead(lastMessage, 1_000_000) ?? stdout;
   return { text, usage: null };
 }
 

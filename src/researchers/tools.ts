@@ -9,6 +9,7 @@ import {
 import { dirname, isAbsolute, join, normalize, relative, sep } from "node:path";
 import { type ToolSet, tool } from "ai";
 import { z } from "zod";
+import { readHead } from "../util/safe-file.js";
 import { gitRaw } from "../workspace/git.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
@@ -166,9 +167,8 @@ export class WorkspaceTools {
     if (!trial) return fail(`no finished trial #${n} in this run`);
     const dir = paths.trial(this.request.task.root, this.request.tag, n);
     const read = (name: string, limit: number) => {
-      const file = join(dir, name);
-      if (!existsSync(file)) return null;
-      const text = readFileSync(file, "utf8");
+      const text = readHead(join(dir, name), limit + 1);
+      if (text === null) return null;
       return text.length > limit ? `${text.slice(0, limit)}\n[... cut at ${limit} bytes]` : text;
     };
     const log = read(TRIAL_FILES.log, 1_000_000);

@@ -6,6 +6,7 @@ import {
   readdirSync,
   readlinkSync,
   readSync,
+  rmSync,
   type Stats,
   unlinkSync,
   writeSync,
@@ -200,6 +201,24 @@ export function readWhole(path: string, max: number): FileText | Refusal | null 
   );
 }
 
+/**
+ * The first `max` bytes of a file a program could have replaced (a trial's records, an
+ * agent's answer), as text; null when it is missing, a link, a FIFO or anything but a
+ * regular file, so nothing outside is read and nothing blocks.
+ */
+export function readHead(path: string, max: number): string | null {
+  const opened = openRegular(path, "read");
+  if (opened === null || isRefusal(opened)) return null;
+  try {
+    const buffer = Buffer.alloc(Math.min(opened.size, max));
+    return buffer.subarray(0, readFully(opened.fd, buffer, 0)).toString("utf8");
+  } catch {
+    return null;
+  } finally {
+    closeSync(opened.fd);
+  }
+}
+
 /** Opens, then reads from the offset `from` gives to the end as the descriptor saw it. */
 function readWith(
   path: string,
@@ -301,10 +320,14 @@ export function describePlanted(entry: Planted): string {
 /**
  * The entries of a harness folder that the harness did not make and that would redirect
  * or stall what it writes or reads there later: links, hard links, devices, FIFOs and
- * sockets, each removed (unlinking never follows). Folders stay unlisted: a program may
- * keep its own outputs beside its result file, and nothing of the harness's is a folder.
+ * sockets, each removed (unlinking never follows). Folders stay unlisted — a program may
+ * keep its own outputs beside its result file — except under a name the harness writes
+ * (`ownNames`), where one would make its next write fail.
  */
-export function removePlanted(dir: string): Planted[] {
+export function removePlanted(
+  dir: string,
+  ownNames: (name: string) => boolean = () => false,
+): Planted[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -320,10 +343,11 @@ export function removePlanted(dir: string): Planted[] {
       closeSync(opened.fd);
       continue;
     }
-    if (!isPlanted(opened) || isFolder(opened)) continue;
+    if (!isPlanted(opened) || (isFolder(opened) && !ownNames(name))) continue;
     planted.push({ name, refusal: opened });
     try {
-      removeEntry(path);
+      if (isFolder(opened)) rmSync(path, { recursive: true, force: true });
+      else removeEntry(path);
     } catch {}
   }
   return planted;

@@ -10,11 +10,16 @@ export const STATE_DIR = ".autoresearch";
 export const paths = {
   state: (root: string) => join(root, STATE_DIR),
   cache: (root: string) => join(root, STATE_DIR, "cache"),
-  /** Compile caches kept across trials: written by every replicate, unlike the cache. */
+  /**
+   * Compile caches kept across trials, written by every replicate. Not in the cache: what
+   * setup may write must never decide where a replicate's writable folders are.
+   */
   compileCaches: (root: string) => ({
-    inductor: join(root, STATE_DIR, "cache", "torch-inductor"),
-    triton: join(root, STATE_DIR, "cache", "triton"),
+    inductor: join(root, STATE_DIR, "compile-cache", "torch-inductor"),
+    triton: join(root, STATE_DIR, "compile-cache", "triton"),
   }),
+  /** The harness's record of setups done, where setup itself cannot write. */
+  setupMarks: (root: string) => join(root, STATE_DIR, "setup"),
   run: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag),
   results: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag, "results.tsv"),
   trial: (root: string, tag: string, n: number) =>

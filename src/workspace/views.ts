@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { View } from "../executors/confine.js";
 import type { Bind } from "../executors/sandbox.js";
 import { paths } from "./layout.js";
@@ -20,21 +21,28 @@ function taskView(root: string, writable: string[], readable: string[] = []): Vi
 }
 
 /**
- * A replicate: its worktree, its trial's folder (the result file) and the compile caches
- * are writable; what setup put in the task's cache is read-only; no network unless allowed.
+ * A replicate: its worktree, its trial's folder (for its result file) and the compile
+ * caches are writable, though not what the harness wrote in that folder (the diff, the
+ * proposal, other replicates' logs), which reports and researchers read later; what setup
+ * put in the task's cache is read-only; no network unless allowed.
  */
 export function replicateView(
   root: string,
   worktree: string,
-  trialDir: string,
+  resultFile: string,
   settings: { network: boolean; binds: Bind[] },
 ): View {
   const compile = paths.compileCaches(root);
-  return {
-    ...taskView(root, [worktree, trialDir, compile.inductor, compile.triton], [paths.cache(root)]),
-    network: settings.network,
-    binds: settings.binds,
-  };
+  const trialDir = dirname(resultFile);
+  const view = taskView(
+    root,
+    [worktree, trialDir, compile.inductor, compile.triton],
+    [paths.cache(root)],
+  );
+  const frozen = readdirSync(trialDir, { withFileTypes: true })
+    .filter((e) => e.isFile() && join(trialDir, e.name) !== resultFile)
+    .map((e) => join(trialDir, e.name));
+  return { ...view, frozen, network: settings.network, binds: settings.binds };
 }
 
 /** The task's setup: it fills the cache (downloads, tokenizers), so the cache is writable and the network on. */

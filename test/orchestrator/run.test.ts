@@ -237,7 +237,7 @@ describe("a run, end to end, with real git and real processes", () => {
     expect(env).toContain("AR_RUN=t1\n");
     expect(env).toContain("TASK_SETTING=on\n");
     expect(env).toContain(
-      `TORCHINDUCTOR_CACHE_DIR=${join(root, ".autoresearch/cache/torch-inductor")}\n`,
+      `TORCHINDUCTOR_CACHE_DIR=${join(root, ".autoresearch/compile-cache/torch-inductor")}\n`,
     );
     expect(env).toMatch(/AR_RESULT_FILE=.*\/trials\/0\/result.json/);
     expect(env).not.toContain("sk-test-should-never-leak");

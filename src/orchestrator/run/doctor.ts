@@ -109,7 +109,7 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
 export function sandboxReport(root: string): string {
   const task = loadTask(root);
   try {
-    return resolveSandbox(task.sandbox).summary;
+    return resolveSandbox(task.sandbox, undefined, paths.state(task.root)).summary;
   } catch (error) {
     return `sandbox: unusable: ${(error as Error).message}`;
   }

@@ -8,6 +8,7 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
 import type { FlagValues } from "../../util/flags.js";
+import { paths } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -58,7 +59,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   const executor = options.executor ?? { kind: "local" };
   checkExecutor(task, executor);
   // Before anything is recorded: `sandbox: bwrap` where it cannot work is refused here.
-  const sandbox = resolveSandbox(task.sandbox, options.sandbox);
+  const sandbox = resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root));
   const own = typeof options.researcher === "object" ? options.researcher : null;
   const kinds =
     typeof options.researcher === "string"

@@ -15,7 +15,7 @@ import type { RunRow, TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import { git, gitRaw } from "../../workspace/git.js";
-import { TASK_FILE } from "../../workspace/layout.js";
+import { paths, TASK_FILE } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -160,7 +160,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   await refuseUnsafe(task.root);
   const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
   if (tried.length === 0) throw nothingToTry(leftAlone);
-  const sandbox = resolveSandbox(task.sandbox, o.sandbox);
+  const sandbox = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
   const ledger = Ledger.open(task.root);
   try {
     const run = await chooseRun(task.root, ledger, o);

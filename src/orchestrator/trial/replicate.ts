@@ -1,4 +1,3 @@
-import { dirname } from "node:path";
 import type { Placement, ReplicateExecution, ReplicateSpec } from "../../executors/executor.js";
 import { readLog } from "../../executors/log-file.js";
 import { sandboxHint } from "../../executors/sandbox.js";
@@ -85,7 +84,7 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
     signal: ctx.signal,
     sandbox: {
       sandbox: ctx.sandbox,
-      view: replicateView(task.root, job.worktree, dirname(resultPath), ctx.sandbox.settings),
+      view: replicateView(task.root, job.worktree, resultPath, ctx.sandbox.settings),
     },
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),

@@ -42,6 +42,12 @@ function doneSoFar(ctx: RunContext, trial: TrialRow): Replicated[] {
   );
 }
 
+/** Names the harness writes in a trial's folder (metrics.json also through temporary files). */
+const isTrialFile = (name: string) =>
+  /^(run(\.\d+)?\.log|result(\.\d+)?\.json|verify\.(log|json)|diff\.patch|proposal\.json|metrics\.json.*|run(\.\d+)?\.sbatch)$/.test(
+    name,
+  );
+
 /** Replicates that might write these are not tampering, whatever the task declares. */
 const ALWAYS_OUTPUTS = ["**/__pycache__/**", "**/*.pyc"];
 
@@ -200,8 +206,8 @@ export async function runReplicates(
  * its temporary file, the next replicate's log) or others read (diff.patch, by the report
  * and researchers). Each such entry is removed here, unread.
  */
-function plantedInFolder(dir: string, tampered: string | null): string | null {
-  const others = removePlanted(dir).map(describePlanted);
+export function plantedInFolder(dir: string, tampered: string | null): string | null {
+  const others = removePlanted(dir, isTrialFile).map(describePlanted);
   if (tampered) return others.length ? `${tampered}; it also left ${clip(others)}` : tampered;
   if (!others.length) return null;
   return `the replicate put links or special files in the trial's folder: ${clip(others)}; they were removed without being followed or read`;

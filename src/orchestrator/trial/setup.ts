@@ -14,7 +14,7 @@ import { baseEnv } from "./env.js";
 const SETUP_TIMEOUT_MS = 6 * 3600 * 1000;
 
 /**
- * Runs the task's setup once per machine: a marker in the cache records the setup
+ * Runs the task's setup once per machine: a marker beside the cache records the setup
  * command, environment and protected files it ran with, so a changed prepare script
  * runs again. Returns false if the run was stopped meanwhile; throws SetupError if the
  * setup failed, since no trial can be judged without it.
@@ -33,13 +33,15 @@ export async function ensureSetup(
     .digest("hex")
     .slice(0, 16);
   const cache = paths.cache(task.root);
-  const marker = join(cache, `setup-${key}.ok`);
+  // Beside the cache, not in it: setup writes the cache and must not forge its own marker.
+  const marker = join(paths.setupMarks(task.root), `${key}.ok`);
   if (existsSync(marker)) {
     ctx.setupDone.add(stage.name);
     ctx.emit({ type: "setup-end", seconds: 0, skipped: true });
     return true;
   }
   mkdirSync(cache, { recursive: true });
+  mkdirSync(paths.setupMarks(task.root), { recursive: true });
   const first = stage === task.stages[0];
   const logPath = join(
     paths.run(task.root, ctx.run.tag),

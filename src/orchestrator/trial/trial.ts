@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { SetupError } from "../../errors.js";
 import { fmt } from "../../judge/judge.js";
@@ -7,6 +7,7 @@ import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
+import { readHead } from "../../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
@@ -240,7 +241,7 @@ function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
     n: of.n,
     title: of.title ?? "",
     hypothesis: of.hypothesis ?? "",
-    patch: existsSync(patch) ? readFileSync(patch, "utf8") : "",
+    patch: readHead(patch, 10_000_000) ?? "",
     detail: ctx.ledger.proposal(of.id)?.detail ?? null,
   };
 }

@@ -1,9 +1,11 @@
 import { join } from "node:path";
 import type { TrialRow, VerifyResult } from "../../ledger/types.js";
 import { isBetter } from "../../metrics/compare.js";
+import { HarnessFiles } from "../../workspace/guard.js";
 import { paths } from "../../workspace/layout.js";
 import type { RunContext } from "../context.js";
 import { runReplicate } from "./replicate.js";
+import { plantedInFolder } from "./replicates.js";
 
 /**
  * Runs the task's held-out check (`verify`) on a new incumbent, in its worktree and on a
@@ -23,7 +25,9 @@ export async function verifyIncumbent(
     : (ledger.trials(run.id).find((t) => t.commit === trial.parentCommit && t.verdict === "keep")
         ?.verifyMetric ?? null);
   const dir = paths.trial(task.root, run.tag, trial.n);
-  const { result } = await runReplicate(ctx, {
+  // The check runs the trial's code: it is watched as a replicate is.
+  const harness = await HarnessFiles.take(task, worktree);
+  const checked = await runReplicate(ctx, {
     name: `ar-${run.tag}-${trial.n}-verify`,
     command: task.verify.run,
     worktree,
@@ -40,12 +44,22 @@ export async function verifyIncumbent(
       constraints: [],
     },
   });
+  const escaped = await harness.changed();
+  const planted = plantedInFolder(dir, checked.tampered);
+  const tampered = escaped.length
+    ? `the held-out check changed files outside its worktree: ${escaped.join(", ")} (put back)`
+    : planted;
+  const result = tampered
+    ? { ...checked.result, outcome: "crash" as const, metric: null, reason: tampered }
+    : checked.result;
   const value = result.outcome === "ok" ? result.metric : null;
+  // A tampering check flags the keep as a held-out failure would.
   const diverged =
-    previous !== null &&
-    value !== null &&
-    value !== previous &&
-    !isBetter(value, previous, task.metric.goal);
+    tampered !== null ||
+    (previous !== null &&
+      value !== null &&
+      value !== previous &&
+      !isBetter(value, previous, task.metric.goal));
   const verify: VerifyResult = {
     metric: value,
     previous,
