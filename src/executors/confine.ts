@@ -1,18 +1,4 @@
-import {
-  closeSync,
-  constants,
-  type Dirent,
-  existsSync,
-  fchmodSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  rmdirSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { type Bind, BWRAP_BASE, type Sandbox } from "./sandbox.js";
 
@@ -203,38 +189,8 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
     ],
     done: () => {
       if (group) removeGroup(group, 5);
-      for (const dir of view.writable) stripSetId(dir);
     },
   };
-}
-
-/**
- * Inside, a program runs as root with no capabilities, yet the files it makes belong to
- * the real root: a set-user-ID copy of a shell left in a folder that outlives the sandbox
- * (the compile caches) would give root to anyone on the machine. Those bits are removed.
- */
-function stripSetId(dir: string): void {
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) stripSetId(path);
-    else if (entry.isFile() && (lstatSync(path, { throwIfNoEntry: false })?.mode ?? 0) & 0o6000) {
-      let fd: number | null = null;
-      try {
-        fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-        const { mode } = fstatSync(fd);
-        if (mode & 0o6000) fchmodSync(fd, mode & 0o1777);
-      } catch {
-      } finally {
-        if (fd !== null) closeSync(fd);
-      }
-    }
-  }
 }
 
 /** An emptied cgroup can linger a moment after its last process is reaped. */

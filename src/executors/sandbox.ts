@@ -4,6 +4,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmdirSync,
   writeFileSync,
 } from "node:fs";
@@ -144,11 +145,13 @@ export function resolveSandbox(
   const wanted = override ?? settings.mode;
   const s = { ...settings, mode: wanted };
   for (const b of s.binds) {
-    if (state && (within(b.path, state) || within(state, b.path)))
+    // By where the path leads: a link must not carry the harness's folder in.
+    const real = realOf(b.path);
+    if (state && (within(real, realOf(state)) || within(realOf(state), real)))
       throw new TaskFileError(
         `sandbox.binds: ${b.path} would show the harness's own folder ${state} (the ledger, other trials) to replicates; bind something narrower`,
       );
-    if (b.writable && b.path === "/")
+    if (b.writable && real === "/")
       throw new TaskFileError(
         "sandbox.binds: / cannot be writable; bind the folders a replicate writes",
       );
@@ -185,6 +188,14 @@ export function resolveSandbox(
   ];
   return { kind: "bwrap", settings: s, cap, summary: `sandbox: bubblewrap (${limits.join(", ")})` };
 }
+
+const realOf = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
 
 const within = (path: string, folder: string) => {
   const r = relative(folder, path);

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { View } from "../executors/confine.js";
 import type { Bind } from "../executors/sandbox.js";
@@ -11,6 +11,11 @@ import { paths } from "./layout.js";
  */
 function taskView(root: string, writable: string[], readable: string[] = []): View {
   for (const dir of writable) mkdirSync(dir, { recursive: true });
+  // Inside, a program runs as root without capabilities, but what it writes belongs to the
+  // real root: a set-user-ID copy of a shell left in a worktree or a compile cache must be
+  // out of every other user's reach. (Stripping the bits afterwards would race with other
+  // sandboxes swapping links under the harness.)
+  chmodSync(paths.state(root), 0o700);
   return {
     writable,
     readable: [root, ...readable],

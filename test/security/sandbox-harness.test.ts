@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -13,7 +13,7 @@ import {
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { CLI, makeRepo, runCli, tempDir } from "../helpers.js";
+import { CLI, makeRepo, runCli, sh, tempDir } from "../helpers.js";
 
 /**
  * What a sandboxed program could make the harness do outside the sandbox: mount a folder
@@ -92,7 +92,7 @@ describe("the harness around its sandbox", () => {
     );
   });
 
-  it("leaves no set-user-ID file behind, and passes no inherited descriptor in", async () => {
+  it("keeps a set-user-ID file a replicate leaves out of other users' reach, and passes no inherited descriptor in", async () => {
     const root = task([
       `run: 'cp /bin/sh "$TORCHINDUCTOR_CACHE_DIR/suid-sh" && chmod 4755 "$TORCHINDUCTOR_CACHE_DIR/suid-sh"; ls /proc/self/fd | tr "\\n" " "; echo; cat /proc/self/fd/20 2>&1 | head -1; sh attack.sh'`,
       "sandbox: bwrap",
@@ -113,8 +113,55 @@ describe("the harness around its sandbox", () => {
     const log = readFileSync(replicates[0]!.logPath, "utf8");
     expect(log).not.toContain("inherited-secret");
     expect(log).toMatch(/^0 1 2 3 \n/m);
-    expect(existsSync(join(root, ".autoresearch/compile-cache/torch-inductor/suid-sh"))).toBe(true);
-    expect(setId(join(root, ".autoresearch"))).toEqual([]);
+    // The copy is there, set-user-ID and the real root's, but no other user can reach it.
+    const suid = join(root, ".autoresearch/compile-cache/torch-inductor/suid-sh");
+    expect(setId(join(root, ".autoresearch"))).toEqual([suid]);
+    expect(statSync(join(root, ".autoresearch")).mode & 0o077).toBe(0);
+    const asNobody = spawnSync("su", ["-s", "/bin/sh", "nobody", "-c", `${suid} -p -c id`], {
+      encoding: "utf8",
+    });
+    expect(asNobody.stdout).not.toContain("euid=0");
+    expect(asNobody.stderr).toMatch(/Permission denied/);
+  });
+
+  it("a replicate cannot write the held-out check's result ahead of it, nor bind the harness's folder through a link", async () => {
+    const root = task([
+      `run: 'echo "{\\"heldout\\": -999}" > "$(dirname "$AR_RESULT_FILE")/verify.json"; sh attack.sh'`,
+      "verify: { run: 'echo ---; echo heldout: 5', metric: heldout }",
+      "sandbox: bwrap",
+    ]);
+    const run = await runCli(["run", "-C", root, "--tag", "h", "--max-trials", "1"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(verdicts(root, "h").trials[0]!.verify).toMatchObject({ metric: 5 });
+
+    const link = join(tempDir(), "state");
+    symlinkSync(join(root, ".autoresearch"), link);
+    writeFileSync(
+      join(root, "autoresearch.yaml"),
+      `${readFileSync(join(root, "autoresearch.yaml"), "utf8").replace("sandbox: bwrap", `sandbox: { binds: ["${link}"] }`)}\n`,
+    );
+    sh(root, "git -c user.name=t -c user.email=t@t commit -qam 'bind a link'");
+    const bound = await runCli(["run", "-C", root, "--tag", "b", "--max-trials", "1"]);
+    expect(bound.code).toBe(3);
+    expect(bound.stderr).toContain("would show the harness's own folder");
+  });
+
+  it("without the sandbox, a trial folder swapped for a link is not worked through", async () => {
+    const victim = tempDir("ar-victim-");
+    writeFileSync(join(victim, "a"), "keep\n");
+    symlinkSync("/etc/hostname", join(victim, "lnk"));
+    const root = task([
+      `run: 'd=$(dirname "$AR_RESULT_FILE"); mv "$d" "$d.x" && ln -s ${victim} "$d"; sh attack.sh'`,
+      "sandbox: none",
+    ]);
+    await runCli(["run", "-C", root, "--tag", "m", "--max-trials", "1"]);
+    expect(readdirSync(victim).sort()).toEqual(["a", "lnk"]);
+    expect(verdicts(root, "m").trials[0]).toMatchObject({
+      verdict: "tampered",
+      reason: expect.stringContaining(
+        `the replicate replaced its trial's folder with a link to ${victim}; nothing was read or removed through it`,
+      ),
+    });
   });
 
   it("without the sandbox, links a held-out check plants in the trial's folder are removed unread", async () => {

@@ -89,6 +89,9 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),
   };
+  // A result file left from before (or written ahead by an earlier replicate, which could
+  // write the trial's folder) is not this run's.
+  if (job.attach === undefined) removeEntry(resultPath);
   // Local processes die with their orchestrator: nothing to follow, so the job runs anew.
   const execution =
     job.attach !== undefined && executor.attach

@@ -1,11 +1,11 @@
-import { mkdirSync } from "node:fs";
+import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
 import type { JudgeStep, Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
-import { describePlanted, removePlanted } from "../../util/safe-file.js";
+import { describePlanted, removeEntry, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
 import {
   paths,
@@ -207,6 +207,8 @@ export async function runReplicates(
  * and researchers). Each such entry is removed here, unread.
  */
 export function plantedInFolder(dir: string, tampered: string | null): string | null {
+  const moved = replacedFolder(dir);
+  if (moved) return tampered ? `${tampered}; ${moved}` : moved;
   const others = removePlanted(dir, isTrialFile).map(describePlanted);
   if (tampered) return others.length ? `${tampered}; it also left ${clip(others)}` : tampered;
   if (!others.length) return null;
@@ -216,6 +218,24 @@ export function plantedInFolder(dir: string, tampered: string | null): string | 
 /** Globs that would declare these paths: a file's top folder, or the file itself at the top. */
 function outputGlobs(changed: string[]): string[] {
   return [...new Set(changed.map((p) => (p.includes("/") ? `${p.split("/")[0]}/**` : p)))];
+}
+
+/**
+ * Why the trial's folder is not the one the harness made (a replicate without the
+ * sandbox moved it away or put a link in its place), or null. Nothing is read or removed
+ * through such a link: it goes, and an empty folder takes its place for what follows.
+ */
+function replacedFolder(dir: string): string | null {
+  const entry = lstatSync(dir, { throwIfNoEntry: false });
+  if (entry?.isDirectory()) return null;
+  const was = entry?.isSymbolicLink()
+    ? `a link to ${readlinkSync(dir)}`
+    : entry
+      ? "a file"
+      : "nothing";
+  if (entry) removeEntry(dir);
+  mkdirSync(dir, { recursive: true });
+  return `the replicate replaced its trial's folder with ${was}; nothing was read or removed through it`;
 }
 
 function clip(paths: string[]): string {
