@@ -74,7 +74,7 @@ describe("the harness around its sandbox", () => {
     );
     expect(
       existsSync(
-        join(root, ".autoresearch/compile-cache/torch-inductor/ar-redirect-" + process.pid),
+        join(root, `.autoresearch/compile-cache/torch-inductor/ar-redirect-${process.pid}`),
       ),
     ).toBe(true);
   });
