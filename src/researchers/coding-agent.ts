@@ -89,17 +89,18 @@ export function createCodingAgentResearcher(
             input: `${brief.system}\n\n${brief.prompt}`,
             timeoutMs: config.timeout * 1000,
             signal: request.signal,
-            sandbox: request.sandbox
-              ? {
-                  sandbox: request.sandbox,
-                  view: researcherView(
-                    request.task.root,
-                    request.worktree,
-                    agentBinds(kind, config),
-                    [scratch],
-                  ),
-                }
-              : null,
+            sandbox:
+              request.sandbox?.kind === "bwrap"
+                ? {
+                    sandbox: request.sandbox,
+                    view: researcherView(
+                      request.task.root,
+                      request.worktree,
+                      agentBinds(kind, config),
+                      [scratch],
+                    ),
+                  }
+                : null,
           },
         );
         if (run.spawnError)

@@ -58,15 +58,16 @@ export function createCommandResearcher(config: ResearcherConfig): Researcher {
         input,
         timeoutMs: config.timeout * 1000,
         signal: request.signal,
-        sandbox: request.sandbox
-          ? {
-              sandbox: request.sandbox,
-              view: researcherView(request.task.root, request.worktree, [
-                ...namedFolders(command),
-                ...((config.binds as Bind[] | null | undefined) ?? []),
-              ]),
-            }
-          : null,
+        sandbox:
+          request.sandbox?.kind === "bwrap"
+            ? {
+                sandbox: request.sandbox,
+                view: researcherView(request.task.root, request.worktree, [
+                  ...namedFolders(command),
+                  ...((config.binds as Bind[] | null | undefined) ?? []),
+                ]),
+              }
+            : null,
       });
       if (run.aborted) return { ok: false, reason: "stopped" };
       if (run.timedOut)

@@ -15,7 +15,11 @@ function taskView(root: string, writable: string[], readable: string[] = []): Vi
   // real root: a set-user-ID copy of a shell left in a worktree or a compile cache must be
   // out of every other user's reach. (Stripping the bits afterwards would race with other
   // sandboxes swapping links under the harness.)
-  chmodSync(paths.state(root), 0o700);
+  try {
+    chmodSync(paths.state(root), 0o700);
+  } catch {
+    // Another user's folder: its owner decides who may enter it.
+  }
   return {
     writable,
     readable: [root, ...readable],

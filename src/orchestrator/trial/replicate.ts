@@ -82,10 +82,13 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
     gpus: task.resources.gpus,
     cpus: task.resources.cpus,
     signal: ctx.signal,
-    sandbox: {
-      sandbox: ctx.sandbox,
-      view: replicateView(task.root, job.worktree, resultPath, ctx.sandbox.settings),
-    },
+    sandbox:
+      ctx.sandbox.kind === "bwrap"
+        ? {
+            sandbox: ctx.sandbox,
+            view: replicateView(task.root, job.worktree, resultPath, ctx.sandbox.settings),
+          }
+        : null,
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),
   };

@@ -58,10 +58,10 @@ export async function ensureSetup(
     timeoutMs: SETUP_TIMEOUT_MS,
     killGraceMs: task.killGrace * 1000,
     signal: ctx.signal,
-    sandbox: {
-      sandbox: ctx.sandbox,
-      view: setupView(task.root, worktree, ctx.sandbox.settings.binds),
-    },
+    sandbox:
+      ctx.sandbox.kind === "bwrap"
+        ? { sandbox: ctx.sandbox, view: setupView(task.root, worktree, ctx.sandbox.settings.binds) }
+        : null,
   });
   const seconds = result.durationMs / 1000;
   ctx.ledger.event(ctx.run.id, null, "setup-end", { seconds, exitCode: result.exitCode });
