@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
+import { hideSecretsFromProc } from "../util/environ.js";
 import { GitError } from "../workspace/git.js";
 import { registerDelete } from "./delete.js";
 import { registerDemo } from "./demo.js";
@@ -14,6 +15,9 @@ import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerTry } from "./try.js";
+
+// Before anything starts: a process of the same user must not read the keys in /proc.
+hideSecretsFromProc();
 
 const program = new Command("autoresearch")
   .description("closed-loop research: propose a change, run it, judge it, keep or discard, repeat")

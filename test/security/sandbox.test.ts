@@ -244,7 +244,8 @@ describe("the sandbox against hostile replicates and researchers", () => {
     // Not caught: the rest of the machine is the replicate's to read and write.
     expect(verdict("write $HOME").said).toContain("REACHED");
     expect(verdict("read a secrets file").said).toContain(SECRET);
-    expect(verdict("read the orchestrator's keys").said).toContain("REACHED");
+    // The orchestrator blanked its keys in the environment it started with.
+    expect(verdict("read the orchestrator's keys").said).toContain("BLOCKED");
     expect(r.after.cache).not.toBe(r.before.cache);
     expect(r.connections).toBeGreaterThan(0);
     // A daemon that keeps the harness's mark is ended; one that drops it with env -i is not.

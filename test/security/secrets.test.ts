@@ -90,3 +90,29 @@ describe("secrets", () => {
       expect(names).toContain(expected);
   }, 120_000);
 });
+
+describe("the orchestrator's own environment", () => {
+  it("shows no key in /proc/<pid>/environ to a replicate without the sandbox", async () => {
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        // $PPID of the shell the harness starts is the orchestrator.
+        `run: 'd=$(dirname "$AR_RESULT_FILE"); tr "\\\\0" "\\\\n" < /proc/$PPID/environ > "$d/parent-env.txt"; tr "\\\\0" " " < /proc/$PPID/cmdline > "$d/parent-cmd.txt"; node train.mjs'`,
+        "metric: { name: score, goal: minimize }",
+        "sandbox: none",
+      ].join("\n"),
+    });
+    const run = await runCli(["run", "-C", root, "--tag", "env", "--max-trials", "1"], {
+      env: { FAKE_API_KEY: KEY, GITHUB_TOKEN: TOKEN },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const dir = join(root, ".autoresearch/runs/env/trials/0");
+    expect(readFileSync(join(dir, "parent-cmd.txt"), "utf8")).toContain("main.js run");
+    const seen = readFileSync(join(dir, "parent-env.txt"), "utf8");
+    // It read the environment the orchestrator started with, keys and all, but no value.
+    expect(seen).toMatch(/^PATH=/m);
+    expect(seen).toMatch(/^FAKE_API_KEY= +$/m);
+    expect(seen).not.toContain(KEY);
+    expect(seen).not.toContain(TOKEN);
+  });
+});
