@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // The fixtures read TEST_SLEEP_S and the like from the harness's environment, which
+    // replicates get only when named.
+    env: { AUTORESEARCH_PASS_ENV: "TEST_*" },
   },
 });

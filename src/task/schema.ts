@@ -162,6 +162,12 @@ const core = {
   /** Promote to the next stage automatically after this many keeps. */
   promote_every: z.number().int("must be a whole number").min(1, "must be 1 or more").optional(),
   env: env.default({}),
+  /** Variables of the harness's environment replicates get besides the basics (names or globs). */
+  pass_env: z
+    .array(text("a variable name or a glob such as MY_*"), {
+      error: required("a list of variable names or globs"),
+    })
+    .default([]),
   /** What bounds replicates and researchers: bubblewrap where it works, by default. */
   sandbox: sandboxSettings.prefault({}),
 };

@@ -1,6 +1,13 @@
-/** Names of variables that hold credentials; they never reach a replicate. */
+/**
+ * Names of variables that hold credentials; they never reach a replicate, and their values
+ * are redacted wherever the harness records or shows text. Broad on purpose: a name that
+ * only looks like one (SORT_KEY) is merely kept out.
+ */
 const SECRET =
-  /(_API_KEY|_TOKEN|_SECRET|_SECRET_KEY|_ACCESS_KEY|_PASSWORD)$|^(API_KEY|TOKEN|SECRET|PASSWORD)$/i;
+  /(API_?KEY|_KEY|_KEY_ID|TOKEN|SECRET|PASSWORD|PASSWD|_PASS|_PAT|CREDENTIALS?)$|^(KEY|PASS)$/i;
+
+/** The password of a URL with credentials (postgres://user:password@host). */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^/:@\s]+:([^@\s/]+)@/gi;
 
 export function isSecretName(name: string): boolean {
   return SECRET.test(name);
@@ -8,9 +15,14 @@ export function isSecretName(name: string): boolean {
 
 /** Values of the credentials in `env`, long enough to be told apart from ordinary text. */
 export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
-  return Object.entries(env)
+  const named = Object.entries(env)
     .filter((e): e is [string, string] => isSecretName(e[0]) && (e[1]?.length ?? 0) >= 8)
     .map(([, value]) => value);
+  // A password inside any variable's URL (DATABASE_URL), whatever the variable is called.
+  const inUrls = Object.values(env).flatMap((v) =>
+    [...(v ?? "").matchAll(URL_PASSWORD)].map((m) => m[1]!).filter((p) => p.length >= 4),
+  );
+  return [...new Set([...named, ...inUrls])];
 }
 
 /**

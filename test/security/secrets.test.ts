@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Dashboard, startDashboard } from "../../src/report/dashboard/server.js";
+import { isSecretName, redact, secretValues } from "../../src/util/secrets.js";
 import { get } from "../dashboard/http.js";
 import { quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
@@ -114,5 +115,51 @@ describe("the orchestrator's own environment", () => {
     expect(seen).toMatch(/^FAKE_API_KEY= +$/m);
     expect(seen).not.toContain(KEY);
     expect(seen).not.toContain(TOKEN);
+  });
+});
+
+describe("what a replicate inherits", () => {
+  it("is an allowlist: credentials under any name, and whatever the task does not name, stay out", async () => {
+    const values = {
+      DATABASE_URL: "postgres://app:hunter22-db-pass@db.internal/app",
+      GITHUB_PAT: "github_pat_0123456789abcdefghij",
+      PGPASSWORD: "pg-password-1234567",
+      AWS_ACCESS_KEY_ID: "AKIAFAKEFAKEFAKE1234",
+      CLOUD_REGION: "region-not-for-replicates",
+    };
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        "run: env; node train.mjs",
+        "metric: { name: score, goal: minimize }",
+        "pass_env: [MY_SETTING]",
+        "sandbox: none",
+      ].join("\n"),
+    });
+    const run = await runCli(["run", "-C", root, "--tag", "allow", "--max-trials", "1"], {
+      env: { ...values, MY_SETTING: "named-by-the-task", LC_ALL: "C.UTF-8" },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const log = readFileSync(join(root, ".autoresearch/runs/allow/trials/0/run.log"), "utf8");
+    expect(log).toContain("MY_SETTING=named-by-the-task\n");
+    expect(log).toContain("LC_ALL=C.UTF-8\n");
+    expect(log).toMatch(/^PATH=/m);
+    for (const [name, value] of Object.entries(values)) {
+      expect(log, name).not.toContain(value);
+      expect(log, name).not.toContain(`${name}=`);
+    }
+  });
+});
+
+describe("what counts as a credential", () => {
+  it("takes names beyond *_API_KEY and the password in any URL, for redaction", () => {
+    for (const name of ["GITHUB_PAT", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "HF_TOKEN", "X_API_KEY"])
+      expect(isSecretName(name), name).toBe(true);
+    for (const name of ["PATH", "LANG", "CUDA_VISIBLE_DEVICES", "DATABASE_URL"])
+      expect(isSecretName(name), name).toBe(false);
+    const env = { DATABASE_URL: "postgres://app:hunter22-db-pass@db.internal/app" };
+    expect(
+      redact("connecting to postgres://app:hunter22-db-pass@db.internal", secretValues(env)),
+    ).toBe("connecting to postgres://app:[redacted]@db.internal");
   });
 });

@@ -7,7 +7,7 @@ export function baseEnv(task: Task, tag: string): Record<string, string> {
   const cache = paths.cache(task.root);
   const compile = paths.compileCaches(task.root);
   return {
-    ...scrubbedEnv(),
+    ...scrubbedEnv(process.env, task.passEnv),
     // Logs are read live and after a kill; buffered output would be lost.
     PYTHONUNBUFFERED: "1",
     // One compile cache per task: every trial after the first starts several times faster.
