@@ -99,13 +99,6 @@ export function bwrapArgs(view: View, home = process.env.HOME): string[] {
   return [
     ...BWRAP_BASE,
     ...(view.network ? ["--share-net"] : []),
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
     ...GPU_NODES.flatMap((d) => ["--dev-bind-try", d, d]),
     // Root's own secrets stay root-readable inside: the sandbox's root is the real one.
     ...SECRET_FILES.flatMap((f) => ["--ro-bind-try", "/dev/null", f]),

@@ -92,19 +92,33 @@ export interface Sandbox {
   summary: string;
 }
 
-/** The same namespaces and capabilities for the probe as for every sandboxed command. */
-export const BWRAP_BASE = ["--unshare-all", "--die-with-parent", "--cap-drop", "ALL"];
+/**
+ * The smallest sandbox: namespaces of its own, no capabilities, the file system read-only.
+ * The probe runs in it, and every sandboxed command starts from it.
+ */
+export const BWRAP_BASE = [
+  "--unshare-all",
+  "--die-with-parent",
+  "--cap-drop",
+  "ALL",
+  "--ro-bind",
+  "/",
+  "/",
+  "--dev",
+  "/dev",
+  "--proc",
+  "/proc",
+];
 
 let probed: { ok: true } | { ok: false; why: string } | undefined;
 
 /** Whether bubblewrap can make a sandbox on this machine, and why not (asked once). */
 export function probeBwrap(): { ok: true } | { ok: false; why: string } {
   if (probed) return probed;
-  const r = spawnSync(
-    "bwrap",
-    [...BWRAP_BASE, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"],
-    { encoding: "utf8", timeout: 10_000 },
-  );
+  const r = spawnSync("bwrap", [...BWRAP_BASE, "--", "/bin/true"], {
+    encoding: "utf8",
+    timeout: 10_000,
+  });
   const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
   probed = missing
     ? { ok: false, why: "bubblewrap is not installed (Debian, Ubuntu: apt install bubblewrap)" }

@@ -76,19 +76,7 @@ function run(spec: ReplicateSpec): string[] {
   const c = spec.sandbox;
   if (!c || c.sandbox.kind === "none") return [plain];
   const { maxFileSize, maxProcesses, mode } = c.sandbox.settings;
-  const probe = [
-    "bwrap",
-    ...BWRAP_BASE,
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
-    "--",
-    "/bin/true",
-  ];
+  const probe = ["bwrap", ...BWRAP_BASE, "--", "/bin/true"];
   const boxed = ["bwrap", ...bwrapArgs(c.view), "--"].map(quote).join(" ");
   const note = "[autoresearch] bubblewrap cannot make a sandbox on $(hostname)";
   return [
