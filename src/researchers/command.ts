@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
@@ -115,7 +115,6 @@ function readUsage(u: Record<string, unknown> | undefined): ProposalUsage | null
   };
 }
 
-/** Any program, from `researcher.command`. */
 /**
  * The folders of the absolute paths the command names (its script in /tmp or the home
  * folder, say), readable in the sandbox: what the user wrote must keep working.
@@ -123,17 +122,22 @@ function readUsage(u: Record<string, unknown> | undefined): ProposalUsage | null
 function namedFolders(command: string): Bind[] {
   const folders = new Set<string>();
   for (const word of command.split(/[\s'"=:;|&()<>]+/)) {
-    const path = word.startsWith("~/") ? join(homedir(), word.slice(2)) : word;
-    if (!isAbsolute(path)) continue;
+    if (!word.startsWith("~/") && !isAbsolute(word)) continue;
+    const path = resolve(word.startsWith("~/") ? join(homedir(), word.slice(2)) : word);
     try {
-      // A script directly in $HOME or /tmp shows alone, not all that is beside it.
-      const folder = statSync(path).isDirectory() ? path : dirname(path);
-      folders.add([homedir(), "/tmp", "/"].includes(folder) ? path : folder);
+      // A script directly in $HOME or /tmp shows alone, not all that is beside it, and
+      // those folders themselves never show whole.
+      const whole = [homedir(), "/tmp", "/"];
+      const isFolder = statSync(path).isDirectory();
+      if (isFolder && whole.includes(path)) continue;
+      const folder = isFolder ? path : dirname(path);
+      folders.add(whole.includes(folder) ? path : folder);
     } catch {}
   }
   return [...folders].map((path) => ({ path, writable: false }));
 }
 
+/** Any program, from `researcher.command`. */
 export const commandResearcher: ResearcherKind = {
   name: "command",
   settings: { command: researcherFields.command, binds: researcherFields.binds },

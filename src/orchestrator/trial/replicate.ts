@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import type { Placement, ReplicateExecution, ReplicateSpec } from "../../executors/executor.js";
 import { readLog } from "../../executors/log-file.js";
 import { sandboxHint } from "../../executors/sandbox.js";
@@ -94,7 +95,7 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
   };
   // A result file left from before (or written ahead by an earlier replicate, which could
   // write the trial's folder) is not this run's.
-  if (job.attach === undefined) removeEntry(resultPath);
+  if (job.attach === undefined) rmSync(resultPath, { recursive: true, force: true });
   // Local processes die with their orchestrator: nothing to follow, so the job runs anew.
   const execution =
     job.attach !== undefined && executor.attach
