@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
-import { type Bind, BWRAP_BASE, type Sandbox } from "./sandbox.js";
+import { type Bind, BWRAP_BASE, removeStale, type Sandbox } from "./sandbox.js";
 
 /**
  * What one sandboxed command sees of the file system besides a read-only `/`, a private
@@ -181,7 +181,9 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
       ...argv,
     ],
     done: () => {
-      if (group) removeGroup(group, 5);
+      if (!group || cap.kind !== "cgroup") return;
+      removeGroup(group, 5);
+      removeStale(cap.parent);
     },
   };
 }

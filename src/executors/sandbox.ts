@@ -267,9 +267,11 @@ function processCap(): ProcessCap {
 
 /**
  * Cgroups of orchestrators that were killed: their processes died with them (bubblewrap
- * dies with its parent), so the folders are empty and only need removing.
+ * dies with its parent), so the folders are empty and only need removing. Looked for at
+ * the start and after each sandboxed command, since the last of a killed sandbox's
+ * processes may still be ending when the next orchestrator starts.
  */
-function removeStale(parent: string): void {
+export function removeStale(parent: string): void {
   let names: string[];
   try {
     names = readdirSync(parent);

@@ -141,6 +141,20 @@ describe("the command line", () => {
     const env = { TEST_SLEEP_S: "60", TEST_SLEEP_TRIAL: "1" };
     const first = runCli(["run", "-C", root, "--tag", "k", "--max-trials", "3"], { env });
     const replicate = await waitFor(() => runningReplicate(root, 1), 30_000, "trial 1's replicate");
+    // Once its program runs: bubblewrap ties itself to the orchestrator as it starts, so a
+    // kill in the milliseconds before leaves the sandbox to resume (which ends it by its mark).
+    await waitFor(
+      () =>
+        survivors(replicate.logPath).some((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("train.mjs");
+          } catch {
+            return false;
+          }
+        }),
+      30_000,
+      "the replicate's program",
+    );
     const ledger = Ledger.open(root);
     const owner = ledger.run("k")!.ownerPid!;
     process.kill(owner, "SIGKILL");
