@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
+import { within } from "../util/fs.js";
 import { type Bind, BWRAP_BASE, removeStale, type Sandbox } from "./sandbox.js";
 
 /**
@@ -46,11 +47,6 @@ const GPU_NODES = [
 /** Files only root may read, blanked: a replicate runs as root without capabilities. */
 const SECRET_FILES = ["/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"];
 
-const under = (path: string, folder: string) => {
-  const r = relative(folder, path);
-  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
-};
-
 /**
  * PATH entries under a hidden folder or /tmp (a conda or pyenv install in $HOME) stay
  * readable, by their first folder there, so the task's interpreter is still found.
@@ -60,7 +56,7 @@ function toolFolders(hidden: string[], path = process.env.PATH ?? ""): string[] 
   for (const entry of path.split(":")) {
     if (!isAbsolute(entry)) continue;
     for (const h of hidden) {
-      if (entry === h || !under(entry, h)) continue;
+      if (entry === h || !within(entry, h)) continue;
       found.add(join(h, relative(h, entry).split(sep)[0]!));
     }
   }
@@ -114,7 +110,7 @@ export function bwrapArgs(view: View, home = process.env.HOME): string[] {
 function checkMounts(view: View): void {
   for (const path of [...view.writable, ...view.readable])
     for (const hidden of view.hidden) {
-      if (path === hidden || !under(path, hidden)) continue;
+      if (path === hidden || !within(path, hidden)) continue;
       let step = hidden;
       for (const part of relative(hidden, path).split(sep)) {
         step = join(step, part);

@@ -8,11 +8,11 @@ import {
   rmdirSync,
   writeFileSync,
 } from "node:fs";
-import { homedir } from "node:os";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { SetupError, TaskFileError } from "../errors.js";
 import { count, required, section, size, strict, text } from "../util/fields.js";
+import { expandHome, within } from "../util/fs.js";
 
 export const SANDBOX_MODES = ["auto", "bwrap", "none"] as const;
 export type SandboxMode = (typeof SANDBOX_MODES)[number];
@@ -29,7 +29,7 @@ const mode = z.enum(SANDBOX_MODES, {
 
 /** `~/x` → the home folder's x; anything else must be absolute. */
 const hostPath = text("an absolute path or one under ~/").transform((p, ctx) => {
-  const path = p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p;
+  const path = expandHome(p);
   if (!isAbsolute(path)) {
     ctx.addIssue({ code: "custom", message: "must be an absolute path or start with ~/" });
     return z.NEVER;
@@ -209,11 +209,6 @@ const realOf = (path: string) => {
   } catch {
     return path;
   }
-};
-
-const within = (path: string, folder: string) => {
-  const r = relative(folder, path);
-  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
 };
 
 /** In the unit it was most likely written in: 16GiB and 1MB both read back as given. */

@@ -1,9 +1,10 @@
 import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { ResearcherError } from "../errors.js";
 import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
+import { expandHome } from "../util/fs.js";
 import { readHead } from "../util/safe-file.js";
 import { researcherView } from "../workspace/views.js";
 import { buildBrief } from "./brief.js";
@@ -201,9 +202,7 @@ const AGENT_HOMES: Record<"claude-code" | "codex", string[]> = {
 /** The task file's `researcher.binds`, else the agent's own folders in the home folder. */
 function agentBinds(kind: "claude-code" | "codex", config: ResearcherConfig): Bind[] {
   const given = config.binds as Bind[] | null | undefined;
-  return (
-    given ?? AGENT_HOMES[kind].map((p) => ({ path: join(homedir(), p.slice(2)), writable: true }))
-  );
+  return given ?? AGENT_HOMES[kind].map((p) => ({ path: expandHome(p), writable: true }));
 }
 
 /** The agent's program must be installed before the baseline spends its time. */

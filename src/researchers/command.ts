@@ -1,9 +1,10 @@
 import { statSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Bind } from "../executors/sandbox.js";
 import type { ProposalUsage } from "../ledger/types.js";
+import { expandHome } from "../util/fs.js";
 import { researcherView } from "../workspace/views.js";
 import { buildBrief } from "./brief.js";
 import { researcherFields } from "./fields.js";
@@ -123,7 +124,7 @@ function namedFolders(command: string): Bind[] {
   const folders = new Set<string>();
   for (const word of command.split(/[\s'"=:;|&()<>]+/)) {
     if (!word.startsWith("~/") && !isAbsolute(word)) continue;
-    const path = resolve(word.startsWith("~/") ? join(homedir(), word.slice(2)) : word);
+    const path = resolve(expandHome(word));
     try {
       // A script directly in $HOME or /tmp shows alone, not all that is beside it, and
       // those folders themselves never show whole.

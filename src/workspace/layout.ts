@@ -38,6 +38,12 @@ export const TRIAL_FILES = {
   metrics: "metrics.json",
 } as const;
 
+/** True for a name the harness writes in a trial's folder (metrics.json also through temporary files). */
+export const isTrialFile = (name: string) =>
+  /^(run(\.\d+)?\.log|result(\.\d+)?\.json|run(\.\d+)?\.sbatch|verify\.(log|json)|metrics\.json.*)$/.test(
+    name,
+  ) || Object.values(TRIAL_FILES).includes(name as never);
+
 export const replicateLog = (idx: number) => (idx === 0 ? TRIAL_FILES.log : `run.${idx}.log`);
 export const replicateResult = (idx: number) => (idx === 0 ? "result.json" : `result.${idx}.json`);
 /** The name of a replicate's cluster job, by which a job whose id was never recorded is found. */

@@ -8,6 +8,7 @@ import { processStartTime } from "../../util/proc.js";
 import { describePlanted, removeEntry, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
 import {
+  isTrialFile,
   paths,
   replicateJob,
   replicateLog,
@@ -41,12 +42,6 @@ function doneSoFar(ctx: RunContext, trial: TrialRow): Replicated[] {
       }))
   );
 }
-
-/** Names the harness writes in a trial's folder (metrics.json also through temporary files). */
-const isTrialFile = (name: string) =>
-  /^(run(\.\d+)?\.log|result(\.\d+)?\.json|verify\.(log|json)|diff\.patch|proposal\.json|metrics\.json.*|run(\.\d+)?\.sbatch)$/.test(
-    name,
-  );
 
 /** Replicates that might write these are not tampering, whatever the task declares. */
 const ALWAYS_OUTPUTS = ["**/__pycache__/**", "**/*.pyc"];
