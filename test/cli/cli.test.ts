@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -141,13 +141,19 @@ describe("the command line", () => {
     const env = { TEST_SLEEP_S: "60", TEST_SLEEP_TRIAL: "1" };
     const first = runCli(["run", "-C", root, "--tag", "k", "--max-trials", "3"], { env });
     const replicate = await waitFor(() => runningReplicate(root, 1), 30_000, "trial 1's replicate");
-    // Once its program runs: bubblewrap ties itself to the orchestrator as it starts, so a
-    // kill in the milliseconds before leaves the sandbox to resume (which ends it by its mark).
+    // Once its program runs inside the sandbox's own PID namespace: bubblewrap ties itself
+    // to the orchestrator as it starts, so a kill in the milliseconds before leaves the
+    // sandbox to resume (which ends it by its mark). The wrapper that starts bubblewrap has
+    // the program's name in its arguments too, so the name alone is not enough.
+    const ours = readlinkSync("/proc/self/ns/pid");
     await waitFor(
       () =>
         survivors(replicate.logPath).some((pid) => {
           try {
-            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("train.mjs");
+            return (
+              readlinkSync(`/proc/${pid}/ns/pid`) !== ours &&
+              readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("train.mjs")
+            );
           } catch {
             return false;
           }
