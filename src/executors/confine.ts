@@ -138,18 +138,34 @@ const CLOSE_FDS =
   'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; ';
 const WRAPPER =
   'ulimit -f "$1" || exit 126; if [ -n "$2" ]; then echo $$ > "$2" || exit 126; fi; shift 2; exec "$@"';
+const SIZE_ONLY = 'ulimit -f "$1" || exit 126; shift; exec "$@"';
 const SHELL = existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
 
 let launches = 0;
 
+/** `bytes` as ulimit -f counts: bash in KiB, sh (dash) in 512-byte blocks, as POSIX has it. */
+const blocks = (bytes: number) => String(Math.ceil(bytes / (SHELL === "/bin/bash" ? 1024 : 512)));
+
 /**
- * How to spawn `argv` inside the run's sandbox (as it is, when there is none). The
- * file-size limit and the cgroup are entered before bubblewrap starts, so nothing inside
- * runs without them. Throws if the cgroup cannot be made (the caller records why).
+ * How to spawn `argv` inside the run's sandbox (as it is, when there is none, but for
+ * `maxFileSize` if given). The file-size limit and the cgroup are entered before
+ * bubblewrap starts, so nothing inside runs without them. Throws if the cgroup cannot be
+ * made (the caller records why).
  */
-export function confine(confinement: Confinement | null, argv: string[]): Launch {
-  if (!confinement || confinement.sandbox.kind === "none")
-    return { file: argv[0]!, args: argv.slice(1), done: () => undefined };
+export function confine(
+  confinement: Confinement | null,
+  argv: string[],
+  maxFileSize?: number,
+): Launch {
+  if (!confinement || confinement.sandbox.kind === "none") {
+    if (maxFileSize === undefined)
+      return { file: argv[0]!, args: argv.slice(1), done: () => undefined };
+    return {
+      file: SHELL,
+      args: ["-c", SIZE_ONLY, "limit", blocks(maxFileSize), ...argv],
+      done: () => undefined,
+    };
+  }
   const { sandbox, view } = confinement;
   const { settings, cap } = sandbox;
   checkMounts(view);
@@ -160,15 +176,13 @@ export function confine(confinement: Confinement | null, argv: string[]): Launch
     mkdirSync(group);
     writeFileSync(join(group, "pids.max"), String(settings.maxProcesses));
   }
-  // bash counts ulimit -f in KiB, sh (dash) in 512-byte blocks, as POSIX has it.
-  const blocks = String(Math.ceil(settings.maxFileSize / (SHELL === "/bin/bash" ? 1024 : 512)));
   return {
     file: SHELL,
     args: [
       "-c",
       SHELL === "/bin/bash" ? CLOSE_FDS + WRAPPER : WRAPPER,
       "sandbox",
-      blocks,
+      blocks(settings.maxFileSize),
       group && join(group, "cgroup.procs"),
       "bwrap",
       ...bwrapArgs(view),

@@ -38,6 +38,8 @@ export interface ReplicateSpec {
   onRunning?: (at: number) => void;
   /** The sandbox it runs in and what it sees; none when null. */
   sandbox: Confinement | null;
+  /** The largest file it may write (bytes): the sandbox's limit, applied without one too. */
+  maxFileSize: number;
 }
 
 export interface ReplicateExecution {

@@ -138,6 +138,7 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
           killGraceMs: spec.killGraceMs,
           signal: spec.signal,
           sandbox: spec.sandbox,
+          maxFileSize: spec.maxFileSize,
           onSpawn: (pid) => {
             spec.onStart({ slot, pid });
             spec.onRunning?.(Date.now());

@@ -11,13 +11,14 @@ import {
 } from "../util/safe-file.js";
 
 /**
- * A replicate writes its output straight into its log file, local or on a cluster, so the
- * output survives the orchestrator: a replicate that finishes while no harness watches
- * still leaves its metric for recovery to read back. The file is bounded by rewriting it
- * as its first half of `limit` bytes, a note, and its last half, because the metrics are
- * printed last. The replicate knows the log's path (AR_PROCESS), so every open of it goes
- * through util/safe-file: a link or a special file put in its place is never followed,
- * cut or read.
+ * A replicate's log is a file, local or on a cluster, so the output survives the
+ * orchestrator: a replicate that finishes while no harness watches still leaves its metric
+ * for recovery to read back. It is bounded as its first half of `limit` bytes, a note, and
+ * its last half, because the metrics are printed last: as it is written, by the log writer
+ * (libexec/log-writer.cjs) of a local replicate, and after the fact by `capLog`, for a
+ * cluster job's log and for whatever reaches a log some other way. The replicate knows the
+ * log's path (AR_PROCESS), so every open of it goes through util/safe-file: a link or a
+ * special file put in its place is never followed, cut or read.
  */
 
 const NOTE = /^\n\[autoresearch\] (\d+) bytes of output omitted \(log_limit\)\n/;
@@ -88,13 +89,13 @@ export function readLog(path: string, limit: number): FileText | Refusal | null 
 }
 
 /**
- * Opens a fresh, empty log for a process to write into, in append mode so that capping can
- * rewrite it underneath; the caller closes its copy after spawning. Whatever an earlier
- * replicate left at this path (a link planted for the harness to truncate) is removed,
- * not opened. Throws when the log cannot be created.
+ * Opens a fresh, empty log for the log writer, which places every write itself (so not in
+ * append mode, where Linux ignores the position); the caller closes its copy after
+ * spawning. Whatever an earlier replicate left at this path (a link planted for the harness
+ * to truncate) is removed, not opened. Throws when the log cannot be created.
  */
 export function openLog(path: string): number {
-  return createFresh(path, true);
+  return createFresh(path);
 }
 
 /**

@@ -1,7 +1,18 @@
 import { spawn } from "node:child_process";
 import { closeSync } from "node:fs";
+import type { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { monotonic } from "../util/clock.js";
-import { endGroup, endMarked, groupAlive, groupGone, signalGroup, withMark } from "../util/proc.js";
+import {
+  endGroup,
+  endMarked,
+  groupAlive,
+  groupGone,
+  processesWithEnv,
+  signalGroup,
+  sleep,
+  withMark,
+} from "../util/proc.js";
 import { type Confinement, confine, type Launch } from "./confine.js";
 import { capLog, noteLog, openLog } from "./log-file.js";
 
@@ -18,6 +29,8 @@ export interface ProcessSpec {
   onSpawn?: (pid: number) => void;
   /** The run's sandbox and what the command sees through it; none when absent. */
   sandbox?: Confinement | null;
+  /** The largest file the command may write, where no sandbox sets it (bytes). */
+  maxFileSize?: number;
 }
 
 export interface ProcessResult {
@@ -56,14 +69,24 @@ function notStarted(started: number, spawnError: string): ProcessResult {
 /** How long a killed process group may take to disappear. */
 const GONE_WAIT_MS = 5000;
 
-/** How often a running process's log is checked against its limit. */
-const CAP_EVERY_MS = 1000;
+/** How long the log writer may take to write what it holds once its replicate is gone. */
+const WRITER_WAIT_MS = 5000;
 
 /**
- * Runs `command` through /bin/sh in a process group of its own, writing its output
- * straight into a bounded log file (so a result printed after the orchestrator died is
- * not lost). On timeout or abort the whole group gets SIGTERM, then SIGKILL after the
- * grace period; once the command exits, whatever it left behind in its group is killed,
+ * The program that caps a log as it is written (see libexec/log-writer.cjs), at the
+ * package's root beside src/ and dist/, so either runs it.
+ */
+const LOG_WRITER = fileURLToPath(new URL("../../libexec/log-writer.cjs", import.meta.url));
+
+/** The environment entry of a log's writer, by which recovery finds one still running. */
+const WRITER_MARK = "AR_LOG_WRITER";
+export const writerMarkOf = (logPath: string) => `${WRITER_MARK}=${logPath}`;
+
+/**
+ * Runs `command` through /bin/sh in a process group of its own, its output going through
+ * a log writer of its own into a log file it keeps within `logLimit` (a process apart, so
+ * a result printed after the orchestrator died is not lost). On timeout or abort the whole
+ * group gets SIGTERM, then SIGKILL after the grace period; once the command exits, whatever it left behind in its group is killed,
  * and so is any process that left the group but still carries its mark: AR_PROCESS set to
  * the log's path, which only this process writes and the ledger records before it starts,
  * so a restarted orchestrator finds what it left running even without a recorded pid.
@@ -84,25 +107,28 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     }
     const { env, mark } = withMark(spec.env, spec.logPath);
     let launch: Launch;
+    let writer: Writer;
     try {
-      launch = confine(spec.sandbox ?? null, ["/bin/sh", "-c", spec.command]);
+      launch = confine(spec.sandbox ?? null, ["/bin/sh", "-c", spec.command], spec.maxFileSize);
+      writer = startWriter(fd, spec.logPath, spec.logLimit);
     } catch (error) {
-      closeSync(fd);
       resolve(
         notStarted(
           started,
-          `the harness could not prepare the sandbox: ${(error as Error).message}`,
+          `the harness could not prepare the command: ${(error as Error).message}`,
         ),
       );
       return;
+    } finally {
+      // The writer holds the log now; a failed start leaves it empty.
+      closeSync(fd);
     }
     const child = spawn(launch.file, launch.args, {
       cwd: spec.cwd,
       env,
       detached: true,
-      stdio: ["ignore", fd, fd],
+      stdio: ["ignore", writer.input, writer.input],
     });
-    closeSync(fd);
     const pid = child.pid ?? null;
     let timedOut = false;
     let aborted = false;
@@ -112,18 +138,13 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
 
     const end = (why: string) => {
       if (ending || pid === null) return;
-      noteLog(spec.logPath, why);
+      writer.note(why);
       ending = endGroup(pid, spec.killGraceMs);
     };
     const timer = setTimeout(() => {
       timedOut = true;
       end(`timeout after ${spec.timeoutMs / 1000}s: process group ended`);
     }, spec.timeoutMs);
-    // A flood is trimmed while it runs, not only at the end, so it cannot fill the disk.
-    const capper = setInterval(
-      () => capLog(spec.logPath, spec.logLimit, spec.logLimit),
-      CAP_EVERY_MS,
-    );
     const onAbort = () => {
       aborted = true;
       end("stopped by the harness: process group ended");
@@ -135,7 +156,6 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
-      clearInterval(capper);
       spec.signal?.removeEventListener("abort", onAbort);
       if (ending) await ending;
       // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
@@ -143,11 +163,11 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       if (pid !== null) await groupGone(pid, GONE_WAIT_MS);
       const escaped = await endMarked(mark, 0);
       if (escaped > 0)
-        noteLog(
-          spec.logPath,
+        writer.note(
           `ended ${escaped} process${escaped === 1 ? "" : "es"} that left the replicate's process group`,
         );
       launch.done();
+      await writer.close();
       const log = capLog(spec.logPath, spec.logLimit);
       resolve({
         pid,
@@ -181,3 +201,70 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     }
   });
 }
+
+interface Writer {
+  /** The pipe the command writes its output into. */
+  input: Writable;
+  /** Adds a line of the harness's own to the log, clearly marked (why the command ended). */
+  note(text: string): void;
+  /** Lets the writer finish once the command's processes are gone; resolves when it has. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the log writer for `fd` (the log, which it takes over). It runs in a group of its
+ * own, so ending the command's group leaves it to write the last lines, and with a mark of
+ * its own, not the command's, so ending the command's escaped processes spares it. The
+ * harness keeps a copy of its input for notes; the writer ends when the command's copies
+ * and this one are closed.
+ */
+function startWriter(fd: number, logPath: string, limit: number): Writer {
+  const child = spawn(process.execPath, [LOG_WRITER, String(limit)], {
+    detached: true,
+    stdio: ["pipe", fd, "ignore"],
+    env: { [WRITER_MARK]: logPath },
+  });
+  if (!child.stdin || child.pid === undefined) throw new Error("the log writer did not start");
+  const input = child.stdin;
+  const exited = new Promise<void>((r) => {
+    child.once("exit", () => r());
+    child.once("error", () => r());
+  });
+  let open = true;
+  // A writer that died (killed from outside) must not take the harness down with EPIPE.
+  input.on("error", () => {
+    open = false;
+  });
+  exited.then(() => {
+    open = false;
+  });
+  return {
+    input,
+    note(text) {
+      if (open) input.write(`\n[autoresearch] ${text}\n`);
+      else noteLog(logPath, text);
+    },
+    async close() {
+      input.end();
+      // Something that left the group without its mark can hold the pipe open: the writer is
+      // told to stop (it writes what it has), then killed.
+      if (await within(exited, WRITER_WAIT_MS)) return;
+      child.kill("SIGTERM");
+      if (!(await within(exited, WRITER_WAIT_MS))) child.kill("SIGKILL");
+    },
+  };
+}
+
+/**
+ * Waits for a log writer left by an orchestrator that stopped to write what it holds (it
+ * ends by itself once its replicate is gone); one still running after that is stopped.
+ */
+export async function settleWriter(logPath: string, graceMs: number): Promise<void> {
+  const entry = writerMarkOf(logPath);
+  const deadline = monotonic() + WRITER_WAIT_MS;
+  while (processesWithEnv(entry).length > 0 && monotonic() < deadline) await sleep(20);
+  await endMarked(entry, graceMs);
+}
+
+const within = (promise: Promise<void>, ms: number) =>
+  Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);

@@ -74,14 +74,15 @@ export function jobScript(spec: ReplicateSpec): string {
 function run(spec: ReplicateSpec): string[] {
   const plain = `exec /bin/sh -c ${quote(spec.command)}`;
   const c = spec.sandbox;
-  if (!c || c.sandbox.kind === "none") return [plain];
+  // The job script is bash, which counts ulimit -f in KiB.
+  if (!c || c.sandbox.kind === "none")
+    return [`ulimit -f ${Math.ceil(spec.maxFileSize / 1024)} || exit 96`, plain];
   const { maxFileSize, maxProcesses, mode } = c.sandbox.settings;
   const probe = ["bwrap", ...BWRAP_BASE, "--", "/bin/true"];
   const boxed = ["bwrap", ...bwrapArgs(c.view), "--"].map(quote).join(" ");
   const note = "[autoresearch] bubblewrap cannot make a sandbox on $(hostname)";
   return [
     `if ${probe.map(quote).join(" ")} 2>/dev/null; then`,
-    // The job script is bash, which counts ulimit -f in KiB.
     `  ulimit -f ${Math.ceil(maxFileSize / 1024)} || exit 96`,
     `  if [ "$(id -u)" != 0 ]; then cap="prlimit --nproc=${maxProcesses} --"; else cap=; fi`,
     `  exec ${boxed} $cap /bin/sh -c ${quote(spec.command)}`,

@@ -161,6 +161,41 @@ describe("runProcess and outcome classes", () => {
     expect(outcome).toMatchObject({ outcome: "ok", metric: 2.25 });
   });
 
+  it("a flood is capped as it is written: the log never holds more than log_limit", async () => {
+    const s = spec(
+      "yes 'a line of flood output' | head -c 300000000; echo; echo ---; echo 'score: 1'",
+      {
+        logLimit: 100_000,
+        timeoutMs: 60_000,
+      },
+    );
+    let largest = 0;
+    const watch = setInterval(() => {
+      if (existsSync(s.logPath)) largest = Math.max(largest, statSync(s.logPath).size);
+    }, 1);
+    const result = await runProcess(s);
+    clearInterval(watch);
+    expect(result.logBytes).toBe(300_000_000 + "\n---\nscore: 1\n".length);
+    expect(largest).toBeGreaterThan(50_000);
+    // The limit and the note that says how much was left out.
+    expect(largest).toBeLessThan(100_000 + 80);
+    const log = readFileSync(s.logPath, "utf8");
+    expect(log).toContain(
+      `[autoresearch] ${result.logBytes - 100_000} bytes of output omitted (log_limit)`,
+    );
+    expect(classify(result, log, task)).toMatchObject({ outcome: "ok", metric: 1 });
+  });
+
+  it("a file larger than max_file_size cannot be written, with no sandbox too", async () => {
+    const { result, spec: s } = await run(
+      'head -c 3000000 /dev/zero > big.bin; echo "exit $?"; wc -c < big.bin',
+      { maxFileSize: 1024 * 1024 },
+    );
+    expect(statSync(join(s.cwd, "big.bin")).size).toBe(1024 * 1024);
+    expect(readFileSync(s.logPath, "utf8")).toMatch(/exit [1-9]\d*\n1048576\n/);
+    expect(result.exitCode).toBe(0);
+  });
+
   it("abort: the run is stopped and the replicate is interrupted", async () => {
     const controller = new AbortController();
     const s = spec(`node ${join(FIXTURES, "forever.mjs")}`, { signal: controller.signal });

@@ -247,6 +247,8 @@ describe("the sandbox against hostile replicates and researchers", () => {
     // The orchestrator blanked its keys in the environment it started with.
     expect(verdict("read the orchestrator's keys").said).toContain("BLOCKED");
     expect(r.after.cache).not.toBe(r.before.cache);
+    // The file-size cap holds without the sandbox too.
+    expect(verdict("file-size bomb").said).toContain("file-size bomb: 1048576 bytes");
     expect(r.connections).toBeGreaterThan(0);
     // A daemon that keeps the harness's mark is ended; one that drops it with env -i is not.
     expect(r.left.length).toBeGreaterThan(0);
