@@ -9,6 +9,7 @@ import type { RunRow } from "../ledger/types.js";
 import type { Researcher } from "../researchers/researcher.js";
 import type { Task } from "../task/task.js";
 import { serialQueue } from "../util/serial.js";
+import { HarnessWatch } from "../workspace/guard.js";
 import { paths } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
 import type { Emit } from "./events.js";
@@ -32,6 +33,8 @@ export interface RunContext {
   setupDone: Set<string>;
   /** Titles of trials proposed and not yet finished, by trial number, shown to researchers. */
   inFlight: Map<number, string>;
+  /** What proposals and replicates change outside their worktrees, and whose doing it is. */
+  watch: HarnessWatch;
   /** Runs keep decisions one at a time: each reads the incumbent and may move it. */
   serially: <T>(work: () => Promise<T>) => Promise<T>;
   /** The next researcher to ask (round robin). */
@@ -104,6 +107,7 @@ export function runContext(
     emit: options.emit,
     setupDone: new Set(),
     inFlight: new Map(),
+    watch: new HarnessWatch(task),
     serially: serialQueue(),
   };
 }

@@ -5,7 +5,6 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import { isAbsolute, join } from "node:path";
@@ -32,40 +31,106 @@ export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * The files that steer the harness's own git processes: the repository's config (a
- * `core.fsmonitor` there runs a command on every status) and hooks, as they were when
- * this process first looked, and the worktree's `.git` link (it says which repository
- * git works on). A change is put back from that first copy, so that trials running at
- * once cannot hand a tampered file on to each other. Besides, the size and time of the
- * task file and the protected files of the user's checkout, to see writes that climbed
- * out of the worktree to what judges the trials (the rest of the checkout is the
- * person's own to edit while a run goes on).
+ * `core.fsmonitor` there runs a command on every status) and hooks, as they were when the
+ * run's session began, and each watched worktree's `.git` link (it says which repository
+ * git works on). Besides, the task file and the protected files of the user's
+ * checkout, to see writes that climbed out of a worktree to what judges the trials (the
+ * rest of the checkout is the person's own to edit while a run goes on). Every change is
+ * put back from the first copy, so that trials running at once cannot hand a tampered
+ * file on to each other, and the user's files are as they were.
+ *
+ * Trials overlap (proposals ahead, several slots), so a change found when one program ends
+ * may be another's. The watch knows which programs ran since the files were last seen
+ * intact: a change found while only one did is that one's; one found while several did is
+ * all of theirs to clear, each by running again alone (`alone`), with nothing else running.
  */
-export class HarnessFiles {
-  private constructor(
-    private readonly root: string,
-    private readonly saved: Map<string, Buffer | null>,
-    private readonly checkout: Map<string, string>,
-    private readonly watched: string[],
-  ) {}
+export class HarnessWatch {
+  private readonly root: string;
+  /** The repository's own folder, and every watched file as first seen. */
+  private readonly first: Promise<{ common: string; saved: Map<string, Buffer | null> }>;
+  private readonly active = new Set<Ticket>();
+  /** Set while a program runs alone: nothing else starts until it ends. */
+  private gate: Promise<void> | null = null;
+  private idle: (() => void)[] = [];
 
-  static async take(task: WatchedTask, worktree: string | null): Promise<HarnessFiles> {
-    const common = await commonDir(task.root);
-    let first = firstSeen.get(common);
-    if (!first) {
-      const files = [join(common, "config"), ...listFiles(join(common, "hooks"))];
-      first = new Map(files.map((f) => [f, read(f)]));
-      firstSeen.set(common, first);
-    }
-    const saved = new Map(first);
-    if (worktree) saved.set(join(worktree, ".git"), read(join(worktree, ".git")));
-    const watched = await judgingFiles(task);
-    return new HarnessFiles(task.root, saved, checkoutState(task.root, watched), watched);
+  /** One per run session: the files are as they were when it began. */
+  constructor(task: WatchedTask) {
+    this.root = task.root;
+    this.first = (async () => {
+      const common = await commonDir(task.root);
+      const files = [
+        join(common, "config"),
+        ...listFiles(join(common, "hooks")),
+        ...(await judgingFiles(task)).map((path) => join(task.root, path)),
+      ];
+      return { common, saved: new Map(files.map((f) => [f, read(f)])) };
+    })();
+    // Read again when first needed; a failure here must not go unhandled meanwhile.
+    this.first.catch(() => undefined);
   }
 
-  /** What changed since the snapshot, as paths relative to the task; harness files are put back. */
-  async changed(): Promise<string[]> {
+  /**
+   * Runs `fn`, a program working in `worktree`, under watch, and says what it may have
+   * changed outside it. Waits first while another runs alone.
+   */
+  async watch<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+    while (this.gate) await this.gate;
+    return this.run(worktree, fn);
+  }
+
+  /**
+   * Runs `fn` as `watch` does, once nothing else runs, and lets nothing start until it
+   * ends: what changed outside meanwhile is its own doing.
+   */
+  async alone<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+    while (this.gate) await this.gate;
+    let open!: () => void;
+    this.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    try {
+      while (this.active.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+      return await this.run(worktree, fn);
+    } finally {
+      this.gate = null;
+      open();
+    }
+  }
+
+  private async run<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+    await this.first;
+    const ticket: Ticket = {
+      link: worktree ? join(worktree, ".git") : null,
+      linkContent: worktree ? read(join(worktree, ".git")) : null,
+      changed: new Set(),
+      shared: false,
+    };
+    this.active.add(ticket);
+    try {
+      const value = await fn();
+      const changed = await this.check();
+      if (changed.length > 0) {
+        for (const t of this.active) {
+          for (const path of changed) t.changed.add(path);
+          if (this.active.size > 1) t.shared = true;
+        }
+      }
+      const files = [...ticket.changed];
+      if (files.length === 0) return { value, changed: null };
+      return { value, changed: { files, certain: !ticket.shared } };
+    } finally {
+      this.active.delete(ticket);
+      if (this.active.size === 0) for (const wake of this.idle.splice(0)) wake();
+    }
+  }
+
+  /** What differs from the first copy, as paths relative to the task, each put back. */
+  private async check(): Promise<string[]> {
+    const { common, saved } = await this.first;
     const changed: string[] = [];
-    for (const [file, content] of this.saved) {
+    const expected = new Map(saved);
+    for (const t of this.active) if (t.link) expected.set(t.link, t.linkContent);
+    for (const [file, content] of expected) {
       const now = read(file);
       if (now === null && content === null) continue;
       if (now !== null && content !== null && now.equals(content)) continue;
@@ -73,16 +138,30 @@ export class HarnessFiles {
       restore(file, content);
     }
     // Hooks that did not exist before.
-    const hooks = join(await commonDir(this.root), "hooks");
-    for (const file of listFiles(hooks))
-      if (!this.saved.has(file)) {
+    for (const file of listFiles(join(common, "hooks")))
+      if (!expected.has(file)) {
         changed.push(relative(this.root, file));
         restore(file, null);
       }
-    const after = checkoutState(this.root, this.watched);
-    for (const [path, state] of after) if (this.checkout.get(path) !== state) changed.push(path);
     return changed;
   }
+}
+
+/** A program's result, and what changed outside its worktree while it ran, if anything. */
+export interface Watched<T> {
+  value: T;
+  /**
+   * Null when nothing did. `certain` when it ran alone each time a change was found, so
+   * the change is its own; else others ran too and it must run again alone to tell.
+   */
+  changed: { files: string[]; certain: boolean } | null;
+}
+
+interface Ticket {
+  link: string | null;
+  linkContent: Buffer | null;
+  changed: Set<string>;
+  shared: boolean;
 }
 
 /** Size and modification time of every file of a worktree, git's own folder aside. */
@@ -155,23 +234,8 @@ export function refuseBeforeCommit(
   return problems.length ? problems.join(", ") : null;
 }
 
-/** Size and modification time of each of `files` in the user's checkout. */
-function checkoutState(root: string, files: string[]): Map<string, string> {
-  const state = new Map<string, string>();
-  for (const path of files) {
-    try {
-      const s = statSync(join(root, path));
-      state.set(path, `${s.size} ${s.mtimeMs}`);
-    } catch {
-      state.set(path, "missing");
-    }
-  }
-  return state;
-}
-
 const judging = new Map<string, Promise<string[]>>();
 const commons = new Map<string, Promise<string>>();
-const firstSeen = new Map<string, Map<string, Buffer | null>>();
 
 /** The task file and the checkout's tracked files that are protected, listed once per process. */
 function judgingFiles(task: WatchedTask): Promise<string[]> {
@@ -197,10 +261,15 @@ function commonDir(root: string): Promise<string> {
   return dir;
 }
 
-/** A file's content; something else where a file was (a link, a folder) reads as a marker. */
+/**
+ * A file's content. Something else where a file was (a link, a folder) reads as a marker,
+ * and so does a file too large to keep a copy of: its size and time.
+ */
 function read(file: string): Buffer | null {
   try {
-    if (!lstatSync(file).isFile()) return Buffer.from("\0 not a regular file");
+    const stat = lstatSync(file);
+    if (!stat.isFile()) return Buffer.from("\0 not a regular file");
+    if (stat.size > MAX_FILE_BYTES) return Buffer.from(`\0 ${stat.size} ${stat.mtimeMs}`);
     return readFileSync(file);
   } catch {
     return null;
@@ -213,6 +282,8 @@ function read(file: string): Buffer | null {
  * refused either way.
  */
 function restore(file: string, content: Buffer | null): void {
+  // Only a marker was kept (a large file, or none was a regular file): nothing to put back.
+  if (content?.[0] === 0) return;
   try {
     rmSync(file, { recursive: true, force: true });
     if (content !== null) writeFileSync(file, content, { flag: "wx" });

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { WorkspaceError } from "../../errors.js";
 import type { Executor } from "../../executors/executor.js";
 import { capLog, readLog } from "../../executors/log-file.js";
+import { settleWriter } from "../../executors/process.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import { importedFrom, type ReplicateRow, type RunRow } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
@@ -103,6 +104,7 @@ export async function recover(
     // the kill came after it started but before its pid was recorded.
     if ((await endMarked(markOf(replicate.logPath), task.killGrace * 1000)) > 0) ended = true;
     if (ended) killed++;
+    await settleWriter(replicate.logPath, task.killGrace * 1000);
     // Unwatched, the replicate may have put a link where its log was: nothing goes through it.
     const log = statRegular(replicate.logPath);
     if (log !== null && isRefusal(log) && isPlanted(log)) {

@@ -1,15 +1,15 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TrialRow, Verdict } from "../../ledger/types.js";
+import type { ProposalUsage, TrialRow, Verdict } from "../../ledger/types.js";
 import type { ProposalResult, Reconcile, Researcher } from "../../researchers/researcher.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { redactJson } from "../../util/secrets.js";
 import { clip, oneLine, printable } from "../../util/text.js";
-import { fileTimes, HarnessFiles, refuseBeforeCommit } from "../../workspace/guard.js";
+import { fileTimes, refuseBeforeCommit } from "../../workspace/guard.js";
 import { TRIAL_FILES } from "../../workspace/layout.js";
 import { setRef, trialRef } from "../../workspace/repo.js";
-import { commitWorktree, diffCommits } from "../../workspace/worktree.js";
+import { addWorktree, commitWorktree, diffCommits } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
 
 /** A trial ready to run (its commit), or refused before running (invalid, interrupted). */
@@ -65,23 +65,39 @@ export async function prepareProposal(
 ): Promise<Prepared> {
   const { ledger, run, task } = ctx;
   const started = monotonic();
-  const harness = await HarnessFiles.take(task, worktree);
-  const checkedOut = fileTimes(worktree);
-  const answer = await researcher.propose({
-    task,
-    tag: run.tag,
-    trial: trial.n,
-    worktree,
-    parent: { commit: trial.parentCommit, metric: parentMetric },
-    history: ledger.trials(run.id).filter((t) => t.state === "done"),
-    inFlight: [...ctx.inFlight.values()],
-    seed: run.seed,
-    sandbox: ctx.sandbox,
-    signal: ctx.signal,
-    ...(reconcile ? { reconcile } : {}),
-  });
+  const { watch } = ctx;
+  let checkedOut = fileTimes(worktree);
+  const ask = () =>
+    researcher.propose({
+      task,
+      tag: run.tag,
+      trial: trial.n,
+      worktree,
+      parent: { commit: trial.parentCommit, metric: parentMetric },
+      history: ledger.trials(run.id).filter((t) => t.state === "done"),
+      inFlight: [...ctx.inFlight.values()],
+      seed: run.seed,
+      sandbox: ctx.sandbox,
+      signal: ctx.signal,
+      ...(reconcile ? { reconcile } : {}),
+    });
+  let watched = await watch.watch(worktree, ask);
+  let usage = watched.value.usage;
+  if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {
+    // Files outside changed while other programs ran too: whose doing it was is told by
+    // asking again, alone, from a fresh checkout. The first answer is not used.
+    ledger.event(run.id, trial.id, "suspect", {
+      step: "proposal",
+      files: watched.changed.files,
+    });
+    await addWorktree(task.root, worktree, trial.parentCommit);
+    checkedOut = fileTimes(worktree);
+    watched = await watch.alone(worktree, ask);
+    usage = addUsage(usage, watched.value.usage);
+  }
+  const answer = watched.value;
   const proposeMs = monotonic() - started;
-  const escaped = await harness.changed();
+  const escaped = watched.changed?.files ?? [];
   // What a researcher says is recorded everywhere (ledger, commit message, reports): an
   // agent that echoes its API key must not leave it there.
   const full: ProposalResult = redactJson(
@@ -90,9 +106,9 @@ export async function prepareProposal(
           ok: false,
           reason: `the researcher wrote outside its worktree: ${escaped.join(", ")}`,
           detail: answer.detail,
-          ...(answer.usage ? { usage: answer.usage } : {}),
+          ...(usage ? { usage } : {}),
         }
-      : answer,
+      : { ...answer, ...(usage ? { usage } : {}) },
   );
   const result = bounded(full);
   ledger.recordProposal(trial.id, {
@@ -127,6 +143,18 @@ export async function prepareProposal(
   const message = `${title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
   return record(ctx, trial, dir, commit, commitStarted);
+}
+
+/** Both answers' usage, when a proposal was asked for twice. */
+function addUsage(a?: ProposalUsage, b?: ProposalUsage): ProposalUsage | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    model: b.model,
+    tokensIn: a.tokensIn + b.tokensIn,
+    tokensOut: a.tokensOut + b.tokensOut,
+    costUsd: a.costUsd === null || b.costUsd === null ? null : a.costUsd + b.costUsd,
+    turns: a.turns + b.turns,
+  };
 }
 
 /** How much of a researcher's text the trial's folder keeps. */

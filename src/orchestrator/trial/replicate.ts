@@ -90,6 +90,7 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
             view: replicateView(task.root, job.worktree, resultPath, ctx.sandbox.settings),
           }
         : null,
+    maxFileSize: ctx.sandbox.settings.maxFileSize,
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),
   };

@@ -6,7 +6,7 @@ import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
 import { describePlanted, removeEntry, removePlanted } from "../../util/safe-file.js";
-import { changedFiles, type FileTimes, fileTimes, HarnessFiles } from "../../workspace/guard.js";
+import { changedFiles, type FileTimes, fileTimes } from "../../workspace/guard.js";
 import {
   isTrialFile,
   paths,
@@ -82,6 +82,10 @@ export async function runReplicates(
   const context = judgeContext(ctx, trial, parentMetric);
   const stage = task.stages[0]!;
   let pending = attach;
+  const { watch } = ctx;
+  // Set once files outside changed while this trial's replicate and other programs ran:
+  // from then on its replicates run alone, so that a change is known to be its own.
+  let alone = false;
   for (;;) {
     const fixed = seeds?.shift();
     const step: JudgeStep = !seeds
@@ -106,42 +110,64 @@ export async function runReplicates(
       ledger.startReplicate({ trialId: trial.id, idx, seed: step.seed, slot: null, logPath });
     const seed = pending?.replicate.seed ?? step.seed;
     const title = ledger.trialById(trial.id)?.title ?? "";
-    const harness = await HarnessFiles.take(task, worktree);
     const files = fileTimes(worktree);
-    const { execution, log, result, tampered } = await runReplicate(ctx, {
-      name: replicateJob(run.tag, trial.n, idx),
-      worktree,
-      stage,
-      trial: trial.n,
-      idx,
-      seed,
-      logPath,
-      resultPath: join(dir, replicateResult(idx)),
-      attach: pending?.jobId,
-      onStart: ({ slot, pid, jobId }) => {
-        ledger.setReplicateProcess(replicateId, {
-          slot: slot.id,
-          pid: pid ?? null,
-          pidStart: pid ? processStartTime(pid) : null,
-          jobId: jobId ?? null,
-          gpus: slot.gpus?.join(",") ?? null,
-        });
-        ctx.emit({
-          type: "replicate-start",
-          n: trial.n,
-          idx,
-          slot: slot.id,
-          title,
-          budget: stage.budget,
-          startedAt: Date.now(),
-        });
-      },
-      onRunning: (at) => {
-        ledger.setReplicateRunning(replicateId, at);
-        ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
-      },
-    });
+    const go = () =>
+      runReplicate(ctx, {
+        name: replicateJob(run.tag, trial.n, idx),
+        worktree,
+        stage,
+        trial: trial.n,
+        idx,
+        seed,
+        logPath,
+        resultPath: join(dir, replicateResult(idx)),
+        attach: pending?.jobId,
+        onStart: ({ slot, pid, jobId }) => {
+          ledger.setReplicateProcess(replicateId, {
+            slot: slot.id,
+            pid: pid ?? null,
+            pidStart: pid ? processStartTime(pid) : null,
+            jobId: jobId ?? null,
+            gpus: slot.gpus?.join(",") ?? null,
+          });
+          ctx.emit({
+            type: "replicate-start",
+            n: trial.n,
+            idx,
+            slot: slot.id,
+            title,
+            budget: stage.budget,
+            startedAt: Date.now(),
+          });
+        },
+        onRunning: (at) => {
+          ledger.setReplicateRunning(replicateId, at);
+          ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
+        },
+      });
+    const watched = alone ? await watch.alone(worktree, go) : await watch.watch(worktree, go);
+    const { execution, log, result, tampered } = watched.value;
     pending = undefined;
+    if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {
+      ledger.finishReplicate(replicateId, {
+        outcome: "interrupted",
+        reason: `files outside the worktrees changed while other programs ran too (${clip(watched.changed.files)}): it runs again alone to tell whose doing that was`,
+        exitCode: execution.process.exitCode,
+        signal: execution.process.signal,
+        metric: null,
+        metrics: {},
+        logBytes: execution.process.logBytes,
+        logTail: logTail(log),
+        durationMs: execution.process.durationMs,
+      });
+      ledger.event(run.id, trial.id, "suspect", {
+        step: "replicate",
+        files: watched.changed.files,
+      });
+      if (fixed !== undefined) seeds?.unshift(fixed);
+      alone = true;
+      continue;
+    }
     ledger.finishReplicate(replicateId, {
       outcome: result.outcome,
       reason: result.reason,
@@ -162,8 +188,7 @@ export async function runReplicates(
       outcome: result.outcome,
       metric: result.metric,
     });
-    // First, since the worktree's .git link decides which repository the next checks read.
-    const escaped = await harness.changed();
+    const escaped = watched.changed?.files ?? [];
     // Before anything else writes in the trial's folder (metrics.json, the next replicate's log).
     const planted = plantedInFolder(dir, tampered);
     if (escaped.length)

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import type { TrialRow, VerifyResult } from "../../ledger/types.js";
 import { isBetter } from "../../metrics/compare.js";
-import { HarnessFiles } from "../../workspace/guard.js";
 import { paths } from "../../workspace/layout.js";
 import type { RunContext } from "../context.js";
 import { runReplicate } from "./replicate.js";
@@ -19,32 +18,39 @@ export async function verifyIncumbent(
   worktree: string,
 ): Promise<VerifyResult | null> {
   const { task, run, ledger } = ctx;
-  if (!task.verify || ctx.signal.aborted) return null;
+  const held = task.verify;
+  if (!held || ctx.signal.aborted) return null;
   const previous = trial.baseline
     ? null
     : (ledger.trials(run.id).find((t) => t.commit === trial.parentCommit && t.verdict === "keep")
         ?.verifyMetric ?? null);
   const dir = paths.trial(task.root, run.tag, trial.n);
   // The check runs the trial's code: it is watched as a replicate is.
-  const harness = await HarnessFiles.take(task, worktree);
-  const checked = await runReplicate(ctx, {
-    name: `ar-${run.tag}-${trial.n}-verify`,
-    command: task.verify.run,
-    worktree,
-    stage: task.stages[0]!,
-    trial: trial.n,
-    idx: 0,
-    seed: run.seed,
-    logPath: join(dir, "verify.log"),
-    resultPath: join(dir, "verify.json"),
-    // Only the held-out metric counts: the search's secondary metrics and constraints do not apply.
-    metrics: {
-      metric: { ...task.metric, name: task.verify.metric },
-      secondary: [],
-      constraints: [],
-    },
-  });
-  const escaped = await harness.changed();
+  const { watch } = ctx;
+  const check = () =>
+    runReplicate(ctx, {
+      name: `ar-${run.tag}-${trial.n}-verify`,
+      command: held.run,
+      worktree,
+      stage: task.stages[0]!,
+      trial: trial.n,
+      idx: 0,
+      seed: run.seed,
+      logPath: join(dir, "verify.log"),
+      resultPath: join(dir, "verify.json"),
+      // Only the held-out metric counts: the search's secondary metrics and constraints do not apply.
+      metrics: {
+        metric: { ...task.metric, name: held.metric },
+        secondary: [],
+        constraints: [],
+      },
+    });
+  let watched = await watch.watch(worktree, check);
+  // Files outside changed while other programs ran too: run alone, whose doing it was shows.
+  if (watched.changed && !watched.changed.certain && !ctx.signal.aborted)
+    watched = await watch.alone(worktree, check);
+  const checked = watched.value;
+  const escaped = watched.changed?.files ?? [];
   const planted = plantedInFolder(dir, checked.tampered);
   const tampered = escaped.length
     ? `the held-out check changed files outside its worktree: ${escaped.join(", ")} (put back)`

@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { quadraticTask, runCli } from "../helpers.js";
+
+/**
+ * Without the sandbox a program can write outside its worktree, and with proposals ahead
+ * and several slots, other programs run while it does. Trial 1 changes X to 2 (a win) and
+ * also writes `target` (relative to its worktree), then keeps running a while; the later
+ * trials run for less time and make a clean change of X. The harness must blame trial 1 alone.
+ */
+function overlappingTask(at: "propose" | "replicate", target: string): string {
+  const slow = (s: number) =>
+    `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${s * 1000});`;
+  const researcher =
+    at === "propose"
+      ? [
+          "const fs = require('node:fs');",
+          "const req = JSON.parse(fs.readFileSync(0, 'utf8'));",
+          "const src = fs.readFileSync('train.mjs', 'utf8');",
+          "if (req.trial === 1) {",
+          "  fs.writeFileSync('train.mjs', src.replace('const X = 1;', 'const X = 2;'));",
+          `  fs.appendFileSync(${JSON.stringify(target)}, '\\n# written by trial 1\\n');`,
+          `  ${slow(1.5)}`,
+          "} else {",
+          `  ${slow(1)}`,
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the researcher's own source
+          "  fs.writeFileSync('train.mjs', src.replace(/const X = [^;]+;/, `const X = ${1 + req.trial / 10};`));",
+          "}",
+          "console.log(JSON.stringify({ title: 'trial ' + req.trial, hypothesis: 'h' }));",
+        ]
+      : [
+          // The replicates do it: trial 1's program writes outside as it runs.
+          "const fs = require('node:fs');",
+          "const req = JSON.parse(fs.readFileSync(0, 'utf8'));",
+          "const src = fs.readFileSync('train.mjs', 'utf8');",
+          "const write = `import { appendFileSync } from 'node:fs';",
+          `appendFileSync(${JSON.stringify(target)}, '\\\\n# written by trial 1\\\\n');`,
+          "await new Promise((r) => setTimeout(r, 1500));`;",
+          "const wait = 'await new Promise((r) => setTimeout(r, 1000));';",
+          "fs.writeFileSync('train.mjs', req.trial === 1",
+          "  ? write + '\\n' + src.replace('const X = 1;', 'const X = 2;')",
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the researcher's own source
+          "  : wait + '\\n' + src.replace(/const X = [^;]+;/, `const X = ${1 + req.trial / 10};`));",
+          "console.log(JSON.stringify({ title: 'trial ' + req.trial, hypothesis: 'h' }));",
+        ];
+  return quadraticTask({
+    yaml: [
+      "editable: [train.mjs]",
+      "run: node train.mjs",
+      "metric: { name: score, goal: minimize }",
+      "judge: { policy: greedy }",
+      "sandbox: none",
+      "researcher: { kind: command, command: node research.cjs }",
+    ].join("\n"),
+    extra: { "research.cjs": `${researcher.join("\n")}\n` },
+  });
+}
+
+async function run(root: string, args: string[]) {
+  const cli = await runCli(["run", "-C", root, "--tag", "o", "--max-trials", "4", ...args], {
+    timeoutMs: 120_000,
+  });
+  expect(cli.code, cli.stderr).toBe(0);
+  const ledger = Ledger.open(root);
+  const id = ledger.run("o")!.id;
+  const trials = ledger.trials(id);
+  const suspects = ledger.events(id).filter((e) => e.kind === "suspect");
+  ledger.close();
+  return { cli, trials, suspects };
+}
+
+describe("a change outside a worktree while trials overlap", () => {
+  it("made by a researcher with proposals in flight is blamed on it alone, and put back", async () => {
+    const root = overlappingTask("propose", "../../../.git/config");
+    const before = readFileSync(join(root, ".git/config"), "utf8");
+    const { trials, suspects } = await run(root, ["--slots", "2"]);
+    // The proposals did overlap, and the change was first found by another one.
+    expect(suspects.length).toBeGreaterThan(0);
+    expect(trials[1]).toMatchObject({
+      verdict: "invalid",
+      reason: "the researcher wrote outside its worktree: .git/config",
+    });
+    for (const t of trials.slice(2)) {
+      expect(t.verdict, `#${t.n}: ${t.reason}`).not.toBe("invalid");
+      expect(t.title).toMatch(/^trial \d/);
+    }
+    expect(trials.map((t) => t.verdict)).toContain("keep");
+    expect(readFileSync(join(root, ".git/config"), "utf8")).toBe(before);
+  });
+
+  it("made by a replicate on one of several slots is blamed on its trial alone, and the user's task file put back", async () => {
+    const root = overlappingTask("replicate", "../../../autoresearch.yaml");
+    const before = readFileSync(join(root, "autoresearch.yaml"), "utf8");
+    const { trials, suspects } = await run(root, ["--slots", "3"]);
+    expect(suspects.length).toBeGreaterThan(0);
+    expect(trials[1]).toMatchObject({
+      verdict: "tampered",
+      reason: "the replicate changed files outside its worktree: autoresearch.yaml",
+    });
+    for (const t of trials.slice(2))
+      expect(["keep", "discard"], `#${t.n}: ${t.reason}`).toContain(t.verdict);
+    expect(readFileSync(join(root, "autoresearch.yaml"), "utf8")).toBe(before);
+  });
+});
