@@ -51,7 +51,7 @@ export interface ProcessResult {
 }
 
 /** The result of a command that never ran. */
-function notStarted(started: number, spawnError: string): ProcessResult {
+function notStarted(started: number, spawnError: string | null): ProcessResult {
   return {
     pid: null,
     exitCode: null,
@@ -103,6 +103,13 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       resolve(
         notStarted(started, `the harness could not create its log: ${(error as Error).message}`),
       );
+      return;
+    }
+    // A stop that came while this waited for its slot: nothing is started only to be ended.
+    if (spec.signal?.aborted) {
+      closeSync(fd);
+      noteLog(spec.logPath, "stopped by the harness before it started");
+      resolve({ ...notStarted(started, null), aborted: true });
       return;
     }
     const { env, mark } = withMark(spec.env, spec.logPath);

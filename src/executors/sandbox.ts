@@ -306,13 +306,16 @@ function pidsCgroup(): string | null {
   }
 }
 
+/** How programs say a write passed RLIMIT_FSIZE (Python, C, Node, the shell on SIGXFSZ). */
+const FILE_TOO_LARGE = /File too large|SIGXFSZ|EFBIG|File size limit exceeded/;
+
 /** What a crashed replicate's log says that the sandbox may have caused, and the fix. */
 const HINTS: [RegExp, string][] = [
   [
     /Read-only file system/,
     "in the sandbox only the worktree, /tmp and the trial's folder are writable (a folder elsewhere: sandbox.binds with writable: true)",
   ],
-  [/File too large|SIGXFSZ/, "a file reached sandbox.max_file_size"],
+  [FILE_TOO_LARGE, "a file reached sandbox.max_file_size"],
   [
     /Cannot fork|can't start new thread|Resource temporarily unavailable/,
     "the replicate may have reached sandbox.max_processes (threads, and bubblewrap's own two processes, count too)",
@@ -327,8 +330,15 @@ const HINTS: [RegExp, string][] = [
   ],
 ];
 
-/** The hint for a replicate that crashed in the sandbox, or null when its log suggests none. */
-export function sandboxHint(log: string): string | null {
+/**
+ * The hint for a replicate that crashed, or null when its log suggests none. Without the
+ * sandbox only the file-size limit applies, which holds there too.
+ */
+export function sandboxHint(log: string, sandboxed: boolean): string | null {
   const tail = log.slice(-20_000);
+  if (!sandboxed)
+    return FILE_TOO_LARGE.test(tail)
+      ? "a file reached sandbox.max_file_size, which applies without the sandbox too"
+      : null;
   return HINTS.find(([pattern]) => pattern.test(tail))?.[1] ?? null;
 }

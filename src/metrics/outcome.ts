@@ -80,7 +80,13 @@ export function classify(
     return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);
   const problem = task.metric.parser === "summary" ? summaryProblem(log, task.metric.name) : null;
   if (problem) return result("bad_metric", problem);
-  if (value === undefined) return result("no_metric", unreported(log, task.metric));
+  if (value === undefined)
+    return result(
+      "no_metric",
+      proc.truncated
+        ? `${unreported(log, task.metric)}; the log reached log_limit and its middle was left out, which may have held it: raise log_limit, print the summary last, or write it to AR_RESULT_FILE`
+        : unreported(log, task.metric),
+    );
   if (!Number.isFinite(value)) return result("bad_metric", `${task.metric.name} is ${value}`);
   const broken = violations(metrics, task.constraints);
   if (broken.length) return result("constraint", `constraint violated: ${broken.join("; ")}`);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { scrubbedEnv } from "../../src/executors/env.js";
 import { type ProcessSpec, runProcess } from "../../src/executors/process.js";
+import { sandboxHint } from "../../src/executors/sandbox.js";
 import { classify } from "../../src/metrics/outcome.js";
 import { isAlive } from "../../src/util/proc.js";
 import { FIXTURES, tempDir, waitFor } from "../helpers.js";
@@ -33,6 +34,19 @@ async function run(command: string, extra: Partial<ProcessSpec> = {}) {
   const log = readFileSync(s.logPath, "utf8");
   return { result, log, outcome: classify(result, log, task), spec: s };
 }
+
+/** A process that exited 0 after printing what a test gives as its log. */
+const FINISHED = {
+  pid: 1,
+  exitCode: 0,
+  signal: null,
+  timedOut: false,
+  aborted: false,
+  durationMs: 10,
+  logBytes: 100,
+  truncated: false,
+  spawnError: null,
+};
 
 const childPid = (s: ProcessSpec) => Number(readFileSync(s.env.CHILD_PID_FILE!, "utf8"));
 
@@ -194,6 +208,34 @@ describe("runProcess and outcome classes", () => {
     expect(statSync(join(s.cwd, "big.bin")).size).toBe(1024 * 1024);
     expect(readFileSync(s.logPath, "utf8")).toMatch(/exit [1-9]\d*\n1048576\n/);
     expect(result.exitCode).toBe(0);
+  });
+
+  it("a stop that came before the start: nothing is started only to be ended", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const s = spec("touch started", { signal: controller.signal });
+    const result = await runProcess(s);
+    expect(result).toMatchObject({ aborted: true, pid: null, spawnError: null });
+    expect(existsSync(join(s.cwd, "started"))).toBe(false);
+    expect(readFileSync(s.logPath, "utf8")).toContain("stopped by the harness before it started");
+    expect(classify(result, "", task).outcome).toBe("interrupted");
+  });
+
+  it("a metric missing from a log cut at log_limit says so, and what to do", () => {
+    const cut = { ...FINISHED, truncated: true };
+    expect(classify(cut, "lots of output\n", task).reason).toMatch(
+      /score was not reported.*the log reached log_limit .* raise log_limit, print the summary last, or write it to AR_RESULT_FILE/,
+    );
+    expect(classify(FINISHED, "lots of output\n", task).reason).not.toContain("log_limit");
+  });
+
+  it("a crash from the file-size limit names it, with the sandbox or without", () => {
+    const log = "OSError: [Errno 27] File too large\n";
+    expect(sandboxHint(log, true)).toBe("a file reached sandbox.max_file_size");
+    expect(sandboxHint(log, false)).toMatch(/max_file_size, which applies without the sandbox too/);
+    expect(sandboxHint("bash: line 1: 12 File size limit exceeded\n", false)).not.toBeNull();
+    // The sandbox's other causes do not apply without it.
+    expect(sandboxHint("open: No such file or directory\n", false)).toBeNull();
   });
 
   it("abort: the run is stopped and the replicate is interrupted", async () => {

@@ -59,6 +59,7 @@ describe("adversarial researchers", () => {
     const root = quadraticTask();
     const train = (wt: string) => join(wt, "train.mjs");
     const configBefore = readFileSync(join(root, ".git/config"), "utf8");
+    const evaluateBefore = readFileSync(join(root, "evaluate.mjs"), "utf8");
     const victim = join(tempDir(), "precious");
     writeFileSync(victim, "precious\n");
     process.env.FAKE_API_KEY = KEY;
@@ -123,13 +124,13 @@ describe("adversarial researchers", () => {
     } finally {
       delete process.env.FAKE_API_KEY;
     }
-    // The harness's files are as they were; the user's checkout is reported, not rewritten.
+    // The harness's files, and the user's checkout of what judges the trials, are as they were.
     expect(readFileSync(join(root, ".git/config"), "utf8")).toBe(configBefore);
     expect(existsSync(join(root, ".git/hooks/post-checkout"))).toBe(false);
     expect(existsSync("/tmp/pwned")).toBe(false);
     expect(lstatSync(join(root, ".git/config")).isSymbolicLink()).toBe(false);
     expect(readFileSync(victim, "utf8")).toBe("precious\n");
-    expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toBe("// overwritten\n");
+    expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toBe(evaluateBefore);
     // Neither the huge file nor the key was ever stored by git.
     const objects = allObjects(root);
     expect(objects).not.toContain(KEY);

@@ -86,14 +86,14 @@ export async function prepareProposal(
   if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {
     // Files outside changed while other programs ran too: whose doing it was is told by
     // asking again, alone, from a fresh checkout. The first answer is not used.
-    ledger.event(run.id, trial.id, "suspect", {
-      step: "proposal",
-      files: watched.changed.files,
-    });
+    const files = watched.changed.files;
+    ledger.event(run.id, trial.id, "suspect", { step: "proposal", files });
+    ctx.emit({ type: "notice", text: suspectNotice(trial.n, "proposal", files) });
     await addWorktree(task.root, worktree, trial.parentCommit);
     checkedOut = fileTimes(worktree);
     watched = await watch.alone(worktree, ask);
     usage = addUsage(usage, watched.value.usage);
+    if (!watched.changed) ctx.emit({ type: "notice", text: clearedNotice(trial.n, "proposal") });
   }
   const answer = watched.value;
   const proposeMs = monotonic() - started;
@@ -144,6 +144,13 @@ export async function prepareProposal(
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
   return record(ctx, trial, dir, commit, commitStarted);
 }
+
+/** What the terminal says when a step of a trial is one of several suspects. */
+export const suspectNotice = (n: number, step: string, files: string[]) =>
+  `#${n} ${files.join(", ")} changed outside the worktrees while other programs ran too (put back): its ${step} runs again alone, to tell whose doing it was`;
+
+export const clearedNotice = (n: number, step: string) =>
+  `#${n} its ${step} ran again alone and changed nothing outside: it goes on`;
 
 /** Both answers' usage, when a proposal was asked for twice. */
 function addUsage(a?: ProposalUsage, b?: ProposalUsage): ProposalUsage | undefined {

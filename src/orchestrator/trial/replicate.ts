@@ -108,7 +108,7 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
   const resultText = resultFile === null || isRefusal(resultFile) ? null : resultFile.text;
   const classified = classify(execution.process, logText, job.metrics ?? task, resultText);
   const hint =
-    ctx.sandbox.kind === "bwrap" && classified.outcome === "crash" ? sandboxHint(logText) : null;
+    classified.outcome === "crash" ? sandboxHint(logText, ctx.sandbox.kind === "bwrap") : null;
   const result = hint ? { ...classified, reason: `${classified.reason} (${hint})` } : classified;
   if (log !== null && isRefusal(log)) return refusedLog(execution, result, logPath, log);
   if (resultFile !== null && isRefusal(resultFile))

@@ -18,6 +18,7 @@ import {
 import { protectedFingerprint, tamperedFiles } from "../../workspace/protect.js";
 import type { RunContext } from "../context.js";
 import { judgeContext } from "./judging.js";
+import { clearedNotice, suspectNotice } from "./propose.js";
 import { runReplicate } from "./replicate.js";
 import { ensureSetup } from "./setup.js";
 
@@ -160,13 +161,16 @@ export async function runReplicates(
         logTail: logTail(log),
         durationMs: execution.process.durationMs,
       });
-      ledger.event(run.id, trial.id, "suspect", {
-        step: "replicate",
-        files: watched.changed.files,
-      });
+      const files = watched.changed.files;
+      ledger.event(run.id, trial.id, "suspect", { step: "replicate", files });
+      ctx.emit({ type: "notice", text: suspectNotice(trial.n, "replicate", files) });
       if (fixed !== undefined) seeds?.unshift(fixed);
       alone = true;
       continue;
+    }
+    if (alone && !watched.changed) {
+      ctx.emit({ type: "notice", text: clearedNotice(trial.n, "replicate") });
+      alone = false;
     }
     ledger.finishReplicate(replicateId, {
       outcome: result.outcome,
