@@ -23,8 +23,12 @@ if (!Number.isSafeInteger(limit) || limit < 2) {
 }
 const head = Math.floor(limit / 2);
 const tailSize = limit - head;
-/** How often at most a log past its limit is rewritten while output keeps coming. */
-const REWRITE_EVERY_MS = 200;
+/**
+ * How often at most a log past its limit is rewritten while output keeps coming: every
+ * 200 ms, or less often for a tail so large that rewriting it would cost more than a few
+ * percent of a disk's time (about 64 MB a second at most).
+ */
+const REWRITE_EVERY_MS = Math.max(200, (tailSize / (64 * 1024 * 1024)) * 1000);
 
 /** Every byte received. */
 let total = 0;

@@ -238,12 +238,18 @@ function startWriter(fd: number, logPath: string, limit: number): Writer {
     child.once("error", () => r());
   });
   let open = true;
+  let closing = false;
   // A writer that died (killed from outside) must not take the harness down with EPIPE.
   input.on("error", () => {
     open = false;
   });
-  exited.then(() => {
+  child.once("exit", (code, signal) => {
     open = false;
+    if (!closing)
+      noteLog(
+        logPath,
+        `the log writer ended early (${signal ?? `exit code ${code}`}): what the command wrote after that was lost`,
+      );
   });
   return {
     input,
@@ -252,6 +258,7 @@ function startWriter(fd: number, logPath: string, limit: number): Writer {
       else noteLog(logPath, text);
     },
     async close() {
+      closing = true;
       input.end();
       // Something that left the group without its mark can hold the pipe open: the writer is
       // told to stop (it writes what it has), then killed.
@@ -273,5 +280,11 @@ export async function settleWriter(logPath: string, graceMs: number): Promise<vo
   await endMarked(entry, graceMs);
 }
 
-const within = (promise: Promise<void>, ms: number) =>
-  Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
+/** Whether `promise` settles within `ms`; the timer does not keep the process alive after. */
+function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
+}

@@ -139,7 +139,13 @@ const core = {
   /** Seconds after which a replicate's process group is ended; by default 2 × budget + 60. */
   timeout: duration("the hard limit for one replicate").optional(),
   kill_grace: duration("time between SIGTERM and SIGKILL").default(10),
-  log_limit: size.default(10_000_000),
+  // The log writer holds the last half in memory.
+  log_limit: size
+    .refine(
+      (bytes) => bytes <= 2 ** 30,
+      "must be at most 1GiB (a log is for reading; metrics go last)",
+    )
+    .default(10_000_000),
   seed: z.number().int("must be an integer").min(0, "must be ≥ 0").default(42),
   metric,
   secondary: z.array(secondary, { error: required("a list of metric names") }).default([]),

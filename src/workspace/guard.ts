@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import picomatch from "picomatch";
+import { WorkspaceError } from "../errors.js";
 import { isSecretName } from "../util/secrets.js";
 import { git, gitRaw } from "./git.js";
 import { TASK_FILE } from "./layout.js";
@@ -53,8 +54,16 @@ export class HarnessWatch {
   private gate: Promise<void> | null = null;
   private idle: (() => void)[] = [];
 
-  /** One per run session: the files are as they were when it began. */
-  constructor(task: WatchedTask) {
+  /**
+   * One per run session: the files are as they were when it began. `unrestored` hears of a
+   * change that could not be put back (a file made immutable, a folder made read-only):
+   * the change stays, taken as the new state, so that it is blamed once, not on every
+   * later program.
+   */
+  constructor(
+    task: WatchedTask,
+    private readonly unrestored: (file: string, why: string) => void = () => undefined,
+  ) {
     this.root = task.root;
     this.first = (async () => {
       const common = await commonDir(task.root);
@@ -97,8 +106,8 @@ export class HarnessWatch {
     }
   }
 
+  /** Counted as running from the moment it is called: `alone` must never miss one. */
   private async run<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
-    await this.first;
     const ticket: Ticket = {
       link: worktree ? join(worktree, ".git") : null,
       linkContent: worktree ? read(join(worktree, ".git")) : null,
@@ -107,6 +116,7 @@ export class HarnessWatch {
     };
     this.active.add(ticket);
     try {
+      await this.first;
       const value = await fn();
       const changed = await this.check();
       if (changed.length > 0) {
@@ -129,20 +139,31 @@ export class HarnessWatch {
     const { common, saved } = await this.first;
     const changed: string[] = [];
     const expected = new Map(saved);
-    for (const t of this.active) if (t.link) expected.set(t.link, t.linkContent);
+    const links = new Map<string, Ticket>();
+    for (const t of this.active)
+      if (t.link) {
+        expected.set(t.link, t.linkContent);
+        links.set(t.link, t);
+      }
+    const putBack = (file: string, content: Buffer | null) => {
+      changed.push(relative(this.root, file));
+      const why = restore(file, content);
+      if (why === null) return;
+      const now = read(file);
+      const ticket = links.get(file);
+      if (ticket) ticket.linkContent = now;
+      else saved.set(file, now);
+      this.unrestored(relative(this.root, file), why);
+    };
     for (const [file, content] of expected) {
       const now = read(file);
       if (now === null && content === null) continue;
       if (now !== null && content !== null && now.equals(content)) continue;
-      changed.push(relative(this.root, file));
-      restore(file, content);
+      putBack(file, content);
     }
     // Hooks that did not exist before.
     for (const file of listFiles(join(common, "hooks")))
-      if (!expected.has(file)) {
-        changed.push(relative(this.root, file));
-        restore(file, null);
-      }
+      if (!expected.has(file)) putBack(file, null);
     return changed;
   }
 }
@@ -162,6 +183,23 @@ interface Ticket {
   linkContent: Buffer | null;
   changed: Set<string>;
   shared: boolean;
+}
+
+/**
+ * Refuses to go on with a run while the checkout's task file or protected files differ
+ * from its last commit: a program of a run stopped by a kill may have written them, and a
+ * new session would take that for how they are.
+ */
+export async function checkJudgedFiles(task: WatchedTask): Promise<void> {
+  const files = await judgingFiles(task);
+  if (files.length === 0) return;
+  const diff = await git(task.root, ["diff", "--name-only", "HEAD", "--", ...files]);
+  const changed = diff.split("\n").filter(Boolean);
+  if (changed.length === 0) return;
+  const named = changed.join(" ");
+  throw new WorkspaceError(
+    `${changed.join(", ")} differ${changed.length === 1 ? "s" : ""} from the last commit: a program of the run may have written ${changed.length === 1 ? "it" : "them"} while no orchestrator watched (without the sandbox, one can). Look at \`git diff -- ${named}\`; put ${changed.length === 1 ? "it" : "them"} back with \`git checkout -- ${named}\`, or commit the change if it is yours; then resume`,
+  );
 }
 
 /** Size and modification time of every file of a worktree, git's own folder aside. */
@@ -278,16 +316,19 @@ function read(file: string): Buffer | null {
 
 /**
  * Puts a harness file back: whatever is there (a link is removed, never written
- * through) goes, then the saved content is written anew. Best effort: the trial is
- * refused either way.
+ * through) goes, then the saved content is written anew. Returns why it could not, or
+ * null; the trial is refused either way.
  */
-function restore(file: string, content: Buffer | null): void {
+function restore(file: string, content: Buffer | null): string | null {
   // Only a marker was kept (a large file, or none was a regular file): nothing to put back.
-  if (content?.[0] === 0) return;
+  if (content?.[0] === 0) return "it is too large to keep a copy of, or was not a regular file";
   try {
     rmSync(file, { recursive: true, force: true });
     if (content !== null) writeFileSync(file, content, { flag: "wx" });
-  } catch {}
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 function listFiles(dir: string): string[] {

@@ -210,6 +210,20 @@ describe("runProcess and outcome classes", () => {
     expect(result.exitCode).toBe(0);
   });
 
+  it("a log writer killed by its replicate leaves a note saying so, and the run goes on", async () => {
+    const killWriter = [
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion
+      'for p in /proc/[0-9]*; do tr "\\0" "\\n" < $p/environ 2>/dev/null | grep -qx "AR_LOG_WRITER=$AR_PROCESS" && kill -9 ${p#/proc/}; done',
+      "sleep 0.3",
+      "echo after",
+    ].join("; ");
+    const { result, log } = await run(killWriter);
+    expect(result.pid).not.toBeNull();
+    expect(log).toMatch(
+      /the log writer ended early \(SIGKILL\): what the command wrote after that was lost/,
+    );
+  });
+
   it("a stop that came before the start: nothing is started only to be ended", async () => {
     const controller = new AbortController();
     controller.abort();

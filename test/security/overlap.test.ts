@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
@@ -70,6 +71,23 @@ async function run(root: string, args: string[]) {
   ledger.close();
   return { cli, trials, suspects };
 }
+
+describe("a task file changed while no orchestrator watched", () => {
+  it("stops resume, which names it and how to put it back", async () => {
+    const root = quadraticTask();
+    const first = await runCli(["run", "-C", root, "--tag", "r", "--max-trials", "1"]);
+    expect(first.code, first.stderr).toBe(0);
+    appendFileSync(join(root, "autoresearch.yaml"), "\n# written by a program\n");
+    const refused = await runCli(["resume", "-C", root, "--max-trials", "2"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /autoresearch\.yaml differs from the last commit: .*`git checkout -- autoresearch\.yaml`/,
+    );
+    execFileSync("git", ["checkout", "--", "autoresearch.yaml"], { cwd: root });
+    const resumed = await runCli(["resume", "-C", root, "--max-trials", "2"]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+  });
+});
 
 describe("a change outside a worktree while trials overlap", () => {
   it("made by a researcher with proposals in flight is blamed on it alone, and put back", async () => {

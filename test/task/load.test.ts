@@ -178,6 +178,7 @@ describe("the task file", () => {
         /timeout: must be longer than budget \(10s\), got 5s/,
       ],
       [`${MINIMAL}log_limit: lots\n`, /log_limit: must be a size of at least 1KiB .*got "lots"/],
+      [`${MINIMAL}log_limit: 8GB\n`, /log_limit: must be at most 1GiB/],
       [`${MINIMAL}seed: 1.5\n`, /seed: must be an integer, got 1.5/],
       [
         `${MINIMAL}constraints: ["vram is small"]\n`,

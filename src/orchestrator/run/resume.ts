@@ -10,6 +10,7 @@ import {
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import type { Task } from "../../task/task.js";
+import { checkJudgedFiles } from "../../workspace/guard.js";
 import { paths } from "../../workspace/layout.js";
 import { branchRef, checkClean, headCommit, setRef, trackedFiles } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
@@ -41,6 +42,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
         `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
       );
     checkOwner(run);
+    await checkJudgedFiles(task);
     const sandbox = resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root));
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);

@@ -41,7 +41,7 @@ export async function prepareRebase(
   commit: string,
 ): Promise<Prepared> {
   ctx.ledger.setTrialProposal(trial.id, {
-    title: `${of.title ?? ""} (rebased from #${of.n})`,
+    title: `${carriedTitle(of.title)} (rebased from #${of.n})`,
     hypothesis: of.hypothesis,
     proposeMs: 0,
   });
@@ -133,7 +133,9 @@ export async function prepareProposal(
     const verdict = ctx.signal.aborted ? "interrupted" : "invalid";
     return { verdict, reason: result.reason, fatal: result.fatal === true };
   }
-  const title = reconcile ? `${result.title} (reconciled from #${reconcile.n})` : result.title;
+  const title = reconcile
+    ? `${carriedTitle(result.title)} (reconciled from #${reconcile.n})`
+    : result.title;
   ledger.setTrialProposal(trial.id, { title, hypothesis: result.hypothesis, proposeMs });
   ctx.inFlight.set(trial.n, title);
   ctx.emit({ type: "proposal", n: trial.n, title });
@@ -144,6 +146,13 @@ export async function prepareProposal(
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
   return record(ctx, trial, dir, commit, commitStarted);
 }
+
+/**
+ * A title without the notes of earlier carries, so that a change carried again says only
+ * where it came from last (not "(rebased from #4) (rebased from #8)").
+ */
+export const carriedTitle = (title: string | null) =>
+  (title ?? "").replace(/( \((rebased|reconciled) from #\d+\))+$/, "");
 
 /** What the terminal says when a step of a trial is one of several suspects. */
 export const suspectNotice = (n: number, step: string, files: string[]) =>

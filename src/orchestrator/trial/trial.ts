@@ -12,7 +12,13 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { type Prepared, prepareBaseline, prepareProposal, prepareRebase } from "./propose.js";
+import {
+  carriedTitle,
+  type Prepared,
+  prepareBaseline,
+  prepareProposal,
+  prepareRebase,
+} from "./propose.js";
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { writeResults } from "./results.js";
 import { verifyIncumbent } from "./verify.js";
@@ -25,9 +31,9 @@ export type TrialJob =
   | { kind: "baseline" }
   | { kind: "proposal" }
   /** A win on an older parent, merged cleanly onto the incumbent: confirm it there. */
-  | { kind: "rebase"; of: TrialRow; commit: string; parent: TrialRow; rebases: number }
+  | { kind: "rebase"; of: TrialRow; commit: string; parent: TrialRow }
   /** A win on an older parent that conflicts with the incumbent: a researcher re-applies it. */
-  | { kind: "reconcile"; of: TrialRow; parent: TrialRow; rebases: number }
+  | { kind: "reconcile"; of: TrialRow; parent: TrialRow }
   /**
    * A trial an earlier orchestrator left in flight, with its commit: it goes on where it
    * stopped, following its cluster job (`attach`) or running its missing replicates again.
@@ -203,7 +209,6 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
     const outcome = await conclude(
       ctx,
       trial,
-      job,
       step,
       prepared.commit,
       parentMetric,
@@ -234,6 +239,14 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
   }
 }
 
+/** How many times the change `trial` tries was carried onto a newer incumbent before it. */
+function carried(ctx: RunContext, trial: TrialRow): number {
+  let count = 0;
+  for (let t: TrialRow | null = trial; t?.rebaseOf != null; count++)
+    t = ctx.ledger.trial(ctx.run.id, t.rebaseOf);
+  return count;
+}
+
 /** What a researcher needs to re-apply a conflicting win: its title, reasoning and patch. */
 function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
   const patch = join(paths.trial(ctx.task.root, ctx.run.tag, of.n), TRIAL_FILES.diff);
@@ -255,7 +268,6 @@ function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
 async function conclude(
   ctx: RunContext,
   trial: TrialRow,
-  job: TrialJob,
   step: Verdicted,
   commit: string,
   parentMetric: number | null,
@@ -277,7 +289,8 @@ async function conclude(
       if (!trial.baseline) await setRef(task.root, branchRef(run.tag), commit, trial.parentCommit);
       return { trial: done, fatal: null, follow: null };
     }
-    const rebases = (job.kind === "rebase" || job.kind === "reconcile" ? job.rebases : 0) + 1;
+    // Counted from the record, so that a resume in between does not start the count again.
+    const rebases = carried(ctx, trial) + 1;
     if (rebases > MAX_REBASES) {
       const reason = `${step.reason}, but the incumbent moved on ${MAX_REBASES} times while it was confirmed; dropped`;
       return {
@@ -286,7 +299,7 @@ async function conclude(
         follow: null,
       };
     }
-    const message = `${trial.title ?? ""} (rebased from #${trial.n})\n\n${trial.hypothesis ?? ""}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Rebase-Of: ${trial.n}\n`;
+    const message = `${carriedTitle(trial.title)} (rebased from #${trial.n})\n\n${trial.hypothesis ?? ""}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Rebase-Of: ${trial.n}\n`;
     const merged = await mergeOnto(task.root, current.commit!, commit, message);
     const how = merged
       ? "merged onto it for confirmation"
@@ -294,8 +307,8 @@ async function conclude(
     const reason = `${step.reason}, but #${current.n} was kept meanwhile; ${how}`;
     const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
     const follow: TrialJob = merged
-      ? { kind: "rebase", of: done, commit: merged, parent: current, rebases }
-      : { kind: "reconcile", of: done, parent: current, rebases };
+      ? { kind: "rebase", of: done, commit: merged, parent: current }
+      : { kind: "reconcile", of: done, parent: current };
     return { trial: done, fatal: null, follow };
   });
 }
