@@ -6,6 +6,7 @@ import { Ledger } from "../../src/ledger/ledger.js";
 import type { ReplicateRow } from "../../src/ledger/types.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
 import { type StartOptions, startRun } from "../../src/orchestrator/index.js";
+import { carriedTitle } from "../../src/orchestrator/trial/propose.js";
 import type {
   ProposalRequest,
   ProposalResult,
@@ -251,5 +252,14 @@ describe("wins on an older incumbent", () => {
     );
     expect(trials[3]!.title).toBe("X → 2.5 (reconciled from #2)");
     expect(sh(root, "git show autoresearch/p:train.mjs")).toContain("const X = 2.5;");
+  });
+});
+
+describe("a change carried onto a newer incumbent", () => {
+  it("says only where it came from last", () => {
+    expect(carriedTitle("Y → 0 (rebased from #2) (rebased from #5)")).toBe("Y → 0");
+    expect(carriedTitle("Y → 0 (reconciled from #2)")).toBe("Y → 0");
+    expect(carriedTitle("from #2 (a note)")).toBe("from #2 (a note)");
+    expect(carriedTitle(null)).toBe("");
   });
 });
