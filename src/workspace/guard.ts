@@ -44,12 +44,17 @@ export const MAX_FILE_BYTES = 10 * 1024 * 1024;
  * may be another's. The watch knows which programs ran since the files were last seen
  * intact: a change found while only one did is that one's; one found while several did is
  * all of theirs to clear, each by running again alone (`alone`), with nothing else running.
+ * When each has run alone and none changed anything, whose doing it was stays unknown (a
+ * program may write only while others run): then none of their trials may be kept.
  */
 export class HarnessWatch {
   private readonly root: string;
   /** The repository's own folder, and every watched file as first seen. */
   private readonly first: Promise<{ common: string; saved: Map<string, Buffer | null> }>;
   private readonly active = new Set<Ticket>();
+  /** Incidents with suspects still to run alone, and every one of this session. */
+  private readonly incidents = new Set<Incident>();
+  private readonly everSeen = new Set<Incident>();
   /** Set while a program runs alone: nothing else starts until it ends. */
   private gate: Promise<void> | null = null;
   private idle: (() => void)[] = [];
@@ -82,16 +87,24 @@ export class HarnessWatch {
    * Runs `fn`, a program working in `worktree`, under watch, and says what it may have
    * changed outside it. Waits first while another runs alone.
    */
-  async watch<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+  async watch<T>(
+    worktree: string | null,
+    fn: () => Promise<T>,
+    trial: number | null = null,
+  ): Promise<Watched<T>> {
     while (this.gate) await this.gate;
-    return this.run(worktree, fn);
+    return this.run(worktree, fn, trial);
   }
 
   /**
    * Runs `fn` as `watch` does, once nothing else runs, and lets nothing start until it
    * ends: what changed outside meanwhile is its own doing.
    */
-  async alone<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+  async alone<T>(
+    worktree: string | null,
+    fn: () => Promise<T>,
+    trial: number | null = null,
+  ): Promise<Watched<T>> {
     while (this.gate) await this.gate;
     let open!: () => void;
     this.gate = new Promise<void>((resolve) => {
@@ -99,16 +112,50 @@ export class HarnessWatch {
     });
     try {
       while (this.active.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
-      return await this.run(worktree, fn);
+      const watched = await this.run(worktree, fn, trial);
+      if (trial !== null) this.settle(trial, watched.changed !== null);
+      return watched;
     } finally {
       this.gate = null;
       open();
     }
   }
 
+  /** `trial` will not run alone after all (stopped): it no longer holds up its incidents. */
+  release(trial: number): void {
+    this.settle(trial, false);
+  }
+
+  /**
+   * Waits until every incident `trial` was a suspect of is settled, and says whether one of
+   * them ended with its maker unknown (then the trial must not be kept).
+   */
+  async unknownMaker(trial: number): Promise<boolean> {
+    const mine = [...this.everSeen].filter((i) => i.suspects.has(trial));
+    await Promise.all(mine.map((i) => i.settled));
+    return mine.some((i) => !i.found);
+  }
+
+  /** One suspect of its incidents ran alone (`found`: and changed something) or dropped out. */
+  private settle(trial: number, found: boolean): void {
+    for (const incident of this.incidents) {
+      if (!incident.waiting.delete(trial)) continue;
+      if (found) incident.found = true;
+      if (incident.waiting.size === 0) {
+        this.incidents.delete(incident);
+        incident.done();
+      }
+    }
+  }
+
   /** Counted as running from the moment it is called: `alone` must never miss one. */
-  private async run<T>(worktree: string | null, fn: () => Promise<T>): Promise<Watched<T>> {
+  private async run<T>(
+    worktree: string | null,
+    fn: () => Promise<T>,
+    trial: number | null,
+  ): Promise<Watched<T>> {
     const ticket: Ticket = {
+      trial,
       link: worktree ? join(worktree, ".git") : null,
       linkContent: worktree ? read(join(worktree, ".git")) : null,
       changed: new Set(),
@@ -124,6 +171,7 @@ export class HarnessWatch {
           for (const path of changed) t.changed.add(path);
           if (this.active.size > 1) t.shared = true;
         }
+        if (this.active.size > 1) this.open([...this.active]);
       }
       const files = [...ticket.changed];
       if (files.length === 0) return { value, changed: null };
@@ -132,6 +180,25 @@ export class HarnessWatch {
       this.active.delete(ticket);
       if (this.active.size === 0) for (const wake of this.idle.splice(0)) wake();
     }
+  }
+
+  /** A change found while `suspects` ran: settled once each trial among them ran alone. */
+  private open(suspects: Ticket[]): void {
+    const trials = suspects.flatMap((t) => (t.trial === null ? [] : [t.trial]));
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const incident: Incident = {
+      suspects: new Set(trials),
+      waiting: new Set(trials),
+      found: false,
+      settled,
+      done,
+    };
+    this.everSeen.add(incident);
+    if (incident.waiting.size === 0) incident.done();
+    else this.incidents.add(incident);
   }
 
   /** What differs from the first copy, as paths relative to the task, each put back. */
@@ -179,6 +246,8 @@ export interface Watched<T> {
 }
 
 interface Ticket {
+  /** The trial whose program it is; null for one that is not judged (the held-out check). */
+  trial: number | null;
   link: string | null;
   linkContent: Buffer | null;
   changed: Set<string>;
@@ -270,6 +339,16 @@ export function refuseBeforeCommit(
     }
   }
   return problems.length ? problems.join(", ") : null;
+}
+
+/** A change found while several programs ran: who are suspected, and who still must run alone. */
+interface Incident {
+  suspects: Set<number>;
+  waiting: Set<number>;
+  /** Whether one of them, run alone, changed something again: then it is known. */
+  found: boolean;
+  settled: Promise<void>;
+  done: () => void;
 }
 
 const judging = new Map<string, Promise<string[]>>();

@@ -11,7 +11,10 @@ import { quadraticTask, runCli } from "../helpers.js";
  * also writes `target` (relative to its worktree), then keeps running a while; the later
  * trials run for less time and make a clean change of X. The harness must blame trial 1 alone.
  */
-function overlappingTask(at: "propose" | "replicate", target: string): string {
+function overlappingTask(
+  at: "propose" | "replicate" | "replicate-when-others",
+  target: string,
+): string {
   const slow = (s: number) =>
     `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${s * 1000});`;
   const researcher =
@@ -32,20 +35,29 @@ function overlappingTask(at: "propose" | "replicate", target: string): string {
           "console.log(JSON.stringify({ title: 'trial ' + req.trial, hypothesis: 'h' }));",
         ]
       : [
-          // The replicates do it: trial 1's program writes outside as it runs.
+          // The replicates do it: trial 1's program writes outside as it runs (sneak.mjs).
           "const fs = require('node:fs');",
           "const req = JSON.parse(fs.readFileSync(0, 'utf8'));",
           "const src = fs.readFileSync('train.mjs', 'utf8');",
-          "const write = `import { appendFileSync } from 'node:fs';",
-          `appendFileSync(${JSON.stringify(target)}, '\\\\n# written by trial 1\\\\n');`,
-          "await new Promise((r) => setTimeout(r, 1500));`;",
           "const wait = 'await new Promise((r) => setTimeout(r, 1000));';",
           "fs.writeFileSync('train.mjs', req.trial === 1",
-          "  ? write + '\\n' + src.replace('const X = 1;', 'const X = 2;')",
+          "  ? 'import \"./sneak.mjs\";\\n' + src.replace('const X = 1;', 'const X = 2;')",
           // biome-ignore lint/suspicious/noTemplateCurlyInString: the researcher's own source
           "  : wait + '\\n' + src.replace(/const X = [^;]+;/, `const X = ${1 + req.trial / 10};`));",
           "console.log(JSON.stringify({ title: 'trial ' + req.trial, hypothesis: 'h' }));",
         ];
+  // Counts the log writers of running replicates: more than its own means others run.
+  const sneak = [
+    'import { appendFileSync, readdirSync, readFileSync } from "node:fs";',
+    "const writers = readdirSync('/proc').filter((p) => {",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the program's own source
+    "  try { return readFileSync(`/proc/${p}/environ`, 'latin1').includes('AR_LOG_WRITER='); }",
+    "  catch { return false; }",
+    "}).length;",
+    `if (${at !== "replicate-when-others"} || writers > 1)`,
+    `  appendFileSync(${JSON.stringify(target)}, '\\n# written by trial 1\\n');`,
+    "await new Promise((r) => setTimeout(r, 1500));",
+  ];
   return quadraticTask({
     yaml: [
       "editable: [train.mjs]",
@@ -55,7 +67,10 @@ function overlappingTask(at: "propose" | "replicate", target: string): string {
       "sandbox: none",
       "researcher: { kind: command, command: node research.cjs }",
     ].join("\n"),
-    extra: { "research.cjs": `${researcher.join("\n")}\n` },
+    extra: {
+      "research.cjs": `${researcher.join("\n")}\n`,
+      "sneak.mjs": `${sneak.join("\n")}\n`,
+    },
   });
 }
 
@@ -119,6 +134,23 @@ describe("a change outside a worktree while trials overlap", () => {
     });
     for (const t of trials.slice(2))
       expect(["keep", "discard"], `#${t.n}: ${t.reason}`).toContain(t.verdict);
+    expect(readFileSync(join(root, "autoresearch.yaml"), "utf8")).toBe(before);
+  });
+
+  it("made by a replicate only while others run is never kept, nor are the trials it ran beside", async () => {
+    const root = overlappingTask("replicate-when-others", "../../../autoresearch.yaml");
+    const before = readFileSync(join(root, "autoresearch.yaml"), "utf8");
+    const { trials, suspects } = await run(root, ["--slots", "3"]);
+    expect(suspects.length).toBeGreaterThan(0);
+    const suspected = new Set(suspects.map((e) => e.trialId));
+    expect(suspected.has(trials[1]!.id)).toBe(true);
+    for (const t of trials.filter((t) => suspected.has(t.id) && !t.baseline)) {
+      expect(t.verdict, `#${t.n}: ${t.reason}`).not.toBe("keep");
+      if (t.verdict === "discard" && t.reason?.includes("outside"))
+        expect(t.reason).toMatch(/whose doing it was is unknown, so it is not kept/);
+    }
+    expect(trials[1]!.verdict).toBe("discard");
+    expect(trials[1]!.reason).toMatch(/whose doing it was is unknown, so it is not kept/);
     expect(readFileSync(join(root, "autoresearch.yaml"), "utf8")).toBe(before);
   });
 });

@@ -81,7 +81,7 @@ export async function prepareProposal(
       signal: ctx.signal,
       ...(reconcile ? { reconcile } : {}),
     });
-  let watched = await watch.watch(worktree, ask);
+  let watched = await watch.watch(worktree, ask, trial.n);
   let usage = watched.value.usage;
   if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {
     // Files outside changed while other programs ran too: whose doing it was is told by
@@ -91,7 +91,7 @@ export async function prepareProposal(
     ctx.emit({ type: "notice", text: suspectNotice(trial.n, "proposal", files) });
     await addWorktree(task.root, worktree, trial.parentCommit);
     checkedOut = fileTimes(worktree);
-    watched = await watch.alone(worktree, ask);
+    watched = await watch.alone(worktree, ask, trial.n);
     usage = addUsage(usage, watched.value.usage);
     if (!watched.changed) ctx.emit({ type: "notice", text: clearedNotice(trial.n, "proposal") });
   }

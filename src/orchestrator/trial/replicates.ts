@@ -146,7 +146,9 @@ export async function runReplicates(
           ctx.emit({ type: "replicate-running", n: trial.n, idx, at });
         },
       });
-    const watched = alone ? await watch.alone(worktree, go) : await watch.watch(worktree, go);
+    const watched = alone
+      ? await watch.alone(worktree, go, trial.n)
+      : await watch.watch(worktree, go, trial.n);
     const { execution, log, result, tampered } = watched.value;
     pending = undefined;
     if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {

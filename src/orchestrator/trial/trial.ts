@@ -235,6 +235,7 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
     throw error;
   } finally {
     ctx.inFlight.delete(trial.n);
+    ctx.watch.release(trial.n);
     await removeWorktree(task.root, worktree).catch(() => undefined);
   }
 }
@@ -281,6 +282,14 @@ async function conclude(
         ? `the baseline (the unchanged code) gave no usable result: ${step.verdict}, ${step.reason}. Its log is ${join(paths.trial(task.root, run.tag, trial.n), TRIAL_FILES.log)}. Fix the task, commit, then \`autoresearch resume --tag ${run.tag}\`: the run starts again from the new commit`
         : null;
     return { trial: done, fatal, follow: null };
+  }
+  // Waited for before the keep is decided (not while holding the turn, which the other
+  // suspects may need to reach their own decisions).
+  ctx.watch.release(trial.n);
+  if (!trial.baseline && (await ctx.watch.unknownMaker(trial.n))) {
+    const reason = `${step.reason}, but files outside the worktrees changed while it and other trials ran, and run alone none of them changed them again: whose doing it was is unknown, so it is not kept`;
+    const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
+    return { trial: done, fatal: null, follow: null };
   }
   return ctx.serially(async () => {
     const current = ledger.incumbent(run.id);
