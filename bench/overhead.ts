@@ -7,8 +7,16 @@
  *
  *   npm run bench -- overhead [trials]
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runProcess } from "../src/executors/process.js";
@@ -113,6 +121,66 @@ async function sandboxCost(root: string, n: number) {
   };
 }
 
+/** Runs `command` as the harness did before the log writer: its output straight into a file. */
+function direct(command: string, cwd: string, logPath: string): Promise<number> {
+  const t0 = performance.now();
+  const fd = openSync(logPath, "w");
+  const child = spawn("/bin/sh", ["-c", command], { cwd, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  return new Promise((resolve) => child.on("exit", () => resolve(performance.now() - t0)));
+}
+
+/**
+ * The log writer's cost: per replicate, the same command through the harness's process
+ * runner (output through the writer) and spawned straight into a file, interleaved; and a
+ * 200 MB flood both ways, with the log's largest size on disk while it ran.
+ */
+async function logWriterCost(n: number) {
+  const dir = mkdtempSync(join(tmpdir(), "ar-bench-writer-"));
+  const through = async (command: string, i: string, limit: number) => {
+    const t0 = performance.now();
+    const result = await runProcess({
+      command,
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      logPath: join(dir, `writer-${i}.log`),
+      logLimit: limit,
+      timeoutMs: 120_000,
+      killGraceMs: 1000,
+    });
+    if (result.exitCode !== 0) throw new Error(`the replicate failed: ${result.spawnError}`);
+    return performance.now() - t0;
+  };
+  const quick = "true && echo --- && echo score: 1";
+  const times: Record<"writer" | "file", number[]> = { writer: [], file: [] };
+  for (let i = 0; i < n; i++) {
+    times.writer.push(await through(quick, String(i), 1_000_000));
+    times.file.push(await direct(quick, dir, join(dir, `file-${i}.log`)));
+  }
+  const flood = "yes 'a line of output from a training loop' | head -c 200000000";
+  let largest = 0;
+  const watch = setInterval(() => {
+    try {
+      largest = Math.max(largest, statSync(join(dir, "writer-flood.log")).size);
+    } catch {}
+  }, 5);
+  const floodWriter = await through(flood, "flood", 10_000_000);
+  clearInterval(watch);
+  const floodFile = await direct(flood, dir, join(dir, "file-flood.log"));
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    replicates: n,
+    file_median_ms: Number(median(times.file).toFixed(1)),
+    writer_median_ms: Number(median(times.writer).toFixed(1)),
+    added_ms: Number((median(times.writer) - median(times.file)).toFixed(1)),
+    flood_200mb_s: {
+      writer: Number((floodWriter / 1000).toFixed(2)),
+      file: Number((floodFile / 1000).toFixed(2)),
+    },
+    flood_largest_log_bytes: largest,
+  };
+}
+
 const root = makeTask();
 try {
   const reference = bare(root, 30);
@@ -148,6 +216,7 @@ try {
     bare_worktree_spawn_ms: { median: ref },
     ratio_to_bare: Number((median(wall) / ref).toFixed(2)),
     sandbox_per_replicate: sandbox,
+    log_writer: await logWriterCost(50),
   };
   console.log(JSON.stringify(result, null, 2));
   const out = join(import.meta.dirname, "results", `overhead-${result.date.slice(0, 10)}.json`);

@@ -174,6 +174,8 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
           `ended ${escaped} process${escaped === 1 ? "" : "es"} that left the replicate's process group`,
         );
       launch.done();
+      // The command's time ends with its processes, not with the writer's last write.
+      const durationMs = monotonic() - started;
       await writer.close();
       const log = capLog(spec.logPath, spec.logLimit);
       resolve({
@@ -182,7 +184,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         signal,
         timedOut,
         aborted,
-        durationMs: monotonic() - started,
+        durationMs,
         endedAt: Date.now(),
         logBytes: log.bytes,
         truncated: log.truncated,

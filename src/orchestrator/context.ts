@@ -107,13 +107,17 @@ export function runContext(
     emit: options.emit,
     setupDone: new Set(),
     inFlight: new Map(),
-    watch: new HarnessWatch(task, (file, why) => {
-      ledger.event(run.id, null, "not-put-back", { file, why });
-      options.emit({
-        type: "notice",
-        text: `${file} changed outside the worktrees and could not be put back (${why}): restore it yourself; the run goes on with it as it is`,
-      });
-    }),
+    watch: new HarnessWatch(
+      task,
+      (file, why) => {
+        ledger.event(run.id, null, "not-put-back", { file, why });
+        options.emit({
+          type: "notice",
+          text: `${file} changed outside the worktrees and could not be put back (${why}): restore it yourself; the run goes on with it as it is`,
+        });
+      },
+      options.signal,
+    ),
     serially: serialQueue(),
   };
 }

@@ -12,8 +12,13 @@ export class GitError extends Error {
   }
 }
 
+// No git process of the harness runs a command named in the repository's config or hooks
+// (a program without the sandbox can write them, and one left behind can do so after its
+// run ended, unseen): no hooks, no file-system monitor.
+const SAFE_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"];
+
 // Trial commits are made by the harness, so they must not depend on the user's
-// identity, signing setup or hooks being present.
+// identity or signing setup.
 const HARNESS_CONFIG = [
   "-c",
   "user.name=autoresearch",
@@ -21,8 +26,6 @@ const HARNESS_CONFIG = [
   "user.email=autoresearch@localhost",
   "-c",
   "commit.gpgsign=false",
-  "-c",
-  "core.hooksPath=/dev/null",
 ];
 
 export interface GitOptions {
@@ -39,7 +42,7 @@ export interface GitResult {
 
 /** Runs git in `cwd`; rejects with GitError unless the exit code is 0 or listed in okCodes. */
 export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): Promise<GitResult> {
-  const full = options.harness ? [...HARNESS_CONFIG, ...args] : args;
+  const full = [...SAFE_CONFIG, ...(options.harness ? HARNESS_CONFIG : []), ...args];
   return new Promise((resolve, reject) => {
     const child = execFile(
       "git",

@@ -63,11 +63,12 @@ export class HarnessWatch {
    * One per run session: the files are as they were when it began. `unrestored` hears of a
    * change that could not be put back (a file made immutable, a folder made read-only):
    * the change stays, taken as the new state, so that it is blamed once, not on every
-   * later program.
+   * later program. After `stopped`, a program's run alone clears no one.
    */
   constructor(
     task: WatchedTask,
     private readonly unrestored: (file: string, why: string) => void = () => undefined,
+    private readonly stopped: AbortSignal = new AbortController().signal,
   ) {
     this.root = task.root;
     this.first = (async () => {
@@ -113,7 +114,8 @@ export class HarnessWatch {
     try {
       while (this.active.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
       const watched = await this.run(worktree, fn, trial);
-      if (trial !== null) this.settle(trial, watched.changed !== null);
+      // A run cut short by a stop tells nothing about who made the change.
+      if (trial !== null && !this.stopped.aborted) this.settle(trial, watched.changed?.files ?? []);
       return watched;
     } finally {
       this.gate = null;
@@ -123,7 +125,7 @@ export class HarnessWatch {
 
   /** `trial` will not run alone after all (stopped): it no longer holds up its incidents. */
   release(trial: number): void {
-    this.settle(trial, false);
+    this.settle(trial, []);
   }
 
   /**
@@ -133,14 +135,14 @@ export class HarnessWatch {
   async unknownMaker(trial: number): Promise<boolean> {
     const mine = [...this.everSeen].filter((i) => i.suspects.has(trial));
     await Promise.all(mine.map((i) => i.settled));
-    return mine.some((i) => !i.found);
+    return mine.some((i) => [...i.files].some((file) => !i.explained.has(file)));
   }
 
-  /** One suspect of its incidents ran alone (`found`: and changed something) or dropped out. */
-  private settle(trial: number, found: boolean): void {
+  /** One suspect of its incidents ran alone (and changed `files` again) or dropped out. */
+  private settle(trial: number, files: string[]): void {
     for (const incident of this.incidents) {
       if (!incident.waiting.delete(trial)) continue;
-      if (found) incident.found = true;
+      for (const file of files) incident.explained.add(file);
       if (incident.waiting.size === 0) {
         this.incidents.delete(incident);
         incident.done();
@@ -171,7 +173,7 @@ export class HarnessWatch {
           for (const path of changed) t.changed.add(path);
           if (this.active.size > 1) t.shared = true;
         }
-        if (this.active.size > 1) this.open([...this.active]);
+        if (this.active.size > 1) this.open([...this.active], changed);
       }
       const files = [...ticket.changed];
       if (files.length === 0) return { value, changed: null };
@@ -183,7 +185,7 @@ export class HarnessWatch {
   }
 
   /** A change found while `suspects` ran: settled once each trial among them ran alone. */
-  private open(suspects: Ticket[]): void {
+  private open(suspects: Ticket[], files: string[]): void {
     const trials = suspects.flatMap((t) => (t.trial === null ? [] : [t.trial]));
     let done!: () => void;
     const settled = new Promise<void>((resolve) => {
@@ -192,7 +194,8 @@ export class HarnessWatch {
     const incident: Incident = {
       suspects: new Set(trials),
       waiting: new Set(trials),
-      found: false,
+      files: new Set(files),
+      explained: new Set(),
       settled,
       done,
     };
@@ -345,8 +348,9 @@ export function refuseBeforeCommit(
 interface Incident {
   suspects: Set<number>;
   waiting: Set<number>;
-  /** Whether one of them, run alone, changed something again: then it is known. */
-  found: boolean;
+  files: Set<string>;
+  /** The files one of them changed again, run alone: whose doing those were is known. */
+  explained: Set<string>;
   settled: Promise<void>;
   done: () => void;
 }

@@ -102,4 +102,63 @@ describe("the watch over files outside the worktrees", () => {
       execFileSync("chattr", ["-i", prepare]);
     }
   });
+
+  it("knows the maker only of the files it changed again alone: another file keeps the others from a keep", async () => {
+    const t = task();
+    const watch = new HarnessWatch(t);
+    const config = join(t.root, ".git/config");
+    const yaml = join(t.root, "autoresearch.yaml");
+    // Trial 1 writes the config always; trial 2 writes the task file only beside others.
+    const one = watch.watch(
+      null,
+      async () => {
+        appendFileSync(config, "# one\n");
+        await sleep(50);
+      },
+      1,
+    );
+    const two = await watch.watch(
+      null,
+      async () => {
+        appendFileSync(yaml, "# two\n");
+      },
+      2,
+    );
+    expect(two.changed?.certain).toBe(false);
+    expect((await one).changed?.certain).toBe(false);
+    const verdict2 = watch.unknownMaker(2);
+    const alone1 = await watch.alone(null, async () => appendFileSync(config, "# one\n"), 1);
+    expect(alone1.changed).toEqual({ files: [".git/config"], certain: true });
+    expect(await watch.alone(null, async () => undefined, 2)).toMatchObject({ changed: null });
+    expect(await verdict2).toBe(true);
+  });
+
+  it("a run alone cut short by a stop clears no one; the incident waits for the trial to let go", async () => {
+    const t = task();
+    const stop = new AbortController();
+    const watch = new HarnessWatch(t, () => undefined, stop.signal);
+    const one = watch.watch(
+      null,
+      async () => {
+        appendFileSync(join(t.root, ".git/config"), "# one\n");
+        await sleep(30);
+      },
+      1,
+    );
+    await watch.watch(null, async () => undefined, 2);
+    await one;
+    let settled = false;
+    const verdict1 = watch.unknownMaker(1).then((unknown) => {
+      settled = true;
+      return unknown;
+    });
+    stop.abort();
+    await watch.alone(null, async () => undefined, 2);
+    await watch.alone(null, async () => undefined, 1);
+    await sleep(10);
+    expect(settled).toBe(false);
+    watch.release(2);
+    watch.release(1);
+    expect(await verdict1).toBe(true);
+  });
 });

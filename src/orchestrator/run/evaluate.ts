@@ -43,17 +43,31 @@ export async function evaluate(
       if (ctx.signal.aborted) break;
       const logPath = join(dir, `run.${seed}.log`);
       const id = promotions.startEvaluation(ledger, { promotionId, ...subject, seed, logPath });
-      const { result } = await runReplicate(ctx, {
-        name: `ar-${run.tag}-p${promotionId}-${seed}`,
-        worktree,
-        stage,
-        trial: `p${promotionId}`,
-        idx: 0,
-        seed,
-        logPath,
-        resultPath: join(dir, `result.${seed}.json`),
-        onRunning: (at) => promotions.evaluationRunning(ledger, id, at),
-      });
+      const evaluate = () =>
+        runReplicate(ctx, {
+          name: `ar-${run.tag}-p${promotionId}-${seed}`,
+          worktree,
+          stage,
+          trial: `p${promotionId}`,
+          idx: 0,
+          seed,
+          logPath,
+          resultPath: join(dir, `result.${seed}.json`),
+          onRunning: (at) => promotions.evaluationRunning(ledger, id, at),
+        });
+      // Watched like a replicate, so that what it changes outside is never put on a trial.
+      let watched = await ctx.watch.watch(worktree, evaluate);
+      if (watched.changed && !watched.changed.certain && !ctx.signal.aborted)
+        watched = await ctx.watch.alone(worktree, evaluate);
+      const escaped = watched.changed?.certain ? watched.changed.files : [];
+      const result = escaped.length
+        ? {
+            ...watched.value.result,
+            outcome: "crash" as const,
+            metric: null,
+            reason: `changed files outside its worktree: ${escaped.join(", ")} (put back)`,
+          }
+        : watched.value.result;
       promotions.finishEvaluation(ledger, id, result);
       if (result.outcome === "ok" && result.metric !== null) values.push(result.metric);
     }

@@ -93,11 +93,13 @@ export async function prepareProposal(
     checkedOut = fileTimes(worktree);
     watched = await watch.alone(worktree, ask, trial.n);
     usage = addUsage(usage, watched.value.usage);
-    if (!watched.changed) ctx.emit({ type: "notice", text: clearedNotice(trial.n, "proposal") });
+    if (!watched.changed && !ctx.signal.aborted)
+      ctx.emit({ type: "notice", text: clearedNotice(trial.n, "proposal") });
   }
   const answer = watched.value;
   const proposeMs = monotonic() - started;
-  const escaped = watched.changed?.files ?? [];
+  // Only a change known to be its own is the researcher's (one a stop left uncertain is not).
+  const escaped = watched.changed?.certain ? watched.changed.files : [];
   // What a researcher says is recorded everywhere (ledger, commit message, reports): an
   // agent that echoes its API key must not leave it there.
   const full: ProposalResult = redactJson(

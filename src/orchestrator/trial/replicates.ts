@@ -151,7 +151,7 @@ export async function runReplicates(
       : await watch.watch(worktree, go, trial.n);
     const { execution, log, result, tampered } = watched.value;
     pending = undefined;
-    if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {
+    if (watched.changed && !watched.changed.certain) {
       ledger.finishReplicate(replicateId, {
         outcome: "interrupted",
         reason: `files outside the worktrees changed while other programs ran too (${clip(watched.changed.files)}): it runs again alone to tell whose doing that was`,
@@ -165,12 +165,13 @@ export async function runReplicates(
       });
       const files = watched.changed.files;
       ledger.event(run.id, trial.id, "suspect", { step: "replicate", files });
-      ctx.emit({ type: "notice", text: suspectNotice(trial.n, "replicate", files) });
+      if (!ctx.signal.aborted)
+        ctx.emit({ type: "notice", text: suspectNotice(trial.n, "replicate", files) });
       if (fixed !== undefined) seeds?.unshift(fixed);
       alone = true;
       continue;
     }
-    if (alone && !watched.changed) {
+    if (alone && !watched.changed && !ctx.signal.aborted) {
       ctx.emit({ type: "notice", text: clearedNotice(trial.n, "replicate") });
       alone = false;
     }

@@ -49,20 +49,34 @@ export async function ensureSetup(
   );
   ctx.emit({ type: "setup-start", command: task.setup });
   ctx.ledger.event(ctx.run.id, null, "setup-start", { command: task.setup });
-  const result = await runProcess({
-    command: task.setup,
-    cwd: worktree,
-    env: { ...baseEnv(task, ctx.run.tag), ...stage.env, AR_STAGE: stage.name },
-    logPath,
-    logLimit: task.logLimit,
-    timeoutMs: SETUP_TIMEOUT_MS,
-    killGraceMs: task.killGrace * 1000,
-    signal: ctx.signal,
-    sandbox:
-      ctx.sandbox.kind === "bwrap"
-        ? { sandbox: ctx.sandbox, view: setupView(task.root, worktree, ctx.sandbox.settings.binds) }
-        : null,
-  });
+  // Counted among the programs that run, so that what it changes outside is never put on a
+  // trial; it is the task's own command, so a change is put back and said, nothing more.
+  const command = task.setup;
+  const watched = await ctx.watch.watch(worktree, () =>
+    runProcess({
+      command,
+      cwd: worktree,
+      env: { ...baseEnv(task, ctx.run.tag), ...stage.env, AR_STAGE: stage.name },
+      logPath,
+      logLimit: task.logLimit,
+      timeoutMs: SETUP_TIMEOUT_MS,
+      killGraceMs: task.killGrace * 1000,
+      signal: ctx.signal,
+      sandbox:
+        ctx.sandbox.kind === "bwrap"
+          ? {
+              sandbox: ctx.sandbox,
+              view: setupView(task.root, worktree, ctx.sandbox.settings.binds),
+            }
+          : null,
+    }),
+  );
+  const result = watched.value;
+  if (watched.changed)
+    ctx.emit({
+      type: "notice",
+      text: `${watched.changed.files.join(", ")} changed outside the worktrees while setup ran (put back)`,
+    });
   const seconds = result.durationMs / 1000;
   ctx.ledger.event(ctx.run.id, null, "setup-end", { seconds, exitCode: result.exitCode });
   if (result.aborted) return false;

@@ -286,7 +286,20 @@ async function conclude(
   // Waited for before the keep is decided (not while holding the turn, which the other
   // suspects may need to reach their own decisions).
   ctx.watch.release(trial.n);
-  if (!trial.baseline && (await ctx.watch.unknownMaker(trial.n))) {
+  const unknown = !trial.baseline && (await ctx.watch.unknownMaker(trial.n));
+  if (unknown && ctx.signal.aborted) {
+    const reason =
+      "stopped while the trials it ran beside ran alone, to tell whose doing a change outside the worktrees was";
+    const done = finish(
+      ctx,
+      trial,
+      { ...step, verdict: "interrupted", reason },
+      parentMetric,
+      runMs,
+    );
+    return { trial: done, fatal: null, follow: null };
+  }
+  if (unknown) {
     const reason = `${step.reason}, but files outside the worktrees changed while it and other trials ran, and run alone none of them changed them again: whose doing it was is unknown, so it is not kept`;
     const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
     return { trial: done, fatal: null, follow: null };
