@@ -86,8 +86,9 @@ export const writerMarkOf = (logPath: string) => `${WRITER_MARK}=${logPath}`;
  * Runs `command` through /bin/sh in a process group of its own, its output going through
  * a log writer of its own into a log file it keeps within `logLimit` (a process apart, so
  * a result printed after the orchestrator died is not lost). On timeout or abort the whole
- * group gets SIGTERM, then SIGKILL after the grace period; once the command exits, whatever it left behind in its group is killed,
- * and so is any process that left the group but still carries its mark: AR_PROCESS set to
+ * group gets SIGTERM, then SIGKILL after the grace period; once the command exits,
+ * whatever it left behind in its group is killed, and so is any process that left the
+ * group but still carries its mark: AR_PROCESS set to
  * the log's path, which only this process writes and the ledger records before it starts,
  * so a restarted orchestrator finds what it left running even without a recorded pid.
  * Contract: never rejects; every way a process can end is described by the result.

@@ -9,9 +9,9 @@ import type { RunRow } from "../ledger/types.js";
 import type { Researcher } from "../researchers/researcher.js";
 import type { Task } from "../task/task.js";
 import { serialQueue } from "../util/serial.js";
-import { HarnessWatch } from "../workspace/guard.js";
 import { paths } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
+import { HarnessWatch } from "../workspace/watch.js";
 import type { Emit } from "./events.js";
 
 /** Everything one orchestrator process needs to drive a run. */

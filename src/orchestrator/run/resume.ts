@@ -10,10 +10,10 @@ import {
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import type { Task } from "../../task/task.js";
-import { checkJudgedFiles } from "../../workspace/guard.js";
 import { paths } from "../../workspace/layout.js";
 import { branchRef, checkClean, headCommit, setRef, trackedFiles } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
+import { checkJudgedFiles } from "../../workspace/watch.js";
 import { checkExecutor, executorRecord, runContext, storedExecutor } from "../context.js";
 import type { Emit } from "../events.js";
 import { withExistingRun } from "./open.js";
