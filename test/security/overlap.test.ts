@@ -23,11 +23,16 @@ function overlappingTask(
           "const fs = require('node:fs');",
           "const req = JSON.parse(fs.readFileSync(0, 'utf8'));",
           "const src = fs.readFileSync('train.mjs', 'utf8');",
+          // Trial 1 waits (3 s at most) for another proposal to start, so they overlap on
+          // a loaded machine too; the others say they started, beside the worktrees.
           "if (req.trial === 1) {",
           "  fs.writeFileSync('train.mjs', src.replace('const X = 1;', 'const X = 2;'));",
           `  fs.appendFileSync(${JSON.stringify(target)}, '\\n# written by trial 1\\n');`,
+          "  for (let i = 0; i < 60 && !fs.existsSync('../other-started'); i++)",
+          `    ${slow(0.05)}`,
           `  ${slow(1.5)}`,
           "} else {",
+          "  fs.writeFileSync('../other-started', '');",
           `  ${slow(1)}`,
           // biome-ignore lint/suspicious/noTemplateCurlyInString: the researcher's own source
           "  fs.writeFileSync('train.mjs', src.replace(/const X = [^;]+;/, `const X = ${1 + req.trial / 10};`));",
@@ -46,16 +51,23 @@ function overlappingTask(
           "  : wait + '\\n' + src.replace(/const X = [^;]+;/, `const X = ${1 + req.trial / 10};`));",
           "console.log(JSON.stringify({ title: 'trial ' + req.trial, hypothesis: 'h' }));",
         ];
-  // Counts the log writers of running replicates: more than its own means others run.
+  // Counts the log writers of this task's running replicates (other tests run beside it):
+  // more than its own means others run. It waits (3 s at most) for another to start, so
+  // they overlap on a loaded machine too.
+  const always = at !== "replicate-when-others";
   const sneak = [
     'import { appendFileSync, readdirSync, readFileSync } from "node:fs";',
-    "const writers = readdirSync('/proc').filter((p) => {",
+    'import { resolve } from "node:path";',
+    "const mark = 'AR_LOG_WRITER=' + resolve('../../..');",
+    "const others = () => readdirSync('/proc').filter((p) => {",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the program's own source
-    "  try { return readFileSync(`/proc/${p}/environ`, 'latin1').includes('AR_LOG_WRITER='); }",
+    "  try { return readFileSync(`/proc/${p}/environ`, 'latin1').includes(mark); }",
     "  catch { return false; }",
-    "}).length;",
-    `if (${at !== "replicate-when-others"} || writers > 1)`,
-    `  appendFileSync(${JSON.stringify(target)}, '\\n# written by trial 1\\n');`,
+    "}).length > 1;",
+    `const write = () => appendFileSync(${JSON.stringify(target)}, '\\n# written by trial 1\\n');`,
+    `if (${always}) write();`,
+    "for (let i = 0; i < 60 && !others(); i++) await new Promise((r) => setTimeout(r, 50));",
+    `if (!${always} && others()) write();`,
     "await new Promise((r) => setTimeout(r, 1500));",
   ];
   return quadraticTask({
