@@ -53,6 +53,14 @@ function trialFrom(raw: Raw<TrialRow>): TrialRow {
   };
 }
 
+/**
+ * Whether a trial counts toward --max-trials: an interrupted one is run again, and a failed
+ * baseline is followed by a new one once the task is fixed, so neither counts.
+ */
+function countsTowardMax(t: TrialRow): boolean {
+  return t.verdict !== "interrupted" && !(t.baseline && t.state === "done" && t.verdict !== "keep");
+}
+
 function replicateFrom(raw: Raw<ReplicateRow>): ReplicateRow {
   return { ...raw, metrics: raw.metrics ? JSON.parse(raw.metrics) : {} };
 }
@@ -107,6 +115,16 @@ export interface ReplicateResult {
  * state that `resume` can recognise (a trial not `done`, a replicate still `running`).
  */
 export class Ledger {
+  /**
+   * One run's trials as last read, kept in step with this connection's own writes (each
+   * refreshes the row it wrote) and read anew whenever another connection has written
+   * (SQLite's data_version). An orchestrator asks for a run's trials several times per
+   * trial: without this, each ask reads and parses the whole run, so a trial's cost would
+   * grow with the run's length.
+   */
+  private cached: { runId: number; version: number; rows: TrialRow[]; counted: number } | null =
+    null;
+
   constructor(readonly db: Db) {}
 
   static pathFor(root: string): string {
@@ -201,6 +219,7 @@ export class Ledger {
         this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
       })
       .immediate();
+    this.cached = null;
   }
 
   /** The commit a run starts from, while it has no kept baseline yet. */
@@ -224,6 +243,7 @@ export class Ledger {
     this.db
       .prepare("UPDATE trials SET verify_metric = ?, verify_json = ? WHERE id = ?")
       .run(verify.metric, JSON.stringify(verify), trialId);
+    this.wrote(trialId);
   }
 
   countReplicates(runId: number): number {
@@ -321,6 +341,7 @@ export class Ledger {
         Date.now(),
         t.rebaseOf ?? null,
       );
+    this.wrote(Number(lastInsertRowid));
     return this.trialById(Number(lastInsertRowid))!;
   }
 
@@ -336,12 +357,42 @@ export class Ledger {
     return raw ? trialFrom(raw as Raw<TrialRow>) : null;
   }
 
+  /** A run's trials in order; the rows are shared and frozen, the array is the caller's. */
   trials(runId: number): TrialRow[] {
-    return (
+    return [...this.load(runId).rows];
+  }
+
+  /** The run's trials as cached, read anew when needed. */
+  private load(runId: number): { rows: TrialRow[]; counted: number } {
+    const version = this.db.pragma("data_version", { simple: true }) as number;
+    const cached = this.cached;
+    if (cached?.runId === runId && cached.version === version) return cached;
+    const rows = (
       this.db
         .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`)
         .all(runId) as Raw<TrialRow>[]
-    ).map(trialFrom);
+    ).map((raw) => Object.freeze(trialFrom(raw)));
+    const loaded = { runId, version, rows, counted: rows.filter(countsTowardMax).length };
+    // Inside a transaction the rows may yet be rolled back: not kept.
+    this.cached = this.db.inTransaction ? null : loaded;
+    return loaded;
+  }
+
+  /** After a write to trial `id` by this connection: its row in the cache, as it now is. */
+  private wrote(id: number): void {
+    const cached = this.cached;
+    if (!cached) return;
+    if (this.db.inTransaction) {
+      this.cached = null;
+      return;
+    }
+    const row = this.trialById(id);
+    if (!row || row.runId !== cached.runId) return;
+    const at = cached.rows.findLastIndex((t) => t.n <= row.n);
+    const old = at >= 0 && cached.rows[at]!.n === row.n ? cached.rows[at]! : null;
+    if (old) cached.rows[at] = Object.freeze(row);
+    else cached.rows.splice(at + 1, 0, Object.freeze(row));
+    cached.counted += Number(countsTowardMax(row)) - Number(old ? countsTowardMax(old) : false);
   }
 
   nextTrialNumber(runId: number): number {
@@ -356,14 +407,7 @@ export class Ledger {
    * baseline is followed by a new one once the task is fixed, so neither counts.
    */
   countTrials(runId: number): number {
-    return (
-      this.db
-        .prepare(
-          `SELECT COUNT(*) AS c FROM trials WHERE run_id = ? AND verdict IS NOT 'interrupted'
-             AND NOT (baseline = 1 AND state = 'done' AND verdict IS NOT 'keep')`,
-        )
-        .get(runId) as { c: number }
-    ).c;
+    return this.load(runId).counted;
   }
 
   /** An interrupted trial made ready to run again (its replicates so far stay recorded). */
@@ -374,6 +418,7 @@ export class Ledger {
            finished_at = NULL WHERE id = ? AND verdict = 'interrupted'`,
       )
       .run(trialId);
+    this.wrote(trialId);
   }
 
   /** The trial whose commit is the run's incumbent, or null before the baseline is kept. */
@@ -389,6 +434,7 @@ export class Ledger {
     this.db
       .prepare("UPDATE trials SET title = ?, hypothesis = ?, propose_ms = ? WHERE id = ?")
       .run(p.title, p.hypothesis, p.proposeMs, trialId);
+    this.wrote(trialId);
   }
 
   setTrialCommit(
@@ -400,10 +446,12 @@ export class Ledger {
         "UPDATE trials SET commit_sha = ?, commit_ms = ?, lines_added = ?, lines_removed = ? WHERE id = ?",
       )
       .run(c.commit, c.commitMs, c.linesAdded, c.linesRemoved, trialId);
+    this.wrote(trialId);
   }
 
   setTrialState(trialId: number, state: TrialState): void {
     this.db.prepare("UPDATE trials SET state = ? WHERE id = ?").run(state, trialId);
+    this.wrote(trialId);
   }
 
   /** Records the verdict; a kept trial becomes the run's incumbent in the same transaction. */
@@ -434,6 +482,7 @@ export class Ledger {
             .run(trialId, Date.now(), trialId);
       })
       .immediate();
+    this.wrote(trialId);
   }
 
   recordProposal(

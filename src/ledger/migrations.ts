@@ -158,4 +158,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE runs ADD COLUMN stops_json TEXT;
   `,
+  // v6: the stop rules read the latest verdicts at every turn of the loop; without this
+  // each read scans the whole run.
+  `
+  CREATE INDEX trials_by_finish ON trials (run_id, finished_at);
+  `,
 ];

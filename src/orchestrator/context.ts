@@ -13,6 +13,7 @@ import { paths } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
 import { HarnessWatch } from "../workspace/watch.js";
 import type { Emit } from "./events.js";
+import { type ResultsWriter, resultsWriter } from "./trial/results.js";
 
 /** Everything one orchestrator process needs to drive a run. */
 export interface RunContext {
@@ -35,6 +36,8 @@ export interface RunContext {
   inFlight: Map<number, string>;
   /** What proposals and replicates change outside their worktrees, and whose doing it is. */
   watch: HarnessWatch;
+  /** The run's results.tsv, rewritten as trials finish. */
+  results: ResultsWriter;
   /** Runs keep decisions one at a time: each reads the incumbent and may move it. */
   serially: <T>(work: () => Promise<T>) => Promise<T>;
   /** The next researcher to ask (round robin). */
@@ -107,6 +110,7 @@ export function runContext(
     emit: options.emit,
     setupDone: new Set(),
     inFlight: new Map(),
+    results: resultsWriter(task, ledger, run),
     watch: new HarnessWatch(
       task,
       (file, why) => {

@@ -81,7 +81,12 @@ export async function finishSession(
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
-  const end = await drive(ctx, limits);
+  let end: Awaited<ReturnType<typeof drive>>;
+  try {
+    end = await drive(ctx, limits);
+  } finally {
+    ctx.results.flush();
+  }
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
 }
 

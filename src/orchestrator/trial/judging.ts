@@ -26,10 +26,38 @@ export function pairedSpread(ctx: RunContext): Spread | null {
   const spreads: Spread[] = [];
   const noise = noiseFloor(ctx);
   if (noise?.sd) spreads.push({ sd: Math.SQRT2 * noise.sd, df: noise.values.length - 1 });
-  for (const t of ctx.ledger.trials(ctx.run.id))
-    if (t.estimate?.sd != null && t.estimate.n >= 2)
-      spreads.push({ sd: t.estimate.sd, df: t.estimate.n - 1 });
+  const earlier = estimates(ctx);
+  if (earlier.df > 0) spreads.push({ sd: Math.sqrt(earlier.squares / earlier.df), df: earlier.df });
   return pool(spreads);
+}
+
+/**
+ * The judge's earlier estimates of the run, pooled as sums (squares weighted by degrees of
+ * freedom): read from the ledger once per session, then added to as trials finish, so a
+ * trial's judging costs the same however long the run.
+ */
+const pooled = new WeakMap<RunContext, { squares: number; df: number }>();
+
+function estimates(ctx: RunContext): { squares: number; df: number } {
+  let sums = pooled.get(ctx);
+  if (!sums) {
+    sums = { squares: 0, df: 0 };
+    for (const t of ctx.ledger.trials(ctx.run.id)) addEstimate(sums, t.estimate);
+    pooled.set(ctx, sums);
+  }
+  return sums;
+}
+
+function addEstimate(sums: { squares: number; df: number }, e: TrialRow["estimate"]): void {
+  if (e?.sd == null || e.n < 2 || !Number.isFinite(e.sd)) return;
+  sums.squares += (e.n - 1) * e.sd ** 2;
+  sums.df += e.n - 1;
+}
+
+/** A trial finished with `estimate`: counted, once the sums exist (else they read it). */
+export function countEstimate(ctx: RunContext, estimate: TrialRow["estimate"]): void {
+  const sums = pooled.get(ctx);
+  if (sums) addEstimate(sums, estimate);
 }
 
 export function noiseFloor(ctx: RunContext): NoiseFloor | null {

@@ -12,6 +12,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
+import { countEstimate } from "./judging.js";
 import {
   carriedTitle,
   type Prepared,
@@ -20,7 +21,6 @@ import {
   prepareRebase,
 } from "./propose.js";
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
-import { writeResults } from "./results.js";
 import { verifyIncumbent } from "./verify.js";
 
 /** How many times one change may be carried onto a newer incumbent before it is dropped. */
@@ -355,6 +355,7 @@ export function finish(
     metrics,
     runMs,
   });
+  countEstimate(ctx, step.estimate ?? null);
   const done = ledger.trialById(trial.id)!;
   if (trial.baseline && step.verdict === "keep") recordNoise(ctx, done, replicates);
   if (!trial.baseline && step.verdict === "keep") warnWithinNoise(ctx, done, parentMetric);
@@ -379,7 +380,7 @@ export function finish(
       seconds: r.durationMs === null ? null : r.durationMs / 1000,
     })),
   });
-  writeResults(task, ledger, run);
+  ctx.results.soon();
   ctx.emit({
     type: "trial-end",
     n: trial.n,

@@ -1,0 +1,95 @@
+/**
+ * Whether the harness's own time per trial grows with the run's length. A task whose
+ * replicate is a shell builtin runs a few trials; then its ledger is padded with copies of
+ * a finished trial up to each size (a synthetic history: real trials at 50,000 would take
+ * hours here), and the run resumes for the same number of real trials at each size. The
+ * trial's wall time (created → finished) is all harness.
+ *
+ *   npm run bench -- history [sizes, comma-separated] [trials per size]
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Ledger } from "../src/ledger/ledger.js";
+import { resumeRun, startRun } from "../src/orchestrator/index.js";
+
+const SIZES = (process.argv[2] ?? "1000,10000,50000").split(",").map(Number);
+const MEASURED = Number(process.argv[3] ?? 20);
+
+function makeTask(): string {
+  const root = mkdtempSync(join(tmpdir(), "ar-bench-history-"));
+  writeFileSync(
+    join(root, "autoresearch.yaml"),
+    [
+      "editable: [train.py]",
+      "run: 'true && echo --- && echo score: 1'",
+      "metric: { name: score, goal: minimize }",
+      "sandbox: none",
+    ].join("\n"),
+  );
+  const constants = Array.from({ length: 20 }, (_, i) => `CONST_${i} = ${(i + 1) * 0.01}`);
+  writeFileSync(join(root, "train.py"), `${constants.join("\n")}\n`);
+  execFileSync(
+    "/bin/sh",
+    ["-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm task"],
+    { cwd: root },
+  );
+  return root;
+}
+
+/** Copies of the run's last finished trial, numbered on, until the run has `size` trials. */
+function pad(root: string, size: number): void {
+  const db = new Database(join(root, ".autoresearch", "ledger.db"));
+  const columns = (db.prepare("PRAGMA table_info(trials)").all() as { name: string }[])
+    .map((c) => c.name)
+    .filter((name) => name !== "id" && name !== "n");
+  const { last, source } = db
+    .prepare(
+      "SELECT MAX(n) AS last, (SELECT id FROM trials WHERE state = 'done' AND baseline = 0 ORDER BY n DESC LIMIT 1) AS source FROM trials",
+    )
+    .get() as { last: number; source: number };
+  const copy = db.prepare(
+    `INSERT INTO trials (n, ${columns.join(", ")}) SELECT ?, ${columns.join(", ")} FROM trials WHERE id = ?`,
+  );
+  db.transaction(() => {
+    for (let n = last + 1; n < size; n++) copy.run(n, source);
+  })();
+  db.close();
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const root = makeTask();
+const quiet = { signal: new AbortController().signal, emit: () => undefined };
+try {
+  await startRun({ root, tag: "h", researcher: "mutate", maxTrials: MEASURED + 1, ...quiet });
+  const rows: { trials_before: number; median_ms: number }[] = [];
+  const measure = (from: number) => {
+    const ledger = Ledger.open(root);
+    const trials = ledger.trials(ledger.run("h")!.id).filter((t) => t.n >= from);
+    ledger.close();
+    return median(trials.map((t) => t.finishedAt! - t.createdAt));
+  };
+  rows.push({ trials_before: 1, median_ms: measure(1) });
+  for (const size of SIZES) {
+    pad(root, size);
+    await resumeRun({ root, tag: "h", maxTrials: size + MEASURED, ...quiet });
+    rows.push({ trials_before: size, median_ms: measure(size) });
+    console.log(JSON.stringify(rows.at(-1)));
+  }
+  const base = rows.find((r) => r.trials_before === SIZES[0])!.median_ms;
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`,
+    measured_per_size: MEASURED,
+    rows: rows.map((r) => ({ ...r, ratio_to_first: Number((r.median_ms / base).toFixed(2)) })),
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const out = join(import.meta.dirname, "results", `history-${result.date.slice(0, 10)}.json`);
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`written to ${out}`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
