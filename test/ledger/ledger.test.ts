@@ -37,6 +37,50 @@ function trial(ledger: Ledger, runId: number, n: number, commit: string, title: 
 }
 
 describe("the ledger", () => {
+  it("answers a run's trials from memory, in step with its own writes and another connection's", () => {
+    const root = tempDir();
+    const mine = Ledger.open(root);
+    const run = mine.createRun(RUN);
+    const t0 = trial(mine, run.id, 0, RUN.baseCommit, "baseline");
+    expect(mine.trials(run.id).map((t) => t.title)).toEqual(["baseline"]);
+    // Its own writes: a new trial, a title, a verdict, the count toward --max-trials.
+    const t1 = trial(mine, run.id, 1, "c1", "first");
+    mine.finishTrial(t0.id, {
+      verdict: "keep",
+      reason: "baseline",
+      metric: 1,
+      incumbentMetric: null,
+      metrics: {},
+      runMs: 1,
+      estimate: null,
+    });
+    expect(mine.trials(run.id).map((t) => [t.n, t.title, t.verdict])).toEqual([
+      [0, "baseline", "keep"],
+      [1, "first", null],
+    ]);
+    expect(mine.countTrials(run.id)).toBe(2);
+    // Another connection's writes are seen at the next read.
+    const other = Ledger.open(root);
+    other.setTrialProposal(t1.id, { title: "renamed", hypothesis: null, proposeMs: 1 });
+    trial(other, run.id, 2, "c2", "second");
+    expect(mine.trials(run.id).map((t) => t.title)).toEqual(["baseline", "renamed", "second"]);
+    expect(mine.countTrials(run.id)).toBe(3);
+    // What a rolled-back transaction wrote is not kept.
+    expect(() =>
+      mine.db.transaction(() => {
+        trial(mine, run.id, 3, "c3", "rolled back");
+        throw new Error("no");
+      })(),
+    ).toThrow("no");
+    expect(mine.trials(run.id).map((t) => t.n)).toEqual([0, 1, 2]);
+    // The rows are shared: nobody may change one in place.
+    expect(() => {
+      (mine.trials(run.id)[0] as { title: string | null }).title = "changed";
+    }).toThrow(TypeError);
+    other.close();
+    mine.close();
+  });
+
   it("lives in WAL mode at the schema's latest version, on disk", () => {
     const root = tempDir();
     const ledger = Ledger.open(root);
