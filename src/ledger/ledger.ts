@@ -415,7 +415,7 @@ export class Ledger {
     this.db
       .prepare(
         `UPDATE trials SET state = 'running', verdict = NULL, reason = NULL, metric = NULL,
-           finished_at = NULL WHERE id = ? AND verdict = 'interrupted'`,
+           finished_at = NULL, estimate_json = NULL WHERE id = ? AND verdict = 'interrupted'`,
       )
       .run(trialId);
     this.wrote(trialId);

@@ -7,6 +7,7 @@ import { processStartTime } from "../../util/proc.js";
 import { checkRepository } from "../../workspace/repo.js";
 import { type ExecutorOption, type RunContext, runContext, storedExecutor } from "../context.js";
 import type { Emit } from "../events.js";
+import { flushingAfter } from "../trial/results.js";
 import { checkOwner, recover } from "./recover.js";
 
 /** The task in `root` and its ledger, for `work`; the ledger is closed after. */
@@ -59,7 +60,7 @@ export function withRun<T>(
     const ctx = runContext(task, ledger, ledger.runById(run.id)!, options, [], executor);
     ledger.setOwner(run.id, process.pid, processStartTime(process.pid));
     try {
-      return await work(ctx);
+      return await flushingAfter(ctx.results, work(ctx));
     } finally {
       ledger.setOwner(run.id, null, null);
     }

@@ -11,6 +11,7 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { monotonic } from "../../util/clock.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
+import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
 import { type RunSummary, summarize } from "./summary.js";
@@ -81,12 +82,7 @@ export async function finishSession(
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
-  let end: Awaited<ReturnType<typeof drive>>;
-  try {
-    end = await drive(ctx, limits);
-  } finally {
-    ctx.results.flush();
-  }
+  const end = await flushingAfter(ctx.results, drive(ctx, limits));
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
 }
 

@@ -31,6 +31,7 @@ import {
 import { EditScope } from "../../workspace/scope.js";
 import { type RunContext, runContext } from "../context.js";
 import type { Emit } from "../events.js";
+import { flushingAfter } from "../trial/results.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
 import { checkTaskFiles } from "./start.js";
@@ -190,7 +191,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
         kind: "local",
       },
     );
-    const { baseline, trial, end } = await driveOnce(ctx);
+    const { baseline, trial, end } = await flushingAfter(ctx.results, driveOnce(ctx));
     // The loop's own reason names --max-trials, a flag try does not have.
     if (trial && end.status === "finished")
       ledger.setRunStatus(run.id, end.status, "ran the trial `autoresearch try` asked for");

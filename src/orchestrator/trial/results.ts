@@ -73,6 +73,24 @@ export function resultsWriter(
 }
 
 /**
+ * Waits for `work`, then writes what the writer holds; when `work` failed, its error is the
+ * one raised, not a failed write after it.
+ */
+export async function flushingAfter<T>(results: ResultsWriter, work: Promise<T>): Promise<T> {
+  let value: T;
+  try {
+    value = await work;
+  } catch (error) {
+    try {
+      results.flush();
+    } catch {}
+    throw error;
+  }
+  results.flush();
+  return value;
+}
+
+/**
  * results.tsv of a run, with the metric and secondary metrics the run was started with:
  * an edit of the task file since then must not relabel its columns.
  */
