@@ -199,7 +199,9 @@ export function progressSpec(data: ReportData, width = 900, height = 440): TopLe
     best: "running best",
     discarded: `discarded (${inside.length})`,
     outside: `off the scale (${above.length + below.length})`,
-    crashed: `crashed (${failed.length})`,
+    // Not "crashed": invalid and tampered trials are drawn here too, and the summary's
+    // crash count beside the chart holds crashes and timeouts only.
+    crashed: `failed (${failed.length})`,
   };
   const points = (trials: TrialPoint[], kind: string, y?: number): Point[] =>
     trials.map((t) => ({ n: t.n, y: y ?? t.metric!, kind }));

@@ -129,14 +129,14 @@ describe("the progress chart", () => {
     // Crashes and timeouts: on the worse edge, one mark each.
     const failed = trials.filter((t) => t.metric === null).length;
     expect(failed).toBeGreaterThanOrEqual(4);
-    expect(of("crashed").length).toBe(failed);
-    expect(of("crashed").every(onTop)).toBe(true);
+    expect(of("failed").length).toBe(failed);
+    expect(of("failed").every(onTop)).toBe(true);
     expect(legendLabels(svg)).toEqual([
       "kept",
       "running best",
       `discarded (${of("discarded").length})`,
       `off the scale (${of("off the scale").length})`,
-      `crashed (${failed})`,
+      `failed (${failed})`,
     ]);
 
     // Most kept trials are named, with titles cut short.
@@ -162,7 +162,7 @@ describe("the progress chart", () => {
     expect(lo).toBeLessThan(50);
     expect(hi).toBeGreaterThan(60);
     const points = marks(svg, "point");
-    const crashed = points.filter((p) => p.kind === "crashed (1)");
+    const crashed = points.filter((p) => p.kind === "failed (1)");
     expect(crashed).toHaveLength(1);
     expect(Number(crashed[0]!["accuracy (higher is better)"])).toBeCloseTo(lo, 4);
     expect(svg).toContain(">accuracy (higher is better)</text>");
