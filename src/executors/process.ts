@@ -80,7 +80,7 @@ const LOG_WRITER = fileURLToPath(new URL("../../libexec/log-writer.cjs", import.
 
 /** The environment entry of a log's writer, by which recovery finds one still running. */
 const WRITER_MARK = "AR_LOG_WRITER";
-export const writerMarkOf = (logPath: string) => `${WRITER_MARK}=${logPath}`;
+const writerMarkOf = (logPath: string) => `${WRITER_MARK}=${logPath}`;
 
 /**
  * Runs `command` through /bin/sh in a process group of its own, its output going through

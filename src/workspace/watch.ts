@@ -105,6 +105,21 @@ export class HarnessWatch {
     }
   }
 
+  /**
+   * `watch`, then, when other programs ran too, `alone` (unless stopped): the files `fn`
+   * itself changed outside, certainly; none when a stop left that unknown.
+   */
+  async own<T>(
+    worktree: string | null,
+    fn: () => Promise<T>,
+    trial: number | null = null,
+  ): Promise<{ value: T; changed: string[] }> {
+    let watched = await this.watch(worktree, fn, trial);
+    if (watched.changed && !watched.changed.certain && !this.stopped.aborted)
+      watched = await this.alone(worktree, fn, trial);
+    return { value: watched.value, changed: watched.changed?.certain ? watched.changed.files : [] };
+  }
+
   /** `trial` will not run alone after all (stopped): it no longer holds up its incidents. */
   release(trial: number): void {
     this.settle(trial, []);

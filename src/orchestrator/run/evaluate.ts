@@ -56,18 +56,15 @@ export async function evaluate(
           onRunning: (at) => promotions.evaluationRunning(ledger, id, at),
         });
       // Watched like a replicate, so that what it changes outside is never put on a trial.
-      let watched = await ctx.watch.watch(worktree, evaluate);
-      if (watched.changed && !watched.changed.certain && !ctx.signal.aborted)
-        watched = await ctx.watch.alone(worktree, evaluate);
-      const escaped = watched.changed?.certain ? watched.changed.files : [];
+      const { value, changed: escaped } = await ctx.watch.own(worktree, evaluate);
       const result = escaped.length
         ? {
-            ...watched.value.result,
+            ...value.result,
             outcome: "crash" as const,
             metric: null,
             reason: `changed files outside its worktree: ${escaped.join(", ")} (put back)`,
           }
-        : watched.value.result;
+        : value.result;
       promotions.finishEvaluation(ledger, id, result);
       if (result.outcome === "ok" && result.metric !== null) values.push(result.metric);
     }

@@ -45,12 +45,7 @@ export async function verifyIncumbent(
         constraints: [],
       },
     });
-  let watched = await watch.watch(worktree, check, trial.n);
-  // Files outside changed while other programs ran too: run alone, whose doing it was shows.
-  if (watched.changed && !watched.changed.certain && !ctx.signal.aborted)
-    watched = await watch.alone(worktree, check, trial.n);
-  const checked = watched.value;
-  const escaped = watched.changed?.certain ? watched.changed.files : [];
+  const { value: checked, changed: escaped } = await watch.own(worktree, check, trial.n);
   const planted = plantedInFolder(dir, checked.tampered);
   const tampered = escaped.length
     ? `the held-out check changed files outside its worktree: ${escaped.join(", ")} (put back)`
