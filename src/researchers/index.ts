@@ -9,10 +9,12 @@ import type { researcherFields } from "./fields.js";
 import { anthropicResearcher, openaiCompatibleResearcher, openaiResearcher } from "./llm.js";
 import { mutateResearcher } from "./mutate.js";
 import type { Researcher, ResearcherKind, SharedTraffic } from "./researcher.js";
+import { tuneResearcher } from "./tune.js";
 
 /** Every researcher kind; the first is the default. A new kind is its module and one line here. */
 export const RESEARCHERS: readonly ResearcherKind[] = [
   mutateResearcher,
+  tuneResearcher,
   anthropicResearcher,
   openaiResearcher,
   openaiCompatibleResearcher,

@@ -73,6 +73,13 @@ export interface Researcher {
    */
   readonly instant?: boolean;
   propose(request: ProposalRequest): Promise<ProposalResult>;
+  /**
+   * Lines for the run's header that say what it will search (the parameters found in the
+   * checkout at `root`); throws a ResearcherError when it has nothing to work on.
+   */
+  prepare?(root: string, task: EditRules & MetricRules): Promise<string[]>;
+  /** Ends what it keeps running between proposals (a helper process); called when the session ends. */
+  close?(): Promise<void>;
 }
 
 /** What the researchers of one session share: recorded or replayed provider traffic. */

@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findConstants } from "../../src/researchers/constants.js";
 import { createMutateResearcher, mutateValue } from "../../src/researchers/mutate.js";
+import { findParams } from "../../src/researchers/params/find.js";
+import { writeValue } from "../../src/researchers/params/param.js";
+import { type Dimension, dimensions } from "../../src/researchers/params/space.js";
 import type { ProposalRequest } from "../../src/researchers/researcher.js";
 import { parseTask } from "../../src/task/load.js";
 import { Random } from "../../src/util/random.js";
@@ -21,13 +23,17 @@ ACTIVATION = "relu"  # mutate: relu|gelu|silu
 WARMUP = 0.1  # mutate: 0.0..0.5
 SEED = 42  # mutate: off
 ADAM_BETAS = (0.8, 0.95)
-name = "not a constant"
-    HIDDEN = 384
+name = "not a parameter: a string without choices"
+pair = (1, 2)
 `;
 
-describe("finding constants", () => {
-  it("recognises numbers, powers of two, booleans and annotated choices", () => {
-    const found = findConstants("train.py", PY).map((c) => [c.name, c.kind, c.raw]);
+async function dims(file: string, text: string) {
+  return dimensions(await findParams(file, text), undefined).dimensions;
+}
+
+describe("finding parameters", () => {
+  it("recognises numbers, powers of two, booleans and annotated choices; not seeds, tuples or marked ones", async () => {
+    const found = (await dims("train.py", PY)).map((d) => [d.key, d.param.kind, d.param.raw]);
     expect(found).toEqual([
       ["DEPTH", "int", "8"],
       ["TOTAL_BATCH_SIZE", "pow2", "2**19"],
@@ -35,46 +41,61 @@ describe("finding constants", () => {
       ["WEIGHT_DECAY", "float", "0.0"],
       ["ADAM_EPS", "float", "1e-8"],
       ["USE_BIAS", "bool", "False"],
-      ["ACTIVATION", "choice", '"relu"'],
+      ["ACTIVATION", "string", '"relu"'],
       ["WARMUP", "float", "0.1"],
-      ["HIDDEN", "int", "384"],
     ]);
-    const warmup = findConstants("train.py", PY).find((c) => c.name === "WARMUP")!;
-    expect(warmup.range).toEqual([0, 0.5]);
+    const warmup = (await dims("train.py", PY)).find((d) => d.key === "WARMUP")!;
+    expect([warmup.low, warmup.high, warmup.declared]).toEqual([0, 0.5, true]);
   });
 
-  it("reads JavaScript and TypeScript declarations", () => {
+  it("reads JavaScript and TypeScript declarations, lowercase names too, not counters", async () => {
     const js =
-      "export const LR = 0.01;\nlet STEPS: number = 100;\nconst FAST = true; // why\nconst lower = 3;\n";
-    expect(findConstants("a.ts", js).map((c) => `${c.name}=${c.raw}@${c.column}`)).toEqual([
-      "LR=0.01@18",
-      "STEPS=100@20",
-      "FAST=true@13",
+      "export const LR = 0.01;\nlet STEPS: number = 100;\nconst FAST = true; // why\nconst lower = 3;\nlet steps = 0;\nfunction f() { const inner = 2; steps++; }\n";
+    const found = await findParams("a.ts", js);
+    expect(found.map((c) => `${c.name}=${c.raw}`)).toEqual([
+      "LR=0.01",
+      "STEPS=100",
+      "FAST=true",
+      "lower=3",
     ]);
+    for (const c of found) expect(js.slice(c.start, c.end)).toBe(c.raw);
+    expect(found.find((c) => c.name === "FAST")!.comment).toBe("why");
   });
 });
 
 describe("changing a value", () => {
-  const constant = (line: string) => findConstants("f.py", line)[0]!;
+  const dimension = async (line: string) => (await dims("f.py", line))[0]!;
+  const mutated = (d: Dimension, rng: Random) => {
+    const value = mutateValue(d, rng);
+    return value === null ? null : writeValue(d.param, value);
+  };
 
-  it("keeps the written style and the type", () => {
+  it("keeps the written style and the type", async () => {
     const rng = new Random(7);
+    const lr = await dimension("LR = 0.04");
+    const eps = await dimension("EPS = 1e-8");
+    const wd = await dimension("WD = 0.0");
+    const batch = await dimension("B = 2**19");
+    const depth = await dimension("D = 8");
+    const heads = await dimension("H = 3");
+    const bias = await dimension("BIAS = False");
+    const act = await dimension('A = "relu"  # mutate: relu|gelu|silu');
+    const w = await dimension("W = 0.4  # mutate: 0.0..0.5");
+    const fixed = await dimension("X = 1  # mutate: 1..1");
     for (let i = 0; i < 50; i++) {
-      expect(mutateValue(constant("LR = 0.04"), rng)).toMatch(/^\d+\.\d+$/);
-      expect(mutateValue(constant("EPS = 1e-8"), rng)).toMatch(/^\d(\.\d+)?e-\d+$/);
-      expect(mutateValue(constant("WD = 0.0"), rng)).toMatch(/^0\.0+1$/);
-      expect(mutateValue(constant("B = 2**19"), rng)).toMatch(/^2\*\*(18|20)$/);
+      expect(mutated(lr, rng)).toMatch(/^\d+\.\d+$/);
+      expect(mutated(eps, rng)).toMatch(/^\d(\.\d+)?e-\d+$/);
+      expect(mutated(wd, rng)).toMatch(/^0\.0+1$/);
+      expect(mutated(batch, rng)).toMatch(/^2\*\*(18|20)$/);
       expect(["7", "9", "6", "10", "11", "12", "4", "16", "5", "14"]).toContain(
-        mutateValue(constant("D = 8"), rng),
+        mutated(depth, rng),
       );
-      expect(["2", "4"]).toContain(mutateValue(constant("H = 3"), rng));
-      expect(mutateValue(constant("BIAS = False"), rng)).toBe("True");
-      expect(['"gelu"', '"silu"']).toContain(
-        mutateValue(constant('A = "relu"  # mutate: relu|gelu|silu'), rng),
-      );
-      const bounded = mutateValue(constant("W = 0.4  # mutate: 0.0..0.5"), rng);
+      expect(["2", "4"]).toContain(mutated(heads, rng));
+      expect(mutated(bias, rng)).toBe("True");
+      expect(['"gelu"', '"silu"']).toContain(mutated(act, rng));
+      const bounded = mutated(w, rng);
       expect(bounded === null || Number(bounded) <= 0.5).toBe(true);
-      expect(mutateValue(constant("X = 1  # mutate: 1..1"), rng)).toBeNull();
+      expect(mutated(fixed, rng)).toBeNull();
     }
   });
 });
@@ -141,12 +162,12 @@ describe("the mutate researcher", () => {
   });
 
   it("says plainly when there is nothing to change", async () => {
-    const root = makeRepo({ "train.py": "print('no constants')\n", "prepare.py": "LR = 1\n" });
+    const root = makeRepo({ "train.py": "print('no parameters')\n", "prepare.py": "LR = 1\n" });
     const result = await createMutateResearcher().propose(await request(root, 1));
     expect(result).toMatchObject({
       ok: false,
       fatal: true,
-      reason: expect.stringMatching(/found no constants/),
+      reason: expect.stringMatching(/found no parameters/),
     });
   });
 });

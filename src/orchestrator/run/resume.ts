@@ -20,6 +20,7 @@ import { withExistingRun } from "./open.js";
 import { checkOwner, recover } from "./recover.js";
 import {
   finishSession,
+  researcherHeader,
   researchersFor,
   type SessionOptions,
   type SessionResult,
@@ -55,6 +56,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     const researchers = options.researcher
       ? [options.researcher]
       : await storedResearchers(task, current, options.traffic ?? {});
+    const header = await researcherHeader(researchers, task.root, task);
     const ctx = runContext(task, ledger, current, options, researchers, executor);
     const recovery = await recover(task, ledger, current, {
       executor: ctx.executor,
@@ -69,6 +71,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       researcher: current.researcher,
       sandbox: sandbox.summary,
     });
+    for (const text of header) options.emit({ type: "notice", text });
     if (recovery.interrupted || recovery.killed || recovery.recovered || recovery.continued.length)
       options.emit({
         type: "recovered",

@@ -1,5 +1,6 @@
 import type { SandboxMode } from "../../executors/sandbox.js";
 import type { RunRow } from "../../ledger/types.js";
+import type { MetricRules } from "../../metrics/spec.js";
 import {
   createResearcher,
   preflight,
@@ -9,6 +10,7 @@ import {
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { monotonic } from "../../util/clock.js";
+import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
@@ -65,6 +67,25 @@ export async function researchersFor(
   return researchers;
 }
 
+/**
+ * What each researcher will search, for the run's header, one set of lines per kind;
+ * throws (before anything is recorded) when one has nothing to work on.
+ */
+export async function researcherHeader(
+  researchers: Researcher[],
+  root: string,
+  task: EditRules & MetricRules,
+): Promise<string[]> {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const r of researchers) {
+    if (!r.prepare || seen.has(r.name)) continue;
+    seen.add(r.name);
+    lines.push(...(await r.prepare(root, task)));
+  }
+  return lines;
+}
+
 /** Drives the run to its limits and summarises it. */
 export async function finishSession(
   ctx: RunContext,
@@ -82,7 +103,10 @@ export async function finishSession(
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
-  const end = await flushingAfter(ctx.results, drive(ctx, limits));
+  const end = await flushingAfter(
+    ctx.results,
+    drive(ctx, limits).finally(() => Promise.all(ctx.researchers.map((r) => r.close?.()))),
+  );
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
 }
 

@@ -26,6 +26,7 @@ import { checkExecutor, executorRecord, runContext } from "../context.js";
 import { DEFAULT_STOPS } from "./loop.js";
 import {
   finishSession,
+  researcherHeader,
   researchersFor,
   type SessionOptions,
   type SessionResult,
@@ -79,6 +80,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   const researchers = own
     ? [own]
     : await researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
+  const header = await researcherHeader(researchers, task.root, task);
   const judge = createJudge(task.judge.policy);
   const ledger = Ledger.open(task.root);
   try {
@@ -118,6 +120,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       researcher: run.researcher,
       sandbox: sandbox.summary,
     });
+    for (const text of header) options.emit({ type: "notice", text });
     const ctx = runContext(task, ledger, run, options, researchers, executor);
     return await finishSession(ctx, options, []);
   } finally {

@@ -1,0 +1,144 @@
+import picomatch from "picomatch";
+import { type Param, paramValue, shown, writeBool } from "./param.js";
+
+/** One entry of the task file's `researcher.params`: a name or glob, and what the user knows. */
+export interface ParamRule {
+  name: string;
+  file?: string | undefined;
+  range?: [number, number] | undefined;
+  log?: boolean | undefined;
+  int?: boolean | undefined;
+  choices?: (string | number | boolean)[] | undefined;
+}
+
+export type Value = number | boolean | string;
+
+/** A parameter as a researcher searches it: its domain, declared or inferred. */
+export interface Dimension {
+  /** The parameter's name, or `file:name` where two files assign the same name. */
+  key: string;
+  param: Param;
+  type: "float" | "int" | "choice";
+  low: number;
+  high: number;
+  log: boolean;
+  choices: Value[];
+  /** The bounds or choices came from the user (a `mutate:` comment or `researcher.params`). */
+  declared: boolean;
+}
+
+/** A `mutate: off`, `mutate: 0.1..0.5` or `mutate: relu|gelu` comment. */
+function hint(comment: string | null): {
+  off?: true;
+  range?: [number, number];
+  choices?: string[];
+} {
+  const text = /mutate:\s*(\S+)/.exec(comment ?? "")?.[1];
+  if (!text) return {};
+  if (text === "off") return { off: true };
+  if (text.includes("..")) {
+    const [lo, hi] = text.split("..").map(Number);
+    if (Number.isFinite(lo) && Number.isFinite(hi) && lo! <= hi!) return { range: [lo!, hi!] };
+  }
+  if (text.includes("|")) return { choices: text.split("|").filter(Boolean) };
+  return {};
+}
+
+/**
+ * The dimensions to search among `params`. With `rules`, only the parameters they name, with
+ * their ranges; a rule that names nothing is an error (returned, for the caller to report).
+ * Without, every parameter except those marked `mutate: off`, seeds (changing one is noise,
+ * not research) and strings without choices.
+ */
+export function dimensions(
+  params: Param[],
+  rules: ParamRule[] | undefined,
+): { dimensions: Dimension[]; unmatched: string[] } {
+  // A name assigned twice in one file takes its last value; that is the one to change.
+  const last = new Map(params.map((p) => [`${p.file}\0${p.name}`, p]));
+  const all = [...last.values()];
+  const files = new Map<string, Set<string>>();
+  for (const p of all) files.set(p.name, (files.get(p.name) ?? new Set()).add(p.file));
+  const keyOf = (p: Param) => (files.get(p.name)!.size > 1 ? `${p.file}:${p.name}` : p.name);
+  const unmatched: string[] = [];
+  const chosen = new Map<Param, ParamRule | null>();
+  if (rules?.length) {
+    for (const rule of rules) {
+      const name = picomatch(rule.name, { dot: true });
+      const file = rule.file ? picomatch(rule.file, { dot: true }) : () => true;
+      const hits = all.filter((p) => (name(p.name) || name(keyOf(p))) && file(p.file));
+      if (!hits.length) unmatched.push(rule.file ? `${rule.file}:${rule.name}` : rule.name);
+      for (const p of hits) if (!chosen.has(p)) chosen.set(p, rule);
+    }
+  } else
+    for (const p of all) if (!hint(p.comment).off && !/seed/i.test(p.name)) chosen.set(p, null);
+  const found: Dimension[] = [];
+  for (const [p, rule] of chosen) {
+    const d = dimension(p, keyOf(p), rule);
+    if (d) found.push(d);
+  }
+  return { dimensions: found, unmatched };
+}
+
+function dimension(p: Param, key: string, rule: ParamRule | null): Dimension | null {
+  const h = hint(p.comment);
+  const base = { key, param: p, log: false, low: 0, high: 0, choices: [] as Value[] };
+  const choices = rule?.choices ?? h.choices;
+  if (p.kind === "bool") return { ...base, type: "choice", choices: [false, true], declared: true };
+  if (choices) return { ...base, type: "choice", choices, declared: true };
+  if (p.kind === "string") return null;
+  const range = rule?.range ?? h.range;
+  const x = Number(paramValue(p));
+  if (p.kind === "pow2") {
+    const e = Math.log2(x);
+    const [lo, hi] = range ? range.map((r) => Math.log2(r)) : [Math.max(0, e - 3), e + 3];
+    return { ...base, type: "int", low: Math.ceil(lo!), high: Math.floor(hi!), declared: !!range };
+  }
+  const integer = rule?.int ?? p.kind === "int";
+  let [low, high] = range ?? inferred(x, integer);
+  if (integer) [low, high] = [Math.ceil(low), Math.floor(high)];
+  const log = rule?.log ?? (range ? false : low > 0 && high / low >= 16);
+  return { ...base, type: integer ? "int" : "float", low, high, log, declared: !!range };
+}
+
+/**
+ * A range around a value the user gave no bounds for: ten times either way for floats (on
+ * a log scale when positive, and at most 1 for values below 1, which are mostly fractions:
+ * dropout, betas, ratios); four times either way for integers; [0, 1] for a float zero.
+ */
+function inferred(x: number, integer: boolean): [number, number] {
+  if (integer) {
+    if (x > 0) return [Math.max(1, Math.floor(x / 4)), x * 4];
+    if (x === 0) return [0, 4];
+    return [x * 4, Math.ceil(x / 4)];
+  }
+  if (x > 0) return [x / 10, x < 1 ? Math.min(1, x * 10) : x * 10];
+  if (x === 0) return [0, 1];
+  return [x * 10, x / 10];
+}
+
+/**
+ * `dims` with the inferred bounds of `base` (the same parameters in the run's first
+ * commit): a study searches one space, not one that moves with every keep.
+ */
+export function anchored(dims: Dimension[], base: Dimension[]): Dimension[] {
+  const byKey = new Map(base.map((d) => [d.key, d]));
+  return dims.map((d) => {
+    const b = byKey.get(d.key);
+    if (d.declared || !b || b.declared || b.type !== d.type || b.param.kind !== d.param.kind)
+      return d;
+    return { ...d, low: b.low, high: b.high, log: b.log };
+  });
+}
+
+/** `lr 0.001 [0.0001, 0.01] log`, for the run's header. */
+export function describe(d: Dimension): string {
+  const now = shown(d.param, d.param.raw);
+  const domain =
+    d.type === "choice"
+      ? `{${d.choices.map((c) => (typeof c === "boolean" ? writeBool(c, d.param.syntax) : c)).join(", ")}}`
+      : `[${d.param.kind === "pow2" ? `2**${d.low}, 2**${d.high}` : `${fmt(d.low)}, ${fmt(d.high)}`}]${d.log ? " log" : ""}`;
+  return `${d.key} ${now} ${domain}${d.declared ? "" : " (inferred)"}`;
+}
+
+const fmt = (x: number) => String(Number(x.toPrecision(4)));

@@ -1,0 +1,388 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { UsageError } from "../errors.js";
+import { Ledger } from "../ledger/ledger.js";
+import type { TrialRow } from "../ledger/types.js";
+import type { MetricRules } from "../metrics/spec.js";
+import { oneOf, required, text } from "../util/fields.js";
+import { git } from "../workspace/git.js";
+import { STATE_DIR } from "../workspace/layout.js";
+import type { EditRules } from "../workspace/scope.js";
+import { researcherFields } from "./fields.js";
+import type { ResearcherConfig } from "./index.js";
+import {
+  applyEdits,
+  type Edit,
+  edit,
+  editsDetail,
+  editsTitle,
+  reapplyEdits,
+} from "./params/files.js";
+import { findParams } from "./params/find.js";
+import { type Param, paramValue } from "./params/param.js";
+import { paramSearch } from "./params/search.js";
+import { anchored, type Dimension, dimensions, type Value } from "./params/space.js";
+import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
+import { pythonWithOptuna, Study } from "./study.js";
+
+/** Asks per proposal before giving up on finding a configuration not tried yet. */
+const ASKS = 20;
+/** Finished trials told to a new study at most (the most recent), so a start stays quick. */
+const WARM_START = 2000;
+
+type Space = Record<
+  string,
+  { type: string; low: number; high: number; log: boolean; choices: Value[] }
+>;
+
+/** One Optuna study per run, shared by every `tune` researcher of the process. */
+interface Shared {
+  study: Study;
+  /** Trials of the run whose results the study holds. */
+  told: Set<string>;
+  /** Trials proposed in this process, by trial number: the study trial that asked for them. */
+  asked: Map<number, number>;
+  /** Finished trials of the runs named by `warm_start`, by `tag#n`. */
+  earlier: Map<string, TrialRow>;
+}
+
+const studies = new Map<string, Promise<Shared>>();
+
+/**
+ * The optimizing researcher: Optuna's TPE (or CMA-ES) over the parameters of the editable
+ * files. Every finished trial of the run is told to the study (its mean metric over the
+ * judge's seeds, or a failure), including trials other researchers proposed and those of
+ * earlier sessions, so a resumed run or one after an import starts warm. Each proposal
+ * sets every parameter to the sampled value on the incumbent; its title names the ones
+ * that changed.
+ */
+export function createTuneResearcher(config: ResearcherConfig): Researcher {
+  const options: StudyOptions = {
+    sampler: (config.sampler as string | undefined) ?? "tpe",
+    python: config.python as string | undefined,
+    warmStart: (config.warmStart as string[] | undefined) ?? [],
+  };
+  const rules = config.params ?? undefined;
+  const search = paramSearch("tune", rules);
+  // The dimensions of the run's first commit, whose inferred bounds every proposal uses.
+  let base: { commit: string; dims: Dimension[] } | null = null;
+  let opened: string | null = null;
+  return {
+    name: "tune",
+    instant: true,
+    async prepare(root, task) {
+      const lines = await search.describe(root, task);
+      const earlier = options.warmStart.length ? checkWarmStart(root, task, options.warmStart) : [];
+      return [...lines, ...earlier];
+    },
+    async propose(request: ProposalRequest): Promise<ProposalResult> {
+      const found = await search.dimensions(request);
+      if (!found.ok) return found;
+      if (request.reconcile) return reapplyEdits(request, found.dimensions);
+      let shared: Shared;
+      try {
+        const first =
+          request.history.find((t) => t.baseline && t.commit)?.commit ?? request.parent.commit;
+        if (base?.commit !== first)
+          base = {
+            commit: first,
+            dims: dimensions(await paramsOf(request.worktree, first, found.dimensions), rules)
+              .dimensions,
+          };
+        const dims = anchored(found.dimensions, base.dims);
+        opened = storage(request);
+        shared = await open(request, options);
+        await catchUp(shared, request, dims);
+        return await ask(shared, request, dims, options.sampler);
+      } catch (error) {
+        // A helper that failed is started afresh for the next proposal.
+        const failed = studies.get(storage(request));
+        studies.delete(storage(request));
+        failed?.then((s) => s.study.close()).catch(() => {});
+        return { ok: false, reason: (error as Error).message };
+      }
+    },
+    async close() {
+      const shared = opened ? studies.get(opened) : undefined;
+      if (!opened || !shared) return;
+      studies.delete(opened);
+      await shared.then((s) => s.study.close()).catch(() => {});
+    },
+  };
+}
+
+const storage = (r: ProposalRequest) => join(r.task.root, STATE_DIR, "runs", r.tag, "tune.sqlite3");
+
+interface StudyOptions {
+  sampler: string;
+  python: string | undefined;
+  /** Runs of the task whose finished trials the study is told before its first ask. */
+  warmStart: string[];
+}
+
+function open(
+  request: ProposalRequest,
+  { sampler, python, warmStart }: StudyOptions,
+): Promise<Shared> {
+  const path = storage(request);
+  let shared = studies.get(path);
+  if (!shared) {
+    shared = (async () => {
+      mkdirSync(join(path, ".."), { recursive: true });
+      const study = new Study(await pythonWithOptuna(python, sampler));
+      try {
+        const answer = await study.request({
+          op: "open",
+          storage: `sqlite:///${path}`,
+          study: "tune",
+          direction: request.task.metric.goal === "maximize" ? "maximize" : "minimize",
+          sampler,
+          seed: request.seed,
+        });
+        return {
+          study,
+          told: new Set((answer.told as unknown[]).map(String)),
+          asked: new Map(),
+          earlier: earlierTrials(
+            request,
+            warmStart.filter((t) => t !== request.tag),
+          ),
+        };
+      } catch (error) {
+        study.close();
+        throw error;
+      }
+    })();
+    studies.set(path, shared);
+  }
+  return shared;
+}
+
+/** What a finished trial tells the study: its metric, a failure, or nothing. */
+function outcome(t: TrialRow): { value: number | null; failed: boolean } | null {
+  if (t.state !== "done") return null;
+  if ((t.verdict === "keep" || t.verdict === "discard") && t.metric !== null)
+    return { value: t.metric, failed: false };
+  if (t.verdict === "interrupted") return null;
+  return { value: null, failed: true };
+}
+
+/**
+ * Tells the study every finished trial it does not hold yet: the run's own (by number),
+ * then those of the runs it was warm-started from (by `tag#n`).
+ */
+async function catchUp(shared: Shared, request: ProposalRequest, dims: Dimension[]): Promise<void> {
+  const space = spaceOf(dims);
+  const fresh: [string, TrialRow][] = [
+    ...[...shared.earlier].filter(([id]) => !shared.told.has(id)),
+    ...request.history
+      .filter((t) => t.state === "done" && !shared.told.has(String(t.n)))
+      .map((t): [string, TrialRow] => [String(t.n), t]),
+  ];
+  for (const [id, t] of fresh.slice(-WARM_START)) {
+    shared.told.add(id);
+    const result = outcome(t);
+    const number = id === String(t.n) ? shared.asked.get(t.n) : undefined;
+    if (number !== undefined) {
+      shared.asked.delete(t.n);
+      // An interrupted trial's proposal is closed as failed: it must not stay in flight.
+      await shared.study.request({
+        op: "tell",
+        number,
+        trial: id,
+        ...(result ?? { value: null, failed: true }),
+      });
+    } else if (result && t.commit) {
+      const params = await paramsAt(request.worktree, t.commit, dims);
+      // A commit not in this repository (an imported run's) tells nothing.
+      if (Object.keys(params).length === 0) continue;
+      await shared.study.request({ op: "add", trial: id, space, params, ...result });
+    }
+  }
+}
+
+/**
+ * The header line for `warm_start`; refuses a run that is not in the ledger or measured
+ * another metric, whose values would mislead the study.
+ */
+function checkWarmStart(root: string, task: EditRules & MetricRules, tags: string[]): string[] {
+  const ledger = Ledger.open(root);
+  try {
+    const counts = tags.map((tag) => {
+      const run = ledger.run(tag);
+      if (!run)
+        throw new UsageError(
+          `--warm-start: no run "${tag}" in this task's ledger; runs: ${
+            ledger
+              .runs()
+              .map((r) => r.tag)
+              .join(", ") || "none"
+          }`,
+        );
+      if (run.metric !== task.metric.name || run.goal !== task.metric.goal)
+        throw new UsageError(
+          `--warm-start: run "${tag}" measured ${run.metric} (${run.goal}), not ${task.metric.name} (${task.metric.goal})`,
+        );
+      return `${tag} (${ledger.trials(run.id).filter((t) => t.state === "done").length} trials)`;
+    });
+    return [`tune: warm start from ${counts.join(", ")}`];
+  } finally {
+    ledger.close();
+  }
+}
+
+/** The finished trials of the runs `tags` of the task's ledger, by `tag#n`. */
+function earlierTrials(request: ProposalRequest, tags: string[]): Map<string, TrialRow> {
+  const found = new Map<string, TrialRow>();
+  if (!tags.length) return found;
+  const ledger = Ledger.open(request.task.root);
+  try {
+    for (const tag of tags) {
+      const run = ledger.run(tag);
+      if (!run) continue;
+      for (const t of ledger.trials(run.id)) if (t.state === "done") found.set(`${tag}#${t.n}`, t);
+    }
+  } finally {
+    ledger.close();
+  }
+  return found;
+}
+
+/** The parameters of the files of `dims` as they are in `commit`. */
+async function paramsOf(dir: string, commit: string, dims: Dimension[]): Promise<Param[]> {
+  const params: Param[] = [];
+  for (const file of new Set(dims.map((d) => d.param.file))) {
+    const text = await git(dir, ["show", `${commit}:${file}`]).catch(() => null);
+    if (text !== null) params.push(...(await findParams(file, text)));
+  }
+  return params;
+}
+
+/** The dimensions' values in the files of `commit`, as the study names and scales them. */
+async function paramsAt(
+  dir: string,
+  commit: string,
+  dims: Dimension[],
+): Promise<Record<string, Value>> {
+  const params = await paramsOf(dir, commit, dims);
+  const out: Record<string, Value> = {};
+  for (const d of dims) {
+    const p = params.findLast((x) => x.file === d.param.file && x.name === d.param.name);
+    if (p && p.kind === d.param.kind) out[d.key] = studyValue(d, paramValue(p));
+  }
+  return out;
+}
+
+/** A value as the study holds it: the exponent of a power of two, else the value. */
+function studyValue(d: Dimension, value: Value): Value {
+  return d.param.kind === "pow2" ? Math.round(Math.log2(Number(value))) : value;
+}
+
+function spaceOf(dims: Dimension[]): Space {
+  return Object.fromEntries(
+    dims.map((d) => [
+      d.key,
+      { type: d.type, low: d.low, high: d.high, log: d.log, choices: d.choices },
+    ]),
+  );
+}
+
+async function ask(
+  shared: Shared,
+  request: ProposalRequest,
+  dims: Dimension[],
+  sampler: string,
+): Promise<ProposalResult> {
+  const space = spaceOf(dims);
+  const tried = new Map(
+    request.history
+      .filter((t) => t.parentCommit === request.parent.commit && t.title)
+      .map((t) => [t.title!, t]),
+  );
+  for (let attempt = 0; attempt < ASKS; attempt++) {
+    const answer = await shared.study.request({ op: "ask", for: request.trial, space });
+    const number = answer.number as number;
+    const params = answer.params as Record<string, Value>;
+    const edits: Edit[] = [];
+    for (const d of dims) {
+      if (!(d.key in params)) continue;
+      const sampled = params[d.key]!;
+      const value =
+        d.param.kind === "pow2"
+          ? 2 ** Number(sampled)
+          : typeof sampled === "number" && d.type === "float"
+            ? Number(sampled.toPrecision(3))
+            : sampled;
+      const e = edit(d, value);
+      if (e.raw !== d.param.raw) edits.push(e);
+    }
+    const title = editsTitle(edits);
+    // The incumbent itself, or a change already measured on it: the study learns the
+    // known result and is asked again, so no GPU time goes to a repeat.
+    const earlier = edits.length ? tried.get(title) : null;
+    const known =
+      edits.length === 0 ? parentOutcome(request) : earlier ? outcome(earlier) : undefined;
+    if (known !== undefined) {
+      await shared.study.request({
+        op: "tell",
+        number,
+        ...(known ?? { value: null, failed: true }),
+      });
+      continue;
+    }
+    applyEdits(request.worktree, edits);
+    shared.asked.set(request.trial, number);
+    return {
+      ok: true,
+      title,
+      hypothesis: `${sampler === "cmaes" ? "CMA-ES" : "TPE"} suggests ${edits.map((e) => `${e.dimension.key} = ${e.raw}`).join(", ")} improves ${request.task.metric.name}`,
+      detail: { edits: editsDetail(edits), study: number },
+    };
+  }
+  return { ok: false, reason: `tune found no untried configuration in ${ASKS} asks` };
+}
+
+/** The parent's own result, for a sample that changes nothing. */
+function parentOutcome(request: ProposalRequest): { value: number | null; failed: boolean } | null {
+  return request.parent.metric === null ? null : { value: request.parent.metric, failed: false };
+}
+
+/** Optuna through Debian's python3-optuna or pip's; checked before the baseline. */
+export const tuneResearcher: ResearcherKind = {
+  name: "tune",
+  settings: {
+    params: researcherFields.params,
+    sampler: oneOf(["tpe", "cmaes"]).default("tpe"),
+    python: text("the Python that has Optuna").optional(),
+    warm_start: z.array(text("a run's tag"), { error: required("a list of run tags") }).optional(),
+  },
+  flags: [
+    { flags: "--sampler <name>", description: "tune's sampler: tpe (default) or cmaes" },
+    {
+      flags: "--warm-start <tags>",
+      description: "tune learns first from these runs of the task (comma-separated tags)",
+    },
+  ],
+  configure: (config) => {
+    if (config.sampler !== undefined && !["tpe", "cmaes"].includes(String(config.sampler)))
+      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use tpe or cmaes`);
+    const warm = config.warmStart;
+    return typeof warm === "string"
+      ? {
+          ...config,
+          warmStart: warm
+            .split(",")
+            .map((t) => t.trim())
+            .filter(Boolean),
+        }
+      : config;
+  },
+  preflight: async (config) => {
+    await pythonWithOptuna(
+      config.python as string | undefined,
+      (config.sampler as string) ?? "tpe",
+    );
+  },
+  create: (config) => createTuneResearcher(config),
+};
