@@ -75,7 +75,7 @@ export interface Researcher {
   propose(request: ProposalRequest): Promise<ProposalResult>;
   /**
    * Lines for the run's header that say what it will search (the parameters found in the
-   * checkout at `root`); throws a ResearcherError when it has nothing to work on.
+   * checkout at `root`); throws a ResearcherError when its settings name what is not there.
    */
   prepare?(root: string, task: EditRules & MetricRules): Promise<string[]>;
   /** Ends what it keeps running between proposals (a helper process); called when the session ends. */

@@ -231,7 +231,7 @@ describe("robustness and cost", () => {
     );
     expect(createResearcher(config, {}, { ANTHROPIC_API_KEY: "k" }).name).toBe("anthropic");
     expect(() => researcherConfig(task, { researcher: "gemini" })).toThrow(
-      /unknown researcher "gemini"; available: mutate, anthropic/,
+      /unknown researcher "gemini"; available: mutate, tune, anthropic/,
     );
     expect(() => researcherConfig(task, { researcher: "openai-compatible" }, {})).toThrow(
       /needs a model name/,

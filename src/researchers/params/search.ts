@@ -9,7 +9,7 @@ type Found = { ok: true; dimensions: Dimension[] } | { ok: false; fatal: true; r
 /** What `mutate` and `tune` share: the dimensions of a parent commit, and the run's header. */
 export interface ParamSearch {
   dimensions(request: ProposalRequest): Promise<Found>;
-  /** Header lines naming each dimension; throws when there is nothing to search. */
+  /** Header lines naming each dimension; throws when `researcher.params` names a missing one. */
   describe(root: string, task: EditRules): Promise<string[]>;
 }
 
@@ -46,7 +46,10 @@ export function paramSearch(researcher: string, rules: ParamRule[] | undefined):
     },
     async describe(root, task) {
       const found = await find(root, task);
-      if (!found.ok) throw new ResearcherError(found.reason);
+      // A name the user gave that matches nothing is a mistake to fix now; a task without
+      // parameters may still want its baseline (the run stops at the first proposal).
+      if (!found.ok && rules?.length) throw new ResearcherError(found.reason);
+      if (!found.ok) return [`warning: ${found.reason}; the run stops after the baseline`];
       const byFile = new Map<string, string[]>();
       for (const d of found.dimensions)
         byFile.set(d.param.file, [...(byFile.get(d.param.file) ?? []), describe(d)]);

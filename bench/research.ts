@@ -1,0 +1,242 @@
+/**
+ * tune against mutate: how good the incumbent is after a number of trials.
+ *
+ * Synthetic: three noisy landscapes whose true loss is known (printed as `true_loss` beside
+ * the noisy `loss` the harness judges): a separable quadratic (five parameters, mostly on a
+ * log scale), a narrow curved valley (a banana, with declared ranges), and a mixed one
+ * (integers, two categorical choices, two parameters with no effect). Each researcher runs
+ * 50 trials per seed under the confirm judge; reported is the median over the seeds of the
+ * incumbent's true loss after 20 and after 50 trials.
+ *
+ * Demo: the demo task (real training of a small network), 24 trials per seed; reported is
+ * the incumbent's val_loss at the end (the mean over the judge's seeds).
+ *
+ *   npm run bench -- research [synthetic|demo|both] [seeds]
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ledger } from "../src/ledger/ledger.js";
+import { startRun } from "../src/orchestrator/index.js";
+import { initTask } from "../src/task/init.js";
+
+const WHICH = process.argv[2] ?? "both";
+const SIGMA = 0.05;
+
+const NOISE = `const gauss = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+console.log("---");
+console.log("loss: " + (trueLoss + ${SIGMA} * gauss()));
+console.log("true_loss: " + trueLoss);
+`;
+
+interface Landscape {
+  name: string;
+  source: string;
+  params?: string;
+}
+
+const LANDSCAPES: Landscape[] = [
+  {
+    name: "quadratic",
+    source: `const lr = 1e-3;
+const weight_decay = 0.3;
+const warmup = 0.02;
+const beta2 = 0.9;
+const batch = 64;
+const trueLoss =
+  Math.log10(lr / 4e-3) ** 2 + Math.log10(weight_decay / 0.05) ** 2 +
+  Math.log10(warmup / 0.1) ** 2 + 50 * (beta2 - 0.98) ** 2 + (Math.log2(batch / 200) / 2) ** 2;
+`,
+  },
+  {
+    name: "valley",
+    source: `const x = 0.3;
+const y = 1.5;
+const z = 2.0;
+const trueLoss = 0.05 * ((1 - x) ** 2 + 20 * (y - x * x) ** 2) + 0.5 * Math.log2(z) ** 2;
+`,
+    params: "[{ name: x, range: [0.1, 2] }, { name: y, range: [0.1, 3] }, z]",
+  },
+  {
+    name: "mixed",
+    source: `const depth = 3;
+const width = 64;
+const act = "relu"; // mutate: relu|gelu|silu|tanh
+const norm = "none"; // mutate: none|layer|rms
+const lr = 3e-3;
+const log_every = 100;
+const ema = 0.5;
+const trueLoss =
+  0.05 * (depth - 8) ** 2 + 0.25 * Math.log2(width / 256) ** 2 +
+  { relu: 0.3, gelu: 0, silu: 0.1, tanh: 0.6 }[act] + { none: 0.5, layer: 0.1, rms: 0 }[norm] +
+  Math.log10(lr / 1e-3) ** 2 + 0 * log_every + 0 * ema;
+`,
+  },
+];
+
+function commitAll(root: string) {
+  execFileSync(
+    "/bin/sh",
+    ["-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm task"],
+    { cwd: root },
+  );
+}
+
+/** The incumbent's recorded `metric` (or secondary) after the first `k` trials. */
+function incumbentAfter(root: string, k: number, metric: string): number {
+  const ledger = Ledger.open(root);
+  try {
+    const trials = ledger.trials(ledger.run("bench")!.id).filter((t) => t.n < k);
+    const keep = trials.filter((t) => t.verdict === "keep").at(-1)!;
+    return metric === "metric" ? keep.metric! : keep.metrics[metric]!;
+  } finally {
+    ledger.close();
+  }
+}
+
+async function synthetic(landscape: Landscape, researcher: string, seed: number) {
+  const root = mkdtempSync(join(tmpdir(), "ar-research-"));
+  try {
+    writeFileSync(
+      join(root, "autoresearch.yaml"),
+      [
+        "editable: [train.mjs]",
+        "run: node train.mjs",
+        "budget: 5s",
+        "metric: { name: loss, goal: minimize }",
+        "secondary: [true_loss]",
+        "judge: { policy: confirm }",
+        `seed: ${seed}`,
+        ...(landscape.params ? [`researcher: { params: ${landscape.params} }`] : []),
+      ].join("\n"),
+    );
+    writeFileSync(join(root, "train.mjs"), landscape.source + NOISE);
+    commitAll(root);
+    const started = Date.now();
+    await startRun({
+      root,
+      tag: "bench",
+      researcher,
+      maxTrials: 50,
+      sandbox: "none",
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    return {
+      landscape: landscape.name,
+      researcher,
+      seed,
+      seconds: Math.round((Date.now() - started) / 1000),
+      after20: incumbentAfter(root, 20, "true_loss"),
+      after50: incumbentAfter(root, 50, "true_loss"),
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function demo(researcher: string, seed: number) {
+  const root = await initTask("demo", mkdtempSync(join(tmpdir(), "ar-research-demo-")));
+  try {
+    const started = Date.now();
+    await startRun({
+      root,
+      tag: "bench",
+      researcher,
+      maxTrials: 24,
+      seed,
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    return {
+      researcher,
+      seed,
+      seconds: Math.round((Date.now() - started) / 1000),
+      baseline: incumbentAfter(root, 1, "metric"),
+      best: incumbentAfter(root, 24, "metric"),
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number) => Number(x.toPrecision(4));
+
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`,
+  sigma: SIGMA,
+};
+
+if (WHICH === "synthetic" || WHICH === "both") {
+  const seeds = Array.from({ length: Number(process.argv[3] ?? 10) }, (_, i) => 1 + i);
+  const runs: Awaited<ReturnType<typeof synthetic>>[] = [];
+  for (const landscape of LANDSCAPES)
+    for (const seed of seeds)
+      for (const researcher of ["mutate", "tune"]) {
+        const r = await synthetic(landscape, researcher, seed);
+        runs.push(r);
+        console.error(JSON.stringify(r));
+      }
+  result.synthetic = Object.fromEntries(
+    LANDSCAPES.map((l) => {
+      const of = (researcher: string, key: "after20" | "after50") =>
+        round(
+          median(
+            runs
+              .filter((r) => r.landscape === l.name && r.researcher === researcher)
+              .map((r) => r[key]),
+          ),
+        );
+      return [
+        l.name,
+        {
+          mutate_after20: of("mutate", "after20"),
+          mutate_after50: of("mutate", "after50"),
+          tune_after20: of("tune", "after20"),
+          tune_after50: of("tune", "after50"),
+          tune20_beats_mutate50: of("tune", "after20") < of("mutate", "after50"),
+        },
+      ];
+    }),
+  );
+  result.seeds = seeds;
+  result.synthetic_runs = runs;
+}
+
+if (WHICH === "demo" || WHICH === "both") {
+  const seeds = [1, 2, 3];
+  const runs: Awaited<ReturnType<typeof demo>>[] = [];
+  for (const seed of seeds)
+    for (const researcher of ["mutate", "tune"]) {
+      const r = await demo(researcher, seed);
+      runs.push(r);
+      console.error(JSON.stringify(r));
+    }
+  const of = (researcher: string) =>
+    runs.filter((r) => r.researcher === researcher).map((r) => r.best);
+  result.demo = {
+    seeds,
+    mutate_best: of("mutate").map(round),
+    tune_best: of("tune").map(round),
+    mutate_median: round(median(of("mutate"))),
+    tune_median: round(median(of("tune"))),
+  };
+  result.demo_runs = runs;
+}
+
+console.log(JSON.stringify(result, null, 2));
+writeFileSync(
+  join(
+    import.meta.dirname,
+    "results",
+    `research-${WHICH}-${String(result.date).slice(0, 10)}.json`,
+  ),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
