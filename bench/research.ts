@@ -4,7 +4,7 @@
  * Synthetic: three noisy landscapes whose true loss is known (printed as `true_loss` beside
  * the noisy `loss` the harness judges): a separable quadratic (five parameters, mostly on a
  * log scale), a narrow curved valley (a banana, with declared ranges), and a mixed one
- * (integers, two categorical choices, two parameters with no effect). Each researcher runs
+ * (two integers, two categorical choices, two parameters with no effect). Each researcher runs
  * 50 trials per seed under the confirm judge; reported is the median over the seeds of the
  * incumbent's true loss after 20 and after 50 trials.
  *
@@ -64,13 +64,12 @@ const trueLoss = 0.05 * ((1 - x) ** 2 + 20 * (y - x * x) ** 2) + 0.5 * Math.log2
 const width = 64;
 const act = "relu"; // mutate: relu|gelu|silu|tanh
 const norm = "none"; // mutate: none|layer|rms
-const lr = 3e-3;
 const log_every = 100;
 const ema = 0.5;
 const trueLoss =
-  0.05 * (depth - 8) ** 2 + 0.25 * Math.log2(width / 256) ** 2 +
+  0.05 * (depth - 8) ** 2 + 0.25 * Math.log2(width / 192) ** 2 +
   { relu: 0.3, gelu: 0, silu: 0.1, tanh: 0.6 }[act] + { none: 0.5, layer: 0.1, rms: 0 }[norm] +
-  Math.log10(lr / 1e-3) ** 2 + 0 * log_every + 0 * ema;
+  0 * log_every + 0 * ema;
 `,
   },
 ];

@@ -3,7 +3,7 @@
 One JSON request per line in, one JSON answer per line out. Requests:
 
   {"op": "open", "storage": "sqlite:///…", "study": "tune", "direction": "minimize",
-   "sampler": "tpe" | "cmaes", "seed": 42}
+   "sampler": "tpe" | "cmaes", "seed": 42, "x0": {name: value} (CMA-ES's start)}
       -> {"ok": true, "optuna": "3.1.0", "told": [trial numbers of the run already told]}
   {"op": "ask", "for": n, "space": {name: dimension}}
       -> {"ok": true, "number": k, "params": {name: value}}
@@ -55,13 +55,20 @@ def main():
                 trial = study.ask(distributions(optuna, request["space"]))
                 trial.set_user_attr("proposed_for", str(request["for"]))
                 pending[trial.number] = trial
-                reply({"ok": True, "number": trial.number, "params": trial.params})
+                params = {k: plain(v) for k, v in trial.params.items()}
+                reply({"ok": True, "number": trial.number, "params": params})
             elif op == "tell":
                 trial = pending.pop(request["number"])
                 if request.get("trial") is not None:
                     trial.set_user_attr("trial", str(request["trial"]))
-                state = optuna.trial.TrialState.FAIL if request["failed"] else None
-                study.tell(trial, None if request["failed"] else request["value"], state=state)
+                result = request["result"]
+                if "failed" in result:
+                    trial.set_user_attr("failed", result["failed"])
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                elif "unknown" in result:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, result["value"])
                 reply({"ok": True})
             elif op == "add":
                 add(optuna, study, request)
@@ -76,7 +83,14 @@ def open_study(optuna, request):
     seed = request.get("seed")
     if request.get("sampler") == "cmaes":
         # Integer and categorical dimensions are sampled independently by TPE's fallback.
-        sampler = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        # CMA-ES starts at the incumbent ("x0": its numeric values) and learns from its own
+        # samples only; choices are left to TPE.
+        sampler = optuna.samplers.CmaEsSampler(
+            x0=request.get("x0") or None,
+            seed=seed,
+            independent_sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=1),
+            warn_independent_sampling=False,
+        )
     else:
         # The study is told the baseline before its first ask: TPE models from there at once
         # instead of spending its usual ten random samples, which around code that already
@@ -118,13 +132,17 @@ def add(optuna, study, request):
     space = distributions(optuna, request["space"])
     params = {k: v for k, v in request["params"].items() if k in space}
     kept = {k: v for k, v in params.items() if contains(space[k], v)}
-    failed = request["failed"]
+    result = request["result"]
+    failed = "failed" in result
+    attrs = {"trial": str(request["trial"])}
+    if failed:
+        attrs["failed"] = result["failed"]
     trial = optuna.trial.create_trial(
         params=kept,
         distributions={k: space[k] for k in kept},
-        value=None if failed else request["value"],
-        state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
-        user_attrs={"trial": str(request["trial"])},
+        value=None if failed else result["value"],
+        state=optuna.trial.TrialState.PRUNED if failed else optuna.trial.TrialState.COMPLETE,
+        user_attrs=attrs,
     )
     study.add_trial(trial)
 
@@ -134,6 +152,11 @@ def contains(distribution, value):
         return distribution._contains(distribution.to_internal_repr(value))
     except (ValueError, TypeError):
         return False
+
+
+def plain(value):
+    """A sampled value as JSON holds it: CMA-ES hands out numpy scalars."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def reply(answer):

@@ -40,7 +40,7 @@ export function registerDemo(program: Command): void {
             `status:   autoresearch status -C ${root}   (\`npm link\` puts autoresearch on your PATH)`,
             "",
             "next:     this demo's researcher, mutate, changes the parameters at random: a floor, not a method.",
-            `          tune optimizes them with Optuna (needs python3-optuna): autoresearch run --researcher tune --tag tuned -C ${root}`,
+            `          tune optimizes them with Optuna (needs python3-optuna): autoresearch run --researcher tune --tag tuned --max-trials 20 -C ${root}`,
             "          an LLM changes the code itself: --researcher anthropic (ANTHROPIC_API_KEY); anthropic,tune takes turns with tune.",
             "",
           ].join("\n"),

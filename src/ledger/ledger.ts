@@ -57,6 +57,13 @@ function trialFrom(raw: Raw<TrialRow>): TrialRow {
  * Whether a trial counts toward --max-trials: an interrupted one is run again, and a failed
  * baseline is followed by a new one once the task is fixed, so neither counts.
  */
+function index(byParent: Map<string, Map<string, TrialRow>>, t: TrialRow): void {
+  if (t.title === null) return;
+  const titles = byParent.get(t.parentCommit) ?? new Map<string, TrialRow>();
+  byParent.set(t.parentCommit, titles);
+  titles.set(t.title, t);
+}
+
 function countsTowardMax(t: TrialRow): boolean {
   return t.verdict !== "interrupted" && !(t.baseline && t.state === "done" && t.verdict !== "keep");
 }
@@ -109,6 +116,18 @@ export interface ReplicateResult {
   endedAt?: number;
 }
 
+/** A run's trials as cached, with what is derived from them and kept in step. */
+interface Cached {
+  runId: number;
+  version: number;
+  rows: TrialRow[];
+  counted: number;
+  /** The finished trials, in order; null until asked for, or after a finished one changed. */
+  finished: TrialRow[] | null;
+  /** Finished trials by parent commit, then by title (the latest of each). */
+  byParent: Map<string, Map<string, TrialRow>> | null;
+}
+
 /**
  * The durable record of runs, trials, proposals, replicates and events.
  * Contract: every write is a single transaction; a kill between two calls leaves a
@@ -122,8 +141,7 @@ export class Ledger {
    * trial: without this, each ask reads and parses the whole run, so a trial's cost would
    * grow with the run's length.
    */
-  private cached: { runId: number; version: number; rows: TrialRow[]; counted: number } | null =
-    null;
+  private cached: Cached | null = null;
 
   constructor(readonly db: Db) {}
 
@@ -363,7 +381,7 @@ export class Ledger {
   }
 
   /** The run's trials as cached, read anew when needed. */
-  private load(runId: number): { rows: TrialRow[]; counted: number } {
+  private load(runId: number): Cached {
     const version = this.db.pragma("data_version", { simple: true }) as number;
     const cached = this.cached;
     if (cached?.runId === runId && cached.version === version) return cached;
@@ -372,7 +390,14 @@ export class Ledger {
         .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`)
         .all(runId) as Raw<TrialRow>[]
     ).map((raw) => Object.freeze(trialFrom(raw)));
-    const loaded = { runId, version, rows, counted: rows.filter(countsTowardMax).length };
+    const loaded: Cached = {
+      runId,
+      version,
+      rows,
+      counted: rows.filter(countsTowardMax).length,
+      finished: null,
+      byParent: null,
+    };
     // Inside a transaction the rows may yet be rolled back: not kept.
     this.cached = this.db.inTransaction ? null : loaded;
     return loaded;
@@ -390,9 +415,42 @@ export class Ledger {
     if (!row || row.runId !== cached.runId) return;
     const at = cached.rows.findLastIndex((t) => t.n <= row.n);
     const old = at >= 0 && cached.rows[at]!.n === row.n ? cached.rows[at]! : null;
-    if (old) cached.rows[at] = Object.freeze(row);
-    else cached.rows.splice(at + 1, 0, Object.freeze(row));
+    const frozen = Object.freeze(row);
+    if (old) cached.rows[at] = frozen;
+    else cached.rows.splice(at + 1, 0, frozen);
     cached.counted += Number(countsTowardMax(row)) - Number(old ? countsTowardMax(old) : false);
+    if (old?.state === "done") {
+      // A finished trial rewritten (a held-out result, a reopening): derived anew when asked.
+      cached.finished = null;
+      cached.byParent = null;
+    } else if (row.state === "done") {
+      if (cached.finished) {
+        const before = cached.finished.findLastIndex((t) => t.n < row.n);
+        cached.finished.splice(before + 1, 0, frozen);
+      }
+      if (cached.byParent) index(cached.byParent, frozen);
+    }
+  }
+
+  /**
+   * A run's finished trials in order (a copy of the list; the rows are shared and frozen).
+   * Kept in step as trials finish, so asking once per proposal costs little however long
+   * the run.
+   */
+  finished(runId: number): TrialRow[] {
+    const cached = this.load(runId);
+    cached.finished ??= cached.rows.filter((t) => t.state === "done");
+    return cached.finished.slice();
+  }
+
+  /** The finished trials whose parent is `commit`, by title (the latest of each). */
+  triedOn(runId: number, commit: string): ReadonlyMap<string, TrialRow> {
+    const cached = this.load(runId);
+    if (!cached.byParent) {
+      cached.byParent = new Map();
+      for (const t of cached.rows) if (t.state === "done") index(cached.byParent, t);
+    }
+    return cached.byParent.get(commit) ?? new Map();
   }
 
   nextTrialNumber(runId: number): number {

@@ -10,9 +10,15 @@ import {
   reapplyEdits,
 } from "./params/files.js";
 import { paramValue } from "./params/param.js";
-import { type ParamSearch, paramSearch } from "./params/search.js";
+import { failureAsResult, type ParamSearch, paramSearch } from "./params/search.js";
 import type { Dimension, Value } from "./params/space.js";
-import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
+import {
+  type ProposalRequest,
+  type ProposalResult,
+  type Researcher,
+  type ResearcherKind,
+  triedOnParent,
+} from "./researcher.js";
 
 const FACTORS = [0.5, 0.7, 0.8, 1.25, 1.4, 2];
 const ATTEMPTS = 40;
@@ -29,30 +35,35 @@ export function createMutateResearcher(config?: Pick<ResearcherConfig, "params">
     instant: true,
     prepare: search.describe,
     async propose(request: ProposalRequest): Promise<ProposalResult> {
-      const found = await search.dimensions(request);
-      if (!found.ok) return found;
-      const dims = found.dimensions;
-      if (request.reconcile) return reapplyEdits(request, dims);
-      const tried = new Set(
-        request.history.filter((t) => t.parentCommit === request.parent.commit).map((t) => t.title),
-      );
-      const rng = new Random(mixSeed(request.seed, request.trial));
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const edits = pickEdits(dims, rng);
-        if (edits.length === 0) continue;
-        const title = editsTitle(edits);
-        if (tried.has(title)) continue;
-        applyEdits(request.worktree, edits);
-        return {
-          ok: true,
-          title,
-          hypothesis: hypothesis(edits, request.task.metric.name),
-          detail: { edits: editsDetail(edits) },
-        };
-      }
-      return { ok: false, reason: `no untried change found in ${ATTEMPTS} attempts` };
+      return failureAsResult(() => proposeMutation(request));
     },
   };
+
+  async function proposeMutation(request: ProposalRequest): Promise<ProposalResult> {
+    const found = await search.dimensions(request);
+    if (!found.ok) return found;
+    const dims = found.dimensions;
+    if (request.reconcile) return reapplyEdits(request, dims);
+    const tried = triedOnParent(request);
+    const rng = new Random(mixSeed(request.seed, request.trial));
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const edits = pickEdits(dims, rng);
+      if (edits.length === 0) continue;
+      const title = editsTitle(edits);
+      if (tried.has(title)) continue;
+      applyEdits(request.worktree, edits);
+      return {
+        ok: true,
+        title,
+        hypothesis: hypothesis(edits, request.task.metric.name),
+        detail: { edits: editsDetail(edits) },
+      };
+    }
+    return {
+      ok: false,
+      reason: `no untried change found in ${ATTEMPTS} attempts: its ${dims.length} parameter(s) may have no value left to try on this incumbent; name more in researcher.params, or widen their ranges`,
+    };
+  }
 }
 
 function pickEdits(dims: Dimension[], rng: Random): Edit[] {
@@ -94,8 +105,10 @@ export function mutateValue(d: Dimension, rng: Random): Value | null {
     if (n >= 0 && next < 0) next = 0;
     return next !== n && within(next) ? next : null;
   }
-  const next =
-    n === 0 ? rng.pick([1e-4, 1e-3, 1e-2]) : Number((n * rng.pick(FACTORS)).toPrecision(3));
+  // From zero, a step of a tenth or a hundredth of the range; back to zero, now and then.
+  if (n === 0) return Number((rng.pick([0.01, 0.1]) * (d.high > 0 ? d.high : 1)).toPrecision(3));
+  if (d.low === 0 && rng.next() < 1 / 6) return 0;
+  const next = Number((n * rng.pick(FACTORS)).toPrecision(3));
   return within(next) ? next : null;
 }
 

@@ -28,6 +28,11 @@ export interface ProposalRequest {
   parent: { commit: string; metric: number | null };
   /** Finished trials of the run, oldest first. */
   history: TrialRow[];
+  /**
+   * The finished trials on the same parent, by title (the latest of each): what was
+   * already tried on it, without a scan of the history. Derived from `history` when absent.
+   */
+  tried?: ReadonlyMap<string, TrialRow>;
   /** Titles of trials of the run that are running now. */
   inFlight?: string[];
   /**
@@ -116,4 +121,13 @@ export interface ResearcherKind {
     traffic: SharedTraffic,
     env: NodeJS.ProcessEnv,
   ): Promise<void>;
+}
+
+/** `request.tried`, or the same derived from the history. */
+export function triedOnParent(request: ProposalRequest): ReadonlyMap<string, TrialRow> {
+  if (request.tried) return request.tried;
+  const tried = new Map<string, TrialRow>();
+  for (const t of request.history)
+    if (t.parentCommit === request.parent.commit && t.title !== null) tried.set(t.title, t);
+  return tried;
 }

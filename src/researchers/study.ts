@@ -72,6 +72,9 @@ function helperEnv(): NodeJS.ProcessEnv {
 
 export type Answer = Record<string, unknown> & { ok: boolean; error?: string };
 
+/** The longest one request may take; an ask over thousands of trials takes seconds. */
+const REQUEST_MS = 120_000;
+
 /**
  * One helper process holding an Optuna study. Requests are answered in order, one at a
  * time. The process does not keep the harness alive while idle, and ends with it (stdin
@@ -121,11 +124,17 @@ export class Study {
     this.idle(false);
     try {
       this.child.stdin.write(`${JSON.stringify(body)}\n`);
+      let timer: NodeJS.Timeout | undefined;
       const line =
         this.answers.shift() ??
         (await new Promise<string | null>((resolve) => {
           this.waiting = resolve;
+          timer = setTimeout(() => {
+            this.stderr += `\nno answer to "${body.op}" in ${REQUEST_MS / 1000} s`;
+            this.child.kill("SIGKILL");
+          }, REQUEST_MS);
         }));
+      clearTimeout(timer);
       this.waiting = null;
       if (line === null) throw new Error(this.why());
       const answer = JSON.parse(line) as Answer;

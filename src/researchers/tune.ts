@@ -1,5 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { UsageError } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
@@ -21,9 +21,15 @@ import {
 } from "./params/files.js";
 import { findParams } from "./params/find.js";
 import { type Param, paramValue } from "./params/param.js";
-import { paramSearch } from "./params/search.js";
+import { failureAsResult, paramSearch } from "./params/search.js";
 import { anchored, type Dimension, dimensions, type Value } from "./params/space.js";
-import type { ProposalRequest, ProposalResult, Researcher, ResearcherKind } from "./researcher.js";
+import {
+  type ProposalRequest,
+  type ProposalResult,
+  type Researcher,
+  type ResearcherKind,
+  triedOnParent,
+} from "./researcher.js";
 import { pythonWithOptuna, Study } from "./study.js";
 
 /** Asks per proposal before giving up on finding a configuration not tried yet. */
@@ -64,7 +70,7 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
     warmStart: (config.warmStart as string[] | undefined) ?? [],
   };
   const rules = config.params ?? undefined;
-  const search = paramSearch("tune", rules);
+  const search = paramSearch(`tune (${options.sampler === "cmaes" ? "CMA-ES" : "TPE"})`, rules);
   // The dimensions of the run's first commit, whose inferred bounds every proposal uses.
   let base: { commit: string; dims: Dimension[] } | null = null;
   let opened: string | null = null;
@@ -76,12 +82,11 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
       const earlier = options.warmStart.length ? checkWarmStart(root, task, options.warmStart) : [];
       return [...lines, ...earlier];
     },
-    async propose(request: ProposalRequest): Promise<ProposalResult> {
-      const found = await search.dimensions(request);
-      if (!found.ok) return found;
-      if (request.reconcile) return reapplyEdits(request, found.dimensions);
-      let shared: Shared;
-      try {
+    propose: (request) =>
+      failureAsResult(async () => {
+        const found = await search.dimensions(request);
+        if (!found.ok) return found;
+        if (request.reconcile) return reapplyEdits(request, found.dimensions);
         const first =
           request.history.find((t) => t.baseline && t.commit)?.commit ?? request.parent.commit;
         if (base?.commit !== first)
@@ -92,25 +97,35 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
           };
         const dims = anchored(found.dimensions, base.dims);
         opened = storage(request);
-        shared = await open(request, options);
-        await catchUp(shared, request, dims);
-        return await ask(shared, request, dims, options.sampler);
-      } catch (error) {
-        // A helper that failed is started afresh for the next proposal.
-        const failed = studies.get(storage(request));
-        studies.delete(storage(request));
-        failed?.then((s) => s.study.close()).catch(() => {});
-        return { ok: false, reason: (error as Error).message };
-      }
-    },
+        // A helper that died, hung or hit a locked file is started afresh once; the study
+        // file holds what was told, so nothing is told twice.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const shared = await open(request, options, dims);
+            await catchUp(shared, request, dims);
+            return await ask(shared, request, dims, options.sampler);
+          } catch (error) {
+            await drop(opened);
+            if (attempt > 0) throw error;
+          }
+        }
+      }),
     async close() {
-      const shared = opened ? studies.get(opened) : undefined;
-      if (!opened || !shared) return;
-      studies.delete(opened);
-      await shared.then((s) => s.study.close()).catch(() => {});
+      if (opened) await drop(opened);
     },
   };
 }
+
+/** Ends the helper of a study file, if one runs. */
+async function drop(path: string): Promise<void> {
+  const shared = studies.get(path);
+  if (!shared) return;
+  studies.delete(path);
+  await shared.then((s) => s.study.close()).catch(() => {});
+}
+
+/** What SQLite and Optuna say of a file that holds no usable study. */
+const UNUSABLE = /not a database|malformed|no such table|no such column|alembic|schema/i;
 
 const storage = (r: ProposalRequest) => join(r.task.root, STATE_DIR, "runs", r.tag, "tune.sqlite3");
 
@@ -124,6 +139,7 @@ interface StudyOptions {
 function open(
   request: ProposalRequest,
   { sampler, python, warmStart }: StudyOptions,
+  dims: Dimension[],
 ): Promise<Shared> {
   const path = storage(request);
   let shared = studies.get(path);
@@ -132,13 +148,21 @@ function open(
       mkdirSync(join(path, ".."), { recursive: true });
       const study = new Study(await pythonWithOptuna(python, sampler));
       try {
-        const answer = await study.request({
+        const opening = {
           op: "open",
           storage: `sqlite:///${path}`,
           study: "tune",
           direction: request.task.metric.goal === "maximize" ? "maximize" : "minimize",
           sampler,
           seed: request.seed,
+          x0: startingPoint(dims),
+        };
+        const answer = await study.request(opening).catch(async (error: Error) => {
+          // The study only mirrors the ledger: a file that is not a study any more is set
+          // aside (kept for a look) and the study is told the run's trials anew.
+          if (!UNUSABLE.test(error.message) || !existsSync(path)) throw error;
+          renameSync(path, `${path}.unusable-${Date.now()}`);
+          return study.request(opening);
         });
         return {
           study,
@@ -159,13 +183,15 @@ function open(
   return shared;
 }
 
-/** What a finished trial tells the study: its metric, a failure, or nothing. */
-function outcome(t: TrialRow): { value: number | null; failed: boolean } | null {
-  if (t.state !== "done") return null;
+/** What a trial tells the study: its metric, a failure (by verdict), or nothing known. */
+type Result = { value: number } | { failed: string } | { unknown: true };
+
+/** The result of a finished trial; null for one interrupted, which tells nothing. */
+function outcome(t: TrialRow): Result | null {
+  if (t.state !== "done" || t.verdict === "interrupted") return null;
   if ((t.verdict === "keep" || t.verdict === "discard") && t.metric !== null)
-    return { value: t.metric, failed: false };
-  if (t.verdict === "interrupted") return null;
-  return { value: null, failed: true };
+    return { value: t.metric };
+  return { failed: t.verdict ?? "failed" };
 }
 
 /**
@@ -181,23 +207,25 @@ async function catchUp(shared: Shared, request: ProposalRequest, dims: Dimension
       .map((t): [string, TrialRow] => [String(t.n), t]),
   ];
   for (const [id, t] of fresh.slice(-WARM_START)) {
+    // Another tune researcher of the session may have told it while this one waited.
+    if (shared.told.has(id)) continue;
     shared.told.add(id);
     const result = outcome(t);
     const number = id === String(t.n) ? shared.asked.get(t.n) : undefined;
     if (number !== undefined) {
       shared.asked.delete(t.n);
-      // An interrupted trial's proposal is closed as failed: it must not stay in flight.
+      // An interrupted trial's proposal is closed as unknown: it must not stay in flight.
       await shared.study.request({
         op: "tell",
         number,
         trial: id,
-        ...(result ?? { value: null, failed: true }),
+        result: result ?? { unknown: true },
       });
     } else if (result && t.commit) {
       const params = await paramsAt(request.worktree, t.commit, dims);
       // A commit not in this repository (an imported run's) tells nothing.
       if (Object.keys(params).length === 0) continue;
-      await shared.study.request({ op: "add", trial: id, space, params, ...result });
+      await shared.study.request({ op: "add", trial: id, space, params, result });
     }
   }
 }
@@ -274,9 +302,20 @@ async function paramsAt(
   return out;
 }
 
+/** The incumbent's numeric values, inside their bounds: where CMA-ES starts. */
+function startingPoint(dims: Dimension[]): Record<string, number> {
+  const x0: Record<string, number> = {};
+  for (const d of dims) {
+    if (d.type === "choice") continue;
+    const value = Number(studyValue(d, paramValue(d.param)));
+    x0[d.key] = Math.min(d.high, Math.max(d.low, value));
+  }
+  return x0;
+}
+
 /** A value as the study holds it: the exponent of a power of two, else the value. */
 function studyValue(d: Dimension, value: Value): Value {
-  return d.param.kind === "pow2" ? Math.round(Math.log2(Number(value))) : value;
+  return d.param.kind === "pow2" && d.type === "int" ? Math.round(Math.log2(Number(value))) : value;
 }
 
 function spaceOf(dims: Dimension[]): Space {
@@ -295,11 +334,7 @@ async function ask(
   sampler: string,
 ): Promise<ProposalResult> {
   const space = spaceOf(dims);
-  const tried = new Map(
-    request.history
-      .filter((t) => t.parentCommit === request.parent.commit && t.title)
-      .map((t) => [t.title!, t]),
-  );
+  const tried = triedOnParent(request);
   for (let attempt = 0; attempt < ASKS; attempt++) {
     const answer = await shared.study.request({ op: "ask", for: request.trial, space });
     const number = answer.number as number;
@@ -309,10 +344,10 @@ async function ask(
       if (!(d.key in params)) continue;
       const sampled = params[d.key]!;
       const value =
-        d.param.kind === "pow2"
+        d.param.kind === "pow2" && d.type === "int"
           ? 2 ** Number(sampled)
           : typeof sampled === "number" && d.type === "float"
-            ? Number(sampled.toPrecision(3))
+            ? readable(d, sampled)
             : sampled;
       const e = edit(d, value);
       if (e.raw !== d.param.raw) edits.push(e);
@@ -321,13 +356,19 @@ async function ask(
     // The incumbent itself, or a change already measured on it: the study learns the
     // known result and is asked again, so no GPU time goes to a repeat.
     const earlier = edits.length ? tried.get(title) : null;
+    // Running now (another tune researcher's): its result is not known yet; the sample is
+    // closed as unknown, which the samplers leave out, and the study is asked again.
+    if (edits.length && request.inFlight?.includes(title)) {
+      await shared.study.request({ op: "tell", number, result: { unknown: true } });
+      continue;
+    }
     const known =
       edits.length === 0 ? parentOutcome(request) : earlier ? outcome(earlier) : undefined;
     if (known !== undefined) {
       await shared.study.request({
         op: "tell",
         number,
-        ...(known ?? { value: null, failed: true }),
+        result: known ?? { unknown: true },
       });
       continue;
     }
@@ -340,12 +381,27 @@ async function ask(
       detail: { edits: editsDetail(edits), study: number },
     };
   }
-  return { ok: false, reason: `tune found no untried configuration in ${ASKS} asks` };
+  return {
+    ok: false,
+    reason: `tune found no untried configuration in ${ASKS} asks: its ${dims.length} parameter(s) may have no value left to try on this incumbent; name more in researcher.params`,
+  };
+}
+
+/**
+ * A sampled float as it is written: four significant digits on a log scale, a
+ * ten-thousandth of the range on a linear one, never outside the range.
+ */
+export function readable(d: Dimension, x: number): number {
+  const step = 10 ** Math.floor(Math.log10((d.high - d.low) / 10_000));
+  const rounded = d.log
+    ? Number(x.toPrecision(4))
+    : Number((Math.round(x / step) * step).toPrecision(12));
+  return Math.min(d.high, Math.max(d.low, rounded));
 }
 
 /** The parent's own result, for a sample that changes nothing. */
-function parentOutcome(request: ProposalRequest): { value: number | null; failed: boolean } | null {
-  return request.parent.metric === null ? null : { value: request.parent.metric, failed: false };
+function parentOutcome(request: ProposalRequest): Result | null {
+  return request.parent.metric === null ? null : { value: request.parent.metric };
 }
 
 /** Optuna through Debian's python3-optuna or pip's; checked before the baseline. */
@@ -364,9 +420,13 @@ export const tuneResearcher: ResearcherKind = {
       description: "tune learns first from these runs of the task (comma-separated tags)",
     },
   ],
-  configure: (config) => {
+  configure: (config, file) => {
     if (config.sampler !== undefined && !["tpe", "cmaes"].includes(String(config.sampler)))
       throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use tpe or cmaes`);
+    // A relative `python` in the task file is the task's, not the current folder's.
+    const python = config.python as string | undefined;
+    if (python?.includes("/") && !isAbsolute(python))
+      config = { ...config, python: resolve(dirname(file), python) };
     const warm = config.warmStart;
     return typeof warm === "string"
       ? {

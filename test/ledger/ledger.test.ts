@@ -81,6 +81,54 @@ describe("the ledger", () => {
     mine.close();
   });
 
+  it("keeps the finished trials and what was tried on each parent in step as trials finish in any order", () => {
+    const root = tempDir();
+    const ledger = Ledger.open(root);
+    const run = ledger.createRun(RUN);
+    const done = (id: number, metric: number) =>
+      ledger.finishTrial(id, {
+        verdict: "discard",
+        reason: "worse",
+        metric,
+        incumbentMetric: 1,
+        metrics: {},
+        runMs: 1,
+        estimate: null,
+      });
+    const [t0, t1, t2, t3] = [0, 1, 2, 3].map((n) =>
+      trial(ledger, run.id, n, `c${n}`, `change ${n}`),
+    );
+    // Asked for before any trial finished, so that the lists are kept up, not rebuilt.
+    expect(ledger.finished(run.id)).toEqual([]);
+    expect(ledger.triedOn(run.id, RUN.baseCommit).size).toBe(0);
+    done(t2!.id, 2);
+    done(t0!.id, 0);
+    done(t3!.id, 3);
+    const inOrder = (list: { n: number }[]) => list.map((t) => t.n);
+    expect(inOrder(ledger.finished(run.id))).toEqual([0, 2, 3]);
+    expect([...ledger.triedOn(run.id, RUN.baseCommit).keys()]).toEqual([
+      "change 2",
+      "change 0",
+      "change 3",
+    ]);
+    // A finished trial rewritten (a held-out result) is seen as it now is.
+    ledger.setTrialVerify(t2!.id, { metric: 9, parentMetric: 1, worse: true } as never);
+    expect(ledger.finished(run.id).find((t) => t.n === 2)!.verifyMetric).toBe(9);
+    expect(ledger.triedOn(run.id, RUN.baseCommit).get("change 2")!.verifyMetric).toBe(9);
+    // The list handed out is a copy; the ledger's own is not changed through it.
+    ledger.finished(run.id).pop();
+    done(t1!.id, 1);
+    expect(inOrder(ledger.finished(run.id))).toEqual([0, 1, 2, 3]);
+    // The same as a fresh read of the file.
+    const fresh = Ledger.open(root);
+    expect(fresh.finished(run.id)).toEqual(ledger.finished(run.id));
+    expect([...fresh.triedOn(run.id, RUN.baseCommit).keys()].sort()).toEqual(
+      [...ledger.triedOn(run.id, RUN.baseCommit).keys()].sort(),
+    );
+    fresh.close();
+    ledger.close();
+  });
+
   it("lives in WAL mode at the schema's latest version, on disk", () => {
     const root = tempDir();
     const ledger = Ledger.open(root);

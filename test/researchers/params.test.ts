@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { applyEdits, edit, editableParams } from "../../src/researchers/params/files.js";
 import { findParams, rewrite } from "../../src/researchers/params/find.js";
 import { paramValue, writeValue } from "../../src/researchers/params/param.js";
-import { anchored, dimensions } from "../../src/researchers/params/space.js";
-import { PYTHON, tempDir } from "../helpers.js";
+import { anchored, type Dimension, dimensions } from "../../src/researchers/params/space.js";
+import { readable } from "../../src/researchers/tune.js";
+import { makeRepo, PYTHON, sh, tempDir } from "../helpers.js";
 
 /** Every parameter changed, the file rewritten, and the new values as the format's own loader reads them. */
 async function roundTrip(
@@ -226,6 +228,19 @@ describe("parameters in each kind of file", () => {
     });
   });
 
+  it("writes YAML strings that a loader would read as something else with quotes, and keeps digit groups", async () => {
+    const text = "attn: auto  # mutate: auto|on|off\nnorm: layer\nversion: v1\n";
+    const out = await roundTrip("c.yaml", text, {
+      attn: "on",
+      norm: "null",
+      version: "1.5",
+    });
+    expect(out).toBe('attn: "on"  # mutate: auto|on|off\nnorm: "null"\nversion: "1.5"\n');
+    const read = python("import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))", out);
+    expect(read).toEqual({ attn: "on", norm: "null", version: "1.5" });
+    expect(await roundTrip("t.py", "n = 1_000_000\n", { n: 2500000 })).toBe("n = 2_500_000\n");
+  });
+
   it("a file that does not parse has no parameters", async () => {
     expect(await findParams("bad.json", '{"lr": 0.1,,}')).toEqual([]);
     expect(await findParams("bad.yaml", "a: [1, 2\nb: 3\n")).toEqual([]);
@@ -305,6 +320,44 @@ describe("the search space", () => {
     expect([wd.low, wd.high]).toEqual([0, 0.5]);
   });
 
+  it("merges the rules that name a parameter, later over earlier; globs skip marked ones and seeds, exact names do not", async () => {
+    const params = await findParams(
+      "t.py",
+      "lr = 0.001\nlog_every = 10  # mutate: off\nseed = 3\nwd = 0.1  # mutate: 0.5 .. 0.01\nname = 'x'\nzero = 0.0\n",
+    );
+    const one = dimensions(params, [
+      { name: "*" },
+      { name: "lr", range: [1e-4, 1e-2] },
+      { name: "lr", log: true },
+    ]);
+    const shape = Object.fromEntries(one.dimensions.map((d) => [d.key, [d.low, d.high, d.log]]));
+    expect(shape).toEqual({ lr: [1e-4, 1e-2, true], wd: [0.01, 0.5, false], zero: [0, 1, false] });
+    expect(one.problems).toEqual([]);
+    const exact = dimensions(params, [{ name: "seed" }, { name: "log_every" }]);
+    expect(exact.dimensions.map((d) => d.key)).toEqual(["seed", "log_every"]);
+    const wrong = dimensions(params, [{ name: "name" }, { name: "zero", log: true }]);
+    expect(wrong.problems).toEqual([
+      "name is a string ('x'): give it choices",
+      "zero cannot be searched on a log scale from 0: give it a range above 0",
+    ]);
+  });
+
+  it("leaves files that are not UTF-8, manifests and lockfiles alone", async () => {
+    const root = makeRepo({
+      "latin1.py": "",
+      "package.json": '{"version": 1}\n',
+      "configs/a.yaml": "lr: 0.1\n",
+    });
+    writeFileSync(join(root, "latin1.py"), Buffer.from("name = 'caf\xe9'\nlr = 0.5\n", "latin1"));
+    sh(root, "git add -A && git -c user.name=t -c user.email=t@t commit -qm latin1");
+    const params = await editableParams(root, {
+      editable: ["**"],
+      protected: [],
+      program: "program.md",
+    });
+    expect(params.map((p) => `${p.file}:${p.name}`)).toEqual(["configs/a.yaml:lr"]);
+  });
+
   it("names a parameter by its file where two files assign it", async () => {
     const params = [
       ...(await findParams("a.py", "lr = 0.1\n")),
@@ -316,5 +369,62 @@ describe("the search space", () => {
     ]);
     const only = dimensions(params, [{ name: "lr", file: "*.yaml" }]).dimensions;
     expect(only.map((d) => d.key)).toEqual(["b.yaml:lr"]);
+  });
+});
+
+describe("what is not a parameter, and what cannot be searched", () => {
+  it("takes no link, folder or missing file for an editable file, and never writes through one", async () => {
+    const outside = join(tempDir(), "victim.yaml");
+    writeFileSync(outside, "lr: 0.1\n");
+    const root = makeRepo({ "real.yaml": "depth: 4\n" });
+    sh(
+      root,
+      `ln -s ${outside} link.yaml && ln -s missing/x.yaml dangling.yaml && git add -A && git -c user.name=t -c user.email=t@t commit -qm links`,
+    );
+    const rules = { editable: ["*.yaml"], protected: [], program: "program.md" };
+    const params = await editableParams(root, rules);
+    expect(params.map((p) => `${p.file}:${p.name}`)).toEqual(["real.yaml:depth"]);
+    const [depth] = dimensions(params, undefined).dimensions;
+    sh(root, "rm real.yaml && ln -s link.yaml real.yaml");
+    expect(() => applyEdits(root, [edit(depth!, 5)])).toThrow(
+      /real.yaml is no longer a regular file/,
+    );
+    expect(readFileSync(outside, "utf8")).toBe("lr: 0.1\n");
+  });
+
+  it("reads a minus before a number only, and refuses values and choices that cannot be written", async () => {
+    const params = await findParams(
+      "t.py",
+      "a = - 3\nb = --3\nc = 1e400\nd = 'x\\ty'\nbatch = 32  # mutate: shallow|deep\nwide = 64\nflag = True\n",
+    );
+    expect(params.map((p) => [p.name, paramValue(p)])).toEqual([
+      ["a", -3],
+      ["c", Number.POSITIVE_INFINITY],
+      ["batch", 32],
+      ["wide", 64],
+      ["flag", true],
+    ]);
+    const { dimensions: dims, problems } = dimensions(params, [
+      { name: "c" },
+      { name: "batch" },
+      { name: "wide", choices: [16, "auto", 48.5] },
+      { name: "flag", choices: ["true", "false"] },
+    ]);
+    expect(problems).toEqual([
+      "c has a value that is not a finite number (1e400)",
+      "batch is a number (32): its choices must be numbers",
+      "wide is a number (64): its choices must be numbers",
+    ]);
+    expect(dims.map((d) => [d.key, d.choices])).toEqual([["flag", [true, false]]]);
+  });
+
+  it("writes a sampled float readably, inside even a narrow range", () => {
+    const d = { low: 0.999, high: 0.99999, log: false } as Dimension;
+    expect(readable(d, 0.9995123456)).toBe(0.99951235);
+    expect(readable(d, 0.99999999)).toBe(0.99999);
+    expect(readable({ low: 1e-5, high: 1e-1, log: true } as Dimension, 0.000123456)).toBe(
+      0.0001235,
+    );
+    expect(readable({ low: 1000, high: 1010, log: false } as Dimension, 1003.4567)).toBe(1003.457);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -61,6 +61,7 @@ interface StudyTrial {
   value: number | null;
   trial: string | null;
   proposedFor: string | null;
+  failed: string | null;
   abandoned: boolean;
 }
 
@@ -76,6 +77,7 @@ function study(root: string, tag = "t1"): StudyTrial[] {
            (SELECT value FROM trial_values v WHERE v.trial_id = t.trial_id) AS value,
            (SELECT value_json FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = 'trial') AS trial,
            (SELECT value_json FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = 'proposed_for') AS proposedFor,
+           (SELECT value_json FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = 'failed') AS failed,
            EXISTS (SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = 'abandoned') AS abandoned
          FROM trials t ORDER BY t.number`,
       )
@@ -86,6 +88,7 @@ function study(root: string, tag = "t1"): StudyTrial[] {
           ...row,
           trial: row.trial === null ? null : String(JSON.parse(row.trial)),
           proposedFor: row.proposedFor === null ? null : String(JSON.parse(row.proposedFor)),
+          failed: row.failed === null ? null : String(JSON.parse(row.failed)),
           abandoned: !!row.abandoned,
         };
       });
@@ -104,7 +107,7 @@ function trials(root: string, tag = "t1") {
 }
 
 describe("the tune researcher, with the real Optuna helper", () => {
-  it("names its parameters in the header, tells the study every result (failures as failures), and starts warm on resume", async () => {
+  it("names its parameters in the header, tells the study every result (failures as failures, ranked below every result), and starts warm on resume", async () => {
     const root = task();
     const first = start(root);
     const end = await first.promise;
@@ -112,7 +115,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
     const notices = first.events.flatMap((e) => (e.type === "notice" ? [e.text] : []));
     expect(notices).toContainEqual(
       expect.stringMatching(
-        /^tune: 4 parameter\(s\) in train\.mjs: x 1\.0 \[0\.1, 10\] log \(inferred\) · depth 4 \[1, 16\] log \(inferred\) · act relu \{relu, gelu\} · explode false \{false, true\}$/,
+        /^tune \(TPE\): 4 parameter\(s\) in train\.mjs: x 1\.0 \[0\.1, 10\] log \(inferred\) · depth 4 \[1, 16\] log \(inferred\) · act relu \{relu, gelu\} · explode false \{false, true\}$/,
       ),
     );
 
@@ -129,7 +132,8 @@ describe("the tune researcher, with the real Optuna helper", () => {
     for (const t of ledger1.slice(0, -1)) {
       const held = told1.filter((s) => s.trial === String(t.n));
       expect(held, `trial ${t.n}`).toHaveLength(1);
-      if (t.verdict === "crash") expect(held[0]!.state).toBe("FAIL");
+      if (t.verdict === "crash")
+        expect([held[0]!.state, held[0]!.failed]).toEqual(["PRUNED", "crash"]);
       else {
         expect(held[0]!.state).toBe("COMPLETE");
         expect(held[0]!.value).toBeCloseTo(t.metric!, 9);
@@ -161,7 +165,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
     for (const t of all.slice(0, -1)) {
       const told = held.filter((s) => s.trial === String(t.n) && !s.abandoned);
       expect(told, `trial ${t.n}`).toHaveLength(1);
-      expect(told[0]!.state).toBe(t.verdict === "crash" ? "FAIL" : "COMPLETE");
+      expect(told[0]!.state).toBe(t.verdict === "crash" ? "PRUNED" : "COMPLETE");
     }
     // The study learns: its later samples are no worse than its random first ones.
     const best = (list: typeof all) => Math.min(...list.map((t) => t.metric ?? Infinity));
@@ -216,6 +220,32 @@ describe("the tune researcher, with the real Optuna helper", () => {
         );
   }, 120_000);
 
+  it("goes on when the other researcher removes a named parameter; a misspelled name stops the run before it starts", async () => {
+    const agent = [
+      "sed -i '/^const depth/d; s/Math.abs(depth - 6)/0/' train.mjs",
+      'echo \'{"title": "drop depth", "hypothesis": "depth does not matter"}\'',
+    ].join("; ");
+    const root = task([`researcher: { command: ${JSON.stringify(agent)}, params: [x, depth] }`]);
+    const end = await start(root, { researcher: "command,tune", maxTrials: 6, lookahead: 0 })
+      .promise;
+    expect(end.status).toBe("finished");
+    const made = trials(root).filter((t) => !t.baseline);
+    expect(made.filter((t) => t.researcher === "tune").every((t) => t.verdict !== "invalid")).toBe(
+      true,
+    );
+    // After the agent's keep, tune changes x alone: depth is gone from the incumbent.
+    const drop = made.find((t) => t.title === "drop depth" && t.verdict === "keep")!;
+    expect(drop).toBeDefined();
+    expect(made.some((t) => t.researcher === "tune" && t.n > drop.n)).toBe(true);
+    for (const t of made.filter((t) => t.researcher === "tune" && t.n > drop.n))
+      expect(t.title).toMatch(/^x \S+ → \S+$/);
+
+    const typo = task(["researcher: { params: [learning_rat, dpeth] }"]);
+    await expect(start(typo).promise).rejects.toThrow(
+      /^researcher.params: "learning_rat", "dpeth" match no parameter of the editable files \(did you mean "depth"\?\); found: x, depth, act, explode$/,
+    );
+  }, 120_000);
+
   it("says how to install Optuna when the Python has none, before anything is recorded", async () => {
     const venv = join(tempDir(), "venv");
     execFileSync(PYTHON, ["-m", "venv", "--without-pip", venv]);
@@ -231,13 +261,52 @@ describe("the tune researcher, with the real Optuna helper", () => {
     ledger.close();
   }, 60_000);
 
-  it("runs CMA-ES when asked", async () => {
+  it("runs CMA-ES from the incumbent when asked, and improves on it", async () => {
     const root = task();
-    const end = await start(root, { maxTrials: 4, researcherFlags: { sampler: "cmaes" } }).promise;
-    expect(end.status).toBe("finished");
-    const made = trials(root).filter((t) => !t.baseline);
-    expect(made.map((t) => t.researcher)).toEqual(["tune", "tune", "tune"]);
-    expect(made.every((t) => /TPE|CMA-ES/.test(t.hypothesis ?? ""))).toBe(true);
-    expect(made[0]!.hypothesis).toMatch(/^CMA-ES suggests /);
-  }, 60_000);
+    const { promise, events } = start(root, {
+      maxTrials: 12,
+      researcherFlags: { sampler: "cmaes" },
+    });
+    expect((await promise).status).toBe("finished");
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "notice",
+        text: expect.stringMatching(/^tune \(CMA-ES\): /),
+      }),
+    );
+    const all = trials(root);
+    const made = all.filter((t) => !t.baseline);
+    expect(made.every((t) => /^CMA-ES suggests /.test(t.hypothesis ?? ""))).toBe(true);
+    const best = Math.min(...made.map((t) => t.metric ?? Infinity));
+    expect(best).toBeLessThan(all.find((t) => t.baseline)!.metric!);
+  }, 90_000);
+
+  it("sets an unusable study file aside and rebuilds the study from the ledger", async () => {
+    const root = task();
+    await start(root, { maxTrials: 4 }).promise;
+    const file = join(root, ".autoresearch", "runs", "t1", "tune.sqlite3");
+    writeFileSync(file, "this is not a database, it is text written over it\n");
+    const resumed = await resumeRun({
+      root,
+      tag: "t1",
+      maxTrials: 7,
+      sandbox: "none",
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    expect(resumed.status).toBe("finished");
+    const all = trials(root);
+    expect(all.filter((t) => t.verdict === "invalid")).toEqual([]);
+    expect(
+      readdirSync(join(root, ".autoresearch", "runs", "t1")).some((f) =>
+        f.startsWith("tune.sqlite3.unusable-"),
+      ),
+    ).toBe(true);
+    const held = study(root);
+    for (const t of all.slice(0, -1))
+      expect(
+        held.filter((s) => s.trial === String(t.n)),
+        `trial ${t.n}`,
+      ).toHaveLength(1);
+  }, 90_000);
 });

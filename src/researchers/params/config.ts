@@ -31,7 +31,7 @@ function scalar(text: string, node: Scalar, path: string[]): Found | null {
     typeof value === "boolean"
       ? "bool"
       : typeof value === "number"
-        ? /^-?\d+$/.test(raw)
+        ? /^[-+]?\d+$/.test(raw)
           ? "int"
           : /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)
             ? "float"

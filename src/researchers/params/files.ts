@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { trackedFiles } from "../../workspace/repo.js";
 import { type EditRules, EditScope } from "../../workspace/scope.js";
@@ -9,18 +9,41 @@ import { writeValue } from "./param.js";
 import type { Dimension, Value } from "./space.js";
 
 const MAX_FILE_BYTES = 1_000_000;
+/** Manifests and lockfiles: versions and tool flags, not settings of an experiment. */
+const NOT_SETTINGS =
+  /(^|\/)(package(-lock)?\.json|npm-shrinkwrap\.json|pnpm-lock\.yaml|composer\.json|tsconfig[^/]*\.json|pyproject\.toml|Cargo\.toml)$/;
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The parameters of the editable files of a checkout, in file order. */
 export async function editableParams(dir: string, rules: EditRules): Promise<Param[]> {
   const scope = new EditScope(rules);
   const params: Param[] = [];
   for (const file of await trackedFiles(dir)) {
-    if (!scope.isEditable(file) || !syntaxOf(file)) continue;
-    const buffer = readFileSync(join(dir, file));
-    if (buffer.length > MAX_FILE_BYTES || buffer.includes(0)) continue;
-    params.push(...(await findParams(file, buffer.toString("utf8"))));
+    if (!scope.isEditable(file) || !syntaxOf(file) || NOT_SETTINGS.test(file)) continue;
+    const buffer = regularFile(join(dir, file));
+    if (!buffer || buffer.length > MAX_FILE_BYTES || buffer.includes(0)) continue;
+    // Text that is not UTF-8 would be written back changed: such a file is left alone.
+    let text: string;
+    try {
+      text = UTF8.decode(buffer);
+    } catch {
+      continue;
+    }
+    params.push(...(await findParams(file, text)));
   }
   return params;
+}
+
+/**
+ * The bytes of a regular file, or null for a link (it may point outside the repository,
+ * where no edit belongs), a folder, or a file that is not there.
+ */
+function regularFile(path: string): Buffer | null {
+  try {
+    return lstatSync(path).isFile() ? readFileSync(path) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** One parameter's change: the text written before and after. */
@@ -43,6 +66,8 @@ export function applyEdits(dir: string, edits: Edit[]): void {
     byFile.set(e.dimension.param.file, [...(byFile.get(e.dimension.param.file) ?? []), e]);
   for (const [file, fileEdits] of byFile) {
     const path = join(dir, file);
+    // Never through a link: parameters are only found in regular files.
+    if (!lstatSync(path).isFile()) throw new Error(`${file} is no longer a regular file`);
     const text = readFileSync(path, "utf8");
     writeFileSync(
       path,

@@ -16,7 +16,7 @@ export function syntaxOf(file: string): Syntax | null {
 /**
  * The parameters of one file: module-level assignments of numbers, booleans and strings
  * in Python and JavaScript/TypeScript, and the scalar values of YAML, JSON and TOML files.
- * A file that does not parse has none (the researcher's run header says so).
+ * A file that does not parse has none.
  */
 export async function findParams(file: string, text: string): Promise<Param[]> {
   const syntax = syntaxOf(file);

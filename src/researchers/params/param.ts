@@ -45,7 +45,7 @@ export function paramValue(p: Pick<Param, "kind" | "raw" | "syntax">): number | 
       return 2 ** Number(p.raw.split("**")[1]);
     case "int":
     case "float":
-      return Number(p.raw.replaceAll("_", ""));
+      return Number(p.raw.replace(/[\s_]/g, ""));
     default:
       return unquote(p.raw, p.syntax);
   }
@@ -67,9 +67,20 @@ export function unquote(raw: string, syntax: Syntax): string {
 /** A string written like `like`: the same quotes, or plain in YAML where that is safe. */
 export function quoteLike(text: string, like: string, syntax: Syntax): string {
   const q = like[0];
-  if (syntax === "yaml" && q !== '"' && q !== "'" && /^[A-Za-z_][\w.-]*$/.test(text)) return text;
-  if (q === "'" && syntax !== "json" && !/['\\\n]/.test(text)) return `'${text}'`;
+  if (syntax === "yaml" && q !== '"' && q !== "'" && plainYaml(text)) return text;
+  // Single quotes hold no escapes in TOML and YAML: only text without quotes, backslashes
+  // or control characters goes in them.
+  if (q === "'" && syntax !== "json" && !/['\\\p{Cc}]/u.test(text)) return `'${text}'`;
   return JSON.stringify(text);
+}
+
+/**
+ * Whether a word reads back as the same string when written without quotes, in YAML 1.2
+ * and in YAML 1.1 loaders (PyYAML), which also take `on`, `off`, `yes`, `no` and `y` as
+ * booleans and `null` and `~` as nothing.
+ */
+function plainYaml(text: string): boolean {
+  return /^[A-Za-z_][\w.-]*$/.test(text) && !/^(y|n|yes|no|on|off|true|false|null)$/i.test(text);
 }
 
 /** A boolean in the file's language. */
@@ -105,8 +116,12 @@ export function writeValue(p: Param, value: number | boolean | string): string {
       const exponent = Math.round(Math.log2(Number(value)));
       return p.raw.replace(/\d+\s*$/, String(exponent));
     }
-    case "int":
-      return String(Math.round(Number(value)));
+    case "int": {
+      // BigInt: past 2**53 `String` writes `1e+21`, a float in Python and no TOML at all.
+      const text = BigInt(Math.round(Number(value))).toString();
+      // Digit groups stay if the value was written with them (`1_000_000`).
+      return p.raw.includes("_") ? text.replace(/\B(?=(\d{3})+(?!\d))/g, "_") : text;
+    }
     case "float":
       return writeFloat(Number(value), p.raw, p.syntax);
     default:

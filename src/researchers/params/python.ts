@@ -87,11 +87,11 @@ function literalKind(node: Node): ParamKind | null {
     case "false":
       return "bool";
     case "unary_operator": {
+      // A minus before a number, nothing more (not `--3`).
       const operand = node.childForFieldName("argument");
       const sign = node.childForFieldName("operator")?.text;
-      if (sign !== "-" || !operand) return null;
-      const kind = literalKind(operand);
-      return kind === "int" || kind === "float" ? kind : null;
+      if (sign !== "-" || (operand?.type !== "integer" && operand?.type !== "float")) return null;
+      return literalKind(operand);
     }
     case "binary_operator": {
       const left = node.childForFieldName("left");
@@ -103,9 +103,7 @@ function literalKind(node: Node): ParamKind | null {
       // Plain quotes only: no prefix (f, b, r), no interpolation, no triple quotes.
       const start = node.firstChild;
       if (start?.type !== "string_start" || !/^["']$/.test(start.text)) return null;
-      return node.namedChildren.every(
-        (c) => c?.type !== "interpolation" && c?.type !== "escape_sequence",
-      )
+      return node.descendantsOfType(["interpolation", "escape_sequence"]).length === 0
         ? "string"
         : null;
     }

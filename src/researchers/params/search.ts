@@ -1,6 +1,6 @@
 import { ResearcherError } from "../../errors.js";
 import type { EditRules } from "../../workspace/scope.js";
-import type { ProposalRequest } from "../researcher.js";
+import type { ProposalRequest, ProposalResult } from "../researcher.js";
 import { editableParams } from "./files.js";
 import { type Dimension, describe, dimensions, type ParamRule } from "./space.js";
 
@@ -19,14 +19,25 @@ const HOW =
 export function paramSearch(researcher: string, rules: ParamRule[] | undefined): ParamSearch {
   // The parameters depend only on the parent commit, which changes only on a keep.
   let cached: { commit: string; found: Found } | null = null;
-  const find = async (dir: string, task: EditRules): Promise<Found> => {
-    const { dimensions: dims, unmatched } = dimensions(await editableParams(dir, task), rules);
-    if (unmatched.length)
+  /**
+   * `strict` at the start of a run: a rule that names nothing, or names what cannot be
+   * searched, is a mistake to fix before any trial. Later, another researcher may have
+   * removed or changed a named parameter: what is still there is searched.
+   */
+  const find = async (dir: string, task: EditRules, strict: boolean): Promise<Found> => {
+    const params = await editableParams(dir, task);
+    const { dimensions: dims, unmatched, problems } = dimensions(params, rules);
+    if (strict && unmatched.length) {
+      const names = [...new Set(params.map((p) => p.name))];
+      const guesses = unmatched.flatMap((n) => closest(n, names));
       return {
         ok: false,
         fatal: true,
-        reason: `researcher.params: ${unmatched.map((n) => `"${n}"`).join(", ")} ${unmatched.length > 1 ? "match" : "matches"} no parameter of the editable files (${HOW})`,
+        reason: `researcher.params: ${unmatched.map((n) => `"${n}"`).join(", ")} ${unmatched.length > 1 ? "match" : "matches"} no parameter of the editable files${guesses.length ? ` (did you mean ${guesses.map((g) => `"${g}"`).join(", ")}?)` : ""}; found: ${names.slice(0, 30).join(", ") || "none"}${names.length > 30 ? ", …" : ""}`,
       };
+    }
+    if (strict && problems.length)
+      return { ok: false, fatal: true, reason: `researcher.params: ${problems.join("; ")}` };
     if (!dims.length)
       return {
         ok: false,
@@ -40,14 +51,14 @@ export function paramSearch(researcher: string, rules: ParamRule[] | undefined):
       if (cached?.commit !== request.parent.commit)
         cached = {
           commit: request.parent.commit,
-          found: await find(request.worktree, request.task),
+          found: await find(request.worktree, request.task, false),
         };
       return cached.found;
     },
     async describe(root, task) {
-      const found = await find(root, task);
-      // A name the user gave that matches nothing is a mistake to fix now; a task without
-      // parameters may still want its baseline (the run stops at the first proposal).
+      const found = await find(root, task, true);
+      // A task without parameters may still want its baseline (the run stops at the first
+      // proposal); a rule the user wrote that does not work is a mistake to fix now.
       if (!found.ok && rules?.length) throw new ResearcherError(found.reason);
       if (!found.ok) return [`warning: ${found.reason}; the run stops after the baseline`];
       const byFile = new Map<string, string[]>();
@@ -59,4 +70,34 @@ export function paramSearch(researcher: string, rules: ParamRule[] | undefined):
       );
     },
   };
+}
+
+/** Names within two edits of `name` (a typo), for "did you mean". */
+function closest(name: string, names: string[]): string[] {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++)
+        next[j] = Math.min(
+          row[j]! + 1,
+          next[j - 1]! + 1,
+          row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+        );
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  return names.filter((n) => distance(name.toLowerCase(), n.toLowerCase()) <= 2).slice(0, 3);
+}
+
+/** A proposal whose unexpected error (a file gone, a disk full) fails it, not the run. */
+export async function failureAsResult(
+  propose: () => Promise<ProposalResult>,
+): Promise<ProposalResult> {
+  try {
+    return await propose();
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
 }
