@@ -115,7 +115,9 @@ function dimension(p: Param, key: string, rule: ParamRule | null): Dimension | s
     if (range && range[0] <= 0) return `is a power of two: its range must be above 0`;
     const e = Math.log2(x);
     const [lo, hi] = range ? range.map((r) => Math.log2(r)) : [Math.max(0, e - 3), e + 3];
-    return { ...base, type: "int", low: Math.ceil(lo!), high: Math.floor(hi!), declared: !!range };
+    const [low, high] = [Math.ceil(lo!), Math.floor(hi!)];
+    if (low >= high) return `has no two powers of two in its range`;
+    return { ...base, type: "int", low, high, declared: !!range };
   }
   const integer = rule?.int ?? p.kind === "int";
   let [low, high] = range ?? inferred(x, integer);
