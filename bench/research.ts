@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ledger } from "../src/ledger/ledger.js";
-import { startRun } from "../src/orchestrator/index.js";
+import { type StartOptions, startRun } from "../src/orchestrator/index.js";
 import { initTask } from "../src/task/init.js";
 
 const WHICH = process.argv[2] ?? "both";
@@ -94,6 +94,20 @@ function incumbentAfter(root: string, k: number, metric: string): number {
   }
 }
 
+/** A run tagged `bench` to its trial limit; the seconds it took. */
+async function timedRun(
+  options: Pick<StartOptions, "root" | "researcher" | "maxTrials" | "seed" | "sandbox">,
+): Promise<number> {
+  const started = Date.now();
+  await startRun({
+    ...options,
+    tag: "bench",
+    signal: new AbortController().signal,
+    emit: () => undefined,
+  });
+  return Math.round((Date.now() - started) / 1000);
+}
+
 async function synthetic(landscape: Landscape, researcher: string, seed: number) {
   const root = mkdtempSync(join(tmpdir(), "ar-research-"));
   try {
@@ -112,21 +126,12 @@ async function synthetic(landscape: Landscape, researcher: string, seed: number)
     );
     writeFileSync(join(root, "train.mjs"), landscape.source + NOISE);
     commitAll(root);
-    const started = Date.now();
-    await startRun({
-      root,
-      tag: "bench",
-      researcher,
-      maxTrials: 50,
-      sandbox: "none",
-      signal: new AbortController().signal,
-      emit: () => undefined,
-    });
+    const seconds = await timedRun({ root, researcher, maxTrials: 50, sandbox: "none" });
     return {
       landscape: landscape.name,
       researcher,
       seed,
-      seconds: Math.round((Date.now() - started) / 1000),
+      seconds,
       after20: incumbentAfter(root, 20, "true_loss"),
       after50: incumbentAfter(root, 50, "true_loss"),
     };
@@ -138,20 +143,11 @@ async function synthetic(landscape: Landscape, researcher: string, seed: number)
 async function demo(researcher: string, seed: number) {
   const root = await initTask("demo", mkdtempSync(join(tmpdir(), "ar-research-demo-")));
   try {
-    const started = Date.now();
-    await startRun({
-      root,
-      tag: "bench",
-      researcher,
-      maxTrials: 24,
-      seed,
-      signal: new AbortController().signal,
-      emit: () => undefined,
-    });
+    const seconds = await timedRun({ root, researcher, maxTrials: 24, seed });
     return {
       researcher,
       seed,
-      seconds: Math.round((Date.now() - started) / 1000),
+      seconds,
       baseline: incumbentAfter(root, 1, "metric"),
       best: incumbentAfter(root, 24, "metric"),
     };

@@ -34,7 +34,7 @@ export function strict<T extends z.ZodRawShape>(shape: T) {
 }
 
 /** The allowed name a typo most likely meant: within a third of its length in edits, else null. */
-function closest(key: string, names: string[]): string | null {
+export function closest(key: string, names: string[]): string | null {
   const limit = Math.max(1, Math.floor(key.length / 3));
   let best: string | null = null;
   let bestDistance = limit + 1;

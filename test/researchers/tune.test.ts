@@ -55,6 +55,17 @@ function start(root: string, options: Partial<StartOptions> = {}) {
   return { promise, events };
 }
 
+/** A new session of run t1, up to `maxTrials`. */
+const resume = (root: string, maxTrials: number) =>
+  resumeRun({
+    root,
+    tag: "t1",
+    maxTrials,
+    sandbox: "none",
+    signal: new AbortController().signal,
+    emit: () => undefined,
+  });
+
 interface StudyTrial {
   number: number;
   state: string;
@@ -146,15 +157,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
     ).toEqual([["11", null]]);
 
     // A new session: the open proposal is closed and marked, then its result added.
-    const events: RunEvent[] = [];
-    const resumed = await resumeRun({
-      root,
-      tag: "t1",
-      maxTrials: 16,
-      sandbox: "none",
-      signal: new AbortController().signal,
-      emit: (e) => events.push(e),
-    });
+    const resumed = await resume(root, 16);
     expect(resumed.status).toBe("finished");
     const all = trials(root);
     expect(all).toHaveLength(16);
@@ -286,14 +289,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
     await start(root, { maxTrials: 4 }).promise;
     const file = join(root, ".autoresearch", "runs", "t1", "tune.sqlite3");
     writeFileSync(file, "this is not a database, it is text written over it\n");
-    const resumed = await resumeRun({
-      root,
-      tag: "t1",
-      maxTrials: 7,
-      sandbox: "none",
-      signal: new AbortController().signal,
-      emit: () => undefined,
-    });
+    const resumed = await resume(root, 7);
     expect(resumed.status).toBe("finished");
     const all = trials(root);
     expect(all.filter((t) => t.verdict === "invalid")).toEqual([]);

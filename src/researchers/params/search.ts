@@ -1,4 +1,5 @@
 import { ResearcherError } from "../../errors.js";
+import { closest } from "../../util/fields.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ProposalRequest, ProposalResult } from "../researcher.js";
 import { editableParams } from "./files.js";
@@ -29,7 +30,7 @@ export function paramSearch(researcher: string, rules: ParamRule[] | undefined):
     const { dimensions: dims, unmatched, problems } = dimensions(params, rules);
     if (strict && unmatched.length) {
       const names = [...new Set(params.map((p) => p.name))];
-      const guesses = unmatched.flatMap((n) => closest(n, names));
+      const guesses = unmatched.flatMap((n) => closest(n, names) ?? []);
       return {
         ok: false,
         fatal: true,
@@ -70,25 +71,6 @@ export function paramSearch(researcher: string, rules: ParamRule[] | undefined):
       );
     },
   };
-}
-
-/** Names within two edits of `name` (a typo), for "did you mean". */
-function closest(name: string, names: string[]): string[] {
-  const distance = (a: string, b: string) => {
-    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-      const next = [i];
-      for (let j = 1; j <= b.length; j++)
-        next[j] = Math.min(
-          row[j]! + 1,
-          next[j - 1]! + 1,
-          row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-        );
-      row = next;
-    }
-    return row[b.length]!;
-  };
-  return names.filter((n) => distance(name.toLowerCase(), n.toLowerCase()) <= 2).slice(0, 3);
 }
 
 /** A proposal whose unexpected error (a file gone, a disk full) fails it, not the run. */
