@@ -5,6 +5,7 @@ import { LedgerError } from "../errors.js";
 import { MIGRATIONS } from "./migrations.js";
 
 export type Db = Database.Database;
+export type Statement = Database.Statement;
 
 /** Opens (creating if needed) a ledger database in WAL mode and brings its schema up to date. */
 export function openDatabase(path: string, migrations: readonly string[] = MIGRATIONS): Db {

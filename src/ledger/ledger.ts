@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/layout.js";
-import { type Db, openDatabase } from "./db.js";
+import { type Db, openDatabase, type Statement } from "./db.js";
 import type {
   Estimate,
   NoiseFloor,
@@ -143,7 +143,25 @@ export class Ledger {
    */
   private cached: Cached | null = null;
 
+  /**
+   * Statements by their SQL, compiled once. A statement holds native memory until it is
+   * garbage-collected, which V8 does not count: compiled anew on every call, tens of
+   * thousands of them piled up in a long run, and the larger process made every fork (each
+   * git command, each replicate) slower.
+   */
+  private readonly statements = new Map<string, Statement>();
+
   constructor(readonly db: Db) {}
+
+  /** A compiled statement of this ledger's database. */
+  sql(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
 
   static pathFor(root: string): string {
     return join(root, STATE_DIR, "ledger.db");
@@ -161,31 +179,25 @@ export class Ledger {
 
   createRun(run: NewRun): RunRow {
     const now = Date.now();
-    const { lastInsertRowid } = this.db
-      .prepare(
-        `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
+    const { lastInsertRowid } = this.sql(
+      `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
            judge, seed, max_trials, researcher_json, max_usd, executor_json, status, created_at, updated_at)
          VALUES (@tag, @taskName, @taskJson, @metric, @goal, @baseCommit, @branch, @researcher,
            @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, 'running', ${now}, ${now})`,
-      )
-      .run({ researcherJson: null, maxUsd: null, executorJson: null, ...run });
+    ).run({ researcherJson: null, maxUsd: null, executorJson: null, ...run });
     return this.runById(Number(lastInsertRowid))!;
   }
 
   runById(id: number): RunRow | null {
-    return (
-      (this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`).get(id) as RunRow) ?? null
-    );
+    return (this.sql(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`).get(id) as RunRow) ?? null;
   }
 
   run(tag: string): RunRow | null {
-    return (
-      (this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE tag = ?`).get(tag) as RunRow) ?? null
-    );
+    return (this.sql(`SELECT ${RUN_COLUMNS} FROM runs WHERE tag = ?`).get(tag) as RunRow) ?? null;
   }
 
   runs(): RunRow[] {
-    return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id`).all() as RunRow[];
+    return this.sql(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id`).all() as RunRow[];
   }
 
   /**
@@ -209,13 +221,16 @@ export class Ledger {
   }
 
   setRunStatus(runId: number, status: RunStatus, reason: string | null = null): void {
-    this.db
-      .prepare("UPDATE runs SET status = ?, stop_reason = ?, updated_at = ? WHERE id = ?")
-      .run(status, reason, Date.now(), runId);
+    this.sql("UPDATE runs SET status = ?, stop_reason = ?, updated_at = ? WHERE id = ?").run(
+      status,
+      reason,
+      Date.now(),
+      runId,
+    );
   }
 
   setMaxTrials(runId: number, maxTrials: number | null): void {
-    this.db.prepare("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
+    this.sql("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
   }
 
   /** Forgets a run and everything recorded of it, in one transaction. */
@@ -223,18 +238,16 @@ export class Ledger {
     const trials = "SELECT id FROM trials WHERE run_id = ?";
     this.db
       .transaction(() => {
-        this.db
-          .prepare(
-            "DELETE FROM evaluations WHERE promotion_id IN (SELECT id FROM promotions WHERE run_id = ?)",
-          )
-          .run(runId);
-        this.db.prepare("DELETE FROM promotions WHERE run_id = ?").run(runId);
-        this.db.prepare("DELETE FROM events WHERE run_id = ?").run(runId);
-        this.db.prepare(`DELETE FROM replicates WHERE trial_id IN (${trials})`).run(runId);
-        this.db.prepare(`DELETE FROM proposals WHERE trial_id IN (${trials})`).run(runId);
-        this.db.prepare("UPDATE runs SET incumbent_id = NULL WHERE id = ?").run(runId);
-        this.db.prepare("DELETE FROM trials WHERE run_id = ?").run(runId);
-        this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
+        this.sql(
+          "DELETE FROM evaluations WHERE promotion_id IN (SELECT id FROM promotions WHERE run_id = ?)",
+        ).run(runId);
+        this.sql("DELETE FROM promotions WHERE run_id = ?").run(runId);
+        this.sql("DELETE FROM events WHERE run_id = ?").run(runId);
+        this.sql(`DELETE FROM replicates WHERE trial_id IN (${trials})`).run(runId);
+        this.sql(`DELETE FROM proposals WHERE trial_id IN (${trials})`).run(runId);
+        this.sql("UPDATE runs SET incumbent_id = NULL WHERE id = ?").run(runId);
+        this.sql("DELETE FROM trials WHERE run_id = ?").run(runId);
+        this.sql("DELETE FROM runs WHERE id = ?").run(runId);
       })
       .immediate();
     this.cached = null;
@@ -242,40 +255,38 @@ export class Ledger {
 
   /** The commit a run starts from, while it has no kept baseline yet. */
   setBaseCommit(runId: number, commit: string): void {
-    this.db.prepare("UPDATE runs SET base_commit = ? WHERE id = ?").run(commit, runId);
+    this.sql("UPDATE runs SET base_commit = ? WHERE id = ?").run(commit, runId);
   }
 
   setExecutor(runId: number, executorJson: string): void {
-    this.db.prepare("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
+    this.sql("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
   }
 
   /** The run's noise floor: the spread of the metric over seeds of unchanged code. */
   setNoise(runId: number, noise: NoiseFloor): void {
-    this.db
-      .prepare("UPDATE runs SET noise_json = ? WHERE id = ?")
-      .run(JSON.stringify(noise), runId);
+    this.sql("UPDATE runs SET noise_json = ? WHERE id = ?").run(JSON.stringify(noise), runId);
   }
 
   /** The held-out check of a kept trial. */
   setTrialVerify(trialId: number, verify: VerifyResult): void {
-    this.db
-      .prepare("UPDATE trials SET verify_metric = ?, verify_json = ? WHERE id = ?")
-      .run(verify.metric, JSON.stringify(verify), trialId);
+    this.sql("UPDATE trials SET verify_metric = ?, verify_json = ? WHERE id = ?").run(
+      verify.metric,
+      JSON.stringify(verify),
+      trialId,
+    );
     this.wrote(trialId);
   }
 
   countReplicates(runId: number): number {
     return (
-      this.db
-        .prepare(
-          "SELECT COUNT(*) AS c FROM replicates WHERE trial_id IN (SELECT id FROM trials WHERE run_id = ?)",
-        )
-        .get(runId) as { c: number }
+      this.sql(
+        "SELECT COUNT(*) AS c FROM replicates WHERE trial_id IN (SELECT id FROM trials WHERE run_id = ?)",
+      ).get(runId) as { c: number }
     ).c;
   }
 
   setMaxUsd(runId: number, maxUsd: number | null): void {
-    this.db.prepare("UPDATE runs SET max_usd = ? WHERE id = ?").run(maxUsd, runId);
+    this.sql("UPDATE runs SET max_usd = ? WHERE id = ?").run(maxUsd, runId);
   }
 
   /**
@@ -283,9 +294,8 @@ export class Ledger {
    * many GPUs as it held (its slot's, else `gpus` from the task).
    */
   gpuSeconds(runId: number, gpus: number): number {
-    const row = this.db
-      .prepare(
-        `SELECT
+    const row = this.sql(
+      `SELECT
            (SELECT COALESCE(SUM(r.duration_ms * CASE WHEN r.gpus IS NULL OR r.gpus = '' THEN @gpus
                    ELSE length(r.gpus) - length(replace(r.gpus, ',', '')) + 1 END), 0)
               FROM replicates r JOIN trials t ON t.id = r.trial_id WHERE t.run_id = @runId)
@@ -293,42 +303,40 @@ export class Ledger {
               FROM evaluations e JOIN promotions p ON p.id = e.promotion_id
               WHERE p.run_id = @runId AND e.finished_at IS NOT NULL AND e.started_at IS NOT NULL)
          AS ms`,
-      )
-      .get({ runId, gpus }) as { ms: number };
+    ).get({ runId, gpus }) as { ms: number };
     return row.ms / 1000;
   }
 
   /** Verdicts of the run's trials (the baseline aside) finished since `since`, newest first. */
   recentVerdicts(runId: number, since: number, limit: number): Verdict[] {
     return (
-      this.db
-        .prepare(
-          `SELECT verdict FROM trials WHERE run_id = ? AND state = 'done' AND baseline = 0
+      this.sql(
+        `SELECT verdict FROM trials WHERE run_id = ? AND state = 'done' AND baseline = 0
              AND finished_at >= ? ORDER BY finished_at DESC, id DESC LIMIT ?`,
-        )
-        .all(runId, since, limit) as { verdict: Verdict }[]
+      ).all(runId, since, limit) as { verdict: Verdict }[]
     ).map((r) => r.verdict);
   }
 
   setStops(runId: number, stops: string): void {
-    this.db.prepare("UPDATE runs SET stops_json = ? WHERE id = ?").run(stops, runId);
+    this.sql("UPDATE runs SET stops_json = ? WHERE id = ?").run(stops, runId);
   }
 
   /** Dollars spent on proposals in a run (proposals of unknown price count zero). */
   spentUsd(runId: number): number {
-    const row = this.db
-      .prepare(
-        "SELECT COALESCE(SUM(p.cost_usd), 0) AS usd FROM proposals p JOIN trials t ON t.id = p.trial_id WHERE t.run_id = ?",
-      )
-      .get(runId) as { usd: number };
+    const row = this.sql(
+      "SELECT COALESCE(SUM(p.cost_usd), 0) AS usd FROM proposals p JOIN trials t ON t.id = p.trial_id WHERE t.run_id = ?",
+    ).get(runId) as { usd: number };
     return row.usd;
   }
 
   /** Records which orchestrator process drives the run (null to release it). */
   setOwner(runId: number, pid: number | null, start: string | null): void {
-    this.db
-      .prepare("UPDATE runs SET owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?")
-      .run(pid, start, Date.now(), runId);
+    this.sql("UPDATE runs SET owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?").run(
+      pid,
+      start,
+      Date.now(),
+      runId,
+    );
   }
 
   // Trials
@@ -343,35 +351,34 @@ export class Ledger {
     /** The trial whose change this one re-applies on a newer incumbent. */
     rebaseOf?: number | null;
   }): TrialRow {
-    const { lastInsertRowid } = this.db
-      .prepare(
-        `INSERT INTO trials (run_id, n, baseline, parent_commit, state, researcher, created_at, rebase_of)
+    const { lastInsertRowid } = this.sql(
+      `INSERT INTO trials (run_id, n, baseline, parent_commit, state, researcher, created_at, rebase_of)
          VALUES (?, COALESCE(?, (SELECT COALESCE(MAX(n), -1) + 1 FROM trials WHERE run_id = ?)),
            ?, ?, 'proposing', ?, ?, ?)`,
-      )
-      .run(
-        t.runId,
-        t.n ?? null,
-        t.runId,
-        t.baseline ? 1 : 0,
-        t.parentCommit,
-        t.researcher,
-        Date.now(),
-        t.rebaseOf ?? null,
-      );
+    ).run(
+      t.runId,
+      t.n ?? null,
+      t.runId,
+      t.baseline ? 1 : 0,
+      t.parentCommit,
+      t.researcher,
+      Date.now(),
+      t.rebaseOf ?? null,
+    );
     this.wrote(Number(lastInsertRowid));
     return this.trialById(Number(lastInsertRowid))!;
   }
 
   trialById(id: number): TrialRow | null {
-    const raw = this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE id = ?`).get(id);
+    const raw = this.sql(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE id = ?`).get(id);
     return raw ? trialFrom(raw as Raw<TrialRow>) : null;
   }
 
   trial(runId: number, n: number): TrialRow | null {
-    const raw = this.db
-      .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? AND n = ?`)
-      .get(runId, n);
+    const raw = this.sql(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? AND n = ?`).get(
+      runId,
+      n,
+    );
     return raw ? trialFrom(raw as Raw<TrialRow>) : null;
   }
 
@@ -385,11 +392,12 @@ export class Ledger {
     const version = this.db.pragma("data_version", { simple: true }) as number;
     const cached = this.cached;
     if (cached?.runId === runId && cached.version === version) return cached;
-    const rows = (
-      this.db
-        .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`)
-        .all(runId) as Raw<TrialRow>[]
-    ).map((raw) => Object.freeze(trialFrom(raw)));
+    // Row by row: a whole run read at once, then converted, would double the peak memory,
+    // and a larger process makes every later fork (each git command, each replicate) slower.
+    const rows: TrialRow[] = [];
+    const select = this.sql(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`);
+    for (const raw of select.iterate(runId) as IterableIterator<Raw<TrialRow>>)
+      rows.push(Object.freeze(trialFrom(raw)));
     const loaded: Cached = {
       runId,
       version,
@@ -443,6 +451,13 @@ export class Ledger {
     return cached.finished.slice();
   }
 
+  /** The run's trial kept at `commit` (the latest, should there be two), without copying the run. */
+  keptAt(runId: number, commit: string): TrialRow | null {
+    return (
+      this.load(runId).rows.findLast((t) => t.commit === commit && t.verdict === "keep") ?? null
+    );
+  }
+
   /** The finished trials whose parent is `commit`, by title (the latest of each). */
   triedOn(runId: number, commit: string): ReadonlyMap<string, TrialRow> {
     const cached = this.load(runId);
@@ -454,7 +469,7 @@ export class Ledger {
   }
 
   nextTrialNumber(runId: number): number {
-    const row = this.db.prepare("SELECT MAX(n) AS n FROM trials WHERE run_id = ?").get(runId) as {
+    const row = this.sql("SELECT MAX(n) AS n FROM trials WHERE run_id = ?").get(runId) as {
       n: number | null;
     };
     return row.n === null ? 0 : row.n + 1;
@@ -470,12 +485,10 @@ export class Ledger {
 
   /** An interrupted trial made ready to run again (its replicates so far stay recorded). */
   reopenTrial(trialId: number): void {
-    this.db
-      .prepare(
-        `UPDATE trials SET state = 'running', verdict = NULL, reason = NULL, metric = NULL,
+    this.sql(
+      `UPDATE trials SET state = 'running', verdict = NULL, reason = NULL, metric = NULL,
            finished_at = NULL, estimate_json = NULL WHERE id = ? AND verdict = 'interrupted'`,
-      )
-      .run(trialId);
+    ).run(trialId);
     this.wrote(trialId);
   }
 
@@ -489,9 +502,12 @@ export class Ledger {
     trialId: number,
     p: { title: string; hypothesis: string | null; proposeMs: number | null },
   ): void {
-    this.db
-      .prepare("UPDATE trials SET title = ?, hypothesis = ?, propose_ms = ? WHERE id = ?")
-      .run(p.title, p.hypothesis, p.proposeMs, trialId);
+    this.sql("UPDATE trials SET title = ?, hypothesis = ?, propose_ms = ? WHERE id = ?").run(
+      p.title,
+      p.hypothesis,
+      p.proposeMs,
+      trialId,
+    );
     this.wrote(trialId);
   }
 
@@ -499,16 +515,14 @@ export class Ledger {
     trialId: number,
     c: { commit: string; commitMs: number; linesAdded: number; linesRemoved: number },
   ): void {
-    this.db
-      .prepare(
-        "UPDATE trials SET commit_sha = ?, commit_ms = ?, lines_added = ?, lines_removed = ? WHERE id = ?",
-      )
-      .run(c.commit, c.commitMs, c.linesAdded, c.linesRemoved, trialId);
+    this.sql(
+      "UPDATE trials SET commit_sha = ?, commit_ms = ?, lines_added = ?, lines_removed = ? WHERE id = ?",
+    ).run(c.commit, c.commitMs, c.linesAdded, c.linesRemoved, trialId);
     this.wrote(trialId);
   }
 
   setTrialState(trialId: number, state: TrialState): void {
-    this.db.prepare("UPDATE trials SET state = ? WHERE id = ?").run(state, trialId);
+    this.sql("UPDATE trials SET state = ? WHERE id = ?").run(state, trialId);
     this.wrote(trialId);
   }
 
@@ -516,28 +530,24 @@ export class Ledger {
   finishTrial(trialId: number, result: TrialResult): void {
     this.db
       .transaction(() => {
-        this.db
-          .prepare(
-            `UPDATE trials SET state = 'done', verdict = ?, reason = ?, metric = ?, incumbent_metric = ?,
+        this.sql(
+          `UPDATE trials SET state = 'done', verdict = ?, reason = ?, metric = ?, incumbent_metric = ?,
                metrics_json = ?, run_ms = ?, finished_at = ?, estimate_json = ? WHERE id = ?`,
-          )
-          .run(
-            result.verdict,
-            result.reason,
-            result.metric,
-            result.incumbentMetric,
-            JSON.stringify(result.metrics),
-            result.runMs,
-            Date.now(),
-            result.estimate ? JSON.stringify(result.estimate) : null,
-            trialId,
-          );
+        ).run(
+          result.verdict,
+          result.reason,
+          result.metric,
+          result.incumbentMetric,
+          JSON.stringify(result.metrics),
+          result.runMs,
+          Date.now(),
+          result.estimate ? JSON.stringify(result.estimate) : null,
+          trialId,
+        );
         if (result.verdict === "keep")
-          this.db
-            .prepare(
-              "UPDATE runs SET incumbent_id = ?, updated_at = ? WHERE id = (SELECT run_id FROM trials WHERE id = ?)",
-            )
-            .run(trialId, Date.now(), trialId);
+          this.sql(
+            "UPDATE runs SET incumbent_id = ?, updated_at = ? WHERE id = (SELECT run_id FROM trials WHERE id = ?)",
+          ).run(trialId, Date.now(), trialId);
       })
       .immediate();
     this.wrote(trialId);
@@ -555,27 +565,25 @@ export class Ledger {
       usage?: ProposalUsage | null;
     },
   ): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO proposals (trial_id, researcher, title, hypothesis, detail_json, error,
+    this.sql(
+      `INSERT OR REPLACE INTO proposals (trial_id, researcher, title, hypothesis, detail_json, error,
            duration_ms, created_at, model, tokens_in, tokens_out, cost_usd, turns)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        trialId,
-        p.researcher,
-        p.title,
-        p.hypothesis,
-        p.detail === undefined ? null : JSON.stringify(p.detail),
-        p.error,
-        p.durationMs,
-        Date.now(),
-        p.usage?.model ?? null,
-        p.usage?.tokensIn ?? null,
-        p.usage?.tokensOut ?? null,
-        p.usage?.costUsd ?? null,
-        p.usage?.turns ?? null,
-      );
+    ).run(
+      trialId,
+      p.researcher,
+      p.title,
+      p.hypothesis,
+      p.detail === undefined ? null : JSON.stringify(p.detail),
+      p.error,
+      p.durationMs,
+      Date.now(),
+      p.usage?.model ?? null,
+      p.usage?.tokensIn ?? null,
+      p.usage?.tokensOut ?? null,
+      p.usage?.costUsd ?? null,
+      p.usage?.turns ?? null,
+    );
   }
 
   proposal(trialId: number): {
@@ -584,12 +592,10 @@ export class Ledger {
     error: string | null;
     usage: ProposalUsage | null;
   } | null {
-    const row = this.db
-      .prepare(
-        `SELECT researcher, detail_json AS detail, error, model, tokens_in AS tokensIn,
+    const row = this.sql(
+      `SELECT researcher, detail_json AS detail, error, model, tokens_in AS tokensIn,
            tokens_out AS tokensOut, cost_usd AS costUsd, turns FROM proposals WHERE trial_id = ?`,
-      )
-      .get(trialId) as
+    ).get(trialId) as
       | {
           researcher: string;
           detail: string | null;
@@ -625,12 +631,10 @@ export class Ledger {
     slot: string | null;
     logPath: string;
   }): number {
-    const { lastInsertRowid } = this.db
-      .prepare(
-        `INSERT INTO replicates (trial_id, idx, seed, slot, state, log_path, started_at)
+    const { lastInsertRowid } = this.sql(
+      `INSERT INTO replicates (trial_id, idx, seed, slot, state, log_path, started_at)
          VALUES (?, ?, ?, ?, 'running', ?, ?)`,
-      )
-      .run(r.trialId, r.idx, r.seed, r.slot, r.logPath, Date.now());
+    ).run(r.trialId, r.idx, r.seed, r.slot, r.logPath, Date.now());
     return Number(lastInsertRowid);
   }
 
@@ -645,84 +649,77 @@ export class Ledger {
       gpus?: string | null;
     },
   ): void {
-    this.db
-      .prepare(
-        "UPDATE replicates SET slot = ?, pid = ?, pid_start = ?, job_id = ?, gpus = ?, running_at = ? WHERE id = ?",
-      )
-      .run(
-        p.slot,
-        p.pid ?? null,
-        p.pidStart ?? null,
-        p.jobId ?? null,
-        p.gpus ?? null,
-        p.jobId ? null : Date.now(),
-        replicateId,
-      );
+    this.sql(
+      "UPDATE replicates SET slot = ?, pid = ?, pid_start = ?, job_id = ?, gpus = ?, running_at = ? WHERE id = ?",
+    ).run(
+      p.slot,
+      p.pid ?? null,
+      p.pidStart ?? null,
+      p.jobId ?? null,
+      p.gpus ?? null,
+      p.jobId ? null : Date.now(),
+      replicateId,
+    );
   }
 
   /** When a queued job (SLURM) started to run. */
   setReplicateRunning(replicateId: number, at: number): void {
-    this.db
-      .prepare("UPDATE replicates SET running_at = COALESCE(running_at, ?) WHERE id = ?")
-      .run(at, replicateId);
+    this.sql("UPDATE replicates SET running_at = COALESCE(running_at, ?) WHERE id = ?").run(
+      at,
+      replicateId,
+    );
   }
 
   finishReplicate(replicateId: number, r: ReplicateResult): void {
-    this.db
-      .prepare(
-        `UPDATE replicates SET state = 'done', outcome = ?, reason = ?, exit_code = ?, signal = ?,
+    this.sql(
+      `UPDATE replicates SET state = 'done', outcome = ?, reason = ?, exit_code = ?, signal = ?,
            metric = ?, metrics_json = ?, log_bytes = ?, log_tail = ?, duration_ms = ?, finished_at = ?
          WHERE id = ?`,
-      )
-      .run(
-        r.outcome,
-        r.reason,
-        r.exitCode,
-        r.signal,
-        r.metric,
-        JSON.stringify(r.metrics),
-        r.logBytes,
-        r.logTail,
-        r.durationMs,
-        r.endedAt ?? Date.now(),
-        replicateId,
-      );
+    ).run(
+      r.outcome,
+      r.reason,
+      r.exitCode,
+      r.signal,
+      r.metric,
+      JSON.stringify(r.metrics),
+      r.logBytes,
+      r.logTail,
+      r.durationMs,
+      r.endedAt ?? Date.now(),
+      replicateId,
+    );
   }
 
   replicates(trialId: number): ReplicateRow[] {
     return (
-      this.db
-        .prepare(`SELECT ${REPLICATE_COLUMNS} FROM replicates WHERE trial_id = ? ORDER BY idx`)
-        .all(trialId) as Raw<ReplicateRow>[]
+      this.sql(`SELECT ${REPLICATE_COLUMNS} FROM replicates WHERE trial_id = ? ORDER BY idx`).all(
+        trialId,
+      ) as Raw<ReplicateRow>[]
     ).map(replicateFrom);
   }
 
   /** Replicates of a run still marked running: after a kill, their processes may be orphans. */
   runningReplicates(runId: number): ReplicateRow[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${REPLICATE_COLUMNS} FROM replicates
+      this.sql(
+        `SELECT ${REPLICATE_COLUMNS} FROM replicates
            WHERE state = 'running' AND trial_id IN (SELECT id FROM trials WHERE run_id = ?)`,
-        )
-        .all(runId) as Raw<ReplicateRow>[]
+      ).all(runId) as Raw<ReplicateRow>[]
     ).map(replicateFrom);
   }
 
   // Events
 
   event(runId: number, trialId: number | null, kind: string, data?: unknown): void {
-    this.db
-      .prepare("INSERT INTO events (run_id, trial_id, at, kind, data_json) VALUES (?, ?, ?, ?, ?)")
-      .run(runId, trialId, Date.now(), kind, data === undefined ? null : JSON.stringify(data));
+    this.sql(
+      "INSERT INTO events (run_id, trial_id, at, kind, data_json) VALUES (?, ?, ?, ?, ?)",
+    ).run(runId, trialId, Date.now(), kind, data === undefined ? null : JSON.stringify(data));
   }
 
   events(runId: number): { at: number; trialId: number | null; kind: string; data: unknown }[] {
-    const rows = this.db
-      .prepare(
-        "SELECT at, trial_id AS trialId, kind, data_json AS data FROM events WHERE run_id = ? ORDER BY id",
-      )
-      .all(runId) as { at: number; trialId: number | null; kind: string; data: string | null }[];
+    const rows = this.sql(
+      "SELECT at, trial_id AS trialId, kind, data_json AS data FROM events WHERE run_id = ? ORDER BY id",
+    ).all(runId) as { at: number; trialId: number | null; kind: string; data: string | null }[];
     return rows.map((r) => ({ ...r, data: r.data ? JSON.parse(r.data) : null }));
   }
 }

@@ -69,8 +69,8 @@ export const promotions = {
     ledger: Ledger,
     p: { runId: number; stage: string; incumbentN: number; incumbentCommit: string; seeds: number },
   ): number {
-    const { lastInsertRowid } = ledger.db
-      .prepare(
+    const { lastInsertRowid } = ledger
+      .sql(
         `INSERT INTO promotions (run_id, stage, incumbent_n, incumbent_commit, seeds, state, created_at)
          VALUES (?, ?, ?, ?, ?, 'running', ?)`,
       )
@@ -85,16 +85,16 @@ export const promotions = {
     reason: string | null,
     table: unknown,
   ): void {
-    ledger.db
-      .prepare(
+    ledger
+      .sql(
         "UPDATE promotions SET state = ?, reason = ?, table_json = ?, finished_at = ? WHERE id = ?",
       )
       .run(state, reason, table === null ? null : JSON.stringify(table), Date.now(), id);
   },
 
   list(ledger: Ledger, runId: number): PromotionRow[] {
-    const rows = ledger.db
-      .prepare(`SELECT ${PROMOTION} FROM promotions WHERE run_id = ? ORDER BY id`)
+    const rows = ledger
+      .sql(`SELECT ${PROMOTION} FROM promotions WHERE run_id = ? ORDER BY id`)
       .all(runId) as (Omit<PromotionRow, "table"> & { table: string | null })[];
     return rows.map((r) => ({ ...r, table: r.table ? JSON.parse(r.table) : null }));
   },
@@ -110,8 +110,8 @@ export const promotions = {
       logPath: string;
     },
   ): number {
-    const { lastInsertRowid } = ledger.db
-      .prepare(
+    const { lastInsertRowid } = ledger
+      .sql(
         `INSERT INTO evaluations (promotion_id, label, ablated_n, commit_sha, seed, log_path, started_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -121,7 +121,7 @@ export const promotions = {
 
   /** When the evaluation really started, after waiting for a slot (GPU time counts from here). */
   evaluationRunning(ledger: Ledger, id: number, at: number): void {
-    ledger.db.prepare("UPDATE evaluations SET started_at = ? WHERE id = ?").run(at, id);
+    ledger.sql("UPDATE evaluations SET started_at = ? WHERE id = ?").run(at, id);
   },
 
   finishEvaluation(
@@ -134,16 +134,16 @@ export const promotions = {
       metrics: Record<string, number>;
     },
   ): void {
-    ledger.db
-      .prepare(
+    ledger
+      .sql(
         "UPDATE evaluations SET outcome = ?, reason = ?, metric = ?, metrics_json = ?, finished_at = ? WHERE id = ?",
       )
       .run(r.outcome, r.reason, r.metric, JSON.stringify(r.metrics), Date.now(), id);
   },
 
   evaluations(ledger: Ledger, promotionId: number): EvaluationRow[] {
-    return ledger.db
-      .prepare(
+    return ledger
+      .sql(
         `SELECT id, promotion_id AS promotionId, label, ablated_n AS ablatedN, commit_sha AS 'commit', seed, outcome,
            reason, metric, log_path AS logPath FROM evaluations WHERE promotion_id = ? ORDER BY id`,
       )

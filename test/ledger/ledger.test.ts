@@ -129,6 +129,43 @@ describe("the ledger", () => {
     ledger.close();
   });
 
+  it("finds the trial kept at a commit, and compiles each statement once however many trials", () => {
+    const ledger = Ledger.open(tempDir());
+    const run = ledger.createRun(RUN);
+    const finish = (id: number, verdict: "keep" | "discard") =>
+      ledger.finishTrial(id, {
+        verdict,
+        reason: verdict,
+        metric: 1,
+        incumbentMetric: 2,
+        metrics: {},
+        runMs: 1,
+        estimate: null,
+      });
+    const prepare = ledger.db.prepare.bind(ledger.db);
+    let compiled = 0;
+    ledger.db.prepare = ((sql: string) => {
+      compiled++;
+      return prepare(sql);
+    }) as typeof ledger.db.prepare;
+    const one = (n: number, verdict: "keep" | "discard") => {
+      const t = trial(ledger, run.id, n, `c${n}`, `change ${n}`);
+      finish(t.id, verdict);
+      ledger.replicates(t.id);
+      return t;
+    };
+    one(0, "keep");
+    const first = compiled;
+    expect(first).toBeGreaterThan(0);
+    const kept = one(1, "keep");
+    one(2, "discard");
+    expect(compiled).toBe(first);
+    expect(ledger.keptAt(run.id, "c1")!.id).toBe(kept.id);
+    expect(ledger.keptAt(run.id, "c2")).toBeNull();
+    expect(ledger.keptAt(run.id, "elsewhere")).toBeNull();
+    ledger.close();
+  });
+
   it("lives in WAL mode at the schema's latest version, on disk", () => {
     const root = tempDir();
     const ledger = Ledger.open(root);

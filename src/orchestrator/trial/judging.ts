@@ -5,9 +5,7 @@ import type { RunContext } from "../context.js";
 
 /** The parent's replicate values by seed: the trial whose commit is the parent, in this run. */
 function parentValues(ctx: RunContext, trial: TrialRow): Map<number, number> {
-  const parent = ctx.ledger
-    .trials(ctx.run.id)
-    .find((t) => t.commit === trial.parentCommit && t.verdict === "keep");
+  const parent = ctx.ledger.keptAt(ctx.run.id, trial.parentCommit);
   const bySeed = new Map<number, number[]>();
   if (parent)
     for (const r of ctx.ledger.replicates(parent.id))

@@ -67,14 +67,20 @@ export async function prepareProposal(
   const started = monotonic();
   const { watch } = ctx;
   let checkedOut = fileTimes(worktree);
-  const ask = () =>
-    researcher.propose({
+  const ask = () => {
+    // The whole run, copied only for a researcher that reads it: mutate and tune look up
+    // what was tried on the parent instead, and a copy per proposal grows with the run.
+    let history: TrialRow[] | undefined;
+    return researcher.propose({
       task,
       tag: run.tag,
       trial: trial.n,
       worktree,
       parent: { commit: trial.parentCommit, metric: parentMetric },
-      history: ledger.finished(run.id),
+      get history() {
+        history ??= ledger.finished(run.id);
+        return history;
+      },
       tried: ledger.triedOn(run.id, trial.parentCommit),
       inFlight: [...ctx.inFlight.values()],
       seed: run.seed,
@@ -82,6 +88,7 @@ export async function prepareProposal(
       signal: ctx.signal,
       ...(reconcile ? { reconcile } : {}),
     });
+  };
   let watched = await watch.watch(worktree, ask, trial.n);
   let usage = watched.value.usage;
   if (watched.changed && !watched.changed.certain && !ctx.signal.aborted) {

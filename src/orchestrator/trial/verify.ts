@@ -22,8 +22,7 @@ export async function verifyIncumbent(
   if (!held || ctx.signal.aborted) return null;
   const previous = trial.baseline
     ? null
-    : (ledger.trials(run.id).find((t) => t.commit === trial.parentCommit && t.verdict === "keep")
-        ?.verifyMetric ?? null);
+    : (ledger.keptAt(run.id, trial.parentCommit)?.verifyMetric ?? null);
   const dir = paths.trial(task.root, run.tag, trial.n);
   // The check runs the trial's code: it is watched as a replicate is.
   const { watch } = ctx;
