@@ -11,7 +11,10 @@
  * Demo: the demo task (real training of a small network), 24 trials per seed; reported is
  * the incumbent's val_loss at the end (the mean over the judge's seeds).
  *
- *   npm run bench -- research [synthetic|demo|both] [seeds]
+ * Researchers are `mutate` and `tune` (its default sampler); `tune:tpe` or `tune:cmaes` runs
+ * tune with that sampler.
+ *
+ *   npm run bench -- research [synthetic|demo|both] [seeds] [researchers] [landscapes]
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +25,7 @@ import { type StartOptions, startRun } from "../src/orchestrator/index.js";
 import { initTask } from "../src/task/init.js";
 
 const WHICH = process.argv[2] ?? "both";
+const RESEARCHERS = process.argv[4]?.split(",");
 const SIGMA = 0.05;
 
 const NOISE = `const gauss = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
@@ -96,11 +100,14 @@ function incumbentAfter(root: string, k: number, metric: string): number {
 
 /** A run tagged `bench` to its trial limit; the seconds it took. */
 async function timedRun(
-  options: Pick<StartOptions, "root" | "researcher" | "maxTrials" | "seed" | "sandbox">,
+  options: Pick<StartOptions, "root" | "maxTrials" | "seed" | "sandbox"> & { researcher: string },
 ): Promise<number> {
   const started = Date.now();
+  const [kind, sampler] = options.researcher.split(":");
   await startRun({
     ...options,
+    researcher: kind,
+    researcherFlags: sampler ? { sampler } : {},
     tag: "bench",
     signal: new AbortController().signal,
     emit: () => undefined,
@@ -171,16 +178,21 @@ const result: Record<string, unknown> = {
 
 if (WHICH === "synthetic" || WHICH === "both") {
   const seeds = Array.from({ length: Number(process.argv[3] ?? 10) }, (_, i) => 1 + i);
+  const researchers = RESEARCHERS ?? ["mutate", "tune", "tune:tpe"];
+  const names = process.argv[5]?.split(",");
+  const landscapes = LANDSCAPES.filter((l) => !names || names.includes(l.name));
   const runs: Awaited<ReturnType<typeof synthetic>>[] = [];
-  for (const landscape of LANDSCAPES)
+  for (const landscape of landscapes)
     for (const seed of seeds)
-      for (const researcher of ["mutate", "tune"]) {
+      for (const researcher of researchers) {
         const r = await synthetic(landscape, researcher, seed);
         runs.push(r);
         console.error(JSON.stringify(r));
       }
+  // Per landscape and researcher, the medians after 20 and 50 trials; each tune variant's
+  // median after 20 against mutate's after 50 (the target).
   result.synthetic = Object.fromEntries(
-    LANDSCAPES.map((l) => {
+    landscapes.map((l) => {
       const of = (researcher: string, key: "after20" | "after50") =>
         round(
           median(
@@ -189,15 +201,21 @@ if (WHICH === "synthetic" || WHICH === "both") {
               .map((r) => r[key]),
           ),
         );
+      const mutate50 = researchers.includes("mutate") ? of("mutate", "after50") : null;
       return [
         l.name,
-        {
-          mutate_after20: of("mutate", "after20"),
-          mutate_after50: of("mutate", "after50"),
-          tune_after20: of("tune", "after20"),
-          tune_after50: of("tune", "after50"),
-          tune20_beats_mutate50: of("tune", "after20") < of("mutate", "after50"),
-        },
+        Object.fromEntries(
+          researchers.map((r) => [
+            r,
+            {
+              after20: of(r, "after20"),
+              after50: of(r, "after50"),
+              ...(r.startsWith("tune") && mutate50 !== null
+                ? { after20_beats_mutate_after50: of(r, "after20") < mutate50 }
+                : {}),
+            },
+          ]),
+        ),
       ];
     }),
   );
@@ -207,9 +225,10 @@ if (WHICH === "synthetic" || WHICH === "both") {
 
 if (WHICH === "demo" || WHICH === "both") {
   const seeds = [1, 2, 3];
+  const researchers = RESEARCHERS ?? ["mutate", "tune"];
   const runs: Awaited<ReturnType<typeof demo>>[] = [];
   for (const seed of seeds)
-    for (const researcher of ["mutate", "tune"]) {
+    for (const researcher of researchers) {
       const r = await demo(researcher, seed);
       runs.push(r);
       console.error(JSON.stringify(r));
@@ -218,10 +237,9 @@ if (WHICH === "demo" || WHICH === "both") {
     runs.filter((r) => r.researcher === researcher).map((r) => r.best);
   result.demo = {
     seeds,
-    mutate_best: of("mutate").map(round),
-    tune_best: of("tune").map(round),
-    mutate_median: round(median(of("mutate"))),
-    tune_median: round(median(of("tune"))),
+    ...Object.fromEntries(
+      researchers.map((r) => [r, { best: of(r).map(round), median: round(median(of(r))) }]),
+    ),
   };
   result.demo_runs = runs;
 }

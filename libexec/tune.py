@@ -3,7 +3,7 @@
 One JSON request per line in, one JSON answer per line out. Requests:
 
   {"op": "open", "storage": "sqlite:///…", "study": "tune", "direction": "minimize",
-   "sampler": "tpe" | "cmaes", "seed": 42, "x0": {name: value} (CMA-ES's start)}
+   "sampler": "gp" | "tpe" | "cmaes", "seed": 42, "x0": {name: value} (CMA-ES's start)}
       -> {"ok": true, "optuna": "3.1.0", "told": [trial numbers of the run already told]}
   {"op": "ask", "for": n, "space": {name: dimension}}
       -> {"ok": true, "number": k, "params": {name: value}}
@@ -19,8 +19,14 @@ trial carries the number of the trial it was asked for as "proposed_for". Errors
 """
 
 import json
+import os
 import sys
 import warnings
+
+# The helper's matrices are small: BLAS threads only contend, with each other and with
+# the trials running beside it.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 def main():
@@ -52,7 +58,10 @@ def main():
                 )
                 reply({"ok": True, "optuna": optuna.__version__, "told": told})
             elif op == "ask":
-                trial = study.ask(distributions(optuna, request["space"]))
+                space = distributions(optuna, request["space"])
+                if hasattr(study.sampler, "space"):  # the GP models exactly what is asked
+                    study.sampler.space = space
+                trial = study.ask(space)
                 trial.set_user_attr("proposed_for", str(request["for"]))
                 pending[trial.number] = trial
                 params = {k: plain(v) for k, v in trial.params.items()}
@@ -91,13 +100,17 @@ def open_study(optuna, request):
             independent_sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=1),
             warn_independent_sampling=False,
         )
-    else:
+    elif request.get("sampler") == "tpe":
         # The study is told the baseline before its first ask: TPE models from there at once
         # instead of spending its usual ten random samples, which around code that already
         # works are mostly worse (bench/README.md, research).
         sampler = optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=1
         )
+    else:
+        from gp import GPSampler
+
+        sampler = GPSampler(seed=seed)
     study = optuna.create_study(
         storage=request["storage"],
         study_name=request["study"],

@@ -34,6 +34,8 @@ import { pythonWithOptuna, Study } from "./study.js";
 
 /** Asks per proposal before giving up on finding a configuration not tried yet. */
 const ASKS = 20;
+/** tune's samplers, as the header and hypotheses name them. */
+const SAMPLERS: Record<string, string> = { gp: "GP", tpe: "TPE", cmaes: "CMA-ES" };
 /** Finished trials told to a new study at most (the most recent), so a start stays quick. */
 const WARM_START = 2000;
 
@@ -56,21 +58,22 @@ interface Shared {
 const studies = new Map<string, Promise<Shared>>();
 
 /**
- * The optimizing researcher: Optuna's TPE (or CMA-ES) over the parameters of the editable
- * files. Every finished trial of the run is told to the study (its mean metric over the
- * judge's seeds, or a failure), including trials other researchers proposed and those of
- * earlier sessions, so a resumed run or one after an import starts warm. Each proposal
+ * The optimizing researcher: an Optuna study (a Gaussian process, TPE or CMA-ES) over the
+ * parameters of the editable files. Every finished trial of the run is told to the study
+ * (its mean metric over the judge's seeds, or a failure), including trials other
+ * researchers proposed and those of earlier sessions, so a resumed run or one after an
+ * import starts warm. Each proposal
  * sets every parameter to the sampled value on the incumbent; its title names the ones
  * that changed.
  */
 export function createTuneResearcher(config: ResearcherConfig): Researcher {
   const options: StudyOptions = {
-    sampler: (config.sampler as string | undefined) ?? "tpe",
+    sampler: (config.sampler as string | undefined) ?? "gp",
     python: config.python as string | undefined,
     warmStart: (config.warmStart as string[] | undefined) ?? [],
   };
   const rules = config.params ?? undefined;
-  const search = paramSearch(`tune (${options.sampler === "cmaes" ? "CMA-ES" : "TPE"})`, rules);
+  const search = paramSearch(`tune (${SAMPLERS[options.sampler]})`, rules);
   // The dimensions of the run's first commit, whose inferred bounds every proposal uses.
   let base: { commit: string; dims: Dimension[] } | null = null;
   let opened: string | null = null;
@@ -377,7 +380,7 @@ async function ask(
     return {
       ok: true,
       title,
-      hypothesis: `${sampler === "cmaes" ? "CMA-ES" : "TPE"} suggests ${edits.map((e) => `${e.dimension.key} = ${e.raw}`).join(", ")} improves ${request.task.metric.name}`,
+      hypothesis: `${SAMPLERS[sampler]} suggests ${edits.map((e) => `${e.dimension.key} = ${e.raw}`).join(", ")} improves ${request.task.metric.name}`,
       detail: { edits: editsDetail(edits), study: number },
     };
   }
@@ -409,20 +412,20 @@ export const tuneResearcher: ResearcherKind = {
   name: "tune",
   settings: {
     params: researcherFields.params,
-    sampler: oneOf(["tpe", "cmaes"]).default("tpe"),
+    sampler: oneOf(["gp", "tpe", "cmaes"]).default("gp"),
     python: text("the Python that has Optuna").optional(),
     warm_start: z.array(text("a run's tag"), { error: required("a list of run tags") }).optional(),
   },
   flags: [
-    { flags: "--sampler <name>", description: "tune's sampler: tpe (default) or cmaes" },
+    { flags: "--sampler <name>", description: "tune's sampler: gp (default), tpe or cmaes" },
     {
       flags: "--warm-start <tags>",
       description: "tune learns first from these runs of the task (comma-separated tags)",
     },
   ],
   configure: (config, file) => {
-    if (config.sampler !== undefined && !["tpe", "cmaes"].includes(String(config.sampler)))
-      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use tpe or cmaes`);
+    if (config.sampler !== undefined && !Object.hasOwn(SAMPLERS, String(config.sampler)))
+      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use gp, tpe or cmaes`);
     // A relative `python` in the task file is the task's, not the current folder's.
     const python = config.python as string | undefined;
     if (python?.includes("/") && !isAbsolute(python))
@@ -439,10 +442,7 @@ export const tuneResearcher: ResearcherKind = {
       : config;
   },
   preflight: async (config) => {
-    await pythonWithOptuna(
-      config.python as string | undefined,
-      (config.sampler as string) ?? "tpe",
-    );
+    await pythonWithOptuna(config.python as string | undefined, (config.sampler as string) ?? "gp");
   },
   create: (config) => createTuneResearcher(config),
 };
