@@ -2,15 +2,16 @@
 
 TPE and CMA-ES need many trials before they beat local random changes; a research run has
 tens. A Gaussian process models the noisy metric from the first trials on, and expected
-improvement picks where to look next: near the best configuration while that still
-promises gains, further out once it does not (bench/README.md, research).
+improvement picks the next sample inside a trust region around the best trial: a box that
+is wide after a new best and narrows while later trials fail to beat it, since code that
+already works is improved near where it stands (bench/README.md, research).
 
 The model: every parameter mapped to [0, 1] (a log scale where the dimension has one),
 each choice of a categorical parameter a coordinate of its own (one-hot); a Matérn 5/2
 kernel with a length scale per coordinate, its signal and noise variance fitted to the
-trials by maximum a posteriori; the metric standardized, failures counted as the worst
-result seen. Proposals still running count as if they had scored what the model predicts
-for them (a kriging believer), so parallel asks spread out.
+trials by maximum a posteriori; the metric standardized with outliers pulled in,
+failures counted as the worst result seen. Proposals still running count as if they had
+scored what the model predicts for them (a kriging believer), so parallel asks spread out.
 
 Cost grows with the cube of the trials modelled: past MAX_MODELLED, the best half and the
 latest half of them are kept.
@@ -26,7 +27,7 @@ from optuna.trial import TrialState
 MAX_MODELLED = 200
 REGION_START, REGION_SHRINK, REGION_MIN = 0.3, 0.85, 0.05
 PRIOR_QUANTILE = 0.5
-ROUNDING = (1, 2)  # significant digits tried, in order
+ROUNDING = (1, 2, 3)  # significant digits tried, in order
 ROUNDING_COST = math.log(1 / 0.9)
 SQRT5 = math.sqrt(5)
 
@@ -75,8 +76,7 @@ class GPSampler(optuna.samplers.BaseSampler):
         stall = len(y) - 1 - int(np.argmin(y))  # trials told since the best one
         X = np.array(done)
         X, y = modelled(X, y)
-        # The prior mean at a poor result, not the average one: far from every trial the model
-        # expects little, so its uncertainty there alone does not draw samples to the corners.
+        # The prior mean at the median result, not the mean, which a few bad results drag up.
         y = standardized(y)
         y = y - np.quantile(y, PRIOR_QUANTILE)
         self.theta = fit(X, y, self.theta)
@@ -89,30 +89,32 @@ class GPSampler(optuna.samplers.BaseSampler):
         return {} if best is None else cube.decode(best)
 
     def maximize(self, cube, model, X, seen, radius):
-        """Expected improvement, maximized by random and local search: mostly inside a box
-        of half-side `radius` around the best trial, a few points anywhere."""
+        """Expected improvement, maximized by random and local search inside a box of
+        half-side `radius` around the best trial (and steps around the next best few)."""
         mean = model.mean(X)
         incumbent = mean.min()
         order = np.argsort(mean)[:5]
         w = cube.width
-        box = X[order[0]] + radius * (2 * self.rng.random((1000, w)) - 1)
-        candidates = [cube.snap(cube.flip(box, radius, self.rng)), cube.snap(self.rng.random((100, w)))]
+        center = X[order[0]]
+        inside = lambda C: cube.snap(cube.within(C, center, radius))  # noqa: E731
+        box = center + radius * (2 * self.rng.random((1000, w)) - 1)
+        candidates = [inside(cube.flip(box, radius, self.rng))]
         for s in (0.25, 0.5, 1.0):
             around = X[self.rng.choice(order, 300)]
             step = around + s * radius * self.rng.normal(size=around.shape)
-            candidates.append(cube.snap(cube.flip(step, s * radius, self.rng)))
+            candidates.append(inside(cube.flip(step, s * radius, self.rng)))
             # One coordinate at a time, as a person changes one setting.
             axis = around.copy()
             cols = self.rng.integers(w, size=len(axis))
             axis[np.arange(len(axis)), cols] += s * radius * self.rng.normal(size=len(axis))
-            candidates.append(cube.snap(axis))
+            candidates.append(inside(axis))
         C = np.vstack(candidates)
         score = acquisition(model, C, incumbent, seen)
         top = C[np.argsort(-score)[:10]]
         top_score = np.sort(score)[::-1][:10]
         for s in (0.3, 0.1, 0.03):  # refine the best few with ever smaller steps
             for _ in range(3):
-                step = cube.snap(top + s * radius * self.rng.normal(size=top.shape))
+                step = inside(top + s * radius * self.rng.normal(size=top.shape))
                 new = acquisition(model, step, incumbent, seen)
                 better = new > top_score
                 top[better], top_score[better] = step[better], new[better]
@@ -123,9 +125,9 @@ class GPSampler(optuna.samplers.BaseSampler):
         return self.rounder(cube, model, incumbent, seen, top[np.argmax(top_score)], top_score.max())
 
     def rounder(self, cube, model, incumbent, seen, x, score):
-        """The pick with its numbers rounded to one or two significant digits, each where that
-        costs under a tenth of the expected improvement: a reader sees `0.001`, not
-        `0.000973`, and round values are where people put settings."""
+        """The pick with its numbers rounded to one, two or three significant digits, each
+        where that costs under a tenth of the expected improvement: a reader sees `0.001`,
+        not `0.000973`, `400`, not `399`, and round values are where people put settings."""
         for col in cube.numeric:
             for digits in ROUNDING:
                 y = x.copy()
@@ -152,16 +154,24 @@ class Cube:
             self.columns[name] = (width, n)
             width += n
         self.width = width
-        # Float columns (integers and choices are exact already), with their dimension.
+        # Number columns, with their dimension: the ones a sample may round.
         self.numeric = {
             self.columns[name][0]: d
             for name, d in space.items()
-            if isinstance(d, optuna.distributions.FloatDistribution)
+            if not isinstance(d, CategoricalDistribution)
         }
 
     def bounds(self, d):
         low, high = float(d.low), float(d.high)
         return (math.log(low), math.log(high)) if d.log else (low, high)
+
+    def within(self, X, center, radius):
+        """Points with their number coordinates clipped to the box around `center` (choices
+        are changed by `flip`, not by distance)."""
+        X = X.copy()
+        for col in self.numeric:
+            X[:, col] = np.clip(X[:, col], center[col] - radius, center[col] + radius)
+        return X
 
     def flip(self, X, p, rng):
         """Each choice of each point replaced by a random one with probability `p` (at least
@@ -174,11 +184,13 @@ class Cube:
         return X
 
     def rounded(self, u, col, digits):
-        """Coordinate `u` of a float column, its value rounded to `digits` significant digits."""
+        """Coordinate `u` of a number column, its value rounded to `digits` significant digits."""
         d = self.numeric[col]
         low, high = self.bounds(d)
         v = low + u * (high - low)
         v = math.exp(v) if d.log else v
+        if isinstance(d, optuna.distributions.IntDistribution):
+            v = round(v)
         if v == 0:
             return u
         r = float(f"{v:.{digits}g}")
@@ -255,6 +267,11 @@ def modelled(X, y):
 
 
 def standardized(y):
+    """Centred and scaled, results beyond Tukey's upper fence pulled back to it: one
+    diverged run (or a failure, counted as the worst) would otherwise squeeze every good
+    result into a sliver of the scale, where the model cannot tell them apart."""
+    q1, q3 = np.quantile(y, [0.25, 0.75])
+    y = np.minimum(y, q3 + 1.5 * (q3 - q1)) if q3 > q1 else y
     sd = y.std()
     return (y - y.mean()) / (sd if sd > 0 else 1)
 
