@@ -77,6 +77,7 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
   // The dimensions of the run's first commit, whose inferred bounds every proposal uses.
   let base: { commit: string; dims: Dimension[] } | null = null;
   let opened: string | null = null;
+  let last: ProposalRequest | null = null;
   return {
     name: "tune",
     instant: true,
@@ -100,6 +101,7 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
           };
         const dims = anchored(found.dimensions, base.dims);
         opened = storage(request);
+        last = request;
         // A helper that died, hung or hit a locked file is started afresh once; the study
         // file holds what was told, so nothing is told twice.
         for (let attempt = 0; ; attempt++) {
@@ -114,9 +116,35 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
         }
       }),
     async close() {
-      if (opened) await drop(opened);
+      if (!opened) return;
+      if (last) await tellFinished(opened, last).catch(() => {});
+      await drop(opened);
     },
   };
+}
+
+/**
+ * At the session's end, the results of this process's proposals that finished after the
+ * last ask (the run's last trials), so that the study of a finished run holds every
+ * result. One interrupted stays open; the next session closes it.
+ */
+async function tellFinished(path: string, request: ProposalRequest): Promise<void> {
+  const shared = await studies.get(path);
+  if (!shared?.asked.size) return;
+  const ledger = Ledger.open(request.task.root);
+  try {
+    const run = ledger.run(request.tag);
+    for (const [n, number] of [...shared.asked]) {
+      const t = run && ledger.trial(run.id, n);
+      const result = t ? outcome(t) : null;
+      if (!result) continue;
+      shared.asked.delete(n);
+      shared.told.add(String(n));
+      await shared.study.request({ op: "tell", number, trial: String(n), result });
+    }
+  } finally {
+    ledger.close();
+  }
 }
 
 /** Ends the helper of a study file, if one runs. */
