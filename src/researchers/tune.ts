@@ -103,15 +103,20 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
         opened = storage(request);
         last = request;
         // A helper that died, hung or hit a locked file is started afresh once; the study
-        // file holds what was told, so nothing is told twice.
+        // file holds what was told, so nothing is told twice. A study whose space no longer
+        // fits the code (a kept change gave a parameter new choices, or made an integer a
+        // float) is set aside and told the run's trials anew in the space of now.
         for (let attempt = 0; ; attempt++) {
+          const opening = open(request, options, dims);
           try {
-            const shared = await open(request, options, dims);
+            const shared = await opening;
             await catchUp(shared, request, dims);
             return await ask(shared, request, dims, options.sampler);
           } catch (error) {
-            await drop(opened);
+            await drop(opened, opening);
             if (attempt > 0) throw error;
+            if (OTHER_SPACE.test((error as Error).message) && existsSync(opened))
+              renameSync(opened, `${opened}.unusable-${Date.now()}`);
           }
         }
       }),
@@ -147,16 +152,21 @@ async function tellFinished(path: string, request: ProposalRequest): Promise<voi
   }
 }
 
-/** Ends the helper of a study file, if one runs. */
-async function drop(path: string): Promise<void> {
+/**
+ * Ends the helper of a study file, if one runs: `which` only, when given, so that a
+ * proposal that failed does not end the helper another one has started since.
+ */
+async function drop(path: string, which?: Promise<Shared>): Promise<void> {
   const shared = studies.get(path);
-  if (!shared) return;
+  if (!shared || (which && shared !== which)) return;
   studies.delete(path);
   await shared.then((s) => s.study.close()).catch(() => {});
 }
 
 /** What SQLite and Optuna say of a file that holds no usable study. */
 const UNUSABLE = /not a database|malformed|no such table|no such column|alembic|schema/i;
+/** What Optuna says of a parameter whose distribution differs from the study's. */
+const OTHER_SPACE = /dynamic value space|different distribution/i;
 
 const storage = (r: ProposalRequest) => join(r.task.root, STATE_DIR, "runs", r.tag, "tune.sqlite3");
 

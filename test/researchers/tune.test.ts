@@ -1,12 +1,17 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { ResearcherError } from "../../src/errors.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
+import {
+  resumeRun,
+  type StartOptions,
+  startRun,
+  tryWorkingCopy,
+} from "../../src/orchestrator/index.js";
 import { makeRepo, PYTHON, tempDir } from "../helpers.js";
 
 /**
@@ -294,6 +299,46 @@ describe("the tune researcher, with the real Optuna helper", () => {
     },
     90_000,
   );
+
+  it("sets the study aside when a kept change gives a parameter new choices, and goes on in the new space", async () => {
+    const root = task();
+    await start(root, { maxTrials: 4 }).promise;
+    // A person (or another researcher) keeps a change that also adds a choice.
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" });
+    git("checkout", "-q", "autoresearch/t1");
+    const file = join(root, "train.mjs");
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8")
+        .replace(/const x = [^;]+;/, "const x = 3.0;")
+        .replace(/const depth = [^;]+;/, "const depth = 6;")
+        .replace(
+          /const act = "[a-z]+"; \/\/ mutate: relu\|gelu/,
+          'const act = "gelu"; // mutate: relu|gelu|silu',
+        ),
+    );
+    const tried = await tryWorkingCopy({
+      root,
+      title: "the optimum, silu allowed",
+      hypothesis: "x = 3, depth = 6 and gelu score 0",
+      newTag: "t1",
+      sandbox: "none",
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    expect(tried.trial?.verdict).toBe("keep");
+    git("checkout", "-q", "main");
+
+    expect((await resume(root, 9)).status).toBe("finished");
+    const after = trials(root).filter((t) => t.n > tried.trial!.n);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((t) => t.verdict === "invalid").map((t) => t.reason)).toEqual([]);
+    expect(
+      readdirSync(join(root, ".autoresearch", "runs", "t1")).some((f) =>
+        f.startsWith("tune.sqlite3.unusable-"),
+      ),
+    ).toBe(true);
+  }, 120_000);
 
   it("sets an unusable study file aside and rebuilds the study from the ledger", async () => {
     const root = task();

@@ -82,7 +82,11 @@ export async function prepareProposal(
         return history;
       },
       tried: ledger.triedOn(run.id, trial.parentCommit),
-      inFlight: [...ctx.inFlight.values()],
+      // Read when asked, not when the proposal began: a researcher that asks again (tune)
+      // sees trials started meanwhile. Carried changes by their own title.
+      get inFlight() {
+        return [...ctx.inFlight.values()].map(carriedTitle);
+      },
       seed: run.seed,
       sandbox: ctx.sandbox,
       signal: ctx.signal,
