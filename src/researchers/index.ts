@@ -82,6 +82,24 @@ export function researcherFlags(): Flag[] {
 }
 
 /**
+ * Refuses a kind's own flag that no researcher of the run reads (`--sampler` without
+ * `tune`): silently ignored, it would leave the user believing it took effect.
+ */
+export function checkFlagsUsed(kinds: string[], flags: FlagValues): void {
+  for (const kind of RESEARCHERS)
+    for (const flag of kind.flags) {
+      const name = flagName(flag);
+      if (flags[name] === undefined || name === "model" || name === "baseUrl") continue;
+      const readers = RESEARCHERS.filter((k) => k.flags.some((f) => flagName(f) === name));
+      if (readers.some((k) => kinds.includes(k.name))) continue;
+      const option = flag.flags.split(" ")[0];
+      throw new UsageError(
+        `${option} is a setting of the ${readers.map((k) => k.name).join(" or ")} researcher, which this run does not use (${kinds.join(", ")}); add --researcher ${readers[0]!.name}`,
+      );
+    }
+}
+
+/**
  * The task file's researcher settings, overridden by the environment
  * (AUTORESEARCH_RESEARCHER, AUTORESEARCH_MODEL, AUTORESEARCH_BASE_URL), overridden by flags.
  * The providers' own ANTHROPIC_BASE_URL and OPENAI_BASE_URL apply when no base URL is set.

@@ -340,6 +340,16 @@ describe("the tune researcher, with the real Optuna helper", () => {
     ).toBe(true);
   }, 120_000);
 
+  it("refuses --sampler on a run without tune rather than ignore it", async () => {
+    const root = task();
+    await expect(
+      start(root, { researcher: "mutate", researcherFlags: { sampler: "tpe" } }).promise,
+    ).rejects.toThrow(
+      /--sampler is a setting of the tune researcher, which this run does not use \(mutate\); add --researcher tune/,
+    );
+    expect(existsSync(join(root, ".autoresearch", "runs", "t1"))).toBe(false);
+  });
+
   it("sets an unusable study file aside and rebuilds the study from the ledger", async () => {
     const root = task();
     await start(root, { maxTrials: 4 }).promise;

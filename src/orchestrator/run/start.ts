@@ -3,7 +3,7 @@ import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
 import { resolveSandbox } from "../../executors/sandbox.js";
 import { createJudge } from "../../judge/index.js";
 import { Ledger } from "../../ledger/ledger.js";
-import { checkBudget, researcherConfig } from "../../researchers/index.js";
+import { checkBudget, checkFlagsUsed, researcherConfig } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
@@ -76,6 +76,10 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
           ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
         }),
       );
+  checkFlagsUsed(
+    configs.map((c) => c.kind),
+    options.researcherFlags ?? {},
+  );
   for (const config of configs) checkBudget(config, options.maxUsd ?? null);
   const researchers = own
     ? [own]
