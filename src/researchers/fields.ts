@@ -50,6 +50,7 @@ export const researcherFields = {
     .array(z.union([text("a parameter name or glob"), paramRule]), {
       error: required("a list of parameter names, or of { name, range, log, int, choices }"),
     })
+    .min(1, "name at least one parameter, or leave params out to search them all")
     .transform((list) => list.map((p) => (typeof p === "string" ? { name: p } : p)))
     .optional(),
   /** Where a researcher program in the sandbox keeps its own state; each kind has defaults. */

@@ -416,6 +416,17 @@ describe("what is not a parameter, and what cannot be searched", () => {
       "wide is a number (64): its choices must be numbers",
     ]);
     expect(dims.map((d) => [d.key, d.choices])).toEqual([["flag", [true, false]]]);
+    // Settings that do not fit the value are refused, not bent.
+    const more = await findParams("u.py", "beta2 = 0.99\nuse_bias = True\n");
+    expect(
+      dimensions(more, [
+        { name: "beta2", int: true },
+        { name: "use_bias", range: [0, 1] },
+      ]).problems,
+    ).toEqual([
+      "beta2 is declared int but its value 0.99 is not a whole number",
+      "use_bias is a boolean: it takes only choices, not a range, a log scale or int",
+    ]);
   });
 
   it("writes a sampled float readably, inside even a narrow range", () => {

@@ -174,6 +174,10 @@ describe("the task file", () => {
       ["run: x\neditable: [a]\nmetric: {goal: minimize}\n", /metric.name: is required/],
       [`${MINIMAL}timeout: 0s\n`, /timeout: must be a positive duration/],
       [
+        `${MINIMAL}researcher: { params: [] }\n`,
+        /researcher.params: name at least one parameter, or leave params out to search them all, got \[\]/,
+      ],
+      [
         `${MINIMAL}budget: 10s\ntimeout: 5s\n`,
         /timeout: must be longer than budget \(10s\), got 5s/,
       ],

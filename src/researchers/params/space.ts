@@ -106,7 +106,11 @@ function dimension(p: Param, key: string, rule: ParamRule | null): Dimension | s
     if (typeof choices === "string") return choices;
     return { ...base, type: "choice", choices, declared: true };
   }
-  if (p.kind === "bool") return { ...base, type: "choice", choices: [false, true], declared: true };
+  if (p.kind === "bool") {
+    if (rule?.range || rule?.log || rule?.int)
+      return `is a boolean: it takes only choices, not a range, a log scale or int`;
+    return { ...base, type: "choice", choices: [false, true], declared: true };
+  }
   if (p.kind === "string") return `is a string (${p.raw}): give it choices`;
   const range = rule?.range ?? h.range;
   const x = Number(paramValue(p));
@@ -120,6 +124,8 @@ function dimension(p: Param, key: string, rule: ParamRule | null): Dimension | s
     return { ...base, type: "int", low, high, declared: !!range };
   }
   const integer = rule?.int ?? p.kind === "int";
+  if (integer && !Number.isInteger(x))
+    return `is declared int but its value ${p.raw} is not a whole number`;
   let [low, high] = range ?? inferred(x, integer);
   if (integer) [low, high] = [Math.ceil(low), Math.floor(high)];
   if (!Number.isFinite(low) || !Number.isFinite(high)) return `has no finite range: give it one`;
