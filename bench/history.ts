@@ -65,18 +65,21 @@ const root = makeTask();
 const quiet = { signal: new AbortController().signal, emit: () => undefined };
 try {
   await startRun({ root, tag: "h", researcher: "mutate", maxTrials: MEASURED + 1, ...quiet });
-  const rows: { trials_before: number; median_ms: number }[] = [];
+  // The process's resident memory after each size: every fork copies its page tables, so a
+  // larger process starts each git command and replicate more slowly.
+  const rss = () => Math.round(process.memoryUsage().rss / 1e6);
+  const rows: { trials_before: number; median_ms: number; rss_mb: number }[] = [];
   const measure = (from: number) => {
     const ledger = Ledger.open(root);
     const trials = ledger.trials(ledger.run("h")!.id).filter((t) => t.n >= from);
     ledger.close();
     return median(trials.map((t) => t.finishedAt! - t.createdAt));
   };
-  rows.push({ trials_before: 1, median_ms: measure(1) });
+  rows.push({ trials_before: 1, median_ms: measure(1), rss_mb: rss() });
   for (const size of SIZES) {
     pad(root, size);
     await resumeRun({ root, tag: "h", maxTrials: size + MEASURED, ...quiet });
-    rows.push({ trials_before: size, median_ms: measure(size) });
+    rows.push({ trials_before: size, median_ms: measure(size), rss_mb: rss() });
     console.log(JSON.stringify(rows.at(-1)));
   }
   const base = rows.find((r) => r.trials_before === SIZES[0])!.median_ms;

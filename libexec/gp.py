@@ -270,6 +270,10 @@ def standardized(y):
     """Centred and scaled, results beyond Tukey's upper fence pulled back to it: one
     diverged run (or a failure, counted as the worst) would otherwise squeeze every good
     result into a sliver of the scale, where the model cannot tell them apart."""
+    finite = y[np.isfinite(y)]
+    y = np.clip(y, finite.min(), finite.max()) if len(finite) else np.zeros_like(y)
+    big = np.abs(y).max()
+    y = y / big if big > 0 else y  # values near 1e308 would overflow the sums below
     q1, q3 = np.quantile(y, [0.25, 0.75])
     y = np.minimum(y, q3 + 1.5 * (q3 - q1)) if q3 > q1 else y
     sd = y.std()
