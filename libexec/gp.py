@@ -1,4 +1,4 @@
-"""tune's default sampler: Bayesian optimization with a Gaussian process, numpy only.
+"""tune's `gp` sampler: Bayesian optimization with a Gaussian process, numpy only.
 
 TPE and CMA-ES need many trials before they beat local random changes; a research run has
 tens. A Gaussian process models the noisy metric from the first trials on, and expected
@@ -96,7 +96,10 @@ class GPSampler(optuna.samplers.BaseSampler):
         order = np.argsort(mean)[:5]
         w = cube.width
         center = X[order[0]]
-        inside = lambda C: cube.snap(cube.within(C, center, radius))  # noqa: E731
+
+        def inside(C):
+            return cube.snap(cube.within(C, center, radius))
+
         box = center + radius * (2 * self.rng.random((1000, w)) - 1)
         candidates = [inside(cube.flip(box, radius, self.rng))]
         for s in (0.25, 0.5, 1.0):

@@ -3,7 +3,7 @@
 One JSON request per line in, one JSON answer per line out. Requests:
 
   {"op": "open", "storage": "sqlite:///…", "study": "tune", "direction": "minimize",
-   "sampler": "gp" | "tpe" | "cmaes", "seed": 42, "x0": {name: value} (CMA-ES's start)}
+   "sampler": "tpe" | "gp" | "cmaes", "seed": 42, "x0": {name: value} (CMA-ES's start)}
       -> {"ok": true, "optuna": "3.1.0", "told": [trial numbers of the run already told]}
   {"op": "ask", "for": n, "space": {name: dimension}}
       -> {"ok": true, "number": k, "params": {name: value}}
@@ -100,17 +100,17 @@ def open_study(optuna, request):
             independent_sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=1),
             warn_independent_sampling=False,
         )
-    elif request.get("sampler") == "tpe":
+    elif request.get("sampler") == "gp":
+        from gp import GPSampler
+
+        sampler = GPSampler(seed=seed)
+    else:
         # The study is told the baseline before its first ask: TPE models from there at once
         # instead of spending its usual ten random samples, which around code that already
         # works are mostly worse (bench/README.md, research).
         sampler = optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=1
         )
-    else:
-        from gp import GPSampler
-
-        sampler = GPSampler(seed=seed)
     study = optuna.create_study(
         storage=request["storage"],
         study_name=request["study"],

@@ -58,7 +58,7 @@ interface Shared {
 const studies = new Map<string, Promise<Shared>>();
 
 /**
- * The optimizing researcher: an Optuna study (a Gaussian process, TPE or CMA-ES) over the
+ * The optimizing researcher: an Optuna study (TPE, a Gaussian process or CMA-ES) over the
  * parameters of the editable files. Every finished trial of the run is told to the study
  * (its mean metric over the judge's seeds, or a failure), including trials other
  * researchers proposed and those of earlier sessions, so a resumed run or one after an
@@ -68,7 +68,7 @@ const studies = new Map<string, Promise<Shared>>();
  */
 export function createTuneResearcher(config: ResearcherConfig): Researcher {
   const options: StudyOptions = {
-    sampler: (config.sampler as string | undefined) ?? "gp",
+    sampler: (config.sampler as string | undefined) ?? "tpe",
     python: config.python as string | undefined,
     warmStart: (config.warmStart as string[] | undefined) ?? [],
   };
@@ -450,12 +450,12 @@ export const tuneResearcher: ResearcherKind = {
   name: "tune",
   settings: {
     params: researcherFields.params,
-    sampler: oneOf(["gp", "tpe", "cmaes"]).default("gp"),
+    sampler: oneOf(["tpe", "gp", "cmaes"]).default("tpe"),
     python: text("the Python that has Optuna").optional(),
     warm_start: z.array(text("a run's tag"), { error: required("a list of run tags") }).optional(),
   },
   flags: [
-    { flags: "--sampler <name>", description: "tune's sampler: gp (default), tpe or cmaes" },
+    { flags: "--sampler <name>", description: "tune's sampler: tpe (default), gp or cmaes" },
     {
       flags: "--warm-start <tags>",
       description: "tune learns first from these runs of the task (comma-separated tags)",
@@ -463,7 +463,7 @@ export const tuneResearcher: ResearcherKind = {
   ],
   configure: (config, file) => {
     if (config.sampler !== undefined && !Object.hasOwn(SAMPLERS, String(config.sampler)))
-      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use gp, tpe or cmaes`);
+      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use tpe, gp or cmaes`);
     // A relative `python` in the task file is the task's, not the current folder's.
     const python = config.python as string | undefined;
     if (python?.includes("/") && !isAbsolute(python))
@@ -480,7 +480,10 @@ export const tuneResearcher: ResearcherKind = {
       : config;
   },
   preflight: async (config) => {
-    await pythonWithOptuna(config.python as string | undefined, (config.sampler as string) ?? "gp");
+    await pythonWithOptuna(
+      config.python as string | undefined,
+      (config.sampler as string) ?? "tpe",
+    );
   },
   create: (config) => createTuneResearcher(config),
 };
