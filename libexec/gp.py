@@ -55,7 +55,7 @@ class GPSampler(optuna.samplers.BaseSampler):
         if not search_space:
             return {}
         cube = Cube(search_space)
-        done, values, running = [], [], []
+        done, values, running, unknown = [], [], [], []
         for t in study.get_trials(deepcopy=False):
             x = cube.encode(t.params)
             if x is None:
@@ -68,6 +68,8 @@ class GPSampler(optuna.samplers.BaseSampler):
                 values.append(None)
             elif t.state == TrialState.RUNNING and t.number != trial.number:
                 running.append(x)
+            elif t.state == TrialState.FAIL:  # asked, not run (a repeat of one in flight)
+                unknown.append(x)
         known = [v for v in values if v is not None]
         if not known:
             return {}  # nothing to model yet: every parameter sampled independently
@@ -84,7 +86,9 @@ class GPSampler(optuna.samplers.BaseSampler):
         if running:  # kriging believer: pretend the running ones scored the prediction
             R = np.array(running)
             model = Posterior(np.vstack([X, R]), np.concatenate([y, model.mean(R)]), self.theta)
-        seen = np.vstack([X] + ([np.array(running)] if running else []))
+        # Not to be sampled again: what was measured, what runs, what was asked and not run
+        # (a sample that repeats a trial in flight would otherwise come back every ask).
+        seen = np.vstack([X] + [np.array(p) for p in (running, unknown) if p])
         best = self.maximize(cube, model, X, seen, region(stall))
         return {} if best is None else cube.decode(best)
 
@@ -133,10 +137,13 @@ class GPSampler(optuna.samplers.BaseSampler):
         not `0.000973`, `400`, not `399`, and round values are where people put settings."""
         for col in cube.numeric:
             for digits in ROUNDING:
-                y = x.copy()
-                y[col] = cube.rounded(y[col], col, digits)
-                if y[col] == x[col]:
+                u = cube.rounded(x[col], col, digits)
+                if u is None:  # rounded out of the range: a digit more may fit
+                    continue
+                if u == x[col]:
                     break
+                y = x.copy()
+                y[col] = u
                 new = acquisition(model, y[None, :], incumbent, seen)[0]
                 if new >= score - ROUNDING_COST:
                     x, score = y, max(score, new)
@@ -187,7 +194,8 @@ class Cube:
         return X
 
     def rounded(self, u, col, digits):
-        """Coordinate `u` of a number column, its value rounded to `digits` significant digits."""
+        """Coordinate `u` of a number column, its value rounded to `digits` significant
+        digits; None where that value is outside the range."""
         d = self.numeric[col]
         low, high = self.bounds(d)
         v = low + u * (high - low)
@@ -198,7 +206,7 @@ class Cube:
             return u
         r = float(f"{v:.{digits}g}")
         if not d.low <= r <= d.high:
-            return u
+            return None
         return ((math.log(r) if d.log else r) - low) / (high - low)
 
     def encode(self, params):
@@ -214,7 +222,7 @@ class Cube:
                     return None
                 x[col + d.choices.index(v)] = 1
                 continue
-            if not d.low <= v <= d.high:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not d.low <= v <= d.high:
                 return None
             low, high = self.bounds(d)
             x[col] = ((math.log(v) if d.log else v) - low) / (high - low)
@@ -386,9 +394,9 @@ def log_h(z):
     out = np.empty_like(z)
     near = z > -6
     zn = z[near]
-    cdf = 0.5 * (1 + np.vectorize(math.erf, otypes=[float])(zn / math.sqrt(2)))
+    cdf = 0.5 * np.vectorize(math.erfc, otypes=[float])(-zn / math.sqrt(2))
     pdf = np.exp(-0.5 * zn**2) / math.sqrt(2 * math.pi)
     out[near] = np.log(np.maximum(zn * cdf + pdf, 1e-300))
     zf = z[~near]  # φ(z)/z² (1 - 3/z²…): the tail's leading terms
-    out[~near] = -0.5 * zf**2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-zf)
+    out[~near] = -0.5 * zf**2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-zf) + np.log1p(-3 / zf**2)
     return out

@@ -183,8 +183,8 @@ export class Ledger {
       `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
            judge, seed, max_trials, researcher_json, max_usd, executor_json, status, created_at, updated_at)
          VALUES (@tag, @taskName, @taskJson, @metric, @goal, @baseCommit, @branch, @researcher,
-           @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, 'running', ${now}, ${now})`,
-    ).run({ researcherJson: null, maxUsd: null, executorJson: null, ...run });
+           @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, 'running', @now, @now)`,
+    ).run({ researcherJson: null, maxUsd: null, executorJson: null, ...run, now });
     return this.runById(Number(lastInsertRowid))!;
   }
 

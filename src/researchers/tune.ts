@@ -53,6 +53,8 @@ interface Shared {
   asked: Map<number, number>;
   /** Finished trials of the runs named by `warm_start`, by `tag#n`. */
   earlier: Map<string, TrialRow>;
+  /** The session's last results being told, once for every tune researcher. */
+  closing?: Promise<void>;
 }
 
 const studies = new Map<string, Promise<Shared>>();
@@ -113,9 +115,11 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
             await catchUp(shared, request, dims);
             return await ask(shared, request, dims, options.sampler);
           } catch (error) {
-            await drop(opened, opening);
+            // Set aside by the proposal that ends the helper only: another may have opened
+            // the rebuilt study since.
+            const ended = await drop(opened, opening);
             if (attempt > 0) throw error;
-            if (OTHER_SPACE.test((error as Error).message) && existsSync(opened))
+            if (ended && OTHER_SPACE.test((error as Error).message) && existsSync(opened))
               renameSync(opened, `${opened}.unusable-${Date.now()}`);
           }
         }
@@ -130,43 +134,48 @@ export function createTuneResearcher(config: ResearcherConfig): Researcher {
 
 /**
  * At the session's end, the results of this process's proposals that finished after the
- * last ask (the run's last trials), so that the study of a finished run holds every
- * result. One interrupted stays open; the next session closes it.
+ * last ask (the run's last trials), so that the study of a finished run holds the result of
+ * every tune proposal. One interrupted stays open; the next session closes it. Every tune
+ * researcher of the session closes at once: the first tells, the others wait for it.
  */
 async function tellFinished(path: string, request: ProposalRequest): Promise<void> {
   const shared = await studies.get(path);
-  if (!shared?.asked.size) return;
-  const ledger = Ledger.open(request.task.root);
-  try {
-    const run = ledger.run(request.tag);
-    for (const [n, number] of [...shared.asked]) {
-      const t = run && ledger.trial(run.id, n);
-      const result = t ? outcome(t) : null;
-      if (!result) continue;
-      shared.asked.delete(n);
-      shared.told.add(String(n));
-      await shared.study.request({ op: "tell", number, trial: String(n), result });
+  if (!shared) return;
+  shared.closing ??= (async () => {
+    const ledger = Ledger.open(request.task.root);
+    try {
+      const run = ledger.run(request.tag);
+      for (const [n, number] of [...shared.asked]) {
+        const t = run && ledger.trial(run.id, n);
+        const result = t ? outcome(t) : null;
+        if (!result) continue;
+        shared.asked.delete(n);
+        shared.told.add(String(n));
+        await shared.study.request({ op: "tell", number, trial: String(n), result });
+      }
+    } finally {
+      ledger.close();
     }
-  } finally {
-    ledger.close();
-  }
+  })();
+  await shared.closing;
 }
 
 /**
  * Ends the helper of a study file, if one runs: `which` only, when given, so that a
  * proposal that failed does not end the helper another one has started since.
  */
-async function drop(path: string, which?: Promise<Shared>): Promise<void> {
+async function drop(path: string, which?: Promise<Shared>): Promise<boolean> {
   const shared = studies.get(path);
-  if (!shared || (which && shared !== which)) return;
+  if (!shared || (which && shared !== which)) return false;
   studies.delete(path);
   await shared.then((s) => s.study.close()).catch(() => {});
+  return true;
 }
 
 /** What SQLite and Optuna say of a file that holds no usable study. */
 const UNUSABLE = /not a database|malformed|no such table|no such column|alembic|schema/i;
 /** What Optuna says of a parameter whose distribution differs from the study's. */
-const OTHER_SPACE = /dynamic value space|different distribution/i;
+const OTHER_SPACE = /dynamic value space|cannot set different/i;
 
 const storage = (r: ProposalRequest) => join(r.task.root, STATE_DIR, "runs", r.tag, "tune.sqlite3");
 

@@ -68,8 +68,8 @@ export async function prepareProposal(
   const { watch } = ctx;
   let checkedOut = fileTimes(worktree);
   const ask = () => {
-    // The whole run, copied only for a researcher that reads it: mutate and tune look up
-    // what was tried on the parent instead, and a copy per proposal grows with the run.
+    // The whole run, copied only for a researcher that reads it (mutate looks up what was
+    // tried on the parent instead): a copy per proposal grows with the run.
     let history: TrialRow[] | undefined;
     return researcher.propose({
       task,
