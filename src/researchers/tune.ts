@@ -64,9 +64,8 @@ const studies = new Map<string, Promise<Shared>>();
  * parameters of the editable files. Every finished trial of the run is told to the study
  * (its mean metric over the judge's seeds, or a failure), including trials other
  * researchers proposed and those of earlier sessions, so a resumed run or one after an
- * import starts warm. Each proposal
- * sets every parameter to the sampled value on the incumbent; its title names the ones
- * that changed.
+ * import starts warm. Each proposal sets every parameter to the sampled value on the
+ * incumbent; its title names the ones that changed.
  */
 export function createTuneResearcher(config: ResearcherConfig): Researcher {
   const options: StudyOptions = {
