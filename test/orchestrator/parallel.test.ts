@@ -158,7 +158,8 @@ function scripted(
   return {
     name: "scripted",
     async propose(request): Promise<ProposalResult> {
-      seen.push(request);
+      // As the researcher saw it when asked: the trials in flight are read when asked.
+      seen.push({ ...request });
       await new Promise((r) => setTimeout(r, 100 * request.trial));
       const edit = edits[request.trial - 1];
       if (!edit) return { ok: false, reason: "out of ideas" };
