@@ -392,8 +392,8 @@ export class Ledger {
     const version = this.db.pragma("data_version", { simple: true }) as number;
     const cached = this.cached;
     if (cached?.runId === runId && cached.version === version) return cached;
-    // Row by row: a whole run read at once, then converted, would double the peak memory,
-    // and a larger process makes every later fork (each git command, each replicate) slower.
+    // Row by row, so that a long run's raw rows are not all held beside their converted
+    // copies: a larger process makes every later fork (each git command, replicate) slower.
     const rows: TrialRow[] = [];
     const select = this.sql(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE run_id = ? ORDER BY n`);
     for (const raw of select.iterate(runId) as IterableIterator<Raw<TrialRow>>)
