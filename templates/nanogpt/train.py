@@ -7,7 +7,9 @@ value embeddings on alternate layers, full or sliding-window causal attention pe
 soft-capped logits, separate input and output embeddings. The optimisers: Muon for the
 matrices inside the blocks, AdamW for embeddings, output layer and per-layer scalars.
 
-Environment: DEPTH (default 8; width = 64 · DEPTH rounded up to whole heads of 128).
+Environment: DEPTH (default 8; width = 64 · DEPTH rounded up to whole heads of 128);
+NANOGPT_MEMORY_GB caps the GPU memory used (rows per forward shrink to fit; by default
+they fit the card's free memory, so a 16 GB card runs depth 8 at 32 rows).
 For small machines and CI: NANOGPT_HEAD_DIM, NANOGPT_DEVICE_BATCH (rows per forward),
 NANOGPT_TOTAL_BATCH (tokens per optimiser step), NANOGPT_COMPILE=0, and prepare.py's
 NANOGPT_SEQ_LEN and NANOGPT_EVAL_TOKENS. Runs on PyTorch 2.x (GPU) and 1.13 (CPU).
@@ -37,6 +39,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+laps = [("start", t_start)]  # (phase, when it ended): where the time outside training goes
+
+
+def lap(phase):
+    laps.append((phase, time.time()))
+
+
+lap("imports")
+
 try:
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
@@ -58,11 +69,7 @@ DIM = -(-DEPTH * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM  # rounded up to whole hea
 
 # Optimisation
 TOTAL_BATCH = int(os.environ.get("NANOGPT_TOTAL_BATCH") or 2**19)  # tokens per step
-# Rows per forward: 128 at depth 8 (about 45 GB); fewer, in powers of two, as the
-# activations of deeper and wider models grow.
-DEVICE_BATCH = int(os.environ.get("NANOGPT_DEVICE_BATCH") or 0) or max(
-    1, min(TOTAL_BATCH // MAX_SEQ_LEN, 2 ** round(math.log2(128 * 8 * 512 / (DEPTH * DIM))))
-)
+DEVICE_BATCH = int(os.environ.get("NANOGPT_DEVICE_BATCH") or 0)  # rows per forward; 0: fit below
 MATRIX_LR = 0.04  # Muon
 EMBED_LR = 0.6  # AdamW, token and value embeddings
 UNEMBED_LR = 0.004  # AdamW, output layer
@@ -90,6 +97,26 @@ cuda = device.type == "cuda"
 COMPILE = COMPILE and cuda and hasattr(torch, "compile")
 dtype = torch.bfloat16 if cuda else torch.float32  # activations and attention
 autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+
+
+def fitting_rows():
+    """Rows per forward: 128 at depth 8, fewer (powers of two) as deeper and wider models'
+    activations grow, and halved until they fit in the GPU's free memory, or in
+    NANOGPT_MEMORY_GB where a run must share the card."""
+    rows = 2 ** round(math.log2(128 * 8 * 512 / (DEPTH * DIM)))
+    if cuda:
+        free, total = torch.cuda.mem_get_info()
+        cap = float(os.environ.get("NANOGPT_MEMORY_GB") or 0) * 2**30
+        if cap:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total))
+            free = min(free, cap)
+        row_bytes = 0.4e9 * DEPTH * DIM / (8 * 512)  # peak 46.6 GB at 128 rows of depth 8
+        while rows > 1 and rows * row_bytes > 0.9 * free:
+            rows //= 2
+    return max(1, min(TOTAL_BATCH // MAX_SEQ_LEN, rows))
+
+
+DEVICE_BATCH = DEVICE_BATCH or fitting_rows()
 
 
 def rms_norm(x, eps=1e-6):
@@ -333,6 +360,7 @@ adam = torch.optim.AdamW(
     adam_groups, betas=(ADAM_BETA1, ADAM_BETA2), eps=1e-10, weight_decay=0.0, **fused
 )
 muon = Muon(matrices, lr=MATRIX_LR, momentum=MUON_MOMENTUM_START, weight_decay=WEIGHT_DECAY)
+lap("model")
 
 # FLOPs per token: 6 per weight of every matrix product (forward and backward), plus
 # attention's 12 · width · context per layer, the context not halved for causality.
@@ -360,6 +388,8 @@ if "H100" not in device_name:
 
 # Training: the schedule follows the clock, so a faster step means more steps.
 x, y = loader.next_batch()
+sync()
+lap("data")
 step, training_time, clock = 0, 0.0, None
 while True:
     progress = training_time / TIME_BUDGET
@@ -379,6 +409,8 @@ while True:
     model.zero_grad(set_to_none=True)
     step += 1
     if step == 1:
+        sync()
+        lap("first step")  # compiles, or loads the compiled kernels from the cache
         gc.collect()
         gc.freeze()  # the collector's pauses would leave the GPU waiting
         gc.disable()
@@ -386,6 +418,7 @@ while True:
         sync()
         clock = time.time()
         startup_seconds = clock - t_start
+        laps.append(("untimed steps", clock))
     elif step > UNTIMED_STEPS:
         training_time = time.time() - clock  # no wait for the GPU: it stays a step or two behind
     if step % LOG_EVERY == 0:
@@ -402,10 +435,15 @@ while True:
         break
 sync()
 training_time = time.time() - clock
+lap("training")
 
 with autocast():
     val_bpb = evaluate_bpb(model, batch_size=EVAL_BATCH)
+sync()
+lap("evaluation")
 
+phases = [(name, end - start) for (_, start), (name, end) in zip(laps, laps[1:])]
+print("outside training: " + ", ".join(f"{n} {s:.1f}s" for n, s in phases if n != "training"))
 timed_tokens = (step - UNTIMED_STEPS) * TOTAL_BATCH
 tokens_per_sec = timed_tokens / training_time
 if cuda:

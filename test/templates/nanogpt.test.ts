@@ -119,6 +119,27 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     expect(summary.training_seconds).toBeGreaterThanOrEqual(3);
     expect(summary.num_steps).toBeGreaterThan(10);
     expect(summary.depth).toBe(2);
+    // Where the time outside training went: every phase, adding up to what was not training.
+    const line = run.output.match(/^outside training: (.*)$/m);
+    expect(line, run.output).not.toBeNull();
+    const phases = Object.fromEntries(
+      line![1].split(", ").map((part) => {
+        const [, name, seconds] = part.match(/^(.+) ([\d.]+)s$/)!;
+        return [name, Number(seconds)];
+      }),
+    );
+    expect(Object.keys(phases)).toEqual([
+      "imports",
+      "model",
+      "data",
+      "first step",
+      "untimed steps",
+      "evaluation",
+    ]);
+    const outside = Object.values(phases).reduce((a, b) => a + b, 0);
+    expect(Math.abs(outside - (summary.total_seconds - summary.training_seconds))).toBeLessThan(
+      0.5,
+    );
   });
 
   it("trains with sliding-window attention, the way a researcher would switch it on", () => {
