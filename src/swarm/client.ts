@@ -11,7 +11,7 @@ import {
   TASK_SELECT,
 } from "./migrations.js";
 import { type SwarmStatus, status } from "./status.js";
-import { history, type RecordResult, recordTrial } from "./trials.js";
+import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
 import type {
   CasResult,
   ClaimResult,
@@ -19,7 +19,6 @@ import type {
   Incumbent,
   InFlight,
   SwarmTask,
-  SwarmTrial,
   TrialUpload,
 } from "./types.js";
 import { type IncumbentWatch, type WatchOptions, watchIncumbents } from "./watch.js";
@@ -113,10 +112,8 @@ export class SwarmClient {
     return recordTrial(this.db, trial, options.releaseClaim);
   }
 
-  /** Every host's trials after `sinceId`, in id order. */
-  history(
-    options: { sinceId?: number; limit?: number; withDiffs?: boolean } = {},
-  ): Promise<SwarmTrial[]> {
+  /** Every host's trials not read before `cursor` (all without one), and the next cursor. */
+  history(options: { cursor?: string; withDiffs?: boolean } = {}): Promise<HistoryPage> {
     return history(this.db, options);
   }
 

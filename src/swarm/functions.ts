@@ -9,8 +9,8 @@
  *
  * Claims and uploads of the same key serialize on a transaction-scoped advisory lock per
  * key, so a claim cannot slip between a trial's upload and the release of its claim.
- * Uploads also serialize on one lock, so trial ids become visible in increasing order and
- * a reader that asks for "ids above the last I saw" misses none.
+ * Nothing else serializes uploads: one lock for all of them made a thousand hosts
+ * uploading at once wait on each other (bench/README.md, "swarm — coordination").
  */
 const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
 
@@ -64,18 +64,11 @@ BEGIN
 END $$;
 
 CREATE FUNCTION swarm.record_trial(p jsonb, p_release_claim bigint) RETURNS jsonb ${DEFINER} AS $$
-DECLARE v_id bigint;
+DECLARE v_id bigint; v_created boolean := true;
 BEGIN
   PERFORM swarm.require_host();
   PERFORM swarm.lock_keys(p->>'diff_hash', p->>'param_key');
-  PERFORM pg_advisory_xact_lock(hashtextextended('autoresearch.swarm.trials', 0));
-  SELECT id INTO v_id FROM swarm.trials WHERE host = session_user AND uid = p->>'uid';
-  IF FOUND THEN
-    -- A retry of an upload that landed: the first one stands.
-    UPDATE swarm.claims SET released_at = now()
-     WHERE id = p_release_claim AND host = session_user AND released_at IS NULL;
-    RETURN jsonb_build_object('id', v_id, 'created', false);
-  END IF;
+  -- A retry of an upload that landed, or one racing it, finds the first: it stands.
   INSERT INTO swarm.trials (host, uid, run_tag, local_n, title, hypothesis, diff, diff_hash,
     param_key, parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
     cost_usd, run_ms, finished_at)
@@ -85,10 +78,15 @@ BEGIN
     coalesce((p->>'baseline')::boolean, false), (p->>'metric')::double precision,
     coalesce(p->'metrics', '{}'::jsonb), coalesce((p->>'cost_usd')::double precision, 0),
     coalesce((p->>'run_ms')::bigint, 0), (p->>'finished_at')::timestamptz)
+  ON CONFLICT (host, uid) DO NOTHING
   RETURNING id INTO v_id;
+  IF v_id IS NULL THEN
+    SELECT id INTO v_id FROM swarm.trials WHERE host = session_user AND uid = p->>'uid';
+    v_created := false;
+  END IF;
   UPDATE swarm.claims SET released_at = now()
    WHERE id = p_release_claim AND host = session_user AND released_at IS NULL;
-  RETURN jsonb_build_object('id', v_id, 'created', true);
+  RETURN jsonb_build_object('id', v_id, 'created', v_created);
 END $$;
 
 CREATE FUNCTION swarm.claim(p_diff_hash text, p_param_key text, p_lease_s double precision, p_title text)

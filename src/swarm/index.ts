@@ -13,6 +13,6 @@ export { type InitResult, lineDifference, MIGRATIONS } from "./migrations.js";
 export { diffHash, normalizeDiff, paramKey } from "./normalize.js";
 export { type RetryOptions, retry } from "./retry.js";
 export type { HostStatus, SwarmStatus } from "./status.js";
-export type { RecordResult } from "./trials.js";
+export type { HistoryPage, RecordResult } from "./trials.js";
 export type * from "./types.js";
 export type { IncumbentWatch, WatchOptions } from "./watch.js";

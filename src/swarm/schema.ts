@@ -50,8 +50,11 @@ CREATE TABLE swarm.trials (
   run_ms         bigint NOT NULL DEFAULT 0,
   finished_at    timestamptz,
   recorded_at    timestamptz NOT NULL DEFAULT now(),
+  -- The uploading transaction: a reader's cursor (see history in trials.ts).
+  xid            xid8 NOT NULL DEFAULT pg_current_xact_id(),
   UNIQUE (host, uid)
 );
+CREATE INDEX trials_xid ON swarm.trials (xid);
 CREATE INDEX trials_diff_hash ON swarm.trials (diff_hash) WHERE diff_hash IS NOT NULL;
 CREATE INDEX trials_param_key ON swarm.trials (param_key) WHERE param_key IS NOT NULL;
 

@@ -76,25 +76,45 @@ interface TrialRow {
   recorded_at: Date;
 }
 
+/** Trials read from the swarm, and where the next read takes up. */
+export interface HistoryPage {
+  trials: SwarmTrial[];
+  /** Opaque; pass it to the next call to get only the trials that came since. */
+  cursor: string;
+}
+
 /**
- * Every host's trials with an id above `sinceId`, in id order, at most `limit`. Ids become
- * visible in increasing order (uploads serialize), so the last id read is a safe cursor
- * for the next call.
+ * Every host's trials not read before `cursor` (all of them without one), in id order.
+ *
+ * Uploads run in parallel, so ids do not become visible in order: "ids above the last I
+ * saw" could miss a trial whose upload committed late. The cursor is the horizon of the
+ * read's snapshot instead (the oldest transaction then in progress): any trial that was
+ * not visible then was uploaded by a transaction at or after it, so the next read asks
+ * for those, leaving out the ids it already handed back.
  */
 export async function history(
   db: SwarmConnection,
-  options: { sinceId?: number; limit?: number; withDiffs?: boolean } = {},
-): Promise<SwarmTrial[]> {
-  const diff = options.withDiffs === false ? "NULL::text AS diff" : "diff";
-  const rows = await db.query<TrialRow>(
+  options: { cursor?: string; withDiffs?: boolean } = {},
+): Promise<HistoryPage> {
+  const [from, seenText] = (options.cursor ?? "0:").split(":");
+  const seen = new Set((seenText ?? "").split(",").filter(Boolean).map(Number));
+  const diff = options.withDiffs === false ? "NULL::text AS diff" : "t.diff";
+  const rows = await db.query<TrialRow & { horizon: string; xid: string | null }>(
     "history",
-    `SELECT id, host, uid, run_tag, local_n, title, hypothesis, ${diff}, diff_hash, param_key,
-            parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
-            cost_usd, run_ms, finished_at, recorded_at
-       FROM swarm.trials WHERE id > $1 ORDER BY id LIMIT $2`,
-    [options.sinceId ?? 0, options.limit ?? 10_000],
+    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
+     SELECT h.horizon::text AS horizon, t.xid::text AS xid, t.id, t.host, t.uid, t.run_tag,
+            t.local_n, t.title, t.hypothesis, ${diff}, t.diff_hash, t.param_key,
+            t.parent_commit, t.commit_sha, t.hardware_class, t.verdict, t.baseline, t.metric,
+            t.metrics, t.cost_usd, t.run_ms, t.finished_at, t.recorded_at
+       FROM h LEFT JOIN swarm.trials t ON t.xid >= $1::xid8
+      ORDER BY t.id`,
+    [BigInt(from ?? "0").toString()],
   );
-  return rows.map(fromRow);
+  const horizon = BigInt(rows[0]!.horizon);
+  const fresh = rows.filter((r) => r.id !== null && !seen.has(Number(r.id)));
+  // Ids at or past the new horizon will match the next read again: it leaves them out.
+  const again = rows.filter((r) => r.xid !== null && BigInt(r.xid) >= horizon).map((r) => r.id);
+  return { trials: fresh.map(fromRow), cursor: `${horizon}:${again.join(",")}` };
 }
 
 function fromRow(r: TrialRow): SwarmTrial {

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SwarmClient, TrialUpload } from "../../src/swarm/index.js";
 import { type SwarmFixture, swarmFixture } from "./fixture.js";
@@ -88,7 +89,7 @@ describe("uploads", () => {
     const again = await a.recordTrial(trial("a-6", "d6", { metric: 999 }));
     expect(first.created).toBe(true);
     expect(again).toEqual({ id: first.id, created: false });
-    const rows = (await b.history()).filter((t) => t.uid === "a-6");
+    const rows = (await b.history()).trials.filter((t) => t.uid === "a-6");
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ host: "host_a", metric: 2, diffHash: "d6" });
   });
@@ -103,13 +104,12 @@ describe("uploads", () => {
 
   it("are the same uid on two hosts as two trials, each its host's", async () => {
     await b.recordTrial(trial("a-6", "d8"));
-    const rows = (await a.history()).filter((t) => t.uid === "a-6");
+    const rows = (await a.history()).trials.filter((t) => t.uid === "a-6");
     expect(rows.map((t) => t.host).sort()).toEqual(["host_a", "host_b"]);
   });
 
-  it("come back in id order after a cursor, with the diff hashed when only the diff is given", async () => {
+  it("come back after a cursor, with the diff hashed when only the diff is given", async () => {
     const before = await a.history();
-    const last = before.at(-1)!.id;
     const diff = "diff --git a/x.py b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n";
     await a.recordTrial({
       uid: "a-9",
@@ -119,13 +119,36 @@ describe("uploads", () => {
       metric: null,
       finishedAt: 1_700_000_000_000,
     });
-    const after = await b.history({ sinceId: last });
+    const after = (await b.history({ cursor: before.cursor })).trials;
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ uid: "a-9", diff, finishedAt: 1_700_000_000_000 });
     expect(after[0]!.diffHash).toMatch(/^[0-9a-f]{64}$/);
     expect((await b.claim({ diffHash: after[0]!.diffHash! }, 60)).ok).toBe(false);
     const status = await b.status();
     expect(status.hosts.find((h) => h.name === "host_a")).toMatchObject({ alive: true, keeps: 1 });
-    expect(status.trials).toBe(before.length + 1);
+    expect(status.trials).toBe(before.trials.length + 1);
+  });
+
+  it("reach a reader that follows a cursor even when an earlier id commits later", async () => {
+    let page = await b.history({ withDiffs: false });
+    const slow = new pg.Client({ connectionString: swarm.hostUrl("host_a") });
+    await slow.connect();
+    try {
+      // host_a's upload takes its id, then waits before committing, while host_b's lands.
+      await slow.query("BEGIN");
+      await slow.query("SELECT swarm.record_trial($1, NULL)", [
+        { uid: "late", hardware_class: "cpu", verdict: "discard", diff_hash: "d-late" },
+      ]);
+      await b.recordTrial(trial("b-quick", "d-quick"));
+      page = await b.history({ cursor: page.cursor });
+      expect(page.trials.map((t) => t.uid)).toEqual(["b-quick"]);
+      await slow.query("COMMIT");
+      const next = await b.history({ cursor: page.cursor });
+      expect(next.trials.map((t) => t.uid)).toEqual(["late"]);
+      expect(next.trials[0]!.id).toBeLessThan(page.trials[0]!.id);
+      expect((await b.history({ cursor: next.cursor })).trials).toEqual([]);
+    } finally {
+      await slow.end();
+    }
   });
 });

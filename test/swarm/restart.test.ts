@@ -59,7 +59,7 @@ describe("a host while the database is stopped and started again", () => {
       );
       expect(retries.length).toBeGreaterThan(0);
       expect(again).toEqual({ id: first.id, created: false });
-      expect((await a.history()).filter((t) => t.uid === "t1")).toHaveLength(1);
+      expect((await a.history()).trials.filter((t) => t.uid === "t1")).toHaveLength(1);
 
       // The watch listens again and reports what moves now.
       expect(await a.cas("cpu", 0, first.id)).toEqual({ ok: true, version: 1 });
