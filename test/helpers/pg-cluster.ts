@@ -17,6 +17,8 @@ import pg from "pg";
 
 export interface PgCluster {
   readonly port: number;
+  /** The server's version, as `postgres --version` says it. */
+  readonly version: string;
   /** The folder holding the data, the socket and the server's log. */
   readonly dir: string;
   /** A URL that logs `role` in with `password` over TCP. */
@@ -127,8 +129,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
     .map(([k, v]) => `-c ${k}=${v}`)
     .join(" ");
   let running = false;
+  const version = execFileSync(join(bin, "postgres"), ["--version"], { encoding: "utf8" }).trim();
   const cluster: PgCluster = {
     port,
+    version,
     dir,
     url: (role, pw, database = "postgres") =>
       `postgres://${encodeURIComponent(role)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${database}`,
