@@ -1,10 +1,17 @@
 import type { SwarmConnection } from "./connection.js";
+import { exactText, storable } from "./text.js";
 import type { ClaimResult, InFlight } from "./types.js";
 
 /** What a claim is on: the change's normalized-diff hash, its parameter-set key, or both. */
 export interface ClaimKeys {
   diffHash?: string;
   paramKey?: string;
+  /**
+   * The uid the trial will be uploaded with. Claiming again with the same uid and keys
+   * answers the claim already held, so a retry whose first attempt landed is not refused
+   * by the host's own claim. Without it, such a retry is refused as "claimed".
+   */
+  uid?: string;
 }
 
 interface ClaimAnswer {
@@ -30,10 +37,11 @@ export async function claim(
   title?: string,
 ): Promise<ClaimResult> {
   const a = await db.call<ClaimAnswer>("claim", "claim", [
-    keys.diffHash ?? null,
-    keys.paramKey ?? null,
+    exactText("the claim's diff hash", keys.diffHash ?? null),
+    exactText("the claim's parameter key", keys.paramKey ?? null),
     leaseS,
-    title ?? null,
+    storable(title ?? null),
+    exactText("the claim's uid", keys.uid ?? null),
   ]);
   if (a.ok) return { ok: true, id: Number(a.claim), expiresAt: Date.parse(a.expires_at!) };
   const what = a.title ? `"${a.title}"` : "the same change";

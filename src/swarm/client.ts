@@ -11,6 +11,7 @@ import {
   TASK_SELECT,
 } from "./migrations.js";
 import { type SwarmStatus, status } from "./status.js";
+import { exactText } from "./text.js";
 import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
 import type {
   CasResult,
@@ -59,13 +60,7 @@ export class SwarmClient {
 
   /** The task recorded by `init`; SwarmError when there is none yet. */
   async task(): Promise<SwarmTask> {
-    const [row] = await this.db
-      .query<SwarmTaskRow>("reading the task", TASK_SELECT)
-      .catch((error: unknown) => {
-        // Before init there is no schema: say so rather than "relation does not exist".
-        if ((error as SwarmError).message.includes("does not exist")) return [];
-        throw error;
-      });
+    const [row] = await this.db.query<SwarmTaskRow>("reading the task", TASK_SELECT);
     if (!row)
       throw new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
     return fromTaskRow(row);
@@ -80,8 +75,8 @@ export class SwarmClient {
     refuseOtherTask(await this.task(), host, this.where);
     const a = await this.db.call<{ host: string }>("join", "join_host", [
       host.taskHash,
-      host.hardwareClass,
-      [...host.stages],
+      exactText("the host's hardware class", host.hardwareClass),
+      host.stages.map((stage) => exactText("the host's stage", stage)),
       host.slots,
     ]);
     return a.host;

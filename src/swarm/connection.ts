@@ -101,7 +101,8 @@ export class SwarmConnection implements Queryable {
   /** Turns a driver error into the swarm's own, naming what was being done. */
   failure(error: unknown, doing: string): SwarmError {
     const code = (error as { code?: unknown }).code;
-    if (code === SQLSTATE.noTask)
+    // No schema swarm (3F000 for a function, 42P01 for a table): init has not run there.
+    if (code === SQLSTATE.noTask || code === "3F000" || code === "42P01")
       return new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
     if (code === SQLSTATE.notJoined)
       return new SwarmError(

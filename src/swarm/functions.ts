@@ -11,6 +11,13 @@
  * key, so a claim cannot slip between a trial's upload and the release of its claim.
  * Nothing else serializes uploads: one lock for all of them made a thousand hosts
  * uploading at once wait on each other (bench/README.md, "swarm — coordination").
+ *
+ * The trust boundary: a host cannot act as another, but its own measurements are taken
+ * as it reports them. A host that uploads a forged keep (any metric, any class) can move
+ * that class's incumbent to it, and no honest result beats it afterwards. What the
+ * database guarantees is who recorded what and that an incumbent only improves by the
+ * recorded results; a lab that stops trusting a host revokes its role's membership and
+ * looks at `swarm.trials WHERE host = …`.
  */
 const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
 
@@ -89,7 +96,8 @@ BEGIN
   RETURN jsonb_build_object('id', v_id, 'created', v_created);
 END $$;
 
-CREATE FUNCTION swarm.claim(p_diff_hash text, p_param_key text, p_lease_s double precision, p_title text)
+CREATE FUNCTION swarm.claim(p_diff_hash text, p_param_key text, p_lease_s double precision,
+  p_title text, p_uid text)
 RETURNS jsonb ${DEFINER} AS $$
 DECLARE t record; c record; v_id bigint; v_expires timestamptz;
 BEGIN
@@ -101,6 +109,17 @@ BEGIN
   END IF;
   PERFORM swarm.require_host();
   PERFORM swarm.lock_keys(p_diff_hash, p_param_key);
+  -- A retry of a claim that landed (its answer lost with the connection) finds that claim,
+  -- rather than a refusal by the host's own claim.
+  IF p_uid IS NOT NULL THEN
+    SELECT id, expires_at INTO c FROM swarm.claims
+     WHERE host = session_user AND uid = p_uid AND released_at IS NULL
+       AND expires_at > clock_timestamp() AND diff_hash IS NOT DISTINCT FROM p_diff_hash
+       AND param_key IS NOT DISTINCT FROM p_param_key;
+  END IF;
+  IF p_uid IS NOT NULL AND FOUND THEN
+    RETURN jsonb_build_object('ok', true, 'claim', c.id, 'expires_at', c.expires_at);
+  END IF;
   -- An interrupted trial did not finish: its change may be tried again.
   SELECT id, host, title, verdict INTO t FROM swarm.trials
    WHERE verdict <> 'interrupted' AND (diff_hash = p_diff_hash OR param_key = p_param_key)
@@ -118,8 +137,8 @@ BEGIN
       'title', c.title, 'expires_at', c.expires_at);
   END IF;
   v_expires := clock_timestamp() + make_interval(secs => p_lease_s);
-  INSERT INTO swarm.claims (host, diff_hash, param_key, title, expires_at)
-  VALUES (session_user, p_diff_hash, p_param_key, p_title, v_expires) RETURNING id INTO v_id;
+  INSERT INTO swarm.claims (host, uid, diff_hash, param_key, title, expires_at)
+  VALUES (session_user, p_uid, p_diff_hash, p_param_key, p_title, v_expires) RETURNING id INTO v_id;
   RETURN jsonb_build_object('ok', true, 'claim', v_id, 'expires_at', v_expires);
 END $$;
 
@@ -145,28 +164,34 @@ END $$;
 
 CREATE FUNCTION swarm.cas_incumbent(p_class text, p_expected bigint, p_trial bigint)
 RETURNS jsonb ${DEFINER} AS $$
-DECLARE v_goal text; cur swarm.incumbents%ROWTYPE; t record; v_version bigint;
+DECLARE v_goal text; cur swarm.incumbents%ROWTYPE; t record; v_refusal text; v_version bigint;
 BEGIN
   SELECT goal INTO v_goal FROM swarm.task;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'the swarm has no task yet' USING ERRCODE = '${SQLSTATE.noTask}';
   END IF;
-  INSERT INTO swarm.incumbents (hardware_class) VALUES (p_class) ON CONFLICT DO NOTHING;
-  SELECT * INTO cur FROM swarm.incumbents WHERE hardware_class = p_class FOR UPDATE;
-  IF cur.version <> p_expected THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'stale', 'version', cur.version);
-  END IF;
+  -- The trial first (trials never change): a refused one makes no row for its class.
   SELECT id, verdict, hardware_class, metric, commit_sha, host INTO t
     FROM swarm.trials WHERE id = p_trial;
-  IF NOT FOUND THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'unknown-trial', 'version', cur.version);
-  ELSIF t.hardware_class <> p_class THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'other-class', 'version', cur.version);
-  ELSIF t.verdict <> 'keep' THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'not-keep', 'version', cur.version);
-  ELSIF t.metric IS NULL OR t.metric = 'NaN'::double precision THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'no-metric', 'version', cur.version);
-  ELSIF cur.trial_id IS NOT NULL
+  v_refusal := CASE WHEN NOT FOUND THEN 'unknown-trial'
+    WHEN t.hardware_class IS DISTINCT FROM p_class THEN 'other-class'
+    WHEN t.verdict <> 'keep' THEN 'not-keep'
+    WHEN t.metric IS NULL OR t.metric = 'NaN'::double precision THEN 'no-metric' END;
+  IF v_refusal IS NOT NULL THEN
+    RETURN jsonb_build_object('ok', false, 'reason', v_refusal, 'version',
+      coalesce((SELECT version FROM swarm.incumbents WHERE hardware_class = p_class), 0));
+  END IF;
+  INSERT INTO swarm.incumbents (hardware_class) VALUES (p_class) ON CONFLICT DO NOTHING;
+  SELECT * INTO cur FROM swarm.incumbents WHERE hardware_class = p_class FOR UPDATE;
+  -- A retry of a swap that landed (its answer lost with the connection) is told so.
+  IF cur.trial_id = t.id THEN
+    RETURN jsonb_build_object('ok', true, 'version', cur.version);
+  END IF;
+  -- IS DISTINCT FROM: a null expected version is stale, not a swap without a check.
+  IF cur.version IS DISTINCT FROM p_expected THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'stale', 'version', cur.version);
+  END IF;
+  IF cur.trial_id IS NOT NULL
       AND NOT ((v_goal = 'minimize' AND t.metric < cur.metric)
             OR (v_goal = 'maximize' AND t.metric > cur.metric)) THEN
     RETURN jsonb_build_object('ok', false, 'reason', 'not-better', 'version', cur.version,
@@ -189,7 +214,7 @@ export const HOST_FUNCTIONS = [
   "swarm.join_host(text, text, text[], integer)",
   "swarm.heartbeat()",
   "swarm.record_trial(jsonb, bigint)",
-  "swarm.claim(text, text, double precision, text)",
+  "swarm.claim(text, text, double precision, text, text)",
   "swarm.renew(bigint, double precision)",
   "swarm.release(bigint)",
   "swarm.cas_incumbent(text, bigint, bigint)",

@@ -1,3 +1,4 @@
+import { SwarmError } from "../errors.js";
 import { HOST_FUNCTIONS } from "./functions.js";
 
 /** `name` as a PostgreSQL identifier, quoted so that any name is taken as it is. */
@@ -39,6 +40,7 @@ export interface SetupNames {
  * Passwords are left as psql variables (`:'owner_password'`), never written here.
  */
 export function setupSql(names: SetupNames): string {
+  checkNames(names);
   const db = quoteIdent(names.database);
   const owner = quoteIdent(names.owner);
   const hosts = quoteIdent(names.hostsRole);
@@ -64,4 +66,31 @@ export function setupSql(names: SetupNames): string {
       .map((line) => `--    ${line}`),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Refuses names PostgreSQL would not keep as written: longer than 63 bytes (it cuts them,
+ * so a host would be known by another name, and two could become one), with a NUL, or
+ * one role named twice.
+ */
+function checkNames(names: SetupNames): void {
+  const all: [string, string][] = [
+    ["database", names.database],
+    ["owner", names.owner],
+    ["hostsRole", names.hostsRole],
+    ...names.hosts.map((h, i): [string, string] => [`hosts[${i}]`, h]),
+  ];
+  for (const [field, name] of all) {
+    const bytes = Buffer.byteLength(name);
+    if (bytes === 0 || bytes > 63 || name.includes("\u0000"))
+      throw new SwarmError(
+        `${field} ${JSON.stringify(name)} is not a PostgreSQL name: give 1 to 63 bytes without NUL`,
+      );
+  }
+  const roles = all.filter(([field]) => field !== "database").map(([, name]) => name);
+  const twice = roles.find((name, i) => roles.indexOf(name) !== i);
+  if (twice !== undefined)
+    throw new SwarmError(
+      `role ${JSON.stringify(twice)} is named twice: give each role its own name`,
+    );
 }

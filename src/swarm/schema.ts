@@ -61,6 +61,8 @@ CREATE INDEX trials_param_key ON swarm.trials (param_key) WHERE param_key IS NOT
 CREATE TABLE swarm.claims (
   id          bigserial PRIMARY KEY,
   host        text NOT NULL REFERENCES swarm.hosts (name),
+  -- The host's name for the trial the claim is for: what makes a retried claim land once.
+  uid         text,
   diff_hash   text,
   param_key   text,
   title       text,

@@ -1,5 +1,6 @@
 import type { SwarmConnection } from "./connection.js";
 import { diffHash } from "./normalize.js";
+import { exactText, storable } from "./text.js";
 import type { SwarmTrial, SwarmVerdict, TrialUpload } from "./types.js";
 
 /** What an upload did: the trial's id in the swarm, and whether this call created it. */
@@ -13,7 +14,9 @@ export interface RecordResult {
  * Uploads a finished trial as this host's, exactly once per `uid`: a retry after a lost
  * connection (whether or not the first attempt landed) answers the same id and leaves the
  * first record as it was. With `releaseClaim`, that claim is released in the same
- * transaction, so no other host can claim the change between the two.
+ * transaction, so no other host can claim the change between the two. Characters that
+ * PostgreSQL cannot store become U+FFFD in free text; in a name (uid, class, hash) they
+ * are refused with a SwarmError, before anything is sent.
  */
 export async function recordTrial(
   db: SwarmConnection,
@@ -23,23 +26,28 @@ export async function recordTrial(
   const finite = (x: number | null | undefined) =>
     x === null || x === undefined || !Number.isFinite(x) ? null : x;
   const payload = {
-    uid: trial.uid,
-    run_tag: trial.runTag ?? null,
+    uid: exactText("the trial's uid", trial.uid),
+    run_tag: exactText("the trial's run tag", trial.runTag ?? null),
     local_n: trial.localN ?? null,
-    title: trial.title ?? null,
-    hypothesis: trial.hypothesis ?? null,
-    diff: trial.diff ?? null,
-    diff_hash: trial.diffHash ?? (trial.diff === undefined ? null : diffHash(trial.diff)),
-    param_key: trial.paramKey ?? null,
-    parent_commit: trial.parentCommit ?? null,
-    commit_sha: trial.commitSha ?? null,
-    hardware_class: trial.hardwareClass,
+    title: storable(trial.title ?? null),
+    hypothesis: storable(trial.hypothesis ?? null),
+    diff: storable(trial.diff ?? null),
+    diff_hash: exactText(
+      "the trial's diff hash",
+      trial.diffHash ?? (trial.diff === undefined ? null : diffHash(trial.diff)),
+    ),
+    param_key: exactText("the trial's parameter key", trial.paramKey ?? null),
+    parent_commit: exactText("the trial's parent commit", trial.parentCommit ?? null),
+    commit_sha: exactText("the trial's commit", trial.commitSha ?? null),
+    hardware_class: exactText("the trial's hardware class", trial.hardwareClass),
     verdict: trial.verdict,
     baseline: trial.baseline ?? false,
     metric: finite(trial.metric),
     // JSON has no NaN or Infinity: such values are left out rather than refused.
     metrics: Object.fromEntries(
-      Object.entries(trial.metrics ?? {}).filter(([, v]) => Number.isFinite(v)),
+      Object.entries(trial.metrics ?? {})
+        .filter(([, v]) => Number.isFinite(v))
+        .map(([name, v]) => [storable(name), v]),
     ),
     cost_usd: trial.costUsd ?? 0,
     run_ms: Math.round(trial.runMs ?? 0),

@@ -93,7 +93,7 @@ describe("a host's role", () => {
     const c = new pg.Client({ connectionString: swarm.hostUrl("host_c") });
     await c.connect();
     try {
-      await expect(c.query("SELECT swarm.claim('x', NULL, 60, NULL)")).rejects.toThrow(
+      await expect(c.query("SELECT swarm.claim('x', NULL, 60, NULL, NULL)")).rejects.toThrow(
         /host_c has not joined/,
       );
     } finally {
