@@ -1,3 +1,4 @@
+import { monotonic, pause } from "../util/clock.js";
 import { SwarmUnreachableError } from "./errors.js";
 
 /** How `retry` waits between attempts. */
@@ -23,12 +24,19 @@ export interface RetryOptions {
  * exponential backoff and full jitter (so that a thousand hosts that lost the database at
  * the same moment do not all come back at the same moment). Any other error is rethrown
  * at once: a refusal does not become acceptable by asking again.
+ *
+ * An attempt that failed may still have landed (the answer lost with the connection, or
+ * a query timeout while the server went on), so `work` must be safe to run twice. The
+ * client's calls are: an upload lands once per uid, a claim given the trial's uid answers
+ * the claim it already holds, a compare-and-swap that landed answers ok again. Two are
+ * not: a claim without a uid is refused by the host's own claim, and a second release
+ * answers false.
  */
 export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const base = options.baseDelayMs ?? 200;
   const max = options.maxDelayMs ?? 10_000;
   const random = options.random ?? Math.random;
-  const started = Date.now();
+  const started = monotonic();
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
@@ -40,24 +48,12 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
       // Never less than a tenth of the ceiling: a zero wait would spin against a dead server.
       let delay = Math.max(ceiling / 10, ceiling * random());
       if (options.deadlineMs !== undefined) {
-        const left = options.deadlineMs - (Date.now() - started);
+        const left = options.deadlineMs - (monotonic() - started);
         if (left <= 0) throw error;
         delay = Math.min(delay, left);
       }
       options.onRetry?.(error, attempt, delay);
-      await sleep(delay, options.signal);
+      await pause(delay, options.signal);
     }
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

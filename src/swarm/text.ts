@@ -2,6 +2,7 @@ import { SwarmError } from "../errors.js";
 
 // PostgreSQL's text holds no NUL, and its JSON no lone UTF-16 surrogate (a string cut in
 // the middle of an emoji): either makes the whole statement fail.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what PostgreSQL refuses.
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import pg from "pg";
 import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/index.js";
 import type { Goal, HostInfo } from "../../src/swarm/types.js";
 import { type PgCluster, startPostgres } from "../helpers/postgres.js";
@@ -23,10 +24,14 @@ export interface SwarmFixture {
   hostUrl(name: string): string;
   /** A client logged in as host `name`, joined with `hardwareClass`, closed after the file. */
   host(name: string, hardwareClass?: string, options?: ConnectOptions): Promise<SwarmClient>;
+  /** SQL sent as host `name` straight to the database, as a host that skips the client would. */
+  rawSql(name: string): Promise<RawSql>;
   /** The owner's client (the role that ran init). */
   owner: SwarmClient;
   close(): Promise<void>;
 }
+
+export type RawSql = (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
 
 export function hostInfo(hardwareClass: string): HostInfo {
   return { taskHash: TASK_HASH, taskFile: TASK_FILE, hardwareClass, stages: ["d8"], slots: 1 };
@@ -72,7 +77,7 @@ export async function swarmFixture(
     { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: options.goal ?? "minimize" },
     { hostsRole: "swarm_hosts" },
   );
-  const clients: SwarmClient[] = [owner];
+  const clients: { close(): Promise<void> }[] = [owner];
   const hostUrl = (name: string) => cluster.url(name, passwords.get(name)!, database);
   return {
     cluster,
@@ -85,6 +90,12 @@ export async function swarmFixture(
       clients.push(client);
       await client.join(hostInfo(hardwareClass));
       return client;
+    },
+    async rawSql(name) {
+      const client = new pg.Client({ connectionString: hostUrl(name) });
+      await client.connect();
+      clients.push({ close: () => client.end() });
+      return (text, params = []) => client.query(text, params);
     },
     async close() {
       for (const c of clients.splice(0)) await c.close();

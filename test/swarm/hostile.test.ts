@@ -3,26 +3,20 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmError } from "../../src/errors.js";
-import { type SwarmClient, SwarmUnreachableError, setupSql } from "../../src/swarm/index.js";
-import { type SwarmFixture, swarmFixture } from "./fixture.js";
+import { SwarmClient, SwarmUnreachableError, setupSql } from "../../src/swarm/index.js";
+import { type RawSql, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture;
 let a: SwarmClient;
 let b: SwarmClient;
-let raw: pg.Client; // host_a speaking SQL directly
+let sql: RawSql; // host_a speaking SQL directly, as a host that skips the client would
 beforeAll(async () => {
   swarm = await swarmFixture(["host_a", "host_b"]);
   a = await swarm.host("host_a");
   b = await swarm.host("host_b");
-  raw = new pg.Client({ connectionString: swarm.hostUrl("host_a") });
-  await raw.connect();
+  sql = await swarm.rawSql("host_a");
 });
-afterAll(async () => {
-  await raw?.end();
-  await swarm?.close();
-});
-
-const sql = (text: string, params: unknown[] = []) => raw.query(text, params);
+afterAll(() => swarm?.close());
 
 describe("a hostile host", () => {
   it("cannot skip the version check of the compare-and-swap with a null version", async () => {
@@ -154,5 +148,30 @@ describe("setupSql", () => {
       await su.end();
     }
     expect(existsSync(join(swarm.cluster.dir, "pwned"))).toBe(false);
+  });
+});
+
+describe("a URL's password", () => {
+  it("appears in no error, whether refused, unreachable or malformed", async () => {
+    const secret = "s3cr3t:p@ss/w%rd";
+    const encoded = encodeURIComponent(secret);
+    const port = swarm.cluster.port;
+    for (const url of [
+      `postgres://host_a:${encoded}@127.0.0.1:${port}/swarm`,
+      `postgres://host_a:${encoded}@127.0.0.1:1/swarm`,
+      `postgres://host_a@127.0.0.1:${port}/swarm?password=${encoded}`,
+      `postgres://host_a:${encoded}@127.0.0.1:notaport/swarm`,
+      `postgres://host_a:${encoded}@127.0.0.1:${port}/swarm?sslmode=nonsense`,
+    ]) {
+      const error = await SwarmClient.connect(url, { connectTimeoutMs: 1_000 }).then(
+        (c) => c.close(),
+        (e: unknown) => e,
+      );
+      expect(error, url).toBeInstanceOf(SwarmError);
+      const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)}`;
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(encoded);
+      expect(text).not.toContain("s3cr3t");
+    }
   });
 });

@@ -1,12 +1,12 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SwarmClient } from "../../src/swarm/index.js";
-import { type SwarmFixture, swarmFixture } from "./fixture.js";
+import { type RawSql, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture;
 let a: SwarmClient;
 let b: SwarmClient;
-let raw: pg.Client; // host_a speaking SQL directly, as a host that skips the client would
+let sql: RawSql; // host_a speaking SQL directly, as a host that skips the client would
 let bTrial: number;
 let aKeep: number;
 beforeAll(async () => {
@@ -17,15 +17,9 @@ beforeAll(async () => {
     .id;
   expect(await b.cas("cpu", 0, bTrial)).toEqual({ ok: true, version: 1 });
   aKeep = (await a.recordTrial({ uid: "a1", hardwareClass: "cpu", verdict: "keep", metric: 5 })).id;
-  raw = new pg.Client({ connectionString: swarm.hostUrl("host_a") });
-  await raw.connect();
+  sql = await swarm.rawSql("host_a");
 });
-afterAll(async () => {
-  await raw?.end();
-  await swarm?.close();
-});
-
-const sql = (text: string, params: unknown[] = []) => raw.query(text, params);
+afterAll(() => swarm?.close());
 
 describe("a host's role", () => {
   it("reads everything", async () => {
