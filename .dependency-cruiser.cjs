@@ -10,6 +10,7 @@ const LAYERS = [
   ["metrics"],
   ["workspace"],
   ["ledger"],
+  ["swarm"],
   ["judge"],
   ["providers"],
   ["researchers"],

@@ -22,6 +22,8 @@ export const EXIT = {
   researcher: 7,
   /** A stop rule ended the run (--max-failures): something to fix, not a person's stop. */
   stopRule: 8,
+  /** The swarm's database refused this host or cannot be reached after the retries. */
+  swarm: 9,
   interrupted: 130,
 } as const;
 
@@ -64,5 +66,15 @@ export class SetupError extends FatalError {
 export class ResearcherError extends FatalError {
   constructor(message: string) {
     super(message, EXIT.researcher);
+  }
+}
+
+/**
+ * The swarm cannot take this host as it is: another task, a host not joined, a database
+ * without the swarm's schema or one from a newer version.
+ */
+export class SwarmError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.swarm);
   }
 }

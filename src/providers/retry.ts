@@ -1,4 +1,5 @@
 import { APICallError } from "ai";
+import { pause } from "../util/clock.js";
 
 export interface RetryOptions {
   /** Attempts after the first. */
@@ -68,19 +69,7 @@ export async function withRetries<T>(call: () => Promise<T>, options: RetryOptio
       const cap = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
       const delay = retryAfterMs(error) ?? Math.random() * cap;
       options.onRetry?.(attempt + 1, delay, error);
-      await sleep(delay, options.signal);
+      await pause(delay, options.signal);
     }
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -5,3 +5,16 @@
  * time (Date.now) is only for timestamps in the records.
  */
 export const monotonic = (): number => Math.floor(performance.now());
+
+/** Waits `ms`, or less when `signal` aborts first (it resolves then, never rejects). */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,152 @@
+import { SwarmError } from "../errors.js";
+import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
+import { type ConnectOptions, SwarmConnection } from "./connection.js";
+import { cas, incumbent, incumbents } from "./incumbent.js";
+import {
+  fromTaskRow,
+  type InitResult,
+  initSwarm,
+  refuseOtherTask,
+  type SwarmTaskRow,
+  TASK_SELECT,
+} from "./migrations.js";
+import { type SwarmStatus, status } from "./status.js";
+import { exactText } from "./text.js";
+import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
+import type {
+  CasResult,
+  ClaimResult,
+  HostInfo,
+  Incumbent,
+  InFlight,
+  SwarmTask,
+  TrialUpload,
+} from "./types.js";
+import { type IncumbentWatch, type WatchOptions, watchIncumbents } from "./watch.js";
+
+/**
+ * One host's handle on a swarm's database. Every method throws SwarmUnreachableError when
+ * the database cannot be reached (retry it with `retry`), SwarmError for misuse (a host
+ * not joined, another task); refusals that are ordinary outcomes (a claim taken, a stale
+ * compare-and-swap) are returned as values.
+ */
+export class SwarmClient {
+  private constructor(private readonly db: SwarmConnection) {}
+
+  /**
+   * Connects to the database at `url` (postgres://role:password@host:port/database) and
+   * checks that it answers. The password never appears in a message.
+   */
+  static async connect(url: string, options: ConnectOptions = {}): Promise<SwarmClient> {
+    const db = new SwarmConnection(url, options);
+    try {
+      await db.query("connect", "SELECT 1");
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return new SwarmClient(db);
+  }
+
+  /** The database's URL without its password. */
+  get where(): string {
+    return this.db.where;
+  }
+
+  /** Creates or updates the schema and records the task; run by the swarm's owner. */
+  init(task: SwarmTask, options: { hostsRole?: string } = {}): Promise<InitResult> {
+    return initSwarm(this.db, task, options);
+  }
+
+  /** The task recorded by `init`; SwarmError when there is none yet. */
+  async task(): Promise<SwarmTask> {
+    const [row] = await this.db.query<SwarmTaskRow>("reading the task", TASK_SELECT);
+    if (!row)
+      throw new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
+    return fromTaskRow(row);
+  }
+
+  /**
+   * Joins (or joins again) as the role this client logged in as. Refused with SwarmError,
+   * naming the lines that differ, when the host's task file is not the swarm's.
+   * Returns the host's name in the swarm.
+   */
+  async join(host: HostInfo): Promise<string> {
+    refuseOtherTask(await this.task(), host, this.where);
+    const a = await this.db.call<{ host: string }>("join", "join_host", [
+      host.taskHash,
+      exactText("the host's hardware class", host.hardwareClass),
+      host.stages.map((stage) => exactText("the host's stage", stage)),
+      host.slots,
+    ]);
+    return a.host;
+  }
+
+  /** Says this host is alive (status counts hosts heard from lately). */
+  async heartbeat(): Promise<void> {
+    await this.db.call("heartbeat", "heartbeat", []);
+  }
+
+  /** See `claim` in claims.ts: granted, or refused with whose trial or claim matched. */
+  claim(keys: ClaimKeys, leaseS: number, title?: string): Promise<ClaimResult> {
+    return claim(this.db, keys, leaseS, title);
+  }
+
+  /** Extends a claim still in force; false when it lapsed or was released. */
+  renew(claimId: number, leaseS: number): Promise<boolean> {
+    return renew(this.db, claimId, leaseS);
+  }
+
+  /** Releases a claim; false when it was not open. */
+  release(claimId: number): Promise<boolean> {
+    return release(this.db, claimId);
+  }
+
+  /** Uploads a finished trial exactly once per uid, releasing `releaseClaim` with it. */
+  recordTrial(trial: TrialUpload, options: { releaseClaim?: number } = {}): Promise<RecordResult> {
+    return recordTrial(this.db, trial, options.releaseClaim);
+  }
+
+  /** Every host's trials not read before `cursor` (all without one), and the next cursor. */
+  history(options: { cursor?: string; withDiffs?: boolean } = {}): Promise<HistoryPage> {
+    return history(this.db, options);
+  }
+
+  /** The claims in force: what every host is running now. */
+  inFlight(): Promise<InFlight[]> {
+    return inFlight(this.db);
+  }
+
+  /** A hardware class's incumbent (version 0 when none yet). */
+  incumbent(hardwareClass: string): Promise<Incumbent> {
+    return incumbent(this.db, hardwareClass);
+  }
+
+  /** Every class's incumbent. */
+  incumbents(): Promise<Incumbent[]> {
+    return incumbents(this.db);
+  }
+
+  /** Moves a class's incumbent to a trial if the version matches and its result beats it. */
+  cas(hardwareClass: string, expectedVersion: number, trialId: number): Promise<CasResult> {
+    return cas(this.db, hardwareClass, expectedVersion, trialId);
+  }
+
+  /** Reports each new incumbent as it comes (NOTIFY, with polling while that is down). */
+  watchIncumbents(
+    onChange: (incumbent: Incumbent) => void,
+    options?: WatchOptions,
+  ): Promise<IncumbentWatch> {
+    return watchIncumbents(this.db, onChange, options);
+  }
+
+  /** Hosts, trials, keeps, spend, claims in force and the best per class. */
+  status(options: { aliveWithinS?: number } = {}): Promise<SwarmStatus> {
+    return status(this.db, options);
+  }
+
+  /** Closes the connections (a watch is closed on its own). */
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}

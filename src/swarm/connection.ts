@@ -1,0 +1,127 @@
+import pg from "pg";
+import { SwarmError } from "../errors.js";
+import { redactUrl, swarmError } from "./errors.js";
+import { SQLSTATE } from "./functions.js";
+
+/** How a host connects to the swarm's database. */
+export interface ConnectOptions {
+  /** Connections held at most (the incumbent watch opens one more of its own). Default 2. */
+  poolSize?: number;
+  /** Give up connecting after this many ms (a SwarmUnreachableError). Default 5,000. */
+  connectTimeoutMs?: number;
+  /** Give up waiting for an answer after this many ms (a SwarmUnreachableError). Default 30,000. */
+  queryTimeoutMs?: number;
+  /** Shown in pg_stat_activity, so that an administrator sees which host holds what. */
+  applicationName?: string;
+}
+
+/** Runs SQL statements; what the swarm's operations need of a connection. */
+export interface Queryable {
+  /** Contract: rows on success; throws SwarmUnreachableError or SwarmError, never a driver error. */
+  query<T extends object>(doing: string, sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/**
+ * A pool of connections to the swarm's database. Every failure leaves it as a SwarmError
+ * whose message names the database by its redacted URL; a lost or refused connection is
+ * a SwarmUnreachableError, and the pool connects anew on the next call, so a caller
+ * simply retries (see `retry`).
+ */
+export class SwarmConnection implements Queryable {
+  /** The URL without its password, for messages. */
+  readonly where: string;
+  private readonly pool: pg.Pool;
+
+  constructor(
+    private readonly url: string,
+    private readonly options: ConnectOptions = {},
+  ) {
+    this.where = redactUrl(url);
+    this.pool = new pg.Pool({ ...this.clientConfig(), max: options.poolSize ?? 2 });
+    // An idle connection that the server closes (a restart) is reported here; without a
+    // listener Node would end the process. The next call connects anew and says so.
+    this.pool.on("error", () => undefined);
+  }
+
+  async query<T extends object>(doing: string, sql: string, params: unknown[] = []): Promise<T[]> {
+    try {
+      const result = await this.pool.query<T & pg.QueryResultRow>(sql, params);
+      return result.rows;
+    } catch (error) {
+      throw this.failure(error, doing);
+    }
+  }
+
+  /** Calls swarm.<fn>(params…), one of the host functions, and returns the jsonb it answers. */
+  async call<T>(doing: string, fn: string, params: unknown[]): Promise<T> {
+    const args = params.map((_, i) => `$${i + 1}`).join(", ");
+    const rows = await this.query<{ r: T }>(doing, `SELECT swarm.${fn}(${args}) AS r`, params);
+    return rows[0]!.r;
+  }
+
+  /** Runs `work` in one transaction on one connection; rolled back if it throws. */
+  async transaction<T>(doing: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.failure(error, doing);
+    }
+    let broken = false;
+    const db: Queryable = {
+      query: async <R extends object>(what: string, sql: string, params: unknown[] = []) => {
+        try {
+          return (await client.query<R & pg.QueryResultRow>(sql, params)).rows;
+        } catch (error) {
+          throw this.failure(error, what);
+        }
+      },
+    };
+    try {
+      await db.query(doing, "BEGIN");
+      const result = await work(db);
+      await db.query(doing, "COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
+      throw error instanceof SwarmError ? error : this.failure(error, doing);
+    } finally {
+      // A connection whose rollback failed is in no known state: not handed out again.
+      client.release(broken);
+    }
+  }
+
+  /** A connection of its own, outside the pool (LISTEN needs one that stays). */
+  newClient(): pg.Client {
+    return new pg.Client(this.clientConfig());
+  }
+
+  /** Turns a driver error into the swarm's own, naming what was being done. */
+  failure(error: unknown, doing: string): SwarmError {
+    const code = (error as { code?: unknown }).code;
+    // No schema swarm (3F000 for a function, 42P01 for a table): init has not run there.
+    if (code === SQLSTATE.noTask || code === "3F000" || code === "42P01")
+      return new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
+    if (code === SQLSTATE.notJoined)
+      return new SwarmError(
+        `this host has not joined the swarm at ${this.where} (${doing}): join first`,
+      );
+    return swarmError(error, this.url, doing);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private clientConfig(): pg.ClientConfig {
+    return {
+      connectionString: this.url,
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
+      query_timeout: this.options.queryTimeoutMs ?? 30_000,
+      keepAlive: true,
+      application_name: this.options.applicationName ?? "autoresearch",
+    };
+  }
+}

@@ -1,0 +1,101 @@
+import { SwarmError } from "../errors.js";
+
+/**
+ * The swarm's database could not be reached, or dropped the connection, or is starting or
+ * shutting down. Expected while a database restarts or a network is down: the caller
+ * finishes what it has in flight, records it locally and tries again later (see `retry`).
+ * Its message never holds the password of the URL it was given.
+ */
+export class SwarmUnreachableError extends SwarmError {
+  readonly retryable = true;
+  constructor(
+    message: string,
+    /** The driver's error code (ECONNREFUSED, 57P01, …) when it gave one. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `url` with its password replaced by "***", for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    // A password given as a query parameter (?password=) is as secret as one before the @.
+    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
+    return parsed.toString();
+  } catch {
+    // Not a URL we can parse: show none of it rather than risk a password.
+    return "(a database URL that could not be parsed)";
+  }
+}
+
+/** The password held by a connection URL, if any (so that messages can be scrubbed of it). */
+export function urlPassword(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    const password = parsed.password || parsed.searchParams.get("password") || "";
+    return password ? decodeURIComponent(password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Node's socket errors and the driver's own words for a connection that went away.
+const SOCKET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENOENT", // a unix socket that is not there while the server is down
+]);
+const DRIVER_WORDS =
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout|Connection ended|write after end/i;
+
+/**
+ * Whether `error` means the database was unreachable or went away, as opposed to a
+ * refusal of the statement itself. SQLSTATE class 08 is a connection failure, 57P01–57P03
+ * a server shutting down or starting, 53300 too many connections, 40001 and 40P01 a
+ * serialization failure or deadlock: all are worth the same statement again later.
+ */
+export function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof SwarmUnreachableError) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (SOCKET_CODES.has(code)) return true;
+    if (
+      code.startsWith("08") ||
+      ["57P01", "57P02", "57P03", "53300", "40001", "40P01"].includes(code)
+    )
+      return true;
+  }
+  return DRIVER_WORDS.test(error.message);
+}
+
+/**
+ * `error` as the swarm's own error: SwarmUnreachableError when it is worth retrying,
+ * SwarmError otherwise; the message names the database by its redacted URL and never
+ * holds its password.
+ */
+export function swarmError(error: unknown, url: string, doing: string): SwarmError {
+  if (error instanceof SwarmError) return error;
+  const password = urlPassword(url);
+  let detail = error instanceof Error ? error.message : String(error);
+  if (password) detail = detail.split(password).join("***");
+  const where = redactUrl(url);
+  if (isUnreachable(error)) {
+    const code = (error as { code?: unknown }).code;
+    return new SwarmUnreachableError(
+      `the swarm's database ${where} is unreachable (${doing}): ${detail}`,
+      typeof code === "string" ? code : undefined,
+    );
+  }
+  return new SwarmError(`the swarm's database ${where} refused ${doing}: ${detail}`);
+}

@@ -1,0 +1,129 @@
+import type pg from "pg";
+import type { SwarmError } from "../errors.js";
+import type { SwarmConnection } from "./connection.js";
+import { INCUMBENT_CHANNEL, incumbents } from "./incumbent.js";
+import type { Incumbent } from "./types.js";
+
+/** How the incumbent watch listens and polls. */
+export interface WatchOptions {
+  /** Versions already known by class; a class is reported once it moves past its own. */
+  known?: Readonly<Record<string, number>>;
+  /** Poll period while LISTEN is down, in ms. Default 1,000 (a new incumbent within 2 s). */
+  pollMs?: number;
+  /** Poll period while LISTEN works, a safety net for a lost notification. Default 15,000. */
+  safetyPollMs?: number;
+  /** Told of a failed read or a lost listening connection; the watch goes on regardless. */
+  onError?: (error: SwarmError) => void;
+}
+
+/** A running watch of the incumbents. Contract: `close` stops every timer and connection. */
+export interface IncumbentWatch {
+  /** Whether notifications arrive now (false: polling every `pollMs`). */
+  readonly listening: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Calls `onChange` with each hardware class's incumbent whenever its version moves past
+ * the one last reported (first with every class that has one, unless `known` says it is
+ * known). Woken by NOTIFY on a connection of its own; while that connection is down it
+ * polls every `pollMs` and reconnects with backoff. Notifications carry nothing trusted:
+ * every report comes from reading the table.
+ */
+export async function watchIncumbents(
+  db: SwarmConnection,
+  onChange: (incumbent: Incumbent) => void,
+  options: WatchOptions = {},
+): Promise<IncumbentWatch> {
+  const pollMs = options.pollMs ?? 1_000;
+  const safetyMs = options.safetyPollMs ?? 15_000;
+  const seen = new Map(Object.entries(options.known ?? {}));
+  let client: pg.Client | undefined;
+  let listening = false;
+  let closed = false;
+  let lastCheck = 0;
+  let reconnectMs = 500;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+
+  // One read at a time; a wake-up during a read makes one more read after it.
+  const check = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        lastCheck = Date.now();
+        try {
+          for (const inc of await incumbents(db)) {
+            if (closed || inc.version <= (seen.get(inc.hardwareClass) ?? 0)) continue;
+            seen.set(inc.hardwareClass, inc.version);
+            onChange(inc);
+          }
+        } catch (error) {
+          options.onError?.(error as SwarmError);
+        }
+      } while (again && !closed);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const lost = (which: pg.Client, error?: unknown) => {
+    if (which !== client) return;
+    client = undefined;
+    listening = false;
+    which.end().catch(() => undefined);
+    if (error) options.onError?.(db.failure(error, "listening for a new incumbent"));
+    if (!closed) reconnectTimer = setTimeout(listen, reconnectMs);
+    reconnectMs = Math.min(reconnectMs * 2, 10_000);
+  };
+
+  async function listen(): Promise<void> {
+    reconnectTimer = undefined;
+    if (closed) return;
+    const c = db.newClient();
+    client = c;
+    c.on("notification", () => void check());
+    c.on("error", (error) => lost(c, error));
+    c.on("end", () => lost(c));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${INCUMBENT_CHANNEL}`);
+      if (client !== c) return;
+      listening = true;
+      reconnectMs = 500;
+      // What moved while no one listened.
+      void check();
+    } catch (error) {
+      lost(c, error);
+    }
+  }
+
+  await listen();
+  await check();
+  const timer = setInterval(() => {
+    if (!closed && (!listening || Date.now() - lastCheck >= safetyMs)) void check();
+  }, pollMs);
+  timer.unref();
+
+  return {
+    get listening() {
+      return listening;
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      const c = client;
+      client = undefined;
+      listening = false;
+      await c?.end().catch(() => undefined);
+      await running;
+    },
+  };
+}

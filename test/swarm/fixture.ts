@@ -1,0 +1,106 @@
+/**
+ * A swarm's database as a lab would set it up: a throwaway cluster, then the text of
+ * `setupSql` run through psql (roles, database, who may connect), then `init` as the
+ * owner, which gives the hosts' grants. Passwords are made here and given to psql as
+ * variables, never written in the SQL.
+ */
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/index.js";
+import type { Goal, HostInfo } from "../../src/swarm/types.js";
+import { type PgCluster, startPostgres } from "../helpers/postgres.js";
+
+export const TASK_FILE =
+  "name: quadratic\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\n";
+export const TASK_HASH = "hash-of-the-quadratic-task";
+
+export interface SwarmFixture {
+  cluster: PgCluster;
+  database: string;
+  ownerUrl: string;
+  /** The URL a host logs in with (its own role and password). */
+  hostUrl(name: string): string;
+  /** A client logged in as host `name`, joined with `hardwareClass`, closed after the file. */
+  host(name: string, hardwareClass?: string, options?: ConnectOptions): Promise<SwarmClient>;
+  /** SQL sent as host `name` straight to the database, as a host that skips the client would. */
+  rawSql(name: string): Promise<RawSql>;
+  /** The owner's client (the role that ran init). */
+  owner: SwarmClient;
+  close(): Promise<void>;
+}
+
+export type RawSql = (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
+
+export function hostInfo(hardwareClass: string): HostInfo {
+  return { taskHash: TASK_HASH, taskFile: TASK_FILE, hardwareClass, stages: ["d8"], slots: 1 };
+}
+
+export async function swarmFixture(
+  hosts: readonly string[],
+  options: { goal?: Goal; maxConnections?: number } = {},
+): Promise<SwarmFixture> {
+  const cluster = await startPostgres({ maxConnections: options.maxConnections ?? 100 });
+  const database = "swarm";
+  const passwords = new Map([["owner", secret()], ...hosts.map((h) => [h, secret()] as const)]);
+  const file = join(cluster.dir, "setup.sql");
+  writeFileSync(
+    file,
+    setupSql({ database, owner: "swarm_owner", hostsRole: "swarm_hosts", hosts }),
+  );
+  const vars = [
+    "-v",
+    `owner_password=${passwords.get("owner")}`,
+    ...hosts.flatMap((h, i) => ["-v", `host${i + 1}_password=${passwords.get(h)}`]),
+  ];
+  cluster.tool("psql", [
+    "-X",
+    "-q",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-h",
+    cluster.dir,
+    "-p",
+    String(cluster.port),
+    "-U",
+    "postgres",
+    "-d",
+    "postgres",
+    ...vars,
+    "-f",
+    file,
+  ]);
+  const ownerUrl = cluster.url("swarm_owner", passwords.get("owner")!, database);
+  const owner = await SwarmClient.connect(ownerUrl);
+  await owner.init(
+    { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: options.goal ?? "minimize" },
+    { hostsRole: "swarm_hosts" },
+  );
+  const clients: { close(): Promise<void> }[] = [owner];
+  const hostUrl = (name: string) => cluster.url(name, passwords.get(name)!, database);
+  return {
+    cluster,
+    database,
+    ownerUrl,
+    owner,
+    hostUrl,
+    async host(name, hardwareClass = "cpu", connect = {}) {
+      const client = await SwarmClient.connect(hostUrl(name), connect);
+      clients.push(client);
+      await client.join(hostInfo(hardwareClass));
+      return client;
+    },
+    async rawSql(name) {
+      const client = new pg.Client({ connectionString: hostUrl(name) });
+      await client.connect();
+      clients.push({ close: () => client.end() });
+      return (text, params = []) => client.query(text, params);
+    },
+    async close() {
+      for (const c of clients.splice(0)) await c.close();
+    },
+  };
+}
+
+const secret = () => randomBytes(9).toString("base64url");

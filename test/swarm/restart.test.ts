@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Incumbent,
+  retry,
+  SwarmClient,
+  SwarmUnreachableError,
+} from "../../src/swarm/index.js";
+import { type SwarmFixture, swarmFixture } from "./fixture.js";
+
+let swarm: SwarmFixture;
+let a: SwarmClient;
+beforeAll(async () => {
+  swarm = await swarmFixture(["host_a"]);
+  a = await swarm.host("host_a", "cpu", { connectTimeoutMs: 1_000 });
+});
+afterAll(() => swarm?.close());
+
+const password = (url: string) => decodeURIComponent(new URL(url).password);
+
+describe("a host while the database is stopped and started again", () => {
+  it("gets SwarmUnreachableError, without the password, and retry goes on once it is back", async () => {
+    const first = await a.recordTrial({
+      uid: "t1",
+      hardwareClass: "cpu",
+      verdict: "keep",
+      metric: 2,
+    });
+    const seen: Incumbent[] = [];
+    const watch = await a.watchIncumbents((i) => seen.push(i), { pollMs: 200 });
+    swarm.cluster.stop("fast");
+    try {
+      for (const call of [
+        () => a.heartbeat(),
+        () => a.history(),
+        () => a.claim({ diffHash: "x" }, 60),
+      ]) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SwarmUnreachableError);
+        expect((error as Error).message).toContain("is unreachable");
+        expect((error as Error).message).toContain("host_a:***@127.0.0.1");
+        expect((error as Error).message).not.toContain(password(swarm.hostUrl("host_a")));
+      }
+      await expect(SwarmClient.connect(swarm.hostUrl("host_a"))).rejects.toBeInstanceOf(
+        SwarmUnreachableError,
+      );
+      expect(watch.listening).toBe(false);
+
+      // The upload of a trial that had landed, retried while the database is away.
+      const retries: number[] = [];
+      setTimeout(() => swarm.cluster.start(), 1_500);
+      const again = await retry(
+        () => a.recordTrial({ uid: "t1", hardwareClass: "cpu", verdict: "keep", metric: 2 }),
+        {
+          baseDelayMs: 100,
+          maxDelayMs: 500,
+          deadlineMs: 30_000,
+          onRetry: (_, n) => retries.push(n),
+        },
+      );
+      expect(retries.length).toBeGreaterThan(0);
+      expect(again).toEqual({ id: first.id, created: false });
+      expect((await a.history()).trials.filter((t) => t.uid === "t1")).toHaveLength(1);
+
+      // The watch listens again and reports what moves now.
+      expect(await a.cas("cpu", 0, first.id)).toEqual({ ok: true, version: 1 });
+      const deadline = Date.now() + 5_000;
+      while (seen.length === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(seen.map((i) => i.version)).toEqual([1]);
+    } finally {
+      swarm.cluster.start();
+      await watch.close();
+    }
+  });
+
+  it("retry gives up at its deadline with the last SwarmUnreachableError, and not on a refusal", async () => {
+    swarm.cluster.stop("immediate");
+    try {
+      const started = Date.now();
+      await expect(
+        retry(() => a.heartbeat(), { baseDelayMs: 50, deadlineMs: 800 }),
+      ).rejects.toBeInstanceOf(SwarmUnreachableError);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      swarm.cluster.start();
+    }
+    let calls = 0;
+    await expect(
+      retry(async () => {
+        calls++;
+        return a.cas("cpu", 0, -1).then(() => a.claim({}, 60));
+      }),
+    ).rejects.toThrow(/a claim needs a diff hash or a parameter key/);
+    expect(calls).toBe(1);
+  });
+});
