@@ -68,18 +68,35 @@ try {
   // The process's resident memory after each size: every fork copies its page tables, so a
   // larger process starts each git command and replicate more slowly.
   const rss = () => Math.round(process.memoryUsage().rss / 1e6);
-  const rows: { trials_before: number; median_ms: number; rss_mb: number }[] = [];
-  const measure = (from: number) => {
+  type Row = { trials_before: number; median_ms: number; rss_mb: number; heap_mb: number };
+  const rows: (Row & Phases)[] = [];
+  // Where a trial's time goes: before its replicate starts (proposal, worktree, commit),
+  // the replicate (a fork and exec), and after it ends (judging, records, clean-up).
+  type Phases = { before_ms: number; replicate_ms: number; after_ms: number };
+  const measure = (from: number): { median_ms: number } & Phases => {
     const ledger = Ledger.open(root);
     const trials = ledger.trials(ledger.run("h")!.id).filter((t) => t.n >= from);
+    const spans = trials.map((t) => {
+      const replicates = ledger.replicates(t.id);
+      const first = Math.min(...replicates.map((r) => r.startedAt));
+      const last = Math.max(...replicates.map((r) => r.finishedAt!));
+      const inside = replicates.reduce((sum, r) => sum + (r.finishedAt! - r.startedAt), 0);
+      return { before: first - t.createdAt, replicate: inside, after: t.finishedAt! - last };
+    });
     ledger.close();
-    return median(trials.map((t) => t.finishedAt! - t.createdAt));
+    return {
+      median_ms: median(trials.map((t) => t.finishedAt! - t.createdAt)),
+      before_ms: median(spans.map((s) => s.before)),
+      replicate_ms: median(spans.map((s) => s.replicate)),
+      after_ms: median(spans.map((s) => s.after)),
+    };
   };
-  rows.push({ trials_before: 1, median_ms: measure(1), rss_mb: rss() });
+  const heap = () => Math.round(process.memoryUsage().heapUsed / 1e6);
+  rows.push({ trials_before: 1, ...measure(1), rss_mb: rss(), heap_mb: heap() });
   for (const size of SIZES) {
     pad(root, size);
     await resumeRun({ root, tag: "h", maxTrials: size + MEASURED, ...quiet });
-    rows.push({ trials_before: size, median_ms: measure(size), rss_mb: rss() });
+    rows.push({ trials_before: size, ...measure(size), rss_mb: rss(), heap_mb: heap() });
     console.log(JSON.stringify(rows.at(-1)));
   }
   const base = rows.find((r) => r.trials_before === SIZES[0])!.median_ms;

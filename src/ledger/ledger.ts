@@ -64,6 +64,13 @@ function index(byParent: Map<string, Map<string, TrialRow>>, t: TrialRow): void 
   titles.set(t.title, t);
 }
 
+/** Kept trials by commit: the latest of each. */
+function indexKept(kept: Map<string, TrialRow>, t: TrialRow): void {
+  if (t.verdict !== "keep" || t.commit === null) return;
+  const known = kept.get(t.commit);
+  if (!known || known.n <= t.n) kept.set(t.commit, t);
+}
+
 function countsTowardMax(t: TrialRow): boolean {
   return t.verdict !== "interrupted" && !(t.baseline && t.state === "done" && t.verdict !== "keep");
 }
@@ -126,6 +133,8 @@ interface Cached {
   finished: TrialRow[] | null;
   /** Finished trials by parent commit, then by title (the latest of each). */
   byParent: Map<string, Map<string, TrialRow>> | null;
+  /** Kept trials by commit (the latest of each); null until asked for, or after a keep changed. */
+  kept: Map<string, TrialRow> | null;
 }
 
 /**
@@ -405,6 +414,7 @@ export class Ledger {
       counted: rows.filter(countsTowardMax).length,
       finished: null,
       byParent: null,
+      kept: null,
     };
     // Inside a transaction the rows may yet be rolled back: not kept.
     this.cached = this.db.inTransaction ? null : loaded;
@@ -427,6 +437,8 @@ export class Ledger {
     if (old) cached.rows[at] = frozen;
     else cached.rows.splice(at + 1, 0, frozen);
     cached.counted += Number(countsTowardMax(row)) - Number(old ? countsTowardMax(old) : false);
+    if (old?.verdict === "keep") cached.kept = null;
+    else if (cached.kept) indexKept(cached.kept, frozen);
     if (old?.state === "done") {
       // A finished trial rewritten (a held-out result, a reopening): derived anew when asked.
       cached.finished = null;
@@ -451,11 +463,18 @@ export class Ledger {
     return cached.finished.slice();
   }
 
-  /** The run's trial kept at `commit` (the latest, should there be two), without copying the run. */
+  /**
+   * The run's trial kept at `commit` (the latest, should there be two). Looked up in an
+   * index kept in step as trials finish: every replicate's judging asks, and a scan back to
+   * the last keep grows with the run (a long plateau is most of it).
+   */
   keptAt(runId: number, commit: string): TrialRow | null {
-    return (
-      this.load(runId).rows.findLast((t) => t.commit === commit && t.verdict === "keep") ?? null
-    );
+    const cached = this.load(runId);
+    if (!cached.kept) {
+      cached.kept = new Map();
+      for (const t of cached.rows) indexKept(cached.kept, t);
+    }
+    return cached.kept.get(commit) ?? null;
   }
 
   /** The finished trials whose parent is `commit`, by title (the latest of each). */

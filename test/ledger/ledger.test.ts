@@ -163,6 +163,12 @@ describe("the ledger", () => {
     expect(ledger.keptAt(run.id, "c1")!.id).toBe(kept.id);
     expect(ledger.keptAt(run.id, "c2")).toBeNull();
     expect(ledger.keptAt(run.id, "elsewhere")).toBeNull();
+    // The index behind keptAt stays in step: a later keep is found, a keep rewritten is not.
+    const later = one(3, "keep");
+    expect(ledger.keptAt(run.id, "c3")!.id).toBe(later.id);
+    finish(later.id, "discard");
+    expect(ledger.keptAt(run.id, "c3")).toBeNull();
+    expect(ledger.keptAt(run.id, "c1")!.id).toBe(kept.id);
     ledger.close();
   });
 
