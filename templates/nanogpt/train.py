@@ -1,15 +1,15 @@
 """nanogpt: a GPT pretrained from scratch for a fixed time on one GPU. Change anything here.
 
-Training runs for AR_TIME_BUDGET seconds (the first UNTIMED_STEPS steps, which compile,
-are not counted), then prepare.evaluate_bpb scores the model and the summary block is
+Training runs for AR_TIME_BUDGET seconds (the first UNTIMED_STEPS steps, the first of
+which compiles, are not counted), then prepare.evaluate_bpb scores the model and the summary block is
 printed. The model: rotary positions, RMSNorm without parameters, QK-norm, ReLU² MLP,
 value embeddings on alternate layers, full or sliding-window causal attention per layer,
 soft-capped logits, separate input and output embeddings. The optimisers: Muon for the
 matrices inside the blocks, AdamW for embeddings, output layer and per-layer scalars.
 
 Environment: DEPTH (default 8; width = 64 · DEPTH rounded up to whole heads of 128);
-NANOGPT_MEMORY_GB caps the GPU memory used (rows per forward shrink to fit; by default
-they fit the card's free memory, so a 16 GB card runs depth 8 at 32 rows).
+NANOGPT_MEMORY_GB caps the GPU memory this run may use, in GiB (rows per forward shrink to
+fit; by default they fit the card's free memory: 16 GiB runs depth 8 at 32 rows).
 For small machines and CI: NANOGPT_HEAD_DIM, NANOGPT_DEVICE_BATCH (rows per forward),
 NANOGPT_TOTAL_BATCH (tokens per optimiser step), NANOGPT_COMPILE=0, and prepare.py's
 NANOGPT_SEQ_LEN and NANOGPT_EVAL_TOKENS. Runs on PyTorch 2.x (GPU) and 1.13 (CPU).
@@ -69,7 +69,7 @@ DIM = -(-DEPTH * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM  # rounded up to whole hea
 
 # Optimisation
 TOTAL_BATCH = int(os.environ.get("NANOGPT_TOTAL_BATCH") or 2**19)  # tokens per step
-DEVICE_BATCH = int(os.environ.get("NANOGPT_DEVICE_BATCH") or 0)  # rows per forward; 0: fit below
+DEVICE_BATCH = int(os.environ.get("NANOGPT_DEVICE_BATCH") or 0)  # rows per forward; 0: fitted
 MATRIX_LR = 0.04  # Muon
 EMBED_LR = 0.6  # AdamW, token and value embeddings
 UNEMBED_LR = 0.004  # AdamW, output layer
@@ -99,24 +99,40 @@ dtype = torch.bfloat16 if cuda else torch.float32  # activations and attention
 autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
 
 
-def fitting_rows():
+def memory_cap():
+    """NANOGPT_MEMORY_GB in bytes (GiB, as torch counts them), or 0 when it is not set."""
+    text = os.environ.get("NANOGPT_MEMORY_GB", "").strip()
+    if not text:
+        return 0
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = math.nan
+    if not (math.isfinite(gib) and gib > 0):
+        sys.exit(f"NANOGPT_MEMORY_GB={text!r}: give the GiB of GPU memory this run may use, e.g. 16")
+    return gib * 2**30
+
+
+MEMORY_CAP = memory_cap()
+if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
+    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / torch.cuda.mem_get_info()[1]))
+
+
+def fitting_rows(num_params):
     """Rows per forward: 128 at depth 8, fewer (powers of two) as deeper and wider models'
-    activations grow, and halved until they fit in the GPU's free memory, or in
-    NANOGPT_MEMORY_GB where a run must share the card."""
+    activations grow, and halved until they fit, beside the model's gradients and optimiser
+    state, in the GPU's free memory (or what NANOGPT_MEMORY_GB leaves)."""
     rows = 2 ** round(math.log2(128 * 8 * 512 / (DEPTH * DIM)))
     if cuda:
-        free, total = torch.cuda.mem_get_info()
-        cap = float(os.environ.get("NANOGPT_MEMORY_GB") or 0) * 2**30
-        if cap:
-            torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total))
-            free = min(free, cap)
-        row_bytes = 0.4e9 * DEPTH * DIM / (8 * 512)  # peak 46.6 GB at 128 rows of depth 8
+        free = torch.cuda.mem_get_info()[0]
+        if MEMORY_CAP:
+            free = min(free, MEMORY_CAP - torch.cuda.memory_allocated())
+        free -= 12 * num_params  # float32 gradients and optimiser moments, made at the first step
+        # Activations: about 0.36 GB a row at depth 8 and 2048 tokens (peak 46.6 GB at 128 rows).
+        row_bytes = 0.4e9 * DEPTH * DIM / (8 * 512) * MAX_SEQ_LEN / 2048
         while rows > 1 and rows * row_bytes > 0.9 * free:
             rows //= 2
     return max(1, min(TOTAL_BATCH // MAX_SEQ_LEN, rows))
-
-
-DEVICE_BATCH = DEVICE_BATCH or fitting_rows()
 
 
 def rms_norm(x, eps=1e-6):
@@ -321,6 +337,7 @@ kinds = (WINDOW_PATTERN * DEPTH)[:DEPTH]
 windows = [MAX_SEQ_LEN if kind == "L" else SHORT_WINDOW for kind in kinds]
 windows[-1] = MAX_SEQ_LEN  # the last layer always sees the whole row
 model = GPT(vocab_size, DEPTH, dim, heads, windows).to(device)
+DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
 
 
 def sliding_window(window):
@@ -438,7 +455,7 @@ training_time = time.time() - clock
 lap("training")
 
 with autocast():
-    val_bpb = evaluate_bpb(model, batch_size=EVAL_BATCH)
+    val_bpb = evaluate_bpb(model, batch_size=min(EVAL_BATCH, DEVICE_BATCH))
 sync()
 lap("evaluation")
 
@@ -462,3 +479,4 @@ print(f"num_params_M:     {num_params / 1e6:.1f}")
 print(f"depth:            {DEPTH}")
 print(f"startup_seconds:  {startup_seconds:.1f}")
 print(f"tokens_per_sec:   {tokens_per_sec:.0f}")
+print(f"device_batch:     {DEVICE_BATCH}")

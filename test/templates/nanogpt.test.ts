@@ -31,6 +31,7 @@ const SUMMARY_KEYS = [
   "depth",
   "startup_seconds",
   "tokens_per_sec",
+  "device_batch",
 ];
 
 describe("the nanogpt template", () => {
@@ -138,6 +139,10 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     const outside = [...phases.values()].reduce((a, b) => a + b, 0);
     const notTraining = summary.total_seconds! - summary.training_seconds!;
     expect(Math.abs(outside - notTraining)).toBeLessThan(0.5);
+    // A memory cap that is not a number of GiB stops the replicate before it trains.
+    const capped = shell(task.run, { AR_TIME_BUDGET: "1", NANOGPT_MEMORY_GB: "16GB" });
+    expect(capped.status).not.toBe(0);
+    expect(capped.output).toContain("NANOGPT_MEMORY_GB='16GB': give the GiB");
   });
 
   it("trains with sliding-window attention, the way a researcher would switch it on", () => {
