@@ -437,7 +437,9 @@ export class Ledger {
     if (old) cached.rows[at] = frozen;
     else cached.rows.splice(at + 1, 0, frozen);
     cached.counted += Number(countsTowardMax(row)) - Number(old ? countsTowardMax(old) : false);
-    if (old?.verdict === "keep") cached.kept = null;
+    // A keep undone or moved to another commit: derived anew; one still kept is replaced in place.
+    if (old?.verdict === "keep" && (row.verdict !== "keep" || row.commit !== old.commit))
+      cached.kept = null;
     else if (cached.kept) indexKept(cached.kept, frozen);
     if (old?.state === "done") {
       // A finished trial rewritten (a held-out result, a reopening): derived anew when asked.

@@ -166,6 +166,15 @@ describe("the ledger", () => {
     // The index behind keptAt stays in step: a later keep is found, a keep rewritten is not.
     const later = one(3, "keep");
     expect(ledger.keptAt(run.id, "c3")!.id).toBe(later.id);
+    // A keep rewritten and still kept (its held-out check recorded) is handed back as it now is.
+    ledger.setTrialVerify(later.id, {
+      metric: 0.5,
+      previous: null,
+      diverged: false,
+      outcome: "ok",
+      reason: null,
+    });
+    expect(ledger.keptAt(run.id, "c3")!.verifyMetric).toBe(0.5);
     finish(later.id, "discard");
     expect(ledger.keptAt(run.id, "c3")).toBeNull();
     expect(ledger.keptAt(run.id, "c1")!.id).toBe(kept.id);
