@@ -1,9 +1,10 @@
 """nanogpt: a GPT pretrained from scratch for a fixed time on one GPU. Change anything here.
 
 Training runs for AR_TIME_BUDGET seconds (the first UNTIMED_STEPS steps, the first of
-which compiles, are not counted), then prepare.evaluate_bpb scores the model and the summary block is
-printed. The model: rotary positions, RMSNorm without parameters, QK-norm, ReLU² MLP,
-value embeddings on alternate layers, full or sliding-window causal attention per layer,
+which compiles, are not counted), then prepare.evaluate_bpb scores the model and the
+summary block is printed; a line before it says where the time outside training went.
+The model: rotary positions, RMSNorm without parameters, QK-norm, ReLU² MLP, value
+embeddings on alternate layers, full or sliding-window causal attention per layer,
 soft-capped logits, separate input and output embeddings. The optimisers: Muon for the
 matrices inside the blocks, AdamW for embeddings, output layer and per-layer scalars.
 
@@ -54,6 +55,7 @@ try:
     flex_attention = torch.compile(flex_attention, dynamic=False)  # eager flex is a slow reference
 except ImportError:
     flex_attention = None
+lap("compiler import")  # torch.compile's machinery: seconds, paid once per process
 
 # Model
 DEPTH = int(os.environ.get("DEPTH") or 8)

@@ -130,6 +130,7 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     }
     expect([...phases.keys()]).toEqual([
       "imports",
+      "compiler import",
       "model",
       "data",
       "first step",
