@@ -11,8 +11,8 @@
  * Demo: the demo task (real training of a small network), 24 trials per seed; reported is
  * the incumbent's val_loss at the end (the mean over the judge's seeds).
  *
- * Researchers are `mutate` and `tune` (its default sampler, TPE); `tune:gp` or `tune:cmaes`
- * runs tune with that sampler.
+ * Researchers are `mutate` and `tune` (its default sampler, GP); `tune:tpe`, `tune:gp` or
+ * `tune:cmaes` runs tune with that sampler.
  *
  *   npm run bench -- research [synthetic|demo|both] [seeds] [researchers] [landscapes]
  */
@@ -178,7 +178,7 @@ const result: Record<string, unknown> = {
 
 if (WHICH === "synthetic" || WHICH === "both") {
   const seeds = Array.from({ length: Number(process.argv[3] ?? 10) }, (_, i) => 1 + i);
-  const researchers = RESEARCHERS ?? ["mutate", "tune", "tune:gp"];
+  const researchers = RESEARCHERS ?? ["mutate", "tune", "tune:tpe"];
   const names = process.argv[5]?.split(",");
   const landscapes = LANDSCAPES.filter((l) => !names || names.includes(l.name));
   const runs: Awaited<ReturnType<typeof synthetic>>[] = [];

@@ -28,6 +28,7 @@ MAX_MODELLED = 200
 REGION_START, REGION_SHRINK, REGION_MIN = 0.3, 0.85, 0.05
 PRIOR_QUANTILE = 0.5
 ROUNDING = (1, 2, 3)  # significant digits tried, in order
+EDGE = 0.01  # of a float's range kept clear at each end unless the best trial lies there
 ROUNDING_COST = math.log(1 / 0.9)
 SQRT5 = math.sqrt(5)
 
@@ -179,8 +180,14 @@ class Cube:
         """Points with their number coordinates clipped to the box around `center` (choices
         are changed by `flip`, not by distance)."""
         X = X.copy()
-        for col in self.numeric:
+        for col, d in self.numeric.items():
             X[:, col] = np.clip(X[:, col], center[col] - radius, center[col] + radius)
+            # A range's very end is where degenerate settings sit (a momentum or a beta of 1,
+            # a rate ten times the default): expected improvement, most unsure in the corners,
+            # picks them first, and a diverged run teaches little.
+            if isinstance(d, optuna.distributions.FloatDistribution):
+                lo, hi = min(EDGE, center[col]), max(1 - EDGE, center[col])
+                X[:, col] = np.clip(X[:, col], lo, hi)
         return X
 
     def flip(self, X, p, rng):
@@ -205,7 +212,9 @@ class Cube:
         if v == 0:
             return u
         r = float(f"{v:.{digits}g}")
-        if not d.low <= r <= d.high:
+        # Not onto an end of the range (see `within`), unless the value is already there.
+        at_end = math.isclose(v, d.low, rel_tol=1e-9) or math.isclose(v, d.high, rel_tol=1e-9)
+        if not (d.low < r < d.high or (at_end and d.low <= r <= d.high)):
             return None
         return ((math.log(r) if d.log else r) - low) / (high - low)
 

@@ -69,7 +69,7 @@ const studies = new Map<string, Promise<Shared>>();
  */
 export function createTuneResearcher(config: ResearcherConfig): Researcher {
   const options: StudyOptions = {
-    sampler: (config.sampler as string | undefined) ?? "tpe",
+    sampler: (config.sampler as string | undefined) ?? "gp",
     python: config.python as string | undefined,
     warmStart: (config.warmStart as string[] | undefined) ?? [],
   };
@@ -458,12 +458,12 @@ export const tuneResearcher: ResearcherKind = {
   name: "tune",
   settings: {
     params: researcherFields.params,
-    sampler: oneOf(["tpe", "gp", "cmaes"]).default("tpe"),
+    sampler: oneOf(["gp", "tpe", "cmaes"]).default("gp"),
     python: text("the Python that has Optuna").optional(),
     warm_start: z.array(text("a run's tag"), { error: required("a list of run tags") }).optional(),
   },
   flags: [
-    { flags: "--sampler <name>", description: "tune's sampler: tpe (default), gp or cmaes" },
+    { flags: "--sampler <name>", description: "tune's sampler: gp (default), tpe or cmaes" },
     {
       flags: "--warm-start <tags>",
       description: "tune learns first from these runs of the task (comma-separated tags)",
@@ -471,7 +471,7 @@ export const tuneResearcher: ResearcherKind = {
   ],
   configure: (config, file) => {
     if (config.sampler !== undefined && !Object.hasOwn(SAMPLERS, String(config.sampler)))
-      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use tpe, gp or cmaes`);
+      throw new UsageError(`--sampler: unknown sampler "${config.sampler}"; use gp, tpe or cmaes`);
     // A relative `python` in the task file is the task's, not the current folder's.
     const python = config.python as string | undefined;
     if (python?.includes("/") && !isAbsolute(python))
@@ -488,10 +488,7 @@ export const tuneResearcher: ResearcherKind = {
       : config;
   },
   preflight: async (config) => {
-    await pythonWithOptuna(
-      config.python as string | undefined,
-      (config.sampler as string) ?? "tpe",
-    );
+    await pythonWithOptuna(config.python as string | undefined, (config.sampler as string) ?? "gp");
   },
   create: (config) => createTuneResearcher(config),
 };

@@ -43,7 +43,11 @@ col = cube.columns["lr"][0]
 u = cube.encode({**p, "lr": 0.000973})[col]
 print(json.dumps({"width": cube.width, "back": back, "again": all(again), "onehot": onehot,
   "outside": outside is None, "one_digit": cube.decode(np.where(np.arange(cube.width) == col, cube.rounded(u, col, 1), cube.encode(p)))["lr"],
-  "ints": all(isinstance(d["depth"], int) and 1 <= d["depth"] <= 12 for d in decoded)}))
+  "ints": all(isinstance(d["depth"], int) and 1 <= d["depth"] <= 12 for d in decoded),
+  # A float's ends are kept clear unless the centre is there; 0.98 does not round up to 1.
+  "clear": cube.decode(cube.within(np.ones((1, cube.width)), cube.encode(p), 1.0)[0])["beta"],
+  "at_end": cube.decode(cube.within(np.ones((1, cube.width)), cube.encode({**p, "beta": 1.0}), 1.0)[0])["beta"],
+  "near_one": cube.rounded(cube.encode({**p, "beta": 0.98})[cube.columns["beta"][0]], cube.columns["beta"][0], 1)}))
 `) as Record<string, unknown>;
     expect(result.width).toBe(7);
     expect(result.back).toEqual({
@@ -58,6 +62,9 @@ print(json.dumps({"width": cube.width, "back": back, "again": all(again), "oneho
     expect(result.outside).toBe(true);
     expect(result.ints).toBe(true);
     expect(result.one_digit).toBeCloseTo(0.001, 12);
+    expect(result.clear).toBeCloseTo(0.995, 9);
+    expect(result.at_end).toBe(1);
+    expect(result.near_one).toBeNull();
   });
 
   it("finds the minimum of a noisy function in fewer trials than random search, in either direction", () => {

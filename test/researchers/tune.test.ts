@@ -135,7 +135,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
     const notices = first.events.flatMap((e) => (e.type === "notice" ? [e.text] : []));
     expect(notices).toContainEqual(
       expect.stringMatching(
-        /^tune \(TPE\): 4 parameter\(s\) in train\.mjs: x 1\.0 \[0\.1, 10\] log \(inferred\) · depth 4 \[1, 16\] log \(inferred\) · act relu \{relu, gelu\} · explode false \{false, true\}$/,
+        /^tune \(GP\): 4 parameter\(s\) in train\.mjs: x 1\.0 \[0\.1, 10\] log \(inferred\) · depth 4 \[1, 16\] log \(inferred\) · act relu \{relu, gelu\} · explode false \{false, true\}$/,
       ),
     );
 
@@ -277,7 +277,7 @@ describe("the tune researcher, with the real Optuna helper", () => {
   }, 60_000);
 
   it.each([
-    ["gp", "GP"],
+    ["tpe", "TPE"],
     ["cmaes", "CMA-ES"],
   ])(
     "runs the %s sampler when asked, and improves on the baseline",
