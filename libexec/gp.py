@@ -212,9 +212,10 @@ class Cube:
         if v == 0:
             return u
         r = float(f"{v:.{digits}g}")
-        # Not onto an end of the range (see `within`), unless the value is already there.
-        at_end = math.isclose(v, d.low, rel_tol=1e-9) or math.isclose(v, d.high, rel_tol=1e-9)
-        if not (d.low < r < d.high or (at_end and d.low <= r <= d.high)):
+        # Not onto an end of the range (see `within`), unless the value is already at that end.
+        near = 1e-9 * (d.high - d.low)
+        kept = (abs(v - d.low) <= near and r == d.low) or (abs(v - d.high) <= near and r == d.high)
+        if not (d.low < r < d.high or kept):
             return None
         return ((math.log(r) if d.log else r) - low) / (high - low)
 
