@@ -4,6 +4,7 @@ import { EXIT, UsageError } from "../errors.js";
 import type { ExecutorChoice } from "../executors/executor.js";
 import { chooseExecutor, executorFlags as EXECUTOR_FLAGS } from "../executors/index.js";
 import { SANDBOX_MODES, type SandboxMode } from "../executors/sandbox.js";
+import type { SwarmChoice } from "../orchestrator/index.js";
 import { type Emit, type SessionResult, type Stops, stopOnSignals } from "../orchestrator/index.js";
 import { printReportAfterRun } from "../report/after-run.js";
 import { formatSummary } from "../report/status.js";
@@ -151,4 +152,39 @@ export async function afterSession(root: string, result: SessionResult): Promise
   await printReportAfterRun(root, result.summary.run.tag);
   if (result.status === "stopped") process.exitCode = result.byRule ? EXIT.stopRule : 130;
   else if (result.status === "failed") process.exitCode = 1;
+}
+
+/** `--swarm` and its companions, for `run` and `resume`. */
+export function swarmFlags(command: Command): Command {
+  return command
+    .option(
+      "--swarm <url>",
+      "take part in the swarm whose database is at postgres://role@host:port/db (the password from PGPASSWORD or ~/.pgpass)",
+    )
+    .option(
+      "--hardware-class <name>",
+      "with --swarm: what this host's replicates run on (default: the GPU model x GPUs per replicate, or the CPU model)",
+    )
+    .option(
+      "--swarm-remote <url>",
+      "with --swarm: the swarm's git remote as this host reaches it (default: the one swarm init recorded)",
+    );
+}
+
+/** What the swarm flags chose, or undefined without --swarm. */
+export function swarmChoice(o: {
+  swarm?: string;
+  hardwareClass?: string;
+  swarmRemote?: string;
+}): SwarmChoice | undefined {
+  if (!o.swarm) {
+    if (o.hardwareClass || o.swarmRemote)
+      throw new UsageError("--hardware-class and --swarm-remote go with --swarm <url>");
+    return undefined;
+  }
+  return {
+    url: o.swarm,
+    ...(o.hardwareClass ? { hardwareClass: o.hardwareClass } : {}),
+    ...(o.swarmRemote ? { remote: o.swarmRemote } : {}),
+  };
 }

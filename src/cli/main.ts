@@ -14,6 +14,7 @@ import { registerResume } from "./resume.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
+import { registerSwarm } from "./swarm.js";
 import { registerTry } from "./try.js";
 
 // Before anything starts: a process of the same user must not read the keys in /proc.
@@ -38,6 +39,7 @@ registerReport(program);
 registerServe(program);
 registerImport(program);
 registerDelete(program);
+registerSwarm(program);
 
 /** Commands that drive trials: a closed reader must not abandon one half-way. */
 const DRIVING = new Set(["run", "resume", "try", "demo", "promote", "noise"]);

@@ -12,6 +12,8 @@ import {
   session,
   stopFlags,
   stopsChoice,
+  swarmChoice,
+  swarmFlags,
   taskRoot,
   traffic,
 } from "./common.js";
@@ -32,7 +34,7 @@ export function registerResume(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(sandboxFlag(lookaheadFlag(executorFlags(command)))).action(async (o) => {
+  stopFlags(swarmFlags(sandboxFlag(lookaheadFlag(executorFlags(command))))).action(async (o) => {
     const io = session();
     try {
       const result = await resumeRun({
@@ -46,6 +48,7 @@ export function registerResume(program: Command): void {
         executor: executorChoice(o),
         ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
         ...(o.sandbox ? { sandbox: o.sandbox } : {}),
+        ...(swarmChoice(o) ? { swarm: swarmChoice(o)! } : {}),
         signal: io.signal,
         emit: io.emit,
       });

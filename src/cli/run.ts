@@ -15,6 +15,8 @@ import {
   session,
   stopFlags,
   stopsChoice,
+  swarmChoice,
+  swarmFlags,
   taskRoot,
   traffic,
 } from "./common.js";
@@ -53,39 +55,41 @@ export function registerRun(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(sandboxFlag(lookaheadFlag(executorFlags(addFlags(command, researcherFlags()))))).action(
-    async (o) => {
-      const io = session();
-      try {
-        const result = await startRun({
-          root: taskRoot(o.dir),
-          tag: o.tag,
-          researcher: o.researcher,
-          model: o.model,
-          baseUrl: o.baseUrl,
-          researcherFlags: Object.fromEntries(
-            researcherFlags().map((f) => [flagName(f), o[flagName(f)]]),
-          ),
-          maxTrials: o.maxTrials ?? null,
-          maxHours: o.maxHours ?? null,
-          maxUsd: budgetChoice(o) ?? null,
-          stops: stopsChoice(o),
-          traffic: traffic(o),
-          researchers: o.researchers,
-          executor: executorChoice(o),
-          ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
-          ...(o.sandbox ? { sandbox: o.sandbox } : {}),
-          seed: o.seed,
-          signal: io.signal,
-          emit: io.emit,
-        });
-        io.close();
-        await afterSession(taskRoot(o.dir), result);
-      } finally {
-        io.close();
-      }
-    },
-  );
+  stopFlags(
+    swarmFlags(sandboxFlag(lookaheadFlag(executorFlags(addFlags(command, researcherFlags()))))),
+  ).action(async (o) => {
+    const io = session();
+    try {
+      const result = await startRun({
+        root: taskRoot(o.dir),
+        tag: o.tag,
+        researcher: o.researcher,
+        model: o.model,
+        baseUrl: o.baseUrl,
+        researcherFlags: Object.fromEntries(
+          researcherFlags().map((f) => [flagName(f), o[flagName(f)]]),
+        ),
+        maxTrials: o.maxTrials ?? null,
+        maxHours: o.maxHours ?? null,
+        maxUsd: budgetChoice(o) ?? null,
+        stops: stopsChoice(o),
+        traffic: traffic(o),
+        researchers: o.researchers,
+        executor: executorChoice(o),
+        ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+        ...(o.sandbox ? { sandbox: o.sandbox } : {}),
+        ...(swarmChoice(o) ? { swarm: swarmChoice(o)! } : {}),
+        ...(swarmChoice(o) ? { swarm: swarmChoice(o)! } : {}),
+        seed: o.seed,
+        signal: io.signal,
+        emit: io.emit,
+      });
+      io.close();
+      await afterSession(taskRoot(o.dir), result);
+    } finally {
+      io.close();
+    }
+  });
 }
 
 /** Today as a short tag such as nov27, the convention of the original project. */

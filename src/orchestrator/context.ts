@@ -13,6 +13,7 @@ import { paths } from "../workspace/layout.js";
 import { EditScope } from "../workspace/scope.js";
 import { HarnessWatch } from "../workspace/watch.js";
 import type { Emit } from "./events.js";
+import type { SwarmLink } from "./swarm.js";
 import { type ResultsWriter, resultsWriter } from "./trial/results.js";
 
 /** Everything one orchestrator process needs to drive a run. */
@@ -42,6 +43,8 @@ export interface RunContext {
   serially: <T>(work: () => Promise<T>) => Promise<T>;
   /** The next researcher to ask (round robin). */
   nextResearcher: () => Researcher;
+  /** The run's part in a swarm, when it runs in one (`run --swarm`). */
+  swarm?: SwarmLink;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */

@@ -20,7 +20,7 @@ export type RunEvent =
   | { type: "notice"; text: string }
   | { type: "setup-start"; command: string }
   | { type: "setup-end"; seconds: number; skipped: boolean }
-  | { type: "trial-start"; n: number; baseline: boolean }
+  | { type: "trial-start"; n: number; baseline: boolean; adopt?: boolean }
   | { type: "proposal"; n: number; title: string }
   | {
       type: "replicate-start";

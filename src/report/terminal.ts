@@ -129,7 +129,10 @@ export function createTerminalDisplay(
         );
         break;
       case "trial-start":
-        if (!live) print(`#${event.n} ${event.baseline ? "baseline" : "proposing"}`);
+        if (!live)
+          print(
+            `#${event.n} ${event.baseline ? "baseline" : event.adopt ? "adopting the swarm's line" : "proposing"}`,
+          );
         break;
       case "proposal":
         if (!live) print(`#${event.n} proposed: ${event.title}`);

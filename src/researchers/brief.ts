@@ -98,6 +98,7 @@ export async function buildBrief(request: ProposalRequest, closing: string): Pro
     budgetTokens: request.task.researcher.historyTokens,
     crashTails: crashTails(request, request.history),
     inFlight: request.inFlight,
+    ...(request.elsewhere ? { elsewhere: request.elsewhere } : {}),
   });
   const prompt = [
     `# The task: ${request.task.name}`,

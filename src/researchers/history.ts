@@ -13,6 +13,8 @@ export interface HistoryOptions {
   crashTails?: Map<number, string>;
   /** Titles of trials running right now, so that work is not duplicated. */
   inFlight?: string[];
+  /** In a swarm: the other hosts' latest trials, one line each. */
+  elsewhere?: string[];
 }
 
 export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
@@ -135,6 +137,13 @@ function render(trials: TrialRow[], o: HistoryOptions, s: Shape): string {
     parts.push(`  ${directions(rest.filter((t) => t.verdict !== "keep")).join(", ") || "—"}`);
   }
 
+  if (o.elsewhere?.length) {
+    parts.push(
+      "",
+      "The other hosts' latest trials (values from another hardware class do not compare with these):",
+    );
+    for (const line of o.elsewhere) parts.push(`  ${clip(line, s.titleWidth + 60)}`);
+  }
   if (o.inFlight?.length) {
     parts.push("", "Running right now (do not duplicate):");
     for (const title of o.inFlight) parts.push(`  ${clip(title, s.titleWidth)}`);

@@ -35,6 +35,8 @@ export interface ProposalRequest {
   tried?: ReadonlyMap<string, TrialRow>;
   /** Titles of trials of the run that are running now. */
   inFlight?: string[];
+  /** In a swarm: the other hosts' latest finished trials, one line each, newest last. */
+  elsewhere?: string[];
   /**
    * Set when an earlier trial beat its parent but could not be merged onto the newer
    * incumbent: the researcher re-applies that change in this worktree.

@@ -2,6 +2,7 @@ import { SwarmError } from "../errors.js";
 import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
 import { cas, incumbent, incumbents } from "./incumbent.js";
+import { type AdvanceResult, advanceLine, type LineHead, lineHead } from "./line.js";
 import {
   fromTaskRow,
   type InitResult,
@@ -22,7 +23,7 @@ import type {
   SwarmTask,
   TrialUpload,
 } from "./types.js";
-import { type IncumbentWatch, type WatchOptions, watchIncumbents } from "./watch.js";
+import { type IncumbentWatch, type WatchOptions, watchIncumbents, watchLine } from "./watch.js";
 
 /**
  * One host's handle on a swarm's database. Every method throws SwarmUnreachableError when
@@ -54,7 +55,10 @@ export class SwarmClient {
   }
 
   /** Creates or updates the schema and records the task; run by the swarm's owner. */
-  init(task: SwarmTask, options: { hostsRole?: string } = {}): Promise<InitResult> {
+  init(
+    task: SwarmTask,
+    options: { hostsRole?: string; baseCommit?: string; remote?: string } = {},
+  ): Promise<InitResult> {
     return initSwarm(this.db, task, options);
   }
 
@@ -132,12 +136,49 @@ export class SwarmClient {
     return cas(this.db, hardwareClass, expectedVersion, trialId);
   }
 
+  /** The line's head: the code every host builds on (null before init recorded it). */
+  line(): Promise<LineHead | null> {
+    return lineHead(this.db);
+  }
+
+  /** Uploads a keep and moves the line to it, both or neither (see `advanceLine`). */
+  advance(expectedVersion: number, keep: TrialUpload): Promise<AdvanceResult> {
+    return advanceLine(this.db, expectedVersion, keep);
+  }
+
+  /** The uids of this host's trials in the swarm: what is uploaded already. */
+  async uploaded(): Promise<Set<string>> {
+    const rows = await this.db.query<{ uid: string }>(
+      "reading this host's uploads",
+      "SELECT uid FROM swarm.trials WHERE host = session_user",
+    );
+    return new Set(rows.map((r) => r.uid));
+  }
+
+  /** Whether this host has trials of a run tagged `tag` in the swarm. */
+  async usedTag(tag: string): Promise<boolean> {
+    const rows = await this.db.query(
+      "reading this host's run tags",
+      "SELECT 1 FROM swarm.trials WHERE host = session_user AND run_tag = $1 LIMIT 1",
+      [tag],
+    );
+    return rows.length > 0;
+  }
+
   /** Reports each new incumbent as it comes (NOTIFY, with polling while that is down). */
   watchIncumbents(
     onChange: (incumbent: Incumbent) => void,
     options?: WatchOptions,
   ): Promise<IncumbentWatch> {
     return watchIncumbents(this.db, onChange, options);
+  }
+
+  /** Reports each new head of the line as it comes, like `watchIncumbents`. */
+  watchLine(
+    onChange: (head: LineHead) => void,
+    options?: Omit<WatchOptions, "known"> & { known?: number },
+  ): Promise<IncumbentWatch> {
+    return watchLine(this.db, onChange, options);
   }
 
   /** Hosts, trials, keeps, spend, claims in force and the best per class. */

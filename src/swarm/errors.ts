@@ -31,6 +31,20 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** A connection URL without its password, to be kept (the password comes from elsewhere). */
+export function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = "";
+    parsed.searchParams.delete("password");
+    return parsed.toString();
+  } catch {
+    throw new SwarmError(
+      `${redactUrl(url)} is not a database URL of the form postgres://role@host:port/database`,
+    );
+  }
+}
+
 /** The password held by a connection URL, if any (so that messages can be scrubbed of it). */
 export function urlPassword(url: string): string | undefined {
   try {

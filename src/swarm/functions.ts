@@ -218,4 +218,5 @@ export const HOST_FUNCTIONS = [
   "swarm.renew(bigint, double precision)",
   "swarm.release(bigint)",
   "swarm.cas_incumbent(text, bigint, bigint)",
+  "swarm.advance_line(bigint, bigint)",
 ] as const;

@@ -2,6 +2,7 @@ import { SwarmError } from "../errors.js";
 import type { SwarmConnection } from "./connection.js";
 import { FUNCTIONS } from "./functions.js";
 import { grantsSql } from "./grants.js";
+import { LINE_SQL, startLine } from "./line.js";
 import { TABLES } from "./schema.js";
 import type { SwarmTask } from "./types.js";
 
@@ -12,6 +13,8 @@ import type { SwarmTask } from "./types.js";
 export const MIGRATIONS: readonly string[] = [
   // v1: task, hosts, trials, claims, incumbents and the host functions.
   TABLES + FUNCTIONS,
+  // v2: the line, the code every host builds on.
+  LINE_SQL,
 ];
 
 /** What `init` did. */
@@ -31,7 +34,7 @@ export interface InitResult {
 export async function initSwarm(
   db: SwarmConnection,
   task: SwarmTask,
-  options: { hostsRole?: string } = {},
+  options: { hostsRole?: string; baseCommit?: string; remote?: string } = {},
 ): Promise<InitResult> {
   return db.transaction("init", async (tx) => {
     await tx.query(
@@ -67,6 +70,8 @@ export async function initSwarm(
         "INSERT INTO swarm.task (task_hash, task_file, metric, goal) VALUES ($1, $2, $3, $4)",
         [task.taskHash, task.taskFile, task.metric, task.goal],
       );
+    if (options.baseCommit && options.remote)
+      await startLine(tx, options.baseCommit, options.remote);
     if (options.hostsRole) await tx.query("grants", grantsSql(options.hostsRole));
     return { applied, taskRecorded: !recorded };
   });

@@ -1,4 +1,4 @@
-import type { SwarmConnection } from "./connection.js";
+import type { Queryable, SwarmConnection } from "./connection.js";
 import { diffHash } from "./normalize.js";
 import { exactText, storable } from "./text.js";
 import type { SwarmTrial, SwarmVerdict, TrialUpload } from "./types.js";
@@ -20,6 +20,15 @@ export interface RecordResult {
  */
 export async function recordTrial(
   db: SwarmConnection,
+  trial: TrialUpload,
+  releaseClaim?: number,
+): Promise<RecordResult> {
+  return recordTrialIn(db, trial, releaseClaim);
+}
+
+/** `recordTrial` on any connection, such as one transaction's. */
+export async function recordTrialIn(
+  db: Queryable,
   trial: TrialUpload,
   releaseClaim?: number,
 ): Promise<RecordResult> {
@@ -53,10 +62,12 @@ export async function recordTrial(
     run_ms: Math.round(trial.runMs ?? 0),
     finished_at: trial.finishedAt === undefined ? null : new Date(trial.finishedAt).toISOString(),
   };
-  const a = await db.call<{ id: number; created: boolean }>("upload of a trial", "record_trial", [
-    payload,
-    releaseClaim ?? null,
-  ]);
+  const [row] = await db.query<{ r: { id: number; created: boolean } }>(
+    "upload of a trial",
+    "SELECT swarm.record_trial($1, $2) AS r",
+    [payload, releaseClaim ?? null],
+  );
+  const a = row!.r;
   return { id: Number(a.id), created: a.created };
 }
 

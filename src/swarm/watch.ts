@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { SwarmError } from "../errors.js";
 import type { SwarmConnection } from "./connection.js";
 import { INCUMBENT_CHANNEL, incumbents } from "./incumbent.js";
+import { type LineHead, lineHead } from "./line.js";
 import type { Incumbent } from "./types.js";
 
 /** How the incumbent watch listens and polls. */
@@ -35,9 +36,50 @@ export async function watchIncumbents(
   onChange: (incumbent: Incumbent) => void,
   options: WatchOptions = {},
 ): Promise<IncumbentWatch> {
+  const seen = new Map(Object.entries(options.known ?? {}));
+  return watchSwarm(
+    db,
+    async (closed) => {
+      for (const inc of await incumbents(db)) {
+        if (closed() || inc.version <= (seen.get(inc.hardwareClass) ?? 0)) continue;
+        seen.set(inc.hardwareClass, inc.version);
+        onChange(inc);
+      }
+    },
+    options,
+  );
+}
+
+/**
+ * Calls `onChange` with the line's head whenever its version moves past `known` (or the
+ * last one reported), the same way as `watchIncumbents`.
+ */
+export async function watchLine(
+  db: SwarmConnection,
+  onChange: (head: LineHead) => void,
+  options: Omit<WatchOptions, "known"> & { known?: number } = {},
+): Promise<IncumbentWatch> {
+  let seen = options.known ?? -1;
+  return watchSwarm(
+    db,
+    async (closed) => {
+      const head = await lineHead(db);
+      if (closed() || !head || head.version <= seen) return;
+      seen = head.version;
+      onChange(head);
+    },
+    options,
+  );
+}
+
+/** Runs `read` on every NOTIFY of the swarm's channel, and polls while that is down. */
+async function watchSwarm(
+  db: SwarmConnection,
+  read: (closed: () => boolean) => Promise<void>,
+  options: WatchOptions | Omit<WatchOptions, "known">,
+): Promise<IncumbentWatch> {
   const pollMs = options.pollMs ?? 1_000;
   const safetyMs = options.safetyPollMs ?? 15_000;
-  const seen = new Map(Object.entries(options.known ?? {}));
   let client: pg.Client | undefined;
   let listening = false;
   let closed = false;
@@ -58,11 +100,7 @@ export async function watchIncumbents(
         again = false;
         lastCheck = Date.now();
         try {
-          for (const inc of await incumbents(db)) {
-            if (closed || inc.version <= (seen.get(inc.hardwareClass) ?? 0)) continue;
-            seen.set(inc.hardwareClass, inc.version);
-            onChange(inc);
-          }
+          await read(() => closed);
         } catch (error) {
           options.onError?.(error as SwarmError);
         }
@@ -78,7 +116,7 @@ export async function watchIncumbents(
     client = undefined;
     listening = false;
     which.end().catch(() => undefined);
-    if (error) options.onError?.(db.failure(error, "listening for a new incumbent"));
+    if (error) options.onError?.(db.failure(error, "listening for a new incumbent or line head"));
     if (!closed) reconnectTimer = setTimeout(listen, reconnectMs);
     reconnectMs = Math.min(reconnectMs * 2, 10_000);
   };

@@ -86,7 +86,11 @@ describe("the history a researcher reads", () => {
       budgetTokens: 24_000,
       crashTails: new Map([[994, "RuntimeError: CUDA out of memory"]]),
       inFlight: ["DEPTH 8 → 10"],
+      elsewhere: ["WARMUP 0 → 0.1: keep 0.95 (beta, NVIDIA H100 x1)"],
     });
+    expect(text).toContain(
+      "The other hosts' latest trials (values from another hardware class do not compare with these):\n  WARMUP 0 → 0.1: keep 0.95 (beta, NVIDIA H100 x1)",
+    );
     expect(text).toContain("The last 40 trials:");
     expect(text).toContain("#999 discard val_bpb");
     expect(text).toContain("[peak_vram_mb 40999]");

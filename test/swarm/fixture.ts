@@ -39,7 +39,7 @@ export function hostInfo(hardwareClass: string): HostInfo {
 
 export async function swarmFixture(
   hosts: readonly string[],
-  options: { goal?: Goal; maxConnections?: number } = {},
+  options: { goal?: Goal; maxConnections?: number; init?: boolean } = {},
 ): Promise<SwarmFixture> {
   const cluster = await startPostgres({ maxConnections: options.maxConnections ?? 100 });
   const database = "swarm";
@@ -73,10 +73,17 @@ export async function swarmFixture(
   ]);
   const ownerUrl = cluster.url("swarm_owner", passwords.get("owner")!, database);
   const owner = await SwarmClient.connect(ownerUrl);
-  await owner.init(
-    { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: options.goal ?? "minimize" },
-    { hostsRole: "swarm_hosts" },
-  );
+  // Left to `swarm init` for a test of the whole command.
+  if (options.init !== false)
+    await owner.init(
+      {
+        taskHash: TASK_HASH,
+        taskFile: TASK_FILE,
+        metric: "score",
+        goal: options.goal ?? "minimize",
+      },
+      { hostsRole: "swarm_hosts" },
+    );
   const clients: { close(): Promise<void> }[] = [owner];
   const hostUrl = (name: string) => cluster.url(name, passwords.get(name)!, database);
   return {

@@ -2,7 +2,7 @@ import type { RunStatus, Verdict } from "../../ledger/types.js";
 import { monotonic } from "../../util/clock.js";
 import { processStartTime } from "../../util/proc.js";
 import type { RunContext } from "../context.js";
-import { runTrial, type TrialJob } from "../trial/trial.js";
+import { carriedWins, runTrial, type TrialJob } from "../trial/trial.js";
 import { promote } from "./promote.js";
 
 /** Rules that end a run from what its trials show, kept with the run. */
@@ -83,7 +83,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       .finally(() => pool.delete(tracked));
     pool.add(tracked);
   };
-  const start = (job: TrialJob) => {
+  const start = (job: TrialJob): Promise<void> => {
     const p: Promise<void> = runTrial(ctx, job)
       .then((outcome) => {
         fatal ??= outcome.fatal;
@@ -102,6 +102,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       })
       .finally(() => pool.delete(p));
     pool.add(p);
+    return p;
   };
   /** Why no new proposal may start, or null. */
   const limitReached = (): LoopEnd | null => {
@@ -153,12 +154,28 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   };
   let ruled: LoopEnd | null = null;
 
+  // In a swarm, another host's keep is adopted (measured here) before anything more is
+  // built on the old head; wins the line refused meanwhile are carried onto it after.
+  const swarm = ctx.swarm;
+  let adopting: Promise<void> | null = null;
+
   try {
     for (;;) {
       ruled ??= stopRule();
       const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
+      if (swarm && baselineKept && !halted) follows.push(...(await carriedWins(ctx)));
       while (!halted && pool.size < capacity) {
+        if (swarm && baselineKept) {
+          if (adopting) break;
+          const head = swarm.toAdopt(ledger.incumbent(run.id)?.commit ?? null);
+          if (head && !limitReached()) {
+            adopting = start({ kind: "adopt", head }).finally(() => {
+              adopting = null;
+            });
+            break;
+          }
+        }
         if (follows.length) start(follows.shift()!);
         else if (!baselineKept && pool.size === 0 && !limitReached()) start({ kind: "baseline" });
         else if (baselineKept && !limitReached()) start({ kind: "proposal" });
@@ -167,7 +184,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
         if (!baselineKept) break;
       }
       if (pool.size === 0) break;
-      await Promise.race(pool);
+      await Promise.race(swarm ? [...pool, swarm.moved()] : pool);
     }
   } finally {
     ledger.setOwner(run.id, null, null);

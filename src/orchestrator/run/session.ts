@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { SandboxMode } from "../../executors/sandbox.js";
+import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import type { MetricRules } from "../../metrics/spec.js";
 import {
@@ -9,10 +12,13 @@ import {
   trafficFetch,
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
+import { withoutPassword } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
+import { TASK_FILE } from "../../workspace/layout.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
+import { type SwarmChoice, SwarmLink } from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
@@ -41,6 +47,8 @@ export interface SessionOptions {
   maxReplicates?: number | null;
   /** Record the provider traffic to a file, or replay it from one. */
   traffic?: Traffic;
+  /** The swarm this run takes part in; for resume, undefined keeps the run's own. */
+  swarm?: SwarmChoice;
   signal: AbortSignal;
   emit: Emit;
 }
@@ -103,11 +111,55 @@ export async function finishSession(
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
+  const swarm = options.swarm ?? storedSwarm(ctx.ledger, run);
+  if (swarm) {
+    ctx.swarm = await SwarmLink.open({
+      choice: swarm,
+      root: ctx.task.root,
+      taskFile: readFileSync(join(ctx.task.root, TASK_FILE), "utf8"),
+      ledger: ctx.ledger,
+      run,
+      slots: ctx.executor.slots.length,
+      gpusPerReplicate: ctx.task.resources.gpus,
+      stages: ctx.task.stages.map((s) => s.name),
+      fresh: resumed.length === 0 && ctx.ledger.countTrials(run.id) === 0,
+      emit: options.emit,
+      signal: options.signal,
+    });
+    if (options.swarm) recordSwarm(ctx.ledger, run, ctx.swarm);
+    options.emit({
+      type: "notice",
+      text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,
+    });
+  }
   const end = await flushingAfter(
     ctx.results,
-    drive(ctx, limits).finally(() => Promise.all(ctx.researchers.map((r) => r.close?.()))),
+    drive(ctx, limits).finally(() =>
+      Promise.all([...ctx.researchers.map((r) => r.close?.()), ctx.swarm?.close()]),
+    ),
   );
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
+}
+
+/**
+ * The swarm a run joined, as recorded without its password (which comes from PGPASSWORD
+ * or ~/.pgpass on resume, or from --swarm given again); null for a run of its own.
+ */
+export function storedSwarm(ledger: Ledger, run: RunRow): SwarmChoice | null {
+  const joined = ledger
+    .events(run.id)
+    .filter((e) => e.kind === "swarm")
+    .at(-1);
+  return joined ? (joined.data as SwarmChoice) : null;
+}
+
+function recordSwarm(ledger: Ledger, run: RunRow, link: SwarmLink): void {
+  const choice: SwarmChoice = {
+    url: withoutPassword(link.url),
+    hardwareClass: link.hardwareClass,
+    remote: link.remote,
+  };
+  ledger.event(run.id, null, "swarm", choice);
 }
 
 /** The run's stop rules; runs made before they were kept get the defaults. */

@@ -23,6 +23,7 @@ import {
 } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
 import { checkExecutor, executorRecord, runContext } from "../context.js";
+import { SwarmLink } from "../swarm.js";
 import { DEFAULT_STOPS } from "./loop.js";
 import {
   finishSession,
@@ -96,7 +97,10 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       throw new WorkspaceError(
         `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
       );
-    const base = await headCommit(task.root);
+    // A swarm's hosts all start from the commit its init pushed.
+    const base = options.swarm
+      ? await SwarmLink.baseCommit(task.root, options.swarm)
+      : await headCommit(task.root);
     await setRef(task.root, branchRef(options.tag), base, null);
     const run = ledger.createRun({
       tag: options.tag,

@@ -45,7 +45,7 @@ export async function prepareRebase(
     hypothesis: of.hypothesis,
     proposeMs: 0,
   });
-  return record(ctx, trial, dir, commit, monotonic());
+  return recordCommit(ctx, trial, dir, commit, monotonic());
 }
 
 /**
@@ -85,8 +85,9 @@ export async function prepareProposal(
       // Read when asked, not when the proposal began: a researcher that asks again (tune)
       // sees trials started meanwhile. Carried changes by their own title.
       get inFlight() {
-        return [...ctx.inFlight.values()].map(carriedTitle);
+        return [...[...ctx.inFlight.values()].map(carriedTitle), ...(ctx.swarm?.elsewhere ?? [])];
       },
+      ...(ctx.swarm ? { elsewhere: ctx.swarm.recent } : {}),
       seed: run.seed,
       sandbox: ctx.sandbox,
       signal: ctx.signal,
@@ -158,7 +159,7 @@ export async function prepareProposal(
   const commitStarted = monotonic();
   const message = `${title}\n\n${result.hypothesis}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Trial: ${trial.n}\n`;
   const commit = await commitWorktree(worktree, trial.parentCommit, message);
-  return record(ctx, trial, dir, commit, commitStarted);
+  return recordCommit(ctx, trial, dir, commit, commitStarted);
 }
 
 /**
@@ -201,7 +202,7 @@ function bounded(result: ProposalResult): ProposalResult {
 }
 
 /** Sets the trial's ref, records its diff, and checks the changed paths. */
-async function record(
+export async function recordCommit(
   ctx: RunContext,
   trial: TrialRow,
   dir: string,

@@ -5,6 +5,7 @@ import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
+import type { LineHead } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
@@ -12,6 +13,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
+import { ADOPTER } from "../swarm.js";
 import { countEstimate } from "./judging.js";
 import {
   carriedTitle,
@@ -19,6 +21,7 @@ import {
   prepareBaseline,
   prepareProposal,
   prepareRebase,
+  recordCommit,
 } from "./propose.js";
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { verifyIncumbent } from "./verify.js";
@@ -38,7 +41,9 @@ export type TrialJob =
    * A trial an earlier orchestrator left in flight, with its commit: it goes on where it
    * stopped, following its cluster job (`attach`) or running its missing replicates again.
    */
-  | { kind: "continue"; trial: TrialRow; attach?: Attach };
+  | { kind: "continue"; trial: TrialRow; attach?: Attach }
+  /** Another host's keep, now the swarm's line: measured on this host's class, then built on. */
+  | { kind: "adopt"; head: LineHead };
 
 export interface TrialOutcome {
   trial: TrialRow;
@@ -124,12 +129,39 @@ function beginReconcile(ctx: RunContext, job: Extract<TrialJob, { kind: "reconci
   };
 }
 
+/**
+ * Another host's keep that moved the swarm's line: its commit, fetched from the remote,
+ * is measured here like a baseline (values compare only within a hardware class), and
+ * then kept as the code this host builds on.
+ */
+function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>): Begun {
+  const parent = ctx.ledger.incumbent(ctx.run.id)!;
+  const { head } = job;
+  const trial = newTrial(ctx, { parentCommit: parent.commit!, by: ADOPTER });
+  return {
+    trial,
+    parentMetric: null,
+    checkout: null,
+    prepare: async (worktree, dir) => {
+      await ctx.swarm!.fetchHead(head);
+      await addWorktree(ctx.task.root, worktree, head.commitSha);
+      ctx.ledger.setTrialProposal(trial.id, {
+        title: `${head.title ?? "a keep"} (adopted from ${head.host})`,
+        hypothesis: head.hypothesis,
+        proposeMs: 0,
+      });
+      return recordCommit(ctx, trial, dir, head.commitSha, monotonic());
+    },
+  };
+}
+
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
 function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue" }>): Begun {
   const trial = job.trial;
   return {
     trial,
-    parentMetric: parentOf(ctx, trial)?.metric ?? null,
+    // An adoption is measured, not judged against its parent.
+    parentMetric: trial.researcher === ADOPTER ? null : (parentOf(ctx, trial)?.metric ?? null),
     // A followed cluster job still runs in its worktree; otherwise start from a clean one.
     checkout: job.attach ? null : trial.commit!,
     prepare: async () => ({ commit: trial.commit! }),
@@ -149,6 +181,8 @@ function begin(ctx: RunContext, job: TrialJob): Begun {
       return beginReconcile(ctx, job);
     case "continue":
       return beginContinue(ctx, job);
+    case "adopt":
+      return beginAdopt(ctx, job);
   }
 }
 
@@ -164,7 +198,12 @@ function newTrial(
     researcher: t.by,
     rebaseOf: t.rebaseOf ?? null,
   });
-  ctx.emit({ type: "trial-start", n: trial.n, baseline: trial.baseline });
+  ctx.emit({
+    type: "trial-start",
+    n: trial.n,
+    baseline: trial.baseline,
+    ...(t.by === ADOPTER ? { adopt: true } : {}),
+  });
   return trial;
 }
 
@@ -196,6 +235,13 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       trial = finish(ctx, trial, step, parentMetric, 0);
       return { trial, fatal: prepared.fatal ? prepared.reason : null, follow: null };
     }
+    const taken = claimable(job, trial) ? await ctx.swarm?.claim(trial) : null;
+    if (taken) {
+      const reason = `not run: ${taken.message}`;
+      ctx.emit({ type: "notice", text: `#${trial.n} ${reason}` });
+      const step: Verdicted = { kind: "verdict", verdict: "discard", reason, metric: null };
+      return { trial: finish(ctx, trial, step, parentMetric, 0), fatal: null, follow: null };
+    }
     ledger.setTrialState(trial.id, "running");
     const started = monotonic();
     const step = await runReplicates(
@@ -215,6 +261,14 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       monotonic() - started,
     );
     if (outcome.trial.verdict === "keep") await verifyIncumbent(ctx, outcome.trial, worktree);
+    if (job.kind === "adopt" && outcome.trial.verdict !== "keep" && !ctx.signal.aborted) {
+      ctx.swarm!.adoptFailed(job.head);
+      const log = join(dir, TRIAL_FILES.log);
+      return {
+        ...outcome,
+        fatal: `the swarm's line moved to ${job.head.host}'s keep "${job.head.title}", which does not run on this host's hardware class (${ctx.swarm!.hardwareClass}): ${outcome.trial.verdict}, ${outcome.trial.reason}. Its log is ${log}; this host cannot build on the line until that is fixed`,
+      };
+    }
     return outcome;
   } catch (error) {
     // A harness failure (git, disk, setup) must not leave the trial looking in flight.
@@ -307,6 +361,12 @@ async function conclude(
   return ctx.serially(async () => {
     const current = ledger.incumbent(run.id);
     if (trial.baseline || !current || current.commit === trial.parentCommit) {
+      const refused = await lineRefuses(ctx, trial, step, runMs);
+      if (refused) {
+        const done = finish(ctx, trial, refused, parentMetric, runMs);
+        ctx.swarm!.carries.push(done);
+        return { trial: done, fatal: null, follow: null };
+      }
       const done = finish(ctx, trial, step, parentMetric, runMs);
       if (!trial.baseline) await setRef(task.root, branchRef(run.tag), commit, trial.parentCommit);
       return { trial: done, fatal: null, follow: null };
@@ -321,18 +381,63 @@ async function conclude(
         follow: null,
       };
     }
-    const message = `${carriedTitle(trial.title)} (rebased from #${trial.n})\n\n${trial.hypothesis ?? ""}\n\nAutoresearch-Run: ${run.tag}\nAutoresearch-Rebase-Of: ${trial.n}\n`;
-    const merged = await mergeOnto(task.root, current.commit!, commit, message);
+    const merged = await mergeCarried(ctx, trial, current, commit);
     const how = merged
       ? "merged onto it for confirmation"
       : "it conflicts with it, so a researcher re-applies it";
     const reason = `${step.reason}, but #${current.n} was kept meanwhile; ${how}`;
     const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
-    const follow: TrialJob = merged
-      ? { kind: "rebase", of: done, commit: merged, parent: current }
-      : { kind: "reconcile", of: done, parent: current };
-    return { trial: done, fatal: null, follow };
+    return { trial: done, fatal: null, follow: carryJob(done, current, merged) };
   });
+}
+
+/** A win on an older parent, merged onto `current` (null when the two conflict). */
+function mergeCarried(ctx: RunContext, trial: TrialRow, current: TrialRow, commit: string) {
+  const message = `${carriedTitle(trial.title)} (rebased from #${trial.n})\n\n${trial.hypothesis ?? ""}\n\nAutoresearch-Run: ${ctx.run.tag}\nAutoresearch-Rebase-Of: ${trial.n}\n`;
+  return mergeOnto(ctx.task.root, current.commit!, commit, message);
+}
+
+/** The trial that confirms a carried win on `current`: its merge, or a researcher's redo. */
+const carryJob = (of: TrialRow, parent: TrialRow, merged: string | null): TrialJob =>
+  merged ? { kind: "rebase", of, commit: merged, parent } : { kind: "reconcile", of, parent };
+
+/**
+ * Wins the swarm's line refused (another host's keep came first), carried onto the local
+ * incumbent once that is the line's head again: the jobs that confirm them there.
+ */
+export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
+  const current = ctx.ledger.incumbent(ctx.run.id);
+  if (!ctx.swarm || !current || ctx.swarm.toAdopt(current.commit)) return [];
+  const jobs: TrialJob[] = [];
+  for (const trial of ctx.swarm.carries.splice(0)) {
+    if (carried(ctx, trial) + 1 > MAX_REBASES) continue;
+    jobs.push(carryJob(trial, current, await mergeCarried(ctx, trial, current, trial.commit!)));
+  }
+  return jobs;
+}
+
+/** Whether a trial's change must be claimed in the swarm before it runs: a new change. */
+const claimable = (job: TrialJob, trial: TrialRow) =>
+  !trial.baseline && (job.kind === "proposal" || job.kind === "reconcile" || job.kind === "rebase");
+
+/**
+ * In a swarm, a keep moves the line: null when it did, else the trial as a discard, to be
+ * carried onto the other host's keep that moved the line first.
+ */
+async function lineRefuses(
+  ctx: RunContext,
+  trial: TrialRow,
+  step: Verdicted,
+  runMs: number,
+): Promise<Verdicted | null> {
+  if (!ctx.swarm || trial.baseline || trial.researcher === ADOPTER) return null;
+  const metrics = ctx.ledger.replicates(trial.id).at(-1)?.metrics ?? {};
+  const row = ctx.ledger.trialById(trial.id)!;
+  const moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs });
+  if (moved.ok) return null;
+  const head = ctx.swarm.line;
+  const reason = `${step.reason}, but the swarm's line moved first (${moved.reason}, to ${head.host ?? "another host"}'s keep "${head.title ?? ""}"); it is carried onto that keep once this host has measured it`;
+  return { ...step, verdict: "discard", reason };
 }
 
 /** Records the verdict, the trial's metrics file and results.tsv; returns the updated row. */
@@ -381,6 +486,7 @@ export function finish(
     })),
   });
   ctx.results.soon();
+  ctx.swarm?.recorded(done);
   ctx.emit({
     type: "trial-end",
     n: trial.n,

@@ -1,0 +1,89 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { initSwarm } from "../orchestrator/index.js";
+import { SwarmClient } from "../swarm/index.js";
+import { loadTask } from "../task/load.js";
+import { TASK_FILE } from "../workspace/layout.js";
+import { checkClean } from "../workspace/repo.js";
+import { taskRoot } from "./common.js";
+
+export function registerSwarm(program: Command): void {
+  const swarm = program
+    .command("swarm")
+    .description("many hosts on one research effort: a PostgreSQL database and a git remote");
+  swarm
+    .command("init")
+    .description(
+      "start a swarm on the task in the current folder (or --dir): push it, create the schema, record the task",
+    )
+    .option("-C, --dir <path>", "the task's folder")
+    .requiredOption("--database <url>", "postgres://owner@host:port/db, as the swarm's owner role")
+    .requiredOption("--remote <url>", "a git remote every host can push to")
+    .option("--hosts-role <role>", "grant this role (every host role is a member) what hosts need")
+    .action(async (o) => {
+      const task = loadTask(taskRoot(o.dir));
+      await checkClean(task.root, () => false);
+      const done = await initSwarm({
+        root: task.root,
+        url: o.database,
+        remote: o.remote,
+        ...(o.hostsRole ? { hostsRole: o.hostsRole } : {}),
+        taskFile: readFileSync(join(task.root, TASK_FILE), "utf8"),
+        metric: task.metric.name,
+        goal: task.metric.goal,
+      });
+      const schema = done.applied.length
+        ? `schema versions ${done.applied.join(", ")} applied`
+        : "schema up to date";
+      process.stdout.write(
+        `swarm at ${done.where}: ${schema}; task ${done.taskRecorded ? "recorded" : "already recorded, the same"}; base ${done.baseCommit.slice(0, 12)} pushed\n` +
+          "each host: git clone -b autoresearch-swarm <remote>, then autoresearch run --swarm postgres://<its role>@<host>/<db>\n",
+      );
+    });
+  swarm
+    .command("status")
+    .description("the swarm's hosts, what runs where, the line and each hardware class's best")
+    .requiredOption("--database <url>", "postgres://role@host:port/db")
+    .option("--json", "print it as JSON")
+    .action(async (o) => {
+      const client = await SwarmClient.connect(o.database, {
+        applicationName: "autoresearch status",
+      });
+      try {
+        const [status, line, flying] = await Promise.all([
+          client.status(),
+          client.line(),
+          client.inFlight(),
+        ]);
+        if (o.json) {
+          process.stdout.write(
+            `${JSON.stringify({ ...status, line, inFlight: flying }, null, 2)}\n`,
+          );
+          return;
+        }
+        const out: string[] = [
+          `swarm at ${client.where}: ${status.trials} trials, ${status.keeps} keeps`,
+        ];
+        if (line)
+          out.push(
+            `line: version ${line.version}, ${line.commitSha.slice(0, 12)}${line.host ? ` by ${line.host}: ${line.title ?? ""}` : " (the base)"}`,
+          );
+        out.push("hosts:");
+        for (const h of status.hosts)
+          out.push(
+            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  ${h.slots} slots  ${h.trials} trials  ${h.keeps} keeps  $${h.costUsd.toFixed(2)}  ${h.inFlight} running`,
+          );
+        if (status.hosts.length === 0) out.push("  none yet");
+        out.push("best per hardware class:");
+        for (const b of status.best)
+          out.push(`  ${b.hardwareClass}  ${b.metric}  (${b.host}, ${b.commitSha?.slice(0, 12)})`);
+        if (status.best.length === 0) out.push("  none yet");
+        if (flying.length) out.push("running now:");
+        for (const c of flying) out.push(`  ${c.host}: ${c.title ?? "(untitled)"}`);
+        process.stdout.write(`${out.join("\n")}\n`);
+      } finally {
+        await client.close();
+      }
+    });
+}

@@ -1,0 +1,537 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { SwarmError } from "../errors.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { RunRow, TrialRow } from "../ledger/types.js";
+import {
+  type ClaimResult,
+  diffHash,
+  type IncumbentWatch,
+  type InFlight,
+  type LineHead,
+  redactUrl,
+  retry,
+  SwarmClient,
+  type SwarmVerdict,
+  type TrialUpload,
+  withoutPassword,
+} from "../swarm/index.js";
+import { pause } from "../util/clock.js";
+import { readHead } from "../util/safe-file.js";
+import { git } from "../workspace/git.js";
+import { paths, TRIAL_FILES } from "../workspace/layout.js";
+import type { Emit } from "./events.js";
+
+/** The researcher name of a trial that measures another host's keep on this host's class. */
+export const ADOPTER = "swarm";
+
+/** How long a claim holds without renewal: a killed host's claims lapse after this. */
+const LEASE_S = 300;
+
+/** How many of the other hosts' latest trials a brief shows. */
+const RECENT = 30;
+
+/** What `run --swarm` is given. */
+export interface SwarmChoice {
+  /** postgres://role:password@host/db; the password may come from PGPASSWORD or ~/.pgpass. */
+  url: string;
+  /** This host's hardware class; detected when left out. */
+  hardwareClass?: string;
+  /** The git remote as this host reaches it, when not the one `swarm init` recorded. */
+  remote?: string;
+}
+
+/** The task file's hash: every host of a swarm runs the same one. */
+export const taskHash = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Where a host's trial commit lives on the swarm's remote. */
+export const remoteRef = (host: string, tag: string, n: number) =>
+  `refs/autoresearch-swarm/${host}/${tag}/${n}`;
+
+/**
+ * What replicates run on, so that values are compared only within it: the GPU model ×
+ * the GPUs a replicate uses, or the CPU model.
+ */
+export function detectHardwareClass(gpusPerReplicate: number): string {
+  if (gpusPerReplicate > 0) {
+    try {
+      const names = execFileSync("nvidia-smi", ["--query-gpu=name", "--format=csv,noheader"], {
+        encoding: "utf8",
+      })
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+      if (names[0]) return `${names[0]} x${gpusPerReplicate}`;
+    } catch {
+      // No nvidia-smi: the CPU names the class below.
+    }
+  }
+  return `cpu ${cpus()[0]?.model.trim() ?? "unknown"}`;
+}
+
+/**
+ * One run's part in a swarm: it joins, claims each change before running it, pushes
+ * every trial's commit to the remote and uploads every finished trial (exactly once, also
+ * after a lost connection: what is not uploaded when the run ends is uploaded by the next
+ * `resume`), moves the line on a keep, and tells the loop when another host's keep must
+ * be adopted. The host's own ledger stays complete whatever the database does.
+ */
+export class SwarmLink {
+  private head: LineHead;
+  private readonly claims = new Map<number, number>();
+  private readonly uploads: number[] = [];
+  private uploading: Promise<void> | null = null;
+  private others: InFlight[] = [];
+  private latest: string[] = [];
+  private cursor: string | undefined;
+  private wake: (() => void) | null = null;
+  private readonly closing = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private watch: IncumbentWatch | null = null;
+  /** Heads whose adoption failed here: not tried again in this process. */
+  private readonly failed = new Set<number>();
+  /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
+  readonly carries: TrialRow[] = [];
+
+  private constructor(
+    private readonly client: SwarmClient,
+    private readonly choice: SwarmChoice,
+    private readonly ledger: Ledger,
+    private readonly run: RunRow,
+    private readonly root: string,
+    readonly host: string,
+    readonly hardwareClass: string,
+    readonly remote: string,
+    head: LineHead,
+    private readonly emit: Emit,
+    private readonly signal: AbortSignal,
+  ) {
+    this.head = head;
+  }
+
+  /**
+   * Connects, checks the task and joins. `fresh`: a new run, whose tag this host must not
+   * have used in the swarm before (its trials would share their uids).
+   */
+  static async open(options: {
+    choice: SwarmChoice;
+    root: string;
+    taskFile: string;
+    ledger: Ledger;
+    run: RunRow;
+    slots: number;
+    gpusPerReplicate: number;
+    stages: string[];
+    fresh: boolean;
+    emit: Emit;
+    signal: AbortSignal;
+  }): Promise<SwarmLink> {
+    const { choice } = options;
+    const client = await SwarmClient.connect(choice.url, { applicationName: "autoresearch run" });
+    try {
+      const hardwareClass = choice.hardwareClass ?? detectHardwareClass(options.gpusPerReplicate);
+      const host = await client.join({
+        taskHash: taskHash(options.taskFile),
+        taskFile: options.taskFile,
+        hardwareClass,
+        stages: options.stages,
+        slots: options.slots,
+      });
+      const head = await client.line();
+      if (!head)
+        throw new SwarmError(
+          `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
+        );
+      if (options.fresh && (await client.usedTag(options.run.tag)))
+        throw new SwarmError(
+          `host ${host} already has trials of a run tagged "${options.run.tag}" in the swarm: start this run with another --tag`,
+        );
+      const link = new SwarmLink(
+        client,
+        choice,
+        options.ledger,
+        options.run,
+        options.root,
+        host,
+        hardwareClass,
+        choice.remote ?? head.remote,
+        head,
+        options.emit,
+        options.signal,
+      );
+      await link.start();
+      return link;
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+  }
+
+  /** The swarm's base commit, fetched from the remote when this clone lacks it. */
+  static async baseCommit(root: string, choice: SwarmChoice): Promise<string> {
+    const client = await SwarmClient.connect(choice.url);
+    try {
+      const head = await client.line();
+      if (!head)
+        throw new SwarmError(
+          `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
+        );
+      await fetchCommit(
+        root,
+        choice.remote ?? head.remote,
+        "refs/autoresearch-swarm/base",
+        head.baseCommit,
+      );
+      return head.baseCommit;
+    } finally {
+      await client.close();
+    }
+  }
+
+  private async start(): Promise<void> {
+    this.watch = await this.client.watchLine(
+      (head) => {
+        this.head = head;
+        this.wake?.();
+      },
+      { known: this.head.version, onError: () => undefined },
+    );
+    // Whatever an earlier session left unuploaded (killed, or the database away).
+    const done = await this.client.uploaded();
+    for (const t of this.ledger.finished(this.run.id))
+      if (!done.has(this.uid(t))) this.uploads.push(t.id);
+    this.flush();
+    const every = (ms: number, work: () => Promise<void>) => {
+      const timer = setInterval(() => void work().catch(() => undefined), ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every((LEASE_S * 1000) / 5, async () => {
+      await this.client.heartbeat();
+      for (const id of this.claims.values()) await this.client.renew(id, LEASE_S);
+    });
+    every(2_000, async () => {
+      this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
+      const page = await this.client.history(this.cursor ? { cursor: this.cursor } : {});
+      this.cursor = page.cursor;
+      const lines = page.trials
+        .filter((t) => t.host !== this.host && !t.baseline)
+        .map(
+          (t) =>
+            `${t.title ?? "(untitled)"}: ${t.verdict}${t.metric === null ? "" : ` ${Number(t.metric.toPrecision(6))}`} (${t.host}, ${t.hardwareClass})`,
+        );
+      this.latest = [...this.latest, ...lines].slice(-RECENT);
+    });
+  }
+
+  /** The line's head as last heard. */
+  get line(): LineHead {
+    return this.head;
+  }
+
+  /** The other hosts' latest finished trials, one line each, for the researchers' briefs. */
+  get recent(): string[] {
+    return this.latest;
+  }
+
+  /** Titles of what the other hosts run now, for the researchers' briefs. */
+  get elsewhere(): string[] {
+    return this.others.map((c) => `${c.title ?? "(untitled)"} (on ${c.host})`);
+  }
+
+  /** Resolves when the line moves (or at once if it moved since the last call). */
+  moved(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /** The head to adopt before proposing more: another keep than the local incumbent. */
+  toAdopt(incumbentCommit: string | null): LineHead | null {
+    const head = this.head;
+    if (head.version === 0 || head.commitSha === incumbentCommit) return null;
+    return this.failed.has(head.version) ? null : head;
+  }
+
+  /** The adoption of `head` failed here: the host cannot build on the line. */
+  adoptFailed(head: LineHead): void {
+    this.failed.add(head.version);
+  }
+
+  /** Fetches the head's commit from the remote, so that a worktree can check it out. */
+  async fetchHead(head: LineHead): Promise<void> {
+    const ref = remoteRef(head.host!, head.runTag!, head.localN!);
+    await fetchCommit(this.root, this.remote, ref, head.commitSha);
+  }
+
+  /**
+   * Claims the trial's change before it runs: null when granted, else why not (another
+   * host tried or runs the same change). Waits out a lost database, with backoff.
+   */
+  async claim(trial: TrialRow): Promise<Extract<ClaimResult, { ok: false }> | null> {
+    const diff = this.diffOf(trial);
+    if (!diff) return null;
+    const answer = await this.retry(() =>
+      this.client.claim(
+        { diffHash: diffHash(diff), uid: this.uid(trial) },
+        LEASE_S,
+        trial.title ?? undefined,
+      ),
+    );
+    if (!answer.ok) return answer;
+    this.claims.set(trial.id, answer.id);
+    return null;
+  }
+
+  /**
+   * Pushes a keep's commit and moves the line to it (uploading the keep in the same
+   * transaction). False when another host's keep moved the line first.
+   */
+  async advance(
+    keep: TrialRow,
+    result: { metric: number | null; metrics: Record<string, number>; runMs: number },
+  ) {
+    await this.push(keep);
+    const upload = {
+      ...this.uploadOf(keep),
+      ...result,
+      verdict: "keep" as const,
+      metric: result.metric,
+    };
+    const moved = await this.retry(() => this.client.advance(this.head.version, upload));
+    if (moved.ok) {
+      this.claims.delete(keep.id);
+      this.head = { ...this.head, version: moved.version, commitSha: keep.commit! };
+    }
+    return moved;
+  }
+
+  /** Queues a finished trial for its push and upload (done in the background, in order). */
+  recorded(trial: TrialRow): void {
+    this.uploads.push(trial.id);
+    this.flush();
+  }
+
+  /** Ends the watch and timers; waits up to `graceMs` for the uploads still queued. */
+  async close(graceMs = 10_000): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    const left = this.uploading;
+    const timer = setTimeout(() => this.closing.abort(), graceMs);
+    await left?.catch(() => undefined);
+    clearTimeout(timer);
+    this.closing.abort();
+    await this.watch?.close();
+    await this.client.close();
+  }
+
+  /** The database's URL as given (with any password: never to be shown or recorded). */
+  get url(): string {
+    return this.choice.url;
+  }
+
+  /** Whose redacted database this is, for messages. */
+  get where(): string {
+    return this.client.where;
+  }
+
+  private flush(): void {
+    if (this.uploading) return;
+    this.uploading = (async () => {
+      while (this.uploads.length && !this.closing.signal.aborted) {
+        const trial = this.ledger.trialById(this.uploads[0]!);
+        if (trial?.state === "done") {
+          await this.push(trial);
+          const claim = this.claims.get(trial.id);
+          const { id } = await this.retry(
+            () =>
+              this.client.recordTrial(this.uploadOf(trial), claim ? { releaseClaim: claim } : {}),
+            this.closing.signal,
+          );
+          this.claims.delete(trial.id);
+          if (trial.verdict === "keep" && trial.metric !== null) await this.best(id);
+        }
+        this.uploads.shift();
+      }
+    })()
+      .catch((error) => {
+        // Left for the next session, which uploads what the swarm lacks.
+        if (!this.closing.signal.aborted)
+          this.emit({
+            type: "notice",
+            text: `swarm: uploads paused (${(error as Error).message}); the next \`autoresearch resume\` uploads what is left`,
+          });
+      })
+      .finally(() => {
+        this.uploading = null;
+      });
+  }
+
+  /**
+   * Offers a measured keep (own, or an adoption) as its class's incumbent, the best value
+   * measured on the class; a worse one is refused by the database and changes nothing.
+   */
+  private async best(trialId: number): Promise<void> {
+    const cls = this.hardwareClass;
+    for (let tries = 0; tries < 3; tries++) {
+      const current = await this.retry(() => this.client.incumbent(cls), this.closing.signal);
+      const swap = await this.retry(
+        () => this.client.cas(cls, current.version, trialId),
+        this.closing.signal,
+      );
+      if (swap.ok || swap.reason !== "stale") return;
+    }
+  }
+
+  private async push(trial: TrialRow): Promise<void> {
+    if (!trial.commit || trial.baseline) return;
+    const ref = remoteRef(this.host, this.run.tag, trial.n);
+    await retryGit(
+      () => git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`]),
+      this.closing.signal,
+      (message) =>
+        this.emit({
+          type: "notice",
+          text: `swarm: ${message.replaceAll(this.remote, redactUrl(this.remote))}`,
+        }),
+    );
+  }
+
+  private retry<T>(work: () => Promise<T>, signal = this.signal) {
+    let told = false;
+    return retry(work, {
+      signal,
+      onRetry: (error) => {
+        if (told) return;
+        told = true;
+        this.emit({
+          type: "notice",
+          text: `swarm: ${error.message}; retrying with backoff, nothing new starts meanwhile`,
+        });
+      },
+    });
+  }
+
+  private uid(trial: TrialRow): string {
+    return `${this.run.tag}/${trial.n}`;
+  }
+
+  private diffOf(trial: TrialRow): string | null {
+    const file = join(paths.trial(this.root, this.run.tag, trial.n), TRIAL_FILES.diff);
+    return readHead(file, 10_000_000);
+  }
+
+  private uploadOf(trial: TrialRow): TrialUpload {
+    const adopted = trial.researcher === ADOPTER;
+    const diff = trial.baseline || adopted ? null : this.diffOf(trial);
+    return {
+      uid: this.uid(trial),
+      runTag: this.run.tag,
+      localN: trial.n,
+      ...(trial.title ? { title: trial.title } : {}),
+      ...(trial.hypothesis ? { hypothesis: trial.hypothesis } : {}),
+      ...(diff ? { diff } : {}),
+      parentCommit: trial.parentCommit,
+      ...(trial.commit ? { commitSha: trial.commit } : {}),
+      hardwareClass: this.hardwareClass,
+      verdict: (trial.verdict ?? "interrupted") as SwarmVerdict,
+      baseline: trial.baseline || adopted,
+      metric: trial.metric,
+      metrics: trial.metrics,
+      costUsd: this.ledger.proposal(trial.id)?.usage?.costUsd ?? 0,
+      runMs: trial.runMs ?? 0,
+      ...(trial.finishedAt ? { finishedAt: trial.finishedAt } : {}),
+    };
+  }
+}
+
+/** Fetches `ref` from the remote unless `commit` is here already. */
+async function fetchCommit(root: string, remote: string, ref: string, commit: string) {
+  const have = await git(root, ["cat-file", "-t", commit]).catch(() => "");
+  if (have === "commit") return;
+  await git(root, ["fetch", "--quiet", remote, `+${ref}:${ref}`]).catch((error: Error) => {
+    throw new SwarmError(
+      `could not fetch ${ref} (commit ${commit.slice(0, 12)}) from the swarm's remote ${redactUrl(remote)}: ${error.message.replaceAll(remote, redactUrl(remote))}`,
+    );
+  });
+}
+
+/** git against the remote, retried with backoff while it is unreachable. */
+async function retryGit(
+  work: () => Promise<unknown>,
+  signal: AbortSignal,
+  tell: (message: string) => void,
+): Promise<void> {
+  for (let attempt = 0, delay = 500; ; attempt++, delay = Math.min(delay * 2, 30_000)) {
+    try {
+      await work();
+      return;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (attempt === 0)
+        tell(
+          `the remote did not take a push (${(error as Error).message.split("\n")[0]}); retrying with backoff`,
+        );
+      await pause(delay, signal);
+    }
+  }
+}
+
+/** What `swarm init` did. */
+export interface SwarmInit {
+  where: string;
+  baseCommit: string;
+  applied: number[];
+  taskRecorded: boolean;
+}
+
+/**
+ * Starts a swarm on the task in `root`: pushes its HEAD to the remote (the base every
+ * host starts from, also as branch autoresearch-swarm to clone), creates or updates the
+ * schema, and records the task file and the line's start. Safe to run again.
+ */
+export async function initSwarm(options: {
+  root: string;
+  url: string;
+  remote: string;
+  hostsRole?: string;
+  taskFile: string;
+  metric: string;
+  goal: "minimize" | "maximize";
+}): Promise<SwarmInit> {
+  const base = await git(options.root, ["rev-parse", "HEAD"]);
+  await git(options.root, [
+    "push",
+    "--quiet",
+    options.remote,
+    `${base}:refs/autoresearch-swarm/base`,
+    `${base}:refs/heads/autoresearch-swarm`,
+  ]).catch((error: Error) => {
+    throw new SwarmError(
+      `could not push to the swarm's remote ${redactUrl(options.remote)}: ${error.message.replaceAll(options.remote, redactUrl(options.remote))}`,
+    );
+  });
+  const client = await SwarmClient.connect(options.url, { applicationName: "autoresearch init" });
+  try {
+    const result = await client.init(
+      {
+        taskHash: taskHash(options.taskFile),
+        taskFile: options.taskFile,
+        metric: options.metric,
+        goal: options.goal,
+      },
+      {
+        baseCommit: base,
+        remote: withoutPassword(options.remote),
+        ...(options.hostsRole ? { hostsRole: options.hostsRole } : {}),
+      },
+    );
+    return { where: client.where, baseCommit: base, ...result };
+  } finally {
+    await client.close();
+  }
+}

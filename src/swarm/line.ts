@@ -1,0 +1,167 @@
+import { SwarmError } from "../errors.js";
+import type { Queryable } from "./connection.js";
+import { INCUMBENT_CHANNEL } from "./incumbent.js";
+import { type RecordResult, recordTrialIn } from "./trials.js";
+import type { TrialUpload } from "./types.js";
+
+const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
+
+/**
+ * Schema v2: the line, the code every host builds on. Its head moves by a keep made on
+ * the head itself (whatever the class it was measured on), through `advance_line` only;
+ * each class's incumbent (v1) stays the best value measured on that class.
+ */
+export const LINE_SQL = `
+CREATE TABLE swarm.line (
+  singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  -- The commit the swarm started from, and the git remote every host pushes to.
+  base_commit text NOT NULL,
+  remote      text NOT NULL,
+  version     bigint NOT NULL DEFAULT 0,
+  commit_sha  text NOT NULL,
+  trial_id    bigint REFERENCES swarm.trials (id),
+  host        text,
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION swarm.advance_line(p_expected bigint, p_trial bigint) RETURNS jsonb ${DEFINER} AS $$
+DECLARE cur swarm.line%ROWTYPE; t record; v_version bigint;
+BEGIN
+  PERFORM swarm.require_host();
+  SELECT * INTO cur FROM swarm.line FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the swarm has no line yet' USING ERRCODE = 'AR001';
+  END IF;
+  SELECT id, host, verdict, baseline, parent_commit, commit_sha INTO t
+    FROM swarm.trials WHERE id = p_trial;
+  IF NOT FOUND OR t.host <> session_user THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'unknown-trial', 'version', cur.version);
+  END IF;
+  -- A retry of a move that landed (its answer lost with the connection) is told so.
+  IF cur.trial_id = t.id THEN
+    RETURN jsonb_build_object('ok', true, 'version', cur.version);
+  END IF;
+  IF cur.version IS DISTINCT FROM p_expected THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'stale', 'version', cur.version);
+  END IF;
+  IF t.verdict <> 'keep' OR t.baseline OR t.commit_sha IS NULL THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'not-keep', 'version', cur.version);
+  END IF;
+  IF t.parent_commit IS DISTINCT FROM cur.commit_sha THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'other-parent', 'version', cur.version);
+  END IF;
+  UPDATE swarm.line SET version = version + 1, commit_sha = t.commit_sha, trial_id = t.id,
+    host = t.host, updated_at = now() RETURNING version INTO v_version;
+  PERFORM pg_notify('${INCUMBENT_CHANNEL}', jsonb_build_object('line', v_version)::text);
+  RETURN jsonb_build_object('ok', true, 'version', v_version);
+END $$;
+
+REVOKE ALL ON FUNCTION swarm.advance_line(bigint, bigint) FROM PUBLIC;
+`;
+
+/** The line's head: the code every host builds on, and the trial that put it there. */
+export interface LineHead {
+  baseCommit: string;
+  remote: string;
+  version: number;
+  commitSha: string;
+  /** Null at version 0, when the head is the base commit. */
+  trialId: number | null;
+  host: string | null;
+  /** The head trial's run tag and number on its host: where its commit is on the remote. */
+  runTag: string | null;
+  localN: number | null;
+  title: string | null;
+  hypothesis: string | null;
+  updatedAt: number;
+}
+
+interface LineRow {
+  base_commit: string;
+  remote: string;
+  version: string;
+  commit_sha: string;
+  trial_id: string | null;
+  host: string | null;
+  run_tag: string | null;
+  local_n: number | null;
+  title: string | null;
+  hypothesis: string | null;
+  updated_at: Date;
+}
+
+/** The line's head; null before `init` recorded it. */
+export async function lineHead(db: Queryable): Promise<LineHead | null> {
+  const [r] = await db.query<LineRow>(
+    "reading the line",
+    `SELECT l.base_commit, l.remote, l.version, l.commit_sha, l.trial_id, l.host,
+            t.run_tag, t.local_n, t.title, t.hypothesis, l.updated_at
+       FROM swarm.line l LEFT JOIN swarm.trials t ON t.id = l.trial_id`,
+  );
+  if (!r) return null;
+  return {
+    baseCommit: r.base_commit,
+    remote: r.remote,
+    version: Number(r.version),
+    commitSha: r.commit_sha,
+    trialId: r.trial_id === null ? null : Number(r.trial_id),
+    host: r.host,
+    runTag: r.run_tag,
+    localN: r.local_n,
+    title: r.title,
+    hypothesis: r.hypothesis,
+    updatedAt: r.updated_at.getTime(),
+  };
+}
+
+/** Records the line's start at `init`; an existing line is left as it is. */
+export async function startLine(db: Queryable, baseCommit: string, remote: string) {
+  await db.query(
+    "recording the line's start",
+    `INSERT INTO swarm.line (base_commit, remote, commit_sha) VALUES ($1, $2, $1)
+     ON CONFLICT DO NOTHING`,
+    [baseCommit, remote],
+  );
+}
+
+/** Why the line did not move to a keep. */
+export type AdvanceRefusal = "stale" | "not-keep" | "other-parent" | "unknown-trial";
+
+export type AdvanceResult =
+  | { ok: true; version: number; trial: RecordResult }
+  | { ok: false; reason: AdvanceRefusal; version: number };
+
+/**
+ * Uploads a keep and moves the line's head to it, in one transaction: when the line has
+ * moved past `expectedVersion` (another host's keep landed first), neither happens, so the
+ * swarm never holds a keep that the line refused. The caller records the trial as it
+ * ends up (a discard carried onto the new head) and uploads that instead.
+ */
+export async function advanceLine(
+  db: { transaction<T>(doing: string, work: (db: Queryable) => Promise<T>): Promise<T> },
+  expectedVersion: number,
+  keep: TrialUpload,
+): Promise<AdvanceResult> {
+  // A SwarmError, so that the transaction rethrows it as it is.
+  const refused = new SwarmError("refused");
+  let answer: AdvanceResult | undefined;
+  try {
+    return await db.transaction("moving the line to a keep", async (tx) => {
+      const trial = await recordTrialIn(tx, keep);
+      const [row] = await tx.query<{
+        r: { ok: boolean; reason?: AdvanceRefusal; version: number };
+      }>("moving the line to a keep", "SELECT swarm.advance_line($1, $2) AS r", [
+        expectedVersion,
+        trial.id,
+      ]);
+      const a = row!.r;
+      if (a.ok) return { ok: true, version: Number(a.version), trial };
+      answer = { ok: false, reason: a.reason!, version: Number(a.version) };
+      // Rolls the upload back with the refusal.
+      throw refused;
+    });
+  } catch (error) {
+    if (error === refused && answer) return answer;
+    throw error;
+  }
+}

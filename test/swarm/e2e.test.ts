@@ -1,0 +1,164 @@
+/**
+ * The swarm end to end: three hosts (separate clones, separate processes, two hardware
+ * classes) on one task, through the CLI, with one PostgreSQL and one `git daemon` remote.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { startGitDaemon } from "../helpers/git-daemon.js";
+import { CLI, quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
+import { type SwarmFixture, swarmFixture } from "./fixture.js";
+
+const HOSTS = ["alpha", "beta", "gamma"] as const;
+const CLASS: Record<string, string> = { alpha: "cpu-a", beta: "cpu-a", gamma: "cpu-b" };
+const TRIALS = 10;
+
+let swarm: SwarmFixture;
+let remote: string;
+const clones: Record<string, string> = {};
+
+/** The host's URL without its password, which goes in PGPASSWORD as a user would give it. */
+function login(host: string): { url: string; env: Record<string, string> } {
+  const url = new URL(swarm.hostUrl(host));
+  const env = { PGPASSWORD: decodeURIComponent(url.password) };
+  url.password = "";
+  return { url: url.toString(), env };
+}
+
+function startHost(host: string, args: string[]): ChildProcess & { out: string } {
+  const { env } = login(host);
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: clones[host],
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  }) as ChildProcess & { out: string };
+  child.out = "";
+  child.stdout!.on("data", (d) => {
+    child.out += d;
+  });
+  child.stderr!.on("data", (d) => {
+    child.out += d;
+  });
+  return child;
+}
+
+const ended = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.on("close", (code) => resolve(code));
+  });
+
+function runHost(host: string) {
+  return startHost(host, [
+    "run",
+    "--tag",
+    "s1",
+    "--max-trials",
+    String(TRIALS),
+    "--swarm",
+    login(host).url,
+    "--hardware-class",
+    CLASS[host]!,
+  ]);
+}
+
+beforeAll(async () => {
+  swarm = await swarmFixture(HOSTS, { init: false });
+  const daemon = await startGitDaemon();
+  remote = daemon.bare("task.git");
+  const origin = quadraticTask();
+  const init = await runCli([
+    "swarm",
+    "init",
+    "-C",
+    origin,
+    "--database",
+    swarm.ownerUrl,
+    "--remote",
+    remote,
+    "--hosts-role",
+    "swarm_hosts",
+  ]);
+  expect(init.stderr).toBe("");
+  expect(init.stdout).toMatch(/schema versions 1, 2 applied; task recorded/);
+  expect(init.stdout).not.toContain(new URL(swarm.ownerUrl).password);
+  for (const host of HOSTS) {
+    const dir = tempDir(`ar-host-${host}-`);
+    sh(dir, `git clone -q -b autoresearch-swarm ${remote} .`);
+    clones[host] = dir;
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await swarm?.close();
+});
+
+describe("a swarm of three hosts", () => {
+  it("shares one line: every trial once in the database and in its host's ledger, no change run twice, every commit on the remote", async () => {
+    const children = HOSTS.map((h) => runHost(h));
+    // beta is killed mid-run and resumed; the database goes away for a while meanwhile.
+    await waitFor(() => /#3/.test(children[1]!.out), 60_000, "beta at its third trial");
+    children[1]!.kill("SIGKILL");
+    await ended(children[1]!);
+    swarm.cluster.stop("fast");
+    await new Promise((r) => setTimeout(r, 20_000));
+    swarm.cluster.start();
+    const resumed = startHost("beta", ["resume"]);
+    const codes = await Promise.all([ended(children[0]!), ended(children[2]!), ended(resumed)]);
+    expect({ codes, out: [children[0]!.out, children[2]!.out, resumed.out] }).toMatchObject({
+      codes: [0, 0, 0],
+    });
+
+    // The hosts started from the same seed: some proposals were refused before running.
+    const outs = [children[0]!.out, children[1]!.out, resumed.out, children[2]!.out];
+    expect(outs.some((o) => /not run: (already tried|in flight)/.test(o))).toBe(true);
+    const owner = swarm.owner;
+    const db = await owner.history({ withDiffs: true });
+    for (const host of HOSTS) {
+      const ledger = Ledger.open(clones[host]!);
+      const run = ledger.run("s1")!;
+      const local = ledger.trials(run.id);
+      ledger.close();
+      expect(local.every((t) => t.state === "done")).toBe(true);
+      const mine = db.trials.filter((t) => t.host === host);
+      // Exactly once each: uids are unique per host, and every local trial is there.
+      expect(mine.map((t) => t.uid).sort()).toEqual(local.map((t) => `s1/${t.n}`).sort());
+      for (const t of local) {
+        const up = mine.find((m) => m.uid === `s1/${t.n}`)!;
+        expect({ n: t.n, verdict: up.verdict, metric: up.metric }).toEqual({
+          n: t.n,
+          verdict: t.verdict,
+          metric: t.metric,
+        });
+      }
+      const doctor = await runCli(["doctor", "-C", clones[host]!]);
+      expect(doctor.stdout).toMatch(/run s1: ok\n$/);
+    }
+    // No two trials that ran made the same change.
+    const ran = db.trials.filter((t) => t.diffHash && t.runMs > 0);
+    expect(new Set(ran.map((t) => t.diffHash)).size).toBe(ran.length);
+    // Each class's incumbent is the best keep measured on that class.
+    for (const inc of await owner.incumbents()) {
+      const keeps = db.trials.filter(
+        (t) => t.hardwareClass === inc.hardwareClass && t.verdict === "keep",
+      );
+      expect(inc.metric).toBe(Math.min(...keeps.map((t) => t.metric!)));
+    }
+    // Every trial's commit can be fetched from the remote.
+    const refs = sh(clones.alpha!, `git ls-remote ${remote} 'refs/autoresearch-swarm/*'`);
+    for (const t of db.trials.filter((t) => t.commitSha && !t.baseline))
+      expect(refs).toContain(`${t.commitSha}\trefs/autoresearch-swarm/${t.host}/s1/${t.localN}`);
+    // The line moved, and some host built on another's keep.
+    const line = await owner.line();
+    expect(line!.version).toBeGreaterThan(0);
+    const adopted = db.trials.filter((t) => t.baseline && t.title?.includes("(adopted from"));
+    expect(adopted.length).toBeGreaterThan(0);
+
+    const status = await runCli(["swarm", "status", "--database", swarm.ownerUrl]);
+    expect(status.stderr).toBe("");
+    for (const host of HOSTS)
+      expect(status.stdout).toMatch(new RegExp(`\\n  ${host}  \\w+  ${CLASS[host]}`));
+    expect(status.stdout).toContain(`line: version ${line!.version}`);
+    expect(status.stdout).not.toContain(new URL(swarm.ownerUrl).password);
+  }, 600_000);
+});
