@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { initSwarm } from "../orchestrator/index.js";
-import { SwarmClient } from "../swarm/index.js";
+import { SwarmClient, setupSql } from "../swarm/index.js";
 import { loadTask } from "../task/load.js";
 import { TASK_FILE } from "../workspace/layout.js";
 import { checkClean } from "../workspace/repo.js";
@@ -39,6 +39,20 @@ export function registerSwarm(program: Command): void {
       process.stdout.write(
         `swarm at ${done.where}: ${schema}; task ${done.taskRecorded ? "recorded" : "already recorded, the same"}; base ${done.baseCommit.slice(0, 12)} pushed\n` +
           "each host: git clone -b autoresearch-swarm <remote>, then autoresearch run --swarm postgres://<its role>@<host>/<db>\n",
+      );
+    });
+  swarm
+    .command("setup-sql")
+    .description(
+      "print the SQL an administrator runs once with psql: roles, the database, who may connect",
+    )
+    .option("--database <name>", "the database", "autoresearch_swarm")
+    .option("--owner <role>", "the role that owns it and runs swarm init", "swarm_owner")
+    .option("--hosts-role <role>", "the role every host role is a member of", "swarm_hosts")
+    .requiredOption("--host <role...>", "one login role per host (a host is known by it)")
+    .action((o) => {
+      process.stdout.write(
+        setupSql({ database: o.database, owner: o.owner, hostsRole: o.hostsRole, hosts: o.host }),
       );
     });
   swarm
