@@ -12,11 +12,11 @@ import {
   type InFlight,
   type LineHead,
   redactUrl,
+  refuseOtherTask,
   retry,
   SwarmClient,
   type SwarmVerdict,
   type TrialUpload,
-  withoutPassword,
 } from "../swarm/index.js";
 import { pause } from "../util/clock.js";
 import { readHead } from "../util/safe-file.js";
@@ -97,7 +97,6 @@ export class SwarmLink {
 
   private constructor(
     private readonly client: SwarmClient,
-    private readonly choice: SwarmChoice,
     private readonly ledger: Ledger,
     private readonly run: RunRow,
     private readonly root: string,
@@ -150,7 +149,6 @@ export class SwarmLink {
         );
       const link = new SwarmLink(
         client,
-        choice,
         options.ledger,
         options.run,
         options.root,
@@ -169,21 +167,26 @@ export class SwarmLink {
     }
   }
 
-  /** The swarm's base commit, fetched from the remote when this clone lacks it. */
-  static async baseCommit(root: string, choice: SwarmChoice): Promise<string> {
+  /**
+   * Checks, before a run is recorded, that the swarm takes this task (refused with the
+   * differing lines named), and returns its base commit, fetched from the remote when this
+   * clone lacks it.
+   */
+  static async preflight(root: string, choice: SwarmChoice, taskFile: string): Promise<string> {
     const client = await SwarmClient.connect(choice.url);
     try {
+      refuseOtherTask(
+        await client.task(),
+        { taskHash: taskHash(taskFile), taskFile },
+        client.where,
+      );
       const head = await client.line();
       if (!head)
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
         );
-      await fetchCommit(
-        root,
-        choice.remote ?? head.remote,
-        "refs/autoresearch-swarm/base",
-        head.baseCommit,
-      );
+      const remote = choice.remote ?? head.remote;
+      await fetchCommit(root, remote, "refs/autoresearch-swarm/base", head.baseCommit);
       return head.baseCommit;
     } finally {
       await client.close();
@@ -329,11 +332,6 @@ export class SwarmLink {
     await this.client.close();
   }
 
-  /** The database's URL as given (with any password: never to be shown or recorded). */
-  get url(): string {
-    return this.choice.url;
-  }
-
   /** Whose redacted database this is, for messages. */
   get where(): string {
     return this.client.where;
@@ -449,6 +447,20 @@ export class SwarmLink {
   }
 }
 
+/**
+ * A git remote as it may be recorded: a URL loses its password (a token in an https URL);
+ * an scp-like address (git@host:path) holds none.
+ */
+export function remoteWithoutPassword(remote: string): string {
+  try {
+    const url = new URL(remote);
+    url.password = "";
+    return url.toString();
+  } catch {
+    return remote;
+  }
+}
+
 /** Fetches `ref` from the remote unless `commit` is here already. */
 async function fetchCommit(root: string, remote: string, ref: string, commit: string) {
   const have = await git(root, ["cat-file", "-t", commit]).catch(() => "");
@@ -526,7 +538,7 @@ export async function initSwarm(options: {
       },
       {
         baseCommit: base,
-        remote: withoutPassword(options.remote),
+        remote: remoteWithoutPassword(options.remote),
         ...(options.hostsRole ? { hostsRole: options.hostsRole } : {}),
       },
     );

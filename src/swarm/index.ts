@@ -10,7 +10,7 @@ export { isUnreachable, redactUrl, SwarmUnreachableError, withoutPassword } from
 export { grantsSql, type SetupNames, setupSql } from "./grants.js";
 export { INCUMBENT_CHANNEL } from "./incumbent.js";
 export type { AdvanceRefusal, AdvanceResult, LineHead } from "./line.js";
-export { type InitResult, lineDifference, MIGRATIONS } from "./migrations.js";
+export { type InitResult, lineDifference, MIGRATIONS, refuseOtherTask } from "./migrations.js";
 export { diffHash, normalizeDiff, paramKey } from "./normalize.js";
 export { type RetryOptions, retry } from "./retry.js";
 export type { HostStatus, SwarmStatus } from "./status.js";

@@ -3,6 +3,8 @@
  * classes) on one task, through the CLI, with one PostgreSQL and one `git daemon` remote.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { startGitDaemon } from "../helpers/git-daemon.js";
@@ -131,6 +133,12 @@ describe("a swarm of three hosts", () => {
           metric: t.metric,
         });
       }
+      // The password went in PGPASSWORD: it is in no record or output.
+      const password = login(host).env.PGPASSWORD!;
+      expect(readFileSync(join(clones[host]!, ".autoresearch/ledger.db")).includes(password)).toBe(
+        false,
+      );
+      for (const out of outs) expect(out).not.toContain(password);
       const doctor = await runCli(["doctor", "-C", clones[host]!]);
       expect(doctor.stdout).toMatch(/run s1: ok\n$/);
     }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../../errors.js";
 import type { SandboxMode } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
@@ -18,7 +19,7 @@ import { TASK_FILE } from "../../workspace/layout.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
-import { type SwarmChoice, SwarmLink } from "../swarm.js";
+import { remoteWithoutPassword, type SwarmChoice, SwarmLink } from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
@@ -111,7 +112,14 @@ export async function finishSession(
     resumed,
     ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
   };
-  const swarm = options.swarm ?? storedSwarm(ctx.ledger, run);
+  const stored = storedSwarm(ctx.ledger, run);
+  if (options.swarm && !stored && ctx.ledger.countTrials(run.id) > 0)
+    throw new UsageError(
+      `--swarm: run ${run.tag} was not started in a swarm and cannot join one; start a new run with \`autoresearch run --swarm …\``,
+    );
+  // Recorded before joining, so that a run whose first join failed resumes in the swarm.
+  if (options.swarm) recordSwarm(ctx.ledger, run, options.swarm);
+  const swarm = options.swarm ?? stored;
   if (swarm) {
     ctx.swarm = await SwarmLink.open({
       choice: swarm,
@@ -126,7 +134,6 @@ export async function finishSession(
       emit: options.emit,
       signal: options.signal,
     });
-    if (options.swarm) recordSwarm(ctx.ledger, run, ctx.swarm);
     options.emit({
       type: "notice",
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,
@@ -153,13 +160,12 @@ export function storedSwarm(ledger: Ledger, run: RunRow): SwarmChoice | null {
   return joined ? (joined.data as SwarmChoice) : null;
 }
 
-function recordSwarm(ledger: Ledger, run: RunRow, link: SwarmLink): void {
-  const choice: SwarmChoice = {
-    url: withoutPassword(link.url),
-    hardwareClass: link.hardwareClass,
-    remote: link.remote,
-  };
-  ledger.event(run.id, null, "swarm", choice);
+function recordSwarm(ledger: Ledger, run: RunRow, choice: SwarmChoice): void {
+  ledger.event(run.id, null, "swarm", {
+    ...choice,
+    url: withoutPassword(choice.url),
+    ...(choice.remote ? { remote: remoteWithoutPassword(choice.remote) } : {}),
+  });
 }
 
 /** The run's stop rules; runs made before they were kept get the defaults. */

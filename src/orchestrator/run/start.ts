@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import picomatch from "picomatch";
 import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
 import { resolveSandbox } from "../../executors/sandbox.js";
@@ -8,7 +10,7 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
 import type { FlagValues } from "../../util/flags.js";
-import { paths } from "../../workspace/layout.js";
+import { paths, TASK_FILE } from "../../workspace/layout.js";
 import {
   branchName,
   branchRef,
@@ -99,7 +101,11 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       );
     // A swarm's hosts all start from the commit its init pushed.
     const base = options.swarm
-      ? await SwarmLink.baseCommit(task.root, options.swarm)
+      ? await SwarmLink.preflight(
+          task.root,
+          options.swarm,
+          readFileSync(join(task.root, TASK_FILE), "utf8"),
+        )
       : await headCommit(task.root);
     await setRef(task.root, branchRef(options.tag), base, null);
     const run = ledger.createRun({

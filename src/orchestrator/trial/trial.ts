@@ -5,7 +5,7 @@ import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
-import type { LineHead } from "../../swarm/index.js";
+import { type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
@@ -215,6 +215,19 @@ function newTrial(
  * The trial's record is created before the first await, so callers can count it at once.
  */
 export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
+  const outcome = await runJob(ctx, job);
+  if (job.kind !== "adopt" || outcome.trial.verdict === "keep" || ctx.signal.aborted)
+    return outcome;
+  // Tried once: the host cannot build on the line, and says why.
+  ctx.swarm!.adoptFailed(job.head);
+  const log = join(paths.trial(ctx.task.root, ctx.run.tag, outcome.trial.n), TRIAL_FILES.log);
+  return {
+    ...outcome,
+    fatal: `the swarm's line moved to ${job.head.host}'s keep "${job.head.title}", which this host (${ctx.swarm!.hardwareClass}) could not build on: ${outcome.trial.verdict}, ${outcome.trial.reason}. See ${log}; fix the cause, then \`autoresearch resume\``,
+  };
+}
+
+async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const { ledger, run, task } = ctx;
   const begun = begin(ctx, job);
   let trial = begun.trial;
@@ -261,16 +274,21 @@ export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOut
       monotonic() - started,
     );
     if (outcome.trial.verdict === "keep") await verifyIncumbent(ctx, outcome.trial, worktree);
-    if (job.kind === "adopt" && outcome.trial.verdict !== "keep" && !ctx.signal.aborted) {
-      ctx.swarm!.adoptFailed(job.head);
-      const log = join(dir, TRIAL_FILES.log);
-      return {
-        ...outcome,
-        fatal: `the swarm's line moved to ${job.head.host}'s keep "${job.head.title}", which does not run on this host's hardware class (${ctx.swarm!.hardwareClass}): ${outcome.trial.verdict}, ${outcome.trial.reason}. Its log is ${log}; this host cannot build on the line until that is fixed`,
-      };
-    }
     return outcome;
   } catch (error) {
+    // Stopped while waiting out an unreachable swarm: an interruption, not a failure.
+    if (ctx.signal.aborted && error instanceof SwarmUnreachableError) {
+      const reason = "stopped while the swarm's database was unreachable";
+      if (ledger.trialById(trial.id)?.state !== "done")
+        trial = finish(
+          ctx,
+          trial,
+          { kind: "verdict", verdict: "interrupted", reason, metric: null },
+          parentMetric,
+          0,
+        );
+      return { trial, fatal: null, follow: null };
+    }
     // A harness failure (git, disk, setup) must not leave the trial looking in flight.
     if (ledger.trialById(trial.id)?.state !== "done") {
       // A failed setup is the task's, said once where the run stops; resume runs the trial again.
