@@ -183,8 +183,23 @@ export function swarmChoice(o: {
     return undefined;
   }
   return {
-    url: o.swarm,
+    url: databaseUrl("--swarm", o.swarm),
     ...(o.hardwareClass ? { hardwareClass: o.hardwareClass } : {}),
     ...(o.swarmRemote ? { remote: o.swarmRemote } : {}),
   };
+}
+
+/** A PostgreSQL URL, checked for its form before anything connects. */
+export function databaseUrl(flag: string, value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // Said below, without the value (it may hold a password).
+  }
+  if (!url || !["postgres:", "postgresql:"].includes(url.protocol))
+    throw new UsageError(
+      `${flag}: not a database URL; give postgres://role@host:port/database (the password in PGPASSWORD or ~/.pgpass)`,
+    );
+  return value;
 }

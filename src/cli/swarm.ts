@@ -6,7 +6,7 @@ import { SwarmClient, setupSql } from "../swarm/index.js";
 import { loadTask } from "../task/load.js";
 import { TASK_FILE } from "../workspace/layout.js";
 import { checkClean } from "../workspace/repo.js";
-import { taskRoot } from "./common.js";
+import { databaseUrl, taskRoot } from "./common.js";
 
 export function registerSwarm(program: Command): void {
   const swarm = program
@@ -26,7 +26,7 @@ export function registerSwarm(program: Command): void {
       await checkClean(task.root, () => false);
       const done = await initSwarm({
         root: task.root,
-        url: o.database,
+        url: databaseUrl("--database", o.database),
         remote: o.remote,
         ...(o.hostsRole ? { hostsRole: o.hostsRole } : {}),
         taskFile: readFileSync(join(task.root, TASK_FILE), "utf8"),
@@ -61,7 +61,7 @@ export function registerSwarm(program: Command): void {
     .requiredOption("--database <url>", "postgres://role@host:port/db")
     .option("--json", "print it as JSON")
     .action(async (o) => {
-      const client = await SwarmClient.connect(o.database, {
+      const client = await SwarmClient.connect(databaseUrl("--database", o.database), {
         applicationName: "autoresearch status",
       });
       try {
@@ -86,12 +86,14 @@ export function registerSwarm(program: Command): void {
         out.push("hosts:");
         for (const h of status.hosts)
           out.push(
-            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  ${h.slots} slots  ${h.trials} trials  ${h.keeps} keeps  $${h.costUsd.toFixed(2)}  ${h.inFlight} running`,
+            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  slots ${h.slots}  trials ${h.trials}  keeps ${h.keeps}  $${h.costUsd.toFixed(2)}  running ${h.inFlight}`,
           );
         if (status.hosts.length === 0) out.push("  none yet");
         out.push("best per hardware class:");
         for (const b of status.best)
-          out.push(`  ${b.hardwareClass}  ${b.metric}  (${b.host}, ${b.commitSha?.slice(0, 12)})`);
+          out.push(
+            `  ${b.hardwareClass}  ${b.metric === null ? "—" : Number(b.metric.toPrecision(6))}  (${b.host}, ${b.commitSha?.slice(0, 12)})`,
+          );
         if (status.best.length === 0) out.push("  none yet");
         if (flying.length) out.push("running now:");
         for (const c of flying) out.push(`  ${c.host}: ${c.title ?? "(untitled)"}`);

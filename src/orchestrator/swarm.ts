@@ -30,6 +30,9 @@ export const ADOPTER = "swarm";
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
 
+/** How the reason of a trial refused by its claim begins. */
+export const NOT_RUN = "not run: ";
+
 /** How many of the other hosts' latest trials a brief shows. */
 const RECENT = 30;
 
@@ -266,10 +269,20 @@ export class SwarmLink {
     this.failed.add(head.version);
   }
 
-  /** Fetches the head's commit from the remote, so that a worktree can check it out. */
+  /**
+   * Fetches the head's commit from the remote, so that a worktree can check it out;
+   * retried with backoff while the remote is unreachable, refused at once when the remote
+   * answers that it lacks the trial's ref.
+   */
   async fetchHead(head: LineHead): Promise<void> {
     const ref = remoteRef(head.host!, head.runTag!, head.localN!);
-    await fetchCommit(this.root, this.remote, ref, head.commitSha);
+    await retryGit(
+      () => fetchCommit(this.root, this.remote, ref, head.commitSha),
+      this.signal,
+      (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
+      (error) =>
+        /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
+    );
   }
 
   /**
@@ -277,6 +290,7 @@ export class SwarmLink {
    * host tried or runs the same change). Waits out a lost database, with backoff.
    */
   async claim(trial: TrialRow): Promise<Extract<ClaimResult, { ok: false }> | null> {
+    trial = this.ledger.trialById(trial.id) ?? trial;
     const diff = this.diffOf(trial);
     if (!diff) return null;
     const answer = await this.retry(() =>
@@ -321,7 +335,7 @@ export class SwarmLink {
   }
 
   /** Ends the watch and timers; waits up to `graceMs` for the uploads still queued. */
-  async close(graceMs = 10_000): Promise<void> {
+  async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     const left = this.uploading;
     const timer = setTimeout(() => this.closing.abort(), graceMs);
@@ -425,7 +439,10 @@ export class SwarmLink {
 
   private uploadOf(trial: TrialRow): TrialUpload {
     const adopted = trial.researcher === ADOPTER;
-    const diff = trial.baseline || adopted ? null : this.diffOf(trial);
+    // A trial refused before it ran made no change in the swarm: its diff is not offered,
+    // so that it does not count as tried.
+    const ran = !trial.reason?.startsWith(NOT_RUN);
+    const diff = trial.baseline || adopted || !ran ? null : this.diffOf(trial);
     return {
       uid: this.uid(trial),
       runTag: this.run.tag,
@@ -472,21 +489,25 @@ async function fetchCommit(root: string, remote: string, ref: string, commit: st
   });
 }
 
-/** git against the remote, retried with backoff while it is unreachable. */
+/**
+ * git against the remote, retried with backoff while it is unreachable; an error that
+ * `final` names (the remote answered, and the answer is no) is thrown at once.
+ */
 async function retryGit(
   work: () => Promise<unknown>,
   signal: AbortSignal,
   tell: (message: string) => void,
+  final: (error: Error) => boolean = () => false,
 ): Promise<void> {
   for (let attempt = 0, delay = 500; ; attempt++, delay = Math.min(delay * 2, 30_000)) {
     try {
       await work();
       return;
     } catch (error) {
-      if (signal.aborted) throw error;
+      if (signal.aborted || final(error as Error)) throw error;
       if (attempt === 0)
         tell(
-          `the remote did not take a push (${(error as Error).message.split("\n")[0]}); retrying with backoff`,
+          `the remote did not answer (${(error as Error).message.split("\n")[0]}); retrying with backoff`,
         );
       await pause(delay, signal);
     }
@@ -515,24 +536,29 @@ export async function initSwarm(options: {
   metric: string;
   goal: "minimize" | "maximize";
 }): Promise<SwarmInit> {
-  const base = await git(options.root, ["rev-parse", "HEAD"]);
-  await git(options.root, [
-    "push",
-    "--quiet",
-    options.remote,
-    `${base}:refs/autoresearch-swarm/base`,
-    `${base}:refs/heads/autoresearch-swarm`,
-  ]).catch((error: Error) => {
-    throw new SwarmError(
-      `could not push to the swarm's remote ${redactUrl(options.remote)}: ${error.message.replaceAll(options.remote, redactUrl(options.remote))}`,
-    );
-  });
   const client = await SwarmClient.connect(options.url, { applicationName: "autoresearch init" });
   try {
+    const mine = { taskHash: taskHash(options.taskFile), taskFile: options.taskFile };
+    // A swarm that has started keeps its base: init again pushes nothing, and another
+    // task is refused before anything reaches the remote.
+    const started = await client.line().catch(() => null);
+    if (started) refuseOtherTask(await client.task(), mine, client.where);
+    const base = started?.baseCommit ?? (await git(options.root, ["rev-parse", "HEAD"]));
+    if (!started)
+      await git(options.root, [
+        "push",
+        "--quiet",
+        options.remote,
+        `${base}:refs/autoresearch-swarm/base`,
+        `${base}:refs/heads/autoresearch-swarm`,
+      ]).catch((error: Error) => {
+        throw new SwarmError(
+          `could not push to the swarm's remote ${redactUrl(options.remote)}: ${error.message.replaceAll(options.remote, redactUrl(options.remote))}`,
+        );
+      });
     const result = await client.init(
       {
-        taskHash: taskHash(options.taskFile),
-        taskFile: options.taskFile,
+        ...mine,
         metric: options.metric,
         goal: options.goal,
       },

@@ -66,7 +66,9 @@ export class SwarmClient {
   async task(): Promise<SwarmTask> {
     const [row] = await this.db.query<SwarmTaskRow>("reading the task", TASK_SELECT);
     if (!row)
-      throw new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
+      throw new SwarmError(
+        `the swarm's database ${this.where} has no task yet: run \`autoresearch swarm init\` there first, as the swarm's owner role`,
+      );
     return fromTaskRow(row);
   }
 

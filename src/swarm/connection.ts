@@ -1,6 +1,9 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { SwarmError } from "../errors.js";
-import { redactUrl, swarmError } from "./errors.js";
+import { redactUrl, swarmError, urlPassword } from "./errors.js";
 import { SQLSTATE } from "./functions.js";
 
 /** How a host connects to the swarm's database. */
@@ -103,7 +106,9 @@ export class SwarmConnection implements Queryable {
     const code = (error as { code?: unknown }).code;
     // No schema swarm (3F000 for a function, 42P01 for a table): init has not run there.
     if (code === SQLSTATE.noTask || code === "3F000" || code === "42P01")
-      return new SwarmError(`the swarm's database ${this.where} has no task yet: run init first`);
+      return new SwarmError(
+        `the swarm's database ${this.where} has no task yet: run \`autoresearch swarm init\` there first, as the swarm's owner role`,
+      );
     if (code === SQLSTATE.notJoined)
       return new SwarmError(
         `this host has not joined the swarm at ${this.where} (${doing}): join first`,
@@ -118,10 +123,20 @@ export class SwarmConnection implements Queryable {
   private clientConfig(): pg.ClientConfig {
     return {
       connectionString: this.url,
+      // With no password anywhere, the driver would be stuck on the server's challenge;
+      // an empty one is refused by the server instead, and the message says what to do.
+      ...(noPassword(this.url) ? { password: "" } : {}),
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
       query_timeout: this.options.queryTimeoutMs ?? 30_000,
       keepAlive: true,
       application_name: this.options.applicationName ?? "autoresearch",
     };
   }
+}
+
+/** Whether no password is to be had: none in the URL, PGPASSWORD or a password file. */
+function noPassword(url: string): boolean {
+  if (urlPassword(url) || process.env.PGPASSWORD) return false;
+  const file = process.env.PGPASSFILE ?? join(homedir(), ".pgpass");
+  return !existsSync(file);
 }

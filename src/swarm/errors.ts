@@ -107,9 +107,13 @@ export function swarmError(error: unknown, url: string, doing: string): SwarmErr
   if (isUnreachable(error)) {
     const code = (error as { code?: unknown }).code;
     return new SwarmUnreachableError(
-      `the swarm's database ${where} is unreachable (${doing}): ${detail}`,
+      `the swarm's database ${where} is unreachable (${doing}): ${detail}; check that its server runs and that the URL's host and port are right`,
       typeof code === "string" ? code : undefined,
     );
   }
+  if (/password authentication failed|client password must be a string/.test(detail))
+    return new SwarmError(
+      `the swarm's database ${where} refused ${doing}: ${detail}; give the role's password in PGPASSWORD or a line of ~/.pgpass (not in the URL, which other users of the machine can see)`,
+    );
   return new SwarmError(`the swarm's database ${where} refused ${doing}: ${detail}`);
 }

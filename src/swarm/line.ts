@@ -57,6 +57,46 @@ BEGIN
 END $$;
 
 REVOKE ALL ON FUNCTION swarm.advance_line(bigint, bigint) FROM PUBLIC;
+
+-- A trial uploaded as interrupted (a stop) and then continued by its host's resume: its
+-- end replaces the interruption, in the same row. Anything else stays as first recorded.
+CREATE OR REPLACE FUNCTION swarm.record_trial(p jsonb, p_release_claim bigint) RETURNS jsonb ${DEFINER} AS $$
+DECLARE v_id bigint; v_created boolean := true;
+BEGIN
+  PERFORM swarm.require_host();
+  PERFORM swarm.lock_keys(p->>'diff_hash', p->>'param_key');
+  INSERT INTO swarm.trials (host, uid, run_tag, local_n, title, hypothesis, diff, diff_hash,
+    param_key, parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
+    cost_usd, run_ms, finished_at)
+  VALUES (session_user, p->>'uid', p->>'run_tag', (p->>'local_n')::integer, p->>'title',
+    p->>'hypothesis', p->>'diff', p->>'diff_hash', p->>'param_key', p->>'parent_commit',
+    p->>'commit_sha', p->>'hardware_class', p->>'verdict',
+    coalesce((p->>'baseline')::boolean, false), (p->>'metric')::double precision,
+    coalesce(p->'metrics', '{}'::jsonb), coalesce((p->>'cost_usd')::double precision, 0),
+    coalesce((p->>'run_ms')::bigint, 0), (p->>'finished_at')::timestamptz)
+  ON CONFLICT (host, uid) DO NOTHING
+  RETURNING id INTO v_id;
+  IF v_id IS NULL THEN
+    v_created := false;
+    UPDATE swarm.trials SET title = p->>'title', hypothesis = p->>'hypothesis',
+      diff = p->>'diff', diff_hash = p->>'diff_hash', param_key = p->>'param_key',
+      commit_sha = p->>'commit_sha', verdict = p->>'verdict',
+      metric = (p->>'metric')::double precision, metrics = coalesce(p->'metrics', '{}'::jsonb),
+      cost_usd = coalesce((p->>'cost_usd')::double precision, 0),
+      run_ms = coalesce((p->>'run_ms')::bigint, 0),
+      finished_at = (p->>'finished_at')::timestamptz, recorded_at = now(),
+      xid = pg_current_xact_id()
+     WHERE host = session_user AND uid = p->>'uid' AND verdict = 'interrupted'
+       AND p->>'verdict' <> 'interrupted'
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+      SELECT id INTO v_id FROM swarm.trials WHERE host = session_user AND uid = p->>'uid';
+    END IF;
+  END IF;
+  UPDATE swarm.claims SET released_at = now()
+   WHERE id = p_release_claim AND host = session_user AND released_at IS NULL;
+  RETURN jsonb_build_object('id', v_id, 'created', v_created);
+END $$;
 `;
 
 /** The line's head: the code every host builds on, and the trial that put it there. */

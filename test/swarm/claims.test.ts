@@ -94,6 +94,23 @@ describe("uploads", () => {
     expect(rows[0]).toMatchObject({ host: "host_a", metric: 2, diffHash: "d6" });
   });
 
+  it("replace an interrupted trial's record once its host's resume finishes it, and nothing else", async () => {
+    const stopped = await a.recordTrial(
+      trial("a-20", "d20", { verdict: "interrupted", metric: null }),
+    );
+    const cursor = (await b.history()).cursor;
+    const finished = await a.recordTrial(trial("a-20", "d20", { verdict: "discard", metric: 0.5 }));
+    expect(finished).toEqual({ id: stopped.id, created: false });
+    // A reader following a cursor sees the trial again, with its end.
+    const seen = (await b.history({ cursor })).trials.filter((t) => t.uid === "a-20");
+    expect(seen).toMatchObject([{ id: stopped.id, verdict: "discard", metric: 0.5 }]);
+    // Once finished, it stands: neither another end nor a new interruption replaces it.
+    await a.recordTrial(trial("a-20", "d20", { verdict: "crash", metric: 3 }));
+    await a.recordTrial(trial("a-20", "d20", { verdict: "interrupted", metric: null }));
+    const rows = (await b.history()).trials.filter((t) => t.uid === "a-20" && t.host === "host_a");
+    expect(rows).toMatchObject([{ verdict: "discard", metric: 0.5 }]);
+  });
+
   it("land once when the same upload races itself on several connections", async () => {
     const ids = await Promise.all(
       Array.from({ length: 8 }, () => a.recordTrial(trial("a-7", "d7"))),

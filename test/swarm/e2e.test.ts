@@ -61,6 +61,9 @@ function runHost(host: string) {
     login(host).url,
     "--hardware-class",
     CLASS[host]!,
+    // One seed for all: the hosts propose the same changes, and the claims must sort them.
+    "--seed",
+    "1",
   ]);
 }
 

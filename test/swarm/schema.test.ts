@@ -109,7 +109,9 @@ describe("the swarm's schema", () => {
   it("says a database without the swarm has no task yet, rather than a missing relation", async () => {
     const client = await SwarmClient.connect(swarm.cluster.superuserUrl);
     try {
-      await expect(client.task()).rejects.toThrow(/has no task yet: run init first/);
+      await expect(client.task()).rejects.toThrow(
+        /has no task yet: run `autoresearch swarm init` there first/,
+      );
       await expect(client.task()).rejects.not.toThrow(
         swarm.cluster.superuserUrl.split(":")[2]!.split("@")[0]!,
       );

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
@@ -118,7 +119,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       branch: branchName(options.tag),
       researcher: own ? own.name : configs.map((c) => c.kind).join(","),
       judge: judge.name,
-      seed: options.seed ?? task.seed,
+      seed: options.seed ?? (options.swarm ? hostSeed(task.seed, options.swarm.url) : task.seed),
       maxTrials: options.maxTrials ?? null,
       researcherJson: own ? null : JSON.stringify({ configs, count: options.researchers ?? 1 }),
       maxUsd: options.maxUsd ?? null,
@@ -140,6 +141,15 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
   } finally {
     ledger.close();
   }
+}
+
+/**
+ * In a swarm, each host's own seed unless one is given: with the task's seed alone every
+ * host would propose the same changes in the same order and skip most of them as taken.
+ */
+function hostSeed(seed: number, url: string): number {
+  const role = decodeURIComponent(new URL(url).username);
+  return seed + (createHash("sha256").update(role).digest().readUInt32BE(0) % 1_000_000);
 }
 
 /** The globs must name real files: a typo in `protected` would silently protect nothing. */

@@ -1,11 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { SetupError } from "../../errors.js";
+import { SetupError, SwarmError } from "../../errors.js";
 import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
-import { type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
+import type { LineHead } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
@@ -13,7 +13,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { ADOPTER } from "../swarm.js";
+import { ADOPTER, NOT_RUN } from "../swarm.js";
 import { countEstimate } from "./judging.js";
 import {
   carriedTitle,
@@ -250,7 +250,7 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     }
     const taken = claimable(job, trial) ? await ctx.swarm?.claim(trial) : null;
     if (taken) {
-      const reason = `not run: ${taken.message}`;
+      const reason = `${NOT_RUN}${taken.message}`;
       ctx.emit({ type: "notice", text: `#${trial.n} ${reason}` });
       const step: Verdicted = { kind: "verdict", verdict: "discard", reason, metric: null };
       return { trial: finish(ctx, trial, step, parentMetric, 0), fatal: null, follow: null };
@@ -277,7 +277,7 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     return outcome;
   } catch (error) {
     // Stopped while waiting out an unreachable swarm: an interruption, not a failure.
-    if (ctx.signal.aborted && error instanceof SwarmUnreachableError) {
+    if (ctx.signal.aborted && error instanceof SwarmError) {
       const reason = "stopped while the swarm's database was unreachable";
       if (ledger.trialById(trial.id)?.state !== "done")
         trial = finish(
@@ -454,7 +454,11 @@ async function lineRefuses(
   const moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs });
   if (moved.ok) return null;
   const head = ctx.swarm.line;
-  const reason = `${step.reason}, but the swarm's line moved first (${moved.reason}, to ${head.host ?? "another host"}'s keep "${head.title ?? ""}"); it is carried onto that keep once this host has measured it`;
+  const why =
+    moved.reason === "stale" || moved.reason === "other-parent"
+      ? `the swarm's line moved first (to ${head.host ?? "another host"}'s keep "${head.title ?? ""}")`
+      : `the swarm refused to move its line to it (${moved.reason})`;
+  const reason = `${step.reason}, but ${why}; it is carried onto the line's head once this host has measured it`;
   return { ...step, verdict: "discard", reason };
 }
 
