@@ -286,6 +286,14 @@ export class SwarmLink {
   }
 
   /**
+   * The head's measurement on this host's class when another host of the class made it:
+   * a class measures each head once.
+   */
+  measured(head: LineHead) {
+    return this.retry(() => this.client.measured(head.commitSha, this.hardwareClass));
+  }
+
+  /**
    * Claims the trial's change before it runs: null when granted, else why not (another
    * host tried or runs the same change). Waits out a lost database, with backoff.
    */

@@ -157,6 +157,28 @@ export class SwarmClient {
     return new Set(rows.map((r) => r.uid));
   }
 
+  /**
+   * A keep's measurement of `commit` on `hardwareClass` (the keep itself, or a host's
+   * adoption of it), the first recorded; null when the class has not measured it.
+   */
+  async measured(
+    commit: string,
+    hardwareClass: string,
+  ): Promise<{ metric: number; metrics: Record<string, number>; host: string } | null> {
+    const [row] = await this.db.query<{
+      metric: number;
+      metrics: Record<string, number>;
+      host: string;
+    }>(
+      "reading a measurement",
+      `SELECT metric, metrics, host FROM swarm.trials
+        WHERE commit_sha = $1 AND hardware_class = $2 AND verdict = 'keep' AND metric IS NOT NULL
+        ORDER BY id LIMIT 1`,
+      [commit, hardwareClass],
+    );
+    return row ?? null;
+  }
+
   /** Whether this host has trials of a run tagged `tag` in the swarm. */
   async usedTag(tag: string): Promise<boolean> {
     const rows = await this.db.query(

@@ -26,6 +26,9 @@ import {
 import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
 import { verifyIncumbent } from "./verify.js";
 
+/** A verdict, with the metrics when no replicate of the trial read them (a measurement taken elsewhere). */
+type Step = Verdicted & { metrics?: Record<string, number> };
+
 /** How many times one change may be carried onto a newer incumbent before it is dropped. */
 const MAX_REBASES = 3;
 
@@ -257,14 +260,16 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     }
     ledger.setTrialState(trial.id, "running");
     const started = monotonic();
-    const step = await runReplicates(
-      ctx,
-      trial,
-      worktree,
-      prepared.commit,
-      parentMetric,
-      begun.attach,
-    );
+    const known = job.kind === "adopt" ? await ctx.swarm!.measured(job.head) : null;
+    const step: Step = known
+      ? {
+          kind: "verdict",
+          verdict: "keep",
+          reason: `measured on ${ctx.swarm!.hardwareClass} by ${known.host}`,
+          metric: known.metric,
+          metrics: known.metrics,
+        }
+      : await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, begun.attach);
     const outcome = await conclude(
       ctx,
       trial,
@@ -341,7 +346,7 @@ function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
 async function conclude(
   ctx: RunContext,
   trial: TrialRow,
-  step: Verdicted,
+  step: Step,
   commit: string,
   parentMetric: number | null,
   runMs: number,
@@ -466,13 +471,13 @@ async function lineRefuses(
 export function finish(
   ctx: RunContext,
   trial: TrialRow,
-  step: Verdicted,
+  step: Step,
   parentMetric: number | null,
   runMs: number,
 ): TrialRow {
   const { ledger, run, task } = ctx;
   const replicates = ledger.replicates(trial.id);
-  const metrics = replicates.at(-1)?.metrics ?? {};
+  const metrics = step.metrics ?? replicates.at(-1)?.metrics ?? {};
   ledger.finishTrial(trial.id, {
     estimate: step.estimate ?? null,
     verdict: step.verdict,
