@@ -1,8 +1,10 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { initSwarm } from "../orchestrator/index.js";
-import { SwarmClient, setupSql } from "../swarm/index.js";
+import { SwarmError } from "../errors.js";
+import { initSwarm, remoteRef } from "../orchestrator/index.js";
+import { redactUrl, SwarmClient, type SwarmProblem, setupSql } from "../swarm/index.js";
 import { loadTask } from "../task/load.js";
 import { TASK_FILE } from "../workspace/layout.js";
 import { checkClean } from "../workspace/repo.js";
@@ -56,6 +58,32 @@ export function registerSwarm(program: Command): void {
       );
     });
   swarm
+    .command("doctor")
+    .description(
+      "check the swarm's database and remote: the line, each class's best, no change run twice, every trial's commit on the remote",
+    )
+    .requiredOption("--database <url>", "postgres://role@host:port/db")
+    .option(
+      "--remote <url>",
+      "the git remote as reached from here (default: the one init recorded)",
+    )
+    .action(async (o) => {
+      const client = await SwarmClient.connect(databaseUrl("--database", o.database), {
+        applicationName: "autoresearch doctor",
+      });
+      try {
+        const problems = await client.doctor();
+        const line = await client.line();
+        const remote = o.remote ?? line?.remote;
+        if (remote) problems.push(...(await missingCommits(client, remote)));
+        for (const p of problems) process.stdout.write(`swarm: ${p.check}: ${p.detail}\n`);
+        if (problems.length === 0) process.stdout.write("swarm: ok\n");
+        else process.exitCode = 1;
+      } finally {
+        await client.close();
+      }
+    });
+  swarm
     .command("status")
     .description("the swarm's hosts, what runs where, the line and each hardware class's best")
     .requiredOption("--database <url>", "postgres://role@host:port/db")
@@ -102,4 +130,31 @@ export function registerSwarm(program: Command): void {
         await client.close();
       }
     });
+}
+
+/** Trials whose commit the remote does not hold under the trial's ref. */
+async function missingCommits(client: SwarmClient, remote: string): Promise<SwarmProblem[]> {
+  const listed = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "git",
+      ["ls-remote", remote, "refs/autoresearch-swarm/*"],
+      { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    ),
+  ).catch((error: Error) => {
+    throw new SwarmError(
+      `could not list the swarm's remote ${redactUrl(remote)}: ${error.message.split("\n")[0]!.replaceAll(remote, redactUrl(remote))}`,
+    );
+  });
+  const refs = new Set(listed.split("\n").filter(Boolean));
+  const problems: SwarmProblem[] = [];
+  for (const t of (await client.history({ withDiffs: false })).trials) {
+    if (!t.commitSha || t.baseline || t.runTag === null || t.localN === null) continue;
+    if (!refs.has(`${t.commitSha}\t${remoteRef(t.host, t.runTag, t.localN)}`))
+      problems.push({
+        check: "remote",
+        detail: `trial ${t.host}/${t.uid}'s commit ${t.commitSha.slice(0, 12)} is not at ${remoteRef(t.host, t.runTag, t.localN)}`,
+      });
+  }
+  return problems;
 }

@@ -204,10 +204,14 @@ export class SwarmLink {
       },
       { known: this.head.version, onError: () => undefined },
     );
-    // Whatever an earlier session left unuploaded (killed, or the database away).
+    // Whatever an earlier session left unuploaded (killed, or the database away), and
+    // what it uploaded as interrupted that has ended since (read back by resume).
     const done = await this.client.uploaded();
-    for (const t of this.ledger.finished(this.run.id))
-      if (!done.has(this.uid(t))) this.uploads.push(t.id);
+    for (const t of this.ledger.finished(this.run.id)) {
+      const there = done.get(this.uid(t));
+      if (!there || (there === "interrupted" && t.verdict !== "interrupted"))
+        this.uploads.push(t.id);
+    }
     this.flush();
     const every = (ms: number, work: () => Promise<void>) => {
       const timer = setInterval(() => void work().catch(() => undefined), ms);
@@ -247,7 +251,7 @@ export class SwarmLink {
     return this.others.map((c) => `${c.title ?? "(untitled)"} (on ${c.host})`);
   }
 
-  /** Resolves when the line moves (or at once if it moved since the last call). */
+  /** Resolves when the line moves next (the loop waits on it beside its trials). */
   moved(): Promise<void> {
     return new Promise((resolve) => {
       this.wake = () => {

@@ -11,7 +11,7 @@ import {
   type SwarmTaskRow,
   TASK_SELECT,
 } from "./migrations.js";
-import { type SwarmStatus, status } from "./status.js";
+import { doctor, type SwarmProblem, type SwarmStatus, status } from "./status.js";
 import { exactText } from "./text.js";
 import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
 import type {
@@ -21,6 +21,7 @@ import type {
   Incumbent,
   InFlight,
   SwarmTask,
+  SwarmVerdict,
   TrialUpload,
 } from "./types.js";
 import { type IncumbentWatch, type WatchOptions, watchIncumbents, watchLine } from "./watch.js";
@@ -148,13 +149,13 @@ export class SwarmClient {
     return advanceLine(this.db, expectedVersion, keep);
   }
 
-  /** The uids of this host's trials in the swarm: what is uploaded already. */
-  async uploaded(): Promise<Set<string>> {
-    const rows = await this.db.query<{ uid: string }>(
+  /** This host's trials in the swarm, by uid, with their verdicts: what is uploaded already. */
+  async uploaded(): Promise<Map<string, SwarmVerdict>> {
+    const rows = await this.db.query<{ uid: string; verdict: SwarmVerdict }>(
       "reading this host's uploads",
-      "SELECT uid FROM swarm.trials WHERE host = session_user",
+      "SELECT uid, verdict FROM swarm.trials WHERE host = session_user",
     );
-    return new Set(rows.map((r) => r.uid));
+    return new Map(rows.map((r) => [r.uid, r.verdict]));
   }
 
   /**
@@ -208,6 +209,11 @@ export class SwarmClient {
   /** Hosts, trials, keeps, spend, claims in force and the best per class. */
   status(options: { aliveWithinS?: number } = {}): Promise<SwarmStatus> {
     return status(this.db, options);
+  }
+
+  /** What does not hold of the swarm's invariants (empty: all hold). */
+  doctor(): Promise<SwarmProblem[]> {
+    return doctor(this.db);
   }
 
   /** Closes the connections (a watch is closed on its own). */

@@ -84,3 +84,73 @@ export async function status(
     best: (await incumbents(db)).filter((i) => i.version > 0),
   };
 }
+
+/** One thing `swarm doctor` found wrong, by the check that found it. */
+export interface SwarmProblem {
+  check: string;
+  detail: string;
+}
+
+/**
+ * The swarm's invariants, read from the database: the line's head is a keep at its
+ * commit; each class's incumbent is the best keep measured on that class; no two trials
+ * that ran made the same change. Returns what does not hold (empty: all hold).
+ */
+export async function doctor(db: SwarmConnection): Promise<SwarmProblem[]> {
+  const problems: SwarmProblem[] = [];
+  const [line] = await db.query<{
+    version: string;
+    commit_sha: string;
+    base_commit: string;
+    trial_id: string | null;
+    verdict: string | null;
+    t_commit: string | null;
+  }>(
+    "checking the line",
+    `SELECT l.version, l.commit_sha, l.base_commit, l.trial_id, t.verdict, t.commit_sha AS t_commit
+       FROM swarm.line l LEFT JOIN swarm.trials t ON t.id = l.trial_id`,
+  );
+  if (!line) problems.push({ check: "line", detail: "the swarm has no line: run swarm init" });
+  else if (line.trial_id === null) {
+    if (line.commit_sha !== line.base_commit)
+      problems.push({ check: "line", detail: "at version 0 but not at the base commit" });
+  } else if (line.verdict !== "keep" || line.t_commit !== line.commit_sha)
+    problems.push({
+      check: "line",
+      detail: `its head (trial ${line.trial_id}) is ${line.verdict}, at ${line.t_commit}, not a keep at ${line.commit_sha}`,
+    });
+  const [task] = await db.query<{ goal: string }>(
+    "checking the incumbents",
+    "SELECT goal FROM swarm.task",
+  );
+  const best = task?.goal === "maximize" ? "max" : "min";
+  const classes = await db.query<{
+    hardware_class: string;
+    metric: number | null;
+    best: number | null;
+  }>(
+    "checking the incumbents",
+    `SELECT i.hardware_class, i.metric,
+            (SELECT ${best}(metric) FROM swarm.trials t
+              WHERE t.hardware_class = i.hardware_class AND t.verdict = 'keep') AS best
+       FROM swarm.incumbents i WHERE i.trial_id IS NOT NULL`,
+  );
+  for (const c of classes)
+    if (c.metric !== c.best)
+      problems.push({
+        check: "incumbents",
+        detail: `class ${c.hardware_class}'s incumbent is ${c.metric}, but its best keep is ${c.best}`,
+      });
+  const twice = await db.query<{ diff_hash: string; trials: string[] }>(
+    "checking for changes run twice",
+    `SELECT diff_hash, array_agg(host || '/' || uid ORDER BY id) AS trials FROM swarm.trials
+      WHERE diff_hash IS NOT NULL AND run_ms > 0 AND verdict <> 'interrupted' AND NOT baseline
+      GROUP BY diff_hash HAVING count(*) > 1`,
+  );
+  for (const t of twice)
+    problems.push({
+      check: "claims",
+      detail: `the same change ran ${t.trials.length} times: ${t.trials.join(", ")}`,
+    });
+  return problems;
+}

@@ -172,5 +172,21 @@ describe("a swarm of three hosts", () => {
       expect(status.stdout).toMatch(new RegExp(`\\n  ${host}  \\w+  ${CLASS[host]}`));
     expect(status.stdout).toContain(`line: version ${line!.version}`);
     expect(status.stdout).not.toContain(new URL(swarm.ownerUrl).password);
+
+    const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+    expect({ out: doctor.stdout, err: doctor.stderr, code: doctor.code }).toEqual({
+      out: "swarm: ok\n",
+      err: "",
+      code: 0,
+    });
+    // A trial's commit gone from the remote is found.
+    const lost = db.trials.find((t) => t.commitSha && !t.baseline)!;
+    sh(
+      clones.alpha!,
+      `git push -q ${remote} :refs/autoresearch-swarm/${lost.host}/s1/${lost.localN}`,
+    );
+    const again = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain(`swarm: remote: trial ${lost.host}/${lost.uid}'s commit`);
   }, 600_000);
 });
