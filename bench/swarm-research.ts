@@ -88,9 +88,15 @@ function summary(root: string, tag: string) {
   try {
     const trials = ledger.trials(ledger.run(tag)!.id);
     const incumbent = trials.filter((t) => t.verdict === "keep").at(-1)!;
+    const ran = trials.filter((t) => ledger.replicates(t.id).length > 0);
     return {
-      ran: trials.filter((t) => ledger.replicates(t.id).length > 0).length,
+      ran: ran.length,
+      replicates: ran.reduce((a, t) => a + ledger.replicates(t.id).length, 0),
       adopted: trials.filter((t) => t.researcher === "swarm").length,
+      notRun: trials.filter((t) => t.reason?.startsWith("not run:")).length,
+      lineRefused: trials.filter((t) => t.reason?.includes("the swarm's line moved first")).length,
+      carried: trials.filter((t) => t.rebaseOf !== null).length,
+      kept: trials.filter((t) => t.verdict === "keep" && t.researcher !== "swarm").length,
       trueLoss: incumbent.metrics.true_loss!,
     };
   } finally {
@@ -197,7 +203,9 @@ async function swarm(seed: number, target: number, repeat: number) {
   await all;
   await owner.close();
   const hosts = clones.map((dir) => summary(dir, "swarm"));
-  for (const dir of [origin, ...clones]) rmSync(dir, { recursive: true, force: true });
+  if (!process.env.KEEP)
+    for (const dir of [origin, ...clones]) rmSync(dir, { recursive: true, force: true });
+  else console.log(JSON.stringify({ clones, hosts }));
   const ran = hosts.reduce((a, h) => a + h.ran, 0);
   return {
     seconds,

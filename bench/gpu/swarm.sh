@@ -7,11 +7,15 @@
 #
 # Needs `autoresearch`, git, python3 with torch 2.x, numpy and regex, and PostgreSQL's
 # initdb, pg_ctl and psql on PATH (run as root: the server runs as user `pgswarm`).
-# TEMPLATE=demo CPU=1 tries the same on a machine without GPUs.
+# GPUS="0 0" puts both hosts on GPU 0 of a one-GPU machine; TEMPLATE=demo CPU=1 tries the
+# same on a machine without GPUs.
 set -euo pipefail
 corpus=$1 seconds=$2 out=$3
 mkdir -p "$out"
 work=/tmp/swarm-bench
+# A server or daemon an earlier try left running holds the ports.
+pkill -u pgswarm postgres 2>/dev/null && sleep 2 || true
+pkill -f "git daemon .*--port=59418" 2>/dev/null || true
 rm -rf "$work" && mkdir -p "$work"
 
 # The database: a throwaway cluster owned by an unprivileged user, on loopback.
@@ -44,11 +48,12 @@ PGPASSWORD=owner-pw autoresearch swarm init --database "$db" --remote "$remote" 
 nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,noheader -l 2 > "$out/smi.csv" 2>/dev/null &
 smi=$!
 hosts=()
+gpus=(${GPUS:-0 1})
 for i in 0 1; do
   git clone -q -b autoresearch-swarm "$remote" "$work/gpu$i"
   (cd "$work/gpu$i" && NANOGPT_TEXT="$corpus" PGPASSWORD="gpu$i-pw" timeout -s INT "$seconds" \
     autoresearch run --swarm "postgres://gpu$i@127.0.0.1:55432/autoresearch_swarm" \
-    $([ -n "${CPU:-}" ] && echo --slots 1 || echo --gpus "$i") --tag h200 --sandbox none \
+    $([ -n "${CPU:-}" ] && echo --slots 1 || echo --gpus "${gpus[$i]}") --tag h200 --sandbox none \
     > "$out/host$i.log" 2>&1 || true) &
   hosts+=($!)
 done
@@ -69,6 +74,9 @@ PGPASSWORD=owner-pw psql -X -q -h 127.0.0.1 -p 55432 -U swarm_owner -d autoresea
   "\\copy (SELECT * FROM swarm.incumbents) TO '$out/incumbents.csv' CSV HEADER"
 for i in 0 1; do
   cp "$work/gpu$i/.autoresearch/runs/h200/results.tsv" "$out/results$i.tsv" || true
+  for f in "$work/gpu$i"/.autoresearch/runs/h200/trials/*/run*.log; do
+    { echo "== $f"; grep -E '^outside training' "$f"; sed -n '/^---$/,$p' "$f"; } >> "$out/replicates$i.txt"
+  done
 done
 kill $daemon || true
 runuser -u pgswarm -- pg_ctl -D "$work/pg/data" -m fast stop >/dev/null || true

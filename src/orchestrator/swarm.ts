@@ -331,6 +331,7 @@ export class SwarmLink {
       ...result,
       verdict: "keep" as const,
       metric: result.metric,
+      finishedAt: Date.now(),
     };
     const moved = await this.retry(() => this.client.advance(this.head.version, upload));
     if (moved.ok) {
