@@ -24,6 +24,20 @@ const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_t
 /** Codes the functions raise; the client turns them into SwarmError messages. */
 export const SQLSTATE = { noTask: "AR001", otherTask: "AR002", notJoined: "AR003" } as const;
 
+/** The upload's insert, as `record_trial` (v1, and v2 in line.ts) makes it. */
+export const INSERT_TRIAL = `  INSERT INTO swarm.trials (host, uid, run_tag, local_n, title, hypothesis, diff, diff_hash,
+    param_key, parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
+    cost_usd, run_ms, finished_at)
+  VALUES (session_user, p->>'uid', p->>'run_tag', (p->>'local_n')::integer, p->>'title',
+    p->>'hypothesis', p->>'diff', p->>'diff_hash', p->>'param_key', p->>'parent_commit',
+    p->>'commit_sha', p->>'hardware_class', p->>'verdict',
+    coalesce((p->>'baseline')::boolean, false), (p->>'metric')::double precision,
+    coalesce(p->'metrics', '{}'::jsonb), coalesce((p->>'cost_usd')::double precision, 0),
+    coalesce((p->>'run_ms')::bigint, 0), (p->>'finished_at')::timestamptz)
+  ON CONFLICT (host, uid) DO NOTHING
+  RETURNING id INTO v_id;
+`;
+
 export const FUNCTIONS = `
 CREATE FUNCTION swarm.lock_keys(p_diff_hash text, p_param_key text) RETURNS void
 LANGUAGE plpgsql SET search_path = swarm, pg_temp AS $$
@@ -76,18 +90,7 @@ BEGIN
   PERFORM swarm.require_host();
   PERFORM swarm.lock_keys(p->>'diff_hash', p->>'param_key');
   -- A retry of an upload that landed, or one racing it, finds the first: it stands.
-  INSERT INTO swarm.trials (host, uid, run_tag, local_n, title, hypothesis, diff, diff_hash,
-    param_key, parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
-    cost_usd, run_ms, finished_at)
-  VALUES (session_user, p->>'uid', p->>'run_tag', (p->>'local_n')::integer, p->>'title',
-    p->>'hypothesis', p->>'diff', p->>'diff_hash', p->>'param_key', p->>'parent_commit',
-    p->>'commit_sha', p->>'hardware_class', p->>'verdict',
-    coalesce((p->>'baseline')::boolean, false), (p->>'metric')::double precision,
-    coalesce(p->'metrics', '{}'::jsonb), coalesce((p->>'cost_usd')::double precision, 0),
-    coalesce((p->>'run_ms')::bigint, 0), (p->>'finished_at')::timestamptz)
-  ON CONFLICT (host, uid) DO NOTHING
-  RETURNING id INTO v_id;
-  IF v_id IS NULL THEN
+${INSERT_TRIAL}  IF v_id IS NULL THEN
     SELECT id INTO v_id FROM swarm.trials WHERE host = session_user AND uid = p->>'uid';
     v_created := false;
   END IF;

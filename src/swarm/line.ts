@@ -1,5 +1,6 @@
 import { SwarmError } from "../errors.js";
 import type { Queryable } from "./connection.js";
+import { INSERT_TRIAL } from "./functions.js";
 import { INCUMBENT_CHANNEL } from "./incumbent.js";
 import { type RecordResult, recordTrialIn } from "./trials.js";
 import type { TrialUpload } from "./types.js";
@@ -65,18 +66,7 @@ DECLARE v_id bigint; v_created boolean := true;
 BEGIN
   PERFORM swarm.require_host();
   PERFORM swarm.lock_keys(p->>'diff_hash', p->>'param_key');
-  INSERT INTO swarm.trials (host, uid, run_tag, local_n, title, hypothesis, diff, diff_hash,
-    param_key, parent_commit, commit_sha, hardware_class, verdict, baseline, metric, metrics,
-    cost_usd, run_ms, finished_at)
-  VALUES (session_user, p->>'uid', p->>'run_tag', (p->>'local_n')::integer, p->>'title',
-    p->>'hypothesis', p->>'diff', p->>'diff_hash', p->>'param_key', p->>'parent_commit',
-    p->>'commit_sha', p->>'hardware_class', p->>'verdict',
-    coalesce((p->>'baseline')::boolean, false), (p->>'metric')::double precision,
-    coalesce(p->'metrics', '{}'::jsonb), coalesce((p->>'cost_usd')::double precision, 0),
-    coalesce((p->>'run_ms')::bigint, 0), (p->>'finished_at')::timestamptz)
-  ON CONFLICT (host, uid) DO NOTHING
-  RETURNING id INTO v_id;
-  IF v_id IS NULL THEN
+${INSERT_TRIAL}  IF v_id IS NULL THEN
     v_created := false;
     UPDATE swarm.trials SET title = p->>'title', hypothesis = p->>'hypothesis',
       diff = p->>'diff', diff_hash = p->>'diff_hash', param_key = p->>'param_key',
