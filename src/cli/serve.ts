@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { startDashboard } from "../report/dashboard/server.js";
-import { taskRoot } from "./common.js";
+import { databaseUrl, taskRoot } from "./common.js";
 
 function port(value: string): number {
   const n = Number(value);
@@ -21,8 +21,13 @@ export function registerServe(program: Command): void {
       "--token <token>",
       "required to read the dashboard; needed on any address but loopback (default: $AUTORESEARCH_TOKEN)",
     )
+    .option(
+      "--swarm <url>",
+      "also show this swarm's database at /swarm (postgres://role@host:port/db, the password from PGPASSWORD or ~/.pgpass)",
+    )
     .action(async (o) => {
       const dashboard = await startDashboard({
+        ...(o.swarm ? { swarm: databaseUrl("--swarm", o.swarm) } : {}),
         root: taskRoot(o.dir),
         host: o.host,
         port: o.port,

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { startDashboard } from "../../src/report/dashboard/server.js";
 import { startGitDaemon } from "../helpers/git-daemon.js";
 import { CLI, quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
 import { type SwarmFixture, swarmFixture } from "./fixture.js";
@@ -172,6 +173,19 @@ describe("a swarm of three hosts", () => {
       expect(status.stdout).toMatch(new RegExp(`\\n  ${host}  \\w+  ${CLASS[host]}`));
     expect(status.stdout).toContain(`line: version ${line!.version}`);
     expect(status.stdout).not.toContain(new URL(swarm.ownerUrl).password);
+
+    // The dashboard shows the swarm, without its password.
+    const dashboard = await startDashboard({ root: clones.alpha!, port: 0, swarm: swarm.ownerUrl });
+    try {
+      const page = await (await fetch(`http://127.0.0.1:${dashboard.port}/swarm`)).text();
+      for (const host of HOSTS) expect(page).toContain(`<td>${host}</td>`);
+      expect(page).toContain(`line <b data-field="line">version ${line!.version}:`);
+      expect(page).not.toContain(new URL(swarm.ownerUrl).password);
+      const runs = await (await fetch(`http://127.0.0.1:${dashboard.port}/`)).text();
+      expect(runs).toContain('<a href="/swarm">');
+    } finally {
+      await dashboard.close();
+    }
 
     const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
     expect({ out: doctor.stdout, err: doctor.stderr, code: doctor.code }).toEqual({

@@ -24,7 +24,7 @@ function stateOf(v: RunView): string {
 }
 
 /** The list of runs in the ledger. */
-export function runsPage(ledger: Ledger, root: string): string {
+export function runsPage(ledger: Ledger, root: string, swarm = false): string {
   const rows = ledger
     .runs()
     .reverse()
@@ -35,7 +35,7 @@ export function runsPage(ledger: Ledger, root: string): string {
     .join("\n");
   return layout(
     "runs",
-    `<h1>Runs <span class="muted">· ${escapeHtml(root)}</span></h1>
+    `<h1>Runs <span class="muted">· ${escapeHtml(root)}</span></h1>${swarm ? '\n<p><a href="/swarm">The swarm</a></p>' : ""}
 <table><thead><tr><th>run</th><th>task</th><th>state</th><th class="num">trials</th><th class="num">kept</th><th>metric</th><th class="num">baseline</th><th class="num">best</th><th>researcher</th><th>started (UTC)</th></tr></thead>
 <tbody>${rows || '<tr><td colspan="10" class="muted">No runs yet.</td></tr>'}</tbody></table>`,
   );

@@ -8,7 +8,8 @@ export type Route =
   | { kind: "charts-json"; tag: string }
   | { kind: "events"; tag: string }
   | { kind: "static"; file: "dashboard.js" | "dashboard.css" }
-  | { kind: "favicon" };
+  | { kind: "favicon" }
+  | { kind: "swarm" };
 
 export type Routed = Route | { kind: "error"; status: 400 | 404; reason: string };
 
@@ -51,6 +52,7 @@ export function route(pathname: string): Routed {
   const [first, second, third, fourth] = parts;
   if (parts.length === 1 && first === "") return { kind: "runs" };
   if (first === "favicon.ico" && parts.length === 1) return { kind: "favicon" };
+  if (first === "swarm" && parts.length === 1) return { kind: "swarm" };
   if (first === "static" && parts.length === 2) {
     if (second === "dashboard.js" || second === "dashboard.css")
       return { kind: "static", file: second };

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { UsageError } from "../../errors.js";
+import { SwarmClient } from "../../swarm/index.js";
 import { openLedgerReadOnly } from "../read-only.js";
 import { checkAccess, cookieName, isLoopback } from "./auth.js";
 import { ChartCache } from "./charts.js";
@@ -10,6 +11,7 @@ import { DASHBOARD_JS } from "./client.js";
 import { placeholderSvg, runPage, runsPage } from "./pages.js";
 import { cursorFrom, type Route, route, setFrom } from "./routes.js";
 import { DASHBOARD_CSS } from "./style.js";
+import { swarmPage } from "./swarm-page.js";
 import { trialPage } from "./trial-page.js";
 import { newestTrials, runView, tablePayload, trialViews } from "./views.js";
 import { LedgerWatch } from "./watch.js";
@@ -24,6 +26,8 @@ export interface DashboardOptions {
   token?: string | null;
   /** How often the ledger is checked for changes. */
   pollMs?: number;
+  /** The database of a swarm to show at /swarm (postgres://role@host/db). */
+  swarm?: string;
 }
 
 export interface Dashboard {
@@ -82,6 +86,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const watch = new LedgerWatch(ledger, options.pollMs);
   const charts = new ChartCache(ledger, watch);
   const streams = new Set<ServerResponse>();
+  // Connected at the start, so that a wrong URL or password is said at once; when the
+  // database goes away later, the swarm page says so and the rest goes on.
+  const swarm = options.swarm
+    ? await SwarmClient.connect(options.swarm, { applicationName: "autoresearch serve" }).catch(
+        (error: Error) => {
+          ledger.close();
+          watch.close();
+          throw error;
+        },
+      )
+    : null;
 
   function events(req: IncomingMessage, res: ServerResponse, tag: string, params: URLSearchParams) {
     res.writeHead(200, {
@@ -111,8 +126,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     params: URLSearchParams,
   ) {
     const html = (body: string) => send(res, 200, "text/html; charset=utf-8", body);
-    if (r.kind === "runs") return html(runsPage(ledger, root));
+    if (r.kind === "runs") return html(runsPage(ledger, root, swarm !== null));
     if (r.kind === "favicon") return send(res, 204, "image/x-icon", "");
+    if (r.kind === "swarm")
+      return swarm ? html(await swarmPage(swarm)) : text(res, 404, "no swarm: serve --swarm URL");
     if (r.kind === "static")
       return r.file === "dashboard.js"
         ? send(res, 200, "text/javascript; charset=utf-8", DASHBOARD_JS)
@@ -210,6 +227,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     close: async () => {
       for (const res of streams) res.end();
       watch.close();
+      await swarm?.close();
       await new Promise<void>((resolvePromise) => {
         server.close(() => resolvePromise());
         server.closeAllConnections();
