@@ -7,8 +7,8 @@
  * `replicate_s` seconds. Per repeat:
  * - solo: one host, a run of its own, `trials` trials (mutate, confirm judge);
  * - swarm: a fresh swarm (PostgreSQL here, a `git daemon` remote), four hosts (separate
- *   clones, separate processes of the built CLI) with `trials` trials each, stopped once
- *   the line's true loss reaches the solo run's final true loss.
+ *   clones, separate processes of the built CLI) without a trial limit, stopped once the
+ *   line's true loss reaches the solo run's final true loss, or at the solo run's wall time.
  * Reported: the swarm's time to reach the solo run's final true loss over the solo run's
  * wall time (target ≤ 0.35), and experiments (trials that ran replicates) per host-hour
  * in the swarm over solo (target ≥ 0.90).
@@ -141,7 +141,7 @@ const daemon = spawn(
 );
 await new Promise((r) => setTimeout(r, 500));
 
-async function swarm(seed: number, target: number, repeat: number) {
+async function swarm(seed: number, target: number, repeat: number, limitS: number) {
   const db = `research_${repeat}`;
   await cluster.admin(`CREATE DATABASE ${db} OWNER swarm_owner`);
   const name = `task_${repeat}.git`;
@@ -176,8 +176,6 @@ async function swarm(seed: number, target: number, repeat: number) {
         "run",
         "--tag",
         "swarm",
-        "--max-trials",
-        String(TRIALS),
         "--sandbox",
         "none",
         "--swarm",
@@ -192,7 +190,7 @@ async function swarm(seed: number, target: number, repeat: number) {
   void all.then(() => {
     done = true;
   });
-  while (!done && reached === null) {
+  while (!done && reached === null && (Date.now() - started) / 1000 < limitS) {
     await new Promise((r) => setTimeout(r, 500));
     const line = (await owner.history()).trials.filter((t) => t.verdict === "keep" && !t.baseline);
     if (line.some((t) => (t.metrics.true_loss ?? Infinity) <= target))
@@ -207,11 +205,17 @@ async function swarm(seed: number, target: number, repeat: number) {
     for (const dir of [origin, ...clones]) rmSync(dir, { recursive: true, force: true });
   else console.log(JSON.stringify({ clones, hosts }));
   const ran = hosts.reduce((a, h) => a + h.ran, 0);
+  const total = (key: "adopted" | "notRun" | "lineRefused" | "carried" | "kept") =>
+    hosts.reduce((a, h) => a + h[key], 0);
   return {
     seconds,
     reached,
     ran,
-    adopted: hosts.reduce((a, h) => a + h.adopted, 0),
+    adopted: total("adopted"),
+    notRun: total("notRun"),
+    lineRefused: total("lineRefused"),
+    carried: total("carried"),
+    kept: total("kept"),
     perHostHour: (ran / HOSTS.length / seconds) * 3600,
     best: Math.min(...hosts.map((h) => h.trueLoss)),
   };
@@ -221,7 +225,7 @@ const results = [];
 for (let repeat = 1; repeat <= REPEATS; repeat++) {
   const seed = repeat;
   const one = await solo(seed);
-  const many = await swarm(seed, one.trueLoss, repeat);
+  const many = await swarm(seed, one.trueLoss, repeat, one.seconds);
   const row = {
     seed,
     solo: one,

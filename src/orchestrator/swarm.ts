@@ -88,6 +88,8 @@ export class SwarmLink {
   private uploading: Promise<void> | null = null;
   private others: InFlight[] = [];
   private latest: string[] = [];
+  /** Titles of the other hosts' trials, by their parent commit. */
+  private readonly triedOn = new Map<string, Set<string>>();
   private cursor: string | undefined;
   private wake: (() => void) | null = null;
   private readonly closing = new AbortController();
@@ -226,6 +228,12 @@ export class SwarmLink {
       this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
       const page = await this.client.history(this.cursor ? { cursor: this.cursor } : {});
       this.cursor = page.cursor;
+      for (const t of page.trials) {
+        if (t.host === this.host || !t.parentCommit || !t.title || t.baseline) continue;
+        const titles = this.triedOn.get(t.parentCommit) ?? new Set();
+        titles.add(t.title);
+        this.triedOn.set(t.parentCommit, titles);
+      }
       const lines = page.trials
         .filter((t) => t.host !== this.host && !t.baseline)
         .map(
@@ -244,6 +252,11 @@ export class SwarmLink {
   /** The other hosts' latest finished trials, one line each, for the researchers' briefs. */
   get recent(): string[] {
     return this.latest;
+  }
+
+  /** Titles of the changes the other hosts tried on `parent`, as last read. */
+  triedElsewhere(parent: string): ReadonlySet<string> {
+    return this.triedOn.get(parent) ?? new Set();
   }
 
   /** Titles of what the other hosts run now, for the researchers' briefs. */

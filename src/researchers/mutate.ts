@@ -26,7 +26,7 @@ const ATTEMPTS = 40;
 /**
  * The built-in researcher without a model: changes one to three parameters of the
  * editable files at random (seeded), never repeating a change already tried on the same
- * parent. An honest baseline for LLM researchers, and the default when none is configured.
+ * parent (by any host of a swarm). An honest baseline for LLM researchers, and the default when none is configured.
  */
 export function createMutateResearcher(config?: Pick<ResearcherConfig, "params">): Researcher {
   const search: ParamSearch = paramSearch("mutate", config?.params ?? undefined);
@@ -50,7 +50,7 @@ export function createMutateResearcher(config?: Pick<ResearcherConfig, "params">
       const edits = pickEdits(dims, rng);
       if (edits.length === 0) continue;
       const title = editsTitle(edits);
-      if (tried.has(title)) continue;
+      if (tried.has(title) || request.triedElsewhere?.has(title)) continue;
       applyEdits(request.worktree, edits);
       return {
         ok: true,

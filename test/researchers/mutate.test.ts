@@ -169,6 +169,18 @@ describe("the mutate researcher", () => {
     });
   });
 
+  it("does not repeat a change another host of its swarm tried on the same parent", async () => {
+    const root = makeRepo({ "train.py": "USE_BIAS = False\n", "prepare.py": "x = 1\n" });
+    const alone = await createMutateResearcher().propose(await request(root, 1));
+    expect(alone.ok && alone.title).toBe("USE_BIAS False → True");
+    const req = await request(root, 1);
+    const result = await createMutateResearcher().propose({
+      ...req,
+      triedElsewhere: new Set(["USE_BIAS False → True"]),
+    });
+    expect(result.ok).toBe(false);
+  });
+
   it("says plainly when there is nothing to change", async () => {
     const root = makeRepo({ "train.py": "print('no parameters')\n", "prepare.py": "LR = 1\n" });
     const result = await createMutateResearcher().propose(await request(root, 1));

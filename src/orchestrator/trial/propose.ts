@@ -87,7 +87,12 @@ export async function prepareProposal(
       get inFlight() {
         return [...[...ctx.inFlight.values()].map(carriedTitle), ...(ctx.swarm?.elsewhere ?? [])];
       },
-      ...(ctx.swarm ? { elsewhere: ctx.swarm.recent } : {}),
+      ...(ctx.swarm
+        ? {
+            elsewhere: ctx.swarm.recent,
+            triedElsewhere: ctx.swarm.triedElsewhere(trial.parentCommit),
+          }
+        : {}),
       seed: run.seed,
       sandbox: ctx.sandbox,
       signal: ctx.signal,
