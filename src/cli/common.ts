@@ -171,21 +171,21 @@ export function swarmFlags(command: Command): Command {
     );
 }
 
-/** What the swarm flags chose, or undefined without --swarm. */
-export function swarmChoice(o: {
-  swarm?: string;
-  hardwareClass?: string;
-  swarmRemote?: string;
-}): SwarmChoice | undefined {
+/** What the swarm flags chose, as run's and resume's options (none without --swarm). */
+export function swarmOption(o: { swarm?: string; hardwareClass?: string; swarmRemote?: string }): {
+  swarm?: SwarmChoice;
+} {
   if (!o.swarm) {
     if (o.hardwareClass || o.swarmRemote)
       throw new UsageError("--hardware-class and --swarm-remote go with --swarm <url>");
-    return undefined;
+    return {};
   }
   return {
-    url: databaseUrl("--swarm", o.swarm),
-    ...(o.hardwareClass ? { hardwareClass: o.hardwareClass } : {}),
-    ...(o.swarmRemote ? { remote: o.swarmRemote } : {}),
+    swarm: {
+      url: databaseUrl("--swarm", o.swarm),
+      ...(o.hardwareClass ? { hardwareClass: o.hardwareClass } : {}),
+      ...(o.swarmRemote ? { remote: o.swarmRemote } : {}),
+    },
   };
 }
 

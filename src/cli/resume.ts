@@ -12,8 +12,8 @@ import {
   session,
   stopFlags,
   stopsChoice,
-  swarmChoice,
   swarmFlags,
+  swarmOption,
   taskRoot,
   traffic,
 } from "./common.js";
@@ -48,7 +48,7 @@ export function registerResume(program: Command): void {
         executor: executorChoice(o),
         ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
         ...(o.sandbox ? { sandbox: o.sandbox } : {}),
-        ...(swarmChoice(o) ? { swarm: swarmChoice(o)! } : {}),
+        ...swarmOption(o),
         signal: io.signal,
         emit: io.emit,
       });

@@ -11,7 +11,6 @@ import {
   type IncumbentWatch,
   type InFlight,
   type LineHead,
-  redactUrl,
   refuseOtherTask,
   retry,
   SwarmClient,
@@ -29,6 +28,10 @@ export const ADOPTER = "swarm";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
+
+/** What git says when the remote answered and refused (not worth asking again). */
+const REFUSED =
+  /authentication failed|permission denied|could not read username|access denied|\[rejected\]|\[remote rejected\]|does not appear to be a git repository|repository not found|returned error: 40[134]/i;
 
 /** How the reason of a trial refused by its claim begins. */
 export const NOT_RUN = "not run: ";
@@ -128,7 +131,6 @@ export class SwarmLink {
     slots: number;
     gpusPerReplicate: number;
     stages: string[];
-    fresh: boolean;
     emit: Emit;
     signal: AbortSignal;
   }): Promise<SwarmLink> {
@@ -148,10 +150,6 @@ export class SwarmLink {
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
         );
-      if (options.fresh && (await client.usedTag(options.run.tag)))
-        throw new SwarmError(
-          `host ${host} already has trials of a run tagged "${options.run.tag}" in the swarm: start this run with another --tag`,
-        );
       const link = new SwarmLink(
         client,
         options.ledger,
@@ -164,7 +162,12 @@ export class SwarmLink {
         options.emit,
         options.signal,
       );
-      await link.start();
+      try {
+        await link.start();
+      } catch (error) {
+        await link.close(0);
+        throw error;
+      }
       return link;
     } catch (error) {
       await client.close();
@@ -177,7 +180,12 @@ export class SwarmLink {
    * differing lines named), and returns its base commit, fetched from the remote when this
    * clone lacks it.
    */
-  static async preflight(root: string, choice: SwarmChoice, taskFile: string): Promise<string> {
+  static async preflight(
+    root: string,
+    choice: SwarmChoice,
+    taskFile: string,
+    tag: string,
+  ): Promise<string> {
     const client = await SwarmClient.connect(choice.url);
     try {
       refuseOtherTask(
@@ -185,6 +193,11 @@ export class SwarmLink {
         { taskHash: taskHash(taskFile), taskFile },
         client.where,
       );
+      // A tag this role used before would give the new run's trials the same uids.
+      if (await client.usedTag(tag))
+        throw new SwarmError(
+          `this host's role already has trials of a run tagged "${tag}" in the swarm at ${client.where}: start this run with another --tag`,
+        );
       const head = await client.line();
       if (!head)
         throw new SwarmError(
@@ -214,9 +227,23 @@ export class SwarmLink {
       if (!there || (there === "interrupted" && t.verdict !== "interrupted"))
         this.uploads.push(t.id);
     }
+    // The incumbent again (its upload is a no-op): a session that ended between a keep's
+    // upload and its class's compare-and-swap left the class's best behind.
+    const incumbent = this.ledger.incumbent(this.run.id);
+    if (incumbent && !this.uploads.includes(incumbent.id)) this.uploads.push(incumbent.id);
     this.flush();
+    // One round of each at a time: a slow database must not stack them up.
     const every = (ms: number, work: () => Promise<void>) => {
-      const timer = setInterval(() => void work().catch(() => undefined), ms);
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void work()
+          .catch(() => undefined)
+          .finally(() => {
+            busy = false;
+          });
+      }, ms);
       timer.unref();
       this.timers.push(timer);
     };
@@ -226,7 +253,10 @@ export class SwarmLink {
     });
     every(2_000, async () => {
       this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
-      const page = await this.client.history(this.cursor ? { cursor: this.cursor } : {});
+      const page = await this.client.history({
+        withDiffs: false,
+        ...(this.cursor ? { cursor: this.cursor } : {}),
+      });
       this.cursor = page.cursor;
       for (const t of page.trials) {
         if (t.host === this.host || !t.parentCommit || !t.title || t.baseline) continue;
@@ -346,11 +376,12 @@ export class SwarmLink {
       metric: result.metric,
       finishedAt: Date.now(),
     };
-    const moved = await this.retry(() => this.client.advance(this.head.version, upload));
-    if (moved.ok) {
-      this.claims.delete(keep.id);
-      this.head = { ...this.head, version: moved.version, commitSha: keep.commit! };
-    }
+    const claim = this.claims.get(keep.id);
+    const moved = await this.retry(() => this.client.advance(this.head.version, upload, claim));
+    if (moved.ok) this.claims.delete(keep.id);
+    // The head as it is now (the watch may lag): this keep, or the one that came first.
+    const now = await this.retry(() => this.client.line());
+    if (now && now.version >= this.head.version) this.head = now;
     return moved;
   }
 
@@ -425,18 +456,28 @@ export class SwarmLink {
     }
   }
 
+  /**
+   * Pushes a trial's commit to its ref on the remote, retried with backoff while the
+   * remote does not answer; a refusal (access, a rejected ref) stops with what git said.
+   */
   private async push(trial: TrialRow): Promise<void> {
     if (!trial.commit || trial.baseline) return;
     const ref = remoteRef(this.host, this.run.tag, trial.n);
-    await retryGit(
-      () => git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`]),
-      this.closing.signal,
-      (message) =>
-        this.emit({
-          type: "notice",
-          text: `swarm: ${message.replaceAll(this.remote, redactUrl(this.remote))}`,
-        }),
-    );
+    const shown = redactRemote(this.remote);
+    try {
+      await retryGit(
+        () => git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`]),
+        AbortSignal.any([this.signal, this.closing.signal]),
+        (message) =>
+          this.emit({ type: "notice", text: `swarm: ${message.replaceAll(this.remote, shown)}` }),
+        (error) => REFUSED.test(error.message),
+      );
+    } catch (error) {
+      const said = (error as Error).message.split("\n").find((l) => l.trim()) ?? "";
+      throw new SwarmError(
+        `could not push #${trial.n} to the swarm's remote ${shown}: ${said.replaceAll(this.remote, shown)}; check this host's access to it, or give the remote as this host reaches it with --swarm-remote`,
+      );
+    }
   }
 
   private retry<T>(work: () => Promise<T>, signal = this.signal) {
@@ -491,17 +532,30 @@ export class SwarmLink {
 }
 
 /**
- * A git remote as it may be recorded: a URL loses its password (a token in an https URL);
- * an scp-like address (git@host:path) holds none.
+ * A git remote as it may be recorded or shared: an http(s) URL loses its user and password
+ * (a token often stands in either), another URL its password; an scp-like address
+ * (git@host:path) holds none.
  */
 export function remoteWithoutPassword(remote: string): string {
+  return remoteMasked(remote, "");
+}
+
+/** A git remote as it may be shown: its credentials as `***`. */
+export function redactRemote(remote: string): string {
+  return remoteMasked(remote, "***");
+}
+
+function remoteMasked(remote: string, mask: string): string {
+  let url: URL;
   try {
-    const url = new URL(remote);
-    url.password = "";
-    return url.toString();
+    url = new URL(remote);
   } catch {
     return remote;
   }
+  if (/^https?:$/.test(url.protocol) && url.username) url.username = mask;
+  if (url.password) url.password = mask;
+  if (!mask) url.password = "";
+  return url.toString();
 }
 
 /** Fetches `ref` from the remote unless `commit` is here already. */
@@ -510,7 +564,7 @@ async function fetchCommit(root: string, remote: string, ref: string, commit: st
   if (have === "commit") return;
   await git(root, ["fetch", "--quiet", remote, `+${ref}:${ref}`]).catch((error: Error) => {
     throw new SwarmError(
-      `could not fetch ${ref} (commit ${commit.slice(0, 12)}) from the swarm's remote ${redactUrl(remote)}: ${error.message.replaceAll(remote, redactUrl(remote))}`,
+      `could not fetch ${ref} (commit ${commit.slice(0, 12)}) from the swarm's remote ${redactRemote(remote)}: ${error.message.replaceAll(remote, redactRemote(remote))}`,
     );
   });
 }
@@ -579,7 +633,7 @@ export async function initSwarm(options: {
         `${base}:refs/heads/autoresearch-swarm`,
       ]).catch((error: Error) => {
         throw new SwarmError(
-          `could not push to the swarm's remote ${redactUrl(options.remote)}: ${error.message.replaceAll(options.remote, redactUrl(options.remote))}`,
+          `could not push to the swarm's remote ${redactRemote(options.remote)}: ${error.message.replaceAll(options.remote, redactRemote(options.remote))}`,
         );
       });
     const result = await client.init(

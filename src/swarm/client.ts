@@ -144,9 +144,16 @@ export class SwarmClient {
     return lineHead(this.db);
   }
 
-  /** Uploads a keep and moves the line to it, both or neither (see `advanceLine`). */
-  advance(expectedVersion: number, keep: TrialUpload): Promise<AdvanceResult> {
-    return advanceLine(this.db, expectedVersion, keep);
+  /**
+   * Uploads a keep and moves the line to it, both or neither (see `advanceLine`),
+   * releasing `releaseClaim` with them.
+   */
+  advance(
+    expectedVersion: number,
+    keep: TrialUpload,
+    releaseClaim?: number,
+  ): Promise<AdvanceResult> {
+    return advanceLine(this.db, expectedVersion, keep, releaseClaim);
   }
 
   /** This host's trials in the swarm, by uid, with their verdicts: what is uploaded already. */

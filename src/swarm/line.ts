@@ -171,13 +171,14 @@ export async function advanceLine(
   db: { transaction<T>(doing: string, work: (db: Queryable) => Promise<T>): Promise<T> },
   expectedVersion: number,
   keep: TrialUpload,
+  releaseClaim?: number,
 ): Promise<AdvanceResult> {
   // A SwarmError, so that the transaction rethrows it as it is.
   const refused = new SwarmError("refused");
   let answer: AdvanceResult | undefined;
   try {
     return await db.transaction("moving the line to a keep", async (tx) => {
-      const trial = await recordTrialIn(tx, keep);
+      const trial = await recordTrialIn(tx, keep, releaseClaim);
       const [row] = await tx.query<{
         r: { ok: boolean; reason?: AdvanceRefusal; version: number };
       }>("moving the line to a keep", "SELECT swarm.advance_line($1, $2) AS r", [

@@ -93,8 +93,9 @@ export interface SwarmProblem {
 
 /**
  * The swarm's invariants, read from the database: the line's head is a keep at its
- * commit; each class's incumbent is the best keep measured on that class; no two trials
- * that ran made the same change. Returns what does not hold (empty: all hold).
+ * commit; each class's incumbent is the best keep measured on that class; no two hosts
+ * ran the same change (a host runs its own again only to confirm a win carried onto a
+ * newer head). Returns what does not hold (empty: all hold).
  */
 export async function doctor(db: SwarmConnection): Promise<SwarmProblem[]> {
   const problems: SwarmProblem[] = [];
@@ -145,7 +146,7 @@ export async function doctor(db: SwarmConnection): Promise<SwarmProblem[]> {
     "checking for changes run twice",
     `SELECT diff_hash, array_agg(host || '/' || uid ORDER BY id) AS trials FROM swarm.trials
       WHERE diff_hash IS NOT NULL AND run_ms > 0 AND verdict <> 'interrupted' AND NOT baseline
-      GROUP BY diff_hash HAVING count(*) > 1`,
+      GROUP BY diff_hash HAVING count(DISTINCT host) > 1`,
   );
   for (const t of twice)
     problems.push({

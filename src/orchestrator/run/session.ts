@@ -130,7 +130,6 @@ export async function finishSession(
       slots: ctx.executor.slots.length,
       gpusPerReplicate: ctx.task.resources.gpus,
       stages: ctx.task.stages.map((s) => s.name),
-      fresh: resumed.length === 0 && ctx.ledger.countTrials(run.id) === 0,
       emit: options.emit,
       signal: options.signal,
     });

@@ -106,6 +106,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
           task.root,
           options.swarm,
           readFileSync(join(task.root, TASK_FILE), "utf8"),
+          options.tag,
         )
       : await headCommit(task.root);
     await setRef(task.root, branchRef(options.tag), base, null);

@@ -433,15 +433,24 @@ export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
   if (!ctx.swarm || !current || ctx.swarm.toAdopt(current.commit)) return [];
   const jobs: TrialJob[] = [];
   for (const trial of ctx.swarm.carries.splice(0)) {
-    if (carried(ctx, trial) + 1 > MAX_REBASES) continue;
+    if (carried(ctx, trial) + 1 > MAX_REBASES) {
+      ctx.emit({
+        type: "notice",
+        text: `#${trial.n} the swarm's line moved on ${MAX_REBASES} times while it was carried: dropped`,
+      });
+      continue;
+    }
     jobs.push(carryJob(trial, current, await mergeCarried(ctx, trial, current, trial.commit!)));
   }
   return jobs;
 }
 
-/** Whether a trial's change must be claimed in the swarm before it runs: a new change. */
-const claimable = (job: TrialJob, trial: TrialRow) =>
-  !trial.baseline && (job.kind === "proposal" || job.kind === "reconcile" || job.kind === "rebase");
+/**
+ * Whether a trial's change must be claimed in the swarm before it runs: a new proposal.
+ * A carried win (rebase, reconcile) is the change this host claimed and ran already: its
+ * own upload would refuse it.
+ */
+const claimable = (job: TrialJob, trial: TrialRow) => !trial.baseline && job.kind === "proposal";
 
 /**
  * In a swarm, a keep moves the line: null when it did, else the trial as a discard, to be
