@@ -39,7 +39,7 @@ export function registerSwarm(program: Command): void {
         ? `schema versions ${done.applied.join(", ")} applied`
         : "schema up to date";
       process.stdout.write(
-        `swarm at ${done.where}: ${schema}; task ${done.taskRecorded ? "recorded" : "already recorded, the same"}; base ${done.baseCommit.slice(0, 12)} pushed\n` +
+        `swarm at ${done.where}: ${schema}; task ${done.taskRecorded ? "recorded" : "already recorded, the same"}; base ${done.baseCommit.slice(0, 12)} ${done.pushed ? "pushed" : "already there"}\n` +
           "each host: git clone -b autoresearch-swarm <remote>, then autoresearch run --swarm postgres://<its role>@<host>/<db>\n",
       );
     });
@@ -147,13 +147,22 @@ async function missingCommits(client: SwarmClient, remote: string): Promise<Swar
     );
   });
   const refs = new Set(listed.split("\n").filter(Boolean));
+  // A measurement (a baseline, an adoption) is of a commit pushed under another ref.
+  const shas = new Set([...refs].map((line) => line.split("\t")[0]));
   const problems: SwarmProblem[] = [];
   for (const t of (await client.history({ withDiffs: false })).trials) {
-    if (!t.commitSha || t.baseline || t.runTag === null || t.localN === null) continue;
-    if (!refs.has(`${t.commitSha}\t${remoteRef(t.host, t.runTag, t.localN)}`))
+    if (!t.commitSha) continue;
+    const ref =
+      t.runTag !== null && t.localN !== null ? remoteRef(t.host, t.runTag, t.localN) : null;
+    const there = t.baseline
+      ? shas.has(t.commitSha)
+      : ref !== null && refs.has(`${t.commitSha}\t${ref}`);
+    if (!there)
       problems.push({
         check: "remote",
-        detail: `trial ${t.host}/${t.uid}'s commit ${t.commitSha.slice(0, 12)} is not at ${remoteRef(t.host, t.runTag, t.localN)}`,
+        detail: t.baseline
+          ? `trial ${t.host}/${t.uid} measured commit ${t.commitSha.slice(0, 12)}, which is under no ref of the remote`
+          : `trial ${t.host}/${t.uid}'s commit ${t.commitSha.slice(0, 12)} is not at ${ref ?? "a trial ref (the upload names no run tag or number)"}`,
       });
   }
   return problems;

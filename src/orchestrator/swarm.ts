@@ -14,6 +14,7 @@ import {
   refuseOtherTask,
   retry,
   SwarmClient,
+  SwarmUnreachableError,
   type SwarmVerdict,
   type TrialUpload,
 } from "../swarm/index.js";
@@ -100,6 +101,8 @@ export class SwarmLink {
   private watch: IncumbentWatch | null = null;
   /** Heads whose adoption failed here: not tried again in this process. */
   private readonly failed = new Set<number>();
+  /** Why the run must stop, found in the background (the remote refused a push). */
+  failure: string | null = null;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
 
@@ -428,12 +431,18 @@ export class SwarmLink {
       }
     })()
       .catch((error) => {
-        // Left for the next session, which uploads what the swarm lacks.
-        if (!this.closing.signal.aborted)
-          this.emit({
-            type: "notice",
-            text: `swarm: uploads paused (${(error as Error).message}); the next \`autoresearch resume\` uploads what is left`,
-          });
+        if (this.closing.signal.aborted) return;
+        // A refusal (the remote denies this host's pushes, the database its uploads) is no
+        // passing outage: the run stops, and the next `resume` uploads what is left.
+        if (!(error instanceof SwarmUnreachableError)) {
+          this.failure ??= `${(error as Error).message}; nothing recorded is lost, and \`autoresearch resume\` uploads what is left once that is fixed`;
+          this.wake?.();
+          return;
+        }
+        this.emit({
+          type: "notice",
+          text: `swarm: uploads paused (${(error as Error).message}); the next \`autoresearch resume\` uploads what is left`,
+        });
       })
       .finally(() => {
         this.uploading = null;
@@ -598,6 +607,8 @@ async function retryGit(
 export interface SwarmInit {
   where: string;
   baseCommit: string;
+  /** Whether this call pushed the base (false: the swarm had started). */
+  pushed: boolean;
   applied: number[];
   taskRecorded: boolean;
 }
@@ -623,6 +634,10 @@ export async function initSwarm(options: {
     // task is refused before anything reaches the remote.
     const started = await client.line().catch(() => null);
     if (started) refuseOtherTask(await client.task(), mine, client.where);
+    if (started && started.remote !== remoteWithoutPassword(options.remote))
+      throw new SwarmError(
+        `the swarm at ${client.where} started with the remote ${redactRemote(started.remote)}, not ${redactRemote(options.remote)}: give that one (a host that reaches it by another address says so with run --swarm-remote)`,
+      );
     const base = started?.baseCommit ?? (await git(options.root, ["rev-parse", "HEAD"]));
     if (!started)
       await git(options.root, [
@@ -648,7 +663,7 @@ export async function initSwarm(options: {
         ...(options.hostsRole ? { hostsRole: options.hostsRole } : {}),
       },
     );
-    return { where: client.where, baseCommit: base, ...result };
+    return { where: client.where, baseCommit: base, pushed: !started, ...result };
   } finally {
     await client.close();
   }

@@ -61,10 +61,19 @@ REVOKE ALL ON FUNCTION swarm.advance_line(bigint, bigint) FROM PUBLIC;
 
 -- A trial uploaded as interrupted (a stop) and then continued by its host's resume: its
 -- end replaces the interruption, in the same row. Anything else stays as first recorded.
+-- And a host uploads trials of the hardware class it joined as.
 CREATE OR REPLACE FUNCTION swarm.record_trial(p jsonb, p_release_claim bigint) RETURNS jsonb ${DEFINER} AS $$
 DECLARE v_id bigint; v_created boolean := true;
 BEGIN
   PERFORM swarm.require_host();
+  -- A host measures on its own hardware class only: a value it wrote for another class
+  -- would be adopted there as that class's measurement.
+  IF p->>'hardware_class' IS DISTINCT FROM
+     (SELECT hardware_class FROM swarm.hosts WHERE name = session_user) THEN
+    RAISE EXCEPTION 'host % joined as hardware class %, not %', session_user,
+      (SELECT hardware_class FROM swarm.hosts WHERE name = session_user), p->>'hardware_class'
+      USING ERRCODE = '22023';
+  END IF;
   PERFORM swarm.lock_keys(p->>'diff_hash', p->>'param_key');
 ${INSERT_TRIAL}  IF v_id IS NULL THEN
     v_created := false;
@@ -146,7 +155,7 @@ export async function lineHead(db: Queryable): Promise<LineHead | null> {
 
 /** Records the line's start at `init`; an existing line is left as it is. */
 export async function startLine(db: Queryable, baseCommit: string, remote: string) {
-  await db.query(
+  return db.query(
     "recording the line's start",
     `INSERT INTO swarm.line (base_commit, remote, commit_sha) VALUES ($1, $2, $1)
      ON CONFLICT DO NOTHING`,

@@ -18,6 +18,7 @@ const TRIALS = 10;
 
 let swarm: SwarmFixture;
 let remote: string;
+let origin: string;
 const clones: Record<string, string> = {};
 
 /** The host's URL without its password, which goes in PGPASSWORD as a user would give it. */
@@ -72,7 +73,7 @@ beforeAll(async () => {
   swarm = await swarmFixture(HOSTS, { init: false });
   const daemon = await startGitDaemon();
   remote = daemon.bare("task.git");
-  const origin = quadraticTask();
+  origin = quadraticTask();
   const init = await runCli([
     "swarm",
     "init",
@@ -206,5 +207,17 @@ describe("a swarm of three hosts", () => {
     const again = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
     expect(again.code).toBe(1);
     expect(again.stdout).toContain(`swarm: remote: trial ${lost.host}/${lost.uid}'s commit`);
+
+    // Init again pushes nothing; with another remote it is refused.
+    const init = ["swarm", "init", "-C", origin, "--database", swarm.ownerUrl];
+    const same = await runCli([...init, "--remote", remote]);
+    expect(same.stdout).toMatch(/already recorded, the same; base \w+ already there/);
+    const other = await runCli([...init, "--remote", "git://127.0.0.1:1/other.git"]);
+    expect({ code: other.code, err: other.stderr }).toMatchObject({
+      code: 9,
+      err: expect.stringContaining(
+        `started with the remote ${remote}, not git://127.0.0.1:1/other.git`,
+      ),
+    });
   }, 600_000);
 });

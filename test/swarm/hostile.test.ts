@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmError } from "../../src/errors.js";
 import { SwarmClient, SwarmUnreachableError, setupSql } from "../../src/swarm/index.js";
-import { type RawSql, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { hostInfo, type RawSql, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture;
 let a: SwarmClient;
@@ -20,6 +20,8 @@ afterAll(() => swarm?.close());
 
 describe("a hostile host", () => {
   it("cannot skip the version check of the compare-and-swap with a null version", async () => {
+    await a.join(hostInfo("cas"));
+    await b.join(hostInfo("cas"));
     const first = await b.recordTrial({
       uid: "b1",
       hardwareClass: "cas",
@@ -36,6 +38,17 @@ describe("a hostile host", () => {
     const { rows } = await sql("SELECT swarm.cas_incumbent('cas', NULL, $1) AS r", [better.id]);
     expect(rows[0].r).toMatchObject({ ok: false, reason: "stale", version: 1 });
     expect(await a.incumbent("cas")).toMatchObject({ version: 1, trialId: first.id });
+    await a.join(hostInfo("cpu"));
+    await b.join(hostInfo("cpu"));
+  });
+
+  it("cannot upload a measurement for a hardware class it did not join as", async () => {
+    await a.join(hostInfo("cas"));
+    await expect(
+      a.recordTrial({ uid: "forged", hardwareClass: "not-mine", verdict: "keep", metric: -1000 }),
+    ).rejects.toThrow(/joined as hardware class cas, not not-mine/);
+    expect((await b.history()).trials.some((t) => t.uid === "forged")).toBe(false);
+    await a.join(hostInfo("cpu"));
   });
 
   it("cannot fill the incumbents with classes that no trial ran on", async () => {
@@ -91,6 +104,7 @@ describe("text the database cannot hold", () => {
 
 describe("a retried call whose first attempt landed", () => {
   it("compare-and-swap answers ok again, not stale", async () => {
+    await a.join(hostInfo("retry"));
     const t = await a.recordTrial({
       uid: "r1",
       hardwareClass: "retry",
@@ -99,6 +113,7 @@ describe("a retried call whose first attempt landed", () => {
     });
     expect(await a.cas("retry", 0, t.id)).toMatchObject({ ok: true, version: 1 });
     expect(await a.cas("retry", 0, t.id)).toMatchObject({ ok: true, version: 1 });
+    await a.join(hostInfo("cpu"));
   });
 
   it("a claim with the same uid answers the same claim, not a refusal by itself", async () => {

@@ -64,7 +64,9 @@ describe("the incumbent's compare-and-swap", () => {
     const noMetric = (
       await a.recordTrial({ uid: "x2", hardwareClass: "h100", verdict: "keep", metric: null })
     ).id;
+    await a.join(hostInfo("rtx4090"));
     const elsewhere = await keep(a, 0.1, "rtx4090");
+    await a.join(hostInfo("h100"));
     expect(await a.cas("h100", v, discard)).toMatchObject({ ok: false, reason: "not-keep" });
     expect(await a.cas("h100", v, noMetric)).toMatchObject({ ok: false, reason: "no-metric" });
     expect(await a.cas("h100", v, elsewhere)).toMatchObject({ ok: false, reason: "other-class" });

@@ -162,6 +162,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   try {
     for (;;) {
       ruled ??= stopRule();
+      fatal ??= swarm?.failure ?? null;
       const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
       if (swarm && baselineKept && !halted) follows.push(...(await carriedWins(ctx)));
