@@ -13,8 +13,9 @@
  * uploading at once wait on each other (bench/README.md, "swarm — coordination").
  *
  * The trust boundary: a host cannot act as another, but its own measurements are taken
- * as it reports them. A host that uploads a forged keep (any metric, any class) can move
- * that class's incumbent to it, and no honest result beats it afterwards. What the
+ * as it reports them. A host that uploads a forged keep (any metric; on its own class
+ * since schema v2) can move that class's incumbent to it, and no honest result beats it
+ * afterwards. What the
  * database guarantees is who recorded what and that an incumbent only improves by the
  * recorded results; a lab that stops trusting a host revokes its role's membership and
  * looks at `swarm.trials WHERE host = …`.
