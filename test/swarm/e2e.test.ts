@@ -8,9 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { startDashboard } from "../../src/report/dashboard/server.js";
-import { startGitDaemon } from "../helpers/git-daemon.js";
-import { CLI, quadraticTask, runCli, sh, tempDir, waitFor } from "../helpers.js";
-import { type SwarmFixture, swarmFixture } from "./fixture.js";
+import { CLI, runCli, sh, waitFor } from "../helpers.js";
+import { initSwarmTask, type SwarmFixture, type SwarmTask, swarmFixture } from "./fixture.js";
 
 const HOSTS = ["alpha", "beta", "gamma"] as const;
 const CLASS: Record<string, string> = { alpha: "cpu-a", beta: "cpu-a", gamma: "cpu-b" };
@@ -19,15 +18,9 @@ const TRIALS = 10;
 let swarm: SwarmFixture;
 let remote: string;
 let origin: string;
+let task: SwarmTask;
 const clones: Record<string, string> = {};
-
-/** The host's URL without its password, which goes in PGPASSWORD as a user would give it. */
-function login(host: string): { url: string; env: Record<string, string> } {
-  const url = new URL(swarm.hostUrl(host));
-  const env = { PGPASSWORD: decodeURIComponent(url.password) };
-  url.password = "";
-  return { url: url.toString(), env };
-}
+const login = (host: string) => task.login(host);
 
 function startHost(host: string, args: string[]): ChildProcess & { out: string } {
   const { env } = login(host);
@@ -71,29 +64,13 @@ function runHost(host: string) {
 
 beforeAll(async () => {
   swarm = await swarmFixture(HOSTS, { init: false });
-  const daemon = await startGitDaemon();
-  remote = daemon.bare("task.git");
-  origin = quadraticTask();
-  const init = await runCli([
-    "swarm",
-    "init",
-    "-C",
-    origin,
-    "--database",
-    swarm.ownerUrl,
-    "--remote",
-    remote,
-    "--hosts-role",
-    "swarm_hosts",
-  ]);
+  task = await initSwarmTask(swarm);
+  ({ remote, origin } = task);
+  const { init } = task;
   expect(init.stderr).toBe("");
   expect(init.stdout).toMatch(/schema versions 1, 2 applied; task recorded/);
   expect(init.stdout).not.toContain(new URL(swarm.ownerUrl).password);
-  for (const host of HOSTS) {
-    const dir = tempDir(`ar-host-${host}-`);
-    sh(dir, `git clone -q -b autoresearch-swarm ${remote} .`);
-    clones[host] = dir;
-  }
+  for (const host of HOSTS) clones[host] = task.clone(host);
 }, 120_000);
 
 afterAll(async () => {

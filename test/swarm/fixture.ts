@@ -10,7 +10,9 @@ import { join } from "node:path";
 import pg from "pg";
 import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/index.js";
 import type { Goal, HostInfo } from "../../src/swarm/types.js";
+import { startGitDaemon } from "../helpers/git-daemon.js";
 import { type PgCluster, startPostgres } from "../helpers/postgres.js";
+import { type CliResult, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
 export const TASK_FILE =
   "name: quadratic\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\n";
@@ -111,3 +113,47 @@ export async function swarmFixture(
 }
 
 const secret = () => randomBytes(9).toString("base64url");
+
+/** A swarm as `swarm init` starts it from a task through the CLI, and its hosts' clones. */
+export interface SwarmTask {
+  /** The task's folder that ran init. */
+  origin: string;
+  /** The remote's git:// URL. */
+  remote: string;
+  /** The remote's bare repository, as a folder. */
+  bare: string;
+  /** What init printed. */
+  init: CliResult;
+  /** A fresh clone of the swarm's task for a host. */
+  clone(host: string): string;
+  /** The host's URL without its password, which goes in PGPASSWORD as a user gives it. */
+  login(host: string): { url: string; env: Record<string, string> };
+}
+
+/** Runs `swarm init` on a fresh quadratic task, with a `git daemon` remote. */
+export async function initSwarmTask(swarm: SwarmFixture): Promise<SwarmTask> {
+  const daemon = await startGitDaemon();
+  const remote = daemon.bare("task.git");
+  const origin = quadraticTask();
+  const init = await runCli([
+    ...["swarm", "init", "-C", origin, "--database", swarm.ownerUrl],
+    ...["--remote", remote, "--hosts-role", "swarm_hosts"],
+  ]);
+  return {
+    origin,
+    remote,
+    bare: join(daemon.base, "task.git"),
+    init,
+    clone(host) {
+      const dir = tempDir(`ar-host-${host}-`);
+      sh(dir, `git clone -q -b autoresearch-swarm ${remote} .`);
+      return dir;
+    },
+    login(host) {
+      const url = new URL(swarm.hostUrl(host));
+      const env = { PGPASSWORD: decodeURIComponent(url.password) };
+      url.password = "";
+      return { url: url.toString(), env };
+    },
+  };
+}

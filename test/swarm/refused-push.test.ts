@@ -3,9 +3,8 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { startGitDaemon } from "../helpers/git-daemon.js";
-import { quadraticTask, runCli, sh, tempDir } from "../helpers.js";
-import { type SwarmFixture, swarmFixture } from "./fixture.js";
+import { runCli } from "../helpers.js";
+import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture | undefined;
 afterAll(async () => {
@@ -14,34 +13,17 @@ afterAll(async () => {
 
 it("stops a host whose pushes the remote refuses, saying what git said", async () => {
   swarm = await swarmFixture(["solo"], { init: false });
-  const daemon = await startGitDaemon();
-  const remote = daemon.bare("task.git");
-  const origin = quadraticTask();
-  const init = await runCli([
-    "swarm",
-    "init",
-    "-C",
-    origin,
-    "--database",
-    swarm.ownerUrl,
-    "--remote",
-    remote,
-    "--hosts-role",
-    "swarm_hosts",
-  ]);
-  expect(init.stderr).toBe("");
+  const task = await initSwarmTask(swarm);
+  expect(task.init.stderr).toBe("");
   // From now on the remote takes no push.
-  const hook = join(daemon.base, "task.git", "hooks", "pre-receive");
+  const hook = join(task.bare, "hooks", "pre-receive");
   writeFileSync(hook, "#!/bin/sh\necho 'pushes are closed' >&2\nexit 1\n");
   chmodSync(hook, 0o755);
-  const clone = tempDir("ar-host-solo-");
-  sh(clone, `git clone -q -b autoresearch-swarm ${remote} .`);
-  const url = new URL(swarm.hostUrl("solo"));
-  const password = decodeURIComponent(url.password);
-  url.password = "";
-  const run = await runCli(["run", "--tag", "r", "--max-trials", "8", "--swarm", url.toString()], {
+  const clone = task.clone("solo");
+  const { url, env } = task.login("solo");
+  const run = await runCli(["run", "--tag", "r", "--max-trials", "8", "--swarm", url], {
     cwd: clone,
-    env: { PGPASSWORD: password },
+    env,
   });
   // 9 when a keep's own push was refused, 1 when a background upload's was first.
   expect([1, 9]).toContain(run.code);
