@@ -347,7 +347,10 @@ export class SwarmLink {
    * Claims the trial's change before it runs: null when granted, else why not (another
    * host tried or runs the same change). Waits out a lost database, with backoff.
    */
-  async claim(trial: TrialRow): Promise<Extract<ClaimResult, { ok: false }> | null> {
+  async claim(
+    trial: TrialRow,
+    options: { ownTried?: boolean } = {},
+  ): Promise<Extract<ClaimResult, { ok: false }> | null> {
     trial = this.ledger.trialById(trial.id) ?? trial;
     const diff = this.diffOf(trial);
     if (!diff) return null;
@@ -358,7 +361,8 @@ export class SwarmLink {
         trial.title ?? undefined,
       ),
     );
-    if (!answer.ok) return answer;
+    // A carried win is the change this host ran before: its own trial does not refuse it.
+    if (!answer.ok) return options.ownTried && answer.host === this.host ? null : answer;
     this.claims.set(trial.id, answer.id);
     return null;
   }

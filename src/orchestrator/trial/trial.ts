@@ -251,7 +251,9 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
       trial = finish(ctx, trial, step, parentMetric, 0);
       return { trial, fatal: prepared.fatal ? prepared.reason : null, follow: null };
     }
-    const taken = claimable(job, trial) ? await ctx.swarm?.claim(trial) : null;
+    const taken = claimable(job, trial)
+      ? await ctx.swarm?.claim(trial, { ownTried: job.kind !== "proposal" })
+      : null;
     if (taken) {
       const reason = `${NOT_RUN}${taken.message}`;
       ctx.emit({ type: "notice", text: `#${trial.n} ${reason}` });
@@ -446,11 +448,13 @@ export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
 }
 
 /**
- * Whether a trial's change must be claimed in the swarm before it runs: a new proposal.
- * A carried win (rebase, reconcile) is the change this host claimed and ran already: its
- * own upload would refuse it.
+ * Whether a trial's change must be claimed in the swarm before it runs: a proposal, and a
+ * carried win too, whose diff on the newer head may have become a change another host
+ * ran (a merge leaves out what the head already has). A carried win matching this host's
+ * own earlier trial is no duplicate: it is the confirmation.
  */
-const claimable = (job: TrialJob, trial: TrialRow) => !trial.baseline && job.kind === "proposal";
+const claimable = (job: TrialJob, trial: TrialRow) =>
+  !trial.baseline && (job.kind === "proposal" || job.kind === "reconcile" || job.kind === "rebase");
 
 /**
  * In a swarm, a keep moves the line: null when it did, else the trial as a discard, to be
