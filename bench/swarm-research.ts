@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { Ledger } from "../src/ledger/ledger.js";
 import { SwarmClient } from "../src/swarm/index.js";
 import { freePort, startCluster } from "../test/helpers/pg-cluster.js";
+import { LANDSCAPES, NOISE } from "./landscapes.js";
 
 const REPEATS = Number(process.argv[2] ?? 3);
 const TRIALS = Number(process.argv[3] ?? 40);
@@ -30,20 +31,9 @@ const HOSTS = ["host_1", "host_2", "host_3", "host_4"];
 const PASSWORD = "bench-only-password";
 const CLI = join(import.meta.dirname, "..", "dist", "cli", "main.js");
 
-const SOURCE = `const lr = 1e-3;
-const weight_decay = 0.3;
-const warmup = 0.02;
-const beta2 = 0.9;
-const batch = 64;
-const trueLoss =
-  Math.log10(lr / 4e-3) ** 2 + Math.log10(weight_decay / 0.05) ** 2 +
-  Math.log10(warmup / 0.1) ** 2 + 50 * (beta2 - 0.98) ** 2 + (Math.log2(batch / 200) / 2) ** 2;
-await new Promise((r) => setTimeout(r, ${REPLICATE_S * 1000}));
-const gauss = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
-console.log("---");
-console.log("loss: " + (trueLoss + 0.05 * gauss()));
-console.log("true_loss: " + trueLoss);
-`;
+// The quadratic landscape, each replicate standing for a training run of REPLICATE_S.
+const SOURCE = `${LANDSCAPES.find((l) => l.name === "quadratic")!.source}await new Promise((r) => setTimeout(r, ${REPLICATE_S * 1000}));
+${NOISE}`;
 
 const sh = (cwd: string, command: string) =>
   execFileSync("/bin/sh", ["-c", command], { cwd, encoding: "utf8" });
