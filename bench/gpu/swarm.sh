@@ -75,7 +75,7 @@ PGPASSWORD=owner-pw psql -X -q -h 127.0.0.1 -p 55432 -U swarm_owner -d autoresea
 for i in 0 1; do
   cp "$work/gpu$i/.autoresearch/runs/h200/results.tsv" "$out/results$i.tsv" || true
   for f in "$work/gpu$i"/.autoresearch/runs/h200/trials/*/run*.log; do
-    { echo "== $f"; grep -E '^outside training' "$f"; sed -n '/^---$/,$p' "$f"; } >> "$out/replicates$i.txt"
+    { echo "== $f"; grep -E '^outside training' "$f" || true; sed -n '/^---$/,$p' "$f"; } >> "$out/replicates$i.txt"
   done
 done
 kill $daemon || true

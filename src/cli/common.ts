@@ -74,7 +74,7 @@ export const executorChoice: (values: FlagValues) => ExecutorChoice | undefined 
 export function lookaheadFlag(command: Command): Command {
   return command.option(
     "--lookahead <n>",
-    "trials proposed ahead of free slots (default: one per slot, none for mutate)",
+    "trials proposed ahead of free slots (default: one per slot; none for mutate unless the task overlaps)",
     nonNegativeInt,
   );
 }

@@ -128,14 +128,13 @@ function checkMounts(view: View): void {
 
 /**
  * Sets the file-size limit and joins the cgroup ("" for none), then runs the rest. First
- * it closes every descriptor but the standard three: ones the orchestrator inherited
+ * it closes every descriptor but the standard three (and one given on purpose): ones the orchestrator inherited
  * without close-on-exec (from its own parent) would otherwise reach into the sandbox.
  * bash can name descriptors above 9; where there is no bash, sh runs it without that.
  * (No redirection on the loop: bash would keep the saved stderr in a descriptor it closes.)
  */
-const CLOSE_FDS =
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
-  'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; ';
+const closeFds = (keep: number | undefined) =>
+  `for f in /proc/$$/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" != "${keep ?? ""}" ] && eval "exec $n>&-"; done; `;
 const WRAPPER =
   'ulimit -f "$1" || exit 126; if [ -n "$2" ]; then echo $$ > "$2" || exit 126; fi; shift 2; exec "$@"';
 const SIZE_ONLY = 'ulimit -f "$1" || exit 126; shift; exec "$@"';
@@ -156,6 +155,8 @@ export function confine(
   confinement: Confinement | null,
   argv: string[],
   maxFileSize?: number,
+  /** A descriptor the command is given on purpose (the overlap gate), kept open. */
+  keepFd?: number,
 ): Launch {
   if (!confinement || confinement.sandbox.kind === "none") {
     if (maxFileSize === undefined)
@@ -180,7 +181,7 @@ export function confine(
     file: SHELL,
     args: [
       "-c",
-      SHELL === "/bin/bash" ? CLOSE_FDS + WRAPPER : WRAPPER,
+      SHELL === "/bin/bash" ? closeFds(keepFd) + WRAPPER : WRAPPER,
       "sandbox",
       blocks(settings.maxFileSize),
       group && join(group, "cgroup.procs"),

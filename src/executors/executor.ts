@@ -40,6 +40,11 @@ export interface ReplicateSpec {
   sandbox: Confinement | null;
   /** The largest file it may write (bytes): the sandbox's limit, applied without one too. */
   maxFileSize: number;
+  /**
+   * The command waits at a gate (AR_GATE) before its timed work, so an executor that can
+   * may start it while its slot's replicate still runs; others ignore this.
+   */
+  gated?: boolean;
 }
 
 export interface ReplicateExecution {

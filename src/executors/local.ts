@@ -44,30 +44,76 @@ export interface LocalOptions {
   onSetAside?: (setAside: SetAside) => void;
 }
 
+/** A replicate placed on a slot: the one whose turn it is, or the one waiting for it. */
+interface Holder {
+  turn: Promise<void>;
+  grant: () => void;
+  /** Let through its gate: in its timed work, its memory taken, so another may prepare beside it. */
+  passed: boolean;
+}
+
+interface SlotState {
+  slot: Slot;
+  /** The replicate running on it, then at most one started early (gated) waiting for its turn. */
+  holders: Holder[];
+  /** Set aside, or held while its crashes are judged: nothing new is placed on it. */
+  out: boolean;
+}
+
 /**
- * Runs replicates as local processes, one at a time per slot, with the slot's GPUs as
- * CUDA_VISIBLE_DEVICES. A GPU slot whose replicates keep crashing right at start while
- * the other slots succeed (a broken or occupied card) is set aside and reported.
+ * Runs replicates as local processes, with the slot's GPUs as CUDA_VISIBLE_DEVICES. A slot
+ * runs one replicate at a time; a gated one (its command waits at AR_GATE) may start
+ * early on a slot whose replicate is in its timed work, and prepares (imports, data,
+ * compiling) while that one trains, its own timed work waiting for the slot. A GPU slot
+ * whose replicates keep crashing right at start while the other slots succeed (a broken
+ * or occupied card) is set aside and reported.
  */
 export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): Executor {
-  const free = [...slots];
-  const waiting: { resolve: (slot: Slot) => void; reject: (error: Error) => void }[] = [];
+  const states: SlotState[] = slots.map((slot) => ({ slot, holders: [], out: false }));
+  const waiting: {
+    gated: boolean;
+    resolve: (placed: [SlotState, Holder]) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   const asideList: SetAside[] = [];
   const early = new Map<string, { count: number; successesAtFirst: number }>();
   let successes = 0;
 
   const usable = () => slots.length - asideList.length;
-  const acquire = () =>
-    new Promise<Slot>((resolve, reject) => {
-      if (usable() === 0) return reject(new NoSlotError(noSlotMessage(asideList)));
-      const slot = free.shift();
-      if (slot) resolve(slot);
-      else waiting.push({ resolve, reject });
+  const place = (state: SlotState): [SlotState, Holder] => {
+    let grant: () => void = () => undefined;
+    const turn = new Promise<void>((resolve) => {
+      grant = resolve;
     });
-  const release = (slot: Slot) => {
-    const next = waiting.shift();
-    if (next) next.resolve(slot);
-    else free.push(slot);
+    const holder: Holder = { turn, grant, passed: false };
+    state.holders.push(holder);
+    if (state.holders.length === 1) grant();
+    return [state, holder];
+  };
+  /** Where a replicate can go now: a free slot, else (gated) one whose replicate trains alone. */
+  const placeFor = (gated: boolean): SlotState | undefined =>
+    states.find((s) => !s.out && s.holders.length === 0) ??
+    (gated
+      ? states.find((s) => !s.out && s.holders.length === 1 && s.holders[0]!.passed)
+      : undefined);
+  /** Places waiting replicates in order; one that cannot be placed keeps those behind it waiting. */
+  const dispatch = () => {
+    while (waiting.length) {
+      const state = placeFor(waiting[0]!.gated);
+      if (!state) return;
+      waiting.shift()!.resolve(place(state));
+    }
+  };
+  const acquire = (gated: boolean) =>
+    new Promise<[SlotState, Holder]>((resolve, reject) => {
+      if (usable() === 0) return reject(new NoSlotError(noSlotMessage(asideList)));
+      waiting.push({ gated, resolve, reject });
+      dispatch();
+    });
+  const leave = (state: SlotState, holder: Holder) => {
+    const first = state.holders[0] === holder;
+    state.holders.splice(state.holders.indexOf(holder), 1);
+    if (first) state.holders[0]?.grant();
   };
 
   /**
@@ -75,12 +121,13 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
    * in milliseconds would otherwise take trial after trial while a good slot runs one
    * replicate, and end the run through --max-failures before that replicate can succeed.
    */
-  const held: Slot[] = [];
+  const held: SlotState[] = [];
 
-  const putAside = (slot: Slot) => {
+  const putAside = (state: SlotState) => {
+    state.out = true;
     const entry = {
-      slot: slot.id,
-      reason: `${early.get(slot.id)?.count ?? EARLY_CRASHES} replicates in a row crashed within ${EARLY_MS / 1000}s of starting on GPU ${slot.gpus?.join(",")} while other slots succeeded`,
+      slot: state.slot.id,
+      reason: `${early.get(state.slot.id)?.count ?? EARLY_CRASHES} replicates in a row crashed within ${EARLY_MS / 1000}s of starting on GPU ${state.slot.gpus?.join(",")} while other slots succeeded`,
     };
     asideList.push(entry);
     options.onSetAside?.(entry);
@@ -88,34 +135,34 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
       for (const w of waiting.splice(0)) w.reject(new NoSlotError(noSlotMessage(asideList)));
   };
 
-  /** True if the slot is now set aside or held, and so not to be released. */
-  const checkHealth = (slot: Slot, crashedEarly: boolean, ok: boolean): boolean => {
+  /** Judges a slot by how its replicate ended: it may be set aside or held out. */
+  const checkHealth = (state: SlotState, crashedEarly: boolean, ok: boolean): void => {
+    const { slot } = state;
     if (ok) successes++;
     // A success elsewhere shows the code runs, so the held slots' crashes were their own;
     // a failure elsewhere leaves the code suspect, and the held slots go back to work.
     for (const h of held.splice(0)) {
       if (ok) putAside(h);
-      else release(h);
+      else h.out = false;
     }
     if (ok) {
       early.delete(slot.id);
-      return false;
+      return;
     }
-    if (!slot.gpus || !crashedEarly) return false;
+    if (!slot.gpus || !crashedEarly) return;
     const record = early.get(slot.id) ?? { count: 0, successesAtFirst: successes };
     record.count++;
     early.set(slot.id, record);
-    if (record.count < EARLY_CRASHES) return false;
+    if (record.count < EARLY_CRASHES) return;
     if (successes !== record.successesAtFirst) {
-      putAside(slot);
-      return true;
+      putAside(state);
+      return;
     }
     // Only another slot still in use can bring the verdict; without one, holding would idle it for nothing.
     if (usable() - held.length > 1) {
-      held.push(slot);
-      return true;
+      state.out = true;
+      held.push(state);
     }
-    return false;
   };
 
   return {
@@ -123,8 +170,9 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
     slots,
     setAside: () => [...asideList],
     async run(spec: ReplicateSpec): Promise<ReplicateExecution> {
-      const slot = await acquire();
-      let aside = false;
+      const gated = spec.gated === true;
+      const [state, holder] = await acquire(gated);
+      const { slot } = state;
       try {
         const env = { ...spec.env };
         if (slot.gpus) env.CUDA_VISIBLE_DEVICES = slot.gpus.join(",");
@@ -141,21 +189,29 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
           maxFileSize: spec.maxFileSize,
           onSpawn: (pid) => {
             spec.onStart({ slot, pid });
-            spec.onRunning?.(Date.now());
+            if (!gated) spec.onRunning?.(Date.now());
           },
+          ...(gated
+            ? {
+                gate: {
+                  turn: holder.turn.then(() => spec.onRunning?.(Date.now())),
+                  onPass: () => {
+                    holder.passed = true;
+                    dispatch();
+                  },
+                },
+              }
+            : {}),
         });
         const failed =
           !process.aborted &&
           !process.timedOut &&
           (process.exitCode !== 0 || process.signal !== null);
-        aside = checkHealth(
-          slot,
-          failed && process.durationMs < EARLY_MS,
-          !failed && !process.aborted,
-        );
+        checkHealth(state, failed && process.durationMs < EARLY_MS, !failed && !process.aborted);
         return { slot, process };
       } finally {
-        if (!aside) release(slot);
+        leave(state, holder);
+        dispatch();
       }
     },
   };

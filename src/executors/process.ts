@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync } from "node:fs";
-import type { Writable } from "node:stream";
+import type { Duplex, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { monotonic } from "../util/clock.js";
 import {
@@ -31,7 +31,24 @@ export interface ProcessSpec {
   sandbox?: Confinement | null;
   /** The largest file the command may write, where no sandbox sets it (bytes). */
   maxFileSize?: number;
+  /** The command starts before its slot is its own and waits at a gate (see `Gate`). */
+  gate?: Gate;
 }
+
+/**
+ * A command that starts early waits for its turn at a socket, AR_GATE (a file descriptor):
+ * it writes a byte there when it is ready for its timed work and reads one back when it
+ * may begin; end of file there means the harness is gone. The timeout counts from `turn`.
+ */
+export interface Gate {
+  /** Settles when the slot is the command's own. */
+  turn: Promise<void>;
+  /** Told when the command has been let through: it is in its timed work. */
+  onPass: () => void;
+}
+
+/** The file descriptor the gate's socket has in the command. */
+const GATE_FD = 3;
 
 export interface ProcessResult {
   pid: number | null;
@@ -117,7 +134,12 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     let launch: Launch;
     let writer: Writer;
     try {
-      launch = confine(spec.sandbox ?? null, ["/bin/sh", "-c", spec.command], spec.maxFileSize);
+      launch = confine(
+        spec.sandbox ?? null,
+        ["/bin/sh", "-c", spec.command],
+        spec.maxFileSize,
+        spec.gate ? GATE_FD : undefined,
+      );
       writer = startWriter(fd, spec.logPath, spec.logLimit);
     } catch (error) {
       resolve(
@@ -131,11 +153,13 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       // The writer holds the log now; a failed start leaves it empty.
       closeSync(fd);
     }
+    const gate = spec.gate;
     const child = spawn(launch.file, launch.args, {
       cwd: spec.cwd,
-      env,
+      env: gate ? { ...env, AR_GATE: String(GATE_FD) } : env,
       detached: true,
-      stdio: ["ignore", writer.input, writer.input],
+      // Node's pipes to a child are socket pairs: the gate is read and written both ways.
+      stdio: ["ignore", writer.input, writer.input, ...(gate ? ["pipe" as const] : [])],
     });
     const pid = child.pid ?? null;
     let timedOut = false;
@@ -149,10 +173,27 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       writer.note(why);
       ending = endGroup(pid, spec.killGraceMs);
     };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      end(`timeout after ${spec.timeoutMs / 1000}s: process group ended`);
-    }, spec.timeoutMs);
+    // Time counts from the command's turn: before it, it only prepares beside another.
+    let turnAt: number | null = gate ? null : started;
+    let timer: NodeJS.Timeout | undefined;
+    const startClock = () => {
+      turnAt = monotonic();
+      timer = setTimeout(() => {
+        timedOut = true;
+        end(`timeout after ${spec.timeoutMs / 1000}s: process group ended`);
+      }, spec.timeoutMs);
+    };
+    if (gate)
+      watchGate(child.stdio[GATE_FD] as Duplex | null, gate, {
+        running: () => !finished && !ending,
+        startClock,
+        // Like a failure to record the process: it must not run on unrecorded.
+        fail: (error) => {
+          spawnError = `the harness could not record the replicate's turn: ${error.message}`;
+          end(spawnError);
+        },
+      });
+    else startClock();
     const onAbort = () => {
       aborted = true;
       end("stopped by the harness: process group ended");
@@ -164,6 +205,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      if (gate) (child.stdio[GATE_FD] as Duplex | null)?.destroy();
       spec.signal?.removeEventListener("abort", onAbort);
       if (ending) await ending;
       // SIGKILL takes effect asynchronously: the slot is free (its GPU memory released)
@@ -175,8 +217,9 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
           `ended ${escaped} process${escaped === 1 ? "" : "es"} that left the replicate's process group`,
         );
       launch.done();
-      // The command's time ends with its processes, not with the writer's last write.
-      const durationMs = monotonic() - started;
+      // The command's time ends with its processes, not with the writer's last write; one
+      // that ended before its turn never held its slot.
+      const durationMs = turnAt === null ? 0 : monotonic() - turnAt;
       await writer.close();
       const log = capLog(spec.logPath, spec.logLimit);
       resolve({
@@ -210,6 +253,42 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       end(spawnError);
     }
   });
+}
+
+/**
+ * Lets the command through its gate once it has asked (a byte) and its turn has come;
+ * `startClock` runs at the turn. Bytes after the first ask, and a socket the command
+ * closed, change nothing: the harness holds the socket until the command ends.
+ */
+function watchGate(
+  socket: Duplex | null,
+  gate: Gate,
+  on: { running: () => boolean; startClock: () => void; fail: (error: Error) => void },
+): void {
+  const { running, startClock } = on;
+  let asked = false;
+  let turned = false;
+  let passed = false;
+  const pass = () => {
+    if (passed || !asked || !turned || !running()) return;
+    passed = true;
+    socket?.write("1");
+    gate.onPass();
+  };
+  socket?.on("error", () => undefined);
+  socket?.on("data", () => {
+    asked = true;
+    pass();
+  });
+  gate.turn.then(
+    () => {
+      if (!running()) return;
+      turned = true;
+      startClock();
+      pass();
+    },
+    (error: Error) => on.fail(error),
+  );
 }
 
 interface Writer {

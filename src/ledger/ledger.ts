@@ -659,7 +659,11 @@ export class Ledger {
     return Number(lastInsertRowid);
   }
 
-  /** Where a replicate runs: its slot and process (local) or job (SLURM), and since when. */
+  /**
+   * Where a replicate runs: its slot and process (local) or job (SLURM). When it runs, not
+   * waits (a queued job, a process waiting for its slot's turn), comes from
+   * `setReplicateRunning`.
+   */
   setReplicateProcess(
     replicateId: number,
     p: {
@@ -671,19 +675,11 @@ export class Ledger {
     },
   ): void {
     this.sql(
-      "UPDATE replicates SET slot = ?, pid = ?, pid_start = ?, job_id = ?, gpus = ?, running_at = ? WHERE id = ?",
-    ).run(
-      p.slot,
-      p.pid ?? null,
-      p.pidStart ?? null,
-      p.jobId ?? null,
-      p.gpus ?? null,
-      p.jobId ? null : Date.now(),
-      replicateId,
-    );
+      "UPDATE replicates SET slot = ?, pid = ?, pid_start = ?, job_id = ?, gpus = ?, running_at = NULL WHERE id = ?",
+    ).run(p.slot, p.pid ?? null, p.pidStart ?? null, p.jobId ?? null, p.gpus ?? null, replicateId);
   }
 
-  /** When a queued job (SLURM) started to run. */
+  /** When a queued job (SLURM) or a waiting process (overlap) started to run. */
   setReplicateRunning(replicateId: number, at: number): void {
     this.sql("UPDATE replicates SET running_at = COALESCE(running_at, ?) WHERE id = ?").run(
       at,

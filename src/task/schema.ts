@@ -139,6 +139,11 @@ const core = {
   /** Seconds after which a replicate's process group is ended; by default 2 × budget + 60. */
   timeout: duration("the hard limit for one replicate").optional(),
   kill_grace: duration("time between SIGTERM and SIGKILL").default(10),
+  /**
+   * The run command waits at AR_GATE before its timed work, so the next replicate starts
+   * on a busy slot and prepares while the current one trains (local slots only).
+   */
+  overlap: z.boolean({ error: required("true or false") }).default(false),
   // The log writer holds the last half in memory.
   log_limit: size
     .refine(

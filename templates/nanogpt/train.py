@@ -47,6 +47,27 @@ def lap(phase):
     laps.append((phase, time.time()))
 
 
+GATE = os.environ.get("AR_GATE")  # with `overlap: true`, the harness's socket (a descriptor)
+waited = 0.0  # seconds spent waiting for the GPU: another replicate's time, not this one's
+
+
+def wait_for_turn():
+    """Overlap: this replicate may start while another trains on the GPU. It says it is
+    ready for its timed work and waits until the GPU is its own; once, a no-op after. The
+    wait is left out of every phase and of startup_seconds, as if it began later."""
+    global GATE, waited, t_start
+    if not GATE:
+        return
+    fd, GATE = int(GATE), None
+    began = time.time()
+    os.write(fd, b"r")
+    if not os.read(fd, 1):
+        sys.exit("the harness ended before this replicate's turn")
+    waited = time.time() - began
+    t_start += waited
+    laps[:] = [(phase, when + waited) for phase, when in laps]
+
+
 lap("imports")
 
 try:
@@ -120,13 +141,13 @@ if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
     torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / torch.cuda.mem_get_info()[1]))
 
 
-def fitting_rows(num_params):
+def fitting_rows(num_params, free=None):
     """Rows per forward: 128 at depth 8, fewer (powers of two) as deeper and wider models'
     activations grow, and halved until they fit, beside the model's gradients and optimiser
-    state, in the GPU's free memory (or what NANOGPT_MEMORY_GB leaves)."""
+    state, in the GPU's free memory (or `free` bytes, or what NANOGPT_MEMORY_GB leaves)."""
     rows = 2 ** round(math.log2(128 * 8 * 512 / (DEPTH * DIM)))
     if cuda:
-        free = torch.cuda.mem_get_info()[0]
+        free = torch.cuda.mem_get_info()[0] if free is None else free
         if MEMORY_CAP:
             free = min(free, MEMORY_CAP - torch.cuda.memory_allocated())
         free -= 12 * num_params  # float32 gradients and optimiser moments, made at the first step
@@ -339,6 +360,10 @@ kinds = (WINDOW_PATTERN * DEPTH)[:DEPTH]
 windows = [MAX_SEQ_LEN if kind == "L" else SHORT_WINDOW for kind in kinds]
 windows[-1] = MAX_SEQ_LEN  # the last layer always sees the whole row
 model = GPT(vocab_size, DEPTH, dim, heads, windows).to(device)
+if GATE and cuda and not DEVICE_BATCH:
+    n = sum(p.numel() for p in model.parameters())
+    if fitting_rows(n) < fitting_rows(n, torch.cuda.mem_get_info()[1]):
+        wait_for_turn()  # the GPU cannot hold this run beside the one training now
 DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
 
 
@@ -435,6 +460,7 @@ while True:
         gc.disable()
     if step == UNTIMED_STEPS:
         sync()
+        wait_for_turn()
         clock = time.time()
         startup_seconds = clock - t_start
         laps.append(("untimed steps", clock))
@@ -480,5 +506,6 @@ print(f"num_steps:        {step}")
 print(f"num_params_M:     {num_params / 1e6:.1f}")
 print(f"depth:            {DEPTH}")
 print(f"startup_seconds:  {startup_seconds:.1f}")
+print(f"waited_seconds:   {waited:.1f}")
 print(f"tokens_per_sec:   {tokens_per_sec:.0f}")
 print(f"device_batch:     {DEVICE_BATCH}")

@@ -12,7 +12,7 @@ import type {
   ProposalResult,
   Researcher,
 } from "../../src/researchers/researcher.js";
-import { quadraticTask, sh } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, sh } from "../helpers.js";
 
 afterEach(() => {
   delete process.env.TEST_SLEEP_S;
@@ -139,6 +139,43 @@ describe("parallel slots", () => {
     // After that, everything ran on the good card.
     const last = replicates.slice(-3);
     expect(last.every((r) => r.slot === "gpu0")).toBe(true);
+  });
+
+  it("with overlap, the next trial prepares beside the one training and trains after it, with mutate too", async () => {
+    process.env.TEST_SLEEP_S = "0.8";
+    // The program's part: say when it started, prepare, then ask at the gate and wait.
+    const gate = [
+      'import { Socket } from "node:net";',
+      "console.log(`spawned ${Date.now()}`);",
+      "await new Promise((r) => setTimeout(r, 300));",
+      "const s = new Socket({ fd: Number(process.env.AR_GATE), readable: true, writable: true });",
+      'await new Promise((r) => { s.once("data", r); s.write("r"); });',
+      "s.destroy();",
+    ].join("\n");
+    const root = quadraticTask({
+      yaml: [
+        ...QUADRATIC_YAML.filter((l) => !l.startsWith("run:")),
+        "run: node gate.mjs && node train.mjs",
+        "overlap: true",
+      ].join("\n"),
+      extra: { "gate.mjs": gate },
+    });
+    const { result, replicates } = await run(root, {
+      executor: { kind: "local", slots: 1 },
+      maxTrials: 6,
+    });
+    expect(result.status, result.reason).toBe("finished");
+    expect(overlap(replicates).doubled).toBe(false);
+    const ok = replicates.filter((r) => r.outcome === "ok");
+    expect(ok.length).toBeGreaterThanOrEqual(6);
+    const spawned = (r: ReplicateRow) =>
+      Number(/spawned (\d+)/.exec(readFileSync(r.logPath, "utf8"))![1]);
+    ok.sort((a, b) => a.runningAt! - b.runningAt!);
+    // After the baseline, every next replicate started before the one before it ended...
+    const early = ok.slice(2).filter((r, i) => spawned(r) < ok[i + 1]!.finishedAt!);
+    expect(early.length).toBeGreaterThanOrEqual(3);
+    // ...and its time on the slot counts from its turn, not from its start.
+    for (const r of early) expect(r.durationMs!).toBeLessThan(r.finishedAt! - spawned(r) - 200);
   });
 
   it("parses --gpus", () => {

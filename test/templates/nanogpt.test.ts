@@ -1,6 +1,7 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseSummary } from "../../src/metrics/parse.js";
 import { initTask } from "../../src/task/init.js";
@@ -30,6 +31,7 @@ const SUMMARY_KEYS = [
   "num_params_M",
   "depth",
   "startup_seconds",
+  "waited_seconds",
   "tokens_per_sec",
   "device_batch",
 ];
@@ -144,6 +146,51 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     const capped = shell(task.run, { AR_TIME_BUDGET: "1", NANOGPT_MEMORY_GB: "16GB" });
     expect(capped.status).not.toBe(0);
     expect(capped.output).toContain("NANOGPT_MEMORY_GB='16GB': give the GiB");
+  });
+
+  it("with overlap, waits at the harness's gate before its timed work, its times without the wait", async () => {
+    // The harness's side of AR_GATE: a socket at descriptor 3, answered 1.5 s after the ask.
+    const child = spawn("/bin/sh", ["-c", task.run], {
+      cwd: root,
+      env: { ...env, AR_TIME_BUDGET: "2", AR_GATE: "3" },
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    });
+    const spawnedAt = Date.now();
+    let output = "";
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const gate = child.stdio[3] as Duplex;
+    let askedAt = 0;
+    gate.once("data", () => {
+      askedAt = Date.now();
+      setTimeout(() => gate.write("1"), 1500);
+    });
+    const status = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(status, output).toBe(0);
+    expect(askedAt).toBeGreaterThan(0);
+    const summary = parseSummary(output);
+    expect(summary.waited_seconds).toBeGreaterThanOrEqual(1.4);
+    // Its own time and the wait add up to its time on the clock.
+    const wall = (Date.now() - spawnedAt) / 1000;
+    expect(Math.abs(summary.total_seconds! + summary.waited_seconds! - wall)).toBeLessThan(1);
+    const phases = output.match(/^outside training: (.*)$/m)![1]!.split(", ");
+    const outside = phases.map((p) => Number(p.match(/([\d.]+)s$/)![1])).reduce((a, b) => a + b);
+    expect(Math.abs(outside - (summary.total_seconds! - summary.training_seconds!))).toBeLessThan(
+      0.5,
+    );
+
+    // End of file at the gate: the harness is gone, and the replicate ends without training.
+    const orphan = spawn("/bin/sh", ["-c", task.run], {
+      cwd: root,
+      env: { ...env, AR_TIME_BUDGET: "2", AR_GATE: "3" },
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    });
+    let said = "";
+    orphan.stderr!.on("data", (d) => (said += d));
+    (orphan.stdio[3] as Duplex).once("data", () => (orphan.stdio[3] as Duplex).destroy());
+    const code = await new Promise<number | null>((r) => orphan.on("exit", r));
+    expect(code).not.toBe(0);
+    expect(said).toContain("the harness ended before this replicate's turn");
   });
 
   it("trains with sliding-window attention, the way a researcher would switch it on", () => {

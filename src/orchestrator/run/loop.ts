@@ -65,8 +65,9 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     return result;
   };
   const instant = ctx.researchers.every((r) => r.instant);
-  const capacity =
-    ctx.executor.slots.length + (limits.lookahead ?? (instant ? 0 : ctx.executor.slots.length));
+  // A trial proposed ahead waits for a slot; with overlap it prepares on one meanwhile.
+  const ahead = instant && !ctx.task.overlap ? 0 : ctx.executor.slots.length;
+  const capacity = ctx.executor.slots.length + (limits.lookahead ?? ahead);
   const follows: TrialJob[] = [...(limits.resumed ?? [])];
   const pool = new Set<Promise<void>>();
   let fatal: string | null = null;

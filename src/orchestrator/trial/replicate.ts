@@ -91,6 +91,8 @@ export async function runReplicate(ctx: RunContext, job: ReplicateJob): Promise<
           }
         : null,
     maxFileSize: ctx.sandbox.settings.maxFileSize,
+    // Only the task's own command is known to wait at the gate.
+    gated: task.overlap && job.command === undefined,
     onStart: job.onStart ?? (() => undefined),
     ...(job.onRunning ? { onRunning: job.onRunning } : {}),
   };
