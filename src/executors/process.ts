@@ -65,6 +65,8 @@ export interface ProcessResult {
   jobState?: string;
   /** When it ended (epoch milliseconds). */
   endedAt?: number;
+  /** A gated command that ended before its slot was its own: it worked beside another. */
+  beforeTurn?: boolean;
 }
 
 /** The result of a command that never ran. */
@@ -233,6 +235,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         logBytes: log.bytes,
         truncated: log.truncated,
         spawnError,
+        ...(gate && turnAt === null && !aborted && !timedOut ? { beforeTurn: true } : {}),
       });
     };
 

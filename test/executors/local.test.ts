@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ReplicateSpec } from "../../src/executors/executor.js";
 import { createLocalExecutor, localSlots } from "../../src/executors/local.js";
+import { classify } from "../../src/metrics/outcome.js";
 import { FIXTURES, tempDir } from "../helpers.js";
 
 const GATED = `${process.execPath} ${join(FIXTURES, "gated.mjs")}`;
@@ -126,6 +127,28 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     expect(rb.process.durationMs).toBe(0);
     expect(ra.process.exitCode).toBe(0);
     expect(at().b!.pass).toBeUndefined();
+  });
+
+  it("one that finishes its work before its turn, never asking at the gate, is a crash that says why", async () => {
+    const { executor, spec } = harness();
+    const a = executor.run(spec("a", { work: 1200 }));
+    const b = executor.run({ ...spec("b"), command: "sleep 0.3; echo ---; echo 'score: 1'" });
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra.process.beforeTurn).toBeUndefined();
+    expect(rb.process).toMatchObject({ exitCode: 0, beforeTurn: true, durationMs: 0 });
+    const metric = {
+      name: "score",
+      goal: "minimize" as const,
+      parser: "summary" as const,
+      pattern: null,
+    };
+    const outcome = classify(rb.process, "---\nscore: 1\n", {
+      metric,
+      secondary: [],
+      constraints: [],
+    });
+    expect(outcome.outcome).toBe("crash");
+    expect(outcome.reason).toContain("ended before its turn on the slot");
   });
 
   it("one that ends before its turn frees its place for the next", async () => {
