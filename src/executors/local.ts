@@ -194,7 +194,8 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
           ...(gated
             ? {
                 gate: {
-                  turn: holder.turn.then(() => spec.onRunning?.(Date.now())),
+                  turn: holder.turn,
+                  onTurn: () => spec.onRunning?.(Date.now()),
                   onPass: () => {
                     holder.passed = true;
                     dispatch();
@@ -207,7 +208,9 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
           !process.aborted &&
           !process.timedOut &&
           (process.exitCode !== 0 || process.signal !== null);
-        checkHealth(state, failed && process.durationMs < EARLY_MS, !failed && !process.aborted);
+        // One that ended before its turn never had the slot: it says nothing of the card.
+        if (!process.beforeTurn)
+          checkHealth(state, failed && process.durationMs < EARLY_MS, !failed && !process.aborted);
         return { slot, process };
       } finally {
         leave(state, holder);

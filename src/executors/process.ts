@@ -43,6 +43,8 @@ export interface ProcessSpec {
 export interface Gate {
   /** Settles when the slot is the command's own. */
   turn: Promise<void>;
+  /** Told when the turn came while the command still runs (it may record it; a throw ends it). */
+  onTurn: () => void;
   /** Told when the command has been let through: it is in its timed work. */
   onPass: () => void;
 }
@@ -67,6 +69,8 @@ export interface ProcessResult {
   endedAt?: number;
   /** A gated command that ended before its slot was its own: it worked beside another. */
   beforeTurn?: boolean;
+  /** A gated command that ended without asking at its gate: it may have worked beside another. */
+  neverAsked?: boolean;
 }
 
 /** The result of a command that never ran. */
@@ -182,20 +186,23 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       turnAt = monotonic();
       timer = setTimeout(() => {
         timedOut = true;
-        end(`timeout after ${spec.timeoutMs / 1000}s: process group ended`);
+        // A program that waits at its gate without having asked there waits for ever.
+        const silent = asked?.() === false ? neverAsked : "";
+        end(`timeout after ${spec.timeoutMs / 1000}s: process group ended${silent}`);
       }, spec.timeoutMs);
     };
-    if (gate)
-      watchGate(child.stdio[GATE_FD] as Duplex | null, gate, {
-        running: () => !finished && !ending,
-        startClock,
-        // Like a failure to record the process: it must not run on unrecorded.
-        fail: (error) => {
-          spawnError = `the harness could not record the replicate's turn: ${error.message}`;
-          end(spawnError);
-        },
-      });
-    else startClock();
+    const asked = gate
+      ? watchGate(child.stdio[GATE_FD] as Duplex | null, gate, {
+          running: () => !finished && !ending,
+          startClock,
+          // Like a failure to record the process: it must not run on unrecorded.
+          fail: (error) => {
+            spawnError = `the harness could not record the replicate's turn: ${error.message}`;
+            end(spawnError);
+          },
+        })
+      : null;
+    if (!gate) startClock();
     const onAbort = () => {
       aborted = true;
       end("stopped by the harness: process group ended");
@@ -236,6 +243,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         truncated: log.truncated,
         spawnError,
         ...(gate && turnAt === null && !aborted && !timedOut ? { beforeTurn: true } : {}),
+        ...(gate && !aborted && !timedOut && asked?.() === false ? { neverAsked: true } : {}),
       });
     };
 
@@ -258,16 +266,20 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   });
 }
 
+const neverAsked =
+  "; it never asked at its gate: with `overlap: true` the program writes a byte to the descriptor AR_GATE names, then reads one";
+
 /**
  * Lets the command through its gate once it has asked (a byte) and its turn has come;
- * `startClock` runs at the turn. Bytes after the first ask, and a socket the command
- * closed, change nothing: the harness holds the socket until the command ends.
+ * `startClock` runs at the turn. Bytes after the first ask change nothing. Letting it
+ * through also ends the harness's side, so that nothing of the gate keeps it alive.
+ * Returns whether it has asked.
  */
 function watchGate(
   socket: Duplex | null,
   gate: Gate,
   on: { running: () => boolean; startClock: () => void; fail: (error: Error) => void },
-): void {
+): () => boolean {
   const { running, startClock } = on;
   let asked = false;
   let turned = false;
@@ -275,23 +287,29 @@ function watchGate(
   const pass = () => {
     if (passed || !asked || !turned || !running()) return;
     passed = true;
-    socket?.write("1");
+    // Nothing more is read from it: a program that floods the gate floods itself.
+    socket?.end("1", () => socket.destroy());
     gate.onPass();
   };
   socket?.on("error", () => undefined);
-  socket?.on("data", () => {
+  socket?.once("data", () => {
     asked = true;
+    socket.pause();
     pass();
   });
-  gate.turn.then(
-    () => {
-      if (!running()) return;
-      turned = true;
-      startClock();
-      pass();
-    },
-    (error: Error) => on.fail(error),
-  );
+  void gate.turn.then(() => {
+    if (!running()) return;
+    try {
+      gate.onTurn();
+    } catch (error) {
+      on.fail(error as Error);
+      return;
+    }
+    turned = true;
+    startClock();
+    pass();
+  });
+  return () => asked;
 }
 
 interface Writer {

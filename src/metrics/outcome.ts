@@ -78,10 +78,10 @@ export function classify(
   if (proc.signal) return result("crash", `killed by ${proc.signal}${suffix(lastLine(log))}`);
   if (proc.exitCode !== 0)
     return result("crash", `exit code ${proc.exitCode}${suffix(lastLine(log))}`);
-  if (proc.beforeTurn)
+  if (proc.beforeTurn || proc.neverAsked)
     return result(
       "crash",
-      "it ended before its turn on the slot, so it worked beside another replicate: with `overlap: true` the run command must wait at AR_GATE before its timed work (README, Overlap), or set `overlap: false`",
+      `${proc.beforeTurn ? "it ended before its turn on the slot, so it worked beside another replicate" : "it never asked at its gate, so it may have worked beside another replicate"}: with \`overlap: true\` the run command must wait at AR_GATE before its timed work (README, Overlap), or set \`overlap: false\``,
     );
   const problem = task.metric.parser === "summary" ? summaryProblem(log, task.metric.name) : null;
   if (problem) return result("bad_metric", problem);

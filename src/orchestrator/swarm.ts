@@ -10,7 +10,9 @@ import {
   diffHash,
   type IncumbentWatch,
   type InFlight,
+  isUnreachable,
   type LineHead,
+  type PromotionJob,
   refuseOtherTask,
   retry,
   SwarmClient,
@@ -48,6 +50,8 @@ export interface SwarmChoice {
   hardwareClass?: string;
   /** The git remote as this host reaches it, when not the one `swarm init` recorded. */
   remote?: string;
+  /** The task's stages this host can run (promotions go to such hosts); all when left out. */
+  stages?: string[];
 }
 
 /** The task file's hash: every host of a swarm runs the same one. */
@@ -105,6 +109,8 @@ export class SwarmLink {
   failure: string | null = null;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
+  /** Promotions this host holds (their leases are renewed with the heartbeat). */
+  private readonly promoting = new Set<number>();
 
   private constructor(
     private readonly client: SwarmClient,
@@ -117,6 +123,10 @@ export class SwarmLink {
     head: LineHead,
     private readonly emit: Emit,
     private readonly signal: AbortSignal,
+    /** The stages this host can run; promotions to the others go to other hosts. */
+    readonly stages: readonly string[],
+    /** Every how many line versions the head is promoted, and to which stage; null: never. */
+    private readonly promotion: { every: number; stage: string } | null,
   ) {
     this.head = head;
   }
@@ -133,7 +143,9 @@ export class SwarmLink {
     run: RunRow;
     slots: number;
     gpusPerReplicate: number;
+    /** The stages this host can run. */
     stages: string[];
+    promotion: { every: number; stage: string } | null;
     emit: Emit;
     signal: AbortSignal;
   }): Promise<SwarmLink> {
@@ -164,6 +176,8 @@ export class SwarmLink {
         head,
         options.emit,
         options.signal,
+        options.stages,
+        options.promotion,
       );
       try {
         await link.start();
@@ -253,6 +267,7 @@ export class SwarmLink {
     every((LEASE_S * 1000) / 5, async () => {
       await this.client.heartbeat();
       for (const id of this.claims.values()) await this.client.renew(id, LEASE_S);
+      for (const id of this.promoting) await this.client.renewPromotion(id, LEASE_S);
     });
     every(2_000, async () => {
       this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
@@ -386,10 +401,39 @@ export class SwarmLink {
     const claim = this.claims.get(keep.id);
     const moved = await this.retry(() => this.client.advance(this.head.version, upload, claim));
     if (moved.ok) this.claims.delete(keep.id);
+    // Every N versions of the line, its head is tried at the next stage by a host that can.
+    const promotion = this.promotion;
+    if (moved.ok && promotion && moved.version % promotion.every === 0)
+      await this.retry(() => this.client.requestPromotion(promotion.stage, moved.version));
     // The head as it is now (the watch may lag): this keep, or the one that came first.
     const now = await this.retry(() => this.client.line());
     if (now && now.version >= this.head.version) this.head = now;
     return moved;
+  }
+
+  /**
+   * A promotion this host can run on `commit` (its incumbent, the head it stands on), taken
+   * with a lease; null when there is none, or the database is away (asked again later).
+   */
+  async takePromotion(commit: string): Promise<PromotionJob | null> {
+    if (!this.promotion || !this.stages.includes(this.promotion.stage)) return null;
+    try {
+      const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
+      if (job) this.promoting.add(job.id);
+      return job;
+    } catch (error) {
+      if (isUnreachable(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Records a promotion's end (its transfer table, or why it failed) for every host. */
+  async finishPromotion(
+    job: PromotionJob,
+    end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
+  ): Promise<void> {
+    await this.retry(() => this.client.finishPromotion(job.id, end));
+    this.promoting.delete(job.id);
   }
 
   /** Queues a finished trial for its push and upload (done in the background, in order). */

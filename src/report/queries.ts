@@ -20,20 +20,22 @@ export interface SlotSpan {
 }
 
 /**
- * Every replicate of a run that got a slot, in start order. Where the ledger records
+ * Every replicate of a run that ran on a slot, in start order. Where the ledger records
  * when a queued job really started (SLURM), the bar starts there, not at submission.
  */
 export function slotSpans(db: Db, runId: number): SlotSpan[] {
-  const start = hasColumn(db, "replicates", "running_at")
-    ? "COALESCE(r.running_at, r.started_at)"
-    : "r.started_at";
+  const running = hasColumn(db, "replicates", "running_at");
+  const start = running ? "COALESCE(r.running_at, r.started_at)" : "r.started_at";
+  // One that never ran (a queued job cancelled, a replicate that waited for its turn beside
+  // another and was stopped) held no slot; ledgers from before running_at keep their rows.
+  const ran = running ? "AND NOT (r.running_at IS NULL AND COALESCE(r.duration_ms, 0) = 0)" : "";
   return db
     .prepare(
       `SELECT r.slot AS slot, t.n AS n, r.idx AS idx, ${start} AS startedAt,
          r.finished_at AS finishedAt, r.duration_ms AS durationMs, r.outcome AS outcome,
          t.verdict AS verdict
        FROM replicates r JOIN trials t ON t.id = r.trial_id
-       WHERE t.run_id = ? AND r.slot IS NOT NULL
+       WHERE t.run_id = ? AND r.slot IS NOT NULL ${ran}
        ORDER BY startedAt, r.id`,
     )
     .all(runId) as SlotSpan[];

@@ -4,6 +4,7 @@ import { formatSeconds } from "../util/units.js";
 import { formatTransfer } from "./transfer.js";
 
 interface SlotState {
+  slot: string;
   n: number;
   title: string;
   startedAt: number;
@@ -64,7 +65,8 @@ export function createTerminalDisplay(
     if (!live) return;
     const width = out.columns ?? 100;
     const lines = [`best ${metric} ${fmtMetric(best)} · ${trials} trials · ${kept} kept`];
-    for (const [id, s] of slots) {
+    for (const s of slots.values()) {
+      const id = s.slot;
       const elapsed = (Date.now() - s.startedAt) / 1000;
       if (s.queued) {
         lines.push(`${id.padEnd(6)} #${s.n} queued for ${formatSeconds(elapsed)}  ${s.title}`);
@@ -137,8 +139,10 @@ export function createTerminalDisplay(
       case "proposal":
         if (!live) print(`#${event.n} proposed: ${event.title}`);
         break;
+      // Keyed by replicate: with overlap, one waits on a slot beside the one that runs.
       case "replicate-start":
-        slots.set(event.slot, {
+        slots.set(`${event.n}.${event.idx}`, {
+          slot: event.slot,
           n: event.n,
           title: event.title,
           startedAt: event.startedAt,
@@ -146,18 +150,19 @@ export function createTerminalDisplay(
           queued: true,
         });
         if (live) refresh();
-        else print(`#${event.n} replicate ${event.idx} running on ${event.slot}`);
         break;
-      case "replicate-running":
-        for (const s of slots.values())
-          if (s.n === event.n) {
-            s.queued = false;
-            s.startedAt = event.at;
-          }
+      case "replicate-running": {
+        const s = slots.get(`${event.n}.${event.idx}`);
+        if (s) {
+          s.queued = false;
+          s.startedAt = event.at;
+        }
         if (live) refresh();
+        else if (s) print(`#${event.n} replicate ${event.idx} running on ${s.slot}`);
         break;
+      }
       case "replicate-end":
-        slots.delete(event.slot);
+        slots.delete(`${event.n}.${event.idx}`);
         if (live) refresh();
         break;
       case "trial-end": {

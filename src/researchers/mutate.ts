@@ -45,12 +45,14 @@ export function createMutateResearcher(config?: Pick<ResearcherConfig, "params">
     const dims = found.dimensions;
     if (request.reconcile) return reapplyEdits(request, dims);
     const tried = triedOnParent(request);
+    // Trials proposed ahead (lookahead, overlap) run beside this one: not the same change twice.
+    const running = new Set(request.inFlight ?? []);
     const rng = new Random(mixSeed(request.seed, request.trial));
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const edits = pickEdits(dims, rng);
       if (edits.length === 0) continue;
       const title = editsTitle(edits);
-      if (tried.has(title) || request.triedElsewhere?.has(title)) continue;
+      if (tried.has(title) || running.has(title) || request.triedElsewhere?.has(title)) continue;
       applyEdits(request.worktree, edits);
       return {
         ok: true,

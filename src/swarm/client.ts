@@ -11,6 +11,14 @@ import {
   type SwarmTaskRow,
   TASK_SELECT,
 } from "./migrations.js";
+import {
+  finishPromotion,
+  promotionsOf,
+  renewPromotion,
+  requestPromotion,
+  type SwarmPromotion,
+  takePromotion,
+} from "./promotions.js";
 import { doctor, type SwarmProblem, type SwarmStatus, status } from "./status.js";
 import { exactText } from "./text.js";
 import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
@@ -142,6 +150,34 @@ export class SwarmClient {
   /** The line's head: the code every host builds on (null before init recorded it). */
   line(): Promise<LineHead | null> {
     return lineHead(this.db);
+  }
+
+  /** Asks for the line's head, at `version`, to be tried at `stage`; false if asked already or moved on. */
+  requestPromotion(stage: string, version: number): Promise<boolean> {
+    return requestPromotion(this.db, stage, version);
+  }
+
+  /** Takes the oldest promotion no one holds of one of `stages` on `commit`, with a lease. */
+  takePromotion(stages: readonly string[], commit: string, leaseS: number) {
+    return takePromotion(this.db, stages, commit, leaseS);
+  }
+
+  /** Extends a promotion's lease; false when this host no longer holds it. */
+  renewPromotion(id: number, leaseS: number): Promise<boolean> {
+    return renewPromotion(this.db, id, leaseS);
+  }
+
+  /** Records a held promotion's end and its transfer table; false when not held. */
+  finishPromotion(
+    id: number,
+    end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
+  ): Promise<boolean> {
+    return finishPromotion(this.db, id, end);
+  }
+
+  /** Every promotion, newest first. */
+  promotions(): Promise<SwarmPromotion[]> {
+    return promotionsOf(this.db);
   }
 
   /**

@@ -1,3 +1,5 @@
+import { PROMOTION_FUNCTIONS } from "./promotions.js";
+
 /**
  * Every write a host makes, as SQL functions that run with the swarm owner's rights
  * (SECURITY DEFINER) and name the host by `session_user`, the role it logged in as, which
@@ -223,4 +225,5 @@ export const HOST_FUNCTIONS = [
   "swarm.release(bigint)",
   "swarm.cas_incumbent(text, bigint, bigint)",
   "swarm.advance_line(bigint, bigint)",
+  ...PROMOTION_FUNCTIONS,
 ] as const;

@@ -3,6 +3,7 @@ import type { SwarmConnection } from "./connection.js";
 import { FUNCTIONS } from "./functions.js";
 import { grantsSql } from "./grants.js";
 import { LINE_SQL, startLine } from "./line.js";
+import { PROMOTIONS_SQL } from "./promotions.js";
 import { TABLES } from "./schema.js";
 import type { SwarmTask } from "./types.js";
 
@@ -15,6 +16,8 @@ export const MIGRATIONS: readonly string[] = [
   TABLES + FUNCTIONS,
   // v2: the line, the code every host builds on.
   LINE_SQL,
+  // v3: promotions of the line's head to larger stages, run by hosts that can.
+  PROMOTIONS_SQL,
 ];
 
 /** What `init` did. */

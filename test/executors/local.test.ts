@@ -151,6 +151,57 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     expect(outcome.reason).toContain("ended before its turn on the slot");
   });
 
+  it("one that waits at the gate without asking runs into its timeout, which says so", async () => {
+    const { executor, spec } = harness();
+    const read = `${process.execPath} -e "require('fs').readSync(3, Buffer.alloc(1))"`;
+    const r = await executor.run({ ...spec("a", { timeoutMs: 1000 }), command: read });
+    expect(r.process.timedOut).toBe(true);
+    expect(readFileSync(spec("a").logPath, "utf8")).toContain("it never asked at its gate");
+  });
+
+  it("closes its side once it lets a program through: a socket left open keeps nothing alive", async () => {
+    const { executor, spec } = harness();
+    const open = `${process.execPath} -e "const s = new (require('net').Socket)({ fd: 3, readable: true, writable: true }); s.once('data', () => console.log('let through')); s.write('r')"`;
+    const r = await executor.run({ ...spec("a", { timeoutMs: 5000 }), command: open });
+    expect(r.process).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(readFileSync(spec("a").logPath, "utf8")).toContain("let through");
+  });
+
+  it("one that ends without ever asking at its gate is a crash that says why, even alone", async () => {
+    const { executor, spec } = harness();
+    const r = await executor.run({ ...spec("a"), command: "echo ---; echo 'score: 1'" });
+    expect(r.process).toMatchObject({ exitCode: 0, neverAsked: true });
+    const metric = {
+      name: "score",
+      goal: "minimize" as const,
+      parser: "summary" as const,
+      pattern: null,
+    };
+    const outcome = classify(r.process, "---\nscore: 1\n", {
+      metric,
+      secondary: [],
+      constraints: [],
+    });
+    expect(outcome.reason).toContain("it never asked at its gate");
+  });
+
+  it("crashes before a turn say nothing of the card: no GPU slot is set aside for them", async () => {
+    const dir = tempDir();
+    const executor = createLocalExecutor(localSlots({ gpus: ["0", "1"] }));
+    const base = harness().spec;
+    const spec = (name: string, o: { work?: number } = {}) => ({ ...base(name, o), cwd: dir });
+    const a = executor.run(spec("a", { work: 2500 }));
+    const b = executor.run(spec("b", { work: 2500 }));
+    await new Promise((r) => setTimeout(r, 800));
+    // Each placed beside a or b, each crashing at once, three in a row.
+    for (const n of ["c", "d", "e"]) {
+      const r = await executor.run({ ...spec(n), command: "exit 1" });
+      expect(r.process.beforeTurn).toBe(true);
+    }
+    await Promise.all([a, b]);
+    expect(executor.setAside()).toEqual([]);
+  });
+
   it("one that ends before its turn frees its place for the next", async () => {
     const { executor, spec, at } = harness();
     const a = executor.run(spec("a", { work: 1500 }));

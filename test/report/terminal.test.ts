@@ -84,6 +84,26 @@ describe("the terminal display", () => {
     display.close();
   });
 
+  it("with overlap, shows the replicate that waits on a slot beside the one that runs", () => {
+    const out = capture();
+    const display = createTerminalDisplay(out.stream, true);
+    display.emit(events[0]!);
+    const start = { type: "replicate-start" as const, idx: 0, slot: "gpu0", budget: 60 };
+    display.emit({ ...start, n: 1, title: "LR up", startedAt: Date.now() - 30_000 });
+    display.emit({ type: "replicate-running", n: 1, idx: 0, at: Date.now() - 30_000 });
+    display.emit({ ...start, n: 2, title: "LR down", startedAt: Date.now() - 5000 });
+    const block = out.text().split("best ").at(-1)!;
+    expect(block).toMatch(/gpu0 {3}#1 .* 30s\/1m0s {2}LR up\n/);
+    expect(block).toMatch(/gpu0 {3}#2 queued for 5s {2}LR down\n$/);
+    // The one that ran ends; the other, now running, stays.
+    display.emit({ type: "replicate-end", n: 1, idx: 0, slot: "gpu0", outcome: "ok", metric: 1 });
+    display.emit({ type: "replicate-running", n: 2, idx: 0, at: Date.now() });
+    const after = out.text().split("best ").at(-1)!;
+    expect(after).not.toContain("#1 ");
+    expect(after).toMatch(/gpu0 {3}#2 .* 0s\/1m0s {2}LR down\n$/);
+    display.close();
+  });
+
   it("elsewhere, prints one plain line per event and no escape codes", () => {
     const out = capture();
     const display = createTerminalDisplay(out.stream, false);

@@ -181,6 +181,16 @@ describe("the mutate researcher", () => {
     expect(result.ok).toBe(false);
   });
 
+  it("does not propose a change that is in flight (trials proposed ahead run beside it)", async () => {
+    const root = makeRepo({ "train.py": "USE_BIAS = False\n", "prepare.py": "x = 1\n" });
+    const req = await request(root, 1);
+    const result = await createMutateResearcher().propose({
+      ...req,
+      inFlight: ["USE_BIAS False → True"],
+    });
+    expect(result.ok).toBe(false);
+  });
+
   it("says plainly when there is nothing to change", async () => {
     const root = makeRepo({ "train.py": "print('no parameters')\n", "prepare.py": "LR = 1\n" });
     const result = await createMutateResearcher().propose(await request(root, 1));

@@ -3,7 +3,7 @@ import { monotonic } from "../../util/clock.js";
 import { processStartTime } from "../../util/proc.js";
 import type { RunContext } from "../context.js";
 import { carriedWins, runTrial, type TrialJob } from "../trial/trial.js";
-import { promote } from "./promote.js";
+import { promote, promoteJob } from "./promote.js";
 
 /** Rules that end a run from what its trials show, kept with the run. */
 export interface Stops {
@@ -89,12 +89,14 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       .then((outcome) => {
         fatal ??= outcome.fatal;
         if (outcome.follow) follows.push(outcome.follow);
-        // Every N keeps, the incumbent is tried at the next stage of the ladder.
+        // Every N keeps, the incumbent is tried at the next stage of the ladder (in a swarm,
+        // every N versions of the line, by a host that can run that stage).
         if (
           outcome.trial.verdict === "keep" &&
           !outcome.trial.baseline &&
           promoteEvery &&
-          ctx.task.stages.length > 1
+          ctx.task.stages.length > 1 &&
+          !ctx.swarm
         )
           if (keeps() % promoteEvery === 0) track(promote(ctx).then(() => undefined));
       })
@@ -159,6 +161,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   // built on the old head; wins the line refused meanwhile are carried onto it after.
   const swarm = ctx.swarm;
   let adopting: Promise<void> | null = null;
+  let promoting = false;
 
   try {
     for (;;) {
@@ -167,6 +170,17 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
       if (swarm && baselineKept && !halted) follows.push(...(await carriedWins(ctx)));
+      // A promotion the swarm asks for, on the head this host stands on, runs beside trials.
+      const head = ledger.incumbent(run.id)?.commit;
+      const job = swarm && head && !halted && !promoting ? await swarm.takePromotion(head) : null;
+      if (job) {
+        promoting = true;
+        track(
+          promoteJob(ctx, job).finally(() => {
+            promoting = false;
+          }),
+        );
+      }
       while (!halted && pool.size < capacity) {
         if (swarm && baselineKept) {
           if (adopting) break;

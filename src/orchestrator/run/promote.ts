@@ -4,6 +4,7 @@ import { mean, pool, sd } from "../../judge/stats.js";
 import { promotions, type TransferRow, type TransferTable } from "../../ledger/promotions.js";
 import type { TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
+import type { PromotionJob } from "../../swarm/index.js";
 import { writeJson } from "../../util/fs.js";
 import { paths } from "../../workspace/layout.js";
 import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../../workspace/worktree.js";
@@ -163,6 +164,28 @@ function transferTable(
     test: { spread, from, tolerance },
     rows,
   };
+}
+
+/**
+ * A promotion the swarm asked for and this host took: run here, its transfer table (or
+ * why it failed) recorded in the swarm for every host. One stopped midway is left to its
+ * lease, which lapses so that another host, or this one resumed, takes it again.
+ */
+export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<void> {
+  ctx.emit({
+    type: "notice",
+    text: `swarm: promoting the line's version ${job.version} to ${job.stage}, as the swarm asked`,
+  });
+  let table: TransferTable;
+  try {
+    table = await promote(ctx, job.stage);
+  } catch (error) {
+    if (ctx.signal.aborted) return;
+    const reason = (error as Error).message;
+    await ctx.swarm!.finishPromotion(job, { state: "failed", transfer: null, reason });
+    throw error;
+  }
+  await ctx.swarm!.finishPromotion(job, { state: "done", transfer: table, reason: null });
 }
 
 /** `autoresearch promote`: the transfer table of a run's kept changes at a larger stage. */

@@ -115,7 +115,14 @@ export async function recover(
     // One just ended may have printed its result already, on its way out; that is only
     // certain with the summary parser (a block printed once, at the end): the others take
     // the last match, which mid-training may be a progress line.
-    if ((!ended || task.metric.parser === "summary") && readBack(task, ledger, replicate)) {
+    // With overlap, a local replicate whose turn had not come waited beside another: what
+    // it printed since (the orchestrator gone) was not measured on a slot of its own.
+    const waiting = task.overlap && !jobId && replicate.runningAt === null;
+    if (
+      !waiting &&
+      (!ended || task.metric.parser === "summary") &&
+      readBack(task, ledger, replicate)
+    ) {
       recovered++;
       continue;
     }
@@ -129,8 +136,8 @@ export async function recover(
       logBytes: null,
       logTail: null,
       // Until its last output, not until now: the time the orchestrator was down is no
-      // GPU time (the budget counts it).
-      durationMs: lastOutput(replicate),
+      // GPU time (the budget counts it); one that waited for its turn held no slot.
+      durationMs: waiting ? 0 : lastOutput(replicate),
     });
   }
   let interrupted = 0;
@@ -211,7 +218,7 @@ function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean 
     signal: null,
     logBytes: capped.bytes,
     logTail: logTail(read.text),
-    durationMs: read.mtimeMs - (replicate.runningAt ?? replicate.startedAt),
+    durationMs: Math.round(read.mtimeMs - (replicate.runningAt ?? replicate.startedAt)),
     endedAt: read.mtimeMs,
   });
   return true;

@@ -14,6 +14,7 @@ import {
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { withoutPassword } from "../../swarm/index.js";
+import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
 import { TASK_FILE } from "../../workspace/layout.js";
 import type { EditRules } from "../../workspace/scope.js";
@@ -129,7 +130,11 @@ export async function finishSession(
       run,
       slots: ctx.executor.slots.length,
       gpusPerReplicate: ctx.task.resources.gpus,
-      stages: ctx.task.stages.map((s) => s.name),
+      stages: hostStages(ctx.task, swarm.stages),
+      promotion:
+        ctx.task.promoteEvery && ctx.task.stages.length > 1
+          ? { every: ctx.task.promoteEvery, stage: ctx.task.stages[1]!.name }
+          : null,
       emit: options.emit,
       signal: options.signal,
     });
@@ -145,6 +150,21 @@ export async function finishSession(
     ),
   );
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
+}
+
+/**
+ * The stages a host can run: those `--stages` names (the search stage always, since every
+ * host searches), or all of the task's. An unknown name is refused, with the task's listed.
+ */
+export function hostStages(task: Task, named: string[] | undefined): string[] {
+  const all = task.stages.map((s) => s.name);
+  if (!named) return all;
+  const unknown = named.find((n) => !all.includes(n));
+  if (unknown !== undefined)
+    throw new UsageError(
+      `--stages: the task has no stage "${unknown}"; its stages are ${all.join(", ")} (the task file's \`stages\`)`,
+    );
+  return all.filter((n, i) => i === 0 || named.includes(n));
 }
 
 /**

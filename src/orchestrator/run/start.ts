@@ -30,6 +30,7 @@ import { SwarmLink } from "../swarm.js";
 import { DEFAULT_STOPS } from "./loop.js";
 import {
   finishSession,
+  hostStages,
   researcherHeader,
   researchersFor,
   type SessionOptions,
@@ -100,6 +101,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       throw new WorkspaceError(
         `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
       );
+    if (options.swarm) hostStages(task, options.swarm.stages);
     // A swarm's hosts all start from the commit its init pushed.
     const base = options.swarm
       ? await SwarmLink.preflight(
