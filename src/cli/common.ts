@@ -168,23 +168,39 @@ export function swarmFlags(command: Command): Command {
     .option(
       "--swarm-remote <url>",
       "with --swarm: the swarm's git remote as this host reaches it (default: the one swarm init recorded)",
+    )
+    .option(
+      "--stages <list>",
+      "with --swarm: the task's stages this host can run, such as d12,d24; promotions go to hosts that can (default: all)",
     );
 }
 
 /** What the swarm flags chose, as run's and resume's options (none without --swarm). */
-export function swarmOption(o: { swarm?: string; hardwareClass?: string; swarmRemote?: string }): {
+export function swarmOption(o: {
+  swarm?: string;
+  hardwareClass?: string;
+  swarmRemote?: string;
+  stages?: string;
+}): {
   swarm?: SwarmChoice;
 } {
   if (!o.swarm) {
-    if (o.hardwareClass || o.swarmRemote)
-      throw new UsageError("--hardware-class and --swarm-remote go with --swarm <url>");
+    if (o.hardwareClass || o.swarmRemote || o.stages)
+      throw new UsageError("--hardware-class, --swarm-remote and --stages go with --swarm <url>");
     return {};
   }
+  const stages = o.stages
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (o.stages !== undefined && !stages?.length)
+    throw new UsageError("--stages: give stage names of the task, such as d12,d24");
   return {
     swarm: {
       url: databaseUrl("--swarm", o.swarm),
       ...(o.hardwareClass ? { hardwareClass: o.hardwareClass } : {}),
       ...(o.swarmRemote ? { remote: o.swarmRemote } : {}),
+      ...(stages ? { stages } : {}),
     },
   };
 }

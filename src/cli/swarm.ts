@@ -3,8 +3,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { SwarmError } from "../errors.js";
+import type { TransferTable } from "../ledger/promotions.js";
 import { initSwarm, remoteRef } from "../orchestrator/index.js";
-import { redactUrl, SwarmClient, type SwarmProblem, setupSql } from "../swarm/index.js";
+import {
+  redactUrl,
+  SwarmClient,
+  type SwarmProblem,
+  type SwarmPromotion,
+  setupSql,
+} from "../swarm/index.js";
 import { loadTask } from "../task/load.js";
 import { TASK_FILE } from "../workspace/layout.js";
 import { checkClean } from "../workspace/repo.js";
@@ -93,14 +100,15 @@ export function registerSwarm(program: Command): void {
         applicationName: "autoresearch status",
       });
       try {
-        const [status, line, flying] = await Promise.all([
+        const [status, line, flying, promotions] = await Promise.all([
           client.status(),
           client.line(),
           client.inFlight(),
+          client.promotions(),
         ]);
         if (o.json) {
           process.stdout.write(
-            `${JSON.stringify({ ...status, line, inFlight: flying }, null, 2)}\n`,
+            `${JSON.stringify({ ...status, line, inFlight: flying, promotions }, null, 2)}\n`,
           );
           return;
         }
@@ -114,7 +122,7 @@ export function registerSwarm(program: Command): void {
         out.push("hosts:");
         for (const h of status.hosts)
           out.push(
-            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  slots ${h.slots}  trials ${h.trials}  keeps ${h.keeps}  $${h.costUsd.toFixed(2)}  running ${h.inFlight}`,
+            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  slots ${h.slots}  stages ${h.stages.join(",")}  trials ${h.trials}  keeps ${h.keeps}  $${h.costUsd.toFixed(2)}  running ${h.inFlight}`,
           );
         if (status.hosts.length === 0) out.push("  none yet");
         out.push("best per hardware class:");
@@ -125,11 +133,27 @@ export function registerSwarm(program: Command): void {
         if (status.best.length === 0) out.push("  none yet");
         if (flying.length) out.push("running now:");
         for (const c of flying) out.push(`  ${c.host}: ${c.title ?? "(untitled)"}`);
+        if (promotions.length) out.push("promotions:");
+        for (const p of promotions.slice(0, 10)) out.push(`  ${promotionLine(p)}`);
         process.stdout.write(`${out.join("\n")}\n`);
       } finally {
         await client.close();
       }
     });
+}
+
+/** A promotion in one line: what, where it stands, and its transfer table's gist. */
+function promotionLine(p: SwarmPromotion): string {
+  const what = `line v${p.version} (${p.commit.slice(0, 12)}) at ${p.stage}`;
+  const t = p.transfer as TransferTable | null;
+  if (p.state === "done" && t) {
+    const moves = t.rows.filter((r) => r.transfers !== null);
+    const held = moves.filter((r) => r.transfers).length;
+    const stacked = t.stacked === null ? "—" : Number(t.stacked.toPrecision(4));
+    return `${what}: done by ${p.host}; stacked ${stacked} on ${t.metric} over the baseline, ${held} of ${moves.length} changes transfer`;
+  }
+  if (p.state === "failed") return `${what}: failed on ${p.host}: ${p.reason ?? ""}`;
+  return `${what}: ${p.state === "running" ? `running on ${p.host}` : `pending (asked by ${p.requestedBy})`}`;
 }
 
 /** Trials whose commit the remote does not hold under the trial's ref. */

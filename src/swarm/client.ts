@@ -7,6 +7,7 @@ import {
   fromTaskRow,
   type InitResult,
   initSwarm,
+  MIGRATIONS,
   refuseOtherTask,
   type SwarmTaskRow,
   TASK_SELECT,
@@ -88,6 +89,15 @@ export class SwarmClient {
    */
   async join(host: HostInfo): Promise<string> {
     refuseOtherTask(await this.task(), host, this.where);
+    // A schema older than this host's code lacks functions it calls.
+    const [row] = await this.db.query<{ v: number }>(
+      "reading the schema's version",
+      "SELECT coalesce(max(version), 0)::integer AS v FROM swarm.migrations",
+    );
+    if (row!.v < MIGRATIONS.length)
+      throw new SwarmError(
+        `the swarm's database ${this.where} has schema version ${row!.v}, older than this autoresearch's ${MIGRATIONS.length}: its owner runs \`autoresearch swarm init\` again (with --hosts-role) to bring it up to date`,
+      );
     const a = await this.db.call<{ host: string }>("join", "join_host", [
       host.taskHash,
       exactText("the host's hardware class", host.hardwareClass),

@@ -76,7 +76,7 @@ DECLARE n integer;
 BEGIN
   PERFORM swarm.require_host();
   IF p_state NOT IN ('done', 'failed') THEN
-    RAISE EXCEPTION 'a promotion ends as done or failed, not %', p_state USING ERRCODE = 'AR001';
+    RAISE EXCEPTION 'a promotion ends as done or failed, not %', p_state USING ERRCODE = '22023';
   END IF;
   UPDATE swarm.promotions SET state = p_state, transfer = p_transfer, reason = p_reason,
     finished_at = now(), lease_until = NULL

@@ -130,11 +130,14 @@ export interface SwarmTask {
   login(host: string): { url: string; env: Record<string, string> };
 }
 
-/** Runs `swarm init` on a fresh quadratic task, with a `git daemon` remote. */
-export async function initSwarmTask(swarm: SwarmFixture): Promise<SwarmTask> {
+/** Runs `swarm init` on a fresh quadratic task (or its `yaml`), with a `git daemon` remote. */
+export async function initSwarmTask(
+  swarm: SwarmFixture,
+  options: { yaml?: string } = {},
+): Promise<SwarmTask> {
   const daemon = await startGitDaemon();
   const remote = daemon.bare("task.git");
-  const origin = quadraticTask();
+  const origin = quadraticTask(options.yaml ? { yaml: options.yaml } : {});
   const init = await runCli([
     ...["swarm", "init", "-C", origin, "--database", swarm.ownerUrl],
     ...["--remote", remote, "--hosts-role", "swarm_hosts"],

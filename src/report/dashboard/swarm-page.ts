@@ -14,11 +14,12 @@ const LATEST = 50;
 export async function swarmPage(client: SwarmClient): Promise<string> {
   let body: string;
   try {
-    const [status, line, flying, history] = await Promise.all([
+    const [status, line, flying, history, promotions] = await Promise.all([
       client.status(),
       client.line(),
       client.inFlight(),
       client.history({ withDiffs: false }),
+      client.promotions(),
     ]);
     const td = (x: unknown, cls = "") => `<td${cls ? ` class="${cls}"` : ""}>${escapeHtml(x)}</td>`;
     const table = (head: string[], rows: string[], empty: string) =>
@@ -50,6 +51,7 @@ export async function swarmPage(client: SwarmClient): Promise<string> {
           "state",
           "class",
           "slots",
+          "stages",
           "trials",
           "keeps",
           "spend",
@@ -58,7 +60,7 @@ export async function swarmPage(client: SwarmClient): Promise<string> {
         ],
         status.hosts.map(
           (h) =>
-            `<tr>${td(h.name)}${td(h.alive ? "alive" : "silent")}${td(h.hardwareClass)}${td(h.slots, "num")}${td(h.trials, "num")}${td(h.keeps, "num")}${td(`$${h.costUsd.toFixed(2)}`, "num")}${td(h.inFlight, "num")}${td(fmtTime(h.lastSeen))}</tr>`,
+            `<tr>${td(h.name)}${td(h.alive ? "alive" : "silent")}${td(h.hardwareClass)}${td(h.slots, "num")}${td(h.stages.join(", "))}${td(h.trials, "num")}${td(h.keeps, "num")}${td(`$${h.costUsd.toFixed(2)}`, "num")}${td(h.inFlight, "num")}${td(fmtTime(h.lastSeen))}</tr>`,
         ),
         "No host has joined yet.",
       ),
@@ -69,6 +71,20 @@ export async function swarmPage(client: SwarmClient): Promise<string> {
           (c) => `<tr>${td(c.host)}${td(c.title ?? "(untitled)")}${td(fmtTime(c.claimedAt))}</tr>`,
         ),
         "Nothing runs now.",
+      ),
+      "<h2>Promotions</h2>",
+      table(
+        ["line version", "commit", "stage", "state", "host", "stacked", "changes that transfer"],
+        promotions.map((p) => {
+          const t = p.transfer as {
+            stacked: number | null;
+            rows: { transfers: boolean | null }[];
+          } | null;
+          const judged = t?.rows.filter((r) => r.transfers !== null) ?? [];
+          const held = judged.filter((r) => r.transfers).length;
+          return `<tr>${td(p.version, "num")}${td(p.commit.slice(0, 12))}${td(p.stage)}${td(p.state === "failed" ? `failed: ${p.reason ?? ""}` : p.state)}${td(p.host ?? "")}${td(t ? fmtNumber(t.stacked) : "", "num")}${td(t ? `${held} of ${judged.length}` : "")}</tr>`;
+        }),
+        "No promotion asked for yet.",
       ),
       `<h2>Latest trials</h2>`,
       table(
