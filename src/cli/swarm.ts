@@ -134,7 +134,8 @@ export function registerSwarm(program: Command): void {
         if (flying.length) out.push("running now:");
         for (const c of flying) out.push(`  ${c.host}: ${c.title ?? "(untitled)"}`);
         if (promotions.length) out.push("promotions:");
-        for (const p of promotions.slice(0, 10)) out.push(`  ${promotionLine(p)}`);
+        for (const p of promotions.slice(0, 10))
+          out.push(`  ${promotionLine(p, line?.version ?? 0)}`);
         process.stdout.write(`${out.join("\n")}\n`);
       } finally {
         await client.close();
@@ -143,17 +144,21 @@ export function registerSwarm(program: Command): void {
 }
 
 /** A promotion in one line: what, where it stands, and its transfer table's gist. */
-function promotionLine(p: SwarmPromotion): string {
+function promotionLine(p: SwarmPromotion, lineVersion: number): string {
   const what = `line v${p.version} (${p.commit.slice(0, 12)}) at ${p.stage}`;
-  const t = p.transfer as TransferTable | null;
-  if (p.state === "done" && t) {
-    const moves = t.rows.filter((r) => r.transfers !== null);
+  // Written by a host: read as what it should be, not trusted to be it.
+  const t = p.transfer as Partial<TransferTable> | null;
+  if (p.state === "done") {
+    const rows = Array.isArray(t?.rows) ? t.rows : [];
+    const moves = rows.filter((r) => r?.transfers === true || r?.transfers === false);
     const held = moves.filter((r) => r.transfers).length;
-    const stacked = t.stacked === null ? "—" : Number(t.stacked.toPrecision(4));
-    return `${what}: done by ${p.host}; stacked ${stacked} on ${t.metric} over the baseline, ${held} of ${moves.length} changes transfer`;
+    const stacked = typeof t?.stacked === "number" ? Number(t.stacked.toPrecision(4)) : "—";
+    return `${what}: done by ${p.host}; stacked ${stacked} on ${t?.metric ?? "the metric"} over the baseline, ${held} of ${moves.length} changes transfer`;
   }
   if (p.state === "failed") return `${what}: failed on ${p.host}: ${p.reason ?? ""}`;
-  return `${what}: ${p.state === "running" ? `running on ${p.host}` : `pending (asked by ${p.requestedBy})`}`;
+  if (p.state === "running") return `${what}: running on ${p.host}`;
+  const past = p.version < lineVersion ? "; the line moved past it before a host could run it" : "";
+  return `${what}: pending (asked by ${p.requestedBy})${past}`;
 }
 
 /** Trials whose commit the remote does not hold under the trial's ref. */

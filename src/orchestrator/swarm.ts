@@ -110,7 +110,9 @@ export class SwarmLink {
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
-  private readonly promoting = new Set<number>();
+  private readonly heldJobs = new Set<number>();
+  /** Why this host takes no promotion any more (the database refused it), once said. */
+  private promotionsOff: string | null = null;
 
   private constructor(
     private readonly client: SwarmClient,
@@ -233,6 +235,7 @@ export class SwarmLink {
       (head) => {
         this.head = head;
         this.wake?.();
+        void this.askPromotion(head.version);
       },
       { known: this.head.version, onError: () => undefined },
     );
@@ -267,7 +270,14 @@ export class SwarmLink {
     every((LEASE_S * 1000) / 5, async () => {
       await this.client.heartbeat();
       for (const id of this.claims.values()) await this.client.renew(id, LEASE_S);
-      for (const id of this.promoting) await this.client.renewPromotion(id, LEASE_S);
+      for (const id of this.heldJobs)
+        if (!(await this.client.renewPromotion(id, LEASE_S))) {
+          this.heldJobs.delete(id);
+          this.emit({
+            type: "notice",
+            text: `swarm: the lease of promotion ${id} lapsed (the database was away too long) and another host may run it too; this host's table of it is kept in its own ledger only`,
+          });
+        }
     });
     every(2_000, async () => {
       this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
@@ -401,10 +411,7 @@ export class SwarmLink {
     const claim = this.claims.get(keep.id);
     const moved = await this.retry(() => this.client.advance(this.head.version, upload, claim));
     if (moved.ok) this.claims.delete(keep.id);
-    // Every N versions of the line, its head is tried at the next stage by a host that can.
-    const promotion = this.promotion;
-    if (moved.ok && promotion && moved.version % promotion.every === 0)
-      await this.retry(() => this.client.requestPromotion(promotion.stage, moved.version));
+    if (moved.ok) await this.askPromotion(moved.version);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
     const now = await this.retry(() => this.client.line());
     if (now && now.version >= this.head.version) this.head = now;
@@ -412,28 +419,67 @@ export class SwarmLink {
   }
 
   /**
-   * A promotion this host can run on `commit` (its incumbent, the head it stands on), taken
-   * with a lease; null when there is none, or the database is away (asked again later).
+   * Every N versions of the line, its head is tried at the next stage by a host that can.
+   * Any host that sees such a head asks (the database keeps one request), so a request is
+   * not lost with the host whose keep made it. A refusal is said, never fatal.
    */
-  async takePromotion(commit: string): Promise<PromotionJob | null> {
-    if (!this.promotion || !this.stages.includes(this.promotion.stage)) return null;
+  private async askPromotion(version: number): Promise<void> {
+    const promotion = this.promotion;
+    if (!promotion || version === 0 || version % promotion.every !== 0) return;
     try {
-      const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
-      if (job) this.promoting.add(job.id);
-      return job;
+      await this.client.requestPromotion(promotion.stage, version);
     } catch (error) {
-      if (isUnreachable(error)) return null;
-      throw error;
+      if (!isUnreachable(error)) this.promotionsRefused(error);
     }
   }
 
-  /** Records a promotion's end (its transfer table, or why it failed) for every host. */
+  private promotionsRefused(error: unknown): void {
+    if (this.promotionsOff) return;
+    this.promotionsOff = (error as Error).message;
+    this.emit({
+      type: "notice",
+      text: `swarm: promotions are off on this host: the database refused them (${this.promotionsOff})`,
+    });
+  }
+
+  /**
+   * A promotion this host can run on `commit` (its incumbent, the head it stands on), taken
+   * with a lease; null when there is none, or the database is away or refuses (said once).
+   */
+  async takePromotion(commit: string): Promise<PromotionJob | null> {
+    if (!this.promotion || !this.stages.includes(this.promotion.stage)) return null;
+    if (this.promotionsOff) return null;
+    try {
+      const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
+      if (job) this.heldJobs.add(job.id);
+      return job;
+    } catch (error) {
+      if (!isUnreachable(error)) this.promotionsRefused(error);
+      return null;
+    }
+  }
+
+  /** Hands a promotion back, pending again: this host no longer stands on its head. */
+  async releasePromotion(job: PromotionJob): Promise<void> {
+    this.heldJobs.delete(job.id);
+    await this.client.releasePromotion(job.id).catch(() => false);
+  }
+
+  /**
+   * Records a promotion's end (its transfer table, or why it failed) for every host;
+   * false when the database could not take it (away past a stop, or the lease was lost).
+   */
   async finishPromotion(
     job: PromotionJob,
     end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
-  ): Promise<void> {
-    await this.retry(() => this.client.finishPromotion(job.id, end));
-    this.promoting.delete(job.id);
+  ): Promise<boolean> {
+    this.heldJobs.delete(job.id);
+    try {
+      return await this.retry(() => this.client.finishPromotion(job.id, end));
+    } catch (error) {
+      if (this.signal.aborted || isUnreachable(error)) return false;
+      throw error;
+    }
   }
 
   /** Queues a finished trial for its push and upload (done in the background, in order). */

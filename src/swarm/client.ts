@@ -14,7 +14,9 @@ import {
 } from "./migrations.js";
 import {
   finishPromotion,
+  type PromotionJob,
   promotionsOf,
+  releasePromotion,
   renewPromotion,
   requestPromotion,
   type SwarmPromotion,
@@ -94,6 +96,16 @@ export class SwarmClient {
       "reading the schema's version",
       "SELECT coalesce(max(version), 0)::integer AS v FROM swarm.migrations",
     );
+    if (row!.v >= MIGRATIONS.length) {
+      const [can] = await this.db.query<{ ok: boolean }>(
+        "reading this role's grants",
+        "SELECT has_function_privilege('swarm.take_promotion(text[], text, double precision)', 'EXECUTE') AS ok",
+      );
+      if (!can!.ok)
+        throw new SwarmError(
+          `this host's role lacks the grants of the swarm's newest schema at ${this.where}: its owner runs \`autoresearch swarm init\` again with --hosts-role (the role every host is a member of)`,
+        );
+    }
     if (row!.v < MIGRATIONS.length)
       throw new SwarmError(
         `the swarm's database ${this.where} has schema version ${row!.v}, older than this autoresearch's ${MIGRATIONS.length}: its owner runs \`autoresearch swarm init\` again (with --hosts-role) to bring it up to date`,
@@ -168,13 +180,22 @@ export class SwarmClient {
   }
 
   /** Takes the oldest promotion no one holds of one of `stages` on `commit`, with a lease. */
-  takePromotion(stages: readonly string[], commit: string, leaseS: number) {
+  takePromotion(
+    stages: readonly string[],
+    commit: string,
+    leaseS: number,
+  ): Promise<PromotionJob | null> {
     return takePromotion(this.db, stages, commit, leaseS);
   }
 
   /** Extends a promotion's lease; false when this host no longer holds it. */
   renewPromotion(id: number, leaseS: number): Promise<boolean> {
     return renewPromotion(this.db, id, leaseS);
+  }
+
+  /** Hands a held promotion back (pending again); false when not held. */
+  releasePromotion(id: number): Promise<boolean> {
+    return releasePromotion(this.db, id);
   }
 
   /** Records a held promotion's end and its transfer table; false when not held. */

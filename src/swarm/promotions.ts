@@ -41,20 +41,25 @@ BEGIN
   RETURN n > 0;
 END $$;
 
--- The oldest job this host can run (one of its stages, on the head it stands on) that no
--- one holds, taken with a lease of p_lease seconds.
+-- A lease between 1 s and an hour, whatever the caller asks.
+CREATE FUNCTION swarm.lease(p_lease double precision) RETURNS interval
+  LANGUAGE sql IMMUTABLE AS $$ SELECT make_interval(secs => greatest(1, least(coalesce(p_lease, 300), 3600))) $$;
+
+-- The oldest job this host can run (one of the stages it joined with and names now, on
+-- the head it stands on) that no one holds, taken with a lease.
 CREATE FUNCTION swarm.take_promotion(p_stages text[], p_commit text, p_lease double precision)
   RETURNS jsonb ${DEFINER} AS $$
-DECLARE p swarm.promotions%ROWTYPE;
+DECLARE p swarm.promotions%ROWTYPE; v_joined text[];
 BEGIN
   PERFORM swarm.require_host();
+  SELECT stages INTO v_joined FROM swarm.hosts WHERE name = session_user;
   SELECT * INTO p FROM swarm.promotions
-    WHERE stage = ANY (p_stages) AND commit_sha = p_commit
+    WHERE stage = ANY (p_stages) AND stage = ANY (v_joined) AND commit_sha = p_commit
       AND (state = 'pending' OR (state = 'running' AND lease_until < now()))
     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;
   IF NOT FOUND THEN RETURN NULL; END IF;
   UPDATE swarm.promotions SET state = 'running', host = session_user,
-    lease_until = now() + make_interval(secs => p_lease) WHERE id = p.id;
+    lease_until = now() + swarm.lease(p_lease) WHERE id = p.id;
   RETURN jsonb_build_object('id', p.id, 'stage', p.stage, 'version', p.line_version,
     'commit', p.commit_sha);
 END $$;
@@ -63,7 +68,18 @@ CREATE FUNCTION swarm.renew_promotion(p_id bigint, p_lease double precision) RET
 DECLARE n integer;
 BEGIN
   PERFORM swarm.require_host();
-  UPDATE swarm.promotions SET lease_until = now() + make_interval(secs => p_lease)
+  UPDATE swarm.promotions SET lease_until = now() + swarm.lease(p_lease)
+    WHERE id = p_id AND host = session_user AND state = 'running';
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n > 0;
+END $$;
+
+-- Handed back by the host holding it (it no longer stands on that head): pending again.
+CREATE FUNCTION swarm.release_promotion(p_id bigint) RETURNS boolean ${DEFINER} AS $$
+DECLARE n integer;
+BEGIN
+  PERFORM swarm.require_host();
+  UPDATE swarm.promotions SET state = 'pending', host = NULL, lease_until = NULL
     WHERE id = p_id AND host = session_user AND state = 'running';
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n > 0;
@@ -78,6 +94,14 @@ BEGIN
   IF p_state NOT IN ('done', 'failed') THEN
     RAISE EXCEPTION 'a promotion ends as done or failed, not %', p_state USING ERRCODE = '22023';
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM swarm.promotions
+                 WHERE id = p_id AND host = session_user AND state = 'running') THEN
+    RETURN false;
+  END IF;
+  -- What every host reads: a done promotion holds a transfer table with its rows.
+  IF p_state = 'done' AND jsonb_typeof(p_transfer -> 'rows') IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'a done promotion records a transfer table with rows' USING ERRCODE = '22023';
+  END IF;
   UPDATE swarm.promotions SET state = p_state, transfer = p_transfer, reason = p_reason,
     finished_at = now(), lease_until = NULL
     WHERE id = p_id AND host = session_user AND state = 'running';
@@ -88,6 +112,7 @@ END $$;
 REVOKE ALL ON FUNCTION swarm.request_promotion(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION swarm.take_promotion(text[], text, double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION swarm.renew_promotion(bigint, double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION swarm.release_promotion(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION swarm.finish_promotion(bigint, text, jsonb, text) FROM PUBLIC;
 `;
 
@@ -95,6 +120,7 @@ export const PROMOTION_FUNCTIONS = [
   "swarm.request_promotion(text, bigint)",
   "swarm.take_promotion(text[], text, double precision)",
   "swarm.renew_promotion(bigint, double precision)",
+  "swarm.release_promotion(bigint)",
   "swarm.finish_promotion(bigint, text, jsonb, text)",
 ] as const;
 
@@ -149,6 +175,15 @@ export async function renewPromotion(db: Queryable, id: number, leaseS: number):
     "renewing a promotion's lease",
     "SELECT swarm.renew_promotion($1, $2) AS ok",
     [id, leaseS],
+  );
+  return row!.ok;
+}
+
+export async function releasePromotion(db: Queryable, id: number): Promise<boolean> {
+  const [row] = await db.query<{ ok: boolean }>(
+    "handing a promotion back",
+    "SELECT swarm.release_promotion($1) AS ok",
+    [id],
   );
   return row!.ok;
 }

@@ -73,13 +73,14 @@ function liveRun(): { root: string; runId: number } {
   });
   ledger.setTrialProposal(running.id, { title: "still running", hypothesis: null, proposeMs: 5 });
   ledger.setTrialState(running.id, "running");
-  ledger.startReplicate({
+  const replicate = ledger.startReplicate({
     trialId: running.id,
     idx: 0,
     seed: 1,
     slot: "cpu1",
     logPath: "/dev/null",
   });
+  ledger.setReplicateRunning(replicate, Date.now());
   ledger.close();
   return { root, runId: run.id };
 }

@@ -59,7 +59,13 @@ it("sends each promotion to a host that can run its stage, and shares its transf
   // Only the host that can run "long" ran any; its table is in the swarm for every host.
   expect(new Set(asked.flatMap((p) => (p.host ? [p.host] : [])))).toEqual(new Set(["both"]));
   for (const p of done)
-    expect(p.transfer).toMatchObject({ stage: "long", metric: "score", rows: expect.any(Array) });
+    expect(p.transfer).toMatchObject({
+      stage: "long",
+      metric: "score",
+      rows: expect.any(Array),
+      commit: p.commit,
+      version: p.version,
+    });
   const local = (clone: string) => {
     const ledger = Ledger.open(clone);
     try {

@@ -1,14 +1,22 @@
 /** Promotions across hosts, in the database: asked for once, taken by a host that can, leased. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SwarmClient } from "../../src/swarm/index.js";
-import { type RawSql, type SwarmFixture, swarmFixture, TASK_FILE, TASK_HASH } from "./fixture.js";
+import {
+  hostInfo,
+  type RawSql,
+  type SwarmFixture,
+  swarmFixture,
+  TASK_FILE,
+  TASK_HASH,
+} from "./fixture.js";
 
 let swarm: SwarmFixture;
 let a: SwarmClient;
 let b: SwarmClient;
+let c: SwarmClient;
 let sqlB: RawSql;
 beforeAll(async () => {
-  swarm = await swarmFixture(["host_a", "host_b"]);
+  swarm = await swarmFixture(["host_a", "host_b", "host_c"]);
   // A line, as `swarm init` records it from a task's checkout.
   await swarm.owner.init(
     { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: "minimize" },
@@ -16,6 +24,9 @@ beforeAll(async () => {
   );
   a = await swarm.host("host_a");
   b = await swarm.host("host_b");
+  c = await swarm.host("host_c");
+  // a and b join as hosts that can run the larger stage; c as one that cannot.
+  for (const host of [a, b]) await host.join({ ...hostInfo("cpu"), stages: ["d8", "d24"] });
   sqlB = await swarm.rawSql("host_b");
 });
 afterAll(() => swarm?.close());
@@ -47,6 +58,8 @@ describe("promotions across hosts", () => {
 
   it("go to a host that can run the stage and stands on that head, one host each", async () => {
     expect(await a.takePromotion(["d8"], "c1", 60)).toBeNull();
+    // A host that joined without the stage does not get it by naming it.
+    expect(await c.takePromotion(["d8", "d24"], "c1", 60)).toBeNull();
     expect(await a.takePromotion(["d8", "d24"], "c9", 60)).toBeNull();
     const job = await a.takePromotion(["d8", "d24"], "c1", 60);
     expect(job).toEqual({ id: expect.any(Number), stage: "d24", version: 1, commit: "c1" });
@@ -61,6 +74,10 @@ describe("promotions across hosts", () => {
       sqlB("UPDATE swarm.promotions SET state = 'done' WHERE id = $1", [job!.id]),
     ).rejects.toThrow(/permission denied/);
     expect(await a.renewPromotion(job!.id, 60)).toBe(true);
+    // What every host reads is a table with rows, not anything a host sends.
+    await expect(
+      a.finishPromotion(job!.id, { state: "done", transfer: { rows: "none" }, reason: null }),
+    ).rejects.toThrow(/records a transfer table with rows/);
     const table = { metric: "score", stacked: 0.01, rows: [] };
     expect(await a.finishPromotion(job!.id, { state: "done", transfer: table, reason: null })).toBe(
       true,
@@ -74,16 +91,30 @@ describe("promotions across hosts", () => {
     );
   });
 
+  it("are handed back by a host that no longer stands on the head, and leases stay bounded", async () => {
+    expect(await b.requestPromotion("d32", 1)).toBe(true);
+    await b.join({ ...hostInfo("cpu"), stages: ["d8", "d24", "d32"] });
+    const job = await b.takePromotion(["d32"], "c1", -5);
+    expect(job).toMatchObject({ stage: "d32" });
+    // A lease asked as negative is a second at least: held now, lapsing soon.
+    expect(await a.takePromotion(["d32"], "c1", 60)).toBeNull();
+    expect(await a.releasePromotion(job!.id)).toBe(false);
+    expect(await b.releasePromotion(job!.id)).toBe(true);
+    const [back] = (await a.promotions()).filter((p) => p.id === job!.id);
+    expect(back).toMatchObject({ state: "pending", host: null });
+  });
+
   it("pass to another host when the one holding them goes silent past its lease", async () => {
-    const job = await b.takePromotion(["d24"], "c0", 0.2);
+    const job = await b.takePromotion(["d24"], "c0", 1);
     expect(job).toMatchObject({ stage: "d24", version: 0 });
-    await new Promise((r) => setTimeout(r, 400));
+    expect(await a.takePromotion(["d24"], "c0", 60)).toBeNull();
+    await new Promise((r) => setTimeout(r, 1300));
     const again = await a.takePromotion(["d24"], "c0", 60);
     expect(again?.id).toBe(job!.id);
     // The silent host's late answer changes nothing.
-    expect(await b.finishPromotion(job!.id, { state: "done", transfer: {}, reason: null })).toBe(
-      false,
-    );
+    expect(
+      await b.finishPromotion(job!.id, { state: "done", transfer: { rows: [] }, reason: null }),
+    ).toBe(false);
     const wrong = await a
       .finishPromotion(again!.id, { state: "running" as "done", transfer: null, reason: null })
       .catch((e: Error) => e.message);

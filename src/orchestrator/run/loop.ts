@@ -66,7 +66,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   };
   const instant = ctx.researchers.every((r) => r.instant);
   // A trial proposed ahead waits for a slot; with overlap it prepares on one meanwhile.
-  const ahead = instant && !ctx.task.overlap ? 0 : ctx.executor.slots.length;
+  const overlaps = ctx.task.overlap && ctx.executor.kind === "local";
+  const ahead = instant && !overlaps ? 0 : ctx.executor.slots.length;
   const capacity = ctx.executor.slots.length + (limits.lookahead ?? ahead);
   const follows: TrialJob[] = [...(limits.resumed ?? [])];
   const pool = new Set<Promise<void>>();
@@ -162,6 +163,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const swarm = ctx.swarm;
   let adopting: Promise<void> | null = null;
   let promoting = false;
+  let asked = { commit: "", at: 0 };
 
   try {
     for (;;) {
@@ -170,15 +172,20 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
       if (swarm && baselineKept && !halted) follows.push(...(await carriedWins(ctx)));
-      // A promotion the swarm asks for, on the head this host stands on, runs beside trials.
-      const head = ledger.incumbent(run.id)?.commit;
-      const job = swarm && head && !halted && !promoting ? await swarm.takePromotion(head) : null;
-      if (job) {
+      // A promotion the swarm asks for, on the head this host stands on, runs beside trials;
+      // asked for when the head changes, else every half minute at most.
+      const standing = ledger.incumbent(run.id)?.commit;
+      const due = standing !== asked.commit || monotonic() - asked.at > 30_000;
+      if (swarm && standing && due && !halted && !promoting && !limitReached()) {
+        asked = { commit: standing, at: monotonic() };
         promoting = true;
         track(
-          promoteJob(ctx, job).finally(() => {
-            promoting = false;
-          }),
+          swarm
+            .takePromotion(standing)
+            .then((job) => (job ? promoteJob(ctx, job) : undefined))
+            .finally(() => {
+              promoting = false;
+            }),
         );
       }
       while (!halted && pool.size < capacity) {

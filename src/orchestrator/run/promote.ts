@@ -167,11 +167,16 @@ function transferTable(
 }
 
 /**
- * A promotion the swarm asked for and this host took: run here, its transfer table (or
- * why it failed) recorded in the swarm for every host. One stopped midway is left to its
- * lease, which lapses so that another host, or this one resumed, takes it again.
+ * A promotion the swarm asked for and this host took: run here on exactly the job's head,
+ * its transfer table (or why it failed) recorded in the swarm for every host. A head this
+ * host no longer stands on is handed back; one stopped midway is left to its lease, which
+ * lapses so that another host, or this one resumed, takes it again. A failure is said and
+ * recorded, and the search goes on.
  */
 export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<void> {
+  const swarm = ctx.swarm!;
+  // Read at once, as promote() reads it: nothing can move the incumbent in between.
+  if (ctx.ledger.incumbent(ctx.run.id)?.commit !== job.commit) return swarm.releasePromotion(job);
   ctx.emit({
     type: "notice",
     text: `swarm: promoting the line's version ${job.version} to ${job.stage}, as the swarm asked`,
@@ -182,10 +187,17 @@ export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<vo
   } catch (error) {
     if (ctx.signal.aborted) return;
     const reason = (error as Error).message;
-    await ctx.swarm!.finishPromotion(job, { state: "failed", transfer: null, reason });
-    throw error;
+    ctx.emit({ type: "notice", text: `swarm: the promotion to ${job.stage} failed: ${reason}` });
+    await swarm.finishPromotion(job, { state: "failed", transfer: null, reason });
+    return;
   }
-  await ctx.swarm!.finishPromotion(job, { state: "done", transfer: table, reason: null });
+  // A stop cuts the evaluations short: what they measured is not a table to share.
+  if (ctx.signal.aborted) return;
+  await swarm.finishPromotion(job, {
+    state: "done",
+    transfer: { ...table, commit: job.commit, version: job.version },
+    reason: null,
+  });
 }
 
 /** `autoresearch promote`: the transfer table of a run's kept changes at a larger stage. */

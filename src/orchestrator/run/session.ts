@@ -118,9 +118,11 @@ export async function finishSession(
     throw new UsageError(
       `--swarm: run ${run.tag} was not started in a swarm and cannot join one; start a new run with \`autoresearch run --swarm …\``,
     );
+  // What --swarm gives again (the URL, say) keeps the rest of what the run joined with.
+  const swarm = options.swarm ? { ...stored, ...options.swarm } : stored;
+  if (swarm) hostStages(ctx.task, swarm.stages);
   // Recorded before joining, so that a run whose first join failed resumes in the swarm.
-  if (options.swarm) recordSwarm(ctx.ledger, run, options.swarm);
-  const swarm = options.swarm ?? stored;
+  if (options.swarm && swarm) recordSwarm(ctx.ledger, run, swarm);
   if (swarm) {
     ctx.swarm = await SwarmLink.open({
       choice: swarm,

@@ -1,3 +1,4 @@
+import type { TransferTable } from "../../ledger/promotions.js";
 import type { SwarmClient } from "../../swarm/index.js";
 import { escapeHtml, fmtNumber, fmtTime } from "../html.js";
 import { layout } from "./pages.js";
@@ -76,13 +77,14 @@ export async function swarmPage(client: SwarmClient): Promise<string> {
       table(
         ["line version", "commit", "stage", "state", "host", "stacked", "changes that transfer"],
         promotions.map((p) => {
-          const t = p.transfer as {
-            stacked: number | null;
-            rows: { transfers: boolean | null }[];
-          } | null;
-          const judged = t?.rows.filter((r) => r.transfers !== null) ?? [];
+          // Written by a host: read as what it should be, not trusted to be it.
+          const t = p.transfer as Partial<TransferTable> | null;
+          const rows = Array.isArray(t?.rows) ? t.rows : [];
+          const judged = rows.filter((r) => r?.transfers === true || r?.transfers === false);
           const held = judged.filter((r) => r.transfers).length;
-          return `<tr>${td(p.version, "num")}${td(p.commit.slice(0, 12))}${td(p.stage)}${td(p.state === "failed" ? `failed: ${p.reason ?? ""}` : p.state)}${td(p.host ?? "")}${td(t ? fmtNumber(t.stacked) : "", "num")}${td(t ? `${held} of ${judged.length}` : "")}</tr>`;
+          const stacked = typeof t?.stacked === "number" ? t.stacked : null;
+          const done = p.state === "done";
+          return `<tr>${td(p.version, "num")}${td(p.commit.slice(0, 12))}${td(p.stage)}${td(p.state === "failed" ? `failed: ${p.reason ?? ""}` : p.state)}${td(p.host ?? "")}${td(done ? fmtNumber(stacked) : "", "num")}${td(done ? `${held} of ${judged.length}` : "")}</tr>`;
         }),
         "No promotion asked for yet.",
       ),
