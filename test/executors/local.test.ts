@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ReplicateSpec } from "../../src/executors/executor.js";
 import { createLocalExecutor, localSlots } from "../../src/executors/local.js";
+import type { ProcessResult } from "../../src/executors/process.js";
 import { classify } from "../../src/metrics/outcome.js";
 import { FIXTURES, tempDir } from "../helpers.js";
 
@@ -57,6 +58,14 @@ function harness(slots = 1) {
   };
   return { executor, spec, at };
 }
+
+/** How the harness classifies a process that printed `score: 1`. */
+const judged = (process: ProcessResult) =>
+  classify(process, "---\nscore: 1\n", {
+    metric: { name: "score", goal: "minimize", parser: "summary", pattern: null },
+    secondary: [],
+    constraints: [],
+  });
 
 describe("overlap: a gated replicate prepares on a busy slot", () => {
   it("starts while the slot's replicate works, and works only after it ends", async () => {
@@ -136,17 +145,7 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra.process.beforeTurn).toBeUndefined();
     expect(rb.process).toMatchObject({ exitCode: 0, beforeTurn: true, durationMs: 0 });
-    const metric = {
-      name: "score",
-      goal: "minimize" as const,
-      parser: "summary" as const,
-      pattern: null,
-    };
-    const outcome = classify(rb.process, "---\nscore: 1\n", {
-      metric,
-      secondary: [],
-      constraints: [],
-    });
+    const outcome = judged(rb.process);
     expect(outcome.outcome).toBe("crash");
     expect(outcome.reason).toContain("ended before its turn on the slot");
   });
@@ -171,17 +170,7 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     const { executor, spec } = harness();
     const r = await executor.run({ ...spec("a"), command: "echo ---; echo 'score: 1'" });
     expect(r.process).toMatchObject({ exitCode: 0, neverAsked: true });
-    const metric = {
-      name: "score",
-      goal: "minimize" as const,
-      parser: "summary" as const,
-      pattern: null,
-    };
-    const outcome = classify(r.process, "---\nscore: 1\n", {
-      metric,
-      secondary: [],
-      constraints: [],
-    });
+    const outcome = judged(r.process);
     expect(outcome.reason).toContain("it never asked at its gate");
   });
 
