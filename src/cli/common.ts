@@ -171,7 +171,7 @@ export function swarmFlags(command: Command): Command {
     )
     .option(
       "--stages <list>",
-      "with --swarm: the task's stages this host can run, such as d12,d24; promotions go to hosts that can (default: all)",
+      "with --swarm: the task's stages this host can run (default: all); a host that only searches names the first, e.g. d8",
     );
 }
 

@@ -13,6 +13,7 @@ import {
   setupSql,
 } from "../swarm/index.js";
 import { loadTask } from "../task/load.js";
+import { oneLine } from "../util/text.js";
 import { TASK_FILE } from "../workspace/layout.js";
 import { checkClean } from "../workspace/repo.js";
 import { databaseUrl, taskRoot } from "./common.js";
@@ -41,6 +42,10 @@ export function registerSwarm(program: Command): void {
         taskFile: readFileSync(join(task.root, TASK_FILE), "utf8"),
         metric: task.metric.name,
         goal: task.metric.goal,
+        promotion:
+          task.promoteEvery && task.stages.length > 1
+            ? { stage: task.stages[1]!.name, every: task.promoteEvery }
+            : null,
       });
       const schema = done.applied.length
         ? `schema versions ${done.applied.join(", ")} applied`
@@ -117,7 +122,7 @@ export function registerSwarm(program: Command): void {
         ];
         if (line)
           out.push(
-            `line: version ${line.version}, ${line.commitSha.slice(0, 12)}${line.host ? ` by ${line.host}: ${line.title ?? ""}` : " (the base)"}`,
+            `line: version ${line.version}, ${line.commitSha.slice(0, 12)}${line.host ? ` by ${line.host}: ${oneLine(line.title ?? "")}` : " (the base)"}`,
           );
         out.push("hosts:");
         for (const h of status.hosts)
@@ -132,7 +137,7 @@ export function registerSwarm(program: Command): void {
           );
         if (status.best.length === 0) out.push("  none yet");
         if (flying.length) out.push("running now:");
-        for (const c of flying) out.push(`  ${c.host}: ${c.title ?? "(untitled)"}`);
+        for (const c of flying) out.push(`  ${c.host}: ${oneLine(c.title ?? "(untitled)")}`);
         if (promotions.length) out.push("promotions:");
         for (const p of promotions.slice(0, 10))
           out.push(`  ${promotionLine(p, line?.version ?? 0)}`);
@@ -145,7 +150,7 @@ export function registerSwarm(program: Command): void {
 
 /** A promotion in one line: what, where it stands, and its transfer table's gist. */
 function promotionLine(p: SwarmPromotion, lineVersion: number): string {
-  const what = `line v${p.version} (${p.commit.slice(0, 12)}) at ${p.stage}`;
+  const what = `line v${p.version} (${oneLine(p.commit, 12)}) at ${oneLine(p.stage, 40)}`;
   // Written by a host: read as what it should be, not trusted to be it.
   const t = p.transfer as Partial<TransferTable> | null;
   if (p.state === "done") {
@@ -153,10 +158,12 @@ function promotionLine(p: SwarmPromotion, lineVersion: number): string {
     const moves = rows.filter((r) => r?.transfers === true || r?.transfers === false);
     const held = moves.filter((r) => r.transfers).length;
     const stacked = typeof t?.stacked === "number" ? Number(t.stacked.toPrecision(4)) : "—";
-    return `${what}: done by ${p.host}; stacked ${stacked} on ${t?.metric ?? "the metric"} over the baseline, ${held} of ${moves.length} changes transfer`;
+    const metric = typeof t?.metric === "string" ? oneLine(t.metric, 40) : "the metric";
+    return `${what}: done by ${p.host}; stacked ${stacked} on ${metric} over the baseline, ${held} of ${moves.length} measured changes transfer`;
   }
-  if (p.state === "failed") return `${what}: failed on ${p.host}: ${p.reason ?? ""}`;
-  if (p.state === "running") return `${what}: running on ${p.host}`;
+  if (p.state === "failed") return `${what}: failed on ${p.host}: ${oneLine(p.reason ?? "")}`;
+  if (p.state === "running")
+    return `${what}: running on ${p.host}${p.leaseLapsed ? " (its lease lapsed: the host is gone or cut off; another host that can run the stage and stands on this head takes it)" : ""}`;
   const past = p.version < lineVersion ? "; the line moved past it before a host could run it" : "";
   return `${what}: pending (asked by ${p.requestedBy})${past}`;
 }

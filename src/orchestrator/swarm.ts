@@ -720,6 +720,8 @@ export async function initSwarm(options: {
   taskFile: string;
   metric: string;
   goal: "minimize" | "maximize";
+  /** The stage the line's head is promoted to, every how many versions; null: never. */
+  promotion?: { stage: string; every: number } | null;
 }): Promise<SwarmInit> {
   const client = await SwarmClient.connect(options.url, { applicationName: "autoresearch init" });
   try {
@@ -755,6 +757,7 @@ export async function initSwarm(options: {
         baseCommit: base,
         remote: remoteWithoutPassword(options.remote),
         ...(options.hostsRole ? { hostsRole: options.hostsRole } : {}),
+        promotion: options.promotion ?? null,
       },
     );
     return { where: client.where, baseCommit: base, pushed: !started, ...result };

@@ -69,7 +69,12 @@ export class SwarmClient {
   /** Creates or updates the schema and records the task; run by the swarm's owner. */
   init(
     task: SwarmTask,
-    options: { hostsRole?: string; baseCommit?: string; remote?: string } = {},
+    options: {
+      hostsRole?: string;
+      baseCommit?: string;
+      remote?: string;
+      promotion?: { stage: string; every: number } | null;
+    } = {},
   ): Promise<InitResult> {
     return initSwarm(this.db, task, options);
   }
@@ -206,7 +211,7 @@ export class SwarmClient {
     return finishPromotion(this.db, id, end);
   }
 
-  /** Every promotion, newest first. */
+  /** The latest promotions (20), newest first. */
   promotions(): Promise<SwarmPromotion[]> {
     return promotionsOf(this.db);
   }

@@ -37,7 +37,13 @@ export interface InitResult {
 export async function initSwarm(
   db: SwarmConnection,
   task: SwarmTask,
-  options: { hostsRole?: string; baseCommit?: string; remote?: string } = {},
+  options: {
+    hostsRole?: string;
+    baseCommit?: string;
+    remote?: string;
+    /** What the task file says of promotions, for the database to hold requests to. */
+    promotion?: { stage: string; every: number } | null;
+  } = {},
 ): Promise<InitResult> {
   return db.transaction("init", async (tx) => {
     await tx.query(
@@ -75,6 +81,11 @@ export async function initSwarm(
       );
     if (options.baseCommit && options.remote)
       await startLine(tx, options.baseCommit, options.remote);
+    if (options.promotion !== undefined)
+      await tx.query("init", "UPDATE swarm.task SET promote_stage = $1, promote_every = $2", [
+        options.promotion?.stage ?? null,
+        options.promotion?.every ?? null,
+      ]);
     if (options.hostsRole) await tx.query("grants", grantsSql(options.hostsRole));
     return { applied, taskRecorded: !recorded };
   });

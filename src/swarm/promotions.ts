@@ -11,6 +11,9 @@ const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_t
  * lets another host take the job.
  */
 export const PROMOTIONS_SQL = `
+-- What the task file says of promotions, recorded by init: requests must match it.
+ALTER TABLE swarm.task ADD COLUMN promote_stage text, ADD COLUMN promote_every integer;
+
 CREATE TABLE swarm.promotions (
   id           bigserial PRIMARY KEY,
   stage        text NOT NULL,
@@ -27,11 +30,17 @@ CREATE TABLE swarm.promotions (
   UNIQUE (stage, line_version)
 );
 
--- Asked for the line's head as it is now: a request for an older head changes nothing.
+-- Asked for the line's head as it is now, at the stage and the versions the task file
+-- names: a request for an older head, another stage or another version changes nothing.
 CREATE FUNCTION swarm.request_promotion(p_stage text, p_version bigint) RETURNS boolean ${DEFINER} AS $$
-DECLARE cur swarm.line%ROWTYPE; n integer;
+DECLARE cur swarm.line%ROWTYPE; t swarm.task%ROWTYPE; n integer;
 BEGIN
   PERFORM swarm.require_host();
+  SELECT * INTO t FROM swarm.task;
+  IF t.promote_stage IS NULL OR p_stage IS DISTINCT FROM t.promote_stage OR p_version < 1
+     OR p_version % t.promote_every <> 0 THEN
+    RETURN false;
+  END IF;
   SELECT * INTO cur FROM swarm.line;
   IF NOT FOUND OR cur.version <> p_version THEN RETURN false; END IF;
   INSERT INTO swarm.promotions (stage, line_version, commit_sha, requested_by)
@@ -140,6 +149,8 @@ export interface SwarmPromotion extends PromotionJob {
   /** The transfer table (as `autoresearch promote` writes it), once done. */
   transfer: unknown;
   reason: string | null;
+  /** Running, and its host has not renewed it in time (gone, or cut off). */
+  leaseLapsed: boolean;
 }
 
 export async function requestPromotion(
@@ -201,8 +212,8 @@ export async function finishPromotion(
   return row!.ok;
 }
 
-/** Every promotion, newest first. */
-export async function promotionsOf(db: Queryable): Promise<SwarmPromotion[]> {
+/** The latest `limit` promotions, newest first. */
+export async function promotionsOf(db: Queryable, limit = 20): Promise<SwarmPromotion[]> {
   const rows = await db.query<{
     id: string;
     stage: string;
@@ -213,10 +224,13 @@ export async function promotionsOf(db: Queryable): Promise<SwarmPromotion[]> {
     host: string | null;
     transfer: unknown;
     reason: string | null;
+    lapsed: boolean;
   }>(
     "reading promotions",
-    `SELECT id, stage, line_version, commit_sha, requested_by, state, host, transfer, reason
-       FROM swarm.promotions ORDER BY id DESC`,
+    `SELECT id, stage, line_version, commit_sha, requested_by, state, host, transfer, reason,
+            coalesce(lease_until < now(), false) AS lapsed
+       FROM swarm.promotions ORDER BY id DESC LIMIT $1`,
+    [limit],
   );
   return rows.map((r) => ({
     id: Number(r.id),
@@ -228,5 +242,6 @@ export async function promotionsOf(db: Queryable): Promise<SwarmPromotion[]> {
     host: r.host,
     transfer: r.transfer,
     reason: r.reason,
+    leaseLapsed: r.lapsed,
   }));
 }

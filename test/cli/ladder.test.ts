@@ -7,7 +7,7 @@ import { promotions } from "../../src/ledger/promotions.js";
 import { startRun } from "../../src/orchestrator/index.js";
 import type { ProposalResult, Researcher } from "../../src/researchers/researcher.js";
 import { initTask } from "../../src/task/init.js";
-import { runCli, sh, tempDir } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
 const edit = (from: string, to: string) => (wt: string) => {
   const file = join(wt, "train.mjs");
@@ -79,4 +79,30 @@ describe("the scale ladder on the demo task", () => {
     expect(existsSync(join(root, ".autoresearch/runs/lad/promotions/1/transfer.json"))).toBe(true);
     expect(sh(root, "git worktree list").split("\n")).toHaveLength(1);
   }, 240_000);
+
+  it("calls a promotion whose every evaluation crashed failed, not done", async () => {
+    const root = quadraticTask({
+      yaml: [
+        ...QUADRATIC_YAML,
+        "stages:",
+        "  - { name: short }",
+        "  - { name: long, env: { BREAK: '1' } }",
+      ].join("\n"),
+    });
+    const yaml = readFileSync(join(root, "autoresearch.yaml"), "utf8").replace(
+      "run: node train.mjs",
+      'run: if [ -n "$BREAK" ]; then echo broken >&2; exit 1; fi; node train.mjs',
+    );
+    writeFileSync(join(root, "autoresearch.yaml"), yaml);
+    sh(root, "git commit -qam 'a stage that crashes'");
+    const run = await runCli(["run", "-C", root, "--tag", "c", "--max-trials", "3"]);
+    expect(run.code, run.stderr).toBe(0);
+    const result = await runCli(["promote", "-C", root, "--tag", "c", "--seeds", "1"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("no evaluation of the incumbent at stage long gave a value");
+    const ledger = Ledger.open(root);
+    const [p] = promotions.list(ledger, ledger.run("c")!.id);
+    ledger.close();
+    expect(p).toMatchObject({ state: "failed" });
+  }, 120_000);
 });

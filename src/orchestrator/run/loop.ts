@@ -99,7 +99,17 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
           ctx.task.stages.length > 1 &&
           !ctx.swarm
         )
-          if (keeps() % promoteEvery === 0) track(promote(ctx).then(() => undefined));
+          if (keeps() % promoteEvery === 0)
+            track(
+              promote(ctx).then(
+                () => undefined,
+                // Recorded as failed in the ledger; the search goes on.
+                (error: Error) => {
+                  if (!ctx.signal.aborted)
+                    ctx.emit({ type: "notice", text: `promotion failed: ${error.message}` });
+                },
+              ),
+            );
       })
       .catch((error) => {
         failure ??= error;
@@ -176,7 +186,9 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       // asked for when the head changes, else every half minute at most.
       const standing = ledger.incumbent(run.id)?.commit;
       const due = standing !== asked.commit || monotonic() - asked.at > 30_000;
-      if (swarm && standing && due && !halted && !promoting && !limitReached()) {
+      // A host about to adopt a newer head does not promote the one it leaves.
+      const behind = swarm?.toAdopt(standing ?? null) != null;
+      if (swarm && standing && due && !behind && !halted && !promoting && !limitReached()) {
         asked = { commit: standing, at: monotonic() };
         promoting = true;
         track(

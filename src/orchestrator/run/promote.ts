@@ -94,6 +94,15 @@ export async function promote(
       join(paths.run(task.root, run.tag), "promotions", String(id), "transfer.json"),
       table,
     );
+    // A stop cuts the evaluations short: what they measured is no table.
+    if (ctx.signal.aborted) {
+      promotions.finish(ledger, id, "failed", "stopped before it finished", table);
+      return table;
+    }
+    if (table.incumbent === null)
+      throw new Error(
+        `no evaluation of the incumbent at stage ${stage.name} gave a value: see the logs in ${join(paths.run(task.root, run.tag), "promotions", String(id))}`,
+      );
     promotions.finish(ledger, id, "done", null, table);
     ctx.emit({ type: "promotion-end", id, stage: stage.name, table });
     return table;
@@ -169,9 +178,9 @@ function transferTable(
 /**
  * A promotion the swarm asked for and this host took: run here on exactly the job's head,
  * its transfer table (or why it failed) recorded in the swarm for every host. A head this
- * host no longer stands on is handed back; one stopped midway is left to its lease, which
- * lapses so that another host, or this one resumed, takes it again. A failure is said and
- * recorded, and the search goes on.
+ * host no longer stands on, or a promotion stopped midway, is handed back (or, with the
+ * database away, left to its lease) for another host or this one resumed to take again.
+ * A failure is said and recorded, and the search goes on.
  */
 export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<void> {
   const swarm = ctx.swarm!;
@@ -185,14 +194,14 @@ export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<vo
   try {
     table = await promote(ctx, job.stage);
   } catch (error) {
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted) return swarm.releasePromotion(job);
     const reason = (error as Error).message;
     ctx.emit({ type: "notice", text: `swarm: the promotion to ${job.stage} failed: ${reason}` });
     await swarm.finishPromotion(job, { state: "failed", transfer: null, reason });
     return;
   }
   // A stop cuts the evaluations short: what they measured is not a table to share.
-  if (ctx.signal.aborted) return;
+  if (ctx.signal.aborted) return swarm.releasePromotion(job);
   await swarm.finishPromotion(job, {
     state: "done",
     transfer: { ...table, commit: job.commit, version: job.version },

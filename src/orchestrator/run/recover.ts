@@ -5,6 +5,7 @@ import type { Executor } from "../../executors/executor.js";
 import { capLog, readLog } from "../../executors/log-file.js";
 import { settleWriter } from "../../executors/process.js";
 import type { Ledger } from "../../ledger/ledger.js";
+import { promotions } from "../../ledger/promotions.js";
 import { importedFrom, type ReplicateRow, type RunRow } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
@@ -165,6 +166,16 @@ export async function recover(
     });
     interrupted++;
   }
+  // A promotion the orchestrator was running when it stopped is not running any more.
+  for (const p of promotions.list(ledger, run.id))
+    if (p.state === "running")
+      promotions.finish(
+        ledger,
+        p.id,
+        "failed",
+        "the orchestrator stopped before it finished",
+        null,
+      );
   await removeStaleLocks(task.root, run.tag);
   const expected = ledger.incumbent(run.id)?.commit ?? run.baseCommit;
   const current = await resolveRef(task.root, branchRef(run.tag));
