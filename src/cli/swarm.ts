@@ -150,7 +150,7 @@ export function registerSwarm(program: Command): void {
 
 /** A promotion in one line: what, where it stands, and its transfer table's gist. */
 function promotionLine(p: SwarmPromotion, lineVersion: number): string {
-  const what = `line v${p.version} (${oneLine(p.commit, 12)}) at ${oneLine(p.stage, 40)}`;
+  const what = `line v${p.version} (${oneLine(p.commit.slice(0, 12))}) at ${oneLine(p.stage, 40)}`;
   // Written by a host: read as what it should be, not trusted to be it.
   const t = p.transfer as Partial<TransferTable> | null;
   if (p.state === "done") {
