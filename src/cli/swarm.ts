@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { SwarmError } from "../errors.js";
 import type { TransferTable } from "../ledger/promotions.js";
-import { initSwarm, remoteRef } from "../orchestrator/index.js";
+import { initSwarm, promotionRule, remoteRef } from "../orchestrator/index.js";
 import {
   redactUrl,
   SwarmClient,
@@ -42,10 +42,7 @@ export function registerSwarm(program: Command): void {
         taskFile: readFileSync(join(task.root, TASK_FILE), "utf8"),
         metric: task.metric.name,
         goal: task.metric.goal,
-        promotion:
-          task.promoteEvery && task.stages.length > 1
-            ? { stage: task.stages[1]!.name, every: task.promoteEvery }
-            : null,
+        promotion: promotionRule(task),
       });
       const schema = done.applied.length
         ? `schema versions ${done.applied.join(", ")} applied`

@@ -16,4 +16,10 @@ export { type StartOptions, startRun } from "./run/start.js";
 export { stopOnSignals } from "./run/stop.js";
 export { type RunSummary, summarize } from "./run/summary.js";
 export { type TryOptions, type TryResult, tryWorkingCopy } from "./run/try.js";
-export { initSwarm, remoteRef, type SwarmChoice, type SwarmInit } from "./swarm.js";
+export {
+  initSwarm,
+  promotionRule,
+  remoteRef,
+  type SwarmChoice,
+  type SwarmInit,
+} from "./swarm.js";

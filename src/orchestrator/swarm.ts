@@ -12,7 +12,9 @@ import {
   type InFlight,
   isUnreachable,
   type LineHead,
+  type PromotionEnd,
   type PromotionJob,
+  type PromotionRule,
   refuseOtherTask,
   retry,
   SwarmClient,
@@ -20,6 +22,7 @@ import {
   type SwarmVerdict,
   type TrialUpload,
 } from "../swarm/index.js";
+import type { Task } from "../task/task.js";
 import { pause } from "../util/clock.js";
 import { readHead } from "../util/safe-file.js";
 import { git } from "../workspace/git.js";
@@ -52,6 +55,13 @@ export interface SwarmChoice {
   remote?: string;
   /** The task's stages this host can run (promotions go to such hosts); all when left out. */
   stages?: string[];
+}
+
+/** What the task file says of promotions: to its second stage, every `promote_every`; or never. */
+export function promotionRule(task: Task): PromotionRule | null {
+  return task.promoteEvery && task.stages.length > 1
+    ? { stage: task.stages[1]!.name, every: task.promoteEvery }
+    : null;
 }
 
 /** The task file's hash: every host of a swarm runs the same one. */
@@ -128,7 +138,7 @@ export class SwarmLink {
     /** The stages this host can run; promotions to the others go to other hosts. */
     readonly stages: readonly string[],
     /** Every how many line versions the head is promoted, and to which stage; null: never. */
-    private readonly promotion: { every: number; stage: string } | null,
+    private readonly promotion: PromotionRule | null,
   ) {
     this.head = head;
   }
@@ -147,7 +157,7 @@ export class SwarmLink {
     gpusPerReplicate: number;
     /** The stages this host can run. */
     stages: string[];
-    promotion: { every: number; stage: string } | null;
+    promotion: PromotionRule | null;
     emit: Emit;
     signal: AbortSignal;
   }): Promise<SwarmLink> {
@@ -469,10 +479,7 @@ export class SwarmLink {
    * Records a promotion's end (its transfer table, or why it failed) for every host;
    * false when the database could not take it (away past a stop, or the lease was lost).
    */
-  async finishPromotion(
-    job: PromotionJob,
-    end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
-  ): Promise<boolean> {
+  async finishPromotion(job: PromotionJob, end: PromotionEnd): Promise<boolean> {
     this.heldJobs.delete(job.id);
     try {
       return await this.retry(() => this.client.finishPromotion(job.id, end));
@@ -721,7 +728,7 @@ export async function initSwarm(options: {
   metric: string;
   goal: "minimize" | "maximize";
   /** The stage the line's head is promoted to, every how many versions; null: never. */
-  promotion?: { stage: string; every: number } | null;
+  promotion?: PromotionRule | null;
 }): Promise<SwarmInit> {
   const client = await SwarmClient.connect(options.url, { applicationName: "autoresearch init" });
   try {

@@ -5,6 +5,7 @@ import { cas, incumbent, incumbents } from "./incumbent.js";
 import { type AdvanceResult, advanceLine, type LineHead, lineHead } from "./line.js";
 import {
   fromTaskRow,
+  type InitOptions,
   type InitResult,
   initSwarm,
   MIGRATIONS,
@@ -14,6 +15,7 @@ import {
 } from "./migrations.js";
 import {
   finishPromotion,
+  type PromotionEnd,
   type PromotionJob,
   promotionsOf,
   releasePromotion,
@@ -67,15 +69,7 @@ export class SwarmClient {
   }
 
   /** Creates or updates the schema and records the task; run by the swarm's owner. */
-  init(
-    task: SwarmTask,
-    options: {
-      hostsRole?: string;
-      baseCommit?: string;
-      remote?: string;
-      promotion?: { stage: string; every: number } | null;
-    } = {},
-  ): Promise<InitResult> {
+  init(task: SwarmTask, options: InitOptions = {}): Promise<InitResult> {
     return initSwarm(this.db, task, options);
   }
 
@@ -204,10 +198,7 @@ export class SwarmClient {
   }
 
   /** Records a held promotion's end and its transfer table; false when not held. */
-  finishPromotion(
-    id: number,
-    end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
-  ): Promise<boolean> {
+  finishPromotion(id: number, end: PromotionEnd): Promise<boolean> {
     return finishPromotion(this.db, id, end);
   }
 

@@ -1,5 +1,3 @@
-import { PROMOTION_FUNCTIONS } from "./promotions.js";
-
 /**
  * Every write a host makes, as SQL functions that run with the swarm owner's rights
  * (SECURITY DEFINER) and name the host by `session_user`, the role it logged in as, which
@@ -22,7 +20,8 @@ import { PROMOTION_FUNCTIONS } from "./promotions.js";
  * recorded results; a lab that stops trusting a host revokes its role's membership and
  * looks at `swarm.trials WHERE host = …`.
  */
-const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
+/** How every host function runs: with the owner's rights, on the swarm's schema only. */
+export const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
 
 /** Codes the functions raise; the client turns them into SwarmError messages. */
 export const SQLSTATE = { noTask: "AR001", otherTask: "AR002", notJoined: "AR003" } as const;
@@ -225,5 +224,4 @@ export const HOST_FUNCTIONS = [
   "swarm.release(bigint)",
   "swarm.cas_incumbent(text, bigint, bigint)",
   "swarm.advance_line(bigint, bigint)",
-  ...PROMOTION_FUNCTIONS,
 ] as const;

@@ -1,5 +1,6 @@
 import { SwarmError } from "../errors.js";
 import { HOST_FUNCTIONS } from "./functions.js";
+import { PROMOTION_FUNCTIONS } from "./promotions.js";
 
 /** `name` as a PostgreSQL identifier, quoted so that any name is taken as it is. */
 export function quoteIdent(name: string): string {
@@ -17,7 +18,7 @@ export function grantsSql(hostsRole: string): string {
   return [
     `GRANT USAGE ON SCHEMA swarm TO ${role};`,
     `GRANT SELECT ON ALL TABLES IN SCHEMA swarm TO ${role};`,
-    `GRANT EXECUTE ON FUNCTION ${HOST_FUNCTIONS.join(", ")} TO ${role};`,
+    `GRANT EXECUTE ON FUNCTION ${[...HOST_FUNCTIONS, ...PROMOTION_FUNCTIONS].join(", ")} TO ${role};`,
   ].join("\n");
 }
 

@@ -12,7 +12,7 @@ export { INCUMBENT_CHANNEL } from "./incumbent.js";
 export type { AdvanceRefusal, AdvanceResult, LineHead } from "./line.js";
 export { type InitResult, lineDifference, MIGRATIONS, refuseOtherTask } from "./migrations.js";
 export { diffHash, normalizeDiff, paramKey } from "./normalize.js";
-export type { PromotionJob, SwarmPromotion } from "./promotions.js";
+export type { PromotionEnd, PromotionJob, PromotionRule, SwarmPromotion } from "./promotions.js";
 export { type RetryOptions, retry } from "./retry.js";
 export type { HostStatus, SwarmProblem, SwarmStatus } from "./status.js";
 export type { HistoryPage, RecordResult } from "./trials.js";

@@ -1,11 +1,9 @@
 import { SwarmError } from "../errors.js";
 import type { Queryable } from "./connection.js";
-import { INSERT_TRIAL } from "./functions.js";
+import { DEFINER, INSERT_TRIAL } from "./functions.js";
 import { INCUMBENT_CHANNEL } from "./incumbent.js";
 import { type RecordResult, recordTrialIn } from "./trials.js";
 import type { TrialUpload } from "./types.js";
-
-const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
 
 /**
  * Schema v2: the line, the code every host builds on. Its head moves by a keep made on

@@ -3,7 +3,7 @@ import type { SwarmConnection } from "./connection.js";
 import { FUNCTIONS } from "./functions.js";
 import { grantsSql } from "./grants.js";
 import { LINE_SQL, startLine } from "./line.js";
-import { PROMOTIONS_SQL } from "./promotions.js";
+import { PROMOTIONS_SQL, type PromotionRule } from "./promotions.js";
 import { TABLES } from "./schema.js";
 import type { SwarmTask } from "./types.js";
 
@@ -19,6 +19,17 @@ export const MIGRATIONS: readonly string[] = [
   // v3: promotions of the line's head to larger stages, run by hosts that can.
   PROMOTIONS_SQL,
 ];
+
+/** What `init` is given besides the task. */
+export interface InitOptions {
+  /** The role every host is a member of: it gets the grants. */
+  hostsRole?: string;
+  /** The line's start: the commit pushed to the remote, and the remote. */
+  baseCommit?: string;
+  remote?: string;
+  /** What the task file says of promotions, for the database to hold requests to. */
+  promotion?: PromotionRule | null;
+}
 
 /** What `init` did. */
 export interface InitResult {
@@ -37,13 +48,7 @@ export interface InitResult {
 export async function initSwarm(
   db: SwarmConnection,
   task: SwarmTask,
-  options: {
-    hostsRole?: string;
-    baseCommit?: string;
-    remote?: string;
-    /** What the task file says of promotions, for the database to hold requests to. */
-    promotion?: { stage: string; every: number } | null;
-  } = {},
+  options: InitOptions = {},
 ): Promise<InitResult> {
   return db.transaction("init", async (tx) => {
     await tx.query(

@@ -1,6 +1,11 @@
 import type { Queryable } from "./connection.js";
+import { DEFINER } from "./functions.js";
 
-const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = swarm, pg_temp";
+/** What the task file says of promotions: the stage the line's head goes to, every how many versions. */
+export interface PromotionRule {
+  stage: string;
+  every: number;
+}
 
 /**
  * Schema v3: promotions across hosts. A keep that moves the line to a version that is a
@@ -141,6 +146,13 @@ export interface PromotionJob {
   commit: string;
 }
 
+/** How a promotion ended: its transfer table (done), or why not (failed). */
+export interface PromotionEnd {
+  state: "done" | "failed";
+  transfer: unknown;
+  reason: string | null;
+}
+
 /** A promotion as the swarm records it, for status and pages. */
 export interface SwarmPromotion extends PromotionJob {
   requestedBy: string;
@@ -202,7 +214,7 @@ export async function releasePromotion(db: Queryable, id: number): Promise<boole
 export async function finishPromotion(
   db: Queryable,
   id: number,
-  end: { state: "done" | "failed"; transfer: unknown; reason: string | null },
+  end: PromotionEnd,
 ): Promise<boolean> {
   const [row] = await db.query<{ ok: boolean }>(
     "recording a promotion's end",

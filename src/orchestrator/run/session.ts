@@ -20,7 +20,7 @@ import { TASK_FILE } from "../../workspace/layout.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
-import { remoteWithoutPassword, type SwarmChoice, SwarmLink } from "../swarm.js";
+import { promotionRule, remoteWithoutPassword, type SwarmChoice, SwarmLink } from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
@@ -133,10 +133,7 @@ export async function finishSession(
       slots: ctx.executor.slots.length,
       gpusPerReplicate: ctx.task.resources.gpus,
       stages: hostStages(ctx.task, swarm.stages),
-      promotion:
-        ctx.task.promoteEvery && ctx.task.stages.length > 1
-          ? { every: ctx.task.promoteEvery, stage: ctx.task.stages[1]!.name }
-          : null,
+      promotion: promotionRule(ctx.task),
       emit: options.emit,
       signal: options.signal,
     });
