@@ -1,7 +1,8 @@
 """Reads the ledgers of bench/gpu/overlap.sh's runs and prints, as JSON, what each run did
 with its GPUs: trials finished per GPU-hour, the share of the GPUs' held time spent in timed
 training, and each trial's figures; then the trials the two one-GPU runs share (same number,
-same title, so the same code and seed), paired.
+same title, same parent, so the same code and seed), paired. "after_baseline" figures count
+from the baseline's end, the part of a run that a longer run is made of.
 
     python3 overlap-summary.py WORK RUN...
 
@@ -19,7 +20,8 @@ def summary(work, name):
     db = sqlite3.connect(f"{work}/{name}/.autoresearch/ledger.db")
     db.row_factory = sqlite3.Row
     rows = db.execute(
-        """SELECT t.n, t.title, t.baseline, t.verdict, t.finished_at AS trial_end, r.slot, r.outcome,
+        """SELECT t.n, t.title, t.baseline, t.verdict, t.finished_at AS trial_end, t.commit_sha,
+                  t.parent_commit, r.slot, r.outcome,
                   r.started_at, r.finished_at, r.duration_ms, r.metrics_json
            FROM trials t JOIN runs ON runs.id = t.run_id JOIN replicates r ON r.trial_id = t.id
            WHERE runs.tag = ? ORDER BY t.n, r.idx""",
@@ -28,6 +30,8 @@ def summary(work, name):
     slots = sorted({r["slot"] for r in rows if r["slot"]})
     first = min(r["started_at"] for r in rows)
     held = len(slots) * (stopped - first) / 1000
+    # A trial's parent as a trial number: the clones' commits differ, the numbers compare.
+    numbers = {r["commit_sha"]: r["n"] for r in rows if r["commit_sha"]}
     trials, training = [], 0.0
     for r in rows:
         m = json.loads(r["metrics_json"] or "{}")
@@ -38,6 +42,7 @@ def summary(work, name):
             {
                 "n": r["n"],
                 "baseline": bool(r["baseline"]),
+                "parent": None if r["baseline"] else numbers.get(r["parent_commit"]),
                 "title": r["title"],
                 "verdict": r["verdict"],
                 "slot": r["slot"],
@@ -56,6 +61,7 @@ def summary(work, name):
     baseline_end = max((t["ended_s"] for t in trials if t["baseline"] and t["ended_s"]), default=None)
     after = [t for t in done if not t["baseline"]]
     after_held = len(slots) * ((stopped - first) / 1000 - (baseline_end or 0))
+    after_training = sum(t["training_seconds"] or 0 for t in after)
     return {
         "run": name,
         "gpus": len(slots),
@@ -65,6 +71,7 @@ def summary(work, name):
         "after_baseline_per_gpu_hour": round(len(after) / (after_held / 3600), 2) if after_held > 0 else None,
         "timed_training_seconds": round(training, 1),
         "share_in_timed_training": round(training / held, 3),
+        "after_baseline_share": round(after_training / after_held, 3) if after_held > 0 else None,
         "trials": trials,
     }
 
@@ -77,7 +84,8 @@ if "solo-off" in runs and "solo-on" in runs:
     pairs = []
     for t in runs["solo-on"]["trials"]:
         o = off.get((t["n"], t["title"]))
-        if o and o["val_bpb"] is not None and t["val_bpb"] is not None:
+        # The same number and title on the same parent: the same code and seed.
+        if o and o["parent"] == t["parent"] and o["val_bpb"] is not None and t["val_bpb"] is not None:
             pairs.append(
                 {
                     "n": t["n"],

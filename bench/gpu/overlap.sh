@@ -3,7 +3,8 @@
 # budget, the greedy judge and `mutate`, every run a fresh clone (cold compile caches)
 # stopped with Ctrl-C after its time. Phase 1: two one-GPU runs at once with the same seed,
 # GPU 0 without overlap and GPU 1 with it, for SECONDS_1. Phase 2: one run on both GPUs,
-# with overlap, for SECONDS_2. Then bench/gpu/overlap-summary.py reads their ledgers.
+# with overlap, for SECONDS_2. A phase given 0 seconds is skipped (to split the two across
+# calls of a limited length). Then bench/gpu/overlap-summary.py reads their ledgers.
 #
 #   bench/gpu/overlap.sh CORPUS BUDGET SECONDS_1 SECONDS_2 OUT
 #
@@ -42,20 +43,27 @@ if [ -n "${CPU:-}" ]; then
   (cd "$work/origin" && commit "CPU")
 fi
 
-task solo-off false & a=$!
-task solo-on true & b=$!
-wait $a $b
 nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,noheader -l 2 > "$out/smi.csv" 2>/dev/null &
 smi=$!
-run solo-off "$s1" "--gpus 0" & a=$!
-run solo-on "$s1" "--gpus 1" & b=$!
-wait $a $b
-task pair-on true
-run pair-on "$s2" "--gpus 0,1"
+names=()
+if [ "$s1" != 0 ]; then
+  task solo-off false & a=$!
+  task solo-on true & b=$!
+  wait $a $b
+  run solo-off "$s1" "--gpus 0" & a=$!
+  run solo-on "$s1" "--gpus 1" & b=$!
+  wait $a $b
+  names+=(solo-off solo-on)
+fi
+if [ "$s2" != 0 ]; then
+  task pair-on true
+  run pair-on "$s2" "--gpus 0,1"
+  names+=(pair-on)
+fi
 kill $smi 2>/dev/null || true
 
-python3 "$here/overlap-summary.py" "$work" solo-off solo-on pair-on > "$out/summary.json"
-for name in solo-off solo-on pair-on; do
+python3 "$here/overlap-summary.py" "$work" "${names[@]}" > "$out/summary.json"
+for name in "${names[@]}"; do
   for f in "$work/$name"/.autoresearch/runs/"$name"/trials/*/run*.log; do
     { echo "== $f"; grep -E '^outside training' "$f" || true; sed -n '/^---$/,$p' "$f"; } >> "$out/$name-replicates.txt"
   done
