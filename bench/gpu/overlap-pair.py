@@ -105,8 +105,8 @@ def record(gpu, pair, role, run, **extra):
 
 def pairs_on(gpu):
     pair = 0
-    # A pair: a cold start, two budgets, two evaluations, and some slack.
-    while time.time() + 2 * budget + 90 < deadline:
+    # A pair: a cold start (under a minute on an H200), two budgets and two evaluations.
+    while time.time() + 2 * budget + 45 < deadline:
         first = Run(gpu, f"gpu{gpu}-pair{pair}-first")
         if not first.ready():
             first.wait()
