@@ -733,10 +733,19 @@ export class Ledger {
     ).run(runId, trialId, Date.now(), kind, data === undefined ? null : JSON.stringify(data));
   }
 
-  events(runId: number): { at: number; trialId: number | null; kind: string; data: unknown }[] {
+  /** The run's events in order; of one kind only, when given. */
+  events(
+    runId: number,
+    kind?: string,
+  ): { at: number; trialId: number | null; kind: string; data: unknown }[] {
     const rows = this.sql(
-      "SELECT at, trial_id AS trialId, kind, data_json AS data FROM events WHERE run_id = ? ORDER BY id",
-    ).all(runId) as { at: number; trialId: number | null; kind: string; data: string | null }[];
+      `SELECT at, trial_id AS trialId, kind, data_json AS data FROM events WHERE run_id = ?${kind ? " AND kind = ?" : ""} ORDER BY id`,
+    ).all(...(kind ? [runId, kind] : [runId])) as {
+      at: number;
+      trialId: number | null;
+      kind: string;
+      data: string | null;
+    }[];
     return rows.map((r) => ({ ...r, data: r.data ? JSON.parse(r.data) : null }));
   }
 }

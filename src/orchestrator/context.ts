@@ -45,6 +45,11 @@ export interface RunContext {
   nextResearcher: () => Researcher;
   /** The run's part in a swarm, when it runs in one (`run --swarm`). */
   swarm?: SwarmLink;
+  /**
+   * The baseline trial while it runs: trials begun on the base commit meanwhile run their
+   * first replicate at once and are judged once it has ended.
+   */
+  baselineRunning?: Promise<void> | null;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */

@@ -93,6 +93,20 @@ export function detectHardwareClass(gpusPerReplicate: number): string {
 }
 
 /**
+ * Wins the line refused that no trial has carried onto a newer head yet: an earlier session
+ * stopped before it adopted that head.
+ */
+export function pendingCarries(ledger: Ledger, runId: number): TrialRow[] {
+  const carried = new Set(ledger.trials(runId).flatMap((t) => t.rebaseOf ?? []));
+  const pending = new Map<number, TrialRow>();
+  for (const e of ledger.events(runId, "carry")) {
+    const trial = e.trialId === null ? null : ledger.trialById(e.trialId);
+    if (trial && !carried.has(trial.n)) pending.set(trial.id, trial);
+  }
+  return [...pending.values()];
+}
+
+/**
  * One run's part in a swarm: it joins, claims each change before running it, pushes
  * every trial's commit to the remote and uploads every finished trial (exactly once, also
  * after a lost connection: what is not uploaded when the run ends is uploaded by the next
@@ -262,6 +276,7 @@ export class SwarmLink {
     const incumbent = this.ledger.incumbent(this.run.id);
     if (incumbent && !this.uploads.includes(incumbent.id)) this.uploads.push(incumbent.id);
     this.flush();
+    this.carries.push(...pendingCarries(this.ledger, this.run.id));
     // One round of each at a time: a slow database must not stack them up.
     const every = (ms: number, work: () => Promise<void>) => {
       let busy = false;

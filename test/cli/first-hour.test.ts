@@ -93,10 +93,13 @@ describe("a newcomer's first hour, through the real CLI", () => {
       ].join("\n"),
     });
     const provider = await startFakeProvider("openai", []);
+    // No lookahead: the first proposal is asked for once the baseline has ended, not beside it.
     const running = runCli(
       ["run", "-C", root, "-t", "p", "--researcher", "openai-compatible", "--model", "m"].concat(
         "--base-url",
         provider.baseUrl,
+        "--lookahead",
+        "0",
       ),
       { env: { TEST_SLEEP_S: "2" } },
     );

@@ -5,14 +5,14 @@ import { parseGpus } from "../../src/executors/gpus.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { ReplicateRow } from "../../src/ledger/types.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { type StartOptions, startRun } from "../../src/orchestrator/index.js";
+import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import { carriedTitle } from "../../src/orchestrator/trial/propose.js";
 import type {
   ProposalRequest,
   ProposalResult,
   Researcher,
 } from "../../src/researchers/researcher.js";
-import { QUADRATIC_YAML, quadraticTask, sh } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, sh, waitFor } from "../helpers.js";
 
 afterEach(() => {
   delete process.env.TEST_SLEEP_S;
@@ -171,7 +171,9 @@ describe("parallel slots", () => {
     const spawned = (r: ReplicateRow) =>
       Number(/spawned (\d+)/.exec(readFileSync(r.logPath, "utf8"))![1]);
     ok.sort((a, b) => a.runningAt! - b.runningAt!);
-    // After the baseline, every next replicate started before the one before it ended...
+    // The first proposal prepared beside the baseline...
+    expect(spawned(ok[1]!)).toBeLessThan(ok[0]!.finishedAt!);
+    // ...and after it, every next replicate started before the one before it ended...
     const early = ok.slice(2).filter((r, i) => spawned(r) < ok[i + 1]!.finishedAt!);
     expect(early.length).toBeGreaterThanOrEqual(3);
     // ...and its time on the slot counts from its turn, not from its start.
@@ -290,6 +292,104 @@ describe("wins on an older incumbent", () => {
     );
     expect(trials[3]!.title).toBe("X → 2.5 (reconciled from #2)");
     expect(sh(root, "git show autoresearch/p:train.mjs")).toContain("const X = 2.5;");
+  });
+});
+
+describe("trials begun beside the baseline", () => {
+  it("use the free slots and are judged against the baseline once it has ended", async () => {
+    // Only the baseline is slow: the trials beside it finish first and wait for it.
+    process.env.TEST_SLEEP_S = "1.5";
+    process.env.TEST_SLEEP_TRIAL = "0";
+    const root = quadraticTask({
+      yaml: [...QUADRATIC_YAML, 'setup: sleep 1; echo ran >> "$AR_CACHE_DIR/setup-count"'].join(
+        "\n",
+      ),
+    });
+    const { result, trials, replicates } = await run(root, {
+      executor: { kind: "local", slots: 2 },
+      maxTrials: 4,
+    });
+    expect(result.status, result.reason).toBe("finished");
+    const [baseline, ...others] = trials;
+    expect(baseline).toMatchObject({ baseline: true, verdict: "keep" });
+    const beside = others.filter((t) =>
+      replicates.some((r) => r.trialId === t.id && r.runningAt! < baseline!.finishedAt!),
+    );
+    expect(beside.length).toBeGreaterThanOrEqual(1);
+    for (const t of beside) {
+      expect(t.parentCommit).toBe(baseline!.commit);
+      expect(t.incumbentMetric).toBe(baseline!.metric);
+      expect(t.verdict).toMatch(/^(keep|discard)$/);
+      expect(t.finishedAt!).toBeGreaterThanOrEqual(baseline!.finishedAt!);
+    }
+    // The setup ran once, though two trials needed it at once.
+    expect(readFileSync(join(root, ".autoresearch/cache/setup-count"), "utf8")).toBe("ran\n");
+  });
+
+  it("are not judged when the baseline fails, and the run stops with the baseline's reason", async () => {
+    const root = quadraticTask({
+      yaml: [
+        ...QUADRATIC_YAML.filter((l) => !l.startsWith("run:")),
+        `run: 'if [ "$AR_TRIAL" = 0 ]; then sleep 1; echo broken >&2; exit 3; fi; node train.mjs'`,
+      ].join("\n"),
+    });
+    const { result, trials } = await run(root, {
+      executor: { kind: "local", slots: 2 },
+      maxTrials: 4,
+    });
+    expect(result.status).toBe("failed");
+    expect(result.reason).toMatch(/^the baseline \(the unchanged code\) gave no usable result/);
+    expect(trials[0]).toMatchObject({ baseline: true, verdict: "crash" });
+    const beside = trials.slice(1);
+    expect(beside.length).toBeGreaterThanOrEqual(1);
+    for (const t of beside)
+      expect(t).toMatchObject({
+        verdict: "discard",
+        reason: "not judged: the baseline it was begun beside gave no usable result",
+      });
+    expect(sh(root, "git rev-parse autoresearch/p")).toBe(sh(root, "git rev-parse HEAD"));
+  });
+
+  it("stopped with it, go on with it on resume and are judged against it then", async () => {
+    process.env.TEST_SLEEP_S = "30";
+    process.env.TEST_SLEEP_TRIAL = "0";
+    const root = quadraticTask();
+    const controller = new AbortController();
+    const events: RunEvent[] = [];
+    const started = startRun({
+      root,
+      tag: "p",
+      researcher: "mutate",
+      maxTrials: 2,
+      executor: { kind: "local", slots: 2 },
+      signal: controller.signal,
+      emit: (e) => events.push(e),
+    });
+    // Trial 1's replicate has ended: it waits for the baseline, which sleeps.
+    await waitFor(
+      () => events.some((e) => e.type === "replicate-end" && e.n === 1),
+      20_000,
+      "trial 1's replicate",
+    );
+    controller.abort();
+    expect((await started).status).toBe("stopped");
+    let ledger = Ledger.open(root);
+    let trials = ledger.trials(ledger.run("p")!.id);
+    expect(trials.map((t) => [t.n, t.verdict])).toEqual([
+      [0, "interrupted"],
+      [1, "interrupted"],
+    ]);
+    ledger.close();
+
+    process.env.TEST_SLEEP_S = "1";
+    const resumed = await resumeRun({ root, signal: new AbortController().signal, emit: () => {} });
+    expect(resumed.status, resumed.reason).toBe("finished");
+    ledger = Ledger.open(root);
+    trials = ledger.trials(ledger.run("p")!.id);
+    ledger.close();
+    expect(trials[0]).toMatchObject({ n: 0, verdict: "keep" });
+    expect(trials[1]).toMatchObject({ n: 1, incumbentMetric: trials[0]!.metric });
+    expect(trials[1]!.verdict).toMatch(/^(keep|discard)$/);
   });
 });
 

@@ -150,6 +150,8 @@ describe("the command researcher", () => {
       root,
       tag: "c",
       maxTrials: 2,
+      // Asked once the baseline has ended (not beside it), so that its history holds it.
+      lookahead: 0,
       signal: new AbortController().signal,
       emit: () => undefined,
     });

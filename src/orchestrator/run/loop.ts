@@ -35,7 +35,12 @@ export interface Limits {
   lookahead?: number;
   /** Trials left in flight by an earlier orchestrator, to finish first. */
   resumed?: TrialJob[];
+  /** Nothing begins beside the baseline (as in a swarm, where the line it measures is shared). */
+  baselineAlone?: boolean;
 }
+
+const isBaseline = (job: TrialJob) =>
+  job.kind === "baseline" || (job.kind === "continue" && job.trial.baseline);
 
 export interface LoopEnd {
   status: Exclude<RunStatus, "running">;
@@ -45,11 +50,11 @@ export interface LoopEnd {
 }
 
 /**
- * Runs trials until a limit is reached, the run is stopped, or it cannot go on. The
- * baseline runs alone; then as many trials are in flight as there are slots plus the
- * lookahead, so researchers propose while slots are busy and a slot waits only for a
- * researcher slower than an experiment. Confirmations of wins made on an older
- * incumbent go first. The run is marked as owned by this process while the loop runs.
+ * Runs trials until a limit is reached, the run is stopped, or it cannot go on. As many
+ * trials are in flight as there are slots plus the lookahead, so researchers propose while
+ * slots are busy and a slot waits only for a researcher slower than an experiment. Trials
+ * begun while the baseline runs are judged once it has ended (unless it runs alone).
+ * Confirmations of wins made on an older incumbent go first. The run is marked as owned by this process while the loop runs.
  */
 export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const { ledger, run } = ctx;
@@ -69,7 +74,11 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const overlaps = ctx.task.overlap && ctx.executor.kind === "local";
   const ahead = instant && !overlaps ? 0 : ctx.executor.slots.length;
   const capacity = ctx.executor.slots.length + (limits.lookahead ?? ahead);
-  const follows: TrialJob[] = [...(limits.resumed ?? [])];
+  // A resumed baseline first: trials resumed beside it wait for it.
+  const follows: TrialJob[] = [...(limits.resumed ?? [])].sort(
+    (a, b) => Number(isBaseline(b)) - Number(isBaseline(a)),
+  );
+  const alone = limits.baselineAlone || ctx.swarm !== undefined;
   const pool = new Set<Promise<void>>();
   let fatal: string | null = null;
   let failure: unknown = null;
@@ -116,6 +125,10 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       })
       .finally(() => pool.delete(p));
     pool.add(p);
+    if (isBaseline(job))
+      ctx.baselineRunning = p.finally(() => {
+        ctx.baselineRunning = null;
+      });
     return p;
   };
   /** Why no new proposal may start, or null. */
@@ -211,12 +224,13 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
             break;
           }
         }
+        const measuring = ctx.baselineRunning != null;
         if (follows.length) start(follows.shift()!);
-        else if (!baselineKept && pool.size === 0 && !limitReached()) start({ kind: "baseline" });
-        else if (baselineKept && !limitReached()) start({ kind: "proposal" });
+        else if (!baselineKept && !measuring && pool.size === 0 && !limitReached())
+          start({ kind: "baseline" });
+        else if ((baselineKept || (measuring && !alone)) && !limitReached())
+          start({ kind: "proposal" });
         else break;
-        // The baseline runs alone: every other trial is judged against it.
-        if (!baselineKept) break;
       }
       if (pool.size === 0) break;
       await Promise.race(swarm ? [...pool, swarm.moved()] : pool);

@@ -231,6 +231,8 @@ async function driveOnce(
     maxUsd: null,
     stops: { ...DEFAULT_STOPS, maxFailures: 0 },
     since: Date.now(),
+    // A baseline that fails leaves the change untried, and the working copy as it is.
+    baselineAlone: true,
   });
   const trials = ledger.trials(run.id).filter((t) => t.n >= first);
   return {

@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
-import type { JudgeStep, Replicated } from "../../judge/judge.js";
+import { firstFailure, type JudgeStep, type Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { processStartTime } from "../../util/proc.js";
@@ -23,6 +23,12 @@ import { runReplicate } from "./replicate.js";
 import { ensureSetup } from "./setup.js";
 
 export type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
+
+/** Why a trial begun beside the baseline has no verdict of its own. */
+export const UNJUDGED = "not judged: the baseline it was begun beside gave no usable result";
+
+/** The parent's metric, or a promise of it while the baseline it is runs (null: none came). */
+export type ParentMetric = number | null | Promise<number | null>;
 
 /** A replicate left running by an earlier orchestrator that the executor can follow. */
 export interface Attach {
@@ -63,14 +69,16 @@ function undeclaredChanges(ctx: RunContext, worktree: string, before: FileTimes)
  * Runs replicates until the judge has a verdict, comparing with the trial's own parent.
  * A replicate that changes a protected file, or the harness's files or the user's checkout
  * outside its worktree, ends the trial as tampered. With `attach`,
- * the first replicate is one already submitted by an earlier orchestrator.
+ * the first replicate is one already submitted by an earlier orchestrator. A parent still
+ * being measured (the baseline) is waited for after the first replicate: the first seed
+ * is the same whatever the parent, and a failed replicate needs no parent to be judged.
  */
 export async function runReplicates(
   ctx: RunContext,
   trial: TrialRow,
   worktree: string,
   commit: string,
-  parentMetric: number | null,
+  parentMetric: ParentMetric,
   attach?: Attach,
   /** Run exactly these seeds instead of asking the judge (a noise measurement). */
   seeds?: number[],
@@ -80,7 +88,8 @@ export async function runReplicates(
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(paths.cache(task.root), { recursive: true });
   const done = doneSoFar(ctx, trial);
-  const context = judgeContext(ctx, trial, parentMetric);
+  let later = parentMetric instanceof Promise ? parentMetric : null;
+  let context = judgeContext(ctx, trial, later ? null : (parentMetric as number | null));
   const stage = task.stages[0]!;
   let pending = attach;
   const { watch } = ctx;
@@ -88,6 +97,20 @@ export async function runReplicates(
   // from then on its replicates run alone, so that a change is known to be its own.
   let alone = false;
   for (;;) {
+    if (later && done.length && !firstFailure(done)) {
+      const parent = await later;
+      later = null;
+      if (parent === null)
+        return ctx.signal.aborted
+          ? {
+              kind: "verdict",
+              verdict: "interrupted",
+              reason: "stopped before its baseline ended",
+              metric: null,
+            }
+          : { kind: "verdict", verdict: "discard", reason: UNJUDGED, metric: null };
+      context = judgeContext(ctx, trial, parent);
+    }
     const fixed = seeds?.shift();
     const step: JudgeStep = !seeds
       ? ctx.judge.next(context, done)

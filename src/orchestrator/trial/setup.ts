@@ -13,20 +13,44 @@ import { baseEnv } from "./env.js";
 
 const SETUP_TIMEOUT_MS = 6 * 3600 * 1000;
 
+/** Setups running now, by run and stage: trials that need one at once share it. */
+const running = new WeakMap<RunContext, Map<string, Promise<boolean>>>();
+
 /**
  * Runs the task's setup once per machine: a marker beside the cache records the setup
  * command, environment and protected files it ran with, so a changed prepare script
  * runs again. Returns false if the run was stopped meanwhile; throws SetupError if the
- * setup failed, since no trial can be judged without it.
+ * setup failed, since no trial can be judged without it. Trials that ask while it runs
+ * (the baseline and those begun beside it) wait for the same run of it.
  */
-export async function ensureSetup(
+export function ensureSetup(
   ctx: RunContext,
   worktree: string,
   commit: string,
   stage: Stage = ctx.task.stages[0]!,
 ): Promise<boolean> {
+  const command = ctx.task.setup;
+  if (!command || ctx.setupDone.has(stage.name)) return Promise.resolve(true);
+  const byStage = running.get(ctx) ?? new Map<string, Promise<boolean>>();
+  running.set(ctx, byStage);
+  let setup = byStage.get(stage.name);
+  if (!setup) {
+    setup = runSetup(ctx, command, worktree, commit, stage).finally(() =>
+      byStage.delete(stage.name),
+    );
+    byStage.set(stage.name, setup);
+  }
+  return setup;
+}
+
+async function runSetup(
+  ctx: RunContext,
+  command: string,
+  worktree: string,
+  commit: string,
+  stage: Stage,
+): Promise<boolean> {
   const { task } = ctx;
-  if (!task.setup || ctx.setupDone.has(stage.name)) return true;
   const fingerprint = await protectedFingerprint(task.root, commit, task.protected);
   const key = createHash("sha256")
     .update(JSON.stringify([task.setup, task.env, stage.env, [...fingerprint]]))
@@ -47,11 +71,10 @@ export async function ensureSetup(
     paths.run(task.root, ctx.run.tag),
     first ? "setup.log" : `setup-${stage.name}.log`,
   );
-  ctx.emit({ type: "setup-start", command: task.setup });
-  ctx.ledger.event(ctx.run.id, null, "setup-start", { command: task.setup });
+  ctx.emit({ type: "setup-start", command });
+  ctx.ledger.event(ctx.run.id, null, "setup-start", { command });
   // Counted among the programs that run, so that what it changes outside is never put on a
   // trial; it is the task's own command, so a change is put back and said, nothing more.
-  const command = task.setup;
   const watched = await ctx.watch.watch(worktree, () =>
     runProcess({
       command,

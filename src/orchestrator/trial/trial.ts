@@ -23,7 +23,13 @@ import {
   prepareRebase,
   recordCommit,
 } from "./propose.js";
-import { type Attach, runReplicates, type Verdicted } from "./replicates.js";
+import {
+  type Attach,
+  type ParentMetric,
+  runReplicates,
+  UNJUDGED,
+  type Verdicted,
+} from "./replicates.js";
 import { verifyIncumbent } from "./verify.js";
 
 /** A verdict, with the metrics when no replicate of the trial read them (a measurement taken elsewhere). */
@@ -59,7 +65,8 @@ export interface TrialOutcome {
 /** A trial's record, made; what its worktree starts from and how the change gets there. */
 interface Begun {
   trial: TrialRow;
-  parentMetric: number | null;
+  /** A promise when the parent is the baseline still running: its value once it has ended. */
+  parentMetric: ParentMetric;
   /** The commit the worktree checks out; null when a followed job still runs in its own. */
   checkout: string | null;
   prepare: (worktree: string, dir: string) => Promise<Prepared>;
@@ -77,18 +84,30 @@ function beginBaseline(ctx: RunContext): Begun {
   };
 }
 
-/** A researcher's change to the incumbent. */
+/** A researcher's change to the incumbent, or to the base commit while the baseline runs. */
 function beginProposal(ctx: RunContext): Begun {
-  const parent = ctx.ledger.incumbent(ctx.run.id)!;
+  const parent = ctx.ledger.incumbent(ctx.run.id);
   const researcher = ctx.nextResearcher();
-  const trial = newTrial(ctx, { parentCommit: parent.commit!, by: researcher.name });
+  const trial = newTrial(ctx, {
+    parentCommit: parent?.commit ?? ctx.run.baseCommit,
+    by: researcher.name,
+  });
+  const known = parent?.metric ?? null;
   return {
     trial,
-    parentMetric: parent.metric,
+    parentMetric: parent ? known : baselineMetric(ctx, trial),
     checkout: trial.parentCommit,
-    prepare: (worktree, dir) =>
-      prepareProposal(ctx, trial, worktree, dir, researcher, parent.metric),
+    prepare: (worktree, dir) => prepareProposal(ctx, trial, worktree, dir, researcher, known),
   };
+}
+
+/**
+ * The metric of the baseline a trial was begun beside, once it has ended; null when it
+ * gave none (the run stops, and the trial is not judged).
+ */
+async function baselineMetric(ctx: RunContext, trial: TrialRow): Promise<number | null> {
+  await ctx.baselineRunning;
+  return ctx.ledger.keptAt(ctx.run.id, trial.parentCommit)?.metric ?? null;
 }
 
 /** A win on an older parent, merged cleanly onto the incumbent: confirmed there. */
@@ -161,14 +180,20 @@ function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>):
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
 function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue" }>): Begun {
   const trial = job.trial;
+  // An adoption is measured, not judged against its parent; a trial begun beside the
+  // baseline waits for it to end again, or is not judged if it never can be.
+  const measured = trial.baseline || trial.researcher === ADOPTER;
+  const parent = measured ? null : ctx.ledger.keptAt(ctx.run.id, trial.parentCommit);
+  const waits = !measured && !parent && ctx.baselineRunning != null;
+  const unjudged = !measured && !parent && !waits;
   return {
     trial,
-    // An adoption is measured, not judged against its parent.
-    parentMetric: trial.researcher === ADOPTER ? null : (parentOf(ctx, trial)?.metric ?? null),
+    parentMetric: waits ? baselineMetric(ctx, trial) : (parent?.metric ?? null),
     // A followed cluster job still runs in its worktree; otherwise start from a clean one.
-    checkout: job.attach ? null : trial.commit!,
-    prepare: async () => ({ commit: trial.commit! }),
-    ...(job.attach ? { attach: job.attach } : {}),
+    checkout: job.attach || unjudged ? null : trial.commit!,
+    prepare: async () =>
+      unjudged ? { verdict: "discard", reason: UNJUDGED, fatal: false } : { commit: trial.commit! },
+    ...(job.attach && !unjudged ? { attach: job.attach } : {}),
   };
 }
 
@@ -234,7 +259,8 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const { ledger, run, task } = ctx;
   const begun = begin(ctx, job);
   let trial = begun.trial;
-  const { parentMetric } = begun;
+  // Known at once, or once the baseline beside which the trial began has ended.
+  let parentMetric = begun.parentMetric instanceof Promise ? null : begun.parentMetric;
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(dir, { recursive: true });
   const worktree = paths.worktree(task.root, run.tag, trial.n);
@@ -271,7 +297,17 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
           metric: known.metric,
           metrics: known.metrics,
         }
-      : await runReplicates(ctx, trial, worktree, prepared.commit, parentMetric, begun.attach);
+      : await runReplicates(
+          ctx,
+          trial,
+          worktree,
+          prepared.commit,
+          begun.parentMetric,
+          begun.attach,
+        );
+    // A failed trial is concluded at once; one judged knows its parent by now.
+    if (step.verdict === "keep" || step.verdict === "discard")
+      parentMetric = await begun.parentMetric;
     const outcome = await conclude(
       ctx,
       trial,
@@ -389,6 +425,8 @@ async function conclude(
       const refused = await lineRefuses(ctx, trial, step, runMs);
       if (refused) {
         const done = finish(ctx, trial, refused, parentMetric, runMs);
+        // Recorded, so that a resume carries it still if the stop comes first.
+        ledger.event(run.id, trial.id, "carry");
         ctx.swarm!.carries.push(done);
         return { trial: done, fatal: null, follow: null };
       }
@@ -451,10 +489,16 @@ export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
  * Whether a trial's change must be claimed in the swarm before it runs: a proposal, and a
  * carried win too, whose diff on the newer head may have become a change another host
  * ran (a merge leaves out what the head already has). A carried win matching this host's
- * own earlier trial is no duplicate: it is the confirmation.
+ * own earlier trial is no duplicate: it is the confirmation. A trial resumed here is
+ * claimed again, its claim having lapsed while the host was down (not one that follows a
+ * cluster job still running: that one is spent already).
  */
 const claimable = (job: TrialJob, trial: TrialRow) =>
-  !trial.baseline && (job.kind === "proposal" || job.kind === "reconcile" || job.kind === "rebase");
+  !trial.baseline &&
+  (job.kind === "proposal" ||
+    job.kind === "reconcile" ||
+    job.kind === "rebase" ||
+    (job.kind === "continue" && !job.attach && trial.researcher !== ADOPTER));
 
 /**
  * In a swarm, a keep moves the line: null when it did, else the trial as a discard, to be
@@ -568,14 +612,4 @@ function recordNoise(ctx: RunContext, trial: TrialRow, replicates: ReplicateRow[
     sd: sd(values),
     at: Date.now(),
   });
-}
-
-/** The kept trial whose commit is this trial's parent (null for the baseline). */
-function parentOf(ctx: RunContext, trial: TrialRow): TrialRow | null {
-  if (trial.baseline) return null;
-  return (
-    ctx.ledger
-      .trials(ctx.run.id)
-      .find((t) => t.commit === trial.parentCommit && t.verdict === "keep") ?? null
-  );
 }
