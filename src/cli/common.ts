@@ -41,7 +41,7 @@ export function session(): { emit: Emit; signal: AbortSignal; close: () => void 
   const display = createTerminalDisplay(process.stdout, process.stdout.isTTY === true);
   const stop = stopOnSignals(() =>
     process.stderr.write(
-      "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",
+      "\nstopping: ending the running replicates (Ctrl-C again to quit at once)\n",
     ),
   );
   return {

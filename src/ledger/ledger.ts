@@ -238,6 +238,11 @@ export class Ledger {
     );
   }
 
+  /** What the run measures; changed only before its baseline is kept. */
+  setMetric(runId: number, metric: string, goal: "minimize" | "maximize"): void {
+    this.sql("UPDATE runs SET metric = ?, goal = ? WHERE id = ?").run(metric, goal, runId);
+  }
+
   setMaxTrials(runId: number, maxTrials: number | null): void {
     this.sql("UPDATE runs SET max_trials = ? WHERE id = ?").run(maxTrials, runId);
   }

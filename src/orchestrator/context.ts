@@ -50,6 +50,8 @@ export interface RunContext {
    * first replicate at once and are judged once it has ended.
    */
   baselineRunning?: Promise<void> | null;
+  /** Trials measured beside the baseline, by number, until they are judged. */
+  awaitingBaseline: Set<number>;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */
@@ -117,6 +119,7 @@ export function runContext(
     signal: options.signal,
     emit: options.emit,
     setupDone: new Set(),
+    awaitingBaseline: new Set(),
     inFlight: new Map(),
     results: resultsWriter(task, ledger, run),
     watch: new HarnessWatch(

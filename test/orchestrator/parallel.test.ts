@@ -298,16 +298,16 @@ describe("wins on an older incumbent", () => {
 describe("trials begun beside the baseline", () => {
   it("use the free slots and are judged against the baseline once it has ended", async () => {
     // Only the baseline is slow: the trials beside it finish first and wait for it.
-    process.env.TEST_SLEEP_S = "1.5";
+    process.env.TEST_SLEEP_S = "3";
     process.env.TEST_SLEEP_TRIAL = "0";
     const root = quadraticTask({
       yaml: [...QUADRATIC_YAML, 'setup: sleep 1; echo ran >> "$AR_CACHE_DIR/setup-count"'].join(
         "\n",
       ),
     });
-    const { result, trials, replicates } = await run(root, {
-      executor: { kind: "local", slots: 2 },
-      maxTrials: 4,
+    const { result, trials, replicates, events } = await run(root, {
+      executor: { kind: "local", slots: 3 },
+      maxTrials: 6,
     });
     expect(result.status, result.reason).toBe("finished");
     const [baseline, ...others] = trials;
@@ -321,22 +321,41 @@ describe("trials begun beside the baseline", () => {
       expect(t.incumbentMetric).toBe(baseline!.metric);
       expect(t.verdict).toMatch(/^(keep|discard)$/);
       expect(t.finishedAt!).toBeGreaterThanOrEqual(baseline!.finishedAt!);
+      // Its time is its own, not the wait for the baseline.
+      expect(t.runMs!).toBeLessThan(baseline!.runMs! / 2);
+      expect(events).toContainEqual({
+        type: "notice",
+        text: `#${t.n} measured: judged once the baseline has ended`,
+      });
     }
+    // Nothing new was built on the baseline before they were judged.
+    const judged = Math.max(...beside.map((t) => t.finishedAt!));
+    for (const t of others.filter((t) => !beside.includes(t)))
+      expect(t.createdAt).toBeGreaterThanOrEqual(judged);
     // The setup ran once, though two trials needed it at once.
     expect(readFileSync(join(root, ".autoresearch/cache/setup-count"), "utf8")).toBe("ran\n");
   });
 
-  it("are not judged when the baseline fails, and the run stops with the baseline's reason", async () => {
+  it("are ended and not judged when the baseline fails; after a fix, resume has its whole budget", async () => {
+    // The trials beside the baseline would train for 20 s; the baseline fails after 1 s.
+    process.env.TEST_SLEEP_S = "20";
+    const yaml = (run: string) =>
+      [
+        ...QUADRATIC_YAML.filter((l) => !/^(run|timeout):/.test(l)),
+        `run: '${run}'`,
+        "timeout: 60s",
+      ].join("\n");
     const root = quadraticTask({
-      yaml: [
-        ...QUADRATIC_YAML.filter((l) => !l.startsWith("run:")),
-        `run: 'if [ "$AR_TRIAL" = 0 ]; then sleep 1; echo broken >&2; exit 3; fi; node train.mjs'`,
-      ].join("\n"),
+      yaml: yaml(
+        'if [ "$AR_TRIAL" = 0 ]; then sleep 1; echo broken >&2; exit 3; fi; node train.mjs',
+      ),
     });
+    const began = Date.now();
     const { result, trials } = await run(root, {
       executor: { kind: "local", slots: 2 },
       maxTrials: 4,
     });
+    expect(Date.now() - began).toBeLessThan(15_000);
     expect(result.status).toBe("failed");
     expect(result.reason).toMatch(/^the baseline \(the unchanged code\) gave no usable result/);
     expect(trials[0]).toMatchObject({ baseline: true, verdict: "crash" });
@@ -344,10 +363,37 @@ describe("trials begun beside the baseline", () => {
     expect(beside.length).toBeGreaterThanOrEqual(1);
     for (const t of beside)
       expect(t).toMatchObject({
-        verdict: "discard",
-        reason: "not judged: the baseline it was begun beside gave no usable result",
+        verdict: "interrupted",
+        reason: "not judged: the baseline gave no usable result",
       });
     expect(sh(root, "git rev-parse autoresearch/p")).toBe(sh(root, "git rev-parse HEAD"));
+
+    // Fixed and committed: the run starts again from the fix, and the trials not judged
+    // neither count toward --max-trials nor run again.
+    process.env.TEST_SLEEP_S = "0";
+    writeFileSync(join(root, "autoresearch.yaml"), yaml("node train.mjs"));
+    sh(root, "git commit -qam fix");
+    const resumed = await resumeRun({
+      root,
+      tag: "p",
+      signal: new AbortController().signal,
+      emit: () => {},
+    });
+    expect(resumed.status, resumed.reason).toBe("finished");
+    const ledger = Ledger.open(root);
+    const after = ledger.trials(ledger.run("p")!.id);
+    ledger.close();
+    const fresh = after.filter((t) => t.n > beside.at(-1)!.n);
+    expect(fresh[0]).toMatchObject({ baseline: true, verdict: "keep" });
+    // Confirmations of wins on an older incumbent may run past the limit; proposals do not.
+    const proposals = fresh.filter((t) => !t.baseline && t.rebaseOf === null);
+    expect(proposals.map((t) => t.verdict === "keep" || t.verdict === "discard")).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    for (const t of beside)
+      expect(after.find((a) => a.id === t.id)).toMatchObject({ verdict: "interrupted" });
   });
 
   it("stopped with it, go on with it on resume and are judged against it then", async () => {

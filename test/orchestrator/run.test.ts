@@ -335,6 +335,45 @@ describe("a run, end to end, with real git and real processes", () => {
     ledger.close();
   });
 
+  it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {
+    const yaml = (name: string) =>
+      [
+        "editable: [train.mjs]",
+        "run: node train.mjs",
+        `metric: { name: ${name}, goal: minimize }`,
+      ].join("\n");
+    const root = quadraticTask({ yaml: yaml("scor") });
+    const failed = await start(root, { maxTrials: 2 }).promise;
+    expect(failed.status).toBe("failed");
+    expect(failed.reason).toMatch(/scor was not reported/);
+    writeFileSync(join(root, "autoresearch.yaml"), yaml("score"));
+    sh(root, "git commit -qam 'the metric is score'");
+    const events: RunEvent[] = [];
+    const resumed = await resumeRun({
+      root,
+      signal: new AbortController().signal,
+      emit: (e) => events.push(e),
+    });
+    expect(resumed.status, resumed.reason).toBe("finished");
+    expect(events).toContainEqual({
+      type: "notice",
+      text: "run t1 has no baseline yet: it measures score (minimize) now, as the task file says (was scor, minimize)",
+    });
+    const { ledger, run, trials } = ledgerOf(root);
+    expect(run.metric).toBe("score");
+    expect(trials.find((t) => t.baseline && t.verdict === "keep")?.metric).toBe(4.5);
+    ledger.close();
+
+    // With a baseline kept, values of another metric would not compare.
+    writeFileSync(join(root, "autoresearch.yaml"), yaml("steps"));
+    sh(root, "git commit -qam steps");
+    await expect(
+      resumeRun({ root, signal: new AbortController().signal, emit: () => undefined }),
+    ).rejects.toThrow(
+      /measures score \(minimize\) but the task file now says steps \(minimize\); start a new run instead/,
+    );
+  });
+
   it("refuses to start twice with one tag, or on a dirty tree", async () => {
     const root = quadraticTask();
     await start(root, { maxTrials: 1 }).promise;

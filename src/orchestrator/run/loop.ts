@@ -225,10 +225,13 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
           }
         }
         const measuring = ctx.baselineRunning != null;
-        if (follows.length) start(follows.shift()!);
-        else if (!baselineKept && !measuring && pool.size === 0 && !limitReached())
+        // Trials measured beside the baseline are judged before anything is built on it.
+        const judging = baselineKept && ctx.awaitingBaseline.size > 0;
+        // The baseline before any other trial: those resumed beside it wait for it.
+        if (!baselineKept && !measuring && !follows.some(isBaseline) && !limitReached())
           start({ kind: "baseline" });
-        else if ((baselineKept || (measuring && !alone)) && !limitReached())
+        else if (follows.length) start(follows.shift()!);
+        else if (!judging && (baselineKept || (measuring && !alone)) && !limitReached())
           start({ kind: "proposal" });
         else break;
       }

@@ -6,7 +6,7 @@ import { capLog, readLog } from "../../executors/log-file.js";
 import { settleWriter } from "../../executors/process.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import { promotions } from "../../ledger/promotions.js";
-import { importedFrom, type ReplicateRow, type RunRow } from "../../ledger/types.js";
+import { importedFrom, type ReplicateRow, type RunRow, type TrialRow } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
 import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
@@ -23,6 +23,7 @@ import { git } from "../../workspace/git.js";
 import { paths, replicateJob } from "../../workspace/layout.js";
 import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
+import { ADOPTER } from "../swarm.js";
 import { plantedLogReason } from "../trial/replicate.js";
 import { writeResults } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
@@ -146,7 +147,12 @@ export async function recover(
     if (continued.has(trial.id)) continue;
     // A trial a stop interrupted (Ctrl-C, a failure of the machine) runs again on resume.
     if (trial.state === "done") {
-      if (options.continueTrials && trial.verdict === "interrupted" && trial.commit) {
+      if (
+        options.continueTrials &&
+        trial.verdict === "interrupted" &&
+        trial.commit &&
+        judgeable(ledger, run, trial)
+      ) {
         ledger.reopenTrial(trial.id);
         continued.set(trial.id, { kind: "continue", trial: ledger.trialById(trial.id)! });
       }
@@ -204,6 +210,20 @@ export async function recover(
  * A replicate whose process ended while no orchestrator watched: if its log holds the
  * metric, the result is recorded as it would have been. Returns false when there is none.
  */
+/**
+ * Whether a trial can still be judged: its parent is kept, or is the base commit whose
+ * baseline is still to run. Not one begun beside a baseline that failed, whose run then
+ * started again from a new commit.
+ */
+function judgeable(ledger: Ledger, run: RunRow, trial: TrialRow): boolean {
+  return (
+    trial.baseline ||
+    trial.researcher === ADOPTER ||
+    trial.parentCommit === run.baseCommit ||
+    ledger.keptAt(run.id, trial.parentCommit) !== null
+  );
+}
+
 function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean {
   // Unwatched, the process wrote as much as it liked.
   const capped = capLog(replicate.logPath, task.logLimit);

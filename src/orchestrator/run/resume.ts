@@ -38,10 +38,19 @@ export interface ResumeOptions extends SessionOptions {
 /** Continues a stopped, failed or killed run where it left off. */
 export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
   return withExistingRun(options.root, options.tag, "resume", async (task, ledger, run) => {
-    if (run.metric !== task.metric.name || run.goal !== task.metric.goal)
-      throw new TaskFileError(
-        `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
-      );
+    if (run.metric !== task.metric.name || run.goal !== task.metric.goal) {
+      // Before a baseline is kept nothing was measured to compare with: the fix of a
+      // metric the baseline did not report is taken, as the failed baseline's message says.
+      if (ledger.incumbent(run.id) !== null)
+        throw new TaskFileError(
+          `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
+        );
+      ledger.setMetric(run.id, task.metric.name, task.metric.goal);
+      options.emit({
+        type: "notice",
+        text: `run ${run.tag} has no baseline yet: it measures ${task.metric.name} (${task.metric.goal}) now, as the task file says (was ${run.metric}, ${run.goal})`,
+      });
+    }
     checkOwner(run);
     await checkJudgedFiles(task);
     const sandbox = resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root));

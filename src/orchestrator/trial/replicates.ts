@@ -4,6 +4,7 @@ import picomatch from "picomatch";
 import { firstFailure, type JudgeStep, type Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
+import { monotonic } from "../../util/clock.js";
 import { processStartTime } from "../../util/proc.js";
 import { describePlanted, removeEntry, removePlanted } from "../../util/safe-file.js";
 import { changedFiles, type FileTimes, fileTimes } from "../../workspace/guard.js";
@@ -25,10 +26,43 @@ import { ensureSetup } from "./setup.js";
 export type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
 
 /** Why a trial begun beside the baseline has no verdict of its own. */
-export const UNJUDGED = "not judged: the baseline it was begun beside gave no usable result";
+export const UNJUDGED = "not judged: the baseline gave no usable result";
 
-/** The parent's metric, or a promise of it while the baseline it is runs (null: none came). */
-export type ParentMetric = number | null | Promise<number | null>;
+/**
+ * The parent of a trial begun beside the baseline: the baseline's metric once it has
+ * ended (null when it gave none). The time spent waiting for it is counted apart: it is
+ * not the trial's.
+ */
+export class PendingParent {
+  waitedMs = 0;
+  /** Aborted when the baseline has ended without a result: the trial's replicates end too. */
+  readonly failed = new AbortController();
+
+  constructor(private readonly metric: Promise<number | null>) {
+    void metric.then((m) => {
+      if (m === null) this.failed.abort();
+    });
+  }
+
+  async wait(): Promise<number | null> {
+    const from = monotonic();
+    try {
+      return await this.metric;
+    } finally {
+      this.waitedMs += monotonic() - from;
+    }
+  }
+}
+
+/** The parent's metric: known, or the baseline's still to come. */
+export type ParentMetric = number | null | PendingParent;
+
+const unjudged: Verdicted = {
+  kind: "verdict",
+  verdict: "interrupted",
+  reason: UNJUDGED,
+  metric: null,
+};
 
 /** A replicate left running by an earlier orchestrator that the executor can follow. */
 export interface Attach {
@@ -88,8 +122,13 @@ export async function runReplicates(
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(paths.cache(task.root), { recursive: true });
   const done = doneSoFar(ctx, trial);
-  let later = parentMetric instanceof Promise ? parentMetric : null;
-  let context = judgeContext(ctx, trial, later ? null : (parentMetric as number | null));
+  const parent = parentMetric instanceof PendingParent ? parentMetric : null;
+  let context = judgeContext(ctx, trial, parent ? null : (parentMetric as number | null));
+  // Beside the baseline, a replicate ends when the baseline fails: nothing could judge it.
+  const replicateCtx = parent
+    ? { ...ctx, signal: AbortSignal.any([ctx.signal, parent.failed.signal]) }
+    : ctx;
+  let waiting = parent;
   const stage = task.stages[0]!;
   let pending = attach;
   const { watch } = ctx;
@@ -97,19 +136,27 @@ export async function runReplicates(
   // from then on its replicates run alone, so that a change is known to be its own.
   let alone = false;
   for (;;) {
-    if (later && done.length && !firstFailure(done)) {
-      const parent = await later;
-      later = null;
-      if (parent === null)
+    if (parent?.failed.signal.aborted && !ctx.signal.aborted) return unjudged;
+    if (waiting && done.length && !firstFailure(done)) {
+      // Judged before anything new is built on the baseline (the loop waits for these).
+      ctx.awaitingBaseline.add(trial.n);
+      if (ctx.baselineRunning)
+        ctx.emit({
+          type: "notice",
+          text: `#${trial.n} measured: judged once the baseline has ended`,
+        });
+      const metric = await waiting.wait();
+      waiting = null;
+      if (metric === null)
         return ctx.signal.aborted
           ? {
               kind: "verdict",
               verdict: "interrupted",
-              reason: "stopped before its baseline ended",
+              reason: "stopped before the baseline ended",
               metric: null,
             }
-          : { kind: "verdict", verdict: "discard", reason: UNJUDGED, metric: null };
-      context = judgeContext(ctx, trial, parent);
+          : unjudged;
+      context = judgeContext(ctx, trial, metric);
     }
     const fixed = seeds?.shift();
     const step: JudgeStep = !seeds
@@ -136,7 +183,7 @@ export async function runReplicates(
     const title = ledger.trialById(trial.id)?.title ?? "";
     const files = fileTimes(worktree);
     const go = () =>
-      runReplicate(ctx, {
+      runReplicate(replicateCtx, {
         name: replicateJob(run.tag, trial.n, idx),
         worktree,
         stage,

@@ -26,6 +26,7 @@ import {
 import {
   type Attach,
   type ParentMetric,
+  PendingParent,
   runReplicates,
   UNJUDGED,
   type Verdicted,
@@ -95,7 +96,7 @@ function beginProposal(ctx: RunContext): Begun {
   const known = parent?.metric ?? null;
   return {
     trial,
-    parentMetric: parent ? known : baselineMetric(ctx, trial),
+    parentMetric: parent ? known : new PendingParent(baselineMetric(ctx, trial)),
     checkout: trial.parentCommit,
     prepare: (worktree, dir) => prepareProposal(ctx, trial, worktree, dir, researcher, known),
   };
@@ -188,11 +189,13 @@ function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue
   const unjudged = !measured && !parent && !waits;
   return {
     trial,
-    parentMetric: waits ? baselineMetric(ctx, trial) : (parent?.metric ?? null),
+    parentMetric: waits ? new PendingParent(baselineMetric(ctx, trial)) : (parent?.metric ?? null),
     // A followed cluster job still runs in its worktree; otherwise start from a clean one.
     checkout: job.attach || unjudged ? null : trial.commit!,
     prepare: async () =>
-      unjudged ? { verdict: "discard", reason: UNJUDGED, fatal: false } : { commit: trial.commit! },
+      unjudged
+        ? { verdict: "interrupted", reason: UNJUDGED, fatal: false }
+        : { commit: trial.commit! },
     ...(job.attach && !unjudged ? { attach: job.attach } : {}),
   };
 }
@@ -260,7 +263,8 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const begun = begin(ctx, job);
   let trial = begun.trial;
   // Known at once, or once the baseline beside which the trial began has ended.
-  let parentMetric = begun.parentMetric instanceof Promise ? null : begun.parentMetric;
+  const pending = begun.parentMetric instanceof PendingParent ? begun.parentMetric : null;
+  let parentMetric = pending ? null : (begun.parentMetric as number | null);
   const dir = paths.trial(task.root, run.tag, trial.n);
   mkdirSync(dir, { recursive: true });
   const worktree = paths.worktree(task.root, run.tag, trial.n);
@@ -306,15 +310,16 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
           begun.attach,
         );
     // A failed trial is concluded at once; one judged knows its parent by now.
-    if (step.verdict === "keep" || step.verdict === "discard")
-      parentMetric = await begun.parentMetric;
+    if (pending && (step.verdict === "keep" || step.verdict === "discard"))
+      parentMetric = await pending.wait();
     const outcome = await conclude(
       ctx,
       trial,
       step,
       prepared.commit,
       parentMetric,
-      monotonic() - started,
+      // The wait for the baseline is not the trial's time.
+      monotonic() - started - (pending?.waitedMs ?? 0),
     );
     if (outcome.trial.verdict === "keep") await verifyIncumbent(ctx, outcome.trial, worktree);
     return outcome;
@@ -350,6 +355,7 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     throw error;
   } finally {
     ctx.inFlight.delete(trial.n);
+    ctx.awaitingBaseline.delete(trial.n);
     ctx.watch.release(trial.n);
     await removeWorktree(task.root, worktree).catch(() => undefined);
   }
