@@ -207,10 +207,6 @@ export async function recover(
 }
 
 /**
- * A replicate whose process ended while no orchestrator watched: if its log holds the
- * metric, the result is recorded as it would have been. Returns false when there is none.
- */
-/**
  * Whether a trial can still be judged: its parent is kept, or is the base commit whose
  * baseline is still to run. Not one begun beside a baseline that failed, whose run then
  * started again from a new commit.
@@ -224,6 +220,10 @@ function judgeable(ledger: Ledger, run: RunRow, trial: TrialRow): boolean {
   );
 }
 
+/**
+ * A replicate whose process ended while no orchestrator watched: if its log holds the
+ * metric, the result is recorded as it would have been. Returns false when there is none.
+ */
 function readBack(task: Task, ledger: Ledger, replicate: ReplicateRow): boolean {
   // Unwatched, the process wrote as much as it liked.
   const capped = capLog(replicate.logPath, task.logLimit);
