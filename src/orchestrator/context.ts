@@ -50,8 +50,11 @@ export interface RunContext {
    * first replicate at once and are judged once it has ended.
    */
   baselineRunning?: Promise<void> | null;
-  /** Trials measured beside the baseline, by number, until they are judged. */
-  awaitingBaseline: Set<number>;
+  /**
+   * Trials measured and about to be judged, by number (beside the baseline, or resumed
+   * with their replicates done): nothing new starts from the incumbent before they are.
+   */
+  judging: Set<number>;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */
@@ -119,7 +122,7 @@ export function runContext(
     signal: options.signal,
     emit: options.emit,
     setupDone: new Set(),
-    awaitingBaseline: new Set(),
+    judging: new Set(),
     inFlight: new Map(),
     results: resultsWriter(task, ledger, run),
     watch: new HarnessWatch(

@@ -357,12 +357,33 @@ describe("a run, end to end, with real git and real processes", () => {
     expect(resumed.status, resumed.reason).toBe("finished");
     expect(events).toContainEqual({
       type: "notice",
-      text: "run t1 has no baseline yet: it measures score (minimize) now, as the task file says (was scor, minimize)",
+      text: "run t1 measures score (minimize) now, as the task file says (was scor, minimize)",
     });
     const { ledger, run, trials } = ledgerOf(root);
     expect(run.metric).toBe("score");
     expect(trials.find((t) => t.baseline && t.verdict === "keep")?.metric).toBe(4.5);
     ledger.close();
+
+    // A run stopped before its baseline was kept goes on from its own commit: refused too.
+    const stopped = quadraticTask({ yaml: yaml("score") });
+    process.env.TEST_SLEEP_S = "30";
+    const running = start(stopped, { maxTrials: 2 });
+    await waitFor(
+      () => running.events.some((e) => e.type === "replicate-start"),
+      20_000,
+      "a replicate",
+    );
+    running.controller.abort();
+    expect((await running.promise).status).toBe("stopped");
+    delete process.env.TEST_SLEEP_S;
+    writeFileSync(join(stopped, "autoresearch.yaml"), yaml("steps"));
+    sh(stopped, "git commit -qam steps");
+    await expect(
+      resumeRun({ root: stopped, signal: new AbortController().signal, emit: () => undefined }),
+    ).rejects.toThrow(/start a new run instead/);
+    const other = ledgerOf(stopped);
+    expect(other.run.metric).toBe("score");
+    other.ledger.close();
 
     // With a baseline kept, values of another metric would not compare.
     writeFileSync(join(root, "autoresearch.yaml"), yaml("steps"));

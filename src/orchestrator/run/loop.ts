@@ -225,8 +225,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
           }
         }
         const measuring = ctx.baselineRunning != null;
-        // Trials measured beside the baseline are judged before anything is built on it.
-        const judging = baselineKept && ctx.awaitingBaseline.size > 0;
+        // Trials measured are judged before anything new is built on the incumbent.
+        const judging = baselineKept && ctx.judging.size > 0;
         // The baseline before any other trial: those resumed beside it wait for it.
         if (!baselineKept && !measuring && !follows.some(isBaseline) && !limitReached())
           start({ kind: "baseline" });

@@ -38,26 +38,29 @@ export interface ResumeOptions extends SessionOptions {
 /** Continues a stopped, failed or killed run where it left off. */
 export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
   return withExistingRun(options.root, options.tag, "resume", async (task, ledger, run) => {
-    if (run.metric !== task.metric.name || run.goal !== task.metric.goal) {
-      // Before a baseline is kept nothing was measured to compare with: the fix of a
-      // metric the baseline did not report is taken, as the failed baseline's message says.
-      if (ledger.incumbent(run.id) !== null)
-        throw new TaskFileError(
-          `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
-        );
-      ledger.setMetric(run.id, task.metric.name, task.metric.goal);
-      options.emit({
-        type: "notice",
-        text: `run ${run.tag} has no baseline yet: it measures ${task.metric.name} (${task.metric.goal}) now, as the task file says (was ${run.metric}, ${run.goal})`,
-      });
-    }
+    const metricChanged = run.metric !== task.metric.name || run.goal !== task.metric.goal;
+    const otherMetric = () =>
+      new TaskFileError(
+        `${task.file}: metric: run "${run.tag}" measures ${run.metric} (${run.goal}) but the task file now says ${task.metric.name} (${task.metric.goal}); start a new run instead`,
+      );
+    if (metricChanged && ledger.incumbent(run.id) !== null) throw otherMetric();
     checkOwner(run);
     await checkJudgedFiles(task);
     const sandbox = resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root));
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
     ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
-    await restartFromHead(task, ledger, run, options.emit);
+    const restarted = await restartFromHead(task, ledger, run, options.emit);
+    // A failed baseline's fix may be the metric it did not report: taken with the new
+    // commit, as its message says. Otherwise values of two metrics would be compared.
+    if (metricChanged) {
+      if (!restarted) throw otherMetric();
+      ledger.setMetric(run.id, task.metric.name, task.metric.goal);
+      options.emit({
+        type: "notice",
+        text: `run ${run.tag} measures ${task.metric.name} (${task.metric.goal}) now, as the task file says (was ${run.metric}, ${run.goal})`,
+      });
+    }
     const executor = options.executor ?? storedExecutor(run);
     checkExecutor(task, executor);
     if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
@@ -110,18 +113,23 @@ function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<R
  * A run whose baseline never gave a result starts again from the task's HEAD, where the
  * person committed the fix: the failed baseline stays recorded, a new one runs first.
  */
-async function restartFromHead(task: Task, ledger: Ledger, run: RunRow, emit: Emit): Promise<void> {
+async function restartFromHead(
+  task: Task,
+  ledger: Ledger,
+  run: RunRow,
+  emit: Emit,
+): Promise<boolean> {
   const trials = ledger.trials(run.id);
   const failed = trials.some(
     (t) => t.baseline && t.state === "done" && t.verdict !== "keep" && t.verdict !== "interrupted",
   );
   // Only a baseline that ran and failed: one a kill interrupted is read back or continued.
-  if (ledger.incumbent(run.id) || !failed || trials.some((t) => t.state !== "done")) return;
+  if (ledger.incumbent(run.id) || !failed || trials.some((t) => t.state !== "done")) return false;
   // An uncommitted fix would be left out: the baseline would fail again at the old commit.
   const scope = new EditScope(task);
   await checkClean(task.root, (path) => scope.isEditable(path));
   const head = await headCommit(task.root);
-  if (head === run.baseCommit) return;
+  if (head === run.baseCommit) return false;
   checkTaskFiles(task, await trackedFiles(task.root));
   await setRef(task.root, branchRef(run.tag), head);
   ledger.setBaseCommit(run.id, head);
@@ -130,4 +138,5 @@ async function restartFromHead(task: Task, ledger: Ledger, run: RunRow, emit: Em
     type: "notice",
     text: `run ${run.tag} has no baseline yet: starting again from HEAD ${head.slice(0, 7)} (was ${run.baseCommit.slice(0, 7)})`,
   });
+  return true;
 }

@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
-import { firstFailure, type JudgeStep, type Replicated } from "../../judge/judge.js";
+import type { JudgeStep, Replicated } from "../../judge/judge.js";
 import type { ReplicateRow, TrialRow } from "../../ledger/types.js";
 import { logTail } from "../../metrics/outcome.js";
 import { monotonic } from "../../util/clock.js";
@@ -137,9 +137,10 @@ export async function runReplicates(
   let alone = false;
   for (;;) {
     if (parent?.failed.signal.aborted && !ctx.signal.aborted) return unjudged;
-    if (waiting && done.length && !firstFailure(done)) {
-      // Judged before anything new is built on the baseline (the loop waits for these).
-      ctx.awaitingBaseline.add(trial.n);
+    if (waiting && done.length) {
+      // Judged before anything new is built on the baseline (the loop waits for these);
+      // a failure too, which may be the baseline's own.
+      ctx.judging.add(trial.n);
       if (ctx.baselineRunning)
         ctx.emit({
           type: "notice",
@@ -165,6 +166,8 @@ export async function runReplicates(
         ? { kind: "replicate", seed: fixed }
         : { kind: "verdict", verdict: "keep", reason: "measured", metric: null };
     if (step.kind === "verdict") return step;
+    // Running again: not about to be judged.
+    ctx.judging.delete(trial.n);
     const stopped: Verdicted = {
       kind: "verdict",
       verdict: "interrupted",

@@ -178,6 +178,15 @@ function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>):
   };
 }
 
+/** A trial's replicates that ended with a result, or the milliseconds they took. */
+function replicatesDone(ctx: RunContext, trial: TrialRow, ms = false): number {
+  let sum = 0;
+  for (const r of ctx.ledger.replicates(trial.id))
+    if (r.state === "done" && r.outcome !== null && r.outcome !== "interrupted")
+      sum += ms ? (r.durationMs ?? 0) : 1;
+  return sum;
+}
+
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
 function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue" }>): Begun {
   const trial = job.trial;
@@ -187,6 +196,8 @@ function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue
   const parent = measured ? null : ctx.ledger.keptAt(ctx.run.id, trial.parentCommit);
   const waits = !measured && !parent && ctx.baselineRunning != null;
   const unjudged = !measured && !parent && !waits;
+  // Measured before the stop: judged before anything new starts from the incumbent.
+  if (!job.attach && !unjudged && replicatesDone(ctx, trial) > 0) ctx.judging.add(trial.n);
   return {
     trial,
     parentMetric: waits ? new PendingParent(baselineMetric(ctx, trial)) : (parent?.metric ?? null),
@@ -291,7 +302,9 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
       return { trial: finish(ctx, trial, step, parentMetric, 0), fatal: null, follow: null };
     }
     ledger.setTrialState(trial.id, "running");
-    const started = monotonic();
+    // A resumed trial's time includes its replicates run before the stop.
+    const earlier = job.kind === "continue" ? replicatesDone(ctx, trial, true) : 0;
+    const started = monotonic() - earlier;
     const known = job.kind === "adopt" ? await ctx.swarm!.measured(job.head) : null;
     const step: Step = known
       ? {
@@ -355,7 +368,7 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     throw error;
   } finally {
     ctx.inFlight.delete(trial.n);
-    ctx.awaitingBaseline.delete(trial.n);
+    ctx.judging.delete(trial.n);
     ctx.watch.release(trial.n);
     await removeWorktree(task.root, worktree).catch(() => undefined);
   }
