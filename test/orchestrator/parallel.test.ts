@@ -39,6 +39,14 @@ async function run(root: string, options: Partial<StartOptions>) {
   return { result, trials, replicates, events, recorded };
 }
 
+/** Run "p"'s trials as its ledger holds them now. */
+function trialsOf(root: string) {
+  const ledger = Ledger.open(root);
+  const trials = ledger.trials(ledger.run("p")!.id);
+  ledger.close();
+  return trials;
+}
+
 /** The largest number of replicates running at one moment, and whether any slot ran two at once. */
 function overlap(replicates: ReplicateRow[]) {
   const points = replicates.flatMap((r) => [
@@ -380,9 +388,7 @@ describe("trials begun beside the baseline", () => {
       emit: () => {},
     });
     expect(resumed.status, resumed.reason).toBe("finished");
-    const ledger = Ledger.open(root);
-    const after = ledger.trials(ledger.run("p")!.id);
-    ledger.close();
+    const after = trialsOf(root);
     const fresh = after.filter((t) => t.n > beside.at(-1)!.n);
     expect(fresh[0]).toMatchObject({ baseline: true, verdict: "keep" });
     // Confirmations of wins on an older incumbent may run past the limit; proposals do not.
@@ -402,10 +408,7 @@ describe("trials begun beside the baseline", () => {
     const root = quadraticTask();
     const controller = new AbortController();
     const events: RunEvent[] = [];
-    const started = startRun({
-      root,
-      tag: "p",
-      researcher: "mutate",
+    const started = run(root, {
       maxTrials: 2,
       executor: { kind: "local", slots: 2 },
       signal: controller.signal,
@@ -418,21 +421,17 @@ describe("trials begun beside the baseline", () => {
       "trial 1's replicate",
     );
     controller.abort();
-    expect((await started).status).toBe("stopped");
-    let ledger = Ledger.open(root);
-    let trials = ledger.trials(ledger.run("p")!.id);
-    expect(trials.map((t) => [t.n, t.verdict])).toEqual([
+    const stopped = await started;
+    expect(stopped.result.status).toBe("stopped");
+    expect(stopped.trials.map((t) => [t.n, t.verdict])).toEqual([
       [0, "interrupted"],
       [1, "interrupted"],
     ]);
-    ledger.close();
 
     process.env.TEST_SLEEP_S = "1";
     const resumed = await resumeRun({ root, signal: new AbortController().signal, emit: () => {} });
     expect(resumed.status, resumed.reason).toBe("finished");
-    ledger = Ledger.open(root);
-    trials = ledger.trials(ledger.run("p")!.id);
-    ledger.close();
+    const trials = trialsOf(root);
     expect(trials[0]).toMatchObject({ n: 0, verdict: "keep" });
     expect(trials[1]).toMatchObject({ n: 1, incumbentMetric: trials[0]!.metric });
     expect(trials[1]!.verdict).toMatch(/^(keep|discard)$/);

@@ -54,7 +54,8 @@ export interface LoopEnd {
  * trials are in flight as there are slots plus the lookahead, so researchers propose while
  * slots are busy and a slot waits only for a researcher slower than an experiment. Trials
  * begun while the baseline runs are judged once it has ended (unless it runs alone).
- * Confirmations of wins made on an older incumbent go first. The run is marked as owned by this process while the loop runs.
+ * Confirmations of wins made on an older incumbent go first. The run is marked as owned
+ * by this process while the loop runs.
  */
 export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const { ledger, run } = ctx;

@@ -70,18 +70,22 @@ export interface Attach {
   jobId: string;
 }
 
-/** Replicates already finished, as the judge sees them. */
-function doneSoFar(ctx: RunContext, trial: TrialRow): Replicated[] {
+/** A trial's replicates that finished with a result. */
+export function finishedReplicates(ctx: RunContext, trial: TrialRow): ReplicateRow[] {
   return (
     ctx.ledger
       .replicates(trial.id)
       // An interrupted replicate (the orchestrator stopped) is run again, not judged.
       .filter((r) => r.state === "done" && r.outcome !== null && r.outcome !== "interrupted")
-      .map((r) => ({
-        seed: r.seed,
-        result: { outcome: r.outcome!, reason: r.reason, metric: r.metric, metrics: r.metrics },
-      }))
   );
+}
+
+/** Replicates already finished, as the judge sees them. */
+function doneSoFar(ctx: RunContext, trial: TrialRow): Replicated[] {
+  return finishedReplicates(ctx, trial).map((r) => ({
+    seed: r.seed,
+    result: { outcome: r.outcome!, reason: r.reason, metric: r.metric, metrics: r.metrics },
+  }));
 }
 
 /** Replicates that might write these are not tampering, whatever the task declares. */
@@ -104,8 +108,8 @@ function undeclaredChanges(ctx: RunContext, worktree: string, before: FileTimes)
  * A replicate that changes a protected file, or the harness's files or the user's checkout
  * outside its worktree, ends the trial as tampered. With `attach`,
  * the first replicate is one already submitted by an earlier orchestrator. A parent still
- * being measured (the baseline) is waited for after the first replicate: the first seed
- * is the same whatever the parent, and a failed replicate needs no parent to be judged.
+ * being measured (the baseline) is waited for after the first replicate, whose seed is the
+ * same whatever the parent; its replicates end if the baseline fails.
  */
 export async function runReplicates(
   ctx: RunContext,

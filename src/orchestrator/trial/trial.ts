@@ -25,6 +25,7 @@ import {
 } from "./propose.js";
 import {
   type Attach,
+  finishedReplicates,
   type ParentMetric,
   PendingParent,
   runReplicates,
@@ -66,7 +67,7 @@ export interface TrialOutcome {
 /** A trial's record, made; what its worktree starts from and how the change gets there. */
 interface Begun {
   trial: TrialRow;
-  /** A promise when the parent is the baseline still running: its value once it has ended. */
+  /** Pending when the parent is the baseline still running: its value once it has ended. */
   parentMetric: ParentMetric;
   /** The commit the worktree checks out; null when a followed job still runs in its own. */
   checkout: string | null;
@@ -178,15 +179,6 @@ function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>):
   };
 }
 
-/** A trial's replicates that ended with a result, or the milliseconds they took. */
-function replicatesDone(ctx: RunContext, trial: TrialRow, ms = false): number {
-  let sum = 0;
-  for (const r of ctx.ledger.replicates(trial.id))
-    if (r.state === "done" && r.outcome !== null && r.outcome !== "interrupted")
-      sum += ms ? (r.durationMs ?? 0) : 1;
-  return sum;
-}
-
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
 function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue" }>): Begun {
   const trial = job.trial;
@@ -197,7 +189,7 @@ function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue
   const waits = !measured && !parent && ctx.baselineRunning != null;
   const unjudged = !measured && !parent && !waits;
   // Measured before the stop: judged before anything new starts from the incumbent.
-  if (!job.attach && !unjudged && replicatesDone(ctx, trial) > 0) ctx.judging.add(trial.n);
+  if (!job.attach && !unjudged && finishedReplicates(ctx, trial).length) ctx.judging.add(trial.n);
   return {
     trial,
     parentMetric: waits ? new PendingParent(baselineMetric(ctx, trial)) : (parent?.metric ?? null),
@@ -303,7 +295,10 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
     }
     ledger.setTrialState(trial.id, "running");
     // A resumed trial's time includes its replicates run before the stop.
-    const earlier = job.kind === "continue" ? replicatesDone(ctx, trial, true) : 0;
+    const earlier =
+      job.kind === "continue"
+        ? finishedReplicates(ctx, trial).reduce((ms, r) => ms + (r.durationMs ?? 0), 0)
+        : 0;
     const started = monotonic() - earlier;
     const known = job.kind === "adopt" ? await ctx.swarm!.measured(job.head) : null;
     const step: Step = known
