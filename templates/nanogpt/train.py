@@ -53,8 +53,8 @@ waited = 0.0  # seconds spent waiting for the GPU: another replicate's time, not
 
 def wait_for_turn():
     """Overlap: this replicate may start while another trains on the GPU. It says it is
-    ready for its timed work and waits until the GPU is its own; once, a no-op after. The
-    wait is left out of every phase and of startup_seconds, as if it began later."""
+    ready for its work on the GPU and waits until the GPU is its own; once, a no-op after.
+    The wait is left out of every phase and of startup_seconds, as if it began later."""
     global GATE, waited, t_start
     if not GATE:
         return
@@ -438,6 +438,9 @@ if "H100" not in device_name:
 x, y = loader.next_batch()
 sync()
 lap("data")
+# With overlap the GPU is shared until here, and only here: the first step compiles, and runs
+# and times its kernels on the GPU, which would take GPU time from the replicate training now.
+wait_for_turn()
 step, training_time, clock = 0, 0.0, None
 while True:
     progress = training_time / TIME_BUDGET
@@ -464,7 +467,6 @@ while True:
         gc.disable()
     if step == UNTIMED_STEPS:
         sync()
-        wait_for_turn()
         clock = time.time()
         startup_seconds = clock - t_start
         laps.append(("untimed steps", clock))

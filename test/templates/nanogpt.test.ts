@@ -86,6 +86,7 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
       budget: 300,
       metric: { name: "val_bpb", goal: "minimize" },
       resources: { gpus: 1 },
+      overlap: true,
     });
     expect(task.secondary.map((s) => s.name)).toEqual([
       "peak_vram_mb",
@@ -148,7 +149,7 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     expect(capped.output).toContain("NANOGPT_MEMORY_GB='16GB': give the GiB");
   });
 
-  it("with overlap, waits at the harness's gate before its timed work, its times without the wait", async () => {
+  it("with overlap, waits at the harness's gate before its first step, its times without the wait", async () => {
     // The harness's side of AR_GATE: a socket at descriptor 3, answered 1.5 s after the ask.
     const child = spawn("/bin/sh", ["-c", task.run], {
       cwd: root,
