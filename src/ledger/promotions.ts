@@ -2,7 +2,12 @@ import type { Ledger } from "./ledger.js";
 
 /** How a run's kept changes carried over to a larger stage, as `promote` measured it. */
 export interface TransferRow {
-  n: number;
+  /** The trial that kept it (on `host` when another host's); null for a commit no trial made. */
+  n: number | null;
+  /** In a swarm, the host that kept it when not this one. */
+  host?: string;
+  /** Absent in tables made before it was recorded. */
+  commit?: string;
   title: string;
   /** Improvement over its parent where it was found (positive is better). */
   found: number | null;
@@ -10,6 +15,12 @@ export interface TransferRow {
   atStage: number | null;
   /** Null when the change could not be taken out on its own (later changes depend on it). */
   transfers: boolean | null;
+}
+
+/** A change as tables name it: `#4`, `#4 of gpu-b` (another host's), or its commit. */
+export function changeName(row: Pick<TransferRow, "n" | "host" | "commit">): string {
+  if (row.n === null) return row.commit?.slice(0, 12) ?? "?";
+  return row.host ? `#${row.n} of ${row.host}` : `#${row.n}`;
 }
 
 export interface TransferTable {

@@ -18,6 +18,7 @@ import {
   refuseOtherTask,
   retry,
   SwarmClient,
+  type SwarmTrial,
   SwarmUnreachableError,
   type SwarmVerdict,
   type TrialUpload,
@@ -113,6 +114,45 @@ export function pendingCarries(ledger: Ledger, runId: number): TrialRow[] {
  * `resume`), moves the line on a keep, and tells the loop when another host's keep must
  * be adopted. The host's own ledger stays complete whatever the database does.
  */
+/** The promotions a host holds, each with a signal that aborts when its lease is lost. */
+export class HeldPromotions {
+  private readonly held = new Map<number, AbortController>();
+
+  take(id: number): AbortSignal {
+    const held = new AbortController();
+    this.held.set(id, held);
+    return held.signal;
+  }
+
+  /** The promotion's signal; an aborted one for a promotion not (or no longer) held. */
+  signal(id: number): AbortSignal {
+    return this.held.get(id)?.signal ?? AbortSignal.abort(LEASE_LOST);
+  }
+
+  drop(id: number): void {
+    this.held.delete(id);
+  }
+
+  /**
+   * Renews every lease; a promotion whose renewal is refused (another host may hold it
+   * now) is dropped and its signal aborted. Returns the ids lost. A renewal that fails
+   * (the database away) keeps the promotion until the database refuses it.
+   */
+  async renew(renewOne: (id: number) => Promise<boolean>): Promise<number[]> {
+    const lost: number[] = [];
+    for (const [id, held] of [...this.held]) {
+      if (await renewOne(id)) continue;
+      this.held.delete(id);
+      held.abort(LEASE_LOST);
+      lost.push(id);
+    }
+    return lost;
+  }
+}
+
+/** Why a promotion stopped when its lease was lost (the signal's reason). */
+export const LEASE_LOST = "its lease lapsed, so another host may run it";
+
 export class SwarmLink {
   private head: LineHead;
   private readonly claims = new Map<number, number>();
@@ -134,7 +174,7 @@ export class SwarmLink {
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
-  private readonly heldJobs = new Set<number>();
+  private readonly heldJobs = new HeldPromotions();
   /** Why this host takes no promotion any more (the database refused it), once said. */
   private promotionsOff: string | null = null;
 
@@ -295,14 +335,11 @@ export class SwarmLink {
     every((LEASE_S * 1000) / 5, async () => {
       await this.client.heartbeat();
       for (const id of this.claims.values()) await this.client.renew(id, LEASE_S);
-      for (const id of this.heldJobs)
-        if (!(await this.client.renewPromotion(id, LEASE_S))) {
-          this.heldJobs.delete(id);
-          this.emit({
-            type: "notice",
-            text: `swarm: the lease of promotion ${id} lapsed (the database was away too long) and another host may run it too; this host's table of it is kept in its own ledger only`,
-          });
-        }
+      for (const id of await this.heldJobs.renew((id) => this.client.renewPromotion(id, LEASE_S)))
+        this.emit({
+          type: "notice",
+          text: `swarm: the lease of promotion ${id} lapsed (the database was away too long): another host may run it, so this host stops it`,
+        });
     });
     every(2_000, async () => {
       this.others = (await this.client.inFlight()).filter((c) => c.host !== this.host);
@@ -383,6 +420,24 @@ export class SwarmLink {
       (error) =>
         /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
     );
+  }
+
+  /**
+   * The keeps that made `commits`, whichever host made them, each with the value measured
+   * on its keeper's class for the line version it was made on (null when none was).
+   */
+  async keepsOf(
+    commits: string[],
+  ): Promise<Map<string, { trial: SwarmTrial; parentMetric: number | null }>> {
+    const keeps = commits.length ? await this.retry(() => this.client.keepsOf(commits)) : [];
+    const found = new Map<string, { trial: SwarmTrial; parentMetric: number | null }>();
+    for (const trial of keeps) {
+      const parent = trial.parentCommit
+        ? await this.retry(() => this.client.measured(trial.parentCommit!, trial.hardwareClass))
+        : null;
+      found.set(trial.commitSha!, { trial, parentMetric: parent?.metric ?? null });
+    }
+    return found;
   }
 
   /**
@@ -476,7 +531,7 @@ export class SwarmLink {
     if (this.promotionsOff) return null;
     try {
       const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
-      if (job) this.heldJobs.add(job.id);
+      if (job) this.heldJobs.take(job.id);
       return job;
     } catch (error) {
       if (!isUnreachable(error)) this.promotionsRefused(error);
@@ -484,9 +539,14 @@ export class SwarmLink {
     }
   }
 
+  /** Aborts when this host loses the promotion's lease: it must stop, another may run it. */
+  lease(job: PromotionJob): AbortSignal {
+    return this.heldJobs.signal(job.id);
+  }
+
   /** Hands a promotion back, pending again: this host no longer stands on its head. */
   async releasePromotion(job: PromotionJob): Promise<void> {
-    this.heldJobs.delete(job.id);
+    this.heldJobs.drop(job.id);
     await this.client.releasePromotion(job.id).catch(() => false);
   }
 
@@ -495,7 +555,7 @@ export class SwarmLink {
    * false when the database could not take it (away past a stop, or the lease was lost).
    */
   async finishPromotion(job: PromotionJob, end: PromotionEnd): Promise<boolean> {
-    this.heldJobs.delete(job.id);
+    this.heldJobs.drop(job.id);
     try {
       return await this.retry(() => this.client.finishPromotion(job.id, end));
     } catch (error) {

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
-import type { TransferTable as Transfer } from "../ledger/promotions.js";
-import { promotions } from "../ledger/promotions.js";
+import { changeName, promotions, type TransferTable as Transfer } from "../ledger/promotions.js";
 import type { NoiseFloor, RunRow, TrialRow, Verdict } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
 import { readHead } from "../util/safe-file.js";
@@ -181,7 +180,7 @@ function transferTable(t: Transfer): TransferTable {
     columns: ["found", `at ${t.stage}`, "transfers (1 = yes)"],
     rows: [
       ...t.rows.map((r) => ({
-        label: `#${r.n} ${r.title}`,
+        label: `${changeName(r)} ${r.title}`,
         values: [r.found, r.atStage, flag(r.transfers)],
       })),
       // Stage-level effects: they belong under the stage's column, in the order named.

@@ -1,4 +1,4 @@
-import type { TransferTable } from "../ledger/promotions.js";
+import { changeName, type TransferTable } from "../ledger/promotions.js";
 
 const fmtMetric = (x: number | null) => (x === null ? "—" : Number(x.toPrecision(6)).toString());
 const signed = (x: number | null) =>
@@ -7,14 +7,15 @@ const signed = (x: number | null) =>
 /** The transfer table as text: each kept change where found and at the larger stage. */
 export function formatTransfer(t: TransferTable): string {
   const metric = t.metric;
+  const width = Math.max(5, ...t.rows.map((r) => changeName(r).length));
   const lines = [
     `transfer to stage ${t.stage} (${t.seeds} seed${t.seeds === 1 ? "" : "s"} each): ${metric} baseline ${fmtMetric(t.baseline)} → incumbent ${fmtMetric(t.incumbent)}, improvement ${signed(t.stacked)}`,
-    `  ${"#".padEnd(5)} ${"found".padStart(10)} ${`at ${t.stage}`.padStart(12)}  transfers  change`,
+    `  ${"trial".padEnd(width)} ${"found".padStart(10)} ${`at ${t.stage}`.padStart(12)}  transfers  change`,
   ];
   for (const r of t.rows) {
     const transfers = r.transfers === null ? "not isolable" : r.transfers ? "yes" : "NO";
     lines.push(
-      `  ${String(r.n).padEnd(5)} ${signed(r.found).padStart(10)} ${signed(r.atStage).padStart(12)}  ${transfers.padEnd(9)}  ${r.title}`,
+      `  ${changeName(r).padEnd(width)} ${signed(r.found).padStart(10)} ${signed(r.atStage).padStart(12)}  ${transfers.padEnd(9)}  ${r.title}`,
     );
   }
   const verdict =

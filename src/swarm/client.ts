@@ -26,7 +26,7 @@ import {
 } from "./promotions.js";
 import { doctor, type SwarmProblem, type SwarmStatus, status } from "./status.js";
 import { exactText } from "./text.js";
-import { type HistoryPage, history, type RecordResult, recordTrial } from "./trials.js";
+import { type HistoryPage, history, keepsOf, type RecordResult, recordTrial } from "./trials.js";
 import type {
   CasResult,
   ClaimResult,
@@ -34,6 +34,7 @@ import type {
   Incumbent,
   InFlight,
   SwarmTask,
+  SwarmTrial,
   SwarmVerdict,
   TrialUpload,
 } from "./types.js";
@@ -248,6 +249,11 @@ export class SwarmClient {
       [commit, hardwareClass],
     );
     return row ?? null;
+  }
+
+  /** The keeps that made `commits`, whichever host made them. */
+  keepsOf(commits: string[]): Promise<SwarmTrial[]> {
+    return keepsOf(this.db, commits);
   }
 
   /** Whether this host has trials of a run tagged `tag` in the swarm. */

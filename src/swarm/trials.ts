@@ -136,6 +136,21 @@ export async function history(
   return { trials: fresh.map(fromRow), cursor: `${horizon}:${again.join(",")}` };
 }
 
+/** The keeps that made `commits` (any host's; not adoptions, which measure a commit again). */
+export async function keepsOf(db: SwarmConnection, commits: string[]): Promise<SwarmTrial[]> {
+  const rows = await db.query<TrialRow>(
+    "reading the keeps of the line",
+    `SELECT DISTINCT ON (commit_sha) id, host, uid, run_tag, local_n, title, hypothesis,
+            NULL::text AS diff, diff_hash, param_key, parent_commit, commit_sha, hardware_class,
+            verdict, baseline, metric, metrics, cost_usd, run_ms, finished_at, recorded_at
+       FROM swarm.trials
+      WHERE commit_sha = ANY($1) AND verdict = 'keep' AND NOT baseline
+      ORDER BY commit_sha, id`,
+    [commits],
+  );
+  return rows.map(fromRow);
+}
+
 function fromRow(r: TrialRow): SwarmTrial {
   return {
     id: Number(r.id),

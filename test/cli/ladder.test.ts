@@ -55,7 +55,9 @@ describe("the scale ladder on the demo task", () => {
       /^transfer to stage long \(1 seed each\): val_loss baseline [\d.]+ → incumbent [\d.]+, improvement [+-][\d.]+/,
     );
     for (const k of kept)
-      expect(result.stdout).toMatch(new RegExp(`\\n  ${k.n} +[+-][\\d.]+ +[+-][\\d.]+  (yes|NO) `));
+      expect(result.stdout).toMatch(
+        new RegExp(`\\n  #${k.n} +[+-][\\d.]+ +[+-][\\d.]+  (yes|NO) `),
+      );
     expect(result.stdout).toMatch(/stacked [+-][\d.]+, single effects summed [+-][\d.]+: /);
 
     const after = Ledger.open(root);

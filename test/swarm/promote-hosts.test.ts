@@ -4,7 +4,7 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { promotions } from "../../src/ledger/promotions.js";
+import { promotions, type TransferRow } from "../../src/ledger/promotions.js";
 import { swarmPage } from "../../src/report/dashboard/swarm-page.js";
 import { QUADRATIC_YAML, runCli } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
@@ -66,6 +66,22 @@ it("sends each promotion to a host that can run its stage, and shares its transf
       commit: p.commit,
       version: p.version,
     });
+  // Each line version is one row, whichever host kept it; the other host's are named so.
+  const keptBy = new Map(
+    (await swarm.owner.history({ withDiffs: false })).trials
+      .filter((t) => t.verdict === "keep" && !t.baseline && t.commitSha)
+      .map((t) => [t.commitSha!, t]),
+  );
+  for (const p of done) {
+    const rows = (p.transfer as { rows: TransferRow[] }).rows;
+    expect(rows.length).toBe(p.version);
+    for (const row of rows) {
+      const keep = keptBy.get(row.commit!);
+      expect(keep, row.title).toBeDefined();
+      expect(row.host).toBe(keep!.host === "both" ? undefined : keep!.host);
+      expect(row.n).toBe(keep!.localN);
+    }
+  }
   const local = (clone: string) => {
     const ledger = Ledger.open(clone);
     try {

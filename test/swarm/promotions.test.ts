@@ -1,5 +1,6 @@
 /** Promotions across hosts, in the database: asked for once, taken by a host that can, leased. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HeldPromotions, LEASE_LOST } from "../../src/orchestrator/swarm.js";
 import type { SwarmClient } from "../../src/swarm/index.js";
 import {
   hostInfo,
@@ -120,6 +121,18 @@ describe("promotions across hosts", () => {
     expect((await a.promotions())[0]).toMatchObject({ state: "running", leaseLapsed: true });
     const again = await a.takePromotion(["d24"], "c4", 60);
     expect(again?.id).toBe(job!.id);
+    // The silent host, back, learns it lost the lease when it renews: its promotion stops.
+    const held = new HeldPromotions();
+    const stop = held.take(job!.id);
+    expect(await held.renew((id) => b.renewPromotion(id, 60))).toEqual([job!.id]);
+    expect(stop.aborted).toBe(true);
+    expect(stop.reason).toBe(LEASE_LOST);
+    expect(held.signal(job!.id).aborted).toBe(true);
+    // The new holder's renewal goes through, and its promotion runs on.
+    const holding = new HeldPromotions();
+    const runs = holding.take(again!.id);
+    expect(await holding.renew((id) => a.renewPromotion(id, 60))).toEqual([]);
+    expect(runs.aborted).toBe(false);
     // The silent host's late answer changes nothing.
     expect(
       await b.finishPromotion(job!.id, { state: "done", transfer: { rows: [] }, reason: null }),

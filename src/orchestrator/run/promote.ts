@@ -1,42 +1,93 @@
+import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { UsageError } from "../../errors.js";
 import { mean, pool, sd } from "../../judge/stats.js";
-import { promotions, type TransferRow, type TransferTable } from "../../ledger/promotions.js";
+import {
+  changeName,
+  promotions,
+  type TransferRow,
+  type TransferTable,
+} from "../../ledger/promotions.js";
 import type { TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
 import type { PromotionJob } from "../../swarm/index.js";
 import { writeJson } from "../../util/fs.js";
+import { git } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
 import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
+import { ADOPTER } from "../swarm.js";
 import { noiseFloor } from "../trial/judging.js";
 import { evaluate, type Subject } from "./evaluate.js";
 import { type ToolOptions, withRun } from "./open.js";
 
-/** One kept change at the larger stage: what it did where found, and what it does there. */
-/** The kept changes on the incumbent's line, in order. */
-function keptChanges(ctx: RunContext): TrialRow[] {
-  return ctx.ledger
-    .trials(ctx.run.id)
-    .filter((t) => t.verdict === "keep" && !t.baseline && t.commit);
+/** A kept change on the incumbent's line, as the transfer table names it. */
+type Change = Pick<TransferRow, "n" | "host" | "title" | "found"> & { commit: string };
+
+/**
+ * The kept changes on the incumbent's line, oldest first: every commit on the first-parent
+ * path from the run's base to the incumbent is one keep. In a swarm that path holds the
+ * other hosts' keeps too, one line version each, also where this host adopted several at
+ * once; the swarm says who kept them and by how much.
+ */
+async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]> {
+  const log = await git(ctx.task.root, [
+    "log",
+    "--first-parent",
+    "--reverse",
+    "--format=%H %s",
+    `${ctx.run.baseCommit}..${incumbent}`,
+  ]);
+  const commits = log
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const space = line.indexOf(" ");
+      return { sha: line.slice(0, space), subject: line.slice(space + 1) };
+    });
+  const own = new Map<string, TrialRow>();
+  for (const t of ctx.ledger.trials(ctx.run.id))
+    if (t.verdict === "keep" && !t.baseline && t.commit && t.researcher !== ADOPTER)
+      own.set(t.commit, t);
+  const others = ctx.swarm
+    ? await ctx.swarm.keepsOf(commits.filter((c) => !own.has(c.sha)).map((c) => c.sha))
+    : new Map();
+  const gain = (a: number | null, b: number | null) =>
+    a === null || b === null ? null : improvement(a, b, ctx.task.metric.goal);
+  return commits.map(({ sha, subject }): Change => {
+    const t = own.get(sha);
+    if (t)
+      return {
+        commit: sha,
+        n: t.n,
+        title: t.title ?? subject,
+        found: t.estimate?.mean ?? gain(t.metric, t.incumbentMetric),
+      };
+    const keep = others.get(sha);
+    if (!keep) return { commit: sha, n: null, title: subject, found: null };
+    return {
+      commit: sha,
+      n: keep.trial.localN,
+      host: keep.trial.host,
+      title: keep.trial.title ?? subject,
+      found: gain(keep.trial.metric, keep.parentMetric),
+    };
+  });
 }
 
 /** A commit holding the incumbent without one kept change, or null when that conflicts. */
 async function without(
   ctx: RunContext,
   incumbent: string,
-  change: TrialRow,
+  change: Change,
   id: number,
 ): Promise<string | null> {
-  const worktree = `${paths.worktree(ctx.task.root, ctx.run.tag, change.n)}-p${id}-revert`;
+  const name = changeName(change);
+  const worktree = `${paths.worktree(ctx.task.root, ctx.run.tag, 0)}-p${id}-revert-${change.commit.slice(0, 12)}`;
   await addWorktree(ctx.task.root, worktree, incumbent);
   try {
-    if (!(await revertIn(worktree, change.commit!))) return null;
-    return await commitWorktree(
-      worktree,
-      incumbent,
-      `without #${change.n}: ${change.title ?? ""}\n`,
-    );
+    if (!(await revertIn(worktree, change.commit))) return null;
+    return await commitWorktree(worktree, incumbent, `without ${name}: ${change.title}\n`);
   } finally {
     await removeWorktree(ctx.task.root, worktree);
   }
@@ -76,13 +127,22 @@ export async function promote(
   });
   ctx.emit({ type: "promotion-start", id, stage: stage.name, incumbent: incumbent.n });
   try {
-    const changes = keptChanges(ctx);
+    const changes = await lineChanges(ctx, incumbent.commit);
     const ablations = await Promise.all(changes.map((c) => without(ctx, incumbent.commit!, c, id)));
     const subjects: Subject[] = [
       { label: "baseline", ablatedN: null, commit: run.baseCommit },
       { label: "incumbent", ablatedN: null, commit: incumbent.commit },
       ...changes.flatMap((c, i) =>
-        ablations[i] ? [{ label: `without #${c.n}`, ablatedN: c.n, commit: ablations[i]! }] : [],
+        ablations[i]
+          ? [
+              {
+                label: `without ${changeName(c)}`,
+                // Numbers name this host's trials only.
+                ablatedN: c.host === undefined ? c.n : null,
+                commit: ablations[i]!,
+              },
+            ]
+          : [],
       ),
     ];
     const results = await Promise.all(subjects.map((s) => evaluate(ctx, id, s, stage, seeds)));
@@ -96,7 +156,14 @@ export async function promote(
     );
     // A stop cuts the evaluations short: what they measured is no table.
     if (ctx.signal.aborted) {
-      promotions.finish(ledger, id, "failed", "stopped before it finished", table);
+      const why = typeof ctx.signal.reason === "string" ? ctx.signal.reason : "";
+      promotions.finish(
+        ledger,
+        id,
+        "failed",
+        `stopped before it finished${why && `: ${why}`}`,
+        table,
+      );
       return table;
     }
     if (table.incumbent === null)
@@ -116,7 +183,7 @@ function transferTable(
   ctx: RunContext,
   stage: string,
   seeds: number,
-  changes: TrialRow[],
+  changes: Change[],
   means: Map<string, number | null>,
   arms: number[][],
 ): TransferTable {
@@ -125,14 +192,8 @@ function transferTable(
     a == null || b == null ? null : improvement(a, b, goal);
   const incumbent = means.get("incumbent") ?? null;
   const rows: TransferRow[] = changes.map((c) => {
-    const atStage = gain(incumbent, means.get(`without #${c.n}`));
-    return {
-      n: c.n,
-      title: c.title ?? "",
-      found: c.estimate?.mean ?? gain(c.metric, c.incumbentMetric),
-      atStage,
-      transfers: atStage === null ? null : atStage > 0,
-    };
+    const atStage = gain(incumbent, means.get(`without ${changeName(c)}`));
+    return { ...c, atStage, transfers: atStage === null ? null : atStage > 0 };
   });
   const stacked = gain(incumbent, means.get("baseline"));
   const measured = rows.filter((r) => r.atStage !== null);
@@ -180,7 +241,8 @@ function transferTable(
  * its transfer table (or why it failed) recorded in the swarm for every host. A head this
  * host no longer stands on, or a promotion stopped midway, is handed back (or, with the
  * database away, left to its lease) for another host or this one resumed to take again.
- * A failure is said and recorded, and the search goes on.
+ * One whose lease this host lost stops, and is left to whichever host holds it now. A
+ * failure is said and recorded, and the search goes on.
  */
 export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<void> {
   const swarm = ctx.swarm!;
@@ -190,10 +252,15 @@ export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<vo
     type: "notice",
     text: `swarm: promoting the line's version ${job.version} to ${job.stage}, as the swarm asked`,
   });
+  // A lost lease stops the promotion as a stop would, and leaves the job to its new holder.
+  const lease = swarm.lease(job);
+  const signal = AbortSignal.any([ctx.signal, lease]);
+  setMaxListeners(0, signal);
   let table: TransferTable;
   try {
-    table = await promote(ctx, job.stage);
+    table = await promote({ ...ctx, signal }, job.stage);
   } catch (error) {
+    if (lease.aborted) return;
     if (ctx.signal.aborted) return swarm.releasePromotion(job);
     const reason = (error as Error).message;
     ctx.emit({ type: "notice", text: `swarm: the promotion to ${job.stage} failed: ${reason}` });
@@ -201,6 +268,7 @@ export async function promoteJob(ctx: RunContext, job: PromotionJob): Promise<vo
     return;
   }
   // A stop cuts the evaluations short: what they measured is not a table to share.
+  if (lease.aborted) return;
   if (ctx.signal.aborted) return swarm.releasePromotion(job);
   await swarm.finishPromotion(job, {
     state: "done",
