@@ -108,7 +108,13 @@ export interface CliResult {
 /** Runs the built CLI as a real subprocess. */
 export function runCli(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    /** Ctrl-C, once, when the output so far matches. */
+    interruptWhen?: RegExp;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -118,8 +124,13 @@ export function runCli(
     });
     let stdout = "";
     let stderr = "";
+    let interrupted = false;
     child.stdout.on("data", (d) => {
       stdout += d;
+      if (!interrupted && options.interruptWhen?.test(stdout)) {
+        interrupted = true;
+        child.kill("SIGINT");
+      }
     });
     child.stderr.on("data", (d) => {
       stderr += d;

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { noiseRun, promoteRun } from "../orchestrator/index.js";
-import { formatTransfer } from "../report/transfer.js";
 import { executorChoice, executorFlags, positiveInt, session, taskRoot } from "./common.js";
 
 export function registerLadder(program: Command): void {
@@ -16,17 +15,23 @@ export function registerLadder(program: Command): void {
   executorFlags(promote).action(async (o) => {
     const io = session();
     try {
-      const table = await promoteRun({
+      // Its progress as `run` prints it; the table comes with the promotion's end.
+      await promoteRun({
         root: taskRoot(o.dir),
         tag: o.tag,
         stage: o.stage,
         seeds: o.seeds,
         executor: executorChoice(o),
         signal: io.signal,
-        emit: () => undefined,
+        emit: io.emit,
       });
       io.close();
-      process.stdout.write(`${formatTransfer(table)}\n`);
+      if (io.signal.aborted) {
+        process.stderr.write(
+          "the promotion stopped before it finished: no transfer table (recorded as failed); `autoresearch promote` starts it again\n",
+        );
+        process.exitCode = 130;
+      }
     } finally {
       io.close();
     }

@@ -4,8 +4,9 @@ import type { Ledger } from "./ledger.js";
 export interface TransferRow {
   /** The trial that kept it (on `host` when another host's); null for a commit no trial made. */
   n: number | null;
-  /** In a swarm, the host that kept it when not this one. */
+  /** In a swarm, the host that kept it when not this run: with the run's tag, `n` is unique. */
   host?: string;
+  run?: string;
   /** Absent in tables made before it was recorded. */
   commit?: string;
   title: string;
@@ -17,10 +18,11 @@ export interface TransferRow {
   transfers: boolean | null;
 }
 
-/** A change as tables name it: `#4`, `#4 of gpu-b` (another host's), or its commit. */
-export function changeName(row: Pick<TransferRow, "n" | "host" | "commit">): string {
+/** A change as tables name it: `#4`, `#4 of gpu-b/p1` (another run's, on its host), or its commit. */
+export function changeName(row: Pick<TransferRow, "n" | "host" | "run" | "commit">): string {
   if (row.n === null) return row.commit?.slice(0, 12) ?? "?";
-  return row.host ? `#${row.n} of ${row.host}` : `#${row.n}`;
+  if (!row.host) return `#${row.n}`;
+  return `#${row.n} of ${row.host}${row.run ? `/${row.run}` : ""}`;
 }
 
 export interface TransferTable {

@@ -134,14 +134,16 @@ export class HeldPromotions {
   }
 
   /**
-   * Renews every lease; a promotion whose renewal is refused (another host may hold it
-   * now) is dropped and its signal aborted. Returns the ids lost. A renewal that fails
-   * (the database away) keeps the promotion until the database refuses it.
+   * Renews every lease; a promotion whose renewal is refused (another host took it once
+   * its lease lapsed) is dropped and its signal aborted. Returns the ids lost. A renewal
+   * that fails (the database away) keeps the promotion, and so does a lapsed lease that
+   * no one took: the database renews it.
    */
   async renew(renewOne: (id: number) => Promise<boolean>): Promise<number[]> {
     const lost: number[] = [];
     for (const [id, held] of [...this.held]) {
-      if (await renewOne(id)) continue;
+      // Ended or handed back while its renewal was on the way: refused, and rightly so.
+      if ((await renewOne(id)) || this.held.get(id) !== held) continue;
       this.held.delete(id);
       held.abort(LEASE_LOST);
       lost.push(id);
@@ -151,7 +153,7 @@ export class HeldPromotions {
 }
 
 /** Why a promotion stopped when its lease was lost (the signal's reason). */
-export const LEASE_LOST = "its lease lapsed, so another host may run it";
+export const LEASE_LOST = "its lease lapsed and another host took it";
 
 export class SwarmLink {
   private head: LineHead;
@@ -338,7 +340,7 @@ export class SwarmLink {
       for (const id of await this.heldJobs.renew((id) => this.client.renewPromotion(id, LEASE_S)))
         this.emit({
           type: "notice",
-          text: `swarm: the lease of promotion ${id} lapsed (the database was away too long): another host may run it, so this host stops it`,
+          text: `swarm: promotion ${id} is no longer this host's (its lease lapsed and another host took it): this host stops it`,
         });
     });
     every(2_000, async () => {

@@ -141,8 +141,6 @@ def memory_cap():
 
 
 MEMORY_CAP = memory_cap()
-if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
-    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / torch.cuda.mem_get_info()[1]))
 
 
 def fitting_rows(num_params, free=None):
@@ -363,11 +361,14 @@ heads = DIM // HEAD_DIM
 kinds = (WINDOW_PATTERN * DEPTH)[:DEPTH]
 windows = [MAX_SEQ_LEN if kind == "L" else SHORT_WINDOW for kind in kinds]
 windows[-1] = MAX_SEQ_LEN  # the last layer always sees the whole row
-model = GPT(vocab_size, DEPTH, dim, heads, windows).to(device)
-if GATE and cuda and not DEVICE_BATCH:
-    n = sum(p.numel() for p in model.parameters())
-    if fitting_rows(n) < fitting_rows(n, torch.cuda.mem_get_info()[1]):
-        wait_for_turn()  # the GPU cannot hold this run beside the one training now
+model = GPT(vocab_size, DEPTH, dim, heads, windows)  # on the CPU: the GPU may not be free yet
+# With overlap, everything before this line ran beside the replicate training on this GPU,
+# none of it on the GPU: a neighbour's compile, which runs and times kernels there, cost the
+# one training 3 % of its tokens (bench/README.md, "The gate before the first step").
+wait_for_turn()
+if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
+    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / torch.cuda.mem_get_info()[1]))
+model = model.to(device)
 DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
 
 
@@ -438,9 +439,6 @@ if "H100" not in device_name:
 x, y = loader.next_batch()
 sync()
 lap("data")
-# With overlap the GPU is shared until here, and only here: the first step compiles, and runs
-# and times its kernels on the GPU, which would take GPU time from the replicate training now.
-wait_for_turn()
 step, training_time, clock = 0, 0.0, None
 while True:
     progress = training_time / TIME_BUDGET

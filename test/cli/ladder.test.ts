@@ -51,8 +51,10 @@ describe("the scale ladder on the demo task", () => {
     const result = await runCli(["promote", "-C", root, "--seeds", "1"], { timeoutMs: 180_000 });
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
+    // Its progress first, as `run` prints it; then the table.
+    expect(result.stdout).toMatch(/^promoting #\d+ to stage long \(promotion \d+\)/);
     expect(result.stdout).toMatch(
-      /^transfer to stage long \(1 seed each\): val_loss baseline [\d.]+ → incumbent [\d.]+, improvement [+-][\d.]+/,
+      /\ntransfer to stage long \(1 seed each\): val_loss baseline [\d.]+ → incumbent [\d.]+, improvement [+-][\d.]+/,
     );
     for (const k of kept)
       expect(result.stdout).toMatch(
@@ -60,8 +62,18 @@ describe("the scale ladder on the demo task", () => {
       );
     expect(result.stdout).toMatch(/stacked [+-][\d.]+, single effects summed [+-][\d.]+: /);
 
+    // Stopped midway: no table, said so, the exit code of a stop; recorded as failed.
+    const stopped = await runCli(["promote", "-C", root, "--seeds", "1"], {
+      timeoutMs: 180_000,
+      interruptWhen: /^promoting #/m,
+    });
+    expect(stopped.code, stopped.stdout).toBe(130);
+    expect(stopped.stdout).not.toContain("transfer to stage");
+    expect(stopped.stderr).toContain("the promotion stopped before it finished: no transfer table");
+
     const after = Ledger.open(root);
-    const [promotion] = promotions.list(after, run.id);
+    const [promotion, halted] = promotions.list(after, run.id);
+    expect(halted).toMatchObject({ state: "failed", reason: "stopped before it finished" });
     const table = promotion!.table as TransferTable;
     expect(promotion).toMatchObject({ stage: "long", state: "done", seeds: 1 });
     expect(table.rows.map((r) => r.n)).toEqual(kept.map((k) => k.n));

@@ -133,11 +133,11 @@ export interface SwarmTask {
 /** Runs `swarm init` on a fresh quadratic task (or its `yaml`), with a `git daemon` remote. */
 export async function initSwarmTask(
   swarm: SwarmFixture,
-  options: { yaml?: string } = {},
+  options: { yaml?: string; extra?: Record<string, string> } = {},
 ): Promise<SwarmTask> {
   const daemon = await startGitDaemon();
   const remote = daemon.bare("task.git");
-  const origin = quadraticTask(options.yaml ? { yaml: options.yaml } : {});
+  const origin = quadraticTask(options);
   const init = await runCli([
     ...["swarm", "init", "-C", origin, "--database", swarm.ownerUrl],
     ...["--remote", remote, "--hosts-role", "swarm_hosts"],

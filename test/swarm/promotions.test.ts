@@ -133,6 +133,14 @@ describe("promotions across hosts", () => {
     const runs = holding.take(again!.id);
     expect(await holding.renew((id) => a.renewPromotion(id, 60))).toEqual([]);
     expect(runs.aborted).toBe(false);
+    // Ended while its renewal was on the way: the refusal that follows stops nothing.
+    const ended = holding.take(job!.id + 1000);
+    const refused = holding.renew(async (id) => {
+      holding.drop(id);
+      return false;
+    });
+    expect(await refused).toEqual([]);
+    expect(ended.aborted).toBe(false);
     // The silent host's late answer changes nothing.
     expect(
       await b.finishPromotion(job!.id, { state: "done", transfer: { rows: [] }, reason: null }),

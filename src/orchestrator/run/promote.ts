@@ -12,6 +12,7 @@ import type { TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
 import type { PromotionJob } from "../../swarm/index.js";
 import { writeJson } from "../../util/fs.js";
+import { oneLine } from "../../util/text.js";
 import { git } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
 import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../../workspace/worktree.js";
@@ -22,7 +23,7 @@ import { evaluate, type Subject } from "./evaluate.js";
 import { type ToolOptions, withRun } from "./open.js";
 
 /** A kept change on the incumbent's line, as the transfer table names it. */
-type Change = Pick<TransferRow, "n" | "host" | "title" | "found"> & { commit: string };
+type Change = Pick<TransferRow, "n" | "host" | "run" | "title" | "found"> & { commit: string };
 
 /**
  * The kept changes on the incumbent's line, oldest first: every commit on the first-parent
@@ -38,13 +39,11 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
     "--format=%H %s",
     `${ctx.run.baseCommit}..${incumbent}`,
   ]);
+  // A commit with an empty message ends its line at the hash.
   const commits = log
     .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const space = line.indexOf(" ");
-      return { sha: line.slice(0, space), subject: line.slice(space + 1) };
-    });
+    .map((line) => /^([0-9a-f]+) ?(.*)$/.exec(line))
+    .flatMap((m) => (m ? [{ sha: m[1]!, subject: m[2]! }] : []));
   const own = new Map<string, TrialRow>();
   for (const t of ctx.ledger.trials(ctx.run.id))
     if (t.verdict === "keep" && !t.baseline && t.commit && t.researcher !== ADOPTER)
@@ -64,16 +63,26 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
         found: t.estimate?.mean ?? gain(t.metric, t.incumbentMetric),
       };
     const keep = others.get(sha);
-    if (!keep) return { commit: sha, n: null, title: subject, found: null };
+    if (!keep) return { commit: sha, n: null, title: oneLine(subject), found: null };
+    // Another host's words: one printable line, as the run's own titles are.
     return {
       commit: sha,
       n: keep.trial.localN,
       host: keep.trial.host,
-      title: keep.trial.title ?? subject,
+      ...(keep.trial.runTag ? { run: keep.trial.runTag } : {}),
+      title: oneLine(keep.trial.title ?? subject),
       found: gain(keep.trial.metric, keep.parentMetric),
     };
   });
 }
+
+/**
+ * The evaluation of the incumbent without a change: by this run's trial number, else by
+ * the commit (other runs' numbers repeat, and host names can differ by a character that
+ * a folder name cannot hold).
+ */
+const ablation = (c: Change) =>
+  c.host === undefined && c.n !== null ? `without #${c.n}` : `without ${c.commit.slice(0, 12)}`;
 
 /** A commit holding the incumbent without one kept change, or null when that conflicts. */
 async function without(
@@ -136,8 +145,9 @@ export async function promote(
         ablations[i]
           ? [
               {
-                label: `without ${changeName(c)}`,
-                // Numbers name this host's trials only.
+                // By commit: names of other runs' trials can repeat.
+                label: ablation(c),
+                // Numbers name this run's trials only.
                 ablatedN: c.host === undefined ? c.n : null,
                 commit: ablations[i]!,
               },
@@ -145,7 +155,21 @@ export async function promote(
           : [],
       ),
     ];
-    const results = await Promise.all(subjects.map((s) => evaluate(ctx, id, s, stage, seeds)));
+    // One evaluation that fails ends the others: the promotion has failed.
+    const failed = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, failed.signal]);
+    setMaxListeners(0, signal);
+    const settled = await Promise.allSettled(
+      subjects.map((s) =>
+        evaluate({ ...ctx, signal }, id, s, stage, seeds).catch((error) => {
+          failed.abort();
+          throw error;
+        }),
+      ),
+    );
+    const failure = settled.find((r) => r.status === "rejected");
+    if (failure) throw failure.reason;
+    const results = settled.map((r) => (r as PromiseFulfilledResult<number[]>).value);
     const means = new Map(
       subjects.map((s, i) => [s.label, results[i]!.length ? mean(results[i]!) : null]),
     );
@@ -192,7 +216,7 @@ function transferTable(
     a == null || b == null ? null : improvement(a, b, goal);
   const incumbent = means.get("incumbent") ?? null;
   const rows: TransferRow[] = changes.map((c) => {
-    const atStage = gain(incumbent, means.get(`without ${changeName(c)}`));
+    const atStage = gain(incumbent, means.get(ablation(c)));
     return { ...c, atStage, transfers: atStage === null ? null : atStage > 0 };
   });
   const stacked = gain(incumbent, means.get("baseline"));
@@ -218,8 +242,9 @@ function transferTable(
       : "unknown";
   const m = measured.length;
   const tolerance = spread === null ? null : 2 * spread * Math.sqrt((1 + m + (m - 1) ** 2) / seeds);
+  // A change not taken out on its own is in the stacked effect but in no single one.
   const additive =
-    stacked === null || sum === null || tolerance === null
+    stacked === null || sum === null || tolerance === null || m < rows.length
       ? null
       : Math.abs(stacked - sum) <= tolerance;
   return {
