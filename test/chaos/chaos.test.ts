@@ -38,6 +38,11 @@ function chaosTask(journal: string, marker: string, extra = "") {
  * again, resuming each time; finally lets it finish and checks every invariant.
  */
 async function chaos(root: string, journal: string, marker: string, first: string[]) {
+  // The kills fall at random moments of the work, after the CLI has started: on a slow
+  // machine its start alone (over a second here) would take most of the window.
+  const before = Date.now();
+  execFileSync(process.execPath, [CLI, "--version"]);
+  const start = Date.now() - before;
   for (let cycle = 0; cycle < CYCLES; cycle++) {
     // A kill early enough leaves no run to resume: it is started again.
     const args = runExists(root)
@@ -49,7 +54,7 @@ async function chaos(root: string, journal: string, marker: string, first: strin
       stderr += d;
     });
     const closed = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-    await new Promise((r) => setTimeout(r, 400 + Math.random() * 2600));
+    await new Promise((r) => setTimeout(r, start + 400 + Math.random() * 2600));
     child.kill("SIGKILL");
     // An orchestrator that ended by itself before the kill must have had a reason to.
     const code = await closed;
