@@ -107,13 +107,6 @@ export function pendingCarries(ledger: Ledger, runId: number): TrialRow[] {
   return [...pending.values()];
 }
 
-/**
- * One run's part in a swarm: it joins, claims each change before running it, pushes
- * every trial's commit to the remote and uploads every finished trial (exactly once, also
- * after a lost connection: what is not uploaded when the run ends is uploaded by the next
- * `resume`), moves the line on a keep, and tells the loop when another host's keep must
- * be adopted. The host's own ledger stays complete whatever the database does.
- */
 /** The promotions a host holds, each with a signal that aborts when its lease is lost. */
 export class HeldPromotions {
   private readonly held = new Map<number, AbortController>();
@@ -155,6 +148,13 @@ export class HeldPromotions {
 /** Why a promotion stopped when its lease was lost (the signal's reason). */
 export const LEASE_LOST = "its lease lapsed and another host took it";
 
+/**
+ * One run's part in a swarm: it joins, claims each change before running it, pushes
+ * every trial's commit to the remote and uploads every finished trial (exactly once, also
+ * after a lost connection: what is not uploaded when the run ends is uploaded by the next
+ * `resume`), moves the line on a keep, and tells the loop when another host's keep must
+ * be adopted. The host's own ledger stays complete whatever the database does.
+ */
 export class SwarmLink {
   private head: LineHead;
   private readonly claims = new Map<number, number>();
