@@ -8,6 +8,9 @@
 #
 #   bench/gpu/overlap.sh CORPUS BUDGET SECONDS_1 SECONDS_2 OUT
 #
+# PAIR_GPUS (default 0,1) are phase 2's GPUs: 0 measures one GPU on a machine with one.
+# MAX_TRIALS ends each run after that many trials, so that no trial is cut by the stop.
+#
 # Needs `autoresearch`, git and python3 with torch 2.x, numpy and regex. CPU=1 tries the
 # same on a machine without GPUs (the template shrunk to CPU size, CPU slots).
 set -euo pipefail
@@ -33,7 +36,8 @@ run() {
   local name=$1 seconds=$2 slots=$3
   [ -n "${CPU:-}" ] && slots="--slots $(tr , ' ' <<< "${slots#--gpus }" | wc -w)"
   (cd "$work/$name" && NANOGPT_TEXT="$corpus" timeout -s INT "$seconds" \
-    autoresearch run $slots --tag "$name" --sandbox none > "$out/$name.log" 2>&1 || true
+    autoresearch run $slots ${MAX_TRIALS:+--max-trials "$MAX_TRIALS"} --tag "$name" --sandbox none \
+      > "$out/$name.log" 2>&1 || true
     date +%s%3N > "$work/$name/stopped")
 }
 if [ -n "${CPU:-}" ]; then
@@ -57,7 +61,7 @@ if [ "$s1" != 0 ]; then
 fi
 if [ "$s2" != 0 ]; then
   task pair-on true
-  run pair-on "$s2" "--gpus 0,1"
+  run pair-on "$s2" "--gpus ${PAIR_GPUS:-0,1}"
   names+=(pair-on)
 fi
 kill $smi 2>/dev/null || true

@@ -96,6 +96,12 @@ CACHE = (
 # trial compiled starts several times faster. Set before torch is imported.
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(CACHE, "inductor"))
 os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(CACHE, "triton"))
+# Images that set PYTHONDONTWRITEBYTECODE and ship no bytecode (many containers do) make
+# every replicate compile torch's Python sources again: 10 s and more of each start on one
+# such machine. Their bytecode is kept beside the kernels instead.
+if sys.dont_write_bytecode and sys.pycache_prefix is None:
+    sys.pycache_prefix = os.path.join(CACHE, "python")
+    sys.dont_write_bytecode = False
 
 import torch  # noqa: E402
 

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseSummary } from "../../src/metrics/parse.js";
@@ -192,6 +192,26 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     const code = await new Promise<number | null>((r) => orphan.on("exit", r));
     expect(code).not.toBe(0);
     expect(said).toContain("the harness ended before this replicate's turn");
+  });
+
+  it("keeps torch's bytecode in the task's cache where the environment forbids writing it beside the sources", () => {
+    const cache = join(tempDir(), "cache");
+    const importTorch = ["-c", "import prepare, torch"];
+    // Some container images set the variable and ship no bytecode: torch compiles anew in
+    // every replicate unless the template keeps the bytecode somewhere it may write.
+    const kept = exec(PYTHON, importTorch, { AR_CACHE_DIR: cache, PYTHONDONTWRITEBYTECODE: "1" });
+    expect(kept.status, kept.output).toBe(0);
+    const torchInit = spawnSync(PYTHON, ["-c", "import torch; print(torch.__file__)"], {
+      encoding: "utf8",
+    }).stdout.trim();
+    const cached = join(cache, "nanogpt/python", dirname(torchInit));
+    expect(readdirSync(cached).some((name) => name.startsWith("__init__."))).toBe(true);
+    // Without the variable, Python's own choice stands: nothing goes to the task's cache.
+    const other = join(tempDir(), "cache");
+    expect(
+      exec(PYTHON, importTorch, { AR_CACHE_DIR: other, PYTHONDONTWRITEBYTECODE: "" }).status,
+    ).toBe(0);
+    expect(existsSync(join(other, "nanogpt/python"))).toBe(false);
   });
 
   it("trains with sliding-window attention, the way a researcher would switch it on", () => {
