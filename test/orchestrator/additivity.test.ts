@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { promotions } from "../../src/ledger/promotions.js";
 import { promoteRun, startRun } from "../../src/orchestrator/index.js";
 import type { ProposalResult, Researcher } from "../../src/researchers/researcher.js";
 import { makeRepo } from "../helpers.js";
@@ -53,6 +55,22 @@ async function transfer(interaction: number) {
 }
 
 describe("the transfer table's additivity", () => {
+  it("measures the baseline's tree once when leaving out the only change gives it again", async () => {
+    const root = task(0);
+    const options = { root, signal: new AbortController().signal, emit: () => undefined };
+    await startRun({ ...options, tag: "t", researcher: researcher(), maxTrials: 2, lookahead: 0 });
+    const table = await promoteRun({ ...options, tag: "t", seeds: 3 });
+    expect(table.rows.map((r) => r.title)).toEqual(["A 0 → 1"]);
+    expect(table.stacked).toBeCloseTo(2, 1);
+    // The row is the baseline's measurement read again, not a fourth arm of its own.
+    expect(table.rows[0]!.atStage).toBe(table.stacked);
+    const ledger = Ledger.open(root);
+    const [promotion] = promotions.list(ledger, ledger.run("t")!.id);
+    const labels = promotions.evaluations(ledger, promotion!.id).map((e) => e.label);
+    ledger.close();
+    expect(new Set(labels)).toEqual(new Set(["baseline", "incumbent"]));
+  });
+
   it("takes its noise from replicates of the same arm, so large effects are not counted as noise", async () => {
     // Stacked 4, single effects 1 and 2: they interact by far more than the noise of 0.01.
     const interacting = await transfer(1);

@@ -168,11 +168,14 @@ describe("parallel slots", () => {
       ].join("\n"),
       extra: { "gate.mjs": gate },
     });
-    const { result, replicates } = await run(root, {
+    const { result, replicates, events } = await run(root, {
       executor: { kind: "local", slots: 1 },
       maxTrials: 6,
     });
     expect(result.status, result.reason).toBe("finished");
+    // CPU slots share their cores with a neighbour's start: the person is told.
+    const notices = events.flatMap((e) => (e.type === "notice" ? [e.text] : []));
+    expect(notices.some((text) => /^overlap: true on CPU slots/.test(text))).toBe(true);
     expect(overlap(replicates).doubled).toBe(false);
     const ok = replicates.filter((r) => r.outcome === "ok");
     expect(ok.length).toBeGreaterThanOrEqual(6);

@@ -10,6 +10,7 @@ import {
 } from "../../ledger/promotions.js";
 import type { TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
+import type { Goal } from "../../metrics/spec.js";
 import type { PromotionJob } from "../../swarm/index.js";
 import { writeJson } from "../../util/fs.js";
 import { oneLine } from "../../util/text.js";
@@ -51,8 +52,7 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
   const others = ctx.swarm
     ? await ctx.swarm.keepsOf(commits.filter((c) => !own.has(c.sha)).map((c) => c.sha))
     : new Map();
-  const gain = (a: number | null, b: number | null) =>
-    a === null || b === null ? null : improvement(a, b, ctx.task.metric.goal);
+  const gain = (a: number | null, b: number | null) => gainOver(a, b, ctx.task.metric.goal);
   return commits.map(({ sha, subject }): Change => {
     const t = own.get(sha);
     if (t)
@@ -155,12 +155,18 @@ export async function promote(
           : [],
       ),
     ];
+    // Subjects of one tree are measured once: with a single change, leaving it out gives
+    // the baseline's tree again, and a stage's seeds are its dearest runs.
+    const trees = await Promise.all(
+      subjects.map((s) => git(task.root, ["rev-parse", `${s.commit}^{tree}`])),
+    );
+    const measured = subjects.filter((_, i) => trees.indexOf(trees[i]!) === i);
     // One evaluation that fails ends the others: the promotion has failed.
     const failed = new AbortController();
     const signal = AbortSignal.any([ctx.signal, failed.signal]);
     setMaxListeners(0, signal);
     const settled = await Promise.allSettled(
-      subjects.map((s) =>
+      measured.map((s) =>
         evaluate({ ...ctx, signal }, id, s, stage, seeds).catch((error) => {
           failed.abort();
           throw error;
@@ -170,8 +176,9 @@ export async function promote(
     const failure = settled.find((r) => r.status === "rejected");
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<number[]>).value);
+    const values = (i: number) => results[measured.indexOf(subjects[trees.indexOf(trees[i]!)]!)]!;
     const means = new Map(
-      subjects.map((s, i) => [s.label, results[i]!.length ? mean(results[i]!) : null]),
+      subjects.map((s, i) => [s.label, values(i).length ? mean(values(i)) : null]),
     );
     const table = transferTable(ctx, stage.name, count, changes, means, results);
     writeJson(
@@ -203,6 +210,11 @@ export async function promote(
   }
 }
 
+/** How far `a` improves on `b` towards the goal; null where either is unknown. */
+function gainOver(a: number | null | undefined, b: number | null | undefined, goal: Goal) {
+  return a == null || b == null ? null : improvement(a, b, goal);
+}
+
 function transferTable(
   ctx: RunContext,
   stage: string,
@@ -212,8 +224,7 @@ function transferTable(
   arms: number[][],
 ): TransferTable {
   const goal = ctx.task.metric.goal;
-  const gain = (a: number | null | undefined, b: number | null | undefined) =>
-    a == null || b == null ? null : improvement(a, b, goal);
+  const gain = (a: number | null | undefined, b: number | null | undefined) => gainOver(a, b, goal);
   const incumbent = means.get("incumbent") ?? null;
   const rows: TransferRow[] = changes.map((c) => {
     const atStage = gain(incumbent, means.get(ablation(c)));

@@ -142,6 +142,12 @@ export async function finishSession(
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,
     });
   }
+  const cpuOnly = ctx.executor.slots.every((slot) => !slot.gpus?.length);
+  if (ctx.task.overlap && ctx.executor.kind === "local" && cpuOnly)
+    options.emit({
+      type: "notice",
+      text: "overlap: true on CPU slots: the next replicate starts on the cores of the one that trains, which slows it and can move its metric; set `overlap: false` in the task file for a CPU run",
+    });
   const end = await flushingAfter(
     ctx.results,
     drive(ctx, limits).finally(() =>
