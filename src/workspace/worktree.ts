@@ -182,6 +182,10 @@ export async function mergeOnto(
 /**
  * Undoes `commit`'s change in a worktree (staged and in the files, not committed).
  * Returns false, leaving the worktree as it was, when later changes conflict with it.
+ * git's revert also conflicts when a later change edited a neighbouring line (it keeps
+ * three lines of context); then the commit's own lines, where they are still as it left
+ * them, are taken out without context, so that two constants on adjacent lines can each be
+ * left out alone.
  */
 export async function revertIn(worktree: string, commit: string): Promise<boolean> {
   const { code } = await gitRaw(worktree, ["revert", "--no-commit", "--no-edit", commit], {
@@ -190,5 +194,16 @@ export async function revertIn(worktree: string, commit: string): Promise<boolea
   if (code === 0) return true;
   await gitRaw(worktree, ["revert", "--abort"], { okCodes: [1, 128] });
   await git(worktree, ["reset", "--hard", "--quiet"]);
-  return false;
+  const { stdout: patch } = await gitRaw(worktree, [
+    "diff",
+    "--binary",
+    "-U0",
+    `${commit}^`,
+    commit,
+  ]);
+  const applied = await gitRaw(worktree, ["apply", "--index", "-R", "--unidiff-zero", "-"], {
+    input: patch,
+    okCodes: [1],
+  });
+  return applied.code === 0;
 }

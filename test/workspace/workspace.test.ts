@@ -18,6 +18,7 @@ import {
   commitWorktree,
   diffCommits,
   removeWorktree,
+  revertIn,
 } from "../../src/workspace/worktree.js";
 import { makeRepo, sh, tempDir } from "../helpers.js";
 
@@ -196,5 +197,38 @@ describe("protected files", () => {
     expect(tamperedFiles(repo, expected)).toEqual(["data/a.txt"]);
     rmSync(join(repo, "data/a.txt"));
     expect(tamperedFiles(repo, expected)).toEqual(["data/a.txt"]);
+  });
+});
+
+describe("taking one change out of a later commit", () => {
+  const commit = (root: string, text: string, message: string) => {
+    writeFileSync(join(root, "train.py"), text);
+    sh(root, `git -c user.name=t -c user.email=t@t commit -qam "${message}"`);
+    return sh(root, "git rev-parse HEAD");
+  };
+
+  it("takes out a change whose neighbouring line a later one edited, and refuses one whose own line it edited", async () => {
+    const root = makeRepo({ "train.py": "LR = 0.04\nWD = 0.1\nSTEPS = 10\n" });
+    const lr = commit(root, "LR = 0.08\nWD = 0.1\nSTEPS = 10\n", "LR");
+    const wd = commit(root, "LR = 0.08\nWD = 0.2\nSTEPS = 10\n", "WD");
+    const worktree = join(tempDir(), "w");
+    await addWorktree(root, worktree, wd);
+    // git's own revert conflicts here: the two changes are within its three lines of context.
+    expect(await revertIn(worktree, lr)).toBe(true);
+    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(
+      "LR = 0.04\nWD = 0.2\nSTEPS = 10\n",
+    );
+    expect(sh(worktree, "git diff --cached --name-only")).toBe("train.py");
+    await removeWorktree(root, worktree);
+
+    // A later change of the same line: LR cannot be taken out alone, and nothing is left behind.
+    const again = commit(root, "LR = 0.16\nWD = 0.2\nSTEPS = 10\n", "LR again");
+    await addWorktree(root, worktree, again);
+    expect(await revertIn(worktree, lr)).toBe(false);
+    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(
+      "LR = 0.16\nWD = 0.2\nSTEPS = 10\n",
+    );
+    expect(sh(worktree, "git status --porcelain")).toBe("");
+    await removeWorktree(root, worktree);
   });
 });
