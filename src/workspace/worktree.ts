@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { serialQueue } from "../util/serial.js";
 import { git, gitRaw } from "./git.js";
+import { revertWithoutContext } from "./revert.js";
 
 // git reads every worktree's administrative folder while it adds one, so adding and
 // removing worktrees of one repository at the same time fails: they take turns.
@@ -182,10 +183,9 @@ export async function mergeOnto(
 /**
  * Undoes `commit`'s change in a worktree (staged and in the files, not committed).
  * Returns false, leaving the worktree as it was, when later changes conflict with it.
- * git's revert also conflicts when a later change edited a neighbouring line (it keeps
- * three lines of context); then the commit's own lines, where they are still as it left
- * them, are taken out without context, so that two constants on adjacent lines can each be
- * left out alone.
+ * Where git's revert conflicts only because a later change edited a neighbouring line,
+ * the change is undone without context (revert.ts), so that two constants on adjacent
+ * lines can each be left out alone.
  */
 export async function revertIn(worktree: string, commit: string): Promise<boolean> {
   const { code } = await gitRaw(worktree, ["revert", "--no-commit", "--no-edit", commit], {
@@ -194,16 +194,5 @@ export async function revertIn(worktree: string, commit: string): Promise<boolea
   if (code === 0) return true;
   await gitRaw(worktree, ["revert", "--abort"], { okCodes: [1, 128] });
   await git(worktree, ["reset", "--hard", "--quiet"]);
-  const { stdout: patch } = await gitRaw(worktree, [
-    "diff",
-    "--binary",
-    "-U0",
-    `${commit}^`,
-    commit,
-  ]);
-  const applied = await gitRaw(worktree, ["apply", "--index", "-R", "--unidiff-zero", "-"], {
-    input: patch,
-    okCodes: [1],
-  });
-  return applied.code === 0;
+  return revertWithoutContext(worktree, commit);
 }

@@ -231,4 +231,46 @@ describe("taking one change out of a later commit", () => {
     expect(sh(worktree, "git status --porcelain")).toBe("");
     await removeWorktree(root, worktree);
   });
+
+  // [what the change did, the file before it, after it, after later changes, without it]
+  const cases: [string, string, string, string, string | null][] = [
+    [
+      "edited one of two equal lines; later, lines above and the neighbour",
+      "x = 1\ny = 2\nx = 1\nz = 3\n",
+      "x = 1\ny = 2\nx = 5\nz = 3\n",
+      "a = 0\nb = 0\nx = 1\ny = 2\nx = 5\nz = 4\n",
+      "a = 0\nb = 0\nx = 1\ny = 2\nx = 1\nz = 4\n",
+    ],
+    [
+      "deleted a line; later, a line above and the one below",
+      "p = 1\nq = 2\nr = 3\n",
+      "p = 1\nr = 3\n",
+      "o = 0\np = 1\nr = 4\n",
+      "o = 0\np = 1\nq = 2\nr = 4\n",
+    ],
+    [
+      "added a line; later, the one above and a line removed at the top",
+      "top\np = 1\nr = 3\n",
+      "top\np = 1\nq = 2\nr = 3\n",
+      "p = 9\nq = 2\nr = 3\n",
+      "p = 9\nr = 3\n",
+    ],
+    [
+      "deleted a line; later, a line inserted at that very place",
+      "p = 1\nq = 2\nr = 3\n",
+      "p = 1\nr = 3\n",
+      "p = 1\nn = 0\nr = 3\n",
+      null,
+    ],
+  ];
+  it.each(cases)("%s", async (_, base, change, later, expected) => {
+    const root = makeRepo({ "train.py": base });
+    const changed = commit(root, change, "change");
+    const head = commit(root, later, "later");
+    const worktree = join(tempDir(), "w");
+    await addWorktree(root, worktree, head);
+    expect(await revertIn(worktree, changed)).toBe(expected !== null);
+    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(expected ?? later);
+    await removeWorktree(root, worktree);
+  });
 });
