@@ -160,7 +160,8 @@ export async function promote(
     const trees = await Promise.all(
       subjects.map((s) => git(task.root, ["rev-parse", `${s.commit}^{tree}`])),
     );
-    const measured = subjects.filter((_, i) => trees.indexOf(trees[i]!) === i);
+    const unique = [...new Set(trees)];
+    const measured = unique.map((tree) => subjects[trees.indexOf(tree)]!);
     // One evaluation that fails ends the others: the promotion has failed.
     const failed = new AbortController();
     const signal = AbortSignal.any([ctx.signal, failed.signal]);
@@ -176,9 +177,12 @@ export async function promote(
     const failure = settled.find((r) => r.status === "rejected");
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<number[]>).value);
-    const values = (i: number) => results[measured.indexOf(subjects[trees.indexOf(trees[i]!)]!)]!;
+    const byTree = new Map(unique.map((tree, j) => [tree, results[j]!]));
     const means = new Map(
-      subjects.map((s, i) => [s.label, values(i).length ? mean(values(i)) : null]),
+      subjects.map((s, i) => {
+        const values = byTree.get(trees[i]!)!;
+        return [s.label, values.length ? mean(values) : null];
+      }),
     );
     const table = transferTable(ctx, stage.name, count, changes, means, results);
     writeJson(
