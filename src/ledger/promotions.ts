@@ -14,8 +14,10 @@ export interface TransferRow {
   found: number | null;
   /** Improvement it brings at the stage: the incumbent against the incumbent without it. */
   atStage: number | null;
-  /** Null when the change could not be taken out on its own (later changes depend on it). */
+  /** Null when the change could not be taken out on its own, or its evaluation gave no value. */
   transfers: boolean | null;
+  /** False when later changes depend on it, so it could not be taken out on its own; absent in older tables. */
+  isolable?: boolean;
 }
 
 /** A change as tables name it: `#4`, `#4 of gpu-b/p1` (another run's, on its host), or its commit. */

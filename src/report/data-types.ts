@@ -55,7 +55,10 @@ export interface HeldOutResult {
 export interface TransferTable {
   title: string;
   columns: string[];
-  rows: { label: string; values: (number | null)[] }[];
+  /** `transfers`: yes, NO or not isolable for a kept change; absent for the stage's totals. */
+  rows: { label: string; values: (number | null)[]; transfers?: string }[];
+  /** Whether the effects add up, and how that was tested. */
+  notes: string[];
 }
 
 export interface ReportSummary {

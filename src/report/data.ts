@@ -13,6 +13,7 @@ import type {
   TrialPoint,
 } from "./data-types.js";
 import { proposalCostUsd, replicateTime, type SlotSpan, slotSpans } from "./queries.js";
+import { additivity, additivityTest, transfers } from "./transfer.js";
 
 export type {
   HeldOutResult,
@@ -169,23 +170,21 @@ export function readDiff(root: string, tag: string, n: number, max = MAX_DIFF): 
 
 /** A promotion's transfer table, as rows of numbers under labelled columns. */
 function transferTable(t: Transfer): TransferTable {
-  const flag = (x: boolean | null) => (x === null ? null : x ? 1 : 0);
   const round = (x: number | null) => (x === null ? "—" : String(Number(x.toPrecision(6))));
-  const additivity =
-    t.additive === null
-      ? "additivity unknown"
-      : `${t.additive ? "additive within noise" : "not additive"}${t.test?.tolerance != null ? ` (|stacked − summed| against ${round(t.test.tolerance)}, ${t.test.from})` : ""}`;
+  const test = additivityTest(t);
   return {
-    title: `stage ${t.stage}, ${t.seeds} seed${t.seeds === 1 ? "" : "s"} each: baseline ${round(t.baseline)} → incumbent ${round(t.incumbent)}; ${additivity}`,
-    columns: ["found", `at ${t.stage}`, "transfers (1 = yes)"],
+    title: `stage ${t.stage}, ${t.seeds} seed${t.seeds === 1 ? "" : "s"} each: baseline ${round(t.baseline)} → incumbent ${round(t.incumbent)}`,
+    columns: ["found", `at ${t.stage}`],
     rows: [
       ...t.rows.map((r) => ({
         label: `${changeName(r)} ${r.title}`,
-        values: [r.found, r.atStage, flag(r.transfers)],
+        values: [r.found, r.atStage],
+        transfers: transfers(r),
       })),
       // Stage-level effects: they belong under the stage's column, in the order named.
-      { label: "stacked (the incumbent against the baseline)", values: [null, t.stacked, null] },
-      { label: "the single effects summed", values: [null, t.sum, null] },
+      { label: "stacked (the incumbent against the baseline)", values: [null, t.stacked] },
+      { label: "the single effects summed", values: [null, t.sum] },
     ],
+    notes: [additivity(t), ...(test ? [test] : [])],
   };
 }

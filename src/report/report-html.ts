@@ -27,10 +27,10 @@ const duration = (ms: number) =>
 /** Inline SVG needs no namespace declarations in HTML; dropping them leaves no URL in the file. */
 const inlineSvg = (svg: string) => svg.replace(/\s+xmlns(:\w+)?="[^"]*"/g, "");
 
-/** The whole report as one self-contained HTML file: no script, no external request. */
 /** Three significant digits: a short run's 0.003 GPU-hours is not 0.00. */
 export const hours = (h: number) => (h >= 10 ? h.toFixed(1) : String(Number(h.toPrecision(3))));
 
+/** The whole report as one self-contained HTML file: no script, no external request. */
 export function renderReportHtml(data: ReportData, charts: ReportCharts): string {
   const { run } = data;
   const sections = [
@@ -135,12 +135,12 @@ function transferSection(data: ReportData): string {
   return `<h2>Transfer up the scale ladder</h2>${data.transfer
     .map(
       (t) =>
-        `<h3>${escapeHtml(t.title)}</h3><table><thead><tr><th></th>${t.columns.map((c) => `<th class="num">${escapeHtml(c)}</th>`).join("")}</tr></thead><tbody>${t.rows
+        `<h3>${escapeHtml(t.title)}</h3><table><thead><tr><th></th>${t.columns.map((c) => `<th class="num">${escapeHtml(c)}</th>`).join("")}<th>transfers</th></tr></thead><tbody>${t.rows
           .map(
             (r) =>
-              `<tr><td>${escapeHtml(r.label)}</td>${r.values.map((v) => `<td class="num">${fmtNumber(v)}</td>`).join("")}</tr>`,
+              `<tr><td>${escapeHtml(r.label)}</td>${r.values.map((v) => `<td class="num">${fmtNumber(v)}</td>`).join("")}<td>${escapeHtml(r.transfers ?? "")}</td></tr>`,
           )
-          .join("\n")}</tbody></table>`,
+          .join("\n")}</tbody></table>${t.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join("")}`,
     )
     .join("\n")}`;
 }

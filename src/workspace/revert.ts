@@ -9,7 +9,7 @@ import { git, gitRaw } from "./git.js";
  * later changes added or removed above it, and undone there if its lines are still as the
  * commit left them. Anything else (a later change of the same lines, or one at the very
  * place the commit inserted or deleted; added, deleted, binary or re-moded files; a file
- * without a final newline) is refused, as a conflict is.
+ * without a final newline; text that is not UTF-8) is refused, as a conflict is.
  */
 
 /** One side of a hunk without context: `count` lines from `start`; with none, the line they follow. */
@@ -91,8 +91,18 @@ function undone(text: string, hunks: Hunk[], later: Hunk[]): string | null {
 
 /** Undoes `commit` in a clean worktree without context, staged; false (nothing changed) when refused. */
 export async function revertWithoutContext(worktree: string, commit: string): Promise<boolean> {
+  // Plumbing, so that no setting of the user's (prefixes, colours, external diff tools,
+  // text conversion, merged hunks) changes what is parsed here.
   const status = (
-    await git(worktree, ["diff", "--name-status", "--no-renames", "-z", `${commit}^`, commit])
+    await git(worktree, [
+      "diff-tree",
+      "-r",
+      "--name-status",
+      "--no-renames",
+      "-z",
+      `${commit}^`,
+      commit,
+    ])
   )
     .split("\0")
     .filter(Boolean);
@@ -109,10 +119,22 @@ export async function revertWithoutContext(worktree: string, commit: string): Pr
     const text = bytes.toString("utf8");
     if (!Buffer.from(text, "utf8").equals(bytes)) return false; // not UTF-8: not rewritten
     const diff = (args: string[]) =>
-      gitRaw(worktree, ["diff", "-U0", "--no-renames", "--no-color", ...args, "--", file]);
+      gitRaw(worktree, [
+        "diff-tree",
+        "-r",
+        "-p",
+        "-U0",
+        "--inter-hunk-context=0",
+        "--no-renames",
+        ...args,
+        "--",
+        file,
+      ]);
     const hunks = parseHunks((await diff([`${commit}^`, commit])).stdout);
     const later = parseHunks((await diff([commit, "HEAD"])).stdout);
-    if (!hunks?.length || !later) return false;
+    // A line that was not UTF-8 before the change reads as U+FFFD here: not restored.
+    if (!hunks?.length || !later || hunks.some((h) => h.removed.some((l) => l.includes("\uFFFD"))))
+      return false;
     const result = undone(text, hunks, later);
     if (result === null) return false;
     texts.set(file, result);

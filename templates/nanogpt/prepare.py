@@ -48,12 +48,14 @@ Environment (for small machines and CI; the defaults are the GPU task):
 import argparse
 import gzip
 import hashlib
+import importlib.util
 import json
 import lzma
 import math
 import multiprocessing
 import os
 import re
+import shutil
 import sys
 import time
 import urllib.request
@@ -96,12 +98,31 @@ CACHE = (
 # trial compiled starts several times faster. Set before torch is imported.
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(CACHE, "inductor"))
 os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(CACHE, "triton"))
-# Images that set PYTHONDONTWRITEBYTECODE and ship no bytecode (many containers do) make
-# every replicate compile torch's Python sources again: 10 s and more of each start on one
-# such machine. Their bytecode is kept beside the kernels instead.
-if sys.dont_write_bytecode and sys.pycache_prefix is None:
-    sys.pycache_prefix = os.path.join(CACHE, "python")
+
+
+def _keep_bytecode():
+    """Images that set PYTHONDONTWRITEBYTECODE and ship torch without bytecode (containers
+    often do) make every replicate compile torch's Python sources again: 8 s and more of
+    each start on one such machine. There the bytecode is kept beside the compiled kernels,
+    in a folder replicates may write, while a gigabyte is free: Python would rename a .pyc
+    cut short by a full disk into place, and every later import would fail on it."""
+    if not sys.dont_write_bytecode or sys.pycache_prefix is not None:
+        return
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None or os.path.exists(importlib.util.cache_from_source(spec.origin)):
+        return
+    folder = os.path.join(os.environ["TORCHINDUCTOR_CACHE_DIR"], "python-bytecode")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if shutil.disk_usage(folder).free < 2**30 or not os.access(folder, os.W_OK):
+            return
+    except OSError:
+        return
+    sys.pycache_prefix = folder
     sys.dont_write_bytecode = False
+
+
+_keep_bytecode()
 
 import torch  # noqa: E402
 

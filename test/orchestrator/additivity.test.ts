@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { promotions } from "../../src/ledger/promotions.js";
 import { promoteRun, startRun } from "../../src/orchestrator/index.js";
+import { formatTransfer } from "../../src/report/transfer.js";
 import type { ProposalResult, Researcher } from "../../src/researchers/researcher.js";
 import { makeRepo } from "../helpers.js";
 
@@ -64,6 +65,7 @@ describe("the transfer table's additivity", () => {
     expect(table.stacked).toBeCloseTo(2, 1);
     // The row is the baseline's measurement read again, not a fourth arm of its own.
     expect(table.rows[0]!.atStage).toBe(table.stacked);
+    expect(formatTransfer(table)).toContain(": one change: nothing to add up");
     const ledger = Ledger.open(root);
     const [promotion] = promotions.list(ledger, ledger.run("t")!.id);
     const labels = promotions.evaluations(ledger, promotion!.id).map((e) => e.label);

@@ -4,7 +4,8 @@ import { loadReportData } from "../../src/report/data.js";
 import { progressSpec, progressTitle, yDomain } from "../../src/report/progress.js";
 import { openLedgerReadOnly } from "../../src/report/read-only.js";
 import { renderSvg } from "../../src/report/render.js";
-import { hours } from "../../src/report/report-html.js";
+import { hours, renderReportHtml } from "../../src/report/report-html.js";
+import { additivity, transfers } from "../../src/report/transfer.js";
 import { tempDir } from "../helpers.js";
 import { fixtureLedger, HISTORY } from "./fixture.js";
 
@@ -69,18 +70,57 @@ describe("the report's data", () => {
         from: "pooled within arms (8 degrees of freedom)",
         tolerance: 0.0159,
       },
-      rows: [{ n: 1, title: "LR up", found: 0.01, atStage: 0.0184, transfers: true }],
+      rows: [
+        { n: 1, title: "LR up", found: 0.01, atStage: 0.0184, transfers: true },
+        { n: 2, title: "WD down", found: 0.005, atStage: null, transfers: null, isolable: false },
+      ],
     });
-    const [table] = loadReportData(ledger, run, { root }).transfer;
+    const data = loadReportData(ledger, run, { root });
+    const [table] = data.transfer;
     ledger.close();
-    expect(table!.title).toBe(
-      "stage large, 3 seeds each: baseline 0.169691 → incumbent 0.141235; not additive (|stacked − summed| against 0.0159, pooled within arms (8 degrees of freedom))",
-    );
-    expect(table!.columns).toEqual(["found", "at large", "transfers (1 = yes)"]);
+    expect(table!.title).toBe("stage large, 3 seeds each: baseline 0.169691 → incumbent 0.141235");
+    expect(table!.columns).toEqual(["found", "at large"]);
+    expect(table!.rows[0]).toEqual({
+      label: "#1 LR up",
+      values: [0.01, 0.0184],
+      transfers: "yes",
+    });
     expect(table!.rows.slice(-2)).toEqual([
-      { label: "stacked (the incumbent against the baseline)", values: [null, 0.0284564, null] },
-      { label: "the single effects summed", values: [null, 0.0184, null] },
+      { label: "stacked (the incumbent against the baseline)", values: [null, 0.0284564] },
+      { label: "the single effects summed", values: [null, 0.0184] },
     ]);
+    // The same words as the terminal's table: the verdict and how it was tested.
+    expect(table!.notes[0]).toBe("not additive: the changes interact");
+    expect(table!.notes[1]).toMatch(
+      /^test: \|stacked − summed\| ≤ 0\.0159, two standard errors from a spread of .+ per evaluation, pooled within arms \(8 degrees of freedom\)$/,
+    );
+    // The HTML report says the same, in words.
+    const html = renderReportHtml(data, { progress: "", timeline: null });
+    expect(html).toContain("<td>yes</td>");
+    expect(html).toContain("<td>not isolable</td>");
+    expect(html).toContain("<p>not additive: the changes interact</p>");
+  });
+
+  it("tells a change that could not be taken out from one whose evaluation gave no value", () => {
+    const row = { n: 2, title: "t", found: 0.1, atStage: null, transfers: null };
+    expect(transfers({ ...row, isolable: false })).toBe("not isolable");
+    expect(transfers({ ...row, isolable: true })).toBe("no value");
+    expect(transfers(row)).toBe("not isolable"); // a table from before `isolable` was kept
+    const table = {
+      metric: "m",
+      stage: "large",
+      seeds: 1,
+      baseline: 1,
+      incumbent: 0.8,
+      stacked: 0.2,
+      sum: null,
+      additive: null,
+      rows: [
+        { ...row, n: 1, atStage: 0.1, transfers: true, isolable: true },
+        { ...row, isolable: true },
+      ],
+    };
+    expect(additivity(table)).toMatch(/^additivity unknown: an evaluation gave no value/);
   });
 
   it("has no GPU-hours for a CPU task, and reads through a read-only connection", () => {

@@ -194,24 +194,28 @@ lzma.open(sys.argv[2] + "/b.txt.xz", "wb").write(text[half:])`;
     expect(said).toContain("the harness ended before this replicate's turn");
   });
 
-  it("keeps torch's bytecode in the task's cache where the environment forbids writing it beside the sources", () => {
+  it("keeps torch's bytecode beside its kernels where the environment forbids writing it and torch ships none", () => {
     const cache = join(tempDir(), "cache");
-    const importTorch = ["-c", "import prepare, torch"];
-    // Some container images set the variable and ship no bytecode: torch compiles anew in
-    // every replicate unless the template keeps the bytecode somewhere it may write.
-    const kept = exec(PYTHON, importTorch, { AR_CACHE_DIR: cache, PYTHONDONTWRITEBYTECODE: "1" });
+    const folder = join(cache, "nanogpt/inductor/python-bytecode");
+    const noBytecode = { AR_CACHE_DIR: cache, PYTHONDONTWRITEBYTECODE: "1" };
+    // This machine's torch ships its bytecode: Python's own is used, nothing is written.
+    expect(exec(PYTHON, ["-c", "import prepare, torch"], noBytecode).status).toBe(0);
+    expect(existsSync(folder)).toBe(false);
+    // An image whose torch has none (as if its __pycache__ folders were missing): kept.
+    const shipsNone = [
+      "import importlib.util, sys",
+      "importlib.util.cache_from_source = lambda path: '/nonexistent.pyc'",
+      "import prepare, torch",
+      "print(sys.pycache_prefix)",
+    ].join("\n");
+    const kept = exec(PYTHON, ["-c", shipsNone], noBytecode);
     expect(kept.status, kept.output).toBe(0);
+    expect(kept.output.trim()).toBe(folder);
     const torchInit = spawnSync(PYTHON, ["-c", "import torch; print(torch.__file__)"], {
       encoding: "utf8",
     }).stdout.trim();
-    const cached = join(cache, "nanogpt/python", dirname(torchInit));
-    expect(readdirSync(cached).some((name) => name.startsWith("__init__."))).toBe(true);
-    // Without the variable, Python's own choice stands: nothing goes to the task's cache.
-    const other = join(tempDir(), "cache");
-    expect(
-      exec(PYTHON, importTorch, { AR_CACHE_DIR: other, PYTHONDONTWRITEBYTECODE: "" }).status,
-    ).toBe(0);
-    expect(existsSync(join(other, "nanogpt/python"))).toBe(false);
+    const cached = readdirSync(join(folder, dirname(torchInit)));
+    expect(cached.some((name) => name.startsWith("__init__."))).toBe(true);
   });
 
   it("trains with sliding-window attention, the way a researcher would switch it on", () => {

@@ -232,6 +232,19 @@ describe("taking one change out of a later commit", () => {
     await removeWorktree(root, worktree);
   });
 
+  it("refuses to restore a line that was not UTF-8 rather than corrupt it", async () => {
+    const root = makeRepo({ "train.py": "a = 1\nb = 2\n" });
+    writeFileSync(join(root, "train.py"), Buffer.from('a = 1\ns = "caf\xe9"\nb = 2\n', "latin1"));
+    sh(root, "git -c user.name=t -c user.email=t@t commit -qam latin1");
+    const changed = commit(root, 'a = 1\ns = "cafe"\nb = 2\n', "change");
+    const head = commit(root, 'a = 1\ns = "cafe"\nb = 3\n', "later");
+    const worktree = join(tempDir(), "w");
+    await addWorktree(root, worktree, head);
+    expect(await revertIn(worktree, changed)).toBe(false);
+    expect(sh(worktree, "git status --porcelain")).toBe("");
+    await removeWorktree(root, worktree);
+  });
+
   // [what the change did, the file before it, after it, after later changes, without it]
   const cases: [string, string, string, string, string | null][] = [
     [
@@ -256,6 +269,13 @@ describe("taking one change out of a later commit", () => {
       "p = 9\nr = 3\n",
     ],
     [
+      "edited one of two equal lines, which a later change edited again",
+      "def a():\n    k = 1\n    return k\n\ndef b():\n    k = 2\n    return k\n",
+      "def a():\n    k = 2\n    return k\n\ndef b():\n    k = 2\n    return k\n",
+      "def a():\n    k = 3\n    return k\n\ndef b():\n    k = 2\n    return k\n",
+      null,
+    ],
+    [
       "deleted a line; later, a line inserted at that very place",
       "p = 1\nq = 2\nr = 3\n",
       "p = 1\nr = 3\n",
@@ -265,6 +285,9 @@ describe("taking one change out of a later commit", () => {
   ];
   it.each(cases)("%s", async (_, base, change, later, expected) => {
     const root = makeRepo({ "train.py": base });
+    // The user's settings for `git diff` must not change what is undone.
+    sh(root, "git config diff.noprefix true && git config color.ui always");
+    sh(root, "git config diff.external /bin/false && git config diff.interHunkContext 5");
     const changed = commit(root, change, "change");
     const head = commit(root, later, "later");
     const worktree = join(tempDir(), "w");

@@ -232,7 +232,8 @@ function transferTable(
   const incumbent = means.get("incumbent") ?? null;
   const rows: TransferRow[] = changes.map((c) => {
     const atStage = gain(incumbent, means.get(ablation(c)));
-    return { ...c, atStage, transfers: atStage === null ? null : atStage > 0 };
+    const isolable = means.has(ablation(c));
+    return { ...c, atStage, transfers: atStage === null ? null : atStage > 0, isolable };
   });
   const stacked = gain(incumbent, means.get("baseline"));
   const measured = rows.filter((r) => r.atStage !== null);
