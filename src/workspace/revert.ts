@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { git, gitRaw } from "./git.js";
 
@@ -8,8 +8,8 @@ import { git, gitRaw } from "./git.js";
  * context around each change). Each of the commit's changes is moved by the lines that
  * later changes added or removed above it, and undone there if its lines are still as the
  * commit left them. Anything else (a later change of the same lines, or one at the very
- * place the commit inserted or deleted; added, deleted, binary or re-moded files; a file
- * without a final newline; text that is not UTF-8) is refused, as a conflict is.
+ * place the commit inserted or deleted; added, deleted, binary or re-moded files; links; a
+ * file without a final newline; text that is not UTF-8; a merge) is refused, as a conflict is.
  */
 
 /** One side of a hunk without context: `count` lines from `start`; with none, the line they follow. */
@@ -111,15 +111,24 @@ export async function revertWithoutContext(worktree: string, commit: string): Pr
     if (status[i] !== "M") return false;
     files.push(status[i + 1]!);
   }
-  const texts = new Map<string, string>();
+  const texts = new Map<string, { mode: string; text: string }>();
   for (const file of files) {
     const path = join(worktree, file);
-    if (!existsSync(path)) return false;
+    // A regular file (no link) whose checked-out bytes are its stored ones (an attribute
+    // that converts them on checkout would mix two encodings): the diffs' lines are stored
+    // ones, spliced into these bytes.
+    if (!lstatSync(path, { throwIfNoEntry: false })?.isFile()) return false;
+    const [mode, , stored] = (
+      await git(worktree, ["--literal-pathspecs", "ls-tree", "HEAD", "--", file])
+    ).split(/\s/);
+    if ((await git(worktree, ["hash-object", "--no-filters", "--", file])) !== stored) return false;
     const bytes = readFileSync(path);
     const text = bytes.toString("utf8");
     if (!Buffer.from(text, "utf8").equals(bytes)) return false; // not UTF-8: not rewritten
+    // File names are names, not patterns (`[id].tsx`, `:f`).
     const diff = (args: string[]) =>
       gitRaw(worktree, [
+        "--literal-pathspecs",
         "diff-tree",
         "-r",
         "-p",
@@ -137,9 +146,16 @@ export async function revertWithoutContext(worktree: string, commit: string): Pr
       return false;
     const result = undone(text, hunks, later);
     if (result === null) return false;
-    texts.set(file, result);
+    texts.set(file, { mode: mode!, text: result });
   }
-  for (const [file, text] of texts) writeFileSync(join(worktree, file), text);
-  await git(worktree, ["add", "--", ...files]);
+  // Stored as computed, then checked out through the file's attributes (an encoding, line
+  // ends): `git add` would convert the stored lines spliced in as if they were checked out.
+  for (const [file, { mode, text }] of texts) {
+    const blob = await git(worktree, ["hash-object", "-w", "--no-filters", "--stdin"], {
+      input: text,
+    });
+    await git(worktree, ["update-index", "--cacheinfo", `${mode},${blob},${file}`]);
+    await git(worktree, ["checkout-index", "--force", "--", file]);
+  }
   return true;
 }

@@ -188,6 +188,9 @@ export async function mergeOnto(
  * lines can each be left out alone.
  */
 export async function revertIn(worktree: string, commit: string): Promise<boolean> {
+  // One parent: a merge's change, or the first commit's, is not one change to take out.
+  const parents = (await git(worktree, ["rev-list", "--parents", "-n", "1", commit])).split(" ");
+  if (parents.length !== 2) return false;
   const { code } = await gitRaw(worktree, ["revert", "--no-commit", "--no-edit", commit], {
     okCodes: [1],
   });

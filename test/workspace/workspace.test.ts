@@ -232,6 +232,84 @@ describe("taking one change out of a later commit", () => {
     await removeWorktree(root, worktree);
   });
 
+  /** Commits `files` (path → text, or a link's target after "->"); the commit. */
+  const commitFiles = (root: string, files: Record<string, string>, message: string) => {
+    for (const [path, content] of Object.entries(files)) {
+      rmSync(join(root, path), { force: true });
+      if (content.startsWith("->")) symlinkSync(content.slice(2), join(root, path));
+      else writeFileSync(join(root, path), content);
+    }
+    sh(root, `git add -A && git -c user.name=t -c user.email=t@t commit -qm ${message}`);
+    return sh(root, "git rev-parse HEAD");
+  };
+  const without = async (root: string, head: string, change: string) => {
+    const worktree = join(tempDir(), "w");
+    await addWorktree(root, worktree, head);
+    const taken = await revertIn(worktree, change);
+    const clean = sh(worktree, "git status --porcelain") === "";
+    const read = (file: string) => readFileSync(join(worktree, file), "utf8");
+    return { taken, clean, read, path: worktree, done: () => removeWorktree(root, worktree) };
+  };
+
+  it("reads a file's name as a name, not a pattern", async () => {
+    const root = makeRepo({ "[ab].txt": "a\nb\nv = 1\nv = 2\n", "a.txt": "x\n" });
+    const change = commitFiles(root, { "[ab].txt": "a\nb\nv = 2\nv = 2\n" }, "X");
+    const head = commitFiles(
+      root,
+      { "[ab].txt": "a\nB\nv = 2\nv = 2\n", "a.txt": "new\nx\n" },
+      "later",
+    );
+    const w = await without(root, head, change);
+    expect(w.taken).toBe(true);
+    expect(w.read("[ab].txt")).toBe("a\nB\nv = 1\nv = 2\n");
+    expect(w.read("a.txt")).toBe("new\nx\n");
+    await w.done();
+  });
+
+  it("stores a file that git converts on checkout as git would, and refuses a link", async () => {
+    // Stored as UTF-8, checked out as ISO-8859-1: the two differ in their bytes.
+    const root = makeRepo({ ".gitattributes": "*.txt working-tree-encoding=ISO-8859-1\n" });
+    writeFileSync(join(root, "t.txt"), Buffer.from('a\ns = "café"\nc\n', "latin1"));
+    sh(root, "git add -A && git -c user.name=t -c user.email=t@t commit -qm latin1");
+    const change = commitFiles(root, { "t.txt": "a\nc\n" }, "X");
+    const head = commitFiles(root, { "t.txt": "A\nc\n" }, "later");
+    const converted = await without(root, head, change);
+    expect(converted.taken).toBe(true);
+    // Stored in UTF-8 once (not converted twice), checked out in ISO-8859-1.
+    expect(sh(converted.path, "git show :t.txt")).toBe('A\ns = "café"\nc');
+    const bytes = readFileSync(join(converted.path, "t.txt"));
+    expect(bytes.equals(Buffer.from('A\ns = "café"\nc\n', "latin1"))).toBe(true);
+    expect(sh(converted.path, "git status --porcelain")).toBe("M  t.txt");
+    await converted.done();
+
+    const links = makeRepo({ "t.py": "LR = 1\nWD = 1\n", "d1/k": "1\n", "d2/k": "2\n" });
+    commitFiles(links, { l: "->d1" }, "link");
+    const moved = commitFiles(links, { "t.py": "LR = 2\nWD = 1\n", l: "->d2" }, "X");
+    const later = commitFiles(links, { "t.py": "LR = 2\nWD = 2\n" }, "later");
+    const linked = await without(links, later, moved);
+    expect([linked.taken, linked.clean]).toEqual([false, true]);
+    await linked.done();
+  });
+
+  it("refuses to take out a merge or the first commit", async () => {
+    const root = makeRepo({ "t.py": "a = 1\n" });
+    const first = sh(root, "git rev-parse HEAD");
+    sh(
+      root,
+      "git checkout -qb side && echo 'b = 1' > b.py && git add -A && git -c user.name=t -c user.email=t@t commit -qm side",
+    );
+    sh(
+      root,
+      "git checkout -q main && git -c user.name=t -c user.email=t@t merge -q --no-ff -m merge side",
+    );
+    const merge = sh(root, "git rev-parse HEAD");
+    for (const change of [merge, first]) {
+      const w = await without(root, merge, change);
+      expect([w.taken, w.clean]).toEqual([false, true]);
+      await w.done();
+    }
+  });
+
   it("refuses to restore a line that was not UTF-8 rather than corrupt it", async () => {
     const root = makeRepo({ "train.py": "a = 1\nb = 2\n" });
     writeFileSync(join(root, "train.py"), Buffer.from('a = 1\ns = "caf\xe9"\nb = 2\n', "latin1"));
