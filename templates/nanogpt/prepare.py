@@ -106,8 +106,8 @@ def _keep_bytecode():
     each start on one such machine. There the bytecode is kept beside the compiled kernels,
     in a folder replicates may write, while a gigabyte is free: Python would rename a .pyc
     cut short by a full disk into place, and every later import would fail on it."""
-    if not sys.dont_write_bytecode or sys.pycache_prefix is not None:
-        return
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or sys.pycache_prefix is not None:
+        return  # `python3 -B` alone is a choice of this run's, kept
     spec = importlib.util.find_spec("torch")
     if spec is None or spec.origin is None or os.path.exists(importlib.util.cache_from_source(spec.origin)):
         return

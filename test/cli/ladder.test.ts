@@ -70,6 +70,13 @@ describe("the scale ladder on the demo task", () => {
     expect(stopped.code, stopped.stdout).toBe(130);
     expect(stopped.stdout).not.toContain("transfer to stage");
     expect(stopped.stderr).toContain("the promotion stopped before it finished: no transfer table");
+    expect(existsSync(join(root, ".autoresearch/runs/lad/promotions/2/transfer.json"))).toBe(false);
+
+    // The search stage is where the changes were found: nothing to promote to.
+    const same = await runCli(["promote", "-C", root, "--stage", "short"]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain('--stage: "short" is the search stage');
+    expect(same.stderr).toContain("promote to a later one: long");
 
     const after = Ledger.open(root);
     const [promotion, halted] = promotions.list(after, run.id);

@@ -122,6 +122,13 @@ export async function promote(
         ? `--stage: no stage "${stageName}"; stages: ${task.stages.map((s) => s.name).join(", ")}`
         : `${task.file}: stages: there is no stage after "${search.name}" to promote to; add one`,
     );
+  if (stage === search)
+    throw new UsageError(
+      `--stage: "${search.name}" is the search stage, where the changes were found; promote to a later one: ${task.stages
+        .slice(1)
+        .map((s) => s.name)
+        .join(", ")}`,
+    );
   const incumbent = ledger.incumbent(run.id);
   if (!incumbent?.commit)
     throw new UsageError(`run "${run.tag}" has no incumbent yet: nothing to promote`);
@@ -185,10 +192,6 @@ export async function promote(
       }),
     );
     const table = transferTable(ctx, stage.name, count, changes, means, results);
-    writeJson(
-      join(paths.run(task.root, run.tag), "promotions", String(id), "transfer.json"),
-      table,
-    );
     // A stop cuts the evaluations short: what they measured is no table.
     if (ctx.signal.aborted) {
       const why = typeof ctx.signal.reason === "string" ? ctx.signal.reason : "";
@@ -205,6 +208,10 @@ export async function promote(
       throw new Error(
         `no evaluation of the incumbent at stage ${stage.name} gave a value: see the logs in ${join(paths.run(task.root, run.tag), "promotions", String(id))}`,
       );
+    writeJson(
+      join(paths.run(task.root, run.tag), "promotions", String(id), "transfer.json"),
+      table,
+    );
     promotions.finish(ledger, id, "done", null, table);
     ctx.emit({ type: "promotion-end", id, stage: stage.name, table });
     return table;
