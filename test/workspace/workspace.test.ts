@@ -201,45 +201,15 @@ describe("protected files", () => {
 });
 
 describe("taking one change out of a later commit", () => {
-  const commit = (root: string, text: string, message: string) => {
-    writeFileSync(join(root, "train.py"), text);
-    sh(root, `git -c user.name=t -c user.email=t@t commit -qam "${message}"`);
-    return sh(root, "git rev-parse HEAD");
-  };
-
-  it("takes out a change whose neighbouring line a later one edited, and refuses one whose own line it edited", async () => {
-    const root = makeRepo({ "train.py": "LR = 0.04\nWD = 0.1\nSTEPS = 10\n" });
-    const lr = commit(root, "LR = 0.08\nWD = 0.1\nSTEPS = 10\n", "LR");
-    const wd = commit(root, "LR = 0.08\nWD = 0.2\nSTEPS = 10\n", "WD");
-    const worktree = join(tempDir(), "w");
-    await addWorktree(root, worktree, wd);
-    // git's own revert conflicts here: the two changes are within its three lines of context.
-    expect(await revertIn(worktree, lr)).toBe(true);
-    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(
-      "LR = 0.04\nWD = 0.2\nSTEPS = 10\n",
-    );
-    expect(sh(worktree, "git diff --cached --name-only")).toBe("train.py");
-    await removeWorktree(root, worktree);
-
-    // A later change of the same line: LR cannot be taken out alone, and nothing is left behind.
-    const again = commit(root, "LR = 0.16\nWD = 0.2\nSTEPS = 10\n", "LR again");
-    await addWorktree(root, worktree, again);
-    expect(await revertIn(worktree, lr)).toBe(false);
-    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(
-      "LR = 0.16\nWD = 0.2\nSTEPS = 10\n",
-    );
-    expect(sh(worktree, "git status --porcelain")).toBe("");
-    await removeWorktree(root, worktree);
-  });
-
-  /** Commits `files` (path → text, or a link's target after "->"); the commit. */
-  const commitFiles = (root: string, files: Record<string, string>, message: string) => {
+  /** Commits `files` (path → text or bytes, or a link's target after "->"); the commit. */
+  const commitFiles = (root: string, files: Record<string, string | Buffer>, message: string) => {
     for (const [path, content] of Object.entries(files)) {
       rmSync(join(root, path), { force: true });
-      if (content.startsWith("->")) symlinkSync(content.slice(2), join(root, path));
+      if (typeof content === "string" && content.startsWith("->"))
+        symlinkSync(content.slice(2), join(root, path));
       else writeFileSync(join(root, path), content);
     }
-    sh(root, `git add -A && git -c user.name=t -c user.email=t@t commit -qm ${message}`);
+    sh(root, `git add -A && git -c user.name=t -c user.email=t@t commit -qm "${message}"`);
     return sh(root, "git rev-parse HEAD");
   };
   const without = async (root: string, head: string, change: string) => {
@@ -250,6 +220,29 @@ describe("taking one change out of a later commit", () => {
     const read = (file: string) => readFileSync(join(worktree, file), "utf8");
     return { taken, clean, read, path: worktree, done: () => removeWorktree(root, worktree) };
   };
+
+  const commit = (root: string, text: string, message: string) =>
+    commitFiles(root, { "train.py": text }, message);
+
+  it("takes out a change whose neighbouring line a later one edited, and refuses one whose own line it edited", async () => {
+    const root = makeRepo({ "train.py": "LR = 0.04\nWD = 0.1\nSTEPS = 10\n" });
+    const lr = commit(root, "LR = 0.08\nWD = 0.1\nSTEPS = 10\n", "LR");
+    const wd = commit(root, "LR = 0.08\nWD = 0.2\nSTEPS = 10\n", "WD");
+    // git's own revert conflicts here: the two changes are within its three lines of context.
+    const taken = await without(root, wd, lr);
+    expect(taken.taken).toBe(true);
+    expect(taken.read("train.py")).toBe("LR = 0.04\nWD = 0.2\nSTEPS = 10\n");
+    expect(sh(taken.path, "git diff --cached --name-only")).toBe("train.py");
+    await taken.done();
+
+    // A later change of the same line: LR cannot be taken out alone, and nothing is left behind.
+    const again = commit(root, "LR = 0.16\nWD = 0.2\nSTEPS = 10\n", "LR again");
+    const refused = await without(root, again, lr);
+    expect(refused.taken).toBe(false);
+    expect(refused.read("train.py")).toBe("LR = 0.16\nWD = 0.2\nSTEPS = 10\n");
+    expect(refused.clean).toBe(true);
+    await refused.done();
+  });
 
   it("reads a file's name as a name, not a pattern", async () => {
     const root = makeRepo({ "[ab].txt": "a\nb\nv = 1\nv = 2\n", "a.txt": "x\n" });
@@ -269,8 +262,7 @@ describe("taking one change out of a later commit", () => {
   it("stores a file that git converts on checkout as git would, and refuses a link", async () => {
     // Stored as UTF-8, checked out as ISO-8859-1: the two differ in their bytes.
     const root = makeRepo({ ".gitattributes": "*.txt working-tree-encoding=ISO-8859-1\n" });
-    writeFileSync(join(root, "t.txt"), Buffer.from('a\ns = "café"\nc\n', "latin1"));
-    sh(root, "git add -A && git -c user.name=t -c user.email=t@t commit -qm latin1");
+    commitFiles(root, { "t.txt": Buffer.from('a\ns = "café"\nc\n', "latin1") }, "latin1");
     const change = commitFiles(root, { "t.txt": "a\nc\n" }, "X");
     const head = commitFiles(root, { "t.txt": "A\nc\n" }, "later");
     const converted = await without(root, head, change);
@@ -312,15 +304,16 @@ describe("taking one change out of a later commit", () => {
 
   it("refuses to restore a line that was not UTF-8 rather than corrupt it", async () => {
     const root = makeRepo({ "train.py": "a = 1\nb = 2\n" });
-    writeFileSync(join(root, "train.py"), Buffer.from('a = 1\ns = "caf\xe9"\nb = 2\n', "latin1"));
-    sh(root, "git -c user.name=t -c user.email=t@t commit -qam latin1");
+    commitFiles(
+      root,
+      { "train.py": Buffer.from('a = 1\ns = "caf\xe9"\nb = 2\n', "latin1") },
+      "latin1",
+    );
     const changed = commit(root, 'a = 1\ns = "cafe"\nb = 2\n', "change");
     const head = commit(root, 'a = 1\ns = "cafe"\nb = 3\n', "later");
-    const worktree = join(tempDir(), "w");
-    await addWorktree(root, worktree, head);
-    expect(await revertIn(worktree, changed)).toBe(false);
-    expect(sh(worktree, "git status --porcelain")).toBe("");
-    await removeWorktree(root, worktree);
+    const w = await without(root, head, changed);
+    expect([w.taken, w.clean]).toEqual([false, true]);
+    await w.done();
   });
 
   // [what the change did, the file before it, after it, after later changes, without it]
@@ -368,10 +361,9 @@ describe("taking one change out of a later commit", () => {
     sh(root, "git config diff.external /bin/false && git config diff.interHunkContext 5");
     const changed = commit(root, change, "change");
     const head = commit(root, later, "later");
-    const worktree = join(tempDir(), "w");
-    await addWorktree(root, worktree, head);
-    expect(await revertIn(worktree, changed)).toBe(expected !== null);
-    expect(readFileSync(join(worktree, "train.py"), "utf8")).toBe(expected ?? later);
-    await removeWorktree(root, worktree);
+    const w = await without(root, head, changed);
+    expect(w.taken).toBe(expected !== null);
+    expect(w.read("train.py")).toBe(expected ?? later);
+    await w.done();
   });
 });

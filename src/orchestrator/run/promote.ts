@@ -52,7 +52,7 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
   const others = ctx.swarm
     ? await ctx.swarm.keepsOf(commits.filter((c) => !own.has(c.sha)).map((c) => c.sha))
     : new Map();
-  const gain = (a: number | null, b: number | null) => gainOver(a, b, ctx.task.metric.goal);
+  const goal = ctx.task.metric.goal;
   return commits.map(({ sha, subject }): Change => {
     const t = own.get(sha);
     if (t)
@@ -60,7 +60,7 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
         commit: sha,
         n: t.n,
         title: t.title ?? subject,
-        found: t.estimate?.mean ?? gain(t.metric, t.incumbentMetric),
+        found: t.estimate?.mean ?? gainOver(t.metric, t.incumbentMetric, goal),
       };
     const keep = others.get(sha);
     if (!keep) return { commit: sha, n: null, title: oneLine(subject), found: null };
@@ -71,7 +71,7 @@ async function lineChanges(ctx: RunContext, incumbent: string): Promise<Change[]
       host: keep.trial.host,
       ...(keep.trial.runTag ? { run: keep.trial.runTag } : {}),
       title: oneLine(keep.trial.title ?? subject),
-      found: gain(keep.trial.metric, keep.parentMetric),
+      found: gainOver(keep.trial.metric, keep.parentMetric, goal),
     };
   });
 }
@@ -235,14 +235,13 @@ function transferTable(
   arms: number[][],
 ): TransferTable {
   const goal = ctx.task.metric.goal;
-  const gain = (a: number | null | undefined, b: number | null | undefined) => gainOver(a, b, goal);
   const incumbent = means.get("incumbent") ?? null;
   const rows: TransferRow[] = changes.map((c) => {
-    const atStage = gain(incumbent, means.get(ablation(c)));
+    const atStage = gainOver(incumbent, means.get(ablation(c)), goal);
     const isolable = means.has(ablation(c));
     return { ...c, atStage, transfers: atStage === null ? null : atStage > 0, isolable };
   });
-  const stacked = gain(incumbent, means.get("baseline"));
+  const stacked = gainOver(incumbent, means.get("baseline"), goal);
   const measured = rows.filter((r) => r.atStage !== null);
   const sum = measured.length ? measured.reduce((a, r) => a + r.atStage!, 0) : null;
   // Within noise: two standard errors of stacked − sum. With m changes,
