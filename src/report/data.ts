@@ -65,11 +65,16 @@ export function loadReportData(ledger: Ledger, run: RunRow, options: LoadOptions
         heldOutMetric: t.verifyMetric,
         diverged: t.verify!.diverged,
       })),
-    transfer: promotions
-      .list(ledger, run.id)
-      .filter((p) => p.state === "done" && p.table)
-      .map((p) => transferTable(p.table as Transfer)),
+    transfer: transferTables(ledger, run.id),
   };
+}
+
+/** The transfer tables of a run's finished promotions, oldest first. */
+export function transferTables(ledger: Ledger, runId: number): TransferTable[] {
+  return promotions
+    .list(ledger, runId)
+    .filter((p) => p.state === "done" && p.table)
+    .map((p) => transferTable(p.table as Transfer));
 }
 
 function toPoint(t: TrialRow): TrialPoint {

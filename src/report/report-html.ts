@@ -1,5 +1,6 @@
 import { formatSeconds } from "../util/units.js";
 import type { ReportData } from "./data.js";
+import type { TransferTable } from "./data-types.js";
 import {
   BASE_CSS,
   escapeHtml,
@@ -41,7 +42,7 @@ export function renderReportHtml(data: ReportData, charts: ReportCharts): string
     improvementsSection(data),
     slotsSection(data, charts.timeline),
     heldOutSection(data),
-    transferSection(data),
+    transferSection(data.transfer),
   ];
   return [
     "<!doctype html>",
@@ -130,9 +131,10 @@ ${rows}
 </tbody></table>`;
 }
 
-function transferSection(data: ReportData): string {
-  if (data.transfer.length === 0) return "";
-  return `<h2>Transfer up the scale ladder</h2>${data.transfer
+/** The transfer tables in words, as the terminal prints them; nothing when there are none. */
+export function transferSection(tables: TransferTable[]): string {
+  if (tables.length === 0) return "";
+  return `<h2>Transfer up the scale ladder</h2>${tables
     .map(
       (t) =>
         `<h3>${escapeHtml(t.title)}</h3><table><thead><tr><th></th>${t.columns.map((c) => `<th class="num">${escapeHtml(c)}</th>`).join("")}<th>transfers</th></tr></thead><tbody>${t.rows

@@ -70,7 +70,14 @@ export class SwarmConnection implements Queryable {
     } catch (error) {
       throw this.failure(error, doing);
     }
+    // The server may end the connection while this side works between two statements (a
+    // restart): the driver then emits an error that would end the process with no one
+    // listening. The next statement fails as unreachable, and the connection is dropped.
     let broken = false;
+    const lost = () => {
+      broken = true;
+    };
+    client.on("error", lost);
     const db: Queryable = {
       query: async <R extends object>(what: string, sql: string, params: unknown[] = []) => {
         try {
@@ -91,7 +98,8 @@ export class SwarmConnection implements Queryable {
       });
       throw error instanceof SwarmError ? error : this.failure(error, doing);
     } finally {
-      // A connection whose rollback failed is in no known state: not handed out again.
+      client.removeListener("error", lost);
+      // A connection lost, or whose rollback failed, is in no known state: not handed out again.
       client.release(broken);
     }
   }

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { promotions } from "../../src/ledger/promotions.js";
 import { type Dashboard, startDashboard } from "../../src/report/dashboard/server.js";
 import { CLI, runCli, tempDir, waitFor } from "../helpers.js";
 import { addTrial, fixtureLedger, HISTORY } from "../report/fixture.js";
@@ -135,7 +136,7 @@ describe("the dashboard server", () => {
   it("sends a restrictive Content-Security-Policy and escapes everything from the ledger", async () => {
     const root = tempDir();
     const evil = `<script>alert(1)</script><img src=x onerror="alert(2)">`;
-    fixtureLedger(root, [
+    const { ledger, run } = fixtureLedger(root, [
       ...HISTORY,
       {
         title: evil,
@@ -145,8 +146,36 @@ describe("the dashboard server", () => {
         diff: `--- a\n+++ b\n@@ -1 +1 @@\n-a = "</pre><script>alert(4)</script>"\n+a = 1\n`,
         logTail: "</pre><script>alert(5)</script>",
       },
-    ]).ledger.close();
+    ]);
+    // A promotion's table is on the run page, in words, its titles escaped too.
+    const id = promotions.create(ledger, {
+      runId: run.id,
+      stage: "large",
+      incumbentN: 5,
+      incumbentCommit: "c5",
+      seeds: 2,
+    });
+    promotions.finish(ledger, id, "done", null, {
+      metric: "val_bpb",
+      stage: "large",
+      seeds: 2,
+      baseline: 0.17,
+      incumbent: 0.15,
+      stacked: 0.02,
+      sum: 0.02,
+      additive: true,
+      rows: [
+        { n: 6, title: evil, found: 0.01, atStage: 0.012, transfers: true, isolable: true },
+        { n: 2, title: "WD down", found: 0.005, atStage: null, transfers: null, isolable: false },
+      ],
+    });
+    ledger.close();
     const d = await serve(root);
+    const runPage = (await get(d.port, "/runs/nov27")).body;
+    expect(runPage).toContain("Transfer up the scale ladder");
+    expect(runPage).toMatch(/#6 .*&lt;script&gt;alert\(1\).*<td>yes<\/td>/);
+    expect(runPage).toMatch(/#2 WD down.*<td>not isolable<\/td>/);
+    expect(runPage).not.toMatch(/<script>alert|<img src=x/);
     const page = await get(d.port, "/runs/nov27/trials/6");
     expect(page.status).toBe(200);
     const csp = String(page.headers["content-security-policy"]);

@@ -89,9 +89,10 @@ describe("a swarm of three hosts", () => {
     swarm.cluster.start();
     const resumed = startHost("beta", ["resume"]);
     const codes = await Promise.all([ended(children[0]!), ended(children[2]!), ended(resumed)]);
-    expect({ codes, out: [children[0]!.out, children[2]!.out, resumed.out] }).toMatchObject({
-      codes: [0, 0, 0],
-    });
+    // On failure the hosts' own output says why: it goes in the message.
+    expect(codes, [children[0]!.out, children[2]!.out, resumed.out].join("\n----\n")).toEqual([
+      0, 0, 0,
+    ]);
 
     // The hosts started from the same seed: some proposals were refused before running.
     const outs = [children[0]!.out, children[1]!.out, resumed.out, children[2]!.out];

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SwarmConnection } from "../../src/swarm/connection.js";
 import {
   type Incumbent,
   retry,
@@ -92,5 +93,26 @@ describe("a host while the database is stopped and started again", () => {
       }),
     ).rejects.toThrow(/a claim needs a diff hash or a parameter key/);
     expect(calls).toBe(1);
+  });
+
+  it("ends a transaction the server cut off between two statements with SwarmUnreachableError, not the process", async () => {
+    const db = new SwarmConnection(swarm.ownerUrl);
+    const admin = new SwarmConnection(swarm.ownerUrl);
+    try {
+      // The server ends the connection while the transaction waits on this side: the
+      // driver reports that as an event, which would end the process with no listener.
+      const cut = db.transaction("a cut transaction", async (tx) => {
+        const [row] = await tx.query<{ pid: number }>("pid", "SELECT pg_backend_pid() AS pid");
+        await admin.query("terminate", "SELECT pg_terminate_backend($1)", [row!.pid]);
+        await new Promise((r) => setTimeout(r, 500));
+        return tx.query("after", "SELECT 1");
+      });
+      await expect(cut).rejects.toBeInstanceOf(SwarmUnreachableError);
+      // The pool connects anew for the next caller.
+      expect(await db.query<{ one: number }>("again", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
   });
 });

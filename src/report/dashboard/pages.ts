@@ -1,6 +1,8 @@
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
+import { transferTables } from "../data.js";
 import { escapeHtml, fmtNumber, fmtTime } from "../html.js";
+import { transferSection } from "../report-html.js";
 import { type RunView, runView } from "./views.js";
 
 /** A page of the dashboard: our markup around escaped text, one stylesheet, one script. */
@@ -51,8 +53,9 @@ const STATS: [keyof RunView, string][] = [
 ];
 
 /**
- * A run: headline numbers, the charts and the live trial table. The script fills the
- * table first and only then asks for the charts, which take the server longer to draw.
+ * A run: headline numbers, the charts, its promotions' transfer tables (as they are when
+ * the page loads: a promotion takes minutes) and the live trial table. The script fills
+ * the table first and only then asks for the charts, which take the server longer to draw.
  */
 export function runPage(ledger: Ledger, run: RunRow): string {
   const v = runView(ledger, run);
@@ -91,6 +94,7 @@ export function runPage(ledger: Ledger, run: RunRow): string {
 <div class="stats" id="run" data-run="${escapeHtml(run.tag)}" data-goal="${escapeHtml(run.goal)}">${stats}</div>
 <div class="chart"><img id="progress" data-src="${base}/progress.svg" alt="progress chart"></div>
 <div class="chart"><img id="timeline" data-src="${base}/timeline.svg" alt="slot timeline"></div>
+${transferSection(transferTables(ledger, run.id))}
 <h2>Trials</h2>
 <div class="filters">${filters} <span id="shown" class="muted"></span></div>
 <table id="trials" class="trials"><thead><tr>${head}</tr></thead><tbody></tbody></table>
