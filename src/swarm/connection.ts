@@ -44,6 +44,11 @@ export class SwarmConnection implements Queryable {
     // An idle connection that the server closes (a restart) is reported here; without a
     // listener Node would end the process. The next call connects anew and says so.
     this.pool.on("error", () => undefined);
+    // A connection handed out has no listener of the pool's: the server may end it before
+    // its taker listens (the same read that frees it can hold the server's goodbye), or
+    // between a transaction's statements. The statement in flight, or the next, fails as
+    // unreachable, and the pool drops a connection that errored when it comes back.
+    this.pool.on("connect", (client) => client.on("error", () => undefined));
   }
 
   async query<T extends object>(doing: string, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -70,14 +75,7 @@ export class SwarmConnection implements Queryable {
     } catch (error) {
       throw this.failure(error, doing);
     }
-    // The server may end the connection while this side works between two statements (a
-    // restart): the driver then emits an error that would end the process with no one
-    // listening. The next statement fails as unreachable, and the connection is dropped.
     let broken = false;
-    const lost = () => {
-      broken = true;
-    };
-    client.on("error", lost);
     const db: Queryable = {
       query: async <R extends object>(what: string, sql: string, params: unknown[] = []) => {
         try {
@@ -98,8 +96,7 @@ export class SwarmConnection implements Queryable {
       });
       throw error instanceof SwarmError ? error : this.failure(error, doing);
     } finally {
-      client.removeListener("error", lost);
-      // A connection lost, or whose rollback failed, is in no known state: not handed out again.
+      // A connection whose rollback failed is in no known state: not handed out again.
       client.release(broken);
     }
   }

@@ -68,27 +68,45 @@ const SOCKET_CODES = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "ENOENT", // a unix socket that is not there while the server is down
+  "ENETDOWN",
+  "EHOSTDOWN",
+  "ENETRESET",
+  "EADDRNOTAVAIL",
 ]);
 const DRIVER_WORDS =
-  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout|Connection ended|write after end/i;
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|timeout expired|Query read timeout|Connection ended|write after end/i;
+// SQLSTATEs worth the same statement again later: 57014 a statement cancelled (by an
+// administrator, or a statement or lock timeout, 55P03), 57P01–57P05 a server shutting
+// down, starting or ending an idle session, 25P03 an idle transaction ended, 25006 a
+// write reaching a standby after a failover, 40001 and 40P01 a serialization failure or
+// deadlock. Classes 08 (connection), 53 (resources: too many connections, a full disk)
+// and 58 (the server's system errors) are all passing.
+const PASSING_STATES = new Set([
+  "57014",
+  "55P03",
+  "57P01",
+  "57P02",
+  "57P03",
+  "57P04",
+  "57P05",
+  "25P03",
+  "25006",
+  "40001",
+  "40P01",
+]);
+const PASSING_CLASSES = ["08", "53", "58"];
 
 /**
- * Whether `error` means the database was unreachable or went away, as opposed to a
- * refusal of the statement itself. SQLSTATE class 08 is a connection failure, 57P01–57P03
- * a server shutting down or starting, 53300 too many connections, 40001 and 40P01 a
- * serialization failure or deadlock: all are worth the same statement again later.
+ * Whether `error` means the database was unreachable, went away or could not answer for
+ * now, as opposed to a refusal of the statement itself.
  */
 export function isUnreachable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof SwarmUnreachableError) return true;
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
-    if (SOCKET_CODES.has(code)) return true;
-    if (
-      code.startsWith("08") ||
-      ["57P01", "57P02", "57P03", "53300", "40001", "40P01"].includes(code)
-    )
-      return true;
+    if (SOCKET_CODES.has(code) || PASSING_STATES.has(code)) return true;
+    if (PASSING_CLASSES.some((c) => code.startsWith(c))) return true;
   }
   return DRIVER_WORDS.test(error.message);
 }

@@ -1,3 +1,4 @@
+import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmConnection } from "../../src/swarm/connection.js";
 import {
@@ -113,6 +114,82 @@ describe("a host while the database is stopped and started again", () => {
     } finally {
       await db.close();
       await admin.close();
+    }
+  });
+
+  it("takes a statement an administrator or a timeout cancelled as worth retrying, not as a refusal", async () => {
+    const db = new SwarmConnection(swarm.ownerUrl);
+    const admin = new SwarmConnection(swarm.ownerUrl);
+    try {
+      const slow = db.query("a slow read", "SELECT pg_sleep(30)").catch((e: unknown) => e);
+      let cancelled = false;
+      while (!cancelled) {
+        await new Promise((r) => setTimeout(r, 100));
+        const rows = await admin.query<{ c: boolean }>(
+          "cancel",
+          "SELECT pg_cancel_backend(pid) AS c FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'",
+        );
+        cancelled = rows.some((r) => r.c);
+      }
+      const error = await slow;
+      expect(error).toBeInstanceOf(SwarmUnreachableError);
+      expect((error as SwarmUnreachableError).code).toBe("57014");
+    } finally {
+      await db.close();
+      await admin.close();
+    }
+  });
+
+  it("gives a connection the server ends as it changes hands no chance to end the process", async () => {
+    // A real server cannot be made to send these in one read, so this one speaks the wire
+    // protocol itself: a query's answer and, in the same write, the server's goodbye. The
+    // pool hands the connection to the waiting transaction between the two.
+    const message = (type: string, body: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.write(type, 0);
+      head.writeInt32BE(body.length + 4, 1);
+      return Buffer.concat([head, body]);
+    };
+    const text = (...parts: string[]) => Buffer.from(parts.map((p) => `${p}\0`).join(""));
+    const ready = message("Z", Buffer.from("I"));
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      let startup = true;
+      socket.on("data", (data) => {
+        if (startup) {
+          startup = false;
+          socket.write(Buffer.concat([message("R", Buffer.alloc(4)), ready]));
+        } else if (data[0] === "Q".charCodeAt(0))
+          socket.end(
+            Buffer.concat([
+              message("C", text("SELECT 1")),
+              ready,
+              message(
+                "E",
+                Buffer.concat([
+                  text("SFATAL", "VFATAL", "C57P01", "Mterminating connection"),
+                  Buffer.from([0]),
+                ]),
+              ),
+            ]),
+          );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as { port: number };
+    const db = new SwarmConnection(`postgres://host_a:pw@127.0.0.1:${port}/swarm`, {
+      poolSize: 1,
+    });
+    try {
+      const first = db.query("first", "SELECT 1");
+      const second = db.transaction("second", (tx) => tx.query("inside", "SELECT 1"));
+      expect(await first).toEqual([]);
+      await expect(second).rejects.toBeInstanceOf(SwarmUnreachableError);
+    } finally {
+      await db.close();
+      for (const socket of sockets) socket.destroy();
+      server.close();
     }
   });
 });
