@@ -5,6 +5,9 @@ import { INCUMBENT_CHANNEL, incumbents } from "./incumbent.js";
 import { type LineHead, lineHead } from "./line.js";
 import type { Incumbent } from "./types.js";
 
+/** How long closing waits for the server to end the listening connection before cutting it. */
+const END_WAIT_MS = 2_000;
+
 /** How the incumbent watch listens and polls. */
 export interface WatchOptions {
   /** Versions already known by class; a class is reported once it moves past its own. */
@@ -160,7 +163,18 @@ async function watchSwarm(
       const c = client;
       client = undefined;
       listening = false;
-      await c?.end().catch(() => undefined);
+      if (c) {
+        // A frozen server never answers the goodbye: the connection is cut after a moment.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          c.end().catch(() => undefined),
+          new Promise((r) => {
+            timer = setTimeout(r, END_WAIT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+        c.connection.stream.destroy();
+      }
       await running;
     },
   };

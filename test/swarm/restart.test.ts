@@ -7,6 +7,7 @@ import {
   SwarmClient,
   SwarmUnreachableError,
 } from "../../src/swarm/index.js";
+import { watchLine } from "../../src/swarm/watch.js";
 import { type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture;
@@ -141,46 +142,19 @@ describe("a host while the database is stopped and started again", () => {
   });
 
   it("gives a connection the server ends as it changes hands no chance to end the process", async () => {
-    // A real server cannot be made to send these in one read, so this one speaks the wire
-    // protocol itself: a query's answer and, in the same write, the server's goodbye. The
-    // pool hands the connection to the waiting transaction between the two.
-    const message = (type: string, body: Buffer) => {
-      const head = Buffer.alloc(5);
-      head.write(type, 0);
-      head.writeInt32BE(body.length + 4, 1);
-      return Buffer.concat([head, body]);
-    };
-    const text = (...parts: string[]) => Buffer.from(parts.map((p) => `${p}\0`).join(""));
-    const ready = message("Z", Buffer.from("I"));
-    const sockets: Socket[] = [];
-    const server = createServer((socket) => {
-      sockets.push(socket);
-      let startup = true;
-      socket.on("data", (data) => {
-        if (startup) {
-          startup = false;
-          socket.write(Buffer.concat([message("R", Buffer.alloc(4)), ready]));
-        } else if (data[0] === "Q".charCodeAt(0))
-          socket.end(
-            Buffer.concat([
-              message("C", text("SELECT 1")),
-              ready,
-              message(
-                "E",
-                Buffer.concat([
-                  text("SFATAL", "VFATAL", "C57P01", "Mterminating connection"),
-                  Buffer.from([0]),
-                ]),
-              ),
-            ]),
-          );
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const { port } = server.address() as { port: number };
-    const db = new SwarmConnection(`postgres://host_a:pw@127.0.0.1:${port}/swarm`, {
-      poolSize: 1,
-    });
+    // A real server cannot be made to send these in one read: a query's answer and, in the
+    // same write, the server's goodbye. The pool hands the connection to the waiting
+    // transaction between the two.
+    const wire = await wireServer((socket) =>
+      socket.end(
+        Buffer.concat([
+          message("C", text("SELECT 1")),
+          READY,
+          message("E", Buffer.concat([text("SFATAL", "C57P01", "Mterminating"), Buffer.from([0])])),
+        ]),
+      ),
+    );
+    const db = new SwarmConnection(wire.url, { poolSize: 1 });
     try {
       const first = db.query("first", "SELECT 1");
       const second = db.transaction("second", (tx) => tx.query("inside", "SELECT 1"));
@@ -188,8 +162,65 @@ describe("a host while the database is stopped and started again", () => {
       await expect(second).rejects.toBeInstanceOf(SwarmUnreachableError);
     } finally {
       await db.close();
-      for (const socket of sockets) socket.destroy();
-      server.close();
+      wire.close();
+    }
+  });
+
+  it("closes a watch whose server stopped answering, without waiting for it", async () => {
+    // Every statement is answered, with no rows, until the watch says goodbye: a frozen
+    // server never closes the connection.
+    const wire = await wireServer((socket, data) => {
+      if (data[0] === "Q".charCodeAt(0))
+        socket.write(Buffer.concat([message("C", text("OK")), READY]));
+    });
+    const db = new SwarmConnection(wire.url);
+    try {
+      const watch = await watchLine(db, () => undefined);
+      expect(watch.listening).toBe(true);
+      const started = Date.now();
+      await watch.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await db.close();
+      wire.close();
     }
   });
 });
+
+/** A message of PostgreSQL's wire protocol: a type byte, a length, a body. */
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+const text = (...parts: string[]) => Buffer.from(parts.map((p) => `${p}\0`).join(""));
+const READY = message("Z", Buffer.from("I"));
+
+/**
+ * A server that speaks just enough of the wire protocol to log anyone in, and hands every
+ * later message to `answer`: for timings a real server cannot be made to produce.
+ */
+async function wireServer(answer: (socket: Socket, data: Buffer) => void) {
+  const sockets: Socket[] = [];
+  // Half open: a goodbye from the client does not close the server's side (a frozen
+  // server never does).
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.push(socket);
+    let startup = true;
+    socket.on("data", (data) => {
+      if (!startup) return answer(socket, data);
+      startup = false;
+      socket.write(Buffer.concat([message("R", Buffer.alloc(4)), READY]));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `postgres://host_a:pw@127.0.0.1:${port}/swarm`,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
