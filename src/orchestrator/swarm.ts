@@ -35,6 +35,8 @@ export const ADOPTER = "swarm";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
+/** A push or fetch that has not ended by then is ended and tried again: the remote hung. */
+const REMOTE_TIMEOUT_MS = 5 * 60_000;
 
 /** What git says when the remote answered and refused (not worth asking again). */
 const REFUSED =
@@ -416,7 +418,7 @@ export class SwarmLink {
   async fetchHead(head: LineHead): Promise<void> {
     const ref = remoteRef(head.host!, head.runTag!, head.localN!);
     await retryGit(
-      () => fetchCommit(this.root, this.remote, ref, head.commitSha),
+      () => fetchCommit(this.root, this.remote, ref, head.commitSha, this.signal),
       this.signal,
       (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
       (error) =>
@@ -652,9 +654,14 @@ export class SwarmLink {
     const ref = remoteRef(this.host, this.run.tag, trial.n);
     const shown = redactRemote(this.remote);
     try {
+      const signal = AbortSignal.any([this.signal, this.closing.signal]);
       await retryGit(
-        () => git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`]),
-        AbortSignal.any([this.signal, this.closing.signal]),
+        () =>
+          git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`], {
+            signal,
+            timeoutMs: REMOTE_TIMEOUT_MS,
+          }),
+        signal,
         (message) =>
           this.emit({ type: "notice", text: `swarm: ${message.replaceAll(this.remote, shown)}` }),
         (error) => REFUSED.test(error.message),
@@ -746,10 +753,17 @@ function remoteMasked(remote: string, mask: string): string {
 }
 
 /** Fetches `ref` from the remote unless `commit` is here already. */
-async function fetchCommit(root: string, remote: string, ref: string, commit: string) {
+async function fetchCommit(
+  root: string,
+  remote: string,
+  ref: string,
+  commit: string,
+  signal?: AbortSignal,
+) {
   const have = await git(root, ["cat-file", "-t", commit]).catch(() => "");
   if (have === "commit") return;
-  await git(root, ["fetch", "--quiet", remote, `+${ref}:${ref}`]).catch((error: Error) => {
+  const options = { ...(signal ? { signal } : {}), timeoutMs: REMOTE_TIMEOUT_MS };
+  await git(root, ["fetch", "--quiet", remote, `+${ref}:${ref}`], options).catch((error: Error) => {
     throw new SwarmError(
       `could not fetch ${ref} (commit ${commit.slice(0, 12)}) from the swarm's remote ${redactRemote(remote)}: ${error.message.replaceAll(remote, redactRemote(remote))}`,
     );

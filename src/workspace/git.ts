@@ -33,6 +33,10 @@ export interface GitOptions {
   /** Exit codes that are answers rather than failures (e.g. 1 for `diff --quiet`). */
   okCodes?: number[];
   harness?: boolean;
+  /** Ends git (SIGTERM) when aborted: a remote that stopped answering must not hold the run. */
+  signal?: AbortSignal;
+  /** Ends git (SIGTERM) after this many ms without an end. */
+  timeoutMs?: number;
 }
 
 export interface GitResult {
@@ -51,11 +55,15 @@ export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): P
         cwd,
         maxBuffer: 256 * 1024 * 1024,
         env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" },
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
         if (code !== null && (code === 0 || options.okCodes?.includes(code)))
           resolve({ stdout, code });
+        else if (error?.killed && !options.signal?.aborted)
+          reject(new GitError(args, code, `no answer in ${options.timeoutMs! / 1000} s`));
         else reject(new GitError(args, code, stderr || (error?.message ?? "")));
       },
     );
