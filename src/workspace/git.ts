@@ -62,8 +62,8 @@ export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): P
         const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
         if (code !== null && (code === 0 || options.okCodes?.includes(code)))
           resolve({ stdout, code });
-        else if (error?.killed && !options.signal?.aborted)
-          reject(new GitError(args, code, `no answer in ${options.timeoutMs! / 1000} s`));
+        else if (error?.killed && options.timeoutMs && !options.signal?.aborted)
+          reject(new GitError(args, code, `no answer in ${options.timeoutMs / 1000} s`));
         else reject(new GitError(args, code, stderr || (error?.message ?? "")));
       },
     );
