@@ -826,7 +826,9 @@ export async function initSwarm(options: {
     const mine = { taskHash: taskHash(options.taskFile), taskFile: options.taskFile };
     // A swarm that has started keeps its base: init again pushes nothing, and another
     // task is refused before anything reaches the remote.
-    const started = await client.line().catch(() => null);
+    // Only a database without the schema has no line: one that stops answering meanwhile
+    // is an error, not a new swarm whose base would be pushed over the old one.
+    const started = (await client.hasSchema()) ? await client.line() : null;
     if (started) refuseOtherTask(await client.task(), mine, client.where);
     if (started && started.remote !== remoteWithoutPassword(options.remote))
       throw new SwarmError(

@@ -2,7 +2,7 @@ import { SwarmError } from "../errors.js";
 import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
 import { cas, incumbent, incumbents } from "./incumbent.js";
-import { type AdvanceResult, advanceLine, type LineHead, lineHead } from "./line.js";
+import { type AdvanceResult, advanceLine, hasSchema, type LineHead, lineHead } from "./line.js";
 import {
   fromTaskRow,
   type InitOptions,
@@ -172,6 +172,11 @@ export class SwarmClient {
   /** The line's head: the code every host builds on (null before init recorded it). */
   line(): Promise<LineHead | null> {
     return lineHead(this.db);
+  }
+
+  /** Whether `init` has created the swarm's schema in this database. */
+  hasSchema(): Promise<boolean> {
+    return hasSchema(this.db);
   }
 
   /** Asks for the line's head, at `version`, to be tried at `stage`; false if asked already or moved on. */

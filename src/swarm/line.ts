@@ -128,6 +128,15 @@ interface LineRow {
 }
 
 /** The line's head; null before `init` recorded it. */
+/** Whether the database holds the swarm's schema at all (false: `init` has not run there). */
+export async function hasSchema(db: Queryable): Promise<boolean> {
+  const [r] = await db.query<{ present: boolean }>(
+    "looking for the swarm's schema",
+    "SELECT to_regclass('swarm.line') IS NOT NULL AS present",
+  );
+  return r!.present;
+}
+
 export async function lineHead(db: Queryable): Promise<LineHead | null> {
   const [r] = await db.query<LineRow>(
     "reading the line",

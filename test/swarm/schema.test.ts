@@ -115,6 +115,9 @@ describe("the swarm's schema", () => {
       await expect(client.task()).rejects.not.toThrow(
         swarm.cluster.superuserUrl.split(":")[2]!.split("@")[0]!,
       );
+      // init tells a database without the schema from one that stopped answering.
+      expect(await client.hasSchema()).toBe(false);
+      expect(await swarm.owner.hasSchema()).toBe(true);
     } finally {
       await client.close();
     }

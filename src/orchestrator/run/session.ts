@@ -13,7 +13,7 @@ import {
   trafficFetch,
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
-import { withoutPassword } from "../../swarm/index.js";
+import { retry, withoutPassword } from "../../swarm/index.js";
 import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
 import { TASK_FILE } from "../../workspace/layout.js";
@@ -124,19 +124,25 @@ export async function finishSession(
   // Recorded before joining, so that a run whose first join failed resumes in the swarm.
   if (options.swarm && swarm) recordSwarm(ctx.ledger, run, swarm);
   if (swarm) {
-    ctx.swarm = await SwarmLink.open({
-      choice: swarm,
-      root: ctx.task.root,
-      taskFile: readFileSync(join(ctx.task.root, TASK_FILE), "utf8"),
-      ledger: ctx.ledger,
-      run,
-      slots: ctx.executor.slots.length,
-      gpusPerReplicate: ctx.task.resources.gpus,
-      stages: hostStages(ctx.task, swarm.stages),
-      promotion: promotionRule(ctx.task),
-      emit: options.emit,
-      signal: options.signal,
-    });
+    const open = () =>
+      SwarmLink.open({
+        choice: swarm,
+        root: ctx.task.root,
+        taskFile: readFileSync(join(ctx.task.root, TASK_FILE), "utf8"),
+        ledger: ctx.ledger,
+        run,
+        slots: ctx.executor.slots.length,
+        gpusPerReplicate: ctx.task.resources.gpus,
+        stages: hostStages(ctx.task, swarm.stages),
+        promotion: promotionRule(ctx.task),
+        emit: options.emit,
+        signal: options.signal,
+      });
+    // A run that has joined before has a URL that worked: an unreachable database is an
+    // outage to wait out (a lab's machines restarting together). A first join fails at
+    // once, so that a mistyped address is said rather than waited on.
+    const joinedBefore = stored !== null && ctx.ledger.countTrials(run.id) > 0;
+    ctx.swarm = joinedBefore ? await waitingOut(open, options.emit, options.signal) : await open();
     options.emit({
       type: "notice",
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,
@@ -155,6 +161,22 @@ export async function finishSession(
     ),
   );
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
+}
+
+/** `open` again with backoff while the swarm's database is unreachable, said once. */
+function waitingOut<T>(open: () => Promise<T>, emit: Emit, signal: AbortSignal): Promise<T> {
+  return retry(open, {
+    baseDelayMs: 1000,
+    maxDelayMs: 30_000,
+    signal,
+    onRetry: (error, attempt) => {
+      if (attempt === 1)
+        emit({
+          type: "notice",
+          text: `swarm: ${error.message}; waiting for it with backoff (Ctrl-C stops; \`autoresearch resume\` later goes on)`,
+        });
+    },
+  });
 }
 
 /**
