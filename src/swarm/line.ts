@@ -6,6 +6,57 @@ import { type RecordResult, recordTrialIn } from "./trials.js";
 import type { TrialUpload } from "./types.js";
 
 /**
+ * `advance_line` as schema v2 made it, or as v4 remakes it (`moves`): v4 also records
+ * every move, so that a retried move that landed is told so even once another host's
+ * keep has moved the line past it.
+ */
+function advanceLineSql(moves: boolean): string {
+  const landed = moves
+    ? `
+  SELECT version INTO v_version FROM swarm.line_moves WHERE trial_id = t.id;
+  IF FOUND THEN
+    RETURN jsonb_build_object('ok', true, 'version', v_version);
+  END IF;`
+    : "";
+  const record = moves
+    ? `
+  INSERT INTO swarm.line_moves (version, trial_id) VALUES (v_version, t.id);`
+    : "";
+  return `CREATE ${moves ? "OR REPLACE " : ""}FUNCTION swarm.advance_line(p_expected bigint, p_trial bigint) RETURNS jsonb ${DEFINER} AS $$
+DECLARE cur swarm.line%ROWTYPE; t record; v_version bigint;
+BEGIN
+  PERFORM swarm.require_host();
+  SELECT * INTO cur FROM swarm.line FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the swarm has no line yet' USING ERRCODE = 'AR001';
+  END IF;
+  SELECT id, host, verdict, baseline, parent_commit, commit_sha INTO t
+    FROM swarm.trials WHERE id = p_trial;
+  IF NOT FOUND OR t.host <> session_user THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'unknown-trial', 'version', cur.version);
+  END IF;
+  -- A retry of a move that landed (its answer lost with the connection) is told so.
+  IF cur.trial_id = t.id THEN
+    RETURN jsonb_build_object('ok', true, 'version', cur.version);
+  END IF;${landed}
+  IF cur.version IS DISTINCT FROM p_expected THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'stale', 'version', cur.version);
+  END IF;
+  IF t.verdict <> 'keep' OR t.baseline OR t.commit_sha IS NULL THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'not-keep', 'version', cur.version);
+  END IF;
+  IF t.parent_commit IS DISTINCT FROM cur.commit_sha THEN
+    RETURN jsonb_build_object('ok', false, 'reason', 'other-parent', 'version', cur.version);
+  END IF;
+  UPDATE swarm.line SET version = version + 1, commit_sha = t.commit_sha, trial_id = t.id,
+    host = t.host, updated_at = now() RETURNING version INTO v_version;${record}
+  PERFORM pg_notify('${INCUMBENT_CHANNEL}', jsonb_build_object('line', v_version)::text);
+  RETURN jsonb_build_object('ok', true, 'version', v_version);
+END $$;
+`;
+}
+
+/**
  * Schema v2: the line, the code every host builds on. Its head moves by a keep made on
  * the head itself (whatever the class it was measured on), through `advance_line` only;
  * each class's incumbent (v1) stays the best value measured on that class.
@@ -23,38 +74,7 @@ CREATE TABLE swarm.line (
   updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE FUNCTION swarm.advance_line(p_expected bigint, p_trial bigint) RETURNS jsonb ${DEFINER} AS $$
-DECLARE cur swarm.line%ROWTYPE; t record; v_version bigint;
-BEGIN
-  PERFORM swarm.require_host();
-  SELECT * INTO cur FROM swarm.line FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'the swarm has no line yet' USING ERRCODE = 'AR001';
-  END IF;
-  SELECT id, host, verdict, baseline, parent_commit, commit_sha INTO t
-    FROM swarm.trials WHERE id = p_trial;
-  IF NOT FOUND OR t.host <> session_user THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'unknown-trial', 'version', cur.version);
-  END IF;
-  -- A retry of a move that landed (its answer lost with the connection) is told so.
-  IF cur.trial_id = t.id THEN
-    RETURN jsonb_build_object('ok', true, 'version', cur.version);
-  END IF;
-  IF cur.version IS DISTINCT FROM p_expected THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'stale', 'version', cur.version);
-  END IF;
-  IF t.verdict <> 'keep' OR t.baseline OR t.commit_sha IS NULL THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'not-keep', 'version', cur.version);
-  END IF;
-  IF t.parent_commit IS DISTINCT FROM cur.commit_sha THEN
-    RETURN jsonb_build_object('ok', false, 'reason', 'other-parent', 'version', cur.version);
-  END IF;
-  UPDATE swarm.line SET version = version + 1, commit_sha = t.commit_sha, trial_id = t.id,
-    host = t.host, updated_at = now() RETURNING version INTO v_version;
-  PERFORM pg_notify('${INCUMBENT_CHANNEL}', jsonb_build_object('line', v_version)::text);
-  RETURN jsonb_build_object('ok', true, 'version', v_version);
-END $$;
-
+${advanceLineSql(false)}
 REVOKE ALL ON FUNCTION swarm.advance_line(bigint, bigint) FROM PUBLIC;
 
 -- A trial uploaded as interrupted (a stop) and then continued by its host's resume: its
@@ -95,6 +115,21 @@ ${INSERT_TRIAL}  IF v_id IS NULL THEN
   RETURN jsonb_build_object('id', v_id, 'created', v_created);
 END $$;
 `;
+
+/**
+ * Schema v4: the line's moves, one row each, so that `advance_line` knows a keep it moved
+ * the line to before (see advanceLineSql). A swarm made before it starts with its head.
+ */
+export const LINE_MOVES_SQL = `
+CREATE TABLE swarm.line_moves (
+  version  bigint PRIMARY KEY,
+  trial_id bigint NOT NULL UNIQUE REFERENCES swarm.trials (id),
+  moved_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO swarm.line_moves (version, trial_id)
+  SELECT version, trial_id FROM swarm.line WHERE trial_id IS NOT NULL;
+
+${advanceLineSql(true)}`;
 
 /** The line's head: the code every host builds on, and the trial that put it there. */
 export interface LineHead {

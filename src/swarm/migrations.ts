@@ -2,7 +2,7 @@ import { SwarmError } from "../errors.js";
 import type { SwarmConnection } from "./connection.js";
 import { FUNCTIONS } from "./functions.js";
 import { grantsSql } from "./grants.js";
-import { LINE_SQL, startLine } from "./line.js";
+import { LINE_MOVES_SQL, LINE_SQL, startLine } from "./line.js";
 import { PROMOTIONS_SQL, type PromotionRule } from "./promotions.js";
 import { TABLES } from "./schema.js";
 import type { SwarmTask } from "./types.js";
@@ -18,6 +18,8 @@ export const MIGRATIONS: readonly string[] = [
   LINE_SQL,
   // v3: promotions of the line's head to larger stages, run by hosts that can.
   PROMOTIONS_SQL,
+  // v4: the line's moves, so that a retried move that landed is known as such.
+  LINE_MOVES_SQL,
 ];
 
 /** What `init` is given besides the task. */

@@ -68,7 +68,7 @@ beforeAll(async () => {
   ({ remote, origin } = task);
   const { init } = task;
   expect(init.stderr).toBe("");
-  expect(init.stdout).toMatch(/schema versions 1, 2, 3 applied; task recorded/);
+  expect(init.stdout).toMatch(/schema versions 1, 2, 3, 4 applied; task recorded/);
   expect(init.stdout).not.toContain(new URL(swarm.ownerUrl).password);
   for (const host of HOSTS) clones[host] = task.clone(host);
 }, 120_000);

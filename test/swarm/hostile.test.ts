@@ -4,7 +4,14 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmError } from "../../src/errors.js";
 import { SwarmClient, SwarmUnreachableError, setupSql } from "../../src/swarm/index.js";
-import { hostInfo, type RawSql, type SwarmFixture, swarmFixture } from "./fixture.js";
+import {
+  hostInfo,
+  type RawSql,
+  type SwarmFixture,
+  swarmFixture,
+  TASK_FILE,
+  TASK_HASH,
+} from "./fixture.js";
 
 let swarm: SwarmFixture;
 let a: SwarmClient;
@@ -114,6 +121,32 @@ describe("a retried call whose first attempt landed", () => {
     expect(await a.cas("retry", 0, t.id)).toMatchObject({ ok: true, version: 1 });
     expect(await a.cas("retry", 0, t.id)).toMatchObject({ ok: true, version: 1 });
     await a.join(hostInfo("cpu"));
+  });
+
+  it("a move of the line answers ok again, though another host's keep moved it on since", async () => {
+    await swarm.owner.init(
+      { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: "minimize" },
+      { baseCommit: "c0", remote: "git://127.0.0.1/task.git" },
+    );
+    const keep = (uid: string, parent: string, commit: string) => ({
+      uid,
+      hardwareClass: "cpu",
+      verdict: "keep" as const,
+      metric: 1,
+      parentCommit: parent,
+      commitSha: commit,
+    });
+    // a's move lands, its answer lost; b builds on it; a asks again with what it knew.
+    expect(await a.advance(0, keep("move-a", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
+    expect(await b.advance(1, keep("move-b", "c1", "c2"))).toMatchObject({ ok: true, version: 2 });
+    expect(await a.advance(0, keep("move-a", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
+    // A keep that never landed is still told it is stale.
+    expect(await a.advance(0, keep("move-a2", "c0", "c3"))).toMatchObject({
+      ok: false,
+      reason: "stale",
+      version: 2,
+    });
+    expect((await a.line())?.version).toBe(2);
   });
 
   it("a claim with the same uid answers the same claim, not a refusal by itself", async () => {
