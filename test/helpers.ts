@@ -114,6 +114,8 @@ export function runCli(
     timeoutMs?: number;
     /** Ctrl-C, once, when the output so far matches. */
     interruptWhen?: RegExp;
+    /** Called with stdout and stderr so far, as each part arrives. */
+    watch?: (output: string) => void;
   } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise) => {
@@ -127,6 +129,7 @@ export function runCli(
     let interrupted = false;
     child.stdout.on("data", (d) => {
       stdout += d;
+      options.watch?.(stdout + stderr);
       if (!interrupted && options.interruptWhen?.test(stdout)) {
         interrupted = true;
         child.kill("SIGINT");
@@ -134,6 +137,7 @@ export function runCli(
     });
     child.stderr.on("data", (d) => {
       stderr += d;
+      options.watch?.(stdout + stderr);
     });
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
     child.on("close", (code, signal) => {

@@ -53,6 +53,8 @@ export interface NoiseFloor {
   /** Sample standard deviation; null with fewer than two values. */
   sd: number | null;
   at: number;
+  /** In a swarm: the host of the class that measured it, when another than this one. */
+  measuredBy?: string;
 }
 
 /** The judge's estimate of a trial's improvement over its parent (positive is better). */

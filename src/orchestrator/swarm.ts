@@ -4,7 +4,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { RunRow, TrialRow } from "../ledger/types.js";
+import type { NoiseFloor, RunRow, TrialRow } from "../ledger/types.js";
 import {
   type ClaimResult,
   diffHash,
@@ -12,6 +12,7 @@ import {
   type InFlight,
   isUnreachable,
   type LineHead,
+  type Measurement,
   type PromotionEnd,
   type PromotionJob,
   type PromotionRule,
@@ -35,6 +36,8 @@ export const ADOPTER = "swarm";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
+/** How often a host waiting for another's baseline looks for it. */
+const BASELINE_POLL_MS = 1_000;
 /** A push or fetch that has not ended by then is ended and tried again: the remote hung. */
 const REMOTE_TIMEOUT_MS = 5 * 60_000;
 
@@ -445,11 +448,50 @@ export class SwarmLink {
   }
 
   /**
-   * The head's measurement on this host's class when another host of the class made it:
-   * a class measures each head once.
+   * A commit's measurement on this host's class, when a host of the class made it (a
+   * head, or the starting commit with its noise floor): a class measures each once.
    */
-  measured(head: LineHead) {
-    return this.retry(() => this.client.measured(head.commitSha, this.hardwareClass));
+  measured(commit: string) {
+    return this.retry(() => this.client.measured(commit, this.hardwareClass));
+  }
+
+  /**
+   * The starting commit's measurement on this host's class: another host's, or null when
+   * this host is to make it, under a claim. While another host of the class measures it,
+   * waits for that measurement rather than run the same code again; takes the work over
+   * when that host's claim lapses (it died).
+   */
+  async baselineOf(trial: TrialRow): Promise<Measurement | null> {
+    const keys = {
+      diffHash: `baseline of ${trial.parentCommit} on ${this.hardwareClass}`,
+      uid: this.uid(trial),
+    };
+    for (let told = false; ; ) {
+      const known = await this.measured(trial.parentCommit);
+      if (known) return known;
+      const answer = await this.retry(() => this.client.claim(keys, LEASE_S, "the baseline"));
+      if (answer.ok) {
+        // Its measurement may have landed between the two reads, releasing its claim.
+        const landed = await this.measured(trial.parentCommit);
+        if (!landed) {
+          this.claims.set(trial.id, answer.id);
+          return null;
+        }
+        await this.client.release(answer.id).catch(() => false);
+        return landed;
+      }
+      if (!told)
+        this.emit({
+          type: "notice",
+          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again`,
+        });
+      told = true;
+      await pause(BASELINE_POLL_MS, this.signal);
+      if (this.signal.aborted)
+        throw new SwarmError(
+          `stopped while host ${answer.host} measured the baseline on ${this.hardwareClass}`,
+        );
+    }
   }
 
   /**
@@ -721,7 +763,16 @@ export class SwarmLink {
       costUsd: this.ledger.proposal(trial.id)?.usage?.costUsd ?? 0,
       runMs: trial.runMs ?? 0,
       ...(trial.finishedAt ? { finishedAt: trial.finishedAt } : {}),
+      ...(trial.baseline ? this.noiseOf(trial) : {}),
     };
+  }
+
+  /** The noise floor this host measured on the baseline, for its class's other hosts. */
+  private noiseOf(trial: TrialRow): Pick<TrialUpload, "noise"> {
+    const json = this.ledger.runById(this.run.id)?.noiseJson;
+    const noise = json ? (JSON.parse(json) as NoiseFloor) : null;
+    if (!noise || noise.trial !== trial.n || noise.measuredBy || noise.values.length < 2) return {};
+    return { noise: { seeds: noise.seeds, values: noise.values } };
   }
 }
 

@@ -33,6 +33,7 @@ import type {
   HostInfo,
   Incumbent,
   InFlight,
+  Measurement,
   SwarmTask,
   SwarmTrial,
   SwarmVerdict,
@@ -99,7 +100,7 @@ export class SwarmClient {
     if (row!.v >= MIGRATIONS.length) {
       const [can] = await this.db.query<{ ok: boolean }>(
         "reading this role's grants",
-        "SELECT has_function_privilege('swarm.take_promotion(text[], text, double precision)', 'EXECUTE') AS ok",
+        "SELECT has_function_privilege('swarm.record_noise(text, jsonb)', 'EXECUTE') AS ok",
       );
       if (!can!.ok)
         throw new SwarmError(
@@ -238,17 +239,10 @@ export class SwarmClient {
    * A keep's measurement of `commit` on `hardwareClass` (the keep itself, or a host's
    * adoption of it), the first recorded; null when the class has not measured it.
    */
-  async measured(
-    commit: string,
-    hardwareClass: string,
-  ): Promise<{ metric: number; metrics: Record<string, number>; host: string } | null> {
-    const [row] = await this.db.query<{
-      metric: number;
-      metrics: Record<string, number>;
-      host: string;
-    }>(
+  async measured(commit: string, hardwareClass: string): Promise<Measurement | null> {
+    const [row] = await this.db.query<Measurement>(
       "reading a measurement",
-      `SELECT metric, metrics, host FROM swarm.trials
+      `SELECT metric, metrics, host, noise FROM swarm.trials
         WHERE commit_sha = $1 AND hardware_class = $2 AND verdict = 'keep' AND metric IS NOT NULL
         ORDER BY id LIMIT 1`,
       [commit, hardwareClass],

@@ -224,4 +224,5 @@ export const HOST_FUNCTIONS = [
   "swarm.release(bigint)",
   "swarm.cas_incumbent(text, bigint, bigint)",
   "swarm.advance_line(bigint, bigint)",
+  "swarm.record_noise(text, jsonb)",
 ] as const;

@@ -5,6 +5,7 @@ import { grantsSql } from "./grants.js";
 import { LINE_MOVES_SQL, LINE_SQL, startLine } from "./line.js";
 import { PROMOTIONS_SQL, type PromotionRule } from "./promotions.js";
 import { TABLES } from "./schema.js";
+import { NOISE_SQL } from "./trials.js";
 import type { SwarmTask } from "./types.js";
 
 /**
@@ -18,8 +19,9 @@ export const MIGRATIONS: readonly string[] = [
   LINE_SQL,
   // v3: promotions of the line's head to larger stages, run by hosts that can.
   PROMOTIONS_SQL,
-  // v4: the line's moves, so that a retried move that landed is known as such.
-  LINE_MOVES_SQL,
+  // v4: the line's moves, so that a retried move that landed is known as such; a
+  // baseline's noise floor, so that a class measures the starting commit once.
+  LINE_MOVES_SQL + NOISE_SQL,
 ];
 
 /** What `init` is given besides the task. */

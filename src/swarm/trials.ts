@@ -1,4 +1,5 @@
 import type { Queryable, SwarmConnection } from "./connection.js";
+import { DEFINER } from "./functions.js";
 import { diffHash } from "./normalize.js";
 import { exactText, storable } from "./text.js";
 import type { SwarmTrial, SwarmVerdict, TrialUpload } from "./types.js";
@@ -23,8 +24,41 @@ export async function recordTrial(
   trial: TrialUpload,
   releaseClaim?: number,
 ): Promise<RecordResult> {
-  return recordTrialIn(db, trial, releaseClaim);
+  if (!trial.noise) return recordTrialIn(db, trial, releaseClaim);
+  // The measurement and its noise floor land together: a host that finds one finds both.
+  return db.transaction("upload of a baseline", (tx) => recordTrialIn(tx, trial, releaseClaim));
 }
+
+/**
+ * Schema v4 (with the line's moves): a baseline's noise floor beside its measurement, so
+ * that each hardware class measures the starting commit once. Written by the host that
+ * measured it, once; values a host could make up are its own trial's, like its metric.
+ */
+export const NOISE_SQL = `
+ALTER TABLE swarm.trials ADD COLUMN noise jsonb;
+
+CREATE FUNCTION swarm.record_noise(p_uid text, p_noise jsonb) RETURNS boolean ${DEFINER} AS $$
+DECLARE v_id bigint;
+BEGIN
+  PERFORM swarm.require_host();
+  IF jsonb_typeof(p_noise->'values') IS DISTINCT FROM 'array'
+     OR jsonb_typeof(p_noise->'seeds') IS DISTINCT FROM 'array'
+     OR jsonb_array_length(p_noise->'values') < 2
+     OR jsonb_array_length(p_noise->'values') <> jsonb_array_length(p_noise->'seeds')
+     OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_noise->'values') v WHERE jsonb_typeof(v) <> 'number')
+     OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_noise->'seeds') v WHERE jsonb_typeof(v) <> 'number')
+  THEN
+    RAISE EXCEPTION 'a noise floor is {seeds, values}: as many seeds as values, two or more numbers'
+      USING ERRCODE = '22023';
+  END IF;
+  UPDATE swarm.trials SET noise = jsonb_build_object('seeds', p_noise->'seeds', 'values', p_noise->'values')
+   WHERE host = session_user AND uid = p_uid AND baseline AND verdict = 'keep' AND noise IS NULL
+  RETURNING id INTO v_id;
+  RETURN v_id IS NOT NULL;
+END $$;
+
+REVOKE ALL ON FUNCTION swarm.record_noise(text, jsonb) FROM PUBLIC;
+`;
 
 /** `recordTrial` on any connection, such as one transaction's. */
 export async function recordTrialIn(
@@ -68,6 +102,11 @@ export async function recordTrialIn(
     [payload, releaseClaim ?? null],
   );
   const a = row!.r;
+  if (trial.noise)
+    await db.query("upload of a noise floor", "SELECT swarm.record_noise($1, $2)", [
+      payload.uid,
+      { seeds: trial.noise.seeds, values: trial.noise.values.map(finite) },
+    ]);
   return { id: Number(a.id), created: a.created };
 }
 

@@ -67,6 +67,20 @@ export interface TrialUpload {
   runMs?: number;
   /** Epoch ms. */
   finishedAt?: number;
+  /**
+   * A baseline's replicate values: the noise floor its class's other hosts take with the
+   * measurement instead of measuring the same code again. Two or more.
+   */
+  noise?: { seeds: number[]; values: number[] };
+}
+
+/** A class's measurement of a commit, by the host that made it. */
+export interface Measurement {
+  metric: number;
+  metrics: Record<string, number>;
+  host: string;
+  /** Its replicate values, for a baseline measured on two or more seeds. */
+  noise: { seeds: number[]; values: number[] } | null;
 }
 
 /** A trial as read back from the swarm (any host's); null where the upload left a field out. */

@@ -52,11 +52,16 @@ it("resume waits out a database that is down; a first join and init again do not
     expect(sh(task.bare, "git rev-parse refs/autoresearch-swarm/base")).toBe(base);
 
     // The host that joined before waits, and goes on once the database is back.
-    setTimeout(() => swarm!.cluster.start(), 3_000);
+    let waited = false;
     const resumed = await runCli(["resume", "--tag", "r", "--max-trials", "4"], {
       cwd: a,
       env: login.env,
       timeoutMs: 90_000,
+      watch: (output) => {
+        if (waited || !/waiting for it with backoff/.test(output)) return;
+        waited = true;
+        setTimeout(() => swarm!.cluster.start(), 2_000);
+      },
     });
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expect(resumed.stdout + resumed.stderr).toMatch(/unreachable.*waiting for it with backoff/);

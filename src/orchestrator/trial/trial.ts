@@ -5,7 +5,7 @@ import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
-import type { LineHead } from "../../swarm/index.js";
+import { type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
@@ -300,7 +300,7 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
         ? finishedReplicates(ctx, trial).reduce((ms, r) => ms + (r.durationMs ?? 0), 0)
         : 0;
     const started = monotonic() - earlier;
-    const known = job.kind === "adopt" ? await ctx.swarm!.measured(job.head) : null;
+    const known = await measuredElsewhere(ctx, job, trial);
     const step: Step = known
       ? {
           kind: "verdict",
@@ -334,7 +334,10 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   } catch (error) {
     // Stopped while waiting out an unreachable swarm: an interruption, not a failure.
     if (ctx.signal.aborted && error instanceof SwarmError) {
-      const reason = "stopped while the swarm's database was unreachable";
+      const reason =
+        error instanceof SwarmUnreachableError
+          ? "stopped while the swarm's database was unreachable"
+          : (error as Error).message;
       if (ledger.trialById(trial.id)?.state !== "done")
         trial = finish(
           ctx,
@@ -611,6 +614,29 @@ function warnWithinNoise(ctx: RunContext, trial: TrialRow, parentMetric: number 
   const text = `#${trial.n} was kept by the greedy judge for a gain of ${fmt(gain)}, less than the run's noise (standard deviation ${fmt(sd)}): it may be luck; the confirm judge (judge: { policy: confirm }) keeps only gains that clear the noise`;
   ctx.ledger.event(ctx.run.id, trial.id, "keep-within-noise", { gain, sd });
   ctx.emit({ type: "notice", text });
+}
+
+/**
+ * In a swarm, a commit that a host of this class measured already is not measured again:
+ * the line's head to adopt, or the starting commit, whose noise floor comes with it.
+ */
+async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow) {
+  if (job.kind === "adopt") return ctx.swarm!.measured(job.head.commitSha);
+  if (job.kind !== "baseline" || !ctx.swarm) return null;
+  const known = await ctx.swarm.baselineOf(trial);
+  if (known?.noise) {
+    const { seeds, values } = known.noise;
+    ctx.ledger.setNoise(ctx.run.id, {
+      trial: trial.n,
+      seeds,
+      values,
+      mean: mean(values),
+      sd: sd(values),
+      at: Date.now(),
+      measuredBy: known.host,
+    });
+  }
+  return known;
 }
 
 /** The spread of unchanged code over seeds: the run's noise floor. */
