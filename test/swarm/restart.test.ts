@@ -1,5 +1,6 @@
 import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initSwarm } from "../../src/orchestrator/swarm.js";
 import { SwarmConnection } from "../../src/swarm/connection.js";
 import {
   type Incumbent,
@@ -8,6 +9,7 @@ import {
   SwarmUnreachableError,
 } from "../../src/swarm/index.js";
 import { watchLine } from "../../src/swarm/watch.js";
+import { makeRepo, sh, tempDir } from "../helpers.js";
 import { type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture;
@@ -162,6 +164,33 @@ describe("a host while the database is stopped and started again", () => {
       await expect(second).rejects.toBeInstanceOf(SwarmUnreachableError);
     } finally {
       await db.close();
+      wire.close();
+    }
+  });
+
+  it("refuses init again when the database stops answering after the connect, pushing nothing", async () => {
+    // The connect's SELECT 1 is answered; the next statement finds the server gone.
+    let statements = 0;
+    const wire = await wireServer((socket, data) => {
+      if (data[0] !== "Q".charCodeAt(0)) return;
+      if (++statements === 1) socket.write(Buffer.concat([message("C", text("SELECT 1")), READY]));
+      else socket.destroy();
+    });
+    const root = makeRepo({ "autoresearch.yaml": "name: t\n" });
+    const bare = tempDir("ar-bare-");
+    sh(bare, "git init -q --bare");
+    try {
+      const init = initSwarm({
+        root,
+        url: wire.url,
+        remote: bare,
+        taskFile: "name: t\n",
+        metric: "score",
+        goal: "minimize",
+      });
+      await expect(init).rejects.toBeInstanceOf(SwarmUnreachableError);
+      expect(sh(bare, "git for-each-ref")).toBe("");
+    } finally {
       wire.close();
     }
   });
