@@ -39,6 +39,18 @@ export function hostInfo(hardwareClass: string): HostInfo {
   return { taskHash: TASK_HASH, taskFile: TASK_FILE, hardwareClass, stages: ["d8"], slots: 1 };
 }
 
+/** A keep of class cpu on `parent` at `commit`, as a host uploads it when it moves the line. */
+export function lineKeep(uid: string, parent: string, commit: string) {
+  return {
+    uid,
+    hardwareClass: "cpu",
+    verdict: "keep" as const,
+    metric: 1,
+    parentCommit: parent,
+    commitSha: commit,
+  };
+}
+
 export async function swarmFixture(
   hosts: readonly string[],
   options: { goal?: Goal; maxConnections?: number; init?: boolean } = {},

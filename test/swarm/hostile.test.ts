@@ -6,6 +6,7 @@ import { SwarmError } from "../../src/errors.js";
 import { SwarmClient, SwarmUnreachableError, setupSql } from "../../src/swarm/index.js";
 import {
   hostInfo,
+  lineKeep,
   type RawSql,
   type SwarmFixture,
   swarmFixture,
@@ -128,20 +129,21 @@ describe("a retried call whose first attempt landed", () => {
       { taskHash: TASK_HASH, taskFile: TASK_FILE, metric: "score", goal: "minimize" },
       { baseCommit: "c0", remote: "git://127.0.0.1/task.git" },
     );
-    const keep = (uid: string, parent: string, commit: string) => ({
-      uid,
-      hardwareClass: "cpu",
-      verdict: "keep" as const,
-      metric: 1,
-      parentCommit: parent,
-      commitSha: commit,
-    });
     // a's move lands, its answer lost; b builds on it; a asks again with what it knew.
-    expect(await a.advance(0, keep("move-a", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
-    expect(await b.advance(1, keep("move-b", "c1", "c2"))).toMatchObject({ ok: true, version: 2 });
-    expect(await a.advance(0, keep("move-a", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
+    expect(await a.advance(0, lineKeep("move-a", "c0", "c1"))).toMatchObject({
+      ok: true,
+      version: 1,
+    });
+    expect(await b.advance(1, lineKeep("move-b", "c1", "c2"))).toMatchObject({
+      ok: true,
+      version: 2,
+    });
+    expect(await a.advance(0, lineKeep("move-a", "c0", "c1"))).toMatchObject({
+      ok: true,
+      version: 1,
+    });
     // A keep that never landed is still told it is stale.
-    expect(await a.advance(0, keep("move-a2", "c0", "c3"))).toMatchObject({
+    expect(await a.advance(0, lineKeep("move-a2", "c0", "c3"))).toMatchObject({
       ok: false,
       reason: "stale",
       version: 2,

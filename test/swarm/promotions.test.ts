@@ -4,6 +4,7 @@ import { HeldPromotions, LEASE_LOST } from "../../src/orchestrator/swarm.js";
 import type { SwarmClient } from "../../src/swarm/index.js";
 import {
   hostInfo,
+  lineKeep,
   type RawSql,
   type SwarmFixture,
   swarmFixture,
@@ -36,27 +37,18 @@ beforeAll(async () => {
 });
 afterAll(() => swarm?.close());
 
-const keep = (uid: string, parent: string, commit: string) => ({
-  uid,
-  hardwareClass: "cpu",
-  verdict: "keep" as const,
-  metric: 1,
-  parentCommit: parent,
-  commitSha: commit,
-});
-
 describe("promotions across hosts", () => {
   it("are asked for the line's head as it is now, at the task's stage and versions, once", async () => {
     // The base is nothing to promote; version 1 is not a multiple of promote_every (2).
     expect(await a.requestPromotion("d24", 0)).toBe(false);
-    expect(await a.advance(0, keep("a1", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
+    expect(await a.advance(0, lineKeep("a1", "c0", "c1"))).toMatchObject({ ok: true, version: 1 });
     expect(await a.requestPromotion("d24", 1)).toBe(false);
-    expect(await b.advance(1, keep("b1", "c1", "c2"))).toMatchObject({ ok: true, version: 2 });
+    expect(await b.advance(1, lineKeep("b1", "c1", "c2"))).toMatchObject({ ok: true, version: 2 });
     expect(await a.requestPromotion("d32", 2)).toBe(false);
     expect(await a.requestPromotion("d24", 4)).toBe(false);
     expect(await a.requestPromotion("d24", 2)).toBe(true);
     expect(await b.requestPromotion("d24", 2)).toBe(false);
-    expect(await a.advance(2, keep("a2", "c2", "c3"))).toMatchObject({ ok: true, version: 3 });
+    expect(await a.advance(2, lineKeep("a2", "c2", "c3"))).toMatchObject({ ok: true, version: 3 });
     // The head moved on: an old version is not asked for any more.
     expect(await b.requestPromotion("d24", 2)).toBe(false);
     const asked = await a.promotions();
@@ -101,7 +93,7 @@ describe("promotions across hosts", () => {
   });
 
   it("are handed back by a host that no longer stands on the head, and leases stay bounded", async () => {
-    expect(await b.advance(3, keep("b2", "c3", "c4"))).toMatchObject({ ok: true, version: 4 });
+    expect(await b.advance(3, lineKeep("b2", "c3", "c4"))).toMatchObject({ ok: true, version: 4 });
     expect(await b.requestPromotion("d24", 4)).toBe(true);
     const job = await b.takePromotion(["d24"], "c4", -5);
     expect(job).toMatchObject({ stage: "d24", version: 4 });
