@@ -25,7 +25,7 @@ import {
   type TrialUpload,
 } from "../swarm/index.js";
 import type { Task } from "../task/task.js";
-import { pause } from "../util/clock.js";
+import { monotonic, pause } from "../util/clock.js";
 import { readHead } from "../util/safe-file.js";
 import { git } from "../workspace/git.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
@@ -458,21 +458,32 @@ export class SwarmLink {
   /**
    * The starting commit's measurement on this host's class: another host's, or null when
    * this host is to make it, under a claim. While another host of the class measures it,
-   * waits for that measurement rather than run the same code again; takes the work over
-   * when that host's claim lapses (it died).
+   * waits for that measurement rather than run the same code again, for at most `waitMs`
+   * (as long as an honest measurement can take); takes the work over when that host's
+   * claim lapses (it died). `noise`: a measurement without a noise floor will not do
+   * (one made before the swarm kept them, or with one seed).
    */
-  async baselineOf(trial: TrialRow): Promise<Measurement | null> {
+  async baselineOf(
+    trial: TrialRow,
+    options: { noise: boolean; waitMs: number },
+  ): Promise<Measurement | null> {
+    const commit = trial.parentCommit;
+    const measured = async () => {
+      const known = await this.measured(commit);
+      return known && (known.noise || !options.noise) ? known : null;
+    };
     const keys = {
-      diffHash: `baseline of ${trial.parentCommit} on ${this.hardwareClass}`,
+      diffHash: `baseline of ${commit} on ${this.hardwareClass}`,
       uid: this.uid(trial),
     };
-    for (let told = false; ; ) {
-      const known = await this.measured(trial.parentCommit);
+    const since = monotonic();
+    for (let told = false; ; told = true) {
+      const known = await measured();
       if (known) return known;
       const answer = await this.retry(() => this.client.claim(keys, LEASE_S, "the baseline"));
       if (answer.ok) {
         // Its measurement may have landed between the two reads, releasing its claim.
-        const landed = await this.measured(trial.parentCommit);
+        const landed = await measured();
         if (!landed) {
           this.claims.set(trial.id, answer.id);
           return null;
@@ -480,12 +491,22 @@ export class SwarmLink {
         await this.client.release(answer.id).catch(() => false);
         return landed;
       }
+      // Only a host of this class measures for it, and none takes longer than its
+      // replicates' time limits: a claim that says otherwise is not waited on.
+      const theirs = await this.retry(() => this.client.hostClass(answer.host));
+      const late = monotonic() - since > options.waitMs;
+      if (theirs !== this.hardwareClass || late) {
+        this.emit({
+          type: "notice",
+          text: `swarm: host ${answer.host} holds the claim on the baseline on ${this.hardwareClass} but ${late ? `has not measured it in ${Math.round(options.waitMs / 1000)} s` : `joined as ${theirs ?? "no class"}`}: this host measures it itself`,
+        });
+        return null;
+      }
       if (!told)
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again`,
+          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s)`,
         });
-      told = true;
       await pause(BASELINE_POLL_MS, this.signal);
       if (this.signal.aborted)
         throw new SwarmError(

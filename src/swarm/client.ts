@@ -236,15 +236,16 @@ export class SwarmClient {
   }
 
   /**
-   * A keep's measurement of `commit` on `hardwareClass` (the keep itself, or a host's
-   * adoption of it), the first recorded; null when the class has not measured it.
+   * A keep's measurement of `commit` on `hardwareClass` (the keep itself, a host's
+   * adoption of it, or a baseline), the first recorded with a noise floor, else the first
+   * recorded; null when the class has not measured it.
    */
   async measured(commit: string, hardwareClass: string): Promise<Measurement | null> {
     const [row] = await this.db.query<Measurement>(
       "reading a measurement",
       `SELECT metric, metrics, host, noise FROM swarm.trials
         WHERE commit_sha = $1 AND hardware_class = $2 AND verdict = 'keep' AND metric IS NOT NULL
-        ORDER BY id LIMIT 1`,
+        ORDER BY noise IS NULL, id LIMIT 1`,
       [commit, hardwareClass],
     );
     return row ?? null;
@@ -253,6 +254,16 @@ export class SwarmClient {
   /** The keeps that made `commits`, whichever host made them. */
   keepsOf(commits: string[]): Promise<SwarmTrial[]> {
     return keepsOf(this.db, commits);
+  }
+
+  /** The hardware class host `name` joined as; null for no such host. */
+  async hostClass(name: string): Promise<string | null> {
+    const [row] = await this.db.query<{ hardware_class: string }>(
+      "reading a host's class",
+      "SELECT hardware_class FROM swarm.hosts WHERE name = $1",
+      [name],
+    );
+    return row?.hardware_class ?? null;
   }
 
   /** Whether this host has trials of a run tagged `tag` in the swarm. */

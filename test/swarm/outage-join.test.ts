@@ -51,6 +51,15 @@ it("resume waits out a database that is down; a first join and init again do not
     expect(again.stderr).toMatch(/is unreachable/);
     expect(sh(task.bare, "git rev-parse refs/autoresearch-swarm/base")).toBe(base);
 
+    // Ctrl-C while it waits: a stop like any other.
+    const stopped = await runCli(["resume", "--tag", "r"], {
+      cwd: a,
+      env: login.env,
+      interruptWhen: /waiting for it with backoff/,
+    });
+    expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
+    expect(stopped.stderr).not.toMatch(/unreachable \(connect\)/);
+
     // The host that joined before waits, and goes on once the database is back.
     let waited = false;
     const resumed = await runCli(["resume", "--tag", "r", "--max-trials", "4"], {

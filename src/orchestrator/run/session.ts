@@ -142,7 +142,18 @@ export async function finishSession(
     // outage to wait out (a lab's machines restarting together). A first join fails at
     // once, so that a mistyped address is said rather than waited on.
     const joinedBefore = stored !== null && ctx.ledger.countTrials(run.id) > 0;
-    ctx.swarm = joinedBefore ? await waitingOut(open, options.emit, options.signal) : await open();
+    try {
+      ctx.swarm = joinedBefore
+        ? await waitingOut(open, options.emit, options.signal)
+        : await open();
+    } catch (error) {
+      if (!joinedBefore || !options.signal.aborted) throw error;
+      // Ctrl-C while waiting: a stop like any other, nothing begun.
+      const end = { status: "stopped", reason: "stopped by the user" } as const;
+      ctx.ledger.setRunStatus(run.id, end.status, end.reason);
+      options.emit({ type: "run-end", ...end });
+      return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(run.id)!) };
+    }
     options.emit({
       type: "notice",
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,

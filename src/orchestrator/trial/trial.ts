@@ -14,7 +14,7 @@ import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
 import { ADOPTER, NOT_RUN } from "../swarm.js";
-import { countEstimate } from "./judging.js";
+import { countEstimate, noiseFloor } from "./judging.js";
 import {
   carriedTitle,
   type Prepared,
@@ -622,8 +622,16 @@ function warnWithinNoise(ctx: RunContext, trial: TrialRow, parentMetric: number 
  */
 async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow) {
   if (job.kind === "adopt") return ctx.swarm!.measured(job.head.commitSha);
-  if (job.kind !== "baseline" || !ctx.swarm) return null;
-  const known = await ctx.swarm.baselineOf(trial);
+  // A baseline resumed after a stop too, unless its replicates still run on a cluster.
+  const baseline =
+    job.kind === "baseline" || (job.kind === "continue" && trial.baseline && !job.attach);
+  if (!baseline || !ctx.swarm) return null;
+  const { seeds, timeout } = ctx.task.stages[0]!;
+  const known = await ctx.swarm.baselineOf(trial, {
+    noise: seeds > 1,
+    // Its replicates one after another, each to its time limit, and a lease for the rest.
+    waitMs: (seeds * timeout + 300) * 1000,
+  });
   if (known?.noise) {
     const { seeds, values } = known.noise;
     ctx.ledger.setNoise(ctx.run.id, {
@@ -643,6 +651,10 @@ async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow
 function recordNoise(ctx: RunContext, trial: TrialRow, replicates: ReplicateRow[]): void {
   const ok = replicates.filter((r) => r.outcome === "ok" && r.metric !== null);
   if (ok.length < 2) return;
+  // A baseline resumed after its class measured it takes that measurement: the class's
+  // noise floor stays, not the replicates this host ran before its stop.
+  const taken = noiseFloor(ctx);
+  if (taken?.trial === trial.n && taken.measuredBy) return;
   const values = ok.map((r) => r.metric!);
   ctx.ledger.setNoise(ctx.run.id, {
     trial: trial.n,
