@@ -15,13 +15,17 @@ export function registerStatus(program: Command): void {
     .option("--trials <n>", "also list the last n trials", positiveInt)
     .action((o) => {
       const root = taskRoot(o.dir);
+      const none = `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
       if (!existsSync(Ledger.pathFor(root))) {
-        process.stdout.write(`no runs yet in ${root}; start one with \`autoresearch run\`\n`);
+        process.stdout.write(none);
         return;
       }
       const ledger = Ledger.open(root);
       try {
-        for (const run of ledger.pickAll(o.tag)) {
+        const runs = ledger.pickAll(o.tag);
+        // A ledger with no run: a first run that stopped before it was recorded.
+        if (runs.length === 0 && o.tag === undefined) process.stdout.write(none);
+        for (const run of runs) {
           process.stdout.write(`${formatSummary(summarize(root, ledger, run))}\n`);
           if (o.trials) {
             for (const t of ledger.trials(run.id).slice(-o.trials)) {

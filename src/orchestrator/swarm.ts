@@ -486,6 +486,11 @@ export class SwarmLink {
         const landed = await measured();
         if (!landed) {
           this.claims.set(trial.id, answer.id);
+          if (told)
+            this.emit({
+              type: "notice",
+              text: `swarm: the claim on the baseline on ${this.hardwareClass} lapsed without a measurement (its host stopped or died): this host measures it itself`,
+            });
           return null;
         }
         await this.client.release(answer.id).catch(() => false);

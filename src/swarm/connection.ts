@@ -40,7 +40,7 @@ export class SwarmConnection implements Queryable {
     private readonly options: ConnectOptions = {},
   ) {
     this.where = redactUrl(url);
-    this.pool = new pg.Pool({ ...this.clientConfig(), max: options.poolSize ?? 2 });
+    this.pool = new pg.Pool({ ...this.clientConfig(), Client, max: options.poolSize ?? 2 });
     // An idle connection that the server closes (a restart) is reported here; without a
     // listener Node would end the process. The next call connects anew and says so.
     this.pool.on("error", () => undefined);
@@ -103,7 +103,7 @@ export class SwarmConnection implements Queryable {
 
   /** A connection of its own, outside the pool (LISTEN needs one that stays). */
   newClient(): pg.Client {
-    return new pg.Client(this.clientConfig());
+    return new Client(this.clientConfig());
   }
 
   /** Turns a driver error into the swarm's own, naming what was being done. */
@@ -128,13 +128,29 @@ export class SwarmConnection implements Queryable {
   private clientConfig(): pg.ClientConfig {
     return {
       connectionString: this.url,
-      // With no password anywhere, the driver would be stuck on the server's challenge;
-      // an empty one is refused by the server instead, and the message says what to do.
-      ...(noPassword(this.url) ? { password: "" } : {}),
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
       query_timeout: this.options.queryTimeoutMs ?? 30_000,
       keepAlive: true,
       application_name: this.options.applicationName ?? "autoresearch",
+    };
+  }
+}
+
+/**
+ * The driver's client, except where no password is to be had. A server that wants one
+ * (one that trusts the host never asks) would get the URL's empty one, and the driver
+ * would then keep its socket open until the server's authentication timeout (a minute),
+ * holding the process after the error. Instead the attempt fails at once, with what to
+ * do, and its socket is closed.
+ */
+class Client extends pg.Client {
+  constructor(config: pg.ClientConfig = {}) {
+    super(config);
+    if (!noPassword(config.connectionString ?? "")) return;
+    const self = this as unknown as { password: () => never };
+    self.password = () => {
+      setImmediate(() => void this.end().catch(() => undefined));
+      throw new Error("no password given");
     };
   }
 }

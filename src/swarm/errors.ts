@@ -129,7 +129,9 @@ export function swarmError(error: unknown, url: string, doing: string): SwarmErr
       typeof code === "string" ? code : undefined,
     );
   }
-  if (/password authentication failed|client password must be a string/.test(detail))
+  if (
+    /password authentication failed|client password must be a string|no password given/.test(detail)
+  )
     return new SwarmError(
       `the swarm's database ${where} refused ${doing}: ${detail}; give the role's password in PGPASSWORD or a line of ~/.pgpass (not in the URL, which other users of the machine can see)`,
     );

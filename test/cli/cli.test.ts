@@ -63,6 +63,13 @@ describe("the command line", () => {
     expect(unknown.stderr).toContain('no template "nope"; available: demo, nanogpt, tiny-lm');
   });
 
+  it("status says there are no runs yet, also once a ledger exists without one", async () => {
+    const root = quadraticTask();
+    expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+    Ledger.open(root).close();
+    expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+  });
+
   it("maps operator mistakes to stable exit codes with the field named", async () => {
     const notRepo = tempDir();
     writeFileSync(

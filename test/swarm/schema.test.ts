@@ -1,7 +1,9 @@
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmError } from "../../src/errors.js";
 import { MIGRATIONS, SwarmClient } from "../../src/swarm/index.js";
+import { runCli, tempDir } from "../helpers.js";
 import { hostInfo, type SwarmFixture, swarmFixture, TASK_FILE, TASK_HASH } from "./fixture.js";
 
 let swarm: SwarmFixture;
@@ -104,6 +106,18 @@ describe("the swarm's schema", () => {
     } finally {
       await client.close();
     }
+  });
+
+  it("tells a host with no password so at once, and exits", async () => {
+    const url = new URL(swarm.hostUrl("host_a"));
+    url.password = "";
+    const env = { PGPASSWORD: "", PGPASSFILE: join(tempDir(), "none"), HOME: tempDir() };
+    const started = Date.now();
+    const r = await runCli(["swarm", "status", "--database", url.toString()], { env });
+    expect(r.code, r.stderr).toBe(9);
+    expect(r.stderr).toMatch(/no password given; give the role's password in PGPASSWORD/);
+    // Not held until the server's authentication timeout (a minute).
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it("says a database without the swarm has no task yet, rather than a missing relation", async () => {

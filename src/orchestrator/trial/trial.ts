@@ -622,9 +622,12 @@ function warnWithinNoise(ctx: RunContext, trial: TrialRow, parentMetric: number 
  */
 async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow) {
   if (job.kind === "adopt") return ctx.swarm!.measured(job.head.commitSha);
-  // A baseline resumed after a stop too, unless its replicates still run on a cluster.
-  const baseline =
-    job.kind === "baseline" || (job.kind === "continue" && trial.baseline && !job.attach);
+  // An adoption or a baseline resumed after a stop too, unless its replicates still run
+  // on a cluster: the class may have measured that commit meanwhile.
+  const resumed = job.kind === "continue" && !job.attach;
+  if (resumed && ctx.swarm && trial.researcher === ADOPTER && trial.commit)
+    return ctx.swarm.measured(trial.commit);
+  const baseline = job.kind === "baseline" || (resumed && trial.baseline);
   if (!baseline || !ctx.swarm) return null;
   const { seeds, timeout } = ctx.task.stages[0]!;
   const known = await ctx.swarm.baselineOf(trial, {
