@@ -6,6 +6,7 @@ import { SwarmError } from "../errors.js";
 import type { TransferTable } from "../ledger/promotions.js";
 import { initSwarm, promotionRule, remoteRef } from "../orchestrator/index.js";
 import {
+  type HostStatus,
   redactUrl,
   SwarmClient,
   type SwarmProblem,
@@ -122,11 +123,8 @@ export function registerSwarm(program: Command): void {
             `line: version ${line.version}, ${line.commitSha.slice(0, 12)}${line.host ? ` by ${line.host}: ${oneLine(line.title ?? "")}` : " (the base)"}`,
           );
         out.push("hosts:");
-        for (const h of status.hosts)
-          out.push(
-            `  ${h.name}  ${h.alive ? "alive" : "silent"}  ${h.hardwareClass}  slots ${h.slots}  stages ${h.stages.join(",")}  trials ${h.trials}  keeps ${h.keeps}  $${h.costUsd.toFixed(2)}  running ${h.inFlight}`,
-          );
         if (status.hosts.length === 0) out.push("  none yet");
+        else out.push(...hostTable(status.hosts));
         out.push("best per hardware class:");
         for (const b of status.best)
           out.push(
@@ -143,6 +141,26 @@ export function registerSwarm(program: Command): void {
         await client.close();
       }
     });
+}
+
+/** The hosts as a table with a header, each column as wide as its widest cell. */
+function hostTable(hosts: HostStatus[]): string[] {
+  const rows = [
+    ["host", "state", "hardware", "slots", "stages", "trials", "keeps", "spend", "running"],
+    ...hosts.map((h) => [
+      oneLine(h.name, 40),
+      h.alive ? "alive" : "silent",
+      oneLine(h.hardwareClass, 60),
+      String(h.slots),
+      oneLine(h.stages.join(","), 40),
+      String(h.trials),
+      String(h.keeps),
+      `$${h.costUsd.toFixed(2)}`,
+      String(h.inFlight),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")}`.trimEnd());
 }
 
 /** A promotion in one line: what, where it stands, and its transfer table's gist. */

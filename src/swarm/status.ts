@@ -54,7 +54,7 @@ export async function status(
             coalesce(t.trials, 0) AS trials, coalesce(t.keeps, 0) AS keeps,
             coalesce(t.cost_usd, 0) AS cost_usd, coalesce(c.open, 0) AS in_flight
        FROM swarm.hosts h
-       LEFT JOIN (SELECT host, count(*) AS trials, count(*) FILTER (WHERE verdict = 'keep') AS keeps,
+       LEFT JOIN (SELECT host, count(*) AS trials, count(*) FILTER (WHERE verdict = 'keep' AND NOT baseline) AS keeps,
                          sum(cost_usd) AS cost_usd
                     FROM swarm.trials GROUP BY host) t ON t.host = h.name
        LEFT JOIN (SELECT host, count(*) AS open FROM swarm.claims

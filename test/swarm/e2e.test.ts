@@ -153,7 +153,7 @@ describe("a swarm of three hosts", () => {
     const status = await runCli(["swarm", "status", "--database", swarm.ownerUrl]);
     expect(status.stderr).toBe("");
     for (const host of HOSTS)
-      expect(status.stdout).toMatch(new RegExp(`\\n  ${host}  \\w+  ${CLASS[host]}`));
+      expect(status.stdout).toMatch(new RegExp(`\\n  ${host} +\\w+ +${CLASS[host]} `));
     expect(status.stdout).toContain(`line: version ${line!.version}`);
     expect(status.stdout).not.toContain(new URL(swarm.ownerUrl).password);
 

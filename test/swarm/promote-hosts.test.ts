@@ -97,8 +97,11 @@ it("sends each promotion to a host that can run its stage, and shares its transf
   expect(page).toMatch(/<h2>Promotions<\/h2>.*<td>long<\/td><td>done<\/td><td>both<\/td>/s);
 
   const status = await runCli(["swarm", "status", "--database", swarm.ownerUrl]);
-  expect(status.stdout).toMatch(/small .* stages short /);
-  expect(status.stdout).toMatch(/both .* stages short,long /);
+  expect(status.stdout).toMatch(
+    /\n {2}host +state +hardware +slots +stages +trials +keeps +spend +running\n/,
+  );
+  expect(status.stdout).toMatch(/\n {2}small +\w+ +.+? +\d+ +short +\d/);
+  expect(status.stdout).toMatch(/\n {2}both +\w+ +.+? +\d+ +short,long +\d/);
   expect(status.stdout).toMatch(
     /promotions:\n {2}line v\d+ \([0-9a-f]{12}\) at long: done by both; stacked/,
   );
