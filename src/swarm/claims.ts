@@ -52,7 +52,7 @@ export async function claim(
       host: a.host!,
       trialId: Number(a.trial),
       title: a.title ?? null,
-      message: `already tried: ${what} (trial ${a.trial} on host ${a.host}, ${a.verdict}) made the same change`,
+      message: `already tried: ${what} (swarm trial ${a.trial} on host ${a.host}, ${a.verdict}) made the same change`,
     };
   return {
     ok: false,

@@ -48,7 +48,7 @@ export function setupSql(names: SetupNames): string {
   const lines = [
     "-- 1. As a PostgreSQL administrator (a superuser or a role with CREATEROLE and CREATEDB),",
     "--    with the passwords given on psql's command line, not in this text:",
-    "--    psql -v owner_password=... -v host1_password=... -v host2_password=... -f setup.sql",
+    `--    psql -v owner_password=... ${names.hosts.map((_, i) => `-v host${i + 1}_password=... `).join("")}-f setup.sql`,
     `CREATE ROLE ${owner} LOGIN PASSWORD :'owner_password';`,
     `CREATE ROLE ${hosts} NOLOGIN;`,
     ...names.hosts.map(

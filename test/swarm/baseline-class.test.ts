@@ -94,6 +94,7 @@ it("takes the class's baseline and noise floor from the host that measured it", 
   expect(lb.replicates).toBe(0);
   expect(lb.baseline).toMatchObject({ verdict: "keep", metric: la.baseline.metric });
   expect(lb.baseline.reason).toBe("measured on cpu-x by a");
+  expect(b.stdout).toMatch(/#0 not run here: its class cpu-x has it measured by a \(\d/);
   expect(lb.noise).toMatchObject({ seeds: la.noise.seeds, values: la.noise.values });
   expect(lb.noise).toMatchObject({ trial: lb.baseline.n, measuredBy: "a" });
   // b went on to judge a trial of its own against it.

@@ -55,7 +55,7 @@ describe("claims", () => {
     ]) {
       const r = await b.claim(keys, 60);
       expect(r).toMatchObject({ ok: false, reason: "tried", host: "host_a", trialId: recorded.id });
-      expect(!r.ok && r.message).toContain(`trial ${recorded.id} on host host_a, keep`);
+      expect(!r.ok && r.message).toContain(`(swarm trial ${recorded.id} on host host_a, keep)`);
     }
   });
 

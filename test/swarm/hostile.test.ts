@@ -172,6 +172,14 @@ describe("setupSql", () => {
     expect(() => setupSql({ ...names, hosts: ["x", "x"] })).toThrow(/twice/);
   });
 
+  it("names on psql's command line a password for every host it creates", () => {
+    const sql = setupSql({ database: "s", owner: "o", hostsRole: "h", hosts: ["a", "b", "c"] });
+    const command = sql.split("\n").find((line) => line.includes("psql -v"));
+    expect(command).toContain("-v owner_password=... -v host1_password=... -v host2_password=...");
+    expect(command).toContain("-v host3_password=... -f setup.sql");
+    expect(sql).toContain(":'host3_password'");
+  });
+
   it("keeps hostile names inside their identifiers when psql runs it", async () => {
     const evil = "e\"; DROP ROLE swarm_owner; --\n:'x' \\! touch pwned";
     const names = { database: `d${evil}`.slice(0, 40), owner: `o${evil}`, hostsRole: `h${evil}` };

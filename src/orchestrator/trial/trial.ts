@@ -301,6 +301,11 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
         : 0;
     const started = monotonic() - earlier;
     const known = await measuredElsewhere(ctx, job, trial);
+    if (known)
+      ctx.emit({
+        type: "notice",
+        text: `#${trial.n} not run here: its class ${ctx.swarm!.hardwareClass} has it measured by ${known.host} (${fmt(known.metric)})`,
+      });
     const step: Step = known
       ? {
           kind: "verdict",
