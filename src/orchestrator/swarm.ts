@@ -477,6 +477,7 @@ export class SwarmLink {
       uid: this.uid(trial),
     };
     const since = monotonic();
+    const classes = new Map<string, string | null>();
     for (let told = false; ; told = true) {
       const known = await measured();
       if (known) return known;
@@ -498,7 +499,9 @@ export class SwarmLink {
       }
       // Only a host of this class measures for it, and none takes longer than its
       // replicates' time limits: a claim that says otherwise is not waited on.
-      const theirs = await this.retry(() => this.client.hostClass(answer.host));
+      if (!classes.has(answer.host))
+        classes.set(answer.host, await this.retry(() => this.client.hostClass(answer.host)));
+      const theirs = classes.get(answer.host) ?? null;
       const late = monotonic() - since > options.waitMs;
       if (theirs !== this.hardwareClass || late) {
         this.emit({

@@ -45,7 +45,7 @@ export function formatSummary(s: RunSummary): string {
   );
   if (s.noise?.sd != null)
     lines.push(
-      `  noise floor: ${run.metric} varies by ${fmtMetric(s.noise.sd)} (standard deviation) over ${s.noise.values.length} seeds of trial #${s.noise.trial}`,
+      `  noise floor: ${run.metric} varies by ${fmtMetric(s.noise.sd)} (standard deviation) over ${s.noise.values.length} seeds of trial #${s.noise.trial}${s.noise.measuredBy ? `, measured by swarm host ${s.noise.measuredBy}` : ""}`,
     );
   if (s.slots.length > 1 || s.inFlight.length > 0) {
     const busy = s.slots.map(

@@ -162,8 +162,10 @@ interface LineRow {
   updated_at: Date;
 }
 
-/** The line's head; null before `init` recorded it. */
-/** Whether the database holds the swarm's schema at all (false: `init` has not run there). */
+/**
+ * Whether the database holds the swarm's line (schema v2 on): false where `init` has not
+ * run, and for a swarm of schema v1, which had no line to keep.
+ */
 export async function hasSchema(db: Queryable): Promise<boolean> {
   const [r] = await db.query<{ present: boolean }>(
     "looking for the swarm's schema",
@@ -172,6 +174,7 @@ export async function hasSchema(db: Queryable): Promise<boolean> {
   return r!.present;
 }
 
+/** The line's head; null before `init` recorded it. */
 export async function lineHead(db: Queryable): Promise<LineHead | null> {
   const [r] = await db.query<LineRow>(
     "reading the line",

@@ -62,7 +62,12 @@ export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): P
         const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
         if (code !== null && (code === 0 || options.okCodes?.includes(code)))
           resolve({ stdout, code });
-        else if (error?.killed && options.timeoutMs && !options.signal?.aborted)
+        else if (
+          error?.killed &&
+          options.timeoutMs &&
+          !options.signal?.aborted &&
+          error.code !== "ERR_CHILD_PROCESS_STDIO_MAXBUFFER"
+        )
           reject(new GitError(args, code, `no answer in ${options.timeoutMs / 1000} s`));
         else reject(new GitError(args, code, stderr || (error?.message ?? "")));
       },

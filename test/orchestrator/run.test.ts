@@ -402,7 +402,11 @@ describe("a run, end to end, with real git and real processes", () => {
     await expect(start(root, { maxTrials: 1 }).promise).rejects.toThrow(
       /run "t1" already exists.*autoresearch resume --tag t1/,
     );
-    sh(root, "git branch autoresearch/t9");
+    // A branch at the base and no run: left by a start killed before it recorded the
+    // run, and taken. One elsewhere is someone's: refused.
+    sh(root, "git branch autoresearch/t8");
+    await start(root, { tag: "t8", maxTrials: 1 }).promise;
+    sh(root, "git branch autoresearch/t9 && git commit -q --allow-empty -m later");
     await expect(start(root, { tag: "t9" }).promise).rejects.toThrow(
       /branch autoresearch\/t9 already exists/,
     );

@@ -97,6 +97,8 @@ it("takes the class's baseline and noise floor from the host that measured it", 
   expect(b.stdout).toMatch(/#0 not run here: its class cpu-x has it measured by a \(\d/);
   expect(lb.noise).toMatchObject({ seeds: la.noise.seeds, values: la.noise.values });
   expect(lb.noise).toMatchObject({ trial: lb.baseline.n, measuredBy: "a" });
+  const status = await runCli(["status"], { cwd: dirs.b! });
+  expect(status.stdout).toMatch(/noise floor: .* seeds of trial #0, measured by swarm host a\n/);
   // b went on to judge a trial of its own against it.
   const trials = Ledger.open(dirs.b!);
   try {

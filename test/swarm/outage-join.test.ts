@@ -6,6 +6,8 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { storedSwarm } from "../../src/orchestrator/run/session.js";
+import { freePort } from "../helpers/pg-cluster.js";
 import { QUADRATIC_YAML, runCli, sh } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
@@ -59,6 +61,34 @@ it("resume waits out a database that is down; a first join and init again do not
     });
     expect(stopped.code, stopped.stdout + stopped.stderr).toBe(130);
     expect(stopped.stderr).not.toMatch(/unreachable \(connect\)/);
+    const afterStop = Ledger.open(a);
+    try {
+      const run = afterStop.run("r")!;
+      expect(run.status).toBe("stopped");
+      const ends = afterStop.events(run.id).filter((e) => e.kind === "run-end");
+      expect(ends.at(-1)?.data).toMatchObject({ status: "stopped" });
+    } finally {
+      afterStop.close();
+    }
+
+    // A URL the run never joined through, mistyped: said at once, and not kept for the
+    // resumes after it.
+    const typo = new URL(login.url);
+    typo.port = String(await freePort());
+    const mistyped = await runCli(["resume", "--tag", "r", "--swarm", typo.toString()], {
+      cwd: a,
+      env: login.env,
+      timeoutMs: 30_000,
+    });
+    expect(mistyped.code).not.toBe(0);
+    expect(mistyped.stderr).toMatch(/is unreachable/);
+    expect(mistyped.stdout + mistyped.stderr).not.toMatch(/waiting for it with backoff/);
+    const kept = Ledger.open(a);
+    try {
+      expect(storedSwarm(kept, kept.run("r")!)?.url).toBe(login.url);
+    } finally {
+      kept.close();
+    }
 
     // The host that joined before waits, and goes on once the database is back.
     let waited = false;

@@ -13,7 +13,7 @@ import {
   trafficFetch,
 } from "../../researchers/index.js";
 import type { Researcher } from "../../researchers/researcher.js";
-import { retry, withoutPassword } from "../../swarm/index.js";
+import { retry, SwarmUnreachableError, withoutPassword } from "../../swarm/index.js";
 import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
 import { TASK_FILE } from "../../workspace/layout.js";
@@ -121,8 +121,13 @@ export async function finishSession(
   // What --swarm gives again (the URL, say) keeps the rest of what the run joined with.
   const swarm = options.swarm ? { ...stored, ...options.swarm } : stored;
   if (swarm) hostStages(ctx.task, swarm.stages);
-  // Recorded before joining, so that a run whose first join failed resumes in the swarm.
-  if (options.swarm && swarm) recordSwarm(ctx.ledger, run, swarm);
+  // A URL the run has not joined through is recorded once it works: a mistyped one must
+  // not become the URL that every later resume waits on.
+  const newUrl =
+    stored !== null && swarm !== null && withoutPassword(swarm.url) !== withoutPassword(stored.url);
+  // Otherwise recorded before joining, so that a run whose first join failed resumes in
+  // the swarm.
+  if (options.swarm && swarm && !newUrl) recordSwarm(ctx.ledger, run, swarm);
   if (swarm) {
     const open = () =>
       SwarmLink.open({
@@ -138,22 +143,28 @@ export async function finishSession(
         emit: options.emit,
         signal: options.signal,
       });
-    // A run that has joined before has a URL that worked: an unreachable database is an
-    // outage to wait out (a lab's machines restarting together). A first join fails at
-    // once, so that a mistyped address is said rather than waited on.
-    const joinedBefore = stored !== null && ctx.ledger.countTrials(run.id) > 0;
+    // A run that has joined before, through this URL, has a URL that worked: an
+    // unreachable database is an outage to wait out (a lab's machines restarting
+    // together). A first join, or one through a new URL, fails at once, so that a
+    // mistyped address is said rather than waited on.
+    const joinedBefore = stored !== null && !newUrl && ctx.ledger.countTrials(run.id) > 0;
     try {
       ctx.swarm = joinedBefore
         ? await waitingOut(open, options.emit, options.signal)
         : await open();
     } catch (error) {
-      if (!joinedBefore || !options.signal.aborted) throw error;
-      // Ctrl-C while waiting: a stop like any other, nothing begun.
+      // Ctrl-C while waiting out an outage is a stop like any other, nothing begun; a
+      // refusal is said as itself.
+      const waitStopped =
+        joinedBefore && options.signal.aborted && error instanceof SwarmUnreachableError;
+      if (!waitStopped) throw error;
       const end = { status: "stopped", reason: "stopped by the user" } as const;
       ctx.ledger.setRunStatus(run.id, end.status, end.reason);
+      ctx.ledger.event(run.id, null, "run-end", end);
       options.emit({ type: "run-end", ...end });
       return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(run.id)!) };
     }
+    if (newUrl) recordSwarm(ctx.ledger, run, swarm);
     options.emit({
       type: "notice",
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,

@@ -97,10 +97,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       throw new UsageError(
         `--tag: run "${options.tag}" already exists in this task; continue it with \`autoresearch resume --tag ${options.tag}\` or choose another tag`,
       );
-    if (await resolveRef(task.root, branchRef(options.tag)))
-      throw new WorkspaceError(
-        `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
-      );
+    const existing = await resolveRef(task.root, branchRef(options.tag));
     if (options.swarm) hostStages(task, options.swarm.stages);
     // A swarm's hosts all start from the commit its init pushed.
     const base = options.swarm
@@ -111,7 +108,13 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
           options.tag,
         )
       : await headCommit(task.root);
-    await setRef(task.root, branchRef(options.tag), base, null);
+    // A branch at the run's base with no run of that tag is this start's, left by a start
+    // stopped before it recorded the run: it holds nothing, and is taken as it is.
+    if (existing && existing !== base)
+      throw new WorkspaceError(
+        `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
+      );
+    await setRef(task.root, branchRef(options.tag), base, existing);
     const run = ledger.createRun({
       tag: options.tag,
       taskName: task.name,
