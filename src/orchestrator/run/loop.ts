@@ -49,6 +49,19 @@ export interface LoopEnd {
   byRule?: boolean;
 }
 
+/** The run's end in the ledger: its status and a `run-end` event. */
+function recordEnd(ctx: RunContext, result: LoopEnd): void {
+  ctx.ledger.setRunStatus(ctx.run.id, result.status, result.reason);
+  ctx.ledger.event(ctx.run.id, null, "run-end", result);
+}
+
+/** Ends the run: recorded, then said. */
+export function endRun(ctx: RunContext, result: LoopEnd): LoopEnd {
+  recordEnd(ctx, result);
+  ctx.emit({ type: "run-end", ...result });
+  return result;
+}
+
 /**
  * Runs trials until a limit is reached, the run is stopped, or it cannot go on. As many
  * trials are in flight as there are slots plus the lookahead, so researchers propose while
@@ -61,15 +74,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const { ledger, run } = ctx;
   ledger.setOwner(run.id, process.pid, processStartTime(process.pid));
   ledger.setRunStatus(run.id, "running");
-  const record = (result: LoopEnd) => {
-    ledger.setRunStatus(run.id, result.status, result.reason);
-    ledger.event(run.id, null, "run-end", result);
-  };
-  const end = (result: LoopEnd): LoopEnd => {
-    record(result);
-    ctx.emit({ type: "run-end", ...result });
-    return result;
-  };
+  const record = (result: LoopEnd) => recordEnd(ctx, result);
+  const end = (result: LoopEnd) => endRun(ctx, result);
   const instant = ctx.researchers.every((r) => r.instant);
   // A trial proposed ahead waits for a slot; with overlap it prepares on one meanwhile.
   const overlaps = ctx.task.overlap && ctx.executor.kind === "local";

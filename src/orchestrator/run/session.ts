@@ -23,7 +23,7 @@ import type { Emit } from "../events.js";
 import { promotionRule, remoteWithoutPassword, type SwarmChoice, SwarmLink } from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
-import { DEFAULT_STOPS, drive, type Limits, type LoopEnd, type Stops } from "./loop.js";
+import { DEFAULT_STOPS, drive, endRun, type Limits, type LoopEnd, type Stops } from "./loop.js";
 import { type RunSummary, summarize } from "./summary.js";
 
 /** What `run` and `resume` share: the limits, where replicates run, the stop signal. */
@@ -158,10 +158,7 @@ export async function finishSession(
       const waitStopped =
         joinedBefore && options.signal.aborted && error instanceof SwarmUnreachableError;
       if (!waitStopped) throw error;
-      const end = { status: "stopped", reason: "stopped by the user" } as const;
-      ctx.ledger.setRunStatus(run.id, end.status, end.reason);
-      ctx.ledger.event(run.id, null, "run-end", end);
-      options.emit({ type: "run-end", ...end });
+      const end = endRun(ctx, { status: "stopped", reason: "stopped by the user" });
       return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(run.id)!) };
     }
     if (newUrl) recordSwarm(ctx.ledger, run, swarm);
