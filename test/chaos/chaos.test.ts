@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { CLI, FIXTURES, makeRepo, ROOT, runCli, sh, survivors, tempDir } from "../helpers.js";
@@ -34,6 +35,33 @@ function chaosTask(journal: string, marker: string, extra = "") {
 }
 
 /**
+ * The run's trials and its resumes' recoveries so far: a number that grows once an
+ * orchestrator is under way. (Growth of the journal would not tell: SLURM jobs of a killed
+ * orchestrator go on writing it.)
+ */
+function progress(root: string): number {
+  const path = join(root, ".autoresearch/ledger.db");
+  if (!existsSync(path)) return 0;
+  const db = new Database(path, { readonly: true });
+  try {
+    db.pragma("busy_timeout = 10000");
+    const sql = `SELECT (SELECT count(*) FROM trials)
+      + (SELECT count(*) FROM events WHERE kind = 'recovered') AS n`;
+    return (db.prepare(sql).get() as { n: number }).n;
+  } catch {
+    return 0; // not created yet
+  } finally {
+    db.close();
+  }
+}
+
+/** Resolves once the run has progressed past `from`, or at the time limit. */
+async function progressed(root: string, from: number, limitMs: number) {
+  const until = Date.now() + limitMs;
+  while (progress(root) <= from && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
  * Starts the run, then kills its orchestrator with SIGKILL at a random moment, again and
  * again, resuming each time; finally lets it finish and checks every invariant.
  */
@@ -48,12 +76,17 @@ async function chaos(root: string, journal: string, marker: string, first: strin
     const args = runExists(root)
       ? ["resume", "-C", root]
       : ["run", "-C", root, "--tag", "chaos", "--max-trials", "1000", ...first];
+    const from = progress(root);
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => {
       stderr += d;
     });
     const closed = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    // Every other kill waits for the orchestrator to get under way (a trial begun or a
+    // recovery recorded), so that, however slow the machine or the cluster, some kills
+    // surely land mid-work and some resumes surely find it.
+    if (cycle % 2 === 1) await progressed(root, from, 60_000);
     await new Promise((r) => setTimeout(r, start + 400 + Math.random() * 2600));
     child.kill("SIGKILL");
     // An orchestrator that ended by itself before the kill must have had a reason to.
