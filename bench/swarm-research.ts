@@ -13,7 +13,7 @@
  * wall time (target ≤ 0.35), and experiments (trials that ran replicates) per host-hour
  * in the swarm over solo (target ≥ 0.90).
  *
- *   npm run build && npm run bench -- swarm-research [repeats=3] [trials=40] [replicate_s=0.5]
+ *   npm run build && npm run bench -- swarm-research [repeats=3] [trials=30] [replicate_s=3]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,8 +25,8 @@ import { freePort, startCluster } from "../test/helpers/pg-cluster.js";
 import { LANDSCAPES, NOISE } from "./landscapes.js";
 
 const REPEATS = Number(process.argv[2] ?? 3);
-const TRIALS = Number(process.argv[3] ?? 40);
-const REPLICATE_S = Number(process.argv[4] ?? 0.5);
+const TRIALS = Number(process.argv[3] ?? 30);
+const REPLICATE_S = Number(process.argv[4] ?? 3);
 const HOSTS = ["host_1", "host_2", "host_3", "host_4"];
 const PASSWORD = "bench-only-password";
 const CLI = join(import.meta.dirname, "..", "dist", "cli", "main.js");

@@ -178,6 +178,11 @@ export class SwarmLink {
   private readonly failed = new Set<number>();
   /** Why the run must stop, found in the background (the remote refused a push). */
   failure: string | null = null;
+  /**
+   * Set while the baseline waits for a class-mate's measurement: it holds no slot then,
+   * so the loop begins trials beside it.
+   */
+  awaitingBaseline = false;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
@@ -467,6 +472,17 @@ export class SwarmLink {
     trial: TrialRow,
     options: { noise: boolean; waitMs: number },
   ): Promise<Measurement | null> {
+    try {
+      return await this.classBaseline(trial, options);
+    } finally {
+      this.awaitingBaseline = false;
+    }
+  }
+
+  private async classBaseline(
+    trial: TrialRow,
+    options: { noise: boolean; waitMs: number },
+  ): Promise<Measurement | null> {
     const commit = trial.parentCommit;
     const measured = async () => {
       const known = await this.measured(commit);
@@ -510,11 +526,14 @@ export class SwarmLink {
         });
         return null;
       }
-      if (!told)
+      if (!told) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s)`,
+          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s, trying changes meanwhile)`,
         });
+        this.awaitingBaseline = true;
+        this.wake?.();
+      }
       await pause(BASELINE_POLL_MS, this.signal);
       if (this.signal.aborted)
         throw new SwarmError(

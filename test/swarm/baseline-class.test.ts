@@ -112,23 +112,44 @@ it("takes the class's baseline and noise floor from the host that measured it", 
   expect(lc.noise.measuredBy).toBeUndefined();
 
   // Two hosts of a new class at the same moment, replicates of 2 s: one measures, the
-  // other waits for that measurement.
+  // other waits for that measurement and tries a change meanwhile.
   const slow = { TEST_SLEEP_S: "2" };
   const [d, e] = await Promise.all([
-    run("d", 1, "cpu-z", { env: slow }),
-    run("e", 1, "cpu-z", { env: slow }),
+    run("d", 2, "cpu-z", { env: slow }),
+    run("e", 2, "cpu-z", { env: slow }),
   ]);
   expect([d.code, e.code], d.stderr + e.stderr).toEqual([0, 0]);
   const pair = [local("d"), local("e")].sort((x, y) => x.replicates - y.replicates);
   expect(pair.map((x) => x.replicates)).toEqual([0, 3]);
   expect(pair[0]!.noise.values).toEqual(pair[1]!.noise.values);
   const dMeasured = local("d").replicates === 3;
-  expect(d.stdout + e.stdout).toMatch(/is measuring the baseline on cpu-z: this host takes its/);
+  const waiter = dMeasured ? "e" : "d";
+  const said = dMeasured ? e.stdout : d.stdout;
+  expect(said).toMatch(/is measuring the baseline on cpu-z: this host takes its/);
+  // The waiter's trial ran its first replicate before the measurement came, and was
+  // judged against it once it had.
+  const ledger = Ledger.open(dirs[waiter]!);
+  try {
+    const [baseline, trial] = ledger.trials(ledger.run("r")!.id);
+    const first = ledger.replicates(trial!.id)[0]!;
+    expect(first.runningAt!).toBeLessThan(baseline!.finishedAt!);
+    expect(trial).toMatchObject({
+      parentCommit: baseline!.commit,
+      incumbentMetric: baseline!.metric,
+    });
+    expect(trial!.verdict).toMatch(/^(keep|discard)$/);
+    expect(said).toContain(`#${trial!.n} measured: judged once the baseline has ended`);
+  } finally {
+    ledger.close();
+  }
 
   // In the database: the measurements that ran carry their noise floor; b's copy does not.
+  // (A host's adoption of another's keep is recorded as a baseline too, of another commit.)
+  const base = sh(task.bare, "git rev-parse refs/autoresearch-swarm/base");
   const sql = await swarm.rawSql("a");
   const { rows } = await sql(
-    "SELECT host, noise FROM swarm.trials WHERE baseline AND host < 'f' ORDER BY host",
+    "SELECT host, noise FROM swarm.trials WHERE baseline AND commit_sha = $1 AND host < 'f' ORDER BY host",
+    [base],
   );
   expect(rows.map((r: { host: string; noise: unknown }) => [r.host, r.noise !== null])).toEqual([
     ["a", true],

@@ -187,6 +187,14 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     return null;
   };
   let ruled: LoopEnd | null = null;
+  // In a swarm the baseline runs alone, unless it waits for a class-mate's measurement.
+  const beside = () => !alone || ctx.swarm?.awaitingBaseline === true;
+  // While the baseline is measured, trials that wait for it to be judged hold no slot, nor
+  // a swarm baseline that waits for its class-mate: the slots take more trials meanwhile.
+  const busy = () =>
+    ctx.baselineRunning
+      ? pool.size - ctx.judging.size - (ctx.swarm?.awaitingBaseline ? 1 : 0)
+      : pool.size;
 
   // In a swarm, another host's keep is adopted (measured here) before anything more is
   // built on the old head; wins the line refused meanwhile are carried onto it after.
@@ -220,7 +228,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
             }),
         );
       }
-      while (!halted && pool.size < capacity) {
+      while (!halted && busy() < capacity) {
         if (swarm && baselineKept) {
           if (adopting) break;
           const head = swarm.toAdopt(ledger.incumbent(run.id)?.commit ?? null);
@@ -238,7 +246,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
         if (!baselineKept && !measuring && !follows.some(isBaseline) && !limitReached())
           start({ kind: "baseline" });
         else if (follows.length) start(follows.shift()!);
-        else if (!judging && (baselineKept || (measuring && !alone)) && !limitReached())
+        else if (!judging && (baselineKept || (measuring && beside())) && !limitReached())
           start({ kind: "proposal" });
         else break;
       }
