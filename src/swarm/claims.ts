@@ -45,15 +45,26 @@ export async function claim(
   ]);
   if (a.ok) return { ok: true, id: Number(a.claim), expiresAt: Date.parse(a.expires_at!) };
   const what = a.title ? `"${a.title}"` : "the same change";
-  if (a.reason === "tried")
+  if (a.reason === "tried") {
+    // Named as its host knows it (run and number), not by the database's row id.
+    const [row] = await db.query<{ run_tag: string | null; local_n: number | null }>(
+      "a trial's name",
+      "SELECT run_tag, local_n FROM swarm.trials WHERE id = $1",
+      [Number(a.trial)],
+    );
+    const name =
+      row?.run_tag != null && row.local_n != null
+        ? `host ${a.host}'s trial #${row.local_n} of run ${row.run_tag}`
+        : `host ${a.host}'s trial ${a.trial} in the swarm's database`;
     return {
       ok: false,
       reason: "tried",
       host: a.host!,
       trialId: Number(a.trial),
       title: a.title ?? null,
-      message: `already tried: ${what} (swarm trial ${a.trial} on host ${a.host}, ${a.verdict}) made the same change`,
+      message: `already tried: ${what} (${name}, ${a.verdict}) made the same change`,
     };
+  }
   return {
     ok: false,
     reason: "claimed",

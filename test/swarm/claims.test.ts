@@ -44,9 +44,10 @@ describe("claims", () => {
   it("refuse a change a finished trial made, and the same parameter values, with the trial", async () => {
     const claim = await a.claim({ diffHash: "d2", paramKey: "p2" }, 60);
     if (!claim.ok) throw new Error(claim.message);
-    const recorded = await a.recordTrial(trial("a-2", "d2", { paramKey: "p2", verdict: "keep" }), {
-      releaseClaim: claim.id,
-    });
+    const recorded = await a.recordTrial(
+      trial("a-2", "d2", { paramKey: "p2", verdict: "keep", runTag: "r1", localN: 7 }),
+      { releaseClaim: claim.id },
+    );
     expect((await a.inFlight()).some((c) => c.id === claim.id)).toBe(false);
     for (const keys of [
       { diffHash: "d2" },
@@ -55,7 +56,8 @@ describe("claims", () => {
     ]) {
       const r = await b.claim(keys, 60);
       expect(r).toMatchObject({ ok: false, reason: "tried", host: "host_a", trialId: recorded.id });
-      expect(!r.ok && r.message).toContain(`(swarm trial ${recorded.id} on host host_a, keep)`);
+      // Named as its host knows it: run and number, not the database's row id.
+      expect(!r.ok && r.message).toContain(`(host host_a's trial #7 of run r1, keep)`);
     }
   });
 

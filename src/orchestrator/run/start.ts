@@ -125,7 +125,9 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       branch: branchName(options.tag),
       researcher: own ? own.name : configs.map((c) => c.kind).join(","),
       judge: judge.name,
-      seed: options.seed ?? (options.swarm ? hostSeed(task.seed, options.swarm.url) : task.seed),
+      seed:
+        options.seed ??
+        (options.swarm ? hostSeed(task.seed, options.swarm.url, options.tag) : task.seed),
       maxTrials: options.maxTrials ?? null,
       researcherJson: own ? null : JSON.stringify({ configs, count: options.researchers ?? 1 }),
       maxUsd: options.maxUsd ?? null,
@@ -150,12 +152,14 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
 }
 
 /**
- * In a swarm, each host's own seed unless one is given: with the task's seed alone every
- * host would propose the same changes in the same order and skip most of them as taken.
+ * In a swarm, each run's own seed unless one is given: with the task's seed alone every
+ * host would propose the same changes in the same order and skip most of them as taken,
+ * and so would a host's next run, had the seed been the host's alone.
  */
-function hostSeed(seed: number, url: string): number {
+function hostSeed(seed: number, url: string, tag: string): number {
   const role = decodeURIComponent(new URL(url).username);
-  return seed + (createHash("sha256").update(role).digest().readUInt32BE(0) % 1_000_000);
+  const hash = createHash("sha256").update(`${role}\n${tag}`).digest();
+  return seed + (hash.readUInt32BE(0) % 1_000_000);
 }
 
 /** The globs must name real files: a typo in `protected` would silently protect nothing. */
