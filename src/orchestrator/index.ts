@@ -17,6 +17,7 @@ export { stopOnSignals } from "./run/stop.js";
 export { type RunSummary, summarize } from "./run/summary.js";
 export { type TryOptions, type TryResult, tryWorkingCopy } from "./run/try.js";
 export {
+  ADOPTER,
   initSwarm,
   promotionRule,
   remoteRef,

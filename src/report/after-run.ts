@@ -10,9 +10,14 @@ export function formatKept(data: ReportData): string {
   const kept = data.trials.filter((t) => t.verdict === "keep");
   const { experiments, kept: count } = data.summary;
   if (experiments === 0 && kept.length === 0) return "no experiment ran";
-  const lines = [`kept ${count} of ${experiments} experiment${experiments === 1 ? "" : "s"}:`];
+  const lines = [
+    experiments === 0
+      ? "no experiment ran; kept:"
+      : `kept ${count} of ${experiments} experiment${experiments === 1 ? "" : "s"}:`,
+  ];
   const width = Math.max(...kept.map((t) => fmtNumber(t.metric).length), 6);
   for (const t of kept) {
+    // Adopted heads are listed too (their titles name their host): they are on the line.
     const title = t.baseline ? "baseline" : t.title;
     lines.push(
       `  #${String(t.n).padEnd(4)} ${data.metric.name} ${fmtNumber(t.metric).padEnd(width)}  ${title.length > TITLE_CHARS ? `${title.slice(0, TITLE_CHARS - 1)}…` : title}`,

@@ -3,6 +3,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import { changeName, promotions, type TransferTable as Transfer } from "../ledger/promotions.js";
 import type { NoiseFloor, RunRow, TrialRow, Verdict } from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
+import { ADOPTER } from "../orchestrator/index.js";
 import { readHead } from "../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import type {
@@ -93,8 +94,12 @@ function toPoint(t: TrialRow): TrialPoint {
   };
 }
 
+// Another host's head adopted in a swarm is measured here but was not this run's idea.
 const isExperiment = (t: TrialRow) =>
-  t.state === "done" && !t.baseline && EXPERIMENT_VERDICTS.has(t.verdict);
+  t.state === "done" &&
+  !t.baseline &&
+  t.researcher !== ADOPTER &&
+  EXPERIMENT_VERDICTS.has(t.verdict);
 
 function summarize(ledger: Ledger, run: RunRow, rows: TrialRow[]): ReportSummary {
   const experiments = rows.filter(isExperiment);

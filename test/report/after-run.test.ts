@@ -25,6 +25,37 @@ describe("the end of a run", () => {
     ]);
   });
 
+  it("counts another host's adopted head as kept on the line, not as this run's experiment", () => {
+    const root = tempDir();
+    const adopted = { title: "wider (adopted from host_b)", researcher: "swarm" } as const;
+    const { ledger, run } = fixtureLedger(root, [
+      { title: "baseline", verdict: "keep", metric: 1 },
+      { ...adopted, verdict: "keep", metric: 0.9 },
+      { title: "raise the learning rate", verdict: "discard", metric: 0.95 },
+    ]);
+    const data = loadReportData(ledger, run);
+    ledger.close();
+    expect(data.summary).toMatchObject({ experiments: 1, kept: 0, keepRate: 0 });
+    expect(formatKept(data).split("\n")).toEqual([
+      "kept 0 of 1 experiment:",
+      "  #0    val_bpb 1       baseline",
+      "  #1    val_bpb 0.9     wider (adopted from host_b)",
+    ]);
+  });
+
+  it("says that no experiment ran, and what was kept, when only the baseline ran", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root, [
+      { title: "baseline", verdict: "keep", metric: 1 },
+    ]);
+    const text = formatKept(loadReportData(ledger, run));
+    ledger.close();
+    expect(text.split("\n")).toEqual([
+      "no experiment ran; kept:",
+      "  #0    val_bpb 1       baseline",
+    ]);
+  });
+
   it("says why a report could not be written, without throwing", async () => {
     const root = tempDir();
     fixtureLedger(root).ledger.close();
