@@ -55,6 +55,11 @@ export interface RunContext {
    * with their replicates done): nothing new starts from the incumbent before they are.
    */
   judging: Set<number>;
+  /**
+   * Wakes the loop to count its free slots again: a trial that starts to wait for the
+   * baseline's judgement gives its slot up without ending. Set by the loop.
+   */
+  nudge?: () => void;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */

@@ -506,7 +506,7 @@ export class SwarmLink {
           if (told)
             this.emit({
               type: "notice",
-              text: `swarm: the claim on the baseline on ${this.hardwareClass} lapsed without a measurement (its host stopped or died): this host measures it itself`,
+              text: `swarm: the claim on the baseline on ${this.hardwareClass} ended without a measurement (its host stopped or died, or its baseline failed there): this host measures it itself`,
             });
           return null;
         }

@@ -50,6 +50,14 @@ it("names and measures each of a host's keeps apart, though two runs numbered th
   // a keeps #1 and #2 in p1 (line versions 1, 2), then in p2 adopts them and keeps #2 (3).
   expect((await run(a, "a", "p1", 3, "short")).code).toBe(0);
   expect((await run(a, "a", "p2", 3, "short")).code).toBe(0);
+  // Each of a host's runs has a seed of its own, so the second does not propose the first's
+  // changes again.
+  const seeds = Ledger.open(a);
+  try {
+    expect(seeds.run("p1")!.seed).not.toBe(seeds.run("p2")!.seed);
+  } finally {
+    seeds.close();
+  }
   // b adopts version 3 and promotes it.
   const promoted = await run(b, "b", "q", 4, "short,long");
   expect(promoted.code, promoted.stderr).toBe(0);

@@ -191,9 +191,14 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   const beside = () => !alone || ctx.swarm?.awaitingBaseline === true;
   // While the baseline is measured, trials that wait for it to be judged hold no slot, nor
   // a swarm baseline that waits for its class-mate: the slots take more trials meanwhile.
+  // No more wait than the baseline's replicates would fill on every slot, so that fast
+  // trials beside a slow baseline do not pile up unjudged.
+  const waitingAtMost = capacity * ctx.task.stages[0]!.seeds;
   const busy = () =>
     ctx.baselineRunning
-      ? pool.size - ctx.judging.size - (ctx.swarm?.awaitingBaseline ? 1 : 0)
+      ? pool.size -
+        Math.min(ctx.judging.size, waitingAtMost) -
+        (ctx.swarm?.awaitingBaseline ? 1 : 0)
       : pool.size;
 
   // In a swarm, another host's keep is adopted (measured here) before anything more is
@@ -251,9 +256,13 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
         else break;
       }
       if (pool.size === 0) break;
-      await Promise.race(swarm ? [...pool, swarm.moved()] : pool);
+      const nudged = new Promise<void>((resolve) => {
+        ctx.nudge = resolve;
+      });
+      await Promise.race([...pool, nudged, ...(swarm ? [swarm.moved()] : [])]);
     }
   } finally {
+    ctx.nudge = undefined;
     ledger.setOwner(run.id, null, null);
   }
   if (failure) {

@@ -145,11 +145,13 @@ export async function runReplicates(
       // Judged before anything new is built on the baseline (the loop waits for these);
       // a failure too, which may be the baseline's own.
       ctx.judging.add(trial.n);
-      if (ctx.baselineRunning)
+      if (ctx.baselineRunning) {
         ctx.emit({
           type: "notice",
           text: `#${trial.n} measured: judged once the baseline has ended`,
         });
+        ctx.nudge?.(); // its slot is free for the next proposal
+      }
       const metric = await waiting.wait();
       waiting = null;
       if (metric === null)
