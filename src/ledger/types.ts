@@ -12,6 +12,12 @@ export const VERDICTS = [
 ] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
+/**
+ * The researcher name recorded for a trial that measures another host's keep in a swarm:
+ * on this run's line, but not this run's idea.
+ */
+export const ADOPTER = "swarm";
+
 export type RunStatus = "running" | "stopped" | "finished" | "failed";
 export type TrialState = "proposing" | "running" | "done";
 

@@ -17,7 +17,6 @@ export { stopOnSignals } from "./run/stop.js";
 export { type RunSummary, summarize } from "./run/summary.js";
 export { type TryOptions, type TryResult, tryWorkingCopy } from "./run/try.js";
 export {
-  ADOPTER,
   initSwarm,
   promotionRule,
   remoteRef,

@@ -4,7 +4,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { NoiseFloor, RunRow, TrialRow } from "../ledger/types.js";
+import { ADOPTER, type NoiseFloor, type RunRow, type TrialRow } from "../ledger/types.js";
 import {
   type ClaimResult,
   diffHash,
@@ -30,9 +30,6 @@ import { readHead } from "../util/safe-file.js";
 import { git } from "../workspace/git.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import type { Emit } from "./events.js";
-
-/** The researcher name of a trial that measures another host's keep on this host's class. */
-export const ADOPTER = "swarm";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;

@@ -1,9 +1,14 @@
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import { changeName, promotions, type TransferTable as Transfer } from "../ledger/promotions.js";
-import type { NoiseFloor, RunRow, TrialRow, Verdict } from "../ledger/types.js";
+import {
+  ADOPTER,
+  type NoiseFloor,
+  type RunRow,
+  type TrialRow,
+  type Verdict,
+} from "../ledger/types.js";
 import { improvement } from "../metrics/compare.js";
-import { ADOPTER } from "../orchestrator/index.js";
 import { readHead } from "../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
 import type {

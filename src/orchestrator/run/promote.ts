@@ -9,6 +9,7 @@ import {
   type TransferTable,
 } from "../../ledger/promotions.js";
 import type { TrialRow } from "../../ledger/types.js";
+import { ADOPTER } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
 import type { Goal } from "../../metrics/spec.js";
 import type { PromotionJob } from "../../swarm/index.js";
@@ -18,7 +19,6 @@ import { git } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
 import { addWorktree, commitWorktree, removeWorktree, revertIn } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { ADOPTER } from "../swarm.js";
 import { noiseFloor } from "../trial/judging.js";
 import { evaluate, type Subject } from "./evaluate.js";
 import { type ToolOptions, withRun } from "./open.js";

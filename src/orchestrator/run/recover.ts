@@ -6,7 +6,13 @@ import { capLog, readLog } from "../../executors/log-file.js";
 import { settleWriter } from "../../executors/process.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import { promotions } from "../../ledger/promotions.js";
-import { importedFrom, type ReplicateRow, type RunRow, type TrialRow } from "../../ledger/types.js";
+import {
+  ADOPTER,
+  importedFrom,
+  type ReplicateRow,
+  type RunRow,
+  type TrialRow,
+} from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
 import type { Task } from "../../task/task.js";
 import { endGroup, endMarked, isAlive, markOf } from "../../util/proc.js";
@@ -23,7 +29,6 @@ import { git } from "../../workspace/git.js";
 import { paths, replicateJob } from "../../workspace/layout.js";
 import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
-import { ADOPTER } from "../swarm.js";
 import { plantedLogReason } from "../trial/replicate.js";
 import { writeResults } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";

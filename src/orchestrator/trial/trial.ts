@@ -4,6 +4,7 @@ import { SetupError, SwarmError } from "../../errors.js";
 import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import type { NoiseFloor, ReplicateRow, TrialRow } from "../../ledger/types.js";
+import { ADOPTER } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
 import { type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
@@ -13,7 +14,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { ADOPTER, NOT_RUN } from "../swarm.js";
+import { NOT_RUN } from "../swarm.js";
 import { countEstimate, noiseFloor } from "./judging.js";
 import {
   carriedTitle,
