@@ -21,7 +21,7 @@ const RUN_COLUMNS = `id, tag, task_name AS taskName, task_json AS taskJson, metr
   stop_reason AS stopReason, incumbent_id AS incumbentId, owner_pid AS ownerPid,
   owner_start AS ownerStart, created_at AS createdAt, updated_at AS updatedAt,
   researcher_json AS researcherJson, max_usd AS maxUsd, executor_json AS executorJson,
-  noise_json AS noiseJson, stops_json AS stopsJson`;
+  noise_json AS noiseJson, stops_json AS stopsJson, sandbox`;
 
 const TRIAL_COLUMNS = `id, run_id AS runId, n, baseline, parent_commit AS parentCommit,
   commit_sha AS 'commit', state, verdict, reason, title, hypothesis, researcher, metric,
@@ -96,6 +96,8 @@ export interface NewRun {
   maxUsd?: number | null;
   /** Where replicates run (local slots, or the cluster's settings), so that `resume` runs there too. */
   executorJson?: string | null;
+  /** The --sandbox mode the run was started with; null: the task file's. */
+  sandbox?: string | null;
 }
 
 export interface TrialResult {
@@ -190,10 +192,12 @@ export class Ledger {
     const now = Date.now();
     const { lastInsertRowid } = this.sql(
       `INSERT INTO runs (tag, task_name, task_json, metric, goal, base_commit, branch, researcher,
-           judge, seed, max_trials, researcher_json, max_usd, executor_json, status, created_at, updated_at)
+           judge, seed, max_trials, researcher_json, max_usd, executor_json, sandbox, status, created_at,
+           updated_at)
          VALUES (@tag, @taskName, @taskJson, @metric, @goal, @baseCommit, @branch, @researcher,
-           @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, 'running', @now, @now)`,
-    ).run({ researcherJson: null, maxUsd: null, executorJson: null, ...run, now });
+           @judge, @seed, @maxTrials, @researcherJson, @maxUsd, @executorJson, @sandbox, 'running',
+           @now, @now)`,
+    ).run({ researcherJson: null, maxUsd: null, executorJson: null, sandbox: null, ...run, now });
     return this.runById(Number(lastInsertRowid))!;
   }
 
@@ -274,6 +278,10 @@ export class Ledger {
 
   setExecutor(runId: number, executorJson: string): void {
     this.sql("UPDATE runs SET executor_json = ? WHERE id = ?").run(executorJson, runId);
+  }
+
+  setSandbox(runId: number, mode: string): void {
+    this.sql("UPDATE runs SET sandbox = ? WHERE id = ?").run(mode, runId);
   }
 
   /** The run's noise floor: the spread of the metric over seeds of unchanged code. */

@@ -163,4 +163,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX trials_by_finish ON trials (run_id, finished_at);
   `,
+  // v7: the --sandbox a run was started with, so that a resumed run keeps it.
+  `
+  ALTER TABLE runs ADD COLUMN sandbox TEXT;
+  `,
 ];

@@ -47,6 +47,8 @@ export interface RunRow {
   /** The run's stop rules (Stops in the orchestrator), as JSON. */
   stopsJson: string | null;
   noiseJson: string | null;
+  /** The --sandbox mode the run was started (or last resumed) with; null: the task file's. */
+  sandbox: string | null;
 }
 
 /** The metric's spread over seeds of unchanged code. */

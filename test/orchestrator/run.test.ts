@@ -335,6 +335,35 @@ describe("a run, end to end, with real git and real processes", () => {
     ledger.close();
   });
 
+  it("keeps the run's --sandbox on resume until another is given", async () => {
+    const root = quadraticTask();
+    expect((await start(root, { maxTrials: 1, sandbox: "none" }).promise).status).toBe("finished");
+    const resume = async (maxTrials: number, sandbox?: "auto") => {
+      const events: RunEvent[] = [];
+      const result = await resumeRun({
+        root,
+        maxTrials,
+        ...(sandbox ? { sandbox } : {}),
+        signal: new AbortController().signal,
+        emit: (e) => events.push(e),
+      });
+      expect(result.status, result.reason).toBe("finished");
+      const begun = events.find((e) => e.type === "run-start");
+      return begun?.type === "run-start" ? begun.sandbox : "";
+    };
+    expect(await resume(2)).toBe("sandbox: none (--sandbox none)");
+    const first = ledgerOf(root);
+    expect(first.run.sandbox).toBe("none");
+    first.ledger.close();
+    // A resume that names another mode makes it the run's.
+    expect(await resume(3, "auto")).not.toMatch(/--sandbox none/);
+    const { ledger, run, trials } = ledgerOf(root);
+    expect(run.sandbox).toBe("auto");
+    expect(trials).toHaveLength(3);
+    ledger.close();
+    expect(await resume(4)).not.toMatch(/--sandbox none/);
+  });
+
   it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {
     const yaml = (name: string) =>
       [

@@ -1,5 +1,5 @@
 import { TaskFileError, UsageError } from "../../errors.js";
-import { resolveSandbox } from "../../executors/sandbox.js";
+import { resolveSandbox, type SandboxMode } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
@@ -46,7 +46,10 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     if (metricChanged && ledger.incumbent(run.id) !== null) throw otherMetric();
     checkOwner(run);
     await checkJudgedFiles(task);
-    const sandbox = resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root));
+    // The --sandbox the run was started with holds until another is given.
+    const mode = options.sandbox ?? (run.sandbox as SandboxMode | null) ?? undefined;
+    const sandbox = resolveSandbox(task.sandbox, mode, paths.state(task.root));
+    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
     ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
@@ -69,7 +72,14 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       ? [options.researcher]
       : await storedResearchers(task, current, options.traffic ?? {});
     const header = await researcherHeader(researchers, task.root, task);
-    const ctx = runContext(task, ledger, current, options, researchers, executor);
+    const ctx = runContext(
+      task,
+      ledger,
+      current,
+      { ...options, sandbox: mode },
+      researchers,
+      executor,
+    );
     const recovery = await recover(task, ledger, current, {
       executor: ctx.executor,
       continueTrials: true,

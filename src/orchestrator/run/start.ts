@@ -132,6 +132,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       researcherJson: own ? null : JSON.stringify({ configs, count: options.researchers ?? 1 }),
       maxUsd: options.maxUsd ?? null,
       executorJson: JSON.stringify(executorRecord(executor)),
+      sandbox: options.sandbox ?? null,
     });
     ledger.setStops(run.id, JSON.stringify({ ...DEFAULT_STOPS, ...options.stops }));
     options.emit({
