@@ -62,10 +62,13 @@ export function createConfirmJudge(): Judge {
         confidence: context.confidence,
       };
       const bar = context.minEffect;
+      // Seeds the parent did not run (a baseline measured by another host, on its own
+      // seeds) are compared with the parent's mean, and said to be.
+      const paired = done.filter((r) => context.parentBySeed.has(r.seed)).length;
       const verdict = (v: "keep" | "discard", why: string): JudgeStep => ({
         kind: "verdict",
         verdict: v,
-        reason: `${why}: ${describe(estimate, context.metricName)}`,
+        reason: `${why}: ${describe(estimate, paired, context.metricName)}`,
         metric,
         estimate,
       });
@@ -102,10 +105,17 @@ export function createConfirmJudge(): Judge {
   };
 }
 
-function describe(e: Estimate, metric: string): string {
+function describe(e: Estimate, paired: number, metric: string): string {
   const bounds =
     e.lower === null
       ? ""
       : ` (${Math.round(e.confidence * 100)}% bound ${fmt(e.lower)}, upper ${fmt(e.upper!)})`;
-  return `${metric} improved by ${fmt(e.mean)} on average over ${e.n} paired seed${e.n === 1 ? "" : "s"}${bounds}`;
+  const seeds = `${e.n} seed${e.n === 1 ? "" : "s"}`;
+  const over =
+    paired === e.n
+      ? `${e.n} paired seed${e.n === 1 ? "" : "s"}`
+      : paired === 0
+        ? `${seeds} against the parent's mean`
+        : `${seeds} (${paired} paired, the rest against the parent's mean)`;
+  return `${metric} improved by ${fmt(e.mean)} on average over ${over}${bounds}`;
 }

@@ -61,6 +61,21 @@ describe("the confirm judge", () => {
     );
   });
 
+  it("says when a seed is compared with the parent's mean, not paired", () => {
+    // The parent was measured by another host on its own seeds: none of these pair.
+    const borrowed = new Map([
+      [7, 1.0],
+      [8, 1.0],
+    ]);
+    const alone = judge({ ...base, parentBySeed: borrowed }, { 42: 0.9, 43: 0.93 }).step;
+    if (alone.kind !== "verdict") throw new Error();
+    expect(alone.reason).toMatch(/over 2 seeds against the parent's mean \(95% bound/);
+    const some = new Map([[42, 1.0]]);
+    const mixed = judge({ ...base, parentBySeed: some }, { 42: 0.9, 43: 0.93 }).step;
+    if (mixed.kind !== "verdict") throw new Error();
+    expect(mixed.reason).toMatch(/over 2 seeds \(1 paired, the rest against the parent's mean\)/);
+  });
+
   it("uses every seed when the answer stays open, then decides on the bound", () => {
     const { step, seeds } = judge(
       { ...base, pairedSpread: { sd: 0.05, df: 10 } },
