@@ -463,11 +463,12 @@ export class SwarmLink {
    * waits for that measurement rather than run the same code again, for at most `waitMs`
    * (as long as an honest measurement can take); takes the work over when that host's
    * claim lapses (it died). `noise`: a measurement without a noise floor will not do
-   * (one made before the swarm kept them, or with one seed).
+   * (one made before the swarm kept them, or with one seed). `meanwhile`: the run may start
+   * trials while it waits (its limits leave room for them).
    */
   async baselineOf(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number },
+    options: { noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
     try {
       return await this.classBaseline(trial, options);
@@ -478,7 +479,7 @@ export class SwarmLink {
 
   private async classBaseline(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number },
+    options: { noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
     const commit = trial.parentCommit;
     const measured = async () => {
@@ -526,7 +527,7 @@ export class SwarmLink {
       if (!told) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s, trying changes meanwhile)`,
+          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s${options.meanwhile ? ", trying changes meanwhile" : ""})`,
         });
         this.awaitingBaseline = true;
         this.wake?.();

@@ -5,7 +5,7 @@
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { changeName, promotions, type TransferTable } from "../../src/ledger/promotions.js";
-import { QUADRATIC_YAML, runCli } from "../helpers.js";
+import { QUADRATIC_YAML, runCli, sh } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture | undefined;
@@ -49,7 +49,9 @@ it("names and measures each of a host's keeps apart, though two runs numbered th
   const b = task.clone("b");
   // a keeps #1 and #2 in p1 (line versions 1, 2), then in p2 adopts them and keeps #2 (3).
   expect((await run(a, "a", "p1", 3, "short")).code).toBe(0);
-  expect((await run(a, "a", "p2", 3, "short")).code).toBe(0);
+  const second = await run(a, "a", "p2", 3, "short");
+  expect(second.code).toBe(0);
+  expect(second.stdout).not.toMatch(/is not the swarm's base/);
   // Each of a host's runs has a seed of its own, so the second does not propose the first's
   // changes again.
   const seeds = Ledger.open(a);
@@ -58,9 +60,14 @@ it("names and measures each of a host's keeps apart, though two runs numbered th
   } finally {
     seeds.close();
   }
-  // b adopts version 3 and promotes it.
+  // b adopts version 3 and promotes it, from a checkout with a commit of its own: the run
+  // starts from the swarm's base all the same, and says so.
+  sh(b, "git commit -q --allow-empty -m 'a local commit'");
   const promoted = await run(b, "b", "q", 4, "short,long");
   expect(promoted.code, promoted.stderr).toBe(0);
+  expect(promoted.stdout).toMatch(
+    /this checkout's HEAD [0-9a-f]{7} is not the swarm's base [0-9a-f]{7}: the run starts from the base/,
+  );
 
   const [job] = await swarm.owner.promotions();
   expect(job, promoted.stdout).toMatchObject({ state: "done", version: 3 });

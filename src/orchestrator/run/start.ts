@@ -99,7 +99,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       );
     const existing = await resolveRef(task.root, branchRef(options.tag));
     if (options.swarm) hostStages(task, options.swarm.stages);
-    // A swarm's hosts all start from the commit its init pushed.
+    // A swarm's hosts all start from the commit its init pushed, whatever this checkout holds.
+    const head = await headCommit(task.root);
     const base = options.swarm
       ? await SwarmLink.preflight(
           task.root,
@@ -107,7 +108,11 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
           readFileSync(join(task.root, TASK_FILE), "utf8"),
           options.tag,
         )
-      : await headCommit(task.root);
+      : head;
+    if (base !== head)
+      header.push(
+        `this checkout's HEAD ${head.slice(0, 7)} is not the swarm's base ${base.slice(0, 7)}: the run starts from the base, as every host's does, without this checkout's commits (clone the swarm's branch autoresearch-swarm to start from it)`,
+      );
     // A branch at the run's base with no run of that tag is this start's, left by a start
     // stopped before it recorded the run: it holds nothing, and is taken as it is.
     if (existing && existing !== base)

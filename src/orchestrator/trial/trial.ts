@@ -640,6 +640,7 @@ async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow
     noise: seeds > 1,
     // Its replicates one after another, each to its time limit, and a lease for the rest.
     waitMs: (seeds * timeout + 300) * 1000,
+    meanwhile: ctx.run.maxTrials === null || ctx.ledger.countTrials(ctx.run.id) < ctx.run.maxTrials,
   });
   if (known?.noise) {
     const { seeds, values } = known.noise;
