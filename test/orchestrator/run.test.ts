@@ -362,6 +362,14 @@ describe("a run, end to end, with real git and real processes", () => {
     expect(trials).toHaveLength(3);
     ledger.close();
     expect(await resume(4)).not.toMatch(/--sandbox none/);
+    // A mode this version does not know is refused, naming what to give instead.
+    const edited = Ledger.open(root);
+    edited.db.prepare("UPDATE runs SET sandbox = 'jail'").run();
+    edited.close();
+    await expect(resume(5)).rejects.toThrow(
+      /records the sandbox mode "jail", which this autoresearch does not know; resume it with --sandbox auto\|bwrap\|none/,
+    );
+    expect(await resume(5, "auto")).not.toMatch(/--sandbox none/);
   });
 
   it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {

@@ -1,5 +1,5 @@
 import { TaskFileError, UsageError } from "../../errors.js";
-import { resolveSandbox, type SandboxMode } from "../../executors/sandbox.js";
+import { resolveSandbox, SANDBOX_MODES, type SandboxMode } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
@@ -47,7 +47,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     checkOwner(run);
     await checkJudgedFiles(task);
     // The --sandbox the run was started with holds until another is given.
-    const mode = options.sandbox ?? (run.sandbox as SandboxMode | null) ?? undefined;
+    const mode = options.sandbox ?? storedSandbox(run);
     const sandbox = resolveSandbox(task.sandbox, mode, paths.state(task.root));
     if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
@@ -104,6 +104,15 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       });
     return await finishSession(ctx, options, recovery.continued);
   });
+}
+
+/** The --sandbox a run was started with; undefined when it took the task file's. */
+function storedSandbox(run: RunRow): SandboxMode | undefined {
+  if (run.sandbox === null) return undefined;
+  if ((SANDBOX_MODES as readonly string[]).includes(run.sandbox)) return run.sandbox as SandboxMode;
+  throw new UsageError(
+    `run "${run.tag}" records the sandbox mode "${run.sandbox}", which this autoresearch does not know; resume it with --sandbox ${SANDBOX_MODES.join("|")}`,
+  );
 }
 
 /** The researchers a run was started with, rebuilt from what its record holds. */
