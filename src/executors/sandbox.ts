@@ -155,6 +155,8 @@ export function resolveSandbox(
   override?: SandboxMode,
   /** The harness's state folder, which no bind may show. */
   state?: string,
+  /** Where `override` came from, as the summary says it. */
+  overrideFrom = "--sandbox",
 ): Sandbox {
   const wanted = override ?? settings.mode;
   const s = { ...settings, mode: wanted };
@@ -177,7 +179,7 @@ export function resolveSandbox(
     summary: `sandbox: none (${why})`,
   });
   if (wanted === "none")
-    return none(override ? "--sandbox none" : "sandbox: none in the task file");
+    return none(override ? `${overrideFrom} none` : "sandbox: none in the task file");
   const probe = probeBwrap();
   if (!probe.ok) {
     if (wanted === "bwrap")

@@ -1,7 +1,13 @@
 import { setMaxListeners } from "node:events";
+import { UsageError } from "../errors.js";
 import type { Executor, ExecutorChoice, SetAside } from "../executors/executor.js";
 import { executorKind } from "../executors/index.js";
-import { resolveSandbox, type Sandbox, type SandboxMode } from "../executors/sandbox.js";
+import {
+  resolveSandbox,
+  SANDBOX_MODES,
+  type Sandbox,
+  type SandboxMode,
+} from "../executors/sandbox.js";
 import { createJudge } from "../judge/index.js";
 import type { Judge } from "../judge/judge.js";
 import type { Ledger } from "../ledger/ledger.js";
@@ -92,6 +98,15 @@ export function createExecutor(
     gpusPerReplicate: task.resources.gpus,
     onSetAside,
   });
+}
+
+/** The --sandbox a run was started with; undefined when it took the task file's. */
+export function storedSandbox(run: RunRow): SandboxMode | undefined {
+  if (run.sandbox === null) return undefined;
+  if ((SANDBOX_MODES as readonly string[]).includes(run.sandbox)) return run.sandbox as SandboxMode;
+  throw new UsageError(
+    `run "${run.tag}" records the sandbox mode "${run.sandbox}", which this autoresearch does not know; give it with --sandbox ${SANDBOX_MODES.join("|")}`,
+  );
 }
 
 /** The executor a run was started with; runs recorded before executors were kept ran locally. */

@@ -20,6 +20,8 @@ describe("autoresearch try, from a plain shell session", () => {
       "X 1 → 3",
       "--hypothesis",
       "the minimum is at 3",
+      "--sandbox",
+      "none",
     ]);
     expect(kept.stderr).toBe("");
     expect(kept.code).toBe(0);
@@ -57,6 +59,8 @@ describe("autoresearch try, from a plain shell session", () => {
     writeFileSync(join(root, "notes.txt"), "scratch\n");
     const invalid = await runCli(["try", "-C", root, "-m", "cheat"]);
     expect(invalid.stdout).toContain("trial 3: invalid");
+    // The run goes on with the --sandbox its first try gave.
+    expect(invalid.stdout).toContain("sandbox: none (the run's --sandbox none)\n");
     expect(invalid.stdout).toContain("reason: changes not allowed: evaluate.mjs (protected)\n");
     expect(sh(root, "git status --porcelain")).toBe("?? notes.txt");
     expect(readFileSync(join(root, "evaluate.mjs"), "utf8")).toContain("(x - 3) ** 2");
@@ -64,6 +68,7 @@ describe("autoresearch try, from a plain shell session", () => {
 
     const ledger = Ledger.open(root);
     const trials = ledger.trials(ledger.run("agent1")!.id);
+    expect(ledger.run("agent1")!.sandbox).toBe("none");
     ledger.close();
     expect(trials.map((t) => [t.n, t.verdict, t.researcher, t.title])).toEqual([
       [0, "keep", "baseline", "baseline"],

@@ -1,12 +1,14 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SetupError, UsageError, WorkspaceError } from "../../src/errors.js";
 import type { Executor } from "../../src/executors/executor.js";
 import { createLocalExecutor, localSlots } from "../../src/executors/local.js";
+import { probeBwrap } from "../../src/executors/sandbox.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { RunEvent } from "../../src/orchestrator/events.js";
-import { resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
+import { noiseRun, resumeRun, type StartOptions, startRun } from "../../src/orchestrator/index.js";
 import type {
   ProposalRequest,
   ProposalResult,
@@ -335,10 +337,19 @@ describe("a run, end to end, with real git and real processes", () => {
     ledger.close();
   });
 
-  it("keeps the run's --sandbox on resume until another is given", async () => {
+  it("keeps the run's --sandbox on resume and noise until another is given", async () => {
+    // The task reads a file that bubblewrap's private /tmp hides: it runs only unsandboxed.
+    const marker = join(tmpdir(), `sandbox-marker-${process.pid}-${Date.now()}`);
+    writeFileSync(marker, "1");
     const root = quadraticTask();
+    const train = join(root, "train.mjs");
+    writeFileSync(
+      train,
+      `import { readFileSync } from "node:fs";\nreadFileSync(${JSON.stringify(marker)});\n${readFileSync(train, "utf8")}`,
+    );
+    sh(root, "git commit -qam 'reads the marker'");
     expect((await start(root, { maxTrials: 1, sandbox: "none" }).promise).status).toBe("finished");
-    const resume = async (maxTrials: number, sandbox?: "auto") => {
+    const resume = async (maxTrials: number, sandbox?: "auto" | "none") => {
       const events: RunEvent[] = [];
       const result = await resumeRun({
         root,
@@ -347,29 +358,43 @@ describe("a run, end to end, with real git and real processes", () => {
         signal: new AbortController().signal,
         emit: (e) => events.push(e),
       });
-      expect(result.status, result.reason).toBe("finished");
       const begun = events.find((e) => e.type === "run-start");
-      return begun?.type === "run-start" ? begun.sandbox : "";
+      return { result, said: begun?.type === "run-start" ? begun.sandbox : "" };
     };
-    expect(await resume(2)).toBe("sandbox: none (--sandbox none)");
-    const first = ledgerOf(root);
-    expect(first.run.sandbox).toBe("none");
-    first.ledger.close();
-    // A resume that names another mode makes it the run's.
-    expect(await resume(3, "auto")).not.toMatch(/--sandbox none/);
-    const { ledger, run, trials } = ledgerOf(root);
-    expect(run.sandbox).toBe("auto");
-    expect(trials).toHaveLength(3);
+    const kept = await resume(2);
+    expect(kept.result.status, kept.result.reason).toBe("finished");
+    expect(kept.said).toBe("sandbox: none (the run's --sandbox none)");
+    // `noise` opens the run the same way: its replicates see the marker too.
+    const noise = await noiseRun({
+      root,
+      seeds: 1,
+      signal: new AbortController().signal,
+      emit: () => undefined,
+    });
+    expect(noise.values).toHaveLength(2);
+    let { ledger, run, trials } = ledgerOf(root);
+    expect(run.sandbox).toBe("none");
+    expect(trials.map((t) => t.verdict)).not.toContain("crash");
     ledger.close();
-    expect(await resume(4)).not.toMatch(/--sandbox none/);
+
+    // A resume that names another mode makes it the run's: here the marker is hidden.
+    if (probeBwrap().ok) {
+      const other = await resume(3, "auto");
+      expect(other.said).toMatch(/^sandbox: bubblewrap/);
+      ({ ledger, run, trials } = ledgerOf(root));
+      expect(run.sandbox).toBe("auto");
+      expect(trials.at(-1)?.verdict).toBe("crash");
+      ledger.close();
+    }
     // A mode this version does not know is refused, naming what to give instead.
     const edited = Ledger.open(root);
     edited.db.prepare("UPDATE runs SET sandbox = 'jail'").run();
     edited.close();
-    await expect(resume(5)).rejects.toThrow(
-      /records the sandbox mode "jail", which this autoresearch does not know; resume it with --sandbox auto\|bwrap\|none/,
+    await expect(resume(4)).rejects.toThrow(
+      /records the sandbox mode "jail", which this autoresearch does not know; give it with --sandbox auto\|bwrap\|none/,
     );
-    expect(await resume(5, "auto")).not.toMatch(/--sandbox none/);
+    const given = await resume(4, "none");
+    expect(given.said).toBe("sandbox: none (--sandbox none)");
   });
 
   it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {

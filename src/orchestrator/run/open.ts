@@ -5,7 +5,13 @@ import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
 import { processStartTime } from "../../util/proc.js";
 import { checkRepository } from "../../workspace/repo.js";
-import { type ExecutorOption, type RunContext, runContext, storedExecutor } from "../context.js";
+import {
+  type ExecutorOption,
+  type RunContext,
+  runContext,
+  storedExecutor,
+  storedSandbox,
+} from "../context.js";
 import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
 import { checkOwner, recover } from "./recover.js";
@@ -57,7 +63,16 @@ export function withRun<T>(
     checkOwner(run);
     await recover(task, ledger, run);
     const executor = options.executor ?? storedExecutor(run);
-    const ctx = runContext(task, ledger, ledger.runById(run.id)!, options, [], executor);
+    // The --sandbox the run was started with, as resume keeps it.
+    const sandbox = options.sandbox ?? storedSandbox(run);
+    const ctx = runContext(
+      task,
+      ledger,
+      ledger.runById(run.id)!,
+      { ...options, sandbox },
+      [],
+      executor,
+    );
     ledger.setOwner(run.id, process.pid, processStartTime(process.pid));
     try {
       return await flushingAfter(ctx.results, work(ctx));

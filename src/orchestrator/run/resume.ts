@@ -1,5 +1,5 @@
 import { TaskFileError, UsageError } from "../../errors.js";
-import { resolveSandbox, SANDBOX_MODES, type SandboxMode } from "../../executors/sandbox.js";
+import { resolveSandbox } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
 import type { RunRow } from "../../ledger/types.js";
 import {
@@ -14,7 +14,13 @@ import { paths } from "../../workspace/layout.js";
 import { branchRef, checkClean, headCommit, setRef, trackedFiles } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
 import { checkJudgedFiles } from "../../workspace/watch.js";
-import { checkExecutor, executorRecord, runContext, storedExecutor } from "../context.js";
+import {
+  checkExecutor,
+  executorRecord,
+  runContext,
+  storedExecutor,
+  storedSandbox,
+} from "../context.js";
 import type { Emit } from "../events.js";
 import { withExistingRun } from "./open.js";
 import { checkOwner, recover } from "./recover.js";
@@ -48,8 +54,8 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     await checkJudgedFiles(task);
     // The --sandbox the run was started with holds until another is given.
     const mode = options.sandbox ?? storedSandbox(run);
-    const sandbox = resolveSandbox(task.sandbox, mode, paths.state(task.root));
-    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
+    const from = options.sandbox ? "--sandbox" : "the run's --sandbox";
+    const sandbox = resolveSandbox(task.sandbox, mode, paths.state(task.root), from);
     if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
     if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
     ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
@@ -67,6 +73,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     const executor = options.executor ?? storedExecutor(run);
     checkExecutor(task, executor);
     if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
+    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
     const current = ledger.runById(run.id)!;
     const researchers = options.researcher
       ? [options.researcher]
@@ -104,15 +111,6 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       });
     return await finishSession(ctx, options, recovery.continued);
   });
-}
-
-/** The --sandbox a run was started with; undefined when it took the task file's. */
-function storedSandbox(run: RunRow): SandboxMode | undefined {
-  if (run.sandbox === null) return undefined;
-  if ((SANDBOX_MODES as readonly string[]).includes(run.sandbox)) return run.sandbox as SandboxMode;
-  throw new UsageError(
-    `run "${run.tag}" records the sandbox mode "${run.sandbox}", which this autoresearch does not know; resume it with --sandbox ${SANDBOX_MODES.join("|")}`,
-  );
 }
 
 /** The researchers a run was started with, rebuilt from what its record holds. */

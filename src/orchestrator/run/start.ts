@@ -111,7 +111,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       : head;
     if (base !== head)
       header.push(
-        `this checkout's HEAD ${head.slice(0, 7)} is not the swarm's base ${base.slice(0, 7)}: the run starts from the base, as every host's does, without this checkout's commits (clone the swarm's branch autoresearch-swarm to start from it)`,
+        `this checkout's HEAD ${head.slice(0, 7)} is not the swarm's base ${base.slice(0, 7)}: the run starts from the base, as every host's does, not from this HEAD (a clone of the swarm's branch autoresearch-swarm is at the base)`,
       );
     // A branch at the run's base with no run of that tag is this start's, left by a start
     // stopped before it recorded the run: it holds nothing, and is taken as it is.

@@ -29,7 +29,7 @@ import {
   trialRef,
 } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
-import { type RunContext, runContext } from "../context.js";
+import { type RunContext, runContext, storedSandbox } from "../context.js";
 import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
@@ -161,10 +161,18 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   await refuseUnsafe(task.root);
   const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
   if (tried.length === 0) throw nothingToTry(leftAlone);
-  const sandbox = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
+  // Refused before anything is recorded when --sandbox asks for what cannot work here.
+  const given = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
   const ledger = Ledger.open(task.root);
   try {
     const run = await chooseRun(task.root, ledger, o);
+    // A run goes on with the --sandbox it was started with, unless another is given.
+    const mode = o.sandbox ?? storedSandbox(run);
+    const sandbox =
+      mode === o.sandbox
+        ? given
+        : resolveSandbox(task.sandbox, mode, paths.state(task.root), "the run's --sandbox");
+    if (o.sandbox && run.sandbox !== o.sandbox) ledger.setSandbox(run.id, o.sandbox);
     o.emit({
       type: "run-start",
       tag: run.tag,
@@ -185,7 +193,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       task,
       ledger,
       run,
-      { signal: o.signal, emit: o.emit, sandbox: o.sandbox },
+      { signal: o.signal, emit: o.emit, sandbox: mode },
       [researcher],
       {
         kind: "local",
@@ -325,6 +333,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     judge: task.judge.policy,
     seed: task.seed,
     maxTrials: null,
+    sandbox: o.sandbox ?? null,
   });
 }
 
