@@ -45,12 +45,14 @@ registerSwarm(program);
 const DRIVING = new Set(["run", "resume", "try", "demo", "promote", "noise"]);
 
 // A reader that closed early (`autoresearch status | head`) is not an error. A run whose
-// reader went away goes on without printing; its records say what happened.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  if (!DRIVING.has(process.argv[2] ?? "")) process.exit(0);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-});
+// reader went away goes on without printing; its records say what happened. Both streams:
+// a stop says so on stderr, and a stop must still end the run cleanly when no one reads it.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    if (!DRIVING.has(process.argv[2] ?? "")) process.exit(0);
+    stream.write = (() => true) as typeof stream.write;
+  });
 
 try {
   await program.parseAsync(process.argv);

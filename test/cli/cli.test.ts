@@ -213,6 +213,30 @@ describe("the command line", () => {
     ledger.close();
   });
 
+  it("a stop with no reader on stdout or stderr (`run 2>&1 | head`, then the stop) still ends the run cleanly", async () => {
+    const root = quadraticTask();
+    const child = spawn(
+      process.execPath,
+      [CLI, "run", "-C", root, "--tag", "q", "--max-trials", "3"],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TEST_SLEEP_S: "30" } },
+    );
+    child.stdout.once("data", () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    });
+    await waitFor(() => runningReplicate(root, 0), 30_000, "the baseline's replicate");
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    expect(code).toBe(130);
+    const ledger = Ledger.open(root);
+    const run = ledger.run("q")!;
+    expect([run.status, run.ownerPid]).toEqual(["stopped", null]);
+    expect(ledger.trials(run.id).map((t) => [t.state, t.verdict])).toEqual([
+      ["done", "interrupted"],
+    ]);
+    ledger.close();
+  });
+
   it("resume ends what a killed run left going: a replicate whose pid was never recorded and a child that left its group", async () => {
     const marker = `unrecorded-${process.pid}-${Date.now()}`;
     const root = quadraticTask({
