@@ -79,11 +79,12 @@ export function lookaheadFlag(command: Command): Command {
   );
 }
 
-/** `--sandbox`, for whatever runs replicates. */
-export function sandboxFlag(command: Command): Command {
+/** `--sandbox`, for whatever runs replicates; `existing`: for a command that goes on with a run. */
+export function sandboxFlag(command: Command, existing = false): Command {
+  const fallback = "the task file's sandbox, else auto: bubblewrap where it works";
   return command.option(
     "--sandbox <mode>",
-    `what bounds replicates and researchers: ${SANDBOX_MODES.join(", ")} (default: the task file's sandbox, else auto: bubblewrap where it works)`,
+    `what bounds replicates and researchers: ${SANDBOX_MODES.join(", ")} (default: ${existing ? `the mode the run was started with, else ${fallback}` : fallback})`,
     (value: string) => {
       if (!(SANDBOX_MODES as readonly string[]).includes(value))
         throw new UsageError(`--sandbox: "${value}" is not one of ${SANDBOX_MODES.join(", ")}`);

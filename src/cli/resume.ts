@@ -34,28 +34,30 @@ export function registerResume(program: Command): void {
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
     );
-  stopFlags(swarmFlags(sandboxFlag(lookaheadFlag(executorFlags(command))))).action(async (o) => {
-    const io = session();
-    try {
-      const result = await resumeRun({
-        root: taskRoot(o.dir),
-        tag: o.tag,
-        maxTrials: o.maxTrials,
-        maxHours: o.maxHours ?? null,
-        maxUsd: budgetChoice(o),
-        stops: stopsChoice(o),
-        traffic: traffic(o),
-        executor: executorChoice(o),
-        ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
-        ...(o.sandbox ? { sandbox: o.sandbox } : {}),
-        ...swarmOption(o),
-        signal: io.signal,
-        emit: io.emit,
-      });
-      io.close();
-      await afterSession(taskRoot(o.dir), result);
-    } finally {
-      io.close();
-    }
-  });
+  stopFlags(swarmFlags(sandboxFlag(lookaheadFlag(executorFlags(command)), true))).action(
+    async (o) => {
+      const io = session();
+      try {
+        const result = await resumeRun({
+          root: taskRoot(o.dir),
+          tag: o.tag,
+          maxTrials: o.maxTrials,
+          maxHours: o.maxHours ?? null,
+          maxUsd: budgetChoice(o),
+          stops: stopsChoice(o),
+          traffic: traffic(o),
+          executor: executorChoice(o),
+          ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
+          ...(o.sandbox ? { sandbox: o.sandbox } : {}),
+          ...swarmOption(o),
+          signal: io.signal,
+          emit: io.emit,
+        });
+        io.close();
+        await afterSession(taskRoot(o.dir), result);
+      } finally {
+        io.close();
+      }
+    },
+  );
 }

@@ -47,7 +47,7 @@ export function registerTry(program: Command): void {
       "the run (default: the checked-out autoresearch/<tag> branch, else a new run)",
     )
     .option("--json", "print the result as one JSON object");
-  sandboxFlag(command).action(async (o) => {
+  sandboxFlag(command, true).action(async (o) => {
     const stop = stopOnSignals(() =>
       process.stderr.write(
         "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",

@@ -109,7 +109,7 @@ function describe(e: Estimate, paired: number, metric: string): string {
   const bounds =
     e.lower === null
       ? ""
-      : ` (${Math.round(e.confidence * 100)}% bound ${fmt(e.lower)}, upper ${fmt(e.upper!)})`;
+      : ` (one-sided ${Math.round(e.confidence * 100)}% bounds: lower ${fmt(e.lower)}, upper ${fmt(e.upper!)})`;
   const seeds = `${e.n} seed${e.n === 1 ? "" : "s"}`;
   const over =
     paired === e.n

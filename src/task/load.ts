@@ -11,6 +11,8 @@ import type { Task } from "./task.js";
 export function loadTask(dir: string): Task {
   const root = resolve(dir);
   const file = join(root, TASK_FILE);
+  if (!existsSync(root))
+    throw new TaskFileError(`the folder ${root} does not exist: give -C the task's folder`);
   if (!existsSync(file))
     throw new TaskFileError(
       `no ${TASK_FILE} in ${root}: create one, or start from a template with \`autoresearch init\``,

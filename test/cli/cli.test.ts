@@ -355,6 +355,11 @@ describe("the command line", () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("run finished: reached --max-trials 8");
     expect(stored()).toEqual({ maxUsd: null, plateau: null });
+    // One more plain resume has nothing to run, and says what would go on.
+    const full = await runCli(["resume", "-C", root]);
+    expect(full.stdout).toContain(
+      "run p has run the 8 trials of its --max-trials already: give resume a larger --max-trials to go on",
+    );
   }, 120_000);
 
   it("demo runs the whole loop offline and keeps at least one improvement", async () => {

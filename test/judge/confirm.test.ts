@@ -57,7 +57,7 @@ describe("the confirm judge", () => {
     expect(step.estimate!.mean).toBeCloseTo(0.095);
     expect(step.estimate!.lower).toBeGreaterThan(0);
     expect(step.reason).toMatch(
-      /^better by more than 0: loss improved by 0.095 on average over 2 paired seeds \(95% bound/,
+      /^better by more than 0: loss improved by 0.095 on average over 2 paired seeds \(one-sided 95% bounds: lower /,
     );
   });
 
@@ -69,7 +69,9 @@ describe("the confirm judge", () => {
     ]);
     const alone = judge({ ...base, parentBySeed: borrowed }, { 42: 0.9, 43: 0.93 }).step;
     if (alone.kind !== "verdict") throw new Error();
-    expect(alone.reason).toMatch(/over 2 seeds against the parent's mean \(95% bound/);
+    expect(alone.reason).toMatch(
+      /over 2 seeds against the parent's mean \(one-sided 95% bounds: lower /,
+    );
     const some = new Map([[42, 1.0]]);
     const mixed = judge({ ...base, parentBySeed: some }, { 42: 0.9, 43: 0.93 }).step;
     if (mixed.kind !== "verdict") throw new Error();

@@ -323,6 +323,9 @@ describe("the task file", () => {
   it("says how to start when the file is missing", () => {
     const dir = tempDir();
     expect(() => loadTask(dir)).toThrow(/no autoresearch.yaml in .*autoresearch init/);
+    expect(() => loadTask(join(dir, "typo"))).toThrow(
+      /the folder .*typo does not exist: give -C the task's folder/,
+    );
     writeFileSync(join(dir, "autoresearch.yaml"), MINIMAL);
     expect(loadTask(dir).root).toBe(dir);
   });

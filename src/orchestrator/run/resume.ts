@@ -109,6 +109,13 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
         recovered: recovery.recovered,
         continued: recovery.continued.length,
       });
+    // A plain resume of a run that has all its trials would end at once, saying only why.
+    const limit = current.maxTrials;
+    if (!recovery.continued.length && limit !== null && ledger.countTrials(run.id) >= limit)
+      options.emit({
+        type: "notice",
+        text: `run ${run.tag} has run the ${limit} trials of its --max-trials already: give resume a larger --max-trials to go on`,
+      });
     return await finishSession(ctx, options, recovery.continued);
   });
 }
