@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
+import { SlurmError } from "../executors/slurm-cli.js";
 import { hideSecretsFromProc } from "../util/environ.js";
 import { GitError } from "../workspace/git.js";
 import { registerDelete } from "./delete.js";
@@ -88,5 +89,7 @@ function environmentProblem(error: unknown): string | null {
     return `the ledger stayed locked by another process (${message}); find it with \`fuser .autoresearch/ledger.db\`, then \`autoresearch resume\``;
   if (error instanceof GitError)
     return `${message}; nothing recorded is lost: fix the repository, then \`autoresearch resume\``;
+  if (error instanceof SlurmError)
+    return `the cluster refused: ${message}; nothing recorded is lost: check it with \`sinfo\`, then \`autoresearch resume\` (or \`autoresearch resume --executor local\` to run on this machine)`;
   return null;
 }

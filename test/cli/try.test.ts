@@ -90,9 +90,15 @@ describe("autoresearch try, from a plain shell session", () => {
     sh(root, "git checkout -q main && sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
     const elsewhere = await runCli(["try", "-C", root, "--tag", "t", "-m", "Y 0"]);
     expect(elsewhere.code).toBe(2);
-    expect(elsewhere.stderr).toMatch(
-      /the checkout is at \w+ but the incumbent of run "t" is \w+; run `git checkout autoresearch\/t`/,
+    const advice = /the checkout is at \w+ but the incumbent of run "t" is \w+; run `([^`]+)`/.exec(
+      elsewhere.stderr,
     );
+    expect(advice?.[1]).toBe("git stash && git checkout autoresearch/t && git stash pop");
+    // What it says works, though the incumbent changed the same file: the edit comes along.
+    sh(root, `${advice![1]} 2>/dev/null`);
+    const after = await runCli(["try", "-C", root, "--tag", "t", "-m", "Y 0"]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain("trial 2: keep");
   });
 
   it("prints the program.md section for agents", async () => {

@@ -213,4 +213,36 @@ describe("the SLURM executor, on a real single-node cluster", () => {
     expect(replicates[0]).toMatchObject({ jobId: replicate.jobId, outcome: "ok" });
     expect(trials).toHaveLength(2);
   }, 180_000);
+
+  it("says what to do when the cluster refuses the job, and the run resumes elsewhere", async () => {
+    const root = quadraticTask({
+      yaml: [
+        "editable: [train.mjs]",
+        "run: node train.mjs",
+        "metric: { name: score, goal: minimize }",
+        "slurm: { poll: 500ms }",
+      ].join("\n"),
+    });
+    const refused = await runCli([
+      "run",
+      "-C",
+      root,
+      "--tag",
+      "s",
+      "--executor",
+      "slurm",
+      "--sbatch-arg=--partition=nosuch",
+      "--max-trials",
+      "1",
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    expect(refused.stderr).toMatch(
+      /the cluster refused: sbatch [\s\S]*Invalid partition[\s\S]*; nothing recorded is lost: check it with `sinfo`, then `autoresearch resume` \(or `autoresearch resume --executor local` to run on this machine\)/,
+    );
+    expect(records(root).trials.map((t) => t.verdict)).toEqual(["interrupted"]);
+    const local = await runCli(["resume", "-C", root, "--executor", "local"]);
+    expect(local.code, local.stderr).toBe(0);
+    expect(records(root).trials.at(-1)).toMatchObject({ verdict: "keep", metric: 4.5 });
+  }, 120_000);
 });

@@ -300,7 +300,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     const head = await headCommit(root);
     if (head !== incumbent)
       throw new UsageError(
-        `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${existing.tag}" is ${incumbent.slice(0, 7)}; run \`git checkout ${existing.branch}\` (your edits come along) and try again`,
+        `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${existing.tag}" is ${incumbent.slice(0, 7)}; run \`git stash && git checkout ${existing.branch} && git stash pop\` (your edits come along, onto the incumbent) and try again`,
       );
     if (checkedOut !== existing.branch)
       await git(root, ["symbolic-ref", "HEAD", branchRef(existing.tag)]);
