@@ -61,10 +61,10 @@ export function withRun<T>(
 ): Promise<T> {
   return withExistingRun(options.root, options.tag, doing, async (task, ledger, run) => {
     checkOwner(run);
-    await recover(task, ledger, run);
-    const executor = options.executor ?? storedExecutor(run);
     // The --sandbox the run was started with, as resume keeps it.
     const sandbox = options.sandbox ?? storedSandbox(run);
+    await recover(task, ledger, run);
+    const executor = options.executor ?? storedExecutor(run);
     const ctx = runContext(
       task,
       ledger,
