@@ -46,14 +46,18 @@ registerSwarm(program);
 const DRIVING = new Set(["run", "resume", "try", "demo", "promote", "noise"]);
 
 // A reader that closed early (`autoresearch status | head`) is not an error. A run whose
-// reader went away goes on without printing; its records say what happened. Both streams:
-// a stop says so on stderr, and a stop must still end the run cleanly when no one reads it.
-for (const stream of [process.stdout, process.stderr])
-  stream.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
-    if (!DRIVING.has(process.argv[2] ?? "")) process.exit(0);
-    stream.write = (() => true) as typeof stream.write;
-  });
+// reader went away goes on without printing; its records say what happened.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  if (!DRIVING.has(process.argv[2] ?? "")) process.exit(0);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+});
+// Nor on stderr, where a stop is said: the run still ends cleanly, and a failing command
+// keeps its own exit status.
+process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+});
 
 try {
   await program.parseAsync(process.argv);
@@ -90,6 +94,6 @@ function environmentProblem(error: unknown): string | null {
   if (error instanceof GitError)
     return `${message}; nothing recorded is lost: fix the repository, then \`autoresearch resume\``;
   if (error instanceof SlurmError)
-    return `the cluster refused: ${message}; nothing recorded is lost: check it with \`sinfo\`, then \`autoresearch resume\` (or \`autoresearch resume --executor local\` to run on this machine)`;
+    return `SLURM refused: ${message}; nothing recorded is lost: fix the cause (\`sinfo\` lists the partitions), then \`autoresearch resume\` with the run's --tag: it submits with the flags the run was started with unless given \`--executor slurm\` and new ones, or \`--executor local\` to run on this machine`;
   return null;
 }

@@ -237,6 +237,16 @@ describe("the command line", () => {
     ledger.close();
   });
 
+  it("a failing command whose stderr has no reader keeps its exit status", async () => {
+    const child = spawn(process.execPath, [CLI, "doctor", "-C", join(tempDir(), "missing")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stderr.destroy();
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    expect(code).toBe(3);
+  });
+
   it("resume ends what a killed run left going: a replicate whose pid was never recorded and a child that left its group", async () => {
     const marker = `unrecorded-${process.pid}-${Date.now()}`;
     const root = quadraticTask({

@@ -77,9 +77,25 @@ describe("try never loses what the person is doing", () => {
     const r = await runCli(["try", "-C", root, "-m", "X to 2.5"]);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("has commits the run did not make");
-    expect(r.stderr).toContain("git branch my-work");
     expect(sh(root, "git rev-parse HEAD")).toBe(mine);
     expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const X = 2.5;");
+    // What it says to do clears the way: the notes stay on the person's branch, and the
+    // edit is tried on the incumbent.
+    const keep = /\((git branch my-work [^)]+)\)/.exec(r.stderr)?.[1];
+    expect(keep).toMatch(
+      /^git branch my-work autoresearch\/\S+ && git checkout -q my-work && git branch -f autoresearch\/\S+ [0-9a-f]{7}$/,
+    );
+    sh(root, keep!);
+    expect(sh(root, "git rev-parse my-work")).toBe(mine);
+    // Off the run's branch now, the run is named; try says how to get onto its incumbent.
+    const tag = /^git branch my-work autoresearch\/(\S+)/.exec(keep!)![1]!;
+    const back = await runCli(["try", "-C", root, "-t", tag, "-m", "X to 2.5"]);
+    expect(back.stderr).not.toContain("has commits the run did not make");
+    const onto = /run `([^`]+)`/.exec(back.stderr)?.[1];
+    sh(root, `${onto!} 2>/dev/null`);
+    const tried = await runCli(["try", "-C", root, "-t", tag, "-m", "X to 2.5"]);
+    expect(tried.code, tried.stderr).toBe(0);
+    expect(tried.stdout).toContain("trial 2:");
   });
 
   it("keeps control characters a crashing program prints out of the reason", async () => {

@@ -238,7 +238,7 @@ describe("the SLURM executor, on a real single-node cluster", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).not.toMatch(/unexpected error|\n\s+at /);
     expect(refused.stderr).toMatch(
-      /the cluster refused: sbatch [\s\S]*Invalid partition[\s\S]*; nothing recorded is lost: check it with `sinfo`, then `autoresearch resume` \(or `autoresearch resume --executor local` to run on this machine\)/,
+      /SLURM refused: sbatch [\s\S]*Invalid partition[\s\S]*; nothing recorded is lost: fix the cause \(`sinfo` lists the partitions\), then `autoresearch resume` with the run's --tag: it submits with the flags the run was started with unless given `--executor slurm` and new ones, or `--executor local` to run on this machine/,
     );
     expect(records(root).trials.map((t) => t.verdict)).toEqual(["interrupted"]);
     const local = await runCli(["resume", "-C", root, "--executor", "local"]);

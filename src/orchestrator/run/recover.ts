@@ -329,8 +329,9 @@ async function checkOwnCommits(root: string, ledger: Ledger, run: RunRow, curren
     .then(() => true)
     .catch(() => false);
   if (behind || ledger.trials(run.id).some((t) => t.commit === current)) return;
+  const incumbent = (ledger.incumbent(run.id)?.commit ?? run.baseCommit).slice(0, 7);
   throw new WorkspaceError(
-    `branch ${run.branch} has commits the run did not make (it is at ${current.slice(0, 7)}, the incumbent is elsewhere); keep them on a branch of your own (git branch my-work ${run.branch}), then run this again: the run's branch goes back to its incumbent`,
+    `branch ${run.branch} has commits the run did not make (it is at ${current.slice(0, 7)}, the incumbent ${incumbent} is elsewhere); keep them on a branch of your own and put the run's branch back on its incumbent (git branch my-work ${run.branch} && git checkout -q my-work && git branch -f ${run.branch} ${incumbent}), then run this again`,
   );
 }
 

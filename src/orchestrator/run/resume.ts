@@ -73,7 +73,6 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     const executor = options.executor ?? storedExecutor(run);
     checkExecutor(task, executor);
     if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
-    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
     const current = ledger.runById(run.id)!;
     const researchers = options.researcher
       ? [options.researcher]
@@ -91,6 +90,8 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       executor: ctx.executor,
       continueTrials: true,
     });
+    // Recorded once nothing has refused the resume.
+    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
     options.emit({
       type: "run-start",
       tag: run.tag,
