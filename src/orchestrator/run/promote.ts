@@ -8,8 +8,7 @@ import {
   type TransferRow,
   type TransferTable,
 } from "../../ledger/promotions.js";
-import type { TrialRow } from "../../ledger/types.js";
-import { ADOPTER } from "../../ledger/types.js";
+import { ADOPTER, type TrialRow } from "../../ledger/types.js";
 import { improvement } from "../../metrics/compare.js";
 import type { Goal } from "../../metrics/spec.js";
 import type { PromotionJob } from "../../swarm/index.js";
