@@ -7,8 +7,9 @@ the nanogpt template on each GPU at once, driven here without the harness:
 TASK holds train.py and prepare.py, with data prepared under TASK/data (AR_CACHE_DIR).
 Per GPU (default: 0), pairs of runs follow each other until SECONDS have passed. The
 first run of a pair trains while the second starts beside it, as `overlap: true` places
-them: the second does what train.py does before its gate (imports, model and data; until
-2026-12-01 the compiling first step and the untimed steps too), then waits there. Once the
+them: the second does what train.py does before its gate (imports and model; since
+2026-12-03 its step compiled without running; until 2026-12-01 the compiling first step
+and the untimed steps), then waits there. Once the
 first has ended, the second trains alone. Every run has compile caches of its own, so each
 start is a cold compile (what a changed graph costs), and every run has the same code
 and seed: the two groups differ only by the neighbour. AR_TIME_BUDGET sets the budget

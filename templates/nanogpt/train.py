@@ -362,14 +362,6 @@ kinds = (WINDOW_PATTERN * DEPTH)[:DEPTH]
 windows = [MAX_SEQ_LEN if kind == "L" else SHORT_WINDOW for kind in kinds]
 windows[-1] = MAX_SEQ_LEN  # the last layer always sees the whole row
 model = GPT(vocab_size, DEPTH, dim, heads, windows)  # on the CPU: the GPU may not be free yet
-# With overlap, everything before this line ran beside the replicate training on this GPU,
-# none of it on the GPU: a neighbour's compile, which runs and times kernels there, cost the
-# one training 3 % of its tokens (bench/README.md, "The gate before the first step").
-wait_for_turn()
-if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
-    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / torch.cuda.mem_get_info()[1]))
-model = model.to(device)
-DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
 
 
 def sliding_window(window):
@@ -379,11 +371,87 @@ def sliding_window(window):
     return mask
 
 
-if cuda and flex_attention is not None:
-    for window in set(windows) - {MAX_SEQ_LEN}:
-        BLOCK_MASKS[window, MAX_SEQ_LEN] = create_block_mask(
-            sliding_window(window), None, None, MAX_SEQ_LEN, MAX_SEQ_LEN, device=device
-        )
+def to_device():
+    """The model and the attention masks on the GPU, under the memory cap; again, a no-op."""
+    global model
+    if cuda and MEMORY_CAP:  # enforced whoever chose the rows per forward
+        total = torch.cuda.mem_get_info()[1]
+        torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_CAP / total))
+    model = model.to(device)
+    if cuda and flex_attention is not None:
+        for window in set(windows) - {MAX_SEQ_LEN}:
+            if (window, MAX_SEQ_LEN) not in BLOCK_MASKS:
+                BLOCK_MASKS[window, MAX_SEQ_LEN] = create_block_mask(
+                    sliding_window(window), None, None, MAX_SEQ_LEN, MAX_SEQ_LEN, device=device
+                )
+
+
+def train_loss(x, y):
+    logits = model(x)
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+
+
+class CompiledAhead(Exception):
+    """Raised once the step's graphs are compiled, so that none of it runs on the GPU."""
+
+
+def compile_ahead():
+    """With overlap, the training step's forward and backward graphs are compiled into the
+    task's compile cache while another replicate trains: a graph the change altered then
+    loads from the cache after the turn (seconds) instead of compiling there (20-30 s on an
+    H200). Only the model (a few hundred MB) and two batches of zeros go to the GPU: no
+    kernel of the step runs or is timed there, which is what cost a neighbour's training
+    3 % of its tokens (bench/README.md, "The gate before the first step"). The rows per
+    forward are those the whole card would give; if the turn finds less free, the first
+    step compiles for its own."""
+    from torch._dynamo.utils import counters
+    from torch._functorch import config as functorch_config
+    from torch._inductor.compile_fx import compile_fx
+
+    if not hasattr(functorch_config, "force_non_lazy_backward_lowering"):
+        return None  # the backward would compile only when it first runs: nothing to gain
+    # The backward compiles with the forward, here and after the turn, so both keys match.
+    functorch_config.force_non_lazy_backward_lowering = True
+
+    def compile_only(graph, example_inputs):
+        compile_fx(graph, example_inputs)  # writes the FX graph and autograd caches
+        raise CompiledAhead
+
+    to_device()
+    context = 2**29  # a CUDA context's own memory, about half a GiB
+    free = torch.cuda.mem_get_info()[1] - torch.cuda.memory_reserved() - context
+    rows = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()), free=free)
+    x, y = (torch.zeros(rows, MAX_SEQ_LEN, dtype=torch.long, device=device) for _ in "xy")
+    try:
+        with autocast():
+            torch.compile(train_loss, backend=compile_only, dynamic=False)(x, y)
+    except Exception as error:  # Dynamo wraps what the backend raised
+        cause = error
+        while cause is not None and not isinstance(cause, CompiledAhead):
+            cause = getattr(cause, "inner_exception", None) or cause.__cause__
+        if cause is None:
+            said = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+            print(f"note: compiling ahead failed, so the first step compiles: {said}")
+            rows = None
+    torch._dynamo.reset()  # keeps what is on disk; the step is traced again after the turn
+    return rows, cache_hits(counters)
+
+
+def cache_hits(counters):
+    """Compiled graphs and autograd entries found in the compile cache, so far."""
+    graphs, entries = counters["inductor"], counters["aot_autograd"]
+    return graphs["fxgraph_cache_hit"], entries["autograd_cache_hit"]
+
+
+# With overlap, everything before the turn runs beside the replicate training on this GPU.
+ahead = compile_ahead() if COMPILE and GATE else None
+if ahead:
+    lap("compile ahead")
+wait_for_turn()
+to_device()
+DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
+if ahead and ahead[0] not in (None, DEVICE_BATCH):
+    print(f"note: compiled ahead for {ahead[0]} rows per forward; free memory gave {DEVICE_BATCH}")
 
 tokens_per_micro = DEVICE_BATCH * MAX_SEQ_LEN
 if TOTAL_BATCH % tokens_per_micro:
@@ -415,11 +483,6 @@ lap("model")
 # attention's 12 · width · context per layer, the context not halved for causality.
 matmul_params = sum(p.numel() for p in matrices) + model.head.weight.numel()
 flops_per_token = 6 * matmul_params + sum(12 * dim * min(w, MAX_SEQ_LEN) for w in windows)
-
-
-def train_loss(x, y):
-    logits = model(x)
-    return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
 
 
 step_loss = torch.compile(train_loss, dynamic=False) if COMPILE else train_loss
@@ -460,6 +523,12 @@ while True:
     if step == 1:
         sync()
         lap("first step")  # compiles, or loads the compiled kernels from the cache
+        if ahead:
+            from torch._dynamo.utils import counters
+
+            fx, aot = (now - then for now, then in zip(cache_hits(counters), ahead[1]))
+            found = f"{fx} graphs and {aot} autograd entries cached"
+            print(f"compiled ahead: the first step found {found}")
         gc.collect()
         gc.freeze()  # the collector's pauses would leave the GPU waiting
         gc.disable()
