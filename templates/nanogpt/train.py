@@ -398,18 +398,19 @@ class CompiledAhead(Exception):
 def compile_ahead():
     """With overlap, the training step's forward and backward graphs are compiled into the
     task's compile cache while another replicate trains: a graph the change altered then
-    loads from the cache after the turn (seconds) instead of compiling there (20-30 s on an
-    H200). Only the model (a few hundred MB) and two batches of zeros go to the GPU: no
-    kernel of the step runs or is timed there, which is what cost a neighbour's training
-    3 % of its tokens (bench/README.md, "The gate before the first step"). The rows per
-    forward are those the whole card would give; if the turn finds less free, the first
-    step compiles for its own."""
+    loads from the cache after the turn (seconds) instead of compiling there (20-37 s on an
+    H200). A CUDA context, the model and two batches of zeros go to the GPU (0.8-1.3 GiB at
+    depth 8): no kernel of the step runs or is timed there, which is what cost a neighbour's
+    training 3 % of its tokens (bench/README.md, "The gate before the first step"). The
+    rows per forward are those the whole card would give; if the turn finds less free, the
+    first step compiles for its own. Any failure here only leaves the compile to the turn."""
     from torch._dynamo.utils import counters
     from torch._functorch import config as functorch_config
     from torch._inductor.compile_fx import compile_fx
 
     if not hasattr(functorch_config, "force_non_lazy_backward_lowering"):
-        return None  # the backward would compile only when it first runs: nothing to gain
+        print(f"note: torch {torch.__version__} cannot compile the backward ahead of its turn")
+        return None
     # The backward compiles with the forward, here and after the turn, so both keys match.
     functorch_config.force_non_lazy_backward_lowering = True
 
@@ -417,14 +418,16 @@ def compile_ahead():
         compile_fx(graph, example_inputs)  # writes the FX graph and autograd caches
         raise CompiledAhead
 
-    to_device()
-    context = 2**29  # a CUDA context's own memory, about half a GiB
-    free = torch.cuda.mem_get_info()[1] - torch.cuda.memory_reserved() - context
-    rows = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()), free=free)
-    x, y = (torch.zeros(rows, MAX_SEQ_LEN, dtype=torch.long, device=device) for _ in "xy")
+    rows = None
     try:
-        with autocast():
-            torch.compile(train_loss, backend=compile_only, dynamic=False)(x, y)
+        to_device()
+        context = 2**29  # a CUDA context's own memory, about half a GiB
+        card = torch.cuda.mem_get_info()[1] - torch.cuda.memory_reserved() - context
+        rows = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()), free=card)
+        x, y = (torch.zeros(rows, MAX_SEQ_LEN, dtype=torch.long, device=device) for _ in "xy")
+        # Errors raised, never suppressed: Dynamo would then run the step eagerly, on the GPU.
+        with autocast(), torch._dynamo.config.patch(suppress_errors=False):
+            torch.compile(train_loss, backend=compile_only, dynamic=False)(x, y)  # as below
     except Exception as error:  # Dynamo wraps what the backend raised
         cause = error
         while cause is not None and not isinstance(cause, CompiledAhead):
@@ -434,7 +437,7 @@ def compile_ahead():
             print(f"note: compiling ahead failed, so the first step compiles: {said}")
             rows = None
     torch._dynamo.reset()  # keeps what is on disk; the step is traced again after the turn
-    return rows, cache_hits(counters)
+    return (rows, cache_hits(counters)) if rows else None
 
 
 def cache_hits(counters):
@@ -444,13 +447,15 @@ def cache_hits(counters):
 
 
 # With overlap, everything before the turn runs beside the replicate training on this GPU.
-ahead = compile_ahead() if COMPILE and GATE else None
-if ahead:
+ahead = None
+if COMPILE and GATE:
+    lap("model on the CPU")
+    ahead = compile_ahead()
     lap("compile ahead")
 wait_for_turn()
 to_device()
 DEVICE_BATCH = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()))
-if ahead and ahead[0] not in (None, DEVICE_BATCH):
+if ahead and ahead[0] != DEVICE_BATCH:
     print(f"note: compiled ahead for {ahead[0]} rows per forward; free memory gave {DEVICE_BATCH}")
 
 tokens_per_micro = DEVICE_BATCH * MAX_SEQ_LEN
