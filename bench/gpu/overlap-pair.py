@@ -9,8 +9,9 @@ Per GPU (default: 0), pairs of runs follow each other until SECONDS have passed.
 first run of a pair trains while the second starts beside it, as `overlap: true` places
 them: the second does what train.py does before its gate (imports and model; since
 2026-12-03 its step compiled without running; until 2026-12-01 the compiling first step
-and the untimed steps), then waits there. Once the
-first has ended, the second trains alone. Every run has compile caches of its own, so each
+and the untimed steps), then waits there. The first is let through at once and told so
+(AR_GATE_OPEN, as the harness does). Once the first has ended, the second trains alone.
+Every run has compile caches of its own, so each
 start is a cold compile (what a changed graph costs), and every run has the same code
 and seed: the two groups differ only by the neighbour. AR_TIME_BUDGET sets the budget
 (default 60). Writes OUT/pairs.json (every run, and the groups' means and spread) and
@@ -39,7 +40,7 @@ os.makedirs(out, exist_ok=True)
 class Run:
     """One train.py process, holding its end of the gate."""
 
-    def __init__(self, gpu, name):
+    def __init__(self, gpu, name, open_turn=False):
         self.name = name
         self.gate, theirs = socket.socketpair()
         caches = os.path.join(task, "caches", name)
@@ -54,6 +55,8 @@ class Run:
             "TORCHINDUCTOR_CACHE_DIR": os.path.join(caches, "inductor"),
             "TRITON_CACHE_DIR": os.path.join(caches, "triton"),
         }
+        if open_turn:  # as the harness says it to one whose turn has come at its start
+            env["AR_GATE_OPEN"] = "1"
         self.log = os.path.join(out, name + ".txt")
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(
@@ -109,7 +112,7 @@ def pairs_on(gpu):
     pair = 0
     # A pair: a cold start (under a minute on an H200), two budgets and two evaluations.
     while time.time() + 2 * budget + 45 < deadline:
-        first = Run(gpu, f"gpu{gpu}-pair{pair}-first")
+        first = Run(gpu, f"gpu{gpu}-pair{pair}-first", open_turn=True)
         if not first.ready():
             first.wait()
             record(gpu, pair, "failed", first)

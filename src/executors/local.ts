@@ -176,6 +176,9 @@ export function createLocalExecutor(slots: Slot[], options: LocalOptions = {}): 
       try {
         const env = { ...spec.env };
         if (slot.gpus) env.CUDA_VISIBLE_DEVICES = slot.gpus.join(",");
+        // Its turn has come already: nothing trains beside it for work ahead of the turn to
+        // hide behind, so the program may skip that work (it still asks at the gate).
+        if (gated && state.holders[0] === holder) env.AR_GATE_OPEN = "1";
         const process = await runProcess({
           command: spec.command,
           cwd: spec.cwd,

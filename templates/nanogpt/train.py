@@ -400,10 +400,12 @@ def compile_ahead():
     task's compile cache while another replicate trains: a graph the change altered then
     loads from the cache after the turn (seconds) instead of compiling there (20-37 s on an
     H200). A CUDA context, the model and two batches of zeros go to the GPU (0.8-1.3 GiB at
-    depth 8): no kernel of the step runs or is timed there, which is what cost a neighbour's
-    training 3 % of its tokens (bench/README.md, "The gate before the first step"). The
-    rows per forward are those the whole card would give; if the turn finds less free, the
-    first step compiles for its own. Any failure here only leaves the compile to the turn."""
+    depth 8); the step does not run there (only where a matrix's side is not a multiple of
+    8 may Inductor time a few products while it compiles). A neighbour's kernels on the GPU
+    cost the one training 3 % of its tokens (bench/README.md, "The gate before the first
+    step"). The rows per forward are those the whole card would give; if the turn finds
+    less free, the first step compiles for its own. Skipped (None) where it cannot help or
+    might not fit; any failure only leaves the compile to the turn."""
     from torch._dynamo.utils import counters
     from torch._functorch import config as functorch_config
     from torch._inductor.compile_fx import compile_fx
@@ -411,8 +413,8 @@ def compile_ahead():
     if not hasattr(functorch_config, "force_non_lazy_backward_lowering"):
         print(f"note: torch {torch.__version__} cannot compile the backward ahead of its turn")
         return None
-    # The backward compiles with the forward, here and after the turn, so both keys match.
-    functorch_config.force_non_lazy_backward_lowering = True
+    if torch._dynamo.config.disable or DEVICE_BATCH:  # disabled, Dynamo would run the step
+        return None
 
     def compile_only(graph, example_inputs):
         compile_fx(graph, example_inputs)  # writes the FX graph and autograd caches
@@ -420,14 +422,22 @@ def compile_ahead():
 
     rows = None
     try:
+        # What this takes on the GPU (a context, the model in float32, kernels) must fit in
+        # the tenth of the card that the training replicate's rows leave free (fitting_rows).
+        num_params = sum(p.numel() for p in model.parameters())
+        card = min(torch.cuda.mem_get_info()[1], MEMORY_CAP or math.inf)
+        if 2**30 + 4 * num_params > 0.1 * card:
+            return None
+        # The backward compiles with the forward, here and after the turn: both keys match.
+        functorch_config.force_non_lazy_backward_lowering = True
         to_device()
         context = 2**29  # a CUDA context's own memory, about half a GiB
-        card = torch.cuda.mem_get_info()[1] - torch.cuda.memory_reserved() - context
-        rows = DEVICE_BATCH or fitting_rows(sum(p.numel() for p in model.parameters()), free=card)
+        rows = fitting_rows(num_params, free=card - torch.cuda.memory_reserved() - context)
         x, y = (torch.zeros(rows, MAX_SEQ_LEN, dtype=torch.long, device=device) for _ in "xy")
-        # Errors raised, never suppressed: Dynamo would then run the step eagerly, on the GPU.
+        # Errors raised, never suppressed, and no graph breaks: Dynamo would run the step's
+        # untraced parts eagerly, on the GPU.
         with autocast(), torch._dynamo.config.patch(suppress_errors=False):
-            torch.compile(train_loss, backend=compile_only, dynamic=False)(x, y)  # as below
+            torch.compile(train_loss, backend=compile_only, dynamic=False, fullgraph=True)(x, y)
     except Exception as error:  # Dynamo wraps what the backend raised
         cause = error
         while cause is not None and not isinstance(cause, CompiledAhead):
@@ -436,6 +446,7 @@ def compile_ahead():
             said = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
             print(f"note: compiling ahead failed, so the first step compiles: {said}")
             rows = None
+            torch.cuda.empty_cache()
     torch._dynamo.reset()  # keeps what is on disk; the step is traced again after the turn
     return (rows, cache_hits(counters)) if rows else None
 
@@ -448,7 +459,9 @@ def cache_hits(counters):
 
 # With overlap, everything before the turn runs beside the replicate training on this GPU.
 ahead = None
-if COMPILE and GATE:
+# With the turn already come (AR_GATE_OPEN), nothing trains beside: compiling ahead would
+# only trace the step twice.
+if COMPILE and GATE and not os.environ.get("AR_GATE_OPEN"):
     lap("model on the CPU")
     ahead = compile_ahead()
     lap("compile ahead")

@@ -76,6 +76,9 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     const t = at();
     expect(t.b!.start).toBeLessThan(t.a!.end!);
     expect(t.b!.pass).toBeGreaterThanOrEqual(t.a!.end!);
+    // Told whether its turn had come when it started: a's had, b's had not.
+    expect(t.a!.open).toBeDefined();
+    expect(t.b!.open).toBeUndefined();
     expect([ra.process.exitCode, rb.process.exitCode]).toEqual([0, 0]);
     // Its time is the slot's, from its turn: not the wait beside the other.
     expect(rb.process.durationMs).toBeLessThan(t.b!.end! - t.b!.start! - 500);
