@@ -138,7 +138,8 @@ describe("overlap: a gated replicate prepares on a busy slot", () => {
     expect(rb.process.aborted).toBe(true);
     expect(rb.process.durationMs).toBe(0);
     expect(ra.process.exitCode).toBe(0);
-    expect(at().b!.pass).toBeUndefined();
+    // Under load the stop can come before b's process has noted even its start.
+    expect(at().b?.pass).toBeUndefined();
   });
 
   it("one that finishes its work before its turn, never asking at the gate, is a crash that says why", async () => {
