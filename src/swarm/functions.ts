@@ -214,6 +214,51 @@ END $$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA swarm FROM PUBLIC;
 `;
 
+/**
+ * Schema v5: a host that ends its run cleanly says it left, so that status shows it gone
+ * at once rather than alive until its last heartbeat ages out. Joining again, or a
+ * heartbeat (a host that beats is not gone), clears it; a host killed outright never
+ * leaves, and ages out as before.
+ */
+export const LEAVE_SQL = `
+ALTER TABLE swarm.hosts ADD COLUMN left_at timestamptz;
+
+CREATE OR REPLACE FUNCTION swarm.join_host(p_task_hash text, p_hardware_class text, p_stages text[], p_slots integer)
+RETURNS jsonb ${DEFINER} AS $$
+DECLARE v_hash text;
+BEGIN
+  SELECT task_hash INTO v_hash FROM swarm.task;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the swarm has no task yet' USING ERRCODE = '${SQLSTATE.noTask}';
+  END IF;
+  IF v_hash <> p_task_hash THEN
+    RAISE EXCEPTION 'task file hash % differs from the swarm''s %', p_task_hash, v_hash
+      USING ERRCODE = '${SQLSTATE.otherTask}';
+  END IF;
+  INSERT INTO swarm.hosts (name, hardware_class, stages, slots)
+  VALUES (session_user, p_hardware_class, coalesce(p_stages, '{}'), p_slots)
+  ON CONFLICT (name) DO UPDATE SET hardware_class = excluded.hardware_class,
+    stages = excluded.stages, slots = excluded.slots, last_seen = now(), left_at = NULL;
+  RETURN jsonb_build_object('host', session_user);
+END $$;
+
+CREATE OR REPLACE FUNCTION swarm.heartbeat() RETURNS jsonb ${DEFINER} AS $$
+BEGIN
+  UPDATE swarm.hosts SET last_seen = now(), left_at = NULL WHERE name = session_user;
+  IF NOT FOUND THEN PERFORM swarm.require_host(); END IF;
+  RETURN jsonb_build_object('host', session_user);
+END $$;
+
+-- The calling host's own row only; one that has not joined has nothing to leave.
+CREATE FUNCTION swarm.leave() RETURNS jsonb ${DEFINER} AS $$
+BEGIN
+  UPDATE swarm.hosts SET left_at = now(), last_seen = now() WHERE name = session_user;
+  RETURN jsonb_build_object('host', session_user, 'left', FOUND);
+END $$;
+
+REVOKE ALL ON FUNCTION swarm.leave() FROM PUBLIC;
+`;
+
 /** The functions a host role may call, with their argument types (for GRANT). */
 export const HOST_FUNCTIONS = [
   "swarm.join_host(text, text, text[], integer)",
@@ -225,4 +270,11 @@ export const HOST_FUNCTIONS = [
   "swarm.cas_incumbent(text, bigint, bigint)",
   "swarm.advance_line(bigint, bigint)",
   "swarm.record_noise(text, jsonb)",
+  "swarm.leave()",
 ] as const;
+
+/**
+ * A host function the newest schema version adds: a host role that may call it has the
+ * newest grants (join checks it, so that a missing grant is said at join, not midway).
+ */
+export const NEWEST_HOST_FUNCTION = "swarm.leave()";
