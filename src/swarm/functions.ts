@@ -216,43 +216,18 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA swarm FROM PUBLIC;
 
 /**
  * Schema v5: a host that ends its run cleanly says it left, so that status shows it gone
- * at once rather than alive until its last heartbeat ages out. Joining again, or a
- * heartbeat (a host that beats is not gone), clears it; a host killed outright never
- * leaves, and ages out as before.
+ * at once rather than alive until its last heartbeat ages out. A host has left while its
+ * `left_at` is not older than its `last_seen`: a join or heartbeat after it (a host that
+ * beats is not gone) moves `last_seen` past it. A host killed outright never leaves, and
+ * ages out as before.
  */
 export const LEAVE_SQL = `
 ALTER TABLE swarm.hosts ADD COLUMN left_at timestamptz;
 
-CREATE OR REPLACE FUNCTION swarm.join_host(p_task_hash text, p_hardware_class text, p_stages text[], p_slots integer)
-RETURNS jsonb ${DEFINER} AS $$
-DECLARE v_hash text;
-BEGIN
-  SELECT task_hash INTO v_hash FROM swarm.task;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'the swarm has no task yet' USING ERRCODE = '${SQLSTATE.noTask}';
-  END IF;
-  IF v_hash <> p_task_hash THEN
-    RAISE EXCEPTION 'task file hash % differs from the swarm''s %', p_task_hash, v_hash
-      USING ERRCODE = '${SQLSTATE.otherTask}';
-  END IF;
-  INSERT INTO swarm.hosts (name, hardware_class, stages, slots)
-  VALUES (session_user, p_hardware_class, coalesce(p_stages, '{}'), p_slots)
-  ON CONFLICT (name) DO UPDATE SET hardware_class = excluded.hardware_class,
-    stages = excluded.stages, slots = excluded.slots, last_seen = now(), left_at = NULL;
-  RETURN jsonb_build_object('host', session_user);
-END $$;
-
-CREATE OR REPLACE FUNCTION swarm.heartbeat() RETURNS jsonb ${DEFINER} AS $$
-BEGIN
-  UPDATE swarm.hosts SET last_seen = now(), left_at = NULL WHERE name = session_user;
-  IF NOT FOUND THEN PERFORM swarm.require_host(); END IF;
-  RETURN jsonb_build_object('host', session_user);
-END $$;
-
 -- The calling host's own row only; one that has not joined has nothing to leave.
 CREATE FUNCTION swarm.leave() RETURNS jsonb ${DEFINER} AS $$
 BEGIN
-  UPDATE swarm.hosts SET left_at = now(), last_seen = now() WHERE name = session_user;
+  UPDATE swarm.hosts SET left_at = greatest(clock_timestamp(), last_seen) WHERE name = session_user;
   RETURN jsonb_build_object('host', session_user, 'left', FOUND);
 END $$;
 

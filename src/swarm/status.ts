@@ -60,6 +60,7 @@ export async function status(
     slots: number;
     last_seen: Date;
     left_at: Date | null;
+    left: boolean;
     alive: boolean;
     trials: string;
     keeps: string;
@@ -68,7 +69,9 @@ export async function status(
   }>(
     "status",
     `SELECT h.name, h.hardware_class, h.stages, h.slots, h.last_seen, l.left_at,
-            l.left_at IS NULL AND h.last_seen > now() - make_interval(secs => $1) AS alive,
+            coalesce(l.left_at >= h.last_seen, false) AS left,
+            coalesce(l.left_at < h.last_seen, true)
+              AND h.last_seen > now() - make_interval(secs => $1) AS alive,
             coalesce(t.trials, 0) AS trials, coalesce(t.keeps, 0) AS keeps,
             coalesce(t.cost_usd, 0) AS cost_usd, coalesce(c.open, 0) AS in_flight
        FROM swarm.hosts h
@@ -91,8 +94,8 @@ export async function status(
     slots: r.slots,
     lastSeen: r.last_seen.getTime(),
     alive: r.alive,
-    left: r.left_at !== null,
-    leftAt: r.left_at?.getTime() ?? null,
+    left: r.left,
+    leftAt: r.left ? r.left_at!.getTime() : null,
     trials: Number(r.trials),
     keeps: Number(r.keeps),
     costUsd: Number(r.cost_usd),
