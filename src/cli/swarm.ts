@@ -7,6 +7,7 @@ import type { TransferTable } from "../ledger/promotions.js";
 import { initSwarm, promotionRule, remoteRef } from "../orchestrator/index.js";
 import {
   type HostStatus,
+  hostState,
   redactUrl,
   SwarmClient,
   type SwarmProblem,
@@ -149,7 +150,7 @@ function hostTable(hosts: HostStatus[]): string[] {
     ["host", "state", "hardware", "slots", "stages", "trials", "keeps", "spend", "running"],
     ...hosts.map((h) => [
       oneLine(h.name, 40),
-      h.alive ? "alive" : "silent",
+      hostState(h),
       oneLine(h.hardwareClass, 60),
       String(h.slots),
       oneLine(h.stages.join(","), 40),

@@ -47,6 +47,8 @@ export const NOT_RUN = "not run: ";
 
 /** How many of the other hosts' latest trials a brief shows. */
 const RECENT = 30;
+/** The longest a closing host waits to say it left: a stop is not held for the database. */
+const LEAVE_MS = 2_000;
 
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
@@ -170,6 +172,10 @@ export class SwarmLink {
   private wake: (() => void) | null = null;
   private readonly closing = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** The background rounds (heartbeat, reads) in flight. */
+  private readonly rounds = new Set<Promise<void>>();
+  /** The database did not answer the last time it was asked: no leave is tried on close. */
+  private lost = false;
   private watch: IncumbentWatch | null = null;
   /** Heads whose adoption failed here: not tried again in this process. */
   private readonly failed = new Set<number>();
@@ -332,11 +338,20 @@ export class SwarmLink {
       const timer = setInterval(() => {
         if (busy) return;
         busy = true;
-        void work()
-          .catch(() => undefined)
+        const round: Promise<void> = work()
+          .then(
+            () => {
+              this.lost = false;
+            },
+            (error) => {
+              if (isUnreachable(error)) this.lost = true;
+            },
+          )
           .finally(() => {
             busy = false;
+            this.rounds.delete(round);
           });
+        this.rounds.add(round);
       }, ms);
       timer.unref();
       this.timers.push(timer);
@@ -662,7 +677,10 @@ export class SwarmLink {
     this.flush();
   }
 
-  /** Ends the watch and timers; waits up to `graceMs` for the uploads still queued. */
+  /**
+   * Ends the watch and timers; waits up to `graceMs` for the uploads still queued, then
+   * says in the database that this host left (see `leave`).
+   */
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     const left = this.uploading;
@@ -670,8 +688,25 @@ export class SwarmLink {
     await left?.catch(() => undefined);
     clearTimeout(timer);
     this.closing.abort();
+    await this.leave();
     await this.watch?.close();
     await this.client.close();
+  }
+
+  /**
+   * Says that this host left, so that status shows it gone at once rather than alive
+   * until its heartbeat ages out: after the rounds in flight (a heartbeat landing after it
+   * would say the host is back), and only while the database answers (one that did not
+   * answer last time is not waited on). At most a moment or two, and never fails: a host
+   * that could not say it ages out as a killed one does.
+   */
+  private async leave(): Promise<void> {
+    const settled = await within(
+      Promise.all(this.rounds).then(() => true),
+      LEAVE_MS,
+    );
+    if (settled !== true || this.lost) return;
+    await this.client.leave(LEAVE_MS);
   }
 
   /** Whose redacted database this is, for messages. */
@@ -762,19 +797,27 @@ export class SwarmLink {
     }
   }
 
-  private retry<T>(work: () => Promise<T>, signal = this.signal) {
+  private async retry<T>(work: () => Promise<T>, signal = this.signal): Promise<T> {
     let told = false;
-    return retry(work, {
-      signal,
-      onRetry: (error) => {
-        if (told) return;
-        told = true;
-        this.emit({
-          type: "notice",
-          text: `swarm: ${error.message}; retrying with backoff, nothing new starts meanwhile`,
-        });
-      },
-    });
+    try {
+      const result = await retry(work, {
+        signal,
+        onRetry: (error) => {
+          this.lost = true;
+          if (told) return;
+          told = true;
+          this.emit({
+            type: "notice",
+            text: `swarm: ${error.message}; retrying with backoff, nothing new starts meanwhile`,
+          });
+        },
+      });
+      this.lost = false;
+      return result;
+    } catch (error) {
+      if (isUnreachable(error)) this.lost = true;
+      throw error;
+    }
   }
 
   private uid(trial: TrialRow): string {
@@ -819,6 +862,19 @@ export class SwarmLink {
     const noise = json ? (JSON.parse(json) as NoiseFloor) : null;
     if (!noise || noise.trial !== trial.n || noise.measuredBy || noise.values.length < 2) return {};
     return { noise: { seeds: noise.seeds, values: noise.values } };
+  }
+}
+
+/** What `work` resolves to within `ms`, or undefined when it takes longer or fails. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,6 +1,7 @@
 import { SwarmError } from "../errors.js";
 import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
+import { NEWEST_HOST_FUNCTION } from "./functions.js";
 import { cas, incumbent, incumbents } from "./incumbent.js";
 import { type AdvanceResult, advanceLine, hasSchema, type LineHead, lineHead } from "./line.js";
 import {
@@ -100,7 +101,8 @@ export class SwarmClient {
     if (row!.v >= MIGRATIONS.length) {
       const [can] = await this.db.query<{ ok: boolean }>(
         "reading this role's grants",
-        "SELECT has_function_privilege('swarm.record_noise(text, jsonb)', 'EXECUTE') AS ok",
+        "SELECT has_function_privilege($1, 'EXECUTE') AS ok",
+        [NEWEST_HOST_FUNCTION],
       );
       if (!can!.ok)
         throw new SwarmError(
@@ -120,9 +122,33 @@ export class SwarmClient {
     return a.host;
   }
 
-  /** Says this host is alive (status counts hosts heard from lately). */
+  /** Says this host is alive (status counts hosts heard from lately, and not left). */
   async heartbeat(): Promise<void> {
     await this.db.call("heartbeat", "heartbeat", []);
+  }
+
+  /**
+   * Says this host left, at a clean end of its run: status shows it gone at once rather
+   * than alive until its last heartbeat ages out; a join or heartbeat makes it alive again.
+   * Best effort: waits at most `withinMs` for the database and never throws. Returns
+   * whether the database recorded it (false: unreachable, too slow, or not joined).
+   */
+  async leave(withinMs = 2_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), withinMs);
+    });
+    const left = this.db
+      .call<{ left: boolean }>("leaving the swarm", "leave", [], { timeoutMs: withinMs })
+      .then(
+        (a) => a.left === true,
+        () => false,
+      );
+    try {
+      return await Promise.race([left, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** See `claim` in claims.ts: granted, or refused with whose trial or claim matched. */

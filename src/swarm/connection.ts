@@ -51,9 +51,26 @@ export class SwarmConnection implements Queryable {
     this.pool.on("connect", (client) => client.on("error", () => undefined));
   }
 
-  async query<T extends object>(doing: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  /**
+   * `timeoutMs`: wait that long for the answer rather than the connection's query timeout
+   * (a SwarmUnreachableError then, as for any answer that does not come).
+   */
+  async query<T extends object>(
+    doing: string,
+    sql: string,
+    params: unknown[] = [],
+    options: { timeoutMs?: number } = {},
+  ): Promise<T[]> {
     try {
-      const result = await this.pool.query<T & pg.QueryResultRow>(sql, params);
+      // query_timeout per query is the driver's, though its types lack it.
+      const result =
+        options.timeoutMs === undefined
+          ? await this.pool.query<T & pg.QueryResultRow>(sql, params)
+          : await this.pool.query<T & pg.QueryResultRow>({
+              text: sql,
+              values: params,
+              query_timeout: options.timeoutMs,
+            } as pg.QueryConfig);
       return result.rows;
     } catch (error) {
       throw this.failure(error, doing);
@@ -61,9 +78,19 @@ export class SwarmConnection implements Queryable {
   }
 
   /** Calls swarm.<fn>(params…), one of the host functions, and returns the jsonb it answers. */
-  async call<T>(doing: string, fn: string, params: unknown[]): Promise<T> {
+  async call<T>(
+    doing: string,
+    fn: string,
+    params: unknown[],
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     const args = params.map((_, i) => `$${i + 1}`).join(", ");
-    const rows = await this.query<{ r: T }>(doing, `SELECT swarm.${fn}(${args}) AS r`, params);
+    const rows = await this.query<{ r: T }>(
+      doing,
+      `SELECT swarm.${fn}(${args}) AS r`,
+      params,
+      options,
+    );
     return rows[0]!.r;
   }
 

@@ -214,6 +214,26 @@ END $$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA swarm FROM PUBLIC;
 `;
 
+/**
+ * Schema v5: a host that ends its run cleanly says it left, so that status shows it gone
+ * at once rather than alive until its last heartbeat ages out. A host has left while its
+ * `left_at` is not older than its `last_seen`: a join or heartbeat after it (a host that
+ * beats is not gone) moves `last_seen` past it. A host killed outright never leaves, and
+ * ages out as before.
+ */
+export const LEAVE_SQL = `
+ALTER TABLE swarm.hosts ADD COLUMN left_at timestamptz;
+
+-- The calling host's own row only; one that has not joined has nothing to leave.
+CREATE FUNCTION swarm.leave() RETURNS jsonb ${DEFINER} AS $$
+BEGIN
+  UPDATE swarm.hosts SET left_at = greatest(clock_timestamp(), last_seen) WHERE name = session_user;
+  RETURN jsonb_build_object('host', session_user, 'left', FOUND);
+END $$;
+
+REVOKE ALL ON FUNCTION swarm.leave() FROM PUBLIC;
+`;
+
 /** The functions a host role may call, with their argument types (for GRANT). */
 export const HOST_FUNCTIONS = [
   "swarm.join_host(text, text, text[], integer)",
@@ -225,4 +245,11 @@ export const HOST_FUNCTIONS = [
   "swarm.cas_incumbent(text, bigint, bigint)",
   "swarm.advance_line(bigint, bigint)",
   "swarm.record_noise(text, jsonb)",
+  "swarm.leave()",
 ] as const;
+
+/**
+ * A host function the newest schema version adds: a host role that may call it has the
+ * newest grants (join checks it, so that a missing grant is said at join, not midway).
+ */
+export const NEWEST_HOST_FUNCTION = "swarm.leave()";

@@ -14,7 +14,7 @@ export { type InitResult, lineDifference, MIGRATIONS, refuseOtherTask } from "./
 export { diffHash, normalizeDiff, paramKey } from "./normalize.js";
 export type { PromotionEnd, PromotionJob, PromotionRule, SwarmPromotion } from "./promotions.js";
 export { type RetryOptions, retry } from "./retry.js";
-export type { HostStatus, SwarmProblem, SwarmStatus } from "./status.js";
+export { type HostStatus, hostState, type SwarmProblem, type SwarmStatus } from "./status.js";
 export type { HistoryPage, RecordResult } from "./trials.js";
 export type * from "./types.js";
 export type { IncumbentWatch, WatchOptions } from "./watch.js";

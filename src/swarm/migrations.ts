@@ -1,6 +1,6 @@
 import { SwarmError } from "../errors.js";
 import type { SwarmConnection } from "./connection.js";
-import { FUNCTIONS } from "./functions.js";
+import { FUNCTIONS, LEAVE_SQL } from "./functions.js";
 import { grantsSql } from "./grants.js";
 import { LINE_MOVES_SQL, LINE_SQL, startLine } from "./line.js";
 import { PROMOTIONS_SQL, type PromotionRule } from "./promotions.js";
@@ -22,6 +22,8 @@ export const MIGRATIONS: readonly string[] = [
   // v4: the line's moves, so that a retried move that landed is known as such; a
   // baseline's noise floor, so that a class measures the starting commit once.
   LINE_MOVES_SQL + NOISE_SQL,
+  // v5: a host that ends its run cleanly says it left (status shows it gone at once).
+  LEAVE_SQL,
 ];
 
 /** What `init` is given besides the task. */

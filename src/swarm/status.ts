@@ -1,3 +1,4 @@
+import { formatSeconds } from "../util/units.js";
 import type { SwarmConnection } from "./connection.js";
 import { incumbents } from "./incumbent.js";
 import type { Incumbent } from "./types.js";
@@ -9,13 +10,28 @@ export interface HostStatus {
   stages: string[];
   slots: number;
   lastSeen: number;
-  /** Seen within the `aliveWithinS` the status was asked with. */
+  /** Not left, and seen within the `aliveWithinS` the status was asked with. */
   alive: boolean;
+  /** Ended its run cleanly and has not joined again since (a killed host never leaves). */
+  left: boolean;
+  /** When it left; null unless `left`. */
+  leftAt: number | null;
   trials: number;
   keeps: number;
   costUsd: number;
   /** Claims of this host in force now. */
   inFlight: number;
+}
+
+/**
+ * A host's state in one cell, as `swarm status` and the dashboard show it: "alive",
+ * "left 12s ago" (it ended its run cleanly), or "silent" (not heard from lately: killed,
+ * cut off, or stopped without reaching the database).
+ */
+export function hostState(host: HostStatus, now = Date.now()): string {
+  if (host.left && host.leftAt !== null)
+    return `left ${formatSeconds(Math.max(0, Math.round((now - host.leftAt) / 1000)))} ago`;
+  return host.alive ? "alive" : "silent";
 }
 
 /** The swarm at a glance: what `swarm status` prints. */
@@ -29,8 +45,9 @@ export interface SwarmStatus {
 }
 
 /**
- * The hosts (alive when heard from within `aliveWithinS` seconds, default 90), their
- * trials, keeps, spend and claims in force, and each hardware class's incumbent.
+ * The hosts (alive when heard from within `aliveWithinS` seconds, default 90, and not
+ * left), their trials, keeps, spend and claims in force, and each hardware class's
+ * incumbent.
  */
 export async function status(
   db: SwarmConnection,
@@ -42,6 +59,8 @@ export async function status(
     stages: string[];
     slots: number;
     last_seen: Date;
+    left_at: Date | null;
+    left: boolean;
     alive: boolean;
     trials: string;
     keeps: string;
@@ -49,11 +68,16 @@ export async function status(
     in_flight: string;
   }>(
     "status",
-    `SELECT h.name, h.hardware_class, h.stages, h.slots, h.last_seen,
-            h.last_seen > now() - make_interval(secs => $1) AS alive,
+    `SELECT h.name, h.hardware_class, h.stages, h.slots, h.last_seen, l.left_at,
+            coalesce(l.left_at >= h.last_seen, false) AS left,
+            coalesce(l.left_at < h.last_seen, true)
+              AND h.last_seen > now() - make_interval(secs => $1) AS alive,
             coalesce(t.trials, 0) AS trials, coalesce(t.keeps, 0) AS keeps,
             coalesce(t.cost_usd, 0) AS cost_usd, coalesce(c.open, 0) AS in_flight
        FROM swarm.hosts h
+       -- left_at came with schema v5: read through the row, so that a status run before
+       -- the owner's init brings an older schema up to date still shows the hosts.
+       CROSS JOIN LATERAL (SELECT (to_jsonb(h) ->> 'left_at')::timestamptz AS left_at) l
        LEFT JOIN (SELECT host, count(*) AS trials, count(*) FILTER (WHERE verdict = 'keep' AND NOT baseline) AS keeps,
                          sum(cost_usd) AS cost_usd
                     FROM swarm.trials GROUP BY host) t ON t.host = h.name
@@ -70,6 +94,8 @@ export async function status(
     slots: r.slots,
     lastSeen: r.last_seen.getTime(),
     alive: r.alive,
+    left: r.left,
+    leftAt: r.left ? r.left_at!.getTime() : null,
     trials: Number(r.trials),
     keeps: Number(r.keeps),
     costUsd: Number(r.cost_usd),

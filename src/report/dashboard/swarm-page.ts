@@ -1,5 +1,5 @@
 import type { TransferTable } from "../../ledger/promotions.js";
-import type { SwarmClient } from "../../swarm/index.js";
+import { hostState, type SwarmClient } from "../../swarm/index.js";
 import { escapeHtml, fmtNumber, fmtTime } from "../html.js";
 import { layout } from "./pages.js";
 
@@ -61,7 +61,7 @@ export async function swarmPage(client: SwarmClient): Promise<string> {
         ],
         status.hosts.map(
           (h) =>
-            `<tr>${td(h.name)}${td(h.alive ? "alive" : "silent")}${td(h.hardwareClass)}${td(h.slots, "num")}${td(h.stages.join(", "))}${td(h.trials, "num")}${td(h.keeps, "num")}${td(`$${h.costUsd.toFixed(2)}`, "num")}${td(h.inFlight, "num")}${td(fmtTime(h.lastSeen))}</tr>`,
+            `<tr>${td(h.name)}${td(hostState(h))}${td(h.hardwareClass)}${td(h.slots, "num")}${td(h.stages.join(", "))}${td(h.trials, "num")}${td(h.keeps, "num")}${td(`$${h.costUsd.toFixed(2)}`, "num")}${td(h.inFlight, "num")}${td(fmtTime(h.lastSeen))}</tr>`,
         ),
         "No host has joined yet.",
       ),
