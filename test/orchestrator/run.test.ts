@@ -397,6 +397,34 @@ describe("a run, end to end, with real git and real processes", () => {
     expect(given.said).toBe("sandbox: none (--sandbox none)");
   });
 
+  it("records a resume's new limits only once recovery has taken the run", async () => {
+    const root = quadraticTask();
+    const first = await start(root, { maxTrials: 2, maxUsd: 5, stops: { plateau: 4 } }).promise;
+    expect(first.status).toBe("finished");
+    // The person commits on the run's branch: recovery refuses to move it back over that.
+    const incumbent = sh(root, "git rev-parse autoresearch/t1");
+    sh(
+      root,
+      "git checkout -q autoresearch/t1 && echo notes > notes.txt && git add notes.txt && git -c user.name=t -c user.email=t@t commit -qm notes && git checkout -q main",
+    );
+    const limits = { maxTrials: 3, maxUsd: null, stops: { plateau: null, maxFailures: 2 } };
+    const resume = () =>
+      resumeRun({ root, ...limits, signal: new AbortController().signal, emit: () => undefined });
+    const stored = () => {
+      const { ledger, run } = ledgerOf(root);
+      ledger.close();
+      const stops = JSON.parse(run.stopsJson!);
+      return [run.maxTrials, run.maxUsd, stops.plateau, stops.maxFailures];
+    };
+    await expect(resume()).rejects.toThrow(/has commits the run did not make/);
+    expect(stored()).toEqual([2, 5, 4, 10]);
+    // Once recovery takes the run, the limits are its own, and this session keeps to them.
+    sh(root, `git branch -f mine autoresearch/t1 && git branch -f autoresearch/t1 ${incumbent}`);
+    const resumed = await resume();
+    expect(resumed).toMatchObject({ status: "finished", reason: "reached --max-trials 3" });
+    expect(stored()).toEqual([3, null, null, 2]);
+  });
+
   it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {
     const yaml = (name: string) =>
       [
