@@ -65,9 +65,22 @@ describe("the command line", () => {
 
   it("status says there are no runs yet, also once a ledger exists without one", async () => {
     const root = quadraticTask();
-    expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+    const fresh = await runCli(["status"], { cwd: root });
+    expect(fresh.code).toBe(0);
+    // As `report` says it, though a task before its first run is no failure here.
+    expect(fresh.stdout).toBe(
+      `no runs yet in ${root}: no ledger (${root}/.autoresearch/ledger.db); start a run with \`autoresearch run\`\n`,
+    );
     Ledger.open(root).close();
     expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+    // A folder that is not there is a mistaken -C, not a task without runs.
+    const missing = join(tempDir(), "missing");
+    const wrong = await runCli(["status", "-C", missing]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stdout).toBe("");
+    expect(wrong.stderr).toBe(
+      `autoresearch: the folder ${missing} does not exist: give -C the task's folder\n`,
+    );
   });
 
   it("maps operator mistakes to stable exit codes with the field named", async () => {
