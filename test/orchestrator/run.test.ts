@@ -364,14 +364,16 @@ describe("a run, end to end, with real git and real processes", () => {
     const kept = await resume(2);
     expect(kept.result.status, kept.result.reason).toBe("finished");
     expect(kept.said).toBe("sandbox: none (the run's --sandbox none)");
-    // `noise` opens the run the same way: its replicates see the marker too.
+    // `noise` opens the run the same way: its replicates see the marker too, and it says so.
+    const said: RunEvent[] = [];
     const noise = await noiseRun({
       root,
       seeds: 1,
       signal: new AbortController().signal,
-      emit: () => undefined,
+      emit: (e) => said.push(e),
     });
     expect(noise.values).toHaveLength(2);
+    expect(said[0]).toEqual({ type: "notice", text: "sandbox: none (the run's --sandbox none)" });
     let { ledger, run, trials } = ledgerOf(root);
     expect(run.sandbox).toBe("none");
     expect(trials.map((t) => t.verdict)).not.toContain("crash");
