@@ -250,6 +250,30 @@ describe("the command line", () => {
     ledger.close();
   });
 
+  it("doctor shows the sandbox a run records when it is not the task file's", async () => {
+    const root = quadraticTask();
+    const run = (tag: string, ...flags: string[]) =>
+      runCli(["run", "-C", root, "-t", tag, "-n", "1", ...flags]);
+    expect((await run("a", "--sandbox", "none")).code).toBe(0);
+    expect((await run("b")).code).toBe(0);
+    const lines = async () => (await runCli(["doctor", "-C", root])).stdout.trim().split("\n");
+    // The first line is the task file's, which a run without a --sandbox of its own takes.
+    const task = (await lines())[0];
+    expect(task).toMatch(/^(warning: )?sandbox: (bubblewrap|none)/);
+    expect(await lines()).toEqual([
+      task,
+      "run a: sandbox: none (the run's --sandbox none)",
+      "run a: ok",
+      "run b: ok",
+    ]);
+    const ledger = Ledger.open(root);
+    ledger.db.prepare("UPDATE runs SET sandbox = 'jail' WHERE tag = 'a'").run();
+    ledger.close();
+    expect((await lines())[1]).toMatch(
+      /^run a: sandbox: unusable: run "a" records the sandbox mode "jail", which this autoresearch does not know/,
+    );
+  });
+
   it("a failing command whose stderr has no reader keeps its exit status", async () => {
     const child = spawn(process.execPath, [CLI, "doctor", "-C", join(tempDir(), "missing")], {
       stdio: ["ignore", "pipe", "pipe"],
