@@ -20,6 +20,7 @@ export function registerDoctor(program: Command): void {
       let bad = false;
       for (const r of reports) {
         const state = r.live ? " (an orchestrator is driving it now)" : "";
+        if (r.sandbox) process.stdout.write(`run ${r.tag}: ${r.sandbox}\n`);
         for (const p of r.fixed)
           process.stdout.write(`run ${r.tag}: fixed ${p.check}: ${p.detail}\n`);
         if (r.problems.length === 0) process.stdout.write(`run ${r.tag}: ok${state}\n`);

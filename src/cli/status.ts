@@ -4,6 +4,7 @@ import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
 import { formatSummary } from "../report/status.js";
 import { fmtMetric } from "../report/terminal.js";
+import { checkTaskFolder } from "../task/load.js";
 import { positiveInt, taskRoot } from "./common.js";
 
 export function registerStatus(program: Command): void {
@@ -15,12 +16,17 @@ export function registerStatus(program: Command): void {
     .option("--trials <n>", "also list the last n trials", positiveInt)
     .action((o) => {
       const root = taskRoot(o.dir);
-      const none = `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
-      if (!existsSync(Ledger.pathFor(root))) {
-        process.stdout.write(none);
+      checkTaskFolder(root);
+      const path = Ledger.pathFor(root);
+      if (!existsSync(path)) {
+        // What `report` says, though a task before its first run is no failure here.
+        process.stdout.write(
+          `no runs yet in ${root}: no ledger (${path}); start a run with \`autoresearch run\`\n`,
+        );
         return;
       }
       const ledger = Ledger.open(root);
+      const none = `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
       try {
         const runs = ledger.pickAll(o.tag);
         // A ledger with no run: a first run that stopped before it was recorded.

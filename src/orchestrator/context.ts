@@ -119,7 +119,13 @@ export function runContext(
   task: Task,
   ledger: Ledger,
   run: RunRow,
-  options: { signal: AbortSignal; emit: Emit; sandbox?: SandboxMode | undefined },
+  options: {
+    signal: AbortSignal;
+    emit: Emit;
+    sandbox?: SandboxMode | undefined;
+    /** Where `sandbox` came from, as the sandbox's summary says it. */
+    sandboxFrom?: string;
+  },
   researchers: Researcher[],
   executor: ExecutorOption,
 ): RunContext {
@@ -137,7 +143,12 @@ export function runContext(
       ledger.event(run.id, null, "slot-set-aside", s);
       options.emit({ type: "slot-set-aside", slot: s.slot, reason: s.reason });
     }),
-    sandbox: resolveSandbox(task.sandbox, options.sandbox, paths.state(task.root)),
+    sandbox: resolveSandbox(
+      task.sandbox,
+      options.sandbox,
+      paths.state(task.root),
+      options.sandboxFrom,
+    ),
     scope: new EditScope(task),
     signal: options.signal,
     emit: options.emit,

@@ -11,13 +11,18 @@ import type { Task } from "./task.js";
 export function loadTask(dir: string): Task {
   const root = resolve(dir);
   const file = join(root, TASK_FILE);
-  if (!existsSync(root))
-    throw new TaskFileError(`the folder ${root} does not exist: give -C the task's folder`);
+  checkTaskFolder(root);
   if (!existsSync(file))
     throw new TaskFileError(
       `no ${TASK_FILE} in ${root}: create one, or start from a template with \`autoresearch init\``,
     );
   return parseTask(readFileSync(file, "utf8"), root, file);
+}
+
+/** Refuses a task folder that does not exist: a mistaken -C, not a task without runs. */
+export function checkTaskFolder(root: string): void {
+  if (!existsSync(root))
+    throw new TaskFileError(`the folder ${root} does not exist: give -C the task's folder`);
 }
 
 /** Validates task-file text; `file` is only used in messages. */

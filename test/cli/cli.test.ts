@@ -65,9 +65,22 @@ describe("the command line", () => {
 
   it("status says there are no runs yet, also once a ledger exists without one", async () => {
     const root = quadraticTask();
-    expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+    const fresh = await runCli(["status"], { cwd: root });
+    expect(fresh.code).toBe(0);
+    // As `report` says it, though a task before its first run is no failure here.
+    expect(fresh.stdout).toBe(
+      `no runs yet in ${root}: no ledger (${root}/.autoresearch/ledger.db); start a run with \`autoresearch run\`\n`,
+    );
     Ledger.open(root).close();
     expect((await runCli(["status"], { cwd: root })).stdout).toMatch(/^no runs yet in /);
+    // A folder that is not there is a mistaken -C, not a task without runs.
+    const missing = join(tempDir(), "missing");
+    const wrong = await runCli(["status", "-C", missing]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stdout).toBe("");
+    expect(wrong.stderr).toBe(
+      `autoresearch: the folder ${missing} does not exist: give -C the task's folder\n`,
+    );
   });
 
   it("maps operator mistakes to stable exit codes with the field named", async () => {
@@ -235,6 +248,30 @@ describe("the command line", () => {
       ["done", "interrupted"],
     ]);
     ledger.close();
+  });
+
+  it("doctor shows the sandbox a run records when it is not the task file's", async () => {
+    const root = quadraticTask();
+    const run = (tag: string, ...flags: string[]) =>
+      runCli(["run", "-C", root, "-t", tag, "-n", "1", ...flags]);
+    expect((await run("a", "--sandbox", "none")).code).toBe(0);
+    expect((await run("b")).code).toBe(0);
+    const lines = async () => (await runCli(["doctor", "-C", root])).stdout.trim().split("\n");
+    // The first line is the task file's, which a run without a --sandbox of its own takes.
+    const task = (await lines())[0];
+    expect(task).toMatch(/^(warning: )?sandbox: (bubblewrap|none)/);
+    expect(await lines()).toEqual([
+      task,
+      "run a: sandbox: none (the run's --sandbox none)",
+      "run a: ok",
+      "run b: ok",
+    ]);
+    const ledger = Ledger.open(root);
+    ledger.db.prepare("UPDATE runs SET sandbox = 'jail' WHERE tag = 'a'").run();
+    ledger.close();
+    expect((await lines())[1]).toMatch(
+      /^run a: sandbox: unusable: run "a" records the sandbox mode "jail", which this autoresearch does not know/,
+    );
   });
 
   it("a failing command whose stderr has no reader keeps its exit status", async () => {

@@ -101,6 +101,37 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(after.stdout).toContain("trial 2: keep");
   });
 
+  it("refuses a run's unknown recorded sandbox before recovering anything", async () => {
+    const root = quadraticTask();
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await runCli(["try", "-C", root, "--tag", "s", "-m", "X 2"])).code).toBe(0);
+    // A try killed while its researcher proposed left a trial in flight; a later version
+    // recorded a sandbox mode this one does not know.
+    const ledger = Ledger.open(root);
+    const run = ledger.run("s")!;
+    const parentCommit = ledger.incumbent(run.id)!.commit!;
+    ledger.createTrial({ runId: run.id, baseline: false, parentCommit, researcher: "agent" });
+    ledger.db.prepare("UPDATE runs SET sandbox = 'jail'").run();
+    ledger.close();
+    const inFlight = () => {
+      const after = Ledger.open(root);
+      const trial = after.trials(after.run("s")!.id).at(-1)!;
+      after.close();
+      return [trial.n, trial.state];
+    };
+    sh(root, "sed -i 's/^const X = .*;/const X = 3;/' train.mjs");
+    const refused = await runCli(["try", "-C", root, "-m", "X 3"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      'records the sandbox mode "jail", which this autoresearch does not know; give it with --sandbox',
+    );
+    expect(inFlight()).toEqual([2, "proposing"]);
+    // Given a mode, the try recovers the run and goes on.
+    const given = await runCli(["try", "-C", root, "-m", "X 3", "--sandbox", "none"]);
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toContain("trial 3: keep");
+  });
+
   it("prints the program.md section for agents", async () => {
     const result = await runCli(["instructions"]);
     expect(result.stdout).toContain('autoresearch try -m "<short title of the change>"');

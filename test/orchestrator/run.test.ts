@@ -364,14 +364,16 @@ describe("a run, end to end, with real git and real processes", () => {
     const kept = await resume(2);
     expect(kept.result.status, kept.result.reason).toBe("finished");
     expect(kept.said).toBe("sandbox: none (the run's --sandbox none)");
-    // `noise` opens the run the same way: its replicates see the marker too.
+    // `noise` opens the run the same way: its replicates see the marker too, and it says so.
+    const said: RunEvent[] = [];
     const noise = await noiseRun({
       root,
       seeds: 1,
       signal: new AbortController().signal,
-      emit: () => undefined,
+      emit: (e) => said.push(e),
     });
     expect(noise.values).toHaveLength(2);
+    expect(said[0]).toEqual({ type: "notice", text: "sandbox: none (the run's --sandbox none)" });
     let { ledger, run, trials } = ledgerOf(root);
     expect(run.sandbox).toBe("none");
     expect(trials.map((t) => t.verdict)).not.toContain("crash");
@@ -395,6 +397,34 @@ describe("a run, end to end, with real git and real processes", () => {
     );
     const given = await resume(4, "none");
     expect(given.said).toBe("sandbox: none (--sandbox none)");
+  });
+
+  it("records a resume's new limits only once recovery has taken the run", async () => {
+    const root = quadraticTask();
+    const first = await start(root, { maxTrials: 2, maxUsd: 5, stops: { plateau: 4 } }).promise;
+    expect(first.status).toBe("finished");
+    // The person commits on the run's branch: recovery refuses to move it back over that.
+    const incumbent = sh(root, "git rev-parse autoresearch/t1");
+    sh(
+      root,
+      "git checkout -q autoresearch/t1 && echo notes > notes.txt && git add notes.txt && git -c user.name=t -c user.email=t@t commit -qm notes && git checkout -q main",
+    );
+    const limits = { maxTrials: 3, maxUsd: null, stops: { plateau: null, maxFailures: 2 } };
+    const resume = () =>
+      resumeRun({ root, ...limits, signal: new AbortController().signal, emit: () => undefined });
+    const stored = () => {
+      const { ledger, run } = ledgerOf(root);
+      ledger.close();
+      const stops = JSON.parse(run.stopsJson!);
+      return [run.maxTrials, run.maxUsd, stops.plateau, stops.maxFailures];
+    };
+    await expect(resume()).rejects.toThrow(/has commits the run did not make/);
+    expect(stored()).toEqual([2, 5, 4, 10]);
+    // Once recovery takes the run, the limits are its own, and this session keeps to them.
+    sh(root, `git branch -f mine autoresearch/t1 && git branch -f autoresearch/t1 ${incumbent}`);
+    const resumed = await resume();
+    expect(resumed).toMatchObject({ status: "finished", reason: "reached --max-trials 3" });
+    expect(stored()).toEqual([3, null, null, 2]);
   });
 
   it("takes a fixed metric name on resume before the baseline is kept, and refuses one after", async () => {

@@ -10,6 +10,7 @@ import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
 import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
+import { storedSandbox } from "../context.js";
 import { runResultsTsv } from "../trial/results.js";
 import { withLedger } from "./open.js";
 import { ownWorktree, recover } from "./recover.js";
@@ -105,7 +106,7 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
   return problems;
 }
 
-/** What bounds the task's replicates on this machine, as the run's header would say it. */
+/** What bounds the task file's replicates on this machine, as a run's header would say it. */
 export function sandboxReport(root: string): string {
   const task = loadTask(root);
   try {
@@ -115,9 +116,28 @@ export function sandboxReport(root: string): string {
   }
 }
 
+/**
+ * What bounds a run's replicates when the run records a --sandbox of its own, which
+ * resume, try, noise and promote go on with; null when it takes the task file's.
+ */
+export function runSandboxReport(task: Task, run: RunRow): string | null {
+  const from = "the run's --sandbox";
+  try {
+    const mode = storedSandbox(run);
+    if (mode === undefined || mode === task.sandbox.mode) return null;
+    const { summary } = resolveSandbox(task.sandbox, mode, paths.state(task.root), from);
+    // Only `none` names where it came from.
+    return summary.includes(from) ? summary : `${summary}, from ${from} ${mode}`;
+  } catch (error) {
+    return `sandbox: unusable: ${(error as Error).message}`;
+  }
+}
+
 export interface DoctorReport {
   tag: string;
   live: boolean;
+  /** The run's own sandbox, when it is not the task file's (runSandboxReport). */
+  sandbox: string | null;
   problems: Problem[];
   /** What `--fix` found before it repaired; empty without `--fix`. */
   fixed: Problem[];
@@ -143,7 +163,7 @@ export function doctorRuns(options: {
         fixed = problems;
         problems = await diagnose(task, ledger, ledger.runById(run.id)!);
       }
-      reports.push({ tag: run.tag, live, problems, fixed });
+      reports.push({ tag: run.tag, live, sandbox: runSandboxReport(task, run), problems, fixed });
     }
     return reports;
   });

@@ -19,6 +19,8 @@ export async function measureNoise(ctx: RunContext, count: number): Promise<Nois
     throw new UsageError(
       `run "${run.tag}" has no incumbent yet: its baseline measures the noise floor`,
     );
+  // As `run` and `resume` say it: what bounds the replicates about to run.
+  ctx.emit({ type: "notice", text: ctx.sandbox.summary });
   const have = new Set(ledger.replicates(incumbent.id).map((r) => r.seed));
   const seeds: number[] = [];
   for (let s = run.seed; seeds.length < count; s++) if (!have.has(s)) seeds.push(s);

@@ -63,13 +63,14 @@ export function withRun<T>(
     checkOwner(run);
     // The --sandbox the run was started with, as resume keeps it.
     const sandbox = options.sandbox ?? storedSandbox(run);
+    const sandboxFrom = options.sandbox ? "--sandbox" : "the run's --sandbox";
     await recover(task, ledger, run);
     const executor = options.executor ?? storedExecutor(run);
     const ctx = runContext(
       task,
       ledger,
       ledger.runById(run.id)!,
-      { ...options, sandbox },
+      { ...options, sandbox, sandboxFrom },
       [],
       executor,
     );

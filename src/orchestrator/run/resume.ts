@@ -56,9 +56,6 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     const mode = options.sandbox ?? storedSandbox(run);
     const from = options.sandbox ? "--sandbox" : "the run's --sandbox";
     const sandbox = resolveSandbox(task.sandbox, mode, paths.state(task.root), from);
-    if (options.maxTrials !== undefined) ledger.setMaxTrials(run.id, options.maxTrials);
-    if (options.maxUsd !== undefined) ledger.setMaxUsd(run.id, options.maxUsd);
-    ledger.setStops(run.id, JSON.stringify({ ...storedStops(run), ...options.stops }));
     const restarted = await restartFromHead(task, ledger, run, options.emit);
     // A failed baseline's fix may be the metric it did not report: taken with the new
     // commit, as its message says. Otherwise values of two metrics would be compared.
@@ -72,8 +69,14 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     }
     const executor = options.executor ?? storedExecutor(run);
     checkExecutor(task, executor);
-    if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
-    const current = ledger.runById(run.id)!;
+    // The new limits hold from here; they are recorded once recovery has taken the run.
+    const stopsJson = JSON.stringify({ ...storedStops(run), ...options.stops });
+    const current: RunRow = {
+      ...ledger.runById(run.id)!,
+      ...(options.maxTrials !== undefined ? { maxTrials: options.maxTrials } : {}),
+      ...(options.maxUsd !== undefined ? { maxUsd: options.maxUsd } : {}),
+      stopsJson,
+    };
     const researchers = options.researcher
       ? [options.researcher]
       : await storedResearchers(task, current, options.traffic ?? {});
@@ -92,6 +95,10 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     });
     // Recorded once nothing has refused the resume.
     if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
+    if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
+    ledger.setMaxTrials(run.id, current.maxTrials);
+    ledger.setMaxUsd(run.id, current.maxUsd);
+    ledger.setStops(run.id, stopsJson);
     options.emit({
       type: "run-start",
       tag: run.tag,

@@ -295,6 +295,8 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
   const existing = tag ? ledger.run(tag) : null;
   if (existing) {
     checkOwner(existing);
+    // A recorded sandbox this version does not know is refused before anything is recovered.
+    if (!o.sandbox) storedSandbox(existing);
     await recover(loadTask(root), ledger, existing);
     const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
     const head = await headCommit(root);
