@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -145,6 +145,27 @@ export function runCli(
       resolvePromise({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** The built CLI as a child process, its stdout and stderr gathered in `out`, to signal midway. */
+export function startCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): ChildProcess & { out: string } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  }) as ChildProcess & { out: string };
+  child.out = "";
+  child.stdout!.on("data", (d) => {
+    child.out += d;
+  });
+  child.stderr!.on("data", (d) => {
+    child.out += d;
+  });
+  return child;
 }
 
 /** Polls `probe` (sync or async) until it returns something truthy. */

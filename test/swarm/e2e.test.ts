@@ -2,13 +2,13 @@
  * The swarm end to end: three hosts (separate clones, separate processes, two hardware
  * classes) on one task, through the CLI, with one PostgreSQL and one `git daemon` remote.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { startDashboard } from "../../src/report/dashboard/server.js";
-import { CLI, runCli, sh, waitFor } from "../helpers.js";
+import { runCli, sh, startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, type SwarmTask, swarmFixture } from "./fixture.js";
 
 const HOSTS = ["alpha", "beta", "gamma"] as const;
@@ -23,20 +23,7 @@ const clones: Record<string, string> = {};
 const login = (host: string) => task.login(host);
 
 function startHost(host: string, args: string[]): ChildProcess & { out: string } {
-  const { env } = login(host);
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: clones[host],
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  }) as ChildProcess & { out: string };
-  child.out = "";
-  child.stdout!.on("data", (d) => {
-    child.out += d;
-  });
-  child.stderr!.on("data", (d) => {
-    child.out += d;
-  });
-  return child;
+  return startCli(args, clones[host]!, login(host).env);
 }
 
 const ended = (child: ChildProcess) =>

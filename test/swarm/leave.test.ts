@@ -4,13 +4,12 @@
  * is alive; a killed host still shows alive until then. A database at schema v4 takes
  * hosts of this code once its owner runs init again.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { HOST_FUNCTIONS, NEWEST_HOST_FUNCTION } from "../../src/swarm/functions.js";
 import { type HostStatus, hostState, MIGRATIONS, SwarmClient } from "../../src/swarm/index.js";
 import { PROMOTION_FUNCTIONS } from "../../src/swarm/promotions.js";
-import { CLI, QUADRATIC_YAML, runCli, waitFor } from "../helpers.js";
+import { QUADRATIC_YAML, runCli, startCli, waitFor } from "../helpers.js";
 import {
   hostInfo,
   initSwarmTask,
@@ -30,20 +29,9 @@ async function hostOf(swarm: SwarmFixture, name: string, aliveWithinS?: number) 
   return status.hosts.find((h) => h.name === name);
 }
 
-/** The CLI as a child process, its output gathered, so that a test can signal it midway. */
-function startCli(args: string[], cwd: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  }) as ChildProcess & { out: string };
-  child.out = "";
-  child.stdout!.on("data", (d) => {
-    child.out += d;
-  });
-  child.stderr!.on("data", (d) => {
-    child.out += d;
-  });
+/** The CLI as a child process, and the exit code it will end with. */
+function startHost(args: string[], cwd: string, env: Record<string, string>) {
+  const child = startCli(args, cwd, env);
   const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
   return { child, code };
 }
@@ -60,7 +48,7 @@ it("a run that ends or is stopped leaves at once; one that joins again is alive;
   const dir = task.clone("a");
   const { url, env } = task.login("a");
   const host = (args: string[], sleepS: number) =>
-    startCli([...args, ...(args[0] === "run" ? ["--swarm", url] : [])], dir, {
+    startHost([...args, ...(args[0] === "run" ? ["--swarm", url] : [])], dir, {
       ...env,
       TEST_SLEEP_S: String(sleepS),
     });
