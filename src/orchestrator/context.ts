@@ -105,7 +105,7 @@ export function storedSandbox(run: RunRow): SandboxMode | undefined {
   if (run.sandbox === null) return undefined;
   if ((SANDBOX_MODES as readonly string[]).includes(run.sandbox)) return run.sandbox as SandboxMode;
   throw new UsageError(
-    `run "${run.tag}" records the sandbox mode "${run.sandbox}", which this autoresearch does not know; give it with --sandbox ${SANDBOX_MODES.join("|")}`,
+    `run "${run.tag}" records the sandbox mode "${run.sandbox}", which this autoresearch does not know; record one it knows with \`autoresearch resume --tag ${run.tag} --sandbox ${SANDBOX_MODES.join("|")}\``,
   );
 }
 

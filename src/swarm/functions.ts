@@ -224,8 +224,9 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA swarm FROM PUBLIC;
 export const LEAVE_SQL = `
 ALTER TABLE swarm.hosts ADD COLUMN left_at timestamptz;
 
--- The calling host's own row only; one that has not joined has nothing to leave.
-CREATE FUNCTION swarm.leave() RETURNS jsonb ${DEFINER} AS $$
+-- The calling host's own row only; one that has not joined has nothing to leave. It gives
+-- up as its caller does: a leave that landed after the host joined again would hide it.
+CREATE FUNCTION swarm.leave() RETURNS jsonb ${DEFINER} SET lock_timeout = '1500ms' AS $$
 BEGIN
   UPDATE swarm.hosts SET left_at = greatest(clock_timestamp(), last_seen) WHERE name = session_user;
   RETURN jsonb_build_object('host', session_user, 'left', FOUND);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
@@ -23,6 +23,8 @@ export function loadTask(dir: string): Task {
 export function checkTaskFolder(root: string): void {
   if (!existsSync(root))
     throw new TaskFileError(`the folder ${root} does not exist: give -C the task's folder`);
+  if (!statSync(root).isDirectory())
+    throw new TaskFileError(`${root} is not a folder: give -C the task's folder`);
 }
 
 /** Validates task-file text; `file` is only used in messages. */

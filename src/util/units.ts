@@ -28,8 +28,11 @@ export function parseSize(value: string | number): number | null {
   return Math.round(Number(match[1]) * (BYTES[(match[2] ?? "b").toLowerCase()] ?? 1));
 }
 
+/** 42.5s, 3m20s, 2h0m: rounded to the last unit shown, so never "1m60s". */
 export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${Number(seconds.toFixed(1))}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
-  return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60)}m`;
+  if (seconds < 59.95) return `${Number(seconds.toFixed(1))}s`;
+  const s = Math.round(seconds);
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  const m = Math.round(seconds / 60);
+  return `${Math.floor(m / 60)}h${m % 60}m`;
 }

@@ -81,6 +81,12 @@ describe("the command line", () => {
     expect(wrong.stderr).toBe(
       `autoresearch: the folder ${missing} does not exist: give -C the task's folder\n`,
     );
+    const file = join(root, "autoresearch.yaml");
+    const notFolder = await runCli(["status", "-C", file]);
+    expect(notFolder.code).toBe(3);
+    expect(notFolder.stderr).toBe(
+      `autoresearch: ${file} is not a folder: give -C the task's folder\n`,
+    );
   });
 
   it("maps operator mistakes to stable exit codes with the field named", async () => {

@@ -123,7 +123,7 @@ describe("autoresearch try, from a plain shell session", () => {
     const refused = await runCli(["try", "-C", root, "-m", "X 3"]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(
-      'records the sandbox mode "jail", which this autoresearch does not know; give it with --sandbox',
+      'records the sandbox mode "jail", which this autoresearch does not know; record one it knows with `autoresearch resume --tag',
     );
     expect(inFlight()).toEqual([2, "proposing"]);
     // Given a mode, the try recovers the run and goes on.

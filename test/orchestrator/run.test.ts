@@ -393,13 +393,13 @@ describe("a run, end to end, with real git and real processes", () => {
     edited.db.prepare("UPDATE runs SET sandbox = 'jail'").run();
     edited.close();
     await expect(resume(4)).rejects.toThrow(
-      /records the sandbox mode "jail", which this autoresearch does not know; give it with --sandbox auto\|bwrap\|none/,
+      /records the sandbox mode "jail", which this autoresearch does not know; record one it knows with `autoresearch resume --tag t1 --sandbox auto\|bwrap\|none`/,
     );
     const given = await resume(4, "none");
     expect(given.said).toBe("sandbox: none (--sandbox none)");
   });
 
-  it("records a resume's new limits only once recovery has taken the run", async () => {
+  it("records a resume's new limits only once nothing refuses it: recovery, or the session", async () => {
     const root = quadraticTask();
     const first = await start(root, { maxTrials: 2, maxUsd: 5, stops: { plateau: 4 } }).promise;
     expect(first.status).toBe("finished");
@@ -420,8 +420,14 @@ describe("a run, end to end, with real git and real processes", () => {
     };
     await expect(resume()).rejects.toThrow(/has commits the run did not make/);
     expect(stored()).toEqual([2, 5, 4, 10]);
-    // Once recovery takes the run, the limits are its own, and this session keeps to them.
     sh(root, `git branch -f mine autoresearch/t1 && git branch -f autoresearch/t1 ${incumbent}`);
+    // Refused after recovery, by the session: a run of its own cannot join a swarm.
+    const swarm = { url: "postgres://host@127.0.0.1:1/none" };
+    await expect(
+      resumeRun({ root, ...limits, swarm, signal: new AbortController().signal, emit: () => {} }),
+    ).rejects.toThrow(/was not started in a swarm/);
+    expect(stored()).toEqual([2, 5, 4, 10]);
+    // Once nothing refuses the resume, the limits are its own, and this session keeps to them.
     const resumed = await resume();
     expect(resumed).toMatchObject({ status: "finished", reason: "reached --max-trials 3" });
     expect(stored()).toEqual([3, null, null, 2]);

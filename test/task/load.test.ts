@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { TaskFileError } from "../../src/errors.js";
 import { JUDGES } from "../../src/judge/index.js";
 import { loadTask, parseTask } from "../../src/task/load.js";
-import { parseDuration, parseSize } from "../../src/util/units.js";
+import { formatSeconds, parseDuration, parseSize } from "../../src/util/units.js";
 import { runCli, tempDir } from "../helpers.js";
 
 const MINIMAL =
@@ -342,5 +342,15 @@ describe("units", () => {
     expect(parseSize("10MB")).toBe(10_000_000);
     expect(parseSize("1KiB")).toBe(1024);
     expect(parseSize("ten")).toBeNull();
+  });
+
+  it("says durations rounded to their last unit, never 60 of it", () => {
+    expect(formatSeconds(42.46)).toBe("42.5s");
+    expect(formatSeconds(59.97)).toBe("1m0s");
+    expect(formatSeconds(119.6)).toBe("2m0s");
+    expect(formatSeconds(200)).toBe("3m20s");
+    expect(formatSeconds(3599.6)).toBe("1h0m");
+    expect(formatSeconds(7199)).toBe("2h0m");
+    expect(formatSeconds(5400)).toBe("1h30m");
   });
 });

@@ -93,12 +93,6 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       executor: ctx.executor,
       continueTrials: true,
     });
-    // Recorded once nothing has refused the resume.
-    if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
-    if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
-    ledger.setMaxTrials(run.id, current.maxTrials);
-    ledger.setMaxUsd(run.id, current.maxUsd);
-    ledger.setStops(run.id, stopsJson);
     options.emit({
       type: "run-start",
       tag: run.tag,
@@ -124,7 +118,14 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
         type: "notice",
         text: `run ${run.tag} has run the ${limit} trials of its --max-trials already: give resume a larger --max-trials to go on`,
       });
-    return await finishSession(ctx, options, recovery.continued);
+    // Recorded once nothing has refused the resume (recovery, or the swarm's join).
+    return await finishSession(ctx, options, recovery.continued, () => {
+      if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
+      if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
+      ledger.setMaxTrials(run.id, current.maxTrials);
+      ledger.setMaxUsd(run.id, current.maxUsd);
+      ledger.setStops(run.id, stopsJson);
+    });
   });
 }
 

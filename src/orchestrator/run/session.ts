@@ -96,23 +96,18 @@ export async function researcherHeader(
   return lines;
 }
 
-/** Drives the run to its limits and summarises it. */
+/**
+ * Joins the run's swarm, if any, then drives the run to its limits and summarises it.
+ * `accepted` is called once nothing can refuse the session (a resume records then what it
+ * was given, so that a refused one leaves the run as it was).
+ */
 export async function finishSession(
   ctx: RunContext,
   options: SessionOptions,
   resumed: TrialJob[],
+  accepted: () => void = () => undefined,
 ): Promise<SessionResult> {
   const run = ctx.ledger.runById(ctx.run.id)!;
-  const limits: Limits = {
-    stops: storedStops(run),
-    since: Date.now(),
-    maxTrials: run.maxTrials,
-    deadline: options.maxHours ? monotonic() + options.maxHours * 3600_000 : null,
-    maxUsd: run.maxUsd,
-    maxReplicates: options.maxReplicates ?? null,
-    resumed,
-    ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
-  };
   const stored = storedSwarm(ctx.ledger, run);
   if (options.swarm && !stored && ctx.ledger.countTrials(run.id) > 0)
     throw new UsageError(
@@ -167,6 +162,19 @@ export async function finishSession(
       text: `swarm: host ${ctx.swarm.host} (${ctx.swarm.hardwareClass}) joined ${ctx.swarm.where}; the line is at version ${ctx.swarm.line.version}`,
     });
   }
+  // Nothing refuses the session any more: what it was given is recorded, then driven.
+  accepted();
+  const recorded = ctx.ledger.runById(run.id)!;
+  const limits: Limits = {
+    stops: storedStops(recorded),
+    since: Date.now(),
+    maxTrials: recorded.maxTrials,
+    deadline: options.maxHours ? monotonic() + options.maxHours * 3600_000 : null,
+    maxUsd: recorded.maxUsd,
+    maxReplicates: options.maxReplicates ?? null,
+    resumed,
+    ...(options.lookahead !== undefined ? { lookahead: options.lookahead } : {}),
+  };
   const cpuOnly = ctx.executor.slots.every((slot) => !slot.gpus?.length);
   if (ctx.task.overlap && ctx.executor.kind === "local" && cpuOnly)
     options.emit({
