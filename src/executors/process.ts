@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync } from "node:fs";
 import type { Duplex, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { monotonic } from "../util/clock.js";
+import { monotonic, settlesWithin } from "../util/clock.js";
 import {
   endGroup,
   endMarked,
@@ -365,9 +365,9 @@ function startWriter(fd: number, logPath: string, limit: number): Writer {
       input.end();
       // Something that left the group without its mark can hold the pipe open: the writer is
       // told to stop (it writes what it has), then killed.
-      if (await within(exited, WRITER_WAIT_MS)) return;
+      if (await settlesWithin(exited, WRITER_WAIT_MS)) return;
       child.kill("SIGTERM");
-      if (!(await within(exited, WRITER_WAIT_MS))) child.kill("SIGKILL");
+      if (!(await settlesWithin(exited, WRITER_WAIT_MS))) child.kill("SIGKILL");
     },
   };
 }
@@ -381,13 +381,4 @@ export async function settleWriter(logPath: string, graceMs: number): Promise<vo
   const deadline = monotonic() + WRITER_WAIT_MS;
   while (processesWithEnv(entry).length > 0 && monotonic() < deadline) await sleep(20);
   await endMarked(entry, graceMs);
-}
-
-/** Whether `promise` settles within `ms`; the timer does not keep the process alive after. */
-function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
 }

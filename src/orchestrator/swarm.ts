@@ -25,7 +25,7 @@ import {
   type TrialUpload,
 } from "../swarm/index.js";
 import type { Task } from "../task/task.js";
-import { monotonic, pause } from "../util/clock.js";
+import { monotonic, pause, settlesWithin } from "../util/clock.js";
 import { readHead } from "../util/safe-file.js";
 import { git } from "../workspace/git.js";
 import { paths, TRIAL_FILES } from "../workspace/layout.js";
@@ -701,11 +701,7 @@ export class SwarmLink {
    * that could not say it ages out as a killed one does.
    */
   private async leave(): Promise<void> {
-    const settled = await within(
-      Promise.all(this.rounds).then(() => true),
-      LEAVE_MS,
-    );
-    if (settled !== true || this.lost) return;
+    if (!(await settlesWithin(Promise.all(this.rounds), LEAVE_MS)) || this.lost) return;
     await this.client.leave(LEAVE_MS);
   }
 
@@ -862,19 +858,6 @@ export class SwarmLink {
     const noise = json ? (JSON.parse(json) as NoiseFloor) : null;
     if (!noise || noise.trial !== trial.n || noise.measuredBy || noise.values.length < 2) return {};
     return { noise: { seeds: noise.seeds, values: noise.values } };
-  }
-}
-
-/** What `work` resolves to within `ms`, or undefined when it takes longer or fails. */
-async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([work.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

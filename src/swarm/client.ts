@@ -1,4 +1,5 @@
 import { SwarmError } from "../errors.js";
+import { settlesWithin } from "../util/clock.js";
 import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
 import { NEWEST_HOST_FUNCTION } from "./functions.js";
@@ -134,21 +135,17 @@ export class SwarmClient {
    * whether the database recorded it (false: unreachable, too slow, or not joined).
    */
   async leave(withinMs = 2_000): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), withinMs);
+    let left = false;
+    const call = this.db.call<{ left: boolean }>("leaving the swarm", "leave", [], {
+      timeoutMs: withinMs,
     });
-    const left = this.db
-      .call<{ left: boolean }>("leaving the swarm", "leave", [], { timeoutMs: withinMs })
-      .then(
-        (a) => a.left === true,
-        () => false,
-      );
-    try {
-      return await Promise.race([left, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await settlesWithin(
+      call.then((a) => {
+        left = a.left === true;
+      }),
+      withinMs,
+    );
+    return left;
   }
 
   /** See `claim` in claims.ts: granted, or refused with whose trial or claim matched. */

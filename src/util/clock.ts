@@ -6,6 +6,19 @@
  */
 export const monotonic = (): number => Math.floor(performance.now());
 
+/** Whether `work` settles (either way) within `ms`; the timer keeps nothing alive after. */
+export function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
+}
+
 /** Waits `ms`, or less when `signal` aborts first (it resolves then, never rejects). */
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
