@@ -9,9 +9,11 @@
  * - swarm: a fresh swarm (PostgreSQL here, a `git daemon` remote), four hosts (separate
  *   clones, separate processes of the built CLI) without a trial limit, stopped once the
  *   line's true loss reaches the solo run's final true loss, or at the solo run's wall time.
+ * - crowd: four solo runs at once, on seeds of their own, sharing this machine's cores as
+ *   the swarm's four hosts do.
  * Reported: the swarm's time to reach the solo run's final true loss over the solo run's
  * wall time (target ≤ 0.35), and experiments (trials that ran replicates) per host-hour
- * in the swarm over solo (target ≥ 0.90).
+ * in the swarm over solo (target ≥ 0.90), and over the crowd's.
  *
  *   npm run build && npm run bench -- swarm-research [repeats=3] [trials=30] [replicate_s=3]
  */
@@ -104,6 +106,20 @@ async function solo(seed: number) {
   const s = summary(root, "solo");
   rmSync(root, { recursive: true, force: true });
   return { seconds, ...s, perHour: (s.ran / seconds) * 3600 };
+}
+
+/**
+ * As many solo runs at once as the swarm has hosts, each on its own task and seed: trials
+ * per host-hour when the hosts share this machine's cores, as the swarm's hosts do here
+ * (in a real swarm each host has its own machine). Against it, the rate ratio counts what
+ * the swarm's coordination costs, without the cost of sharing cores.
+ */
+async function crowd(seed: number) {
+  const runs = await Promise.all(HOSTS.map((_, i) => solo(seed * 100 + i)));
+  return {
+    perHour: runs.reduce((a, r) => a + r.perHour, 0) / runs.length,
+    seconds: runs.map((r) => r.seconds),
+  };
 }
 
 const cluster = await startCluster({ fsync: true });
@@ -216,12 +232,15 @@ for (let repeat = 1; repeat <= REPEATS; repeat++) {
   const seed = repeat;
   const one = await solo(seed);
   const many = await swarm(seed, one.trueLoss, repeat, one.seconds);
+  const shared = await crowd(seed);
   const row = {
     seed,
     solo: one,
     swarm: many,
+    crowd: shared,
     time_ratio: many.reached === null ? null : Number((many.reached / one.seconds).toFixed(3)),
     rate_ratio: Number((many.perHostHour / one.perHour).toFixed(3)),
+    rate_ratio_crowd: Number((many.perHostHour / shared.perHour).toFixed(3)),
   };
   console.log(JSON.stringify(row));
   results.push(row);
