@@ -16,8 +16,10 @@ export function registerDoctor(program: Command): void {
     )
     .action(async (o) => {
       const reports = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
-      process.stdout.write(`${sandboxReport(taskRoot(o.dir))}\n`);
-      let bad = false;
+      const sandbox = sandboxReport(taskRoot(o.dir));
+      process.stdout.write(`${sandbox.summary}\n`);
+      // A task file whose sandbox this machine cannot use stops every new run here.
+      let bad = !sandbox.usable;
       for (const r of reports) {
         const state = r.live ? " (an orchestrator is driving it now)" : "";
         if (r.sandbox) process.stdout.write(`run ${r.tag}: ${r.sandbox}\n`);

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { importResults } from "../report/import.js";
+import { checkTaskFolder } from "../task/load.js";
 import { taskRoot } from "./common.js";
 
 export function registerImport(program: Command): void {
@@ -20,6 +21,8 @@ export function registerImport(program: Command): void {
     )
     .action(async (file: string, o) => {
       const root = taskRoot(o.dir);
+      // A mistyped -C would otherwise become a new folder holding the imported run.
+      checkTaskFolder(root);
       const run = await importResults({ root, file, tag: o.tag, goal: o.goal });
       process.stdout.write(
         `imported run ${run.tag} into ${root}/.autoresearch/ledger.db\nnext: autoresearch report --tag ${run.tag}${o.dir ? ` -C ${o.dir}` : ""}\n`,

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { startDashboard } from "../report/dashboard/server.js";
+import { checkTaskFolder } from "../task/load.js";
 import { databaseUrl, taskRoot } from "./common.js";
 
 function port(value: string): number {
@@ -26,9 +27,12 @@ export function registerServe(program: Command): void {
       "also show this swarm's database at /swarm (postgres://role@host:port/db, the password from PGPASSWORD or ~/.pgpass)",
     )
     .action(async (o) => {
+      const root = taskRoot(o.dir);
+      // A mistyped -C is said as such, not as a task without runs.
+      checkTaskFolder(root);
       const dashboard = await startDashboard({
         ...(o.swarm ? { swarm: databaseUrl("--swarm", o.swarm) } : {}),
-        root: taskRoot(o.dir),
+        root,
         host: o.host,
         port: o.port,
         token: o.token ?? process.env.AUTORESEARCH_TOKEN ?? null,

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
-import { schemaVersion } from "../ledger/db.js";
+import { checkLedgerFile } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { MIGRATIONS } from "../ledger/migrations.js";
 
@@ -30,7 +30,13 @@ export function openLedgerReadOnly(root: string, options: ReadOnlyOptions = {}):
   }
   // A writer may hold the database for a moment; wait rather than fail.
   db.pragma("busy_timeout = 5000");
-  const version = schemaVersion(db);
+  let version: number;
+  try {
+    version = checkLedgerFile(db, path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   if (version >= 1 && version >= MIGRATIONS.length) return new Ledger(db);
   db.close();
   if (version < 1) throw new LedgerError(`${path} is not an autoresearch ledger (no schema)`);

@@ -105,6 +105,38 @@ export async function setRef(
   await git(root, args);
 }
 
+/** What carrying the checkout's uncommitted edits to another commit through the stash meets. */
+export interface StashCarry {
+  /** Whether a tracked file has edits: `git stash` takes only those, new files stay as they are. */
+  stashes: boolean;
+  /** The files where `git stash pop` would stop on a conflict; null when that cannot be told. */
+  conflicts: string[] | null;
+}
+
+/**
+ * What `git stash && git checkout <onto> && git stash pop` would meet, found without
+ * touching the checkout, the index or the stash: the pop is a three-way merge of the edits
+ * onto `onto`, based on HEAD, which merge-tree reproduces when HEAD is an ancestor of `onto`
+ * (its merge base is then HEAD; the git this supports cannot be given another base).
+ */
+export async function stashCarry(root: string, onto: string): Promise<StashCarry> {
+  // A commit of the edits as `git stash` would make it, stored but on no ref.
+  const stash = await git(root, ["stash", "create"], { harness: true });
+  if (!stash) return { stashes: false, conflicts: [] };
+  const behind = await gitRaw(root, ["merge-base", "--is-ancestor", "HEAD", onto], {
+    okCodes: [1],
+  });
+  if (behind.code !== 0) return { stashes: true, conflicts: null };
+  const merged = await gitRaw(
+    root,
+    ["merge-tree", "--write-tree", "--name-only", "--no-messages", onto, stash],
+    { okCodes: [1] },
+  );
+  // The new tree's id, then one line per conflicted file.
+  const files = merged.stdout.split("\n").slice(1).filter(Boolean);
+  return { stashes: true, conflicts: merged.code === 1 ? [...new Set(files)] : [] };
+}
+
 /** Files tracked at HEAD in `dir` (a repository or worktree). */
 export async function trackedFiles(dir: string): Promise<string[]> {
   const out = await gitRaw(dir, ["ls-files", "-z"]);

@@ -262,7 +262,8 @@ describe("the command line", () => {
       runCli(["run", "-C", root, "-t", tag, "-n", "1", ...flags]);
     expect((await run("a", "--sandbox", "none")).code).toBe(0);
     expect((await run("b")).code).toBe(0);
-    const lines = async () => (await runCli(["doctor", "-C", root])).stdout.trim().split("\n");
+    const doctor = () => runCli(["doctor", "-C", root]);
+    const lines = async () => (await doctor()).stdout.trim().split("\n");
     // The first line is the task file's, which a run without a --sandbox of its own takes.
     const task = (await lines())[0];
     expect(task).toMatch(/^(warning: )?sandbox: (bubblewrap|none)/);
@@ -272,12 +273,30 @@ describe("the command line", () => {
       "run a: ok",
       "run b: ok",
     ]);
+    expect((await doctor()).code).toBe(0);
     const ledger = Ledger.open(root);
     ledger.db.prepare("UPDATE runs SET sandbox = 'jail' WHERE tag = 'a'").run();
     ledger.close();
-    expect((await lines())[1]).toMatch(
-      /^run a: sandbox: unusable: run "a" records the sandbox mode "jail", which this autoresearch does not know/,
+    // A sandbox resume and try would refuse is a problem, as the other checks' are.
+    const unusable = await doctor();
+    expect(unusable.stdout.trim().split("\n").slice(1)).toEqual([
+      expect.stringMatching(
+        /^run a: sandbox: unusable: run "a" records the sandbox mode "jail", which this autoresearch does not know/,
+      ),
+      "run b: ok",
+    ]);
+    expect(unusable.code).toBe(1);
+  });
+
+  it("doctor fails on a task file whose sandbox this machine cannot use", async () => {
+    const root = quadraticTask({
+      yaml: [...QUADRATIC_YAML, "sandbox: { binds: [/] }"].join("\n"),
+    });
+    const doctor = await runCli(["doctor", "-C", root]);
+    expect(doctor.stdout).toMatch(
+      /^sandbox: unusable: sandbox\.binds: \/ would show the harness's own folder [^\n]+\nno runs yet\n$/,
     );
+    expect(doctor.code).toBe(1);
   });
 
   it("a failing command whose stderr has no reader keeps its exit status", async () => {

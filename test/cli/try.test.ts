@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { quadraticTask, runCli, sh } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, runCli, sh } from "../helpers.js";
 
 describe("autoresearch try, from a plain shell session", () => {
   it("keeps or reverts the working copy's change, leaving it on the incumbent, and records every trial", async () => {
@@ -99,6 +99,59 @@ describe("autoresearch try, from a plain shell session", () => {
     const after = await runCli(["try", "-C", root, "--tag", "t", "-m", "Y 0"]);
     expect(after.code, after.stderr).toBe(0);
     expect(after.stdout).toContain("trial 2: keep");
+  });
+
+  it("off the incumbent, says when the stash's pop will conflict, and the edits outlive the conflict", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, extra.mjs]" : l,
+      ).join("\n"),
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    const advice = (stderr: string) => /run `([^`]+)`/.exec(stderr)?.[1];
+    // The incumbent drops the line between X and Y: an edit of Y now touches its change.
+    sh(root, "sed -i -e 's/^const X = .*;/const X = 2;/' -e '/^\\/\\/ Y is/d' train.mjs");
+    expect((await tryIt("X 2")).code).toBe(0);
+
+    // Only a new file: nothing to stash, so no pop that would take out an older stash.
+    sh(root, "git checkout -q main");
+    writeFileSync(join(root, "extra.mjs"), "export const extra = 1;\n");
+    const newFile = await tryIt("extra");
+    expect(newFile.code).toBe(2);
+    expect(advice(newFile.stderr)).toBe("git checkout autoresearch/t");
+    sh(root, "rm extra.mjs");
+
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const conflict = await tryIt("Y 0");
+    expect(conflict.code).toBe(2);
+    expect(conflict.stderr).toMatch(
+      /the incumbent of run "t" is \w+, whose changes conflict with your edits in train\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: resolve the conflict markers in train\.mjs, then `git reset && git stash drop`, and try again\n$/,
+    );
+    // As it says: the pop stops, the edit is kept in the stash and marked in the file.
+    sh(root, `{ ${advice(conflict.stderr)}; } >/dev/null 2>&1 || true`);
+    expect(sh(root, "git stash list").split("\n")).toHaveLength(1);
+    expect(sh(root, "git show stash@{0}:train.mjs")).toContain("const Y = 0;");
+    expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("<<<<<<<");
+    sh(
+      root,
+      "git show autoresearch/t:train.mjs | sed 's/^const Y = .*;/const Y = 0;/' > train.mjs",
+    );
+    sh(root, "git reset -q && git stash drop -q");
+    const resolved = await tryIt("Y 0");
+    expect(resolved.code, resolved.stderr).toBe(0);
+    expect(resolved.stdout).toContain("trial 2: keep");
+
+    // A checkout that is not behind the incumbent: the pop's base is not one merge-tree takes.
+    sh(
+      root,
+      "git checkout -q main && git -c user.name=t -c user.email=t@t commit -q --allow-empty -m note",
+    );
+    sh(root, "sed -i 's/^const X = .*;/const X = 3;/' train.mjs");
+    const diverged = await tryIt("X 3");
+    expect(diverged.code).toBe(2);
+    expect(diverged.stderr).toContain(
+      "(your edits come along, onto the incumbent) and try again; should the pop stop on a conflict, your edits stay in the stash: resolve the conflict markers, then `git reset && git stash drop`, and try again",
+    );
   });
 
   it("refuses a run's unknown recorded sandbox before recovering anything", async () => {

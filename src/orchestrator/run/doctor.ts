@@ -106,30 +106,38 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
   return problems;
 }
 
-/** What bounds the task file's replicates on this machine, as a run's header would say it. */
-export function sandboxReport(root: string): string {
+/**
+ * What bounds the task file's replicates on this machine, as a run's header would say it;
+ * not usable when a run started without --sandbox would be refused here.
+ */
+export function sandboxReport(root: string): { summary: string; usable: boolean } {
   const task = loadTask(root);
   try {
-    return resolveSandbox(task.sandbox, undefined, paths.state(task.root)).summary;
+    const { summary } = resolveSandbox(task.sandbox, undefined, paths.state(task.root));
+    return { summary, usable: true };
   } catch (error) {
-    return `sandbox: unusable: ${(error as Error).message}`;
+    return { summary: `sandbox: unusable: ${(error as Error).message}`, usable: false };
   }
 }
 
 /**
  * What bounds a run's replicates when the run records a --sandbox of its own, which
- * resume, try, noise and promote go on with; null when it takes the task file's.
+ * resume, try, noise and promote go on with: a note (null when it takes the task file's),
+ * or a problem when this machine cannot use it, since those commands would refuse it.
  */
-export function runSandboxReport(task: Task, run: RunRow): string | null {
+function runSandboxReport(task: Task, run: RunRow): { note: string | null; problem?: Problem } {
   const from = "the run's --sandbox";
   try {
     const mode = storedSandbox(run);
-    if (mode === undefined || mode === task.sandbox.mode) return null;
+    if (mode === undefined || mode === task.sandbox.mode) return { note: null };
     const { summary } = resolveSandbox(task.sandbox, mode, paths.state(task.root), from);
     // Only `none` names where it came from.
-    return summary.includes(from) ? summary : `${summary}, from ${from} ${mode}`;
+    return { note: summary.includes(from) ? summary : `${summary}, from ${from} ${mode}` };
   } catch (error) {
-    return `sandbox: unusable: ${(error as Error).message}`;
+    return {
+      note: null,
+      problem: { check: "sandbox", detail: `unusable: ${(error as Error).message}` },
+    };
   }
 }
 
@@ -163,7 +171,10 @@ export function doctorRuns(options: {
         fixed = problems;
         problems = await diagnose(task, ledger, ledger.runById(run.id)!);
       }
-      reports.push({ tag: run.tag, live, sandbox: runSandboxReport(task, run), problems, fixed });
+      // After the repair, which cannot change what this machine can run.
+      const sandbox = runSandboxReport(task, run);
+      if (sandbox.problem) problems.push(sandbox.problem);
+      reports.push({ tag: run.tag, live, sandbox: sandbox.note, problems, fixed });
     }
     return reports;
   });

@@ -24,7 +24,9 @@ import {
   excludeStateDir,
   headCommit,
   resolveRef,
+  type StashCarry,
   setRef,
+  stashCarry,
   trackedFiles,
   trialRef,
 } from "../../workspace/repo.js";
@@ -284,6 +286,33 @@ function firstLog(ledger: Ledger, trial: TrialRow): string | null {
   );
 }
 
+/**
+ * The way onto the incumbent, with the edits: through the stash, whose pop stops on a
+ * conflict where the incumbent changed lines next to them and keeps them in the stash.
+ */
+function offIncumbent(run: RunRow, head: string, incumbent: string, carry: StashCarry): UsageError {
+  const where = `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${run.tag}" is ${incumbent.slice(0, 7)}`;
+  // With nothing to stash, a pop would take out an older stash, not these edits.
+  if (!carry.stashes)
+    return new UsageError(
+      `${where}; run \`git checkout ${run.branch}\` (your new files come along) and try again`,
+    );
+  const move = `git stash && git checkout ${run.branch} && git stash pop`;
+  const resolve = "then `git reset && git stash drop`, and try again";
+  if (carry.conflicts === null)
+    return new UsageError(
+      `${where}; run \`${move}\` (your edits come along, onto the incumbent) and try again; should the pop stop on a conflict, your edits stay in the stash: resolve the conflict markers, ${resolve}`,
+    );
+  if (carry.conflicts.length === 0)
+    return new UsageError(
+      `${where}; run \`${move}\` (your edits come along, onto the incumbent) and try again`,
+    );
+  const files = listSome(carry.conflicts);
+  return new UsageError(
+    `${where}, whose changes conflict with your edits in ${files}: run \`${move}\`; the pop will stop on the conflict, keeping your edits in the stash: resolve the conflict markers in ${files}, ${resolve}`,
+  );
+}
+
 /** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
 async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<RunRow> {
   const checkedOut = await git(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).catch(
@@ -301,9 +330,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
     const head = await headCommit(root);
     if (head !== incumbent)
-      throw new UsageError(
-        `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${existing.tag}" is ${incumbent.slice(0, 7)}; run \`git stash && git checkout ${existing.branch} && git stash pop\` (your edits come along, onto the incumbent) and try again`,
-      );
+      throw offIncumbent(existing, head, incumbent, await stashCarry(root, incumbent));
     if (checkedOut !== existing.branch)
       await git(root, ["symbolic-ref", "HEAD", branchRef(existing.tag)]);
     return ledger.runById(existing.id)!;
