@@ -403,9 +403,12 @@ export class SwarmLink {
     return this.triedOn.get(parent) ?? new Set();
   }
 
-  /** Titles of what the other hosts run now, for the researchers' briefs. */
-  get elsewhere(): string[] {
-    return this.others.map((c) => `${c.title ?? "(untitled)"} (on ${c.host})`);
+  /**
+   * Titles of what the other hosts run now, as last read: bare, as researchers title their
+   * own changes, so that one can tell a change from what runs elsewhere and leave it alone.
+   */
+  get running(): string[] {
+    return this.others.flatMap((c) => c.title ?? []);
   }
 
   /** Resolves when the line moves next (the loop waits on it beside its trials). */

@@ -33,7 +33,7 @@ export interface ProposalRequest {
    * already tried on it, without a scan of the history. Derived from `history` when absent.
    */
   tried?: ReadonlyMap<string, TrialRow>;
-  /** Titles of trials of the run that are running now. */
+  /** Titles of trials of the run that are running now (in a swarm, on every host). */
   inFlight?: string[];
   /** In a swarm: titles of the changes other hosts tried on the same parent. */
   triedElsewhere?: ReadonlySet<string>;

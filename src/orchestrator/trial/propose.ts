@@ -83,9 +83,10 @@ export async function prepareProposal(
       },
       tried: ledger.triedOn(run.id, trial.parentCommit),
       // Read when asked, not when the proposal began: a researcher that asks again (tune)
-      // sees trials started meanwhile. Carried changes by their own title.
+      // sees trials started meanwhile. Carried changes by their own title; in a swarm, the
+      // other hosts' too.
       get inFlight() {
-        return [...[...ctx.inFlight.values()].map(carriedTitle), ...(ctx.swarm?.elsewhere ?? [])];
+        return [...[...ctx.inFlight.values()].map(carriedTitle), ...(ctx.swarm?.running ?? [])];
       },
       ...(ctx.swarm
         ? {
