@@ -6,6 +6,7 @@ import { SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { ADOPTER, type NoiseFloor, type RunRow, type TrialRow } from "../ledger/types.js";
 import {
+  answeredBeforeStop,
   type ClaimResult,
   diffHash,
   type IncumbentWatch,
@@ -523,7 +524,7 @@ export class SwarmLink {
             });
           return null;
         }
-        await this.client.release(answer.id).catch(() => false);
+        await this.beforeStop(this.client.release(answer.id)).catch(() => false);
         return landed;
       }
       // Only a host of this class measures for it, and none takes longer than its
@@ -600,7 +601,11 @@ export class SwarmLink {
     if (moved.ok) this.claims.delete(keep.id);
     if (moved.ok) await this.askPromotion(moved.version);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
-    const now = await this.retry(() => this.client.line());
+    // Not waited for past the stop: the watch brings it too.
+    const now = await this.retry(() => this.client.line()).catch((error: unknown) => {
+      if (isUnreachable(error)) return null;
+      throw error;
+    });
     if (now && now.version >= this.head.version) this.head = now;
     return moved;
   }
@@ -614,7 +619,7 @@ export class SwarmLink {
     const promotion = this.promotion;
     if (!promotion || version === 0 || version % promotion.every !== 0) return;
     try {
-      await this.client.requestPromotion(promotion.stage, version);
+      await this.beforeStop(this.client.requestPromotion(promotion.stage, version));
     } catch (error) {
       if (!isUnreachable(error)) this.promotionsRefused(error);
     }
@@ -637,7 +642,7 @@ export class SwarmLink {
     if (!this.promotion || !this.stages.includes(this.promotion.stage)) return null;
     if (this.promotionsOff) return null;
     try {
-      const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
+      const job = await this.beforeStop(this.client.takePromotion(this.stages, commit, LEASE_S));
       if (job) this.heldJobs.take(job.id);
       return job;
     } catch (error) {
@@ -654,7 +659,7 @@ export class SwarmLink {
   /** Hands a promotion back, pending again: this host no longer stands on its head. */
   async releasePromotion(job: PromotionJob): Promise<void> {
     this.heldJobs.drop(job.id);
-    await this.client.releasePromotion(job.id).catch(() => false);
+    await this.beforeStop(this.client.releasePromotion(job.id)).catch(() => false);
   }
 
   /**
@@ -678,18 +683,19 @@ export class SwarmLink {
   }
 
   /**
-   * Ends the watch and timers; waits up to `graceMs` for the uploads still queued, then
-   * says in the database that this host left (see `leave`).
+   * Ends the watch and timers, waits up to `graceMs` for the uploads still queued, and
+   * says in the database that this host left (see `leave`); a few seconds at most, also
+   * when the database hangs.
    */
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
-    const left = this.uploading;
-    const timer = setTimeout(() => this.closing.abort(), graceMs);
-    await left?.catch(() => undefined);
-    clearTimeout(timer);
-    this.closing.abort();
-    await this.leave();
-    await this.watch?.close();
+    // What is still queued then is uploaded by the next `resume`: nothing is lost.
+    const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() =>
+      this.closing.abort(),
+    );
+    // Each bounded, so side by side: a hung database holds the close for the longest of
+    // them, not their sum (an upload does not say the host is alive, as a heartbeat would).
+    await Promise.all([uploaded, this.leave(), this.watch?.close()]);
     await this.client.close();
   }
 
@@ -793,10 +799,14 @@ export class SwarmLink {
     }
   }
 
+  /**
+   * `work` again with backoff while the database is unreachable, until `signal` aborts
+   * (an attempt still in flight then is let go after a moment).
+   */
   private async retry<T>(work: () => Promise<T>, signal = this.signal): Promise<T> {
     let told = false;
     try {
-      const result = await retry(work, {
+      const result = await retry(() => answeredBeforeStop(work(), signal), {
         signal,
         onRetry: (error) => {
           this.lost = true;
@@ -814,6 +824,11 @@ export class SwarmLink {
       if (isUnreachable(error)) this.lost = true;
       throw error;
     }
+  }
+
+  /** A call made once, not waited for past a moment after the run's stop. */
+  private beforeStop<T>(call: Promise<T>): Promise<T> {
+    return answeredBeforeStop(call, this.signal);
   }
 
   private uid(trial: TrialRow): string {

@@ -57,3 +57,43 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
     }
   }
 }
+
+/**
+ * How long a call still in flight when its caller stops may answer: a database that
+ * answers is not cut off mid-answer, and a hung one does not hold the stop.
+ */
+export const STOP_GRACE_MS = 2_000;
+
+/**
+ * `call`'s answer, or, once `signal` has aborted and `graceMs` passed without one, a
+ * SwarmUnreachableError. A server that hangs (its connection open, nothing answering)
+ * answers only at the connection's query timeout, half a minute on; a stop does not wait
+ * for that. The call is left to land or not, so it must be safe to make again, as what
+ * `retry` runs is.
+ */
+export function answeredBeforeStop<T>(
+  call: Promise<T>,
+  signal: AbortSignal,
+  graceMs = STOP_GRACE_MS,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = () => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SwarmUnreachableError(
+              `the swarm's database did not answer within ${graceMs / 1000} s of the stop`,
+            ),
+          ),
+        graceMs,
+      );
+    };
+    if (signal.aborted) giveUp();
+    else signal.addEventListener("abort", giveUp, { once: true });
+    call.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", giveUp);
+    });
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * The swarm's database failing at the worst moments, through the CLI: hung mid-query (its
+ * processes stopped, its connections open) when Ctrl-C comes. The run ends as it would
+ * without a swarm, the host's ledger holds everything, `doctor` is clean, and a later
+ * `resume` settles what the database missed, once.
+ */
+import type { ChildProcess } from "node:child_process";
+import { afterAll, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
+import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+
+const swarms: SwarmFixture[] = [];
+afterAll(async () => {
+  for (const s of swarms) await s.close();
+});
+
+const GREEDY = [...QUADRATIC_YAML, "judge: { policy: greedy }"];
+
+/** The CLI as a child, and its exit code when it ends (null when `withinMs` passed first). */
+function started(child: ChildProcess) {
+  const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  return {
+    code,
+    within: (ms: number) =>
+      Promise.race([code, new Promise<"running">((r) => setTimeout(() => r("running"), ms))]),
+  };
+}
+
+/** The host's trials in the ledger, as `uid verdict` lines, and in the database. */
+async function trialsBoth(swarm: SwarmFixture, dir: string, tag: string) {
+  const ledger = Ledger.open(dir);
+  try {
+    const run = ledger.run(tag)!;
+    const local = ledger.trials(run.id).map((t) => `${tag}/${t.n} ${t.verdict}`);
+    const { trials } = await swarm.owner.history();
+    const shared = trials.filter((t) => t.host === "a").map((t) => `${t.uid} ${t.verdict}`);
+    return { local, shared: shared.sort() };
+  } finally {
+    ledger.close();
+  }
+}
+
+it("Ctrl-C ends a run within seconds while the database hangs mid-query; resume uploads what it missed, once", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: GREEDY.join("\n") });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const dir = task.clone("a");
+  const { url, env } = task.login("a");
+  const run = ["run", "--tag", "r", "--max-trials", "3", "--lookahead", "0"];
+  const child = startCli([...run, "--hardware-class", "cpu", "--swarm", url], dir, {
+    ...env,
+    TEST_SLEEP_S: "3",
+  });
+  const host = started(child);
+  try {
+    // Hung while the baseline runs: its upload and the next trial's claim get no answer.
+    await waitFor(() => /#0 replicate 0 running/.test(child.out), 60_000, "the baseline");
+    swarm.cluster.freeze();
+    await waitFor(() => /#1 proposed/.test(child.out), 30_000, "the next proposal");
+    await new Promise((r) => setTimeout(r, 2_500));
+    const stop = Date.now();
+    child.kill("SIGINT");
+    expect(await host.within(30_000), child.out).toBe(130);
+    expect(Date.now() - stop, child.out).toBeLessThan(10_000);
+  } finally {
+    swarm.cluster.thaw();
+    child.kill("SIGKILL");
+  }
+
+  // Everything is in the ledger, as a stop without a swarm leaves it.
+  const ledger = Ledger.open(dir);
+  try {
+    const r = ledger.run("r")!;
+    expect(r.status).toBe("stopped");
+    expect(ledger.trials(r.id).map((t) => [t.n, t.state, t.verdict, t.reason])).toEqual([
+      [0, "done", "keep", expect.any(String)],
+      [1, "done", "interrupted", "stopped while the swarm's database was unreachable"],
+    ]);
+  } finally {
+    ledger.close();
+  }
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
+
+  // Resumed with the database back: the interrupted trial runs again, and the database
+  // holds each trial once, with its verdict as the host recorded it.
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  const both = await trialsBoth(swarm, dir, "r");
+  expect(both.local).toHaveLength(3);
+  expect(both.shared).toEqual([...both.local].sort());
+  const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
