@@ -50,6 +50,11 @@ export const NOT_RUN = "not run: ";
 const RECENT = 30;
 /** The longest a closing host waits to say it left: a stop is not held for the database. */
 const LEAVE_MS = 2_000;
+/**
+ * How long a keep's line move waits for the database once the run has reached its limit:
+ * the run ends then, as it would without a swarm, and `resume` makes the move.
+ */
+export const AT_LIMIT_WAIT_MS = 10_000;
 
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
@@ -189,6 +194,11 @@ export class SwarmLink {
   awaitingBaseline = false;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
+  /**
+   * Keeps whose line move the database did not make before the run's limit or stop, by
+   * number: `resume` makes it. They count toward --max-trials, as they will once settled.
+   */
+  readonly movesWaiting = new Set<number>();
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
   private readonly heldJobs = new HeldPromotions();
   /** Why this host takes no promotion any more (the database refused it), once said. */
@@ -423,6 +433,9 @@ export class SwarmLink {
   toAdopt(incumbentCommit: string | null): LineHead | null {
     const head = this.head;
     if (head.version === 0 || head.commitSha === incumbentCommit) return null;
+    // This run's own keep, whose move landed unanswered (the database hung, or a stop or
+    // the run's limit came first): its own trial settles it, judged again on `resume`.
+    if (head.host === this.host && head.runTag === this.run.tag) return null;
     return this.failed.has(head.version) ? null : head;
   }
 
@@ -582,11 +595,14 @@ export class SwarmLink {
 
   /**
    * Pushes a keep's commit and moves the line to it (uploading the keep in the same
-   * transaction). False when another host's keep moved the line first.
+   * transaction). False when another host's keep moved the line first. Waits out a lost
+   * database with backoff, but once `atLimit` says the run has reached its limit, for
+   * AT_LIMIT_WAIT_MS at most: a SwarmUnreachableError then, as on a stop.
    */
   async advance(
     keep: TrialRow,
     result: { metric: number | null; metrics: Record<string, number>; runMs: number },
+    atLimit: () => boolean = () => false,
   ) {
     await this.push(keep);
     const upload = {
@@ -597,15 +613,21 @@ export class SwarmLink {
       finishedAt: Date.now(),
     };
     const claim = this.claims.get(keep.id);
-    const moved = await this.retry(() => this.client.advance(this.head.version, upload, claim));
+    const moved = await this.retry(
+      () => this.client.advance(this.head.version, upload, claim),
+      this.signal,
+      atLimit,
+    );
     if (moved.ok) this.claims.delete(keep.id);
     if (moved.ok) await this.askPromotion(moved.version);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
-    // Not waited for past the stop: the watch brings it too.
-    const now = await this.retry(() => this.client.line()).catch((error: unknown) => {
-      if (isUnreachable(error)) return null;
-      throw error;
-    });
+    // Not waited for past the run's limit or stop: the watch brings it too.
+    const now = await this.retry(() => this.client.line(), this.signal, atLimit).catch(
+      (error: unknown) => {
+        if (isUnreachable(error)) return null;
+        throw error;
+      },
+    );
     if (now && now.version >= this.head.version) this.head = now;
     return moved;
   }
@@ -801,13 +823,25 @@ export class SwarmLink {
 
   /**
    * `work` again with backoff while the database is unreachable, until `signal` aborts
-   * (an attempt still in flight then is let go after a moment).
+   * (an attempt still in flight then is let go after a moment); and, once `atLimit`
+   * holds, for AT_LIMIT_WAIT_MS at most.
    */
-  private async retry<T>(work: () => Promise<T>, signal = this.signal): Promise<T> {
+  private async retry<T>(
+    work: () => Promise<T>,
+    signal = this.signal,
+    atLimit: () => boolean = () => false,
+  ): Promise<T> {
     let told = false;
+    let limitSince: number | null = null;
+    const giveUp = () => {
+      if (!atLimit()) return false;
+      limitSince ??= monotonic();
+      return monotonic() - limitSince >= AT_LIMIT_WAIT_MS;
+    };
     try {
       const result = await retry(() => answeredBeforeStop(work(), signal), {
         signal,
+        giveUp,
         onRetry: (error) => {
           this.lost = true;
           if (told) return;

@@ -13,6 +13,8 @@ export interface RetryOptions {
   attempts?: number;
   /** Stops waiting: the last error is rethrown at once. */
   signal?: AbortSignal;
+  /** Asked after each failure: true ends the retries, and the last error is rethrown. */
+  giveUp?: () => boolean;
   /** Told of each failure that will be retried, with the wait before the next attempt. */
   onRetry?: (error: SwarmUnreachableError, attempt: number, delayMs: number) => void;
   /** Random numbers in [0, 1) for the jitter; tests pass a fixed one. */
@@ -43,7 +45,7 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
     } catch (error) {
       if (!(error instanceof SwarmUnreachableError)) throw error;
       if (options.attempts !== undefined && attempt >= options.attempts) throw error;
-      if (options.signal?.aborted) throw error;
+      if (options.signal?.aborted || options.giveUp?.()) throw error;
       const ceiling = Math.min(max, base * 2 ** (attempt - 1));
       // Never less than a tenth of the ceiling: a zero wait would spin against a dead server.
       let delay = Math.max(ceiling / 10, ceiling * random());

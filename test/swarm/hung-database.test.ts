@@ -1,8 +1,9 @@
 /**
  * The swarm's database failing at the worst moments, through the CLI: hung mid-query (its
- * processes stopped, its connections open) when Ctrl-C comes. The run ends as it would
- * without a swarm, the host's ledger holds everything, `doctor` is clean, and a later
- * `resume` settles what the database missed, once.
+ * processes stopped, its connections open) when Ctrl-C comes; stopped when the last
+ * trial's keep moves the line. Each time the run ends as it would without a swarm, the
+ * host's ledger holds everything, `doctor` is clean, and a later `resume` settles what
+ * the database missed, once.
  */
 import type { ChildProcess } from "node:child_process";
 import { afterAll, expect, it } from "vitest";
@@ -92,4 +93,81 @@ it("Ctrl-C ends a run within seconds while the database hangs mid-query; resume 
   expect(both.shared).toEqual([...both.local].sort());
   const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
   expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
+
+it("a keep whose line move meets a stopped database at --max-trials ends the run; resume moves the line, once", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  // A researcher whose change always wins: X at the minimum of the score.
+  const toMinimum = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
+  const yaml = [...GREEDY, `researcher: { command: ${JSON.stringify(toMinimum)} }`].join("\n");
+  const task = await initSwarmTask(swarm, { yaml });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const dir = task.clone("a");
+  const base = sh(dir, "git rev-parse HEAD");
+  const { url, env } = task.login("a");
+  const run = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"];
+  const child = startCli(
+    [...run, "--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
+    dir,
+    { ...env, TEST_SLEEP_S: "4" },
+  );
+  const host = started(child);
+  try {
+    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    swarm.cluster.stop("fast");
+    // Its limit reached, the run ends rather than wait for the database.
+    expect(await host.within(90_000), child.out).toBe(0);
+  } finally {
+    child.kill("SIGKILL");
+    swarm.cluster.start();
+  }
+  expect(child.out).toMatch(
+    /swarm: #1 won on the line's head, but the database did not answer in the 10 s it is waited for once the run has reached its limit: .*`autoresearch resume --tag r` makes it/,
+  );
+  expect(child.out).toMatch(/run finished: reached --max-trials 2/);
+  const before = Ledger.open(dir);
+  let commit: string;
+  try {
+    const r = before.run("r")!;
+    expect(r.status).toBe("finished");
+    const last = before.trials(r.id).at(-1)!;
+    expect({ n: last.n, verdict: last.verdict, metric: last.metric }).toEqual({
+      n: 1,
+      verdict: "interrupted",
+      metric: 0.5,
+    });
+    expect(last.reason).toMatch(/its move of the line waits/);
+    commit = last.commit!;
+  } finally {
+    before.close();
+  }
+  // The run's best line stays where the swarm's line is: on the base.
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(base);
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
+  expect((await swarm.owner.line())!.version).toBe(0);
+
+  // resume settles it: judged again from its measurement, kept, the line moved to it.
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  expect(await trialsBoth(swarm, dir, "r")).toEqual({
+    local: ["r/0 keep", "r/1 keep"],
+    shared: ["r/0 keep", "r/1 keep"],
+  });
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(commit);
+  const line = (await swarm.owner.line())!;
+  expect({ version: line.version, commit: line.commitSha, host: line.host }).toEqual({
+    version: 1,
+    commit,
+    host: "a",
+  });
+
+  // Once: a resume after it has nothing to settle, and moves nothing.
+  const again = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(again.code, again.stdout + again.stderr).toBe(0);
+  expect((await swarm.owner.line())!.version).toBe(1);
+  const sql = await swarm.rawSql("a");
+  expect((await sql("SELECT count(*)::int AS n FROM swarm.line_moves")).rows[0].n).toBe(1);
+  expect((await trialsBoth(swarm, dir, "r")).shared).toEqual(["r/0 keep", "r/1 keep"]);
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
 }, 240_000);
