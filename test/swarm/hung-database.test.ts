@@ -1,13 +1,14 @@
 /**
  * The swarm's database failing at the worst moments, through the CLI: hung mid-query (its
  * processes stopped, its connections open) when Ctrl-C comes; stopped when the last
- * trial's keep moves the line. Each time the run ends as it would without a swarm, the
- * host's ledger holds everything, `doctor` is clean, and a later `resume` settles what
- * the database missed, once.
+ * trial's keep moves the line; refusing a run's first join. Each time the run ends as it
+ * would without a swarm, the host's ledger holds everything, `doctor` is clean, and a
+ * later `resume` (or the same command) settles what the database missed, once.
  */
 import type { ChildProcess } from "node:child_process";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { NEWEST_HOST_FUNCTION } from "../../src/swarm/functions.js";
 import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
@@ -169,5 +170,59 @@ it("a keep whose line move meets a stopped database at --max-trials ends the run
   const sql = await swarm.rawSql("a");
   expect((await sql("SELECT count(*)::int AS n FROM swarm.line_moves")).rows[0].n).toBe(1);
   expect((await trialsBoth(swarm, dir, "r")).shared).toEqual(["r/0 keep", "r/1 keep"]);
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
+}, 240_000);
+
+it("a run whose first join is refused records nothing; doctor is clean, and the same command runs once the cause is fixed", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: GREEDY.join("\n") });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const { url, env } = task.login("a");
+  const command = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0", "--swarm", url];
+  const nothingRecorded = async (dir: string) => {
+    const ledger = Ledger.open(dir);
+    try {
+      expect(ledger.runs()).toEqual([]);
+    } finally {
+      ledger.close();
+    }
+    expect(sh(dir, "git branch --list 'autoresearch/*'")).toBe("");
+    const doctor = await runCli(["doctor"], { cwd: dir });
+    expect({ code: doctor.code, out: doctor.stdout }).toEqual({
+      code: 0,
+      out: expect.stringMatching(/no runs yet\n$/),
+    });
+  };
+
+  // The role may read the swarm but not call its newest function: the join refuses it.
+  await swarm.cluster.admin(
+    `REVOKE EXECUTE ON FUNCTION ${NEWEST_HOST_FUNCTION} FROM swarm_hosts`,
+    swarm.database,
+  );
+  const dir = task.clone("a");
+  const refused = await runCli(command, { cwd: dir, env });
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/this host's role lacks the grants of the swarm's newest schema/);
+  await nothingRecorded(dir);
+
+  // Another task file: refused too, before anything is recorded.
+  const other = task.clone("a");
+  sh(other, "printf '\\nseed: 7\\n' >> autoresearch.yaml");
+  sh(other, "git -c user.name=t -c user.email=t@t commit -qam 'another seed'");
+  const otherTask = await runCli(command, { cwd: other, env });
+  expect(otherTask.code).not.toBe(0);
+  expect(otherTask.stderr).toMatch(
+    /this task file differs from the one of the swarm [\s\S]*\+ seed: 7/,
+  );
+  await nothingRecorded(other);
+
+  // The owner grants it: the same command joins and runs.
+  await swarm.cluster.admin(
+    `GRANT EXECUTE ON FUNCTION ${NEWEST_HOST_FUNCTION} TO swarm_hosts`,
+    swarm.database,
+  );
+  const joined = await runCli(command, { cwd: dir, env, timeoutMs: 90_000 });
+  expect(joined.code, joined.stdout + joined.stderr).toBe(0);
   expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
 }, 240_000);
