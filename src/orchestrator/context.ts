@@ -66,6 +66,11 @@ export interface RunContext {
    * baseline's judgement gives its slot up without ending. Set by the loop.
    */
   nudge?: () => void;
+  /**
+   * Whether the run has reached a limit (no new trial starts): a keep's line move then
+   * waits for the swarm's database only a moment. Set by the loop.
+   */
+  atLimit?: () => boolean;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */

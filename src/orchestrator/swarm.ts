@@ -6,6 +6,7 @@ import { SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { ADOPTER, type NoiseFloor, type RunRow, type TrialRow } from "../ledger/types.js";
 import {
+  answeredBeforeStop,
   type ClaimResult,
   diffHash,
   type IncumbentWatch,
@@ -49,6 +50,11 @@ export const NOT_RUN = "not run: ";
 const RECENT = 30;
 /** The longest a closing host waits to say it left: a stop is not held for the database. */
 const LEAVE_MS = 2_000;
+/**
+ * How long a keep's line move waits for the database once the run has reached its limit:
+ * the run ends then, as it would without a swarm, and `resume` makes the move.
+ */
+export const AT_LIMIT_WAIT_MS = 10_000;
 
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
@@ -188,6 +194,11 @@ export class SwarmLink {
   awaitingBaseline = false;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
+  /**
+   * Keeps whose line move the database did not make before the run's limit or stop, by
+   * number: `resume` makes it. They count toward --max-trials, as they will once settled.
+   */
+  readonly movesWaiting = new Set<number>();
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
   private readonly heldJobs = new HeldPromotions();
   /** Why this host takes no promotion any more (the database refused it), once said. */
@@ -425,6 +436,9 @@ export class SwarmLink {
   toAdopt(incumbentCommit: string | null): LineHead | null {
     const head = this.head;
     if (head.version === 0 || head.commitSha === incumbentCommit) return null;
+    // This run's own keep, whose move landed unanswered (the database hung, or a stop or
+    // the run's limit came first): its own trial settles it, judged again on `resume`.
+    if (head.host === this.host && head.runTag === this.run.tag) return null;
     return this.failed.has(head.version) ? null : head;
   }
 
@@ -526,7 +540,7 @@ export class SwarmLink {
             });
           return null;
         }
-        await this.client.release(answer.id).catch(() => false);
+        await this.beforeStop(this.client.release(answer.id)).catch(() => false);
         return landed;
       }
       // Only a host of this class measures for it, and none takes longer than its
@@ -584,11 +598,14 @@ export class SwarmLink {
 
   /**
    * Pushes a keep's commit and moves the line to it (uploading the keep in the same
-   * transaction). False when another host's keep moved the line first.
+   * transaction). False when another host's keep moved the line first. Waits out a lost
+   * database with backoff, but once `atLimit` says the run has reached its limit, for
+   * AT_LIMIT_WAIT_MS at most: a SwarmUnreachableError then, as on a stop.
    */
   async advance(
     keep: TrialRow,
     result: { metric: number | null; metrics: Record<string, number>; runMs: number },
+    atLimit: () => boolean = () => false,
   ) {
     await this.push(keep);
     const upload = {
@@ -599,11 +616,21 @@ export class SwarmLink {
       finishedAt: Date.now(),
     };
     const claim = this.claims.get(keep.id);
-    const moved = await this.retry(() => this.client.advance(this.head.version, upload, claim));
+    const moved = await this.retry(
+      () => this.client.advance(this.head.version, upload, claim),
+      this.signal,
+      atLimit,
+    );
     if (moved.ok) this.claims.delete(keep.id);
     if (moved.ok) await this.askPromotion(moved.version);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
-    const now = await this.retry(() => this.client.line());
+    // Not waited for past the run's limit or stop: the watch brings it too.
+    const now = await this.retry(() => this.client.line(), this.signal, atLimit).catch(
+      (error: unknown) => {
+        if (isUnreachable(error)) return null;
+        throw error;
+      },
+    );
     if (now && now.version >= this.head.version) this.head = now;
     return moved;
   }
@@ -617,7 +644,7 @@ export class SwarmLink {
     const promotion = this.promotion;
     if (!promotion || version === 0 || version % promotion.every !== 0) return;
     try {
-      await this.client.requestPromotion(promotion.stage, version);
+      await this.beforeStop(this.client.requestPromotion(promotion.stage, version));
     } catch (error) {
       if (!isUnreachable(error)) this.promotionsRefused(error);
     }
@@ -640,7 +667,7 @@ export class SwarmLink {
     if (!this.promotion || !this.stages.includes(this.promotion.stage)) return null;
     if (this.promotionsOff) return null;
     try {
-      const job = await this.client.takePromotion(this.stages, commit, LEASE_S);
+      const job = await this.beforeStop(this.client.takePromotion(this.stages, commit, LEASE_S));
       if (job) this.heldJobs.take(job.id);
       return job;
     } catch (error) {
@@ -657,7 +684,7 @@ export class SwarmLink {
   /** Hands a promotion back, pending again: this host no longer stands on its head. */
   async releasePromotion(job: PromotionJob): Promise<void> {
     this.heldJobs.drop(job.id);
-    await this.client.releasePromotion(job.id).catch(() => false);
+    await this.beforeStop(this.client.releasePromotion(job.id)).catch(() => false);
   }
 
   /**
@@ -681,18 +708,19 @@ export class SwarmLink {
   }
 
   /**
-   * Ends the watch and timers; waits up to `graceMs` for the uploads still queued, then
-   * says in the database that this host left (see `leave`).
+   * Ends the watch and timers, waits up to `graceMs` for the uploads still queued, and
+   * says in the database that this host left (see `leave`); a few seconds at most, also
+   * when the database hangs.
    */
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
-    const left = this.uploading;
-    const timer = setTimeout(() => this.closing.abort(), graceMs);
-    await left?.catch(() => undefined);
-    clearTimeout(timer);
-    this.closing.abort();
-    await this.leave();
-    await this.watch?.close();
+    // What is still queued then is uploaded by the next `resume`: nothing is lost.
+    const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() =>
+      this.closing.abort(),
+    );
+    // Each bounded, so side by side: a hung database holds the close for the longest of
+    // them, not their sum (an upload does not say the host is alive, as a heartbeat would).
+    await Promise.all([uploaded, this.leave(), this.watch?.close()]);
     await this.client.close();
   }
 
@@ -796,11 +824,27 @@ export class SwarmLink {
     }
   }
 
-  private async retry<T>(work: () => Promise<T>, signal = this.signal): Promise<T> {
+  /**
+   * `work` again with backoff while the database is unreachable, until `signal` aborts
+   * (an attempt still in flight then is let go after a moment); and, once `atLimit`
+   * holds, for AT_LIMIT_WAIT_MS at most.
+   */
+  private async retry<T>(
+    work: () => Promise<T>,
+    signal = this.signal,
+    atLimit: () => boolean = () => false,
+  ): Promise<T> {
     let told = false;
+    let limitSince: number | null = null;
+    const giveUp = () => {
+      if (!atLimit()) return false;
+      limitSince ??= monotonic();
+      return monotonic() - limitSince >= AT_LIMIT_WAIT_MS;
+    };
     try {
-      const result = await retry(work, {
+      const result = await retry(() => answeredBeforeStop(work(), signal), {
         signal,
+        giveUp,
         onRetry: (error) => {
           this.lost = true;
           if (told) return;
@@ -817,6 +861,11 @@ export class SwarmLink {
       if (isUnreachable(error)) this.lost = true;
       throw error;
     }
+  }
+
+  /** A call made once, not waited for past a moment after the run's stop. */
+  private beforeStop<T>(call: Promise<T>): Promise<T> {
+    return answeredBeforeStop(call, this.signal);
   }
 
   private uid(trial: TrialRow): string {

@@ -3,8 +3,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { SwarmError } from "../errors.js";
-import { redactUrl, swarmError, urlPassword } from "./errors.js";
+import { settlesWithin } from "../util/clock.js";
+import { redactUrl, SwarmUnreachableError, swarmError, urlPassword } from "./errors.js";
 import { SQLSTATE } from "./functions.js";
+
+/** How long closing waits for the server to answer the goodbye before cutting the connections. */
+const GOODBYE_MS = 1_000;
 
 /** How a host connects to the swarm's database. */
 export interface ConnectOptions {
@@ -34,6 +38,8 @@ export class SwarmConnection implements Queryable {
   /** The URL without its password, for messages. */
   readonly where: string;
   private readonly pool: pg.Pool;
+  /** The pool's connections not yet ended, so that closing can cut those a hung server holds. */
+  private readonly open = new Set<pg.Client>();
 
   constructor(
     private readonly url: string,
@@ -48,7 +54,11 @@ export class SwarmConnection implements Queryable {
     // its taker listens (the same read that frees it can hold the server's goodbye), or
     // between a transaction's statements. The statement in flight, or the next, fails as
     // unreachable, and the pool drops a connection that errored when it comes back.
-    this.pool.on("connect", (client) => client.on("error", () => undefined));
+    this.pool.on("connect", (client) => {
+      client.on("error", () => undefined);
+      this.open.add(client);
+      client.once("end", () => this.open.delete(client));
+    });
   }
 
   /**
@@ -118,10 +128,15 @@ export class SwarmConnection implements Queryable {
       await db.query(doing, "COMMIT");
       return result;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {
-        broken = true;
-      });
-      throw error instanceof SwarmError ? error : this.failure(error, doing);
+      const failure = error instanceof SwarmError ? error : this.failure(error, doing);
+      // A connection that went away or did not answer (a hung server) would not answer a
+      // rollback either: it is dropped, and the server rolls back with its end.
+      if (failure instanceof SwarmUnreachableError) broken = true;
+      else
+        await client.query("ROLLBACK").catch(() => {
+          broken = true;
+        });
+      throw failure;
     } finally {
       // A connection whose rollback failed is in no known state: not handed out again.
       client.release(broken);
@@ -148,14 +163,26 @@ export class SwarmConnection implements Queryable {
     return swarmError(error, this.url, doing);
   }
 
+  /**
+   * Ends the connections. A server that has not answered the goodbye after a moment (a
+   * hung one: its processes stopped, the connections open) is not waited for: the
+   * connections are cut, which also fails the statements still waiting on them.
+   */
   async close(): Promise<void> {
-    await this.pool.end().catch(() => undefined);
+    const ended = this.pool
+      .end()
+      .catch(() => undefined)
+      .then(() => Promise.all([...this.open].map((c) => new Promise((r) => c.once("end", r)))));
+    if (await settlesWithin(ended, GOODBYE_MS)) return;
+    for (const client of this.open) client.connection.stream.destroy();
   }
 
   private clientConfig(): pg.ClientConfig {
     return {
       connectionString: this.url,
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
+      // A hung server (its connection open, nothing answering) is told from a slow one
+      // only by time: an answer that has not come then is an outage, retried.
       query_timeout: this.options.queryTimeoutMs ?? 30_000,
       keepAlive: true,
       application_name: this.options.applicationName ?? "autoresearch",

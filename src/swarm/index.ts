@@ -13,7 +13,7 @@ export type { AdvanceRefusal, AdvanceResult, LineHead } from "./line.js";
 export { type InitResult, lineDifference, MIGRATIONS, refuseOtherTask } from "./migrations.js";
 export { diffHash, normalizeDiff, paramKey } from "./normalize.js";
 export type { PromotionEnd, PromotionJob, PromotionRule, SwarmPromotion } from "./promotions.js";
-export { type RetryOptions, retry } from "./retry.js";
+export { answeredBeforeStop, type RetryOptions, retry } from "./retry.js";
 export { type HostStatus, hostState, type SwarmProblem, type SwarmStatus } from "./status.js";
 export type { HistoryPage, RecordResult } from "./trials.js";
 export type * from "./types.js";

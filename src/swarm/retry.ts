@@ -13,6 +13,8 @@ export interface RetryOptions {
   attempts?: number;
   /** Stops waiting: the last error is rethrown at once. */
   signal?: AbortSignal;
+  /** Asked after each failure: true ends the retries, and the last error is rethrown. */
+  giveUp?: () => boolean;
   /** Told of each failure that will be retried, with the wait before the next attempt. */
   onRetry?: (error: SwarmUnreachableError, attempt: number, delayMs: number) => void;
   /** Random numbers in [0, 1) for the jitter; tests pass a fixed one. */
@@ -43,7 +45,7 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
     } catch (error) {
       if (!(error instanceof SwarmUnreachableError)) throw error;
       if (options.attempts !== undefined && attempt >= options.attempts) throw error;
-      if (options.signal?.aborted) throw error;
+      if (options.signal?.aborted || options.giveUp?.()) throw error;
       const ceiling = Math.min(max, base * 2 ** (attempt - 1));
       // Never less than a tenth of the ceiling: a zero wait would spin against a dead server.
       let delay = Math.max(ceiling / 10, ceiling * random());
@@ -56,4 +58,44 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
       await pause(delay, options.signal);
     }
   }
+}
+
+/**
+ * How long a call still in flight when its caller stops may answer: a database that
+ * answers is not cut off mid-answer, and a hung one does not hold the stop.
+ */
+export const STOP_GRACE_MS = 2_000;
+
+/**
+ * `call`'s answer, or, once `signal` has aborted and `graceMs` passed without one, a
+ * SwarmUnreachableError. A server that hangs (its connection open, nothing answering)
+ * answers only at the connection's query timeout, half a minute on; a stop does not wait
+ * for that. The call is left to land or not, so it must be safe to make again, as what
+ * `retry` runs is.
+ */
+export function answeredBeforeStop<T>(
+  call: Promise<T>,
+  signal: AbortSignal,
+  graceMs = STOP_GRACE_MS,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = () => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SwarmUnreachableError(
+              `the swarm's database did not answer within ${graceMs / 1000} s of the stop`,
+            ),
+          ),
+        graceMs,
+      );
+    };
+    if (signal.aborted) giveUp();
+    else signal.addEventListener("abort", giveUp, { once: true });
+    call.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", giveUp);
+    });
+  });
 }

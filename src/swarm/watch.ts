@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { SwarmError } from "../errors.js";
+import { settlesWithin } from "../util/clock.js";
 import type { SwarmConnection } from "./connection.js";
 import { INCUMBENT_CHANNEL, incumbents } from "./incumbent.js";
 import { type LineHead, lineHead } from "./line.js";
@@ -163,19 +164,10 @@ async function watchSwarm(
       const c = client;
       client = undefined;
       listening = false;
-      if (c) {
-        // A frozen server never answers the goodbye: the connection is cut after a moment.
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          c.end().catch(() => undefined),
-          new Promise((r) => {
-            timer = setTimeout(r, END_WAIT_MS);
-          }),
-        ]);
-        clearTimeout(timer);
-        c.connection.stream.destroy();
-      }
-      await running;
+      // A frozen server answers neither the goodbye nor a read in flight: after a moment
+      // the connection is cut, and the read ends with the pool's connections.
+      await settlesWithin(Promise.all([c?.end().catch(() => undefined), running]), END_WAIT_MS);
+      c?.connection.stream.destroy();
     },
   };
 }

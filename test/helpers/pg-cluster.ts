@@ -10,7 +10,15 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
@@ -33,6 +41,13 @@ export interface PgCluster {
   stop(mode?: "fast" | "immediate"): void;
   /** Starts it again after `stop`, on the same port (nothing when it runs). */
   start(): void;
+  /**
+   * Stops the server's processes where they stand (SIGSTOP), as a hung machine would:
+   * connections stay open, new ones are taken by the kernel, and nothing answers.
+   */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void;
   /** Stops the server if it runs and removes its folder. */
   destroy(): void;
 }
@@ -172,8 +187,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
       ]);
       running = true;
     },
+    freeze() {
+      // The postmaster first, so that it forks no one unfrozen meanwhile.
+      for (const pid of serverProcesses(data)) signal(pid, "SIGSTOP");
+    },
+    thaw() {
+      for (const pid of serverProcesses(data)) signal(pid, "SIGCONT");
+    },
     destroy() {
       live.delete(cluster);
+      // A frozen server would take no signal to stop.
+      if (running) cluster.thaw();
       try {
         cluster.stop("immediate");
       } catch {}
@@ -188,4 +212,33 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
     throw error;
   }
   return cluster;
+}
+
+/** The postmaster of the cluster in `data`, then its children; none when it is not running. */
+function serverProcesses(data: string): number[] {
+  const file = join(data, "postmaster.pid");
+  if (!existsSync(file)) return [];
+  const postmaster = Number(readFileSync(file, "utf8").split("\n")[0]);
+  const children = readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+        // The parent's pid is the second field after the command's closing parenthesis.
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  return [postmaster, ...children];
+}
+
+/** Signals a process that may have ended since it was listed. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initSwarm } from "../../src/orchestrator/swarm.js";
 import { SwarmConnection } from "../../src/swarm/connection.js";
 import {
+  answeredBeforeStop,
   type Incumbent,
   retry,
   SwarmClient,
@@ -191,6 +192,37 @@ describe("a host while the database is stopped and started again", () => {
       await expect(init).rejects.toBeInstanceOf(SwarmUnreachableError);
       expect(sh(bare, "git for-each-ref")).toBe("");
     } finally {
+      wire.close();
+    }
+  });
+
+  it("holds no stop on a server that stopped answering: a call is let go, the connections cut, a rollback not waited for", async () => {
+    // Logged in, then silent: a server whose processes were stopped.
+    const wire = await wireServer(() => undefined);
+    const db = new SwarmConnection(wire.url, { queryTimeoutMs: 1_000 });
+    try {
+      // A transaction whose statement gets no answer fails at the query timeout, not
+      // at twice that: no rollback is sent down a connection that does not answer.
+      const begun = Date.now();
+      await expect(
+        db.transaction("a transaction", (tx) => tx.query("inside", "SELECT 1")),
+      ).rejects.toBeInstanceOf(SwarmUnreachableError);
+      expect(Date.now() - begun).toBeLessThan(1_800);
+
+      const hanging = new SwarmConnection(wire.url, { queryTimeoutMs: 60_000 });
+      const stop = new AbortController();
+      const call = answeredBeforeStop(hanging.query("a read", "SELECT 1"), stop.signal, 500);
+      const caught = call.catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      const stopped = Date.now();
+      stop.abort();
+      const error = await caught;
+      expect(error).toBeInstanceOf(SwarmUnreachableError);
+      expect((error as Error).message).toContain("did not answer within 0.5 s of the stop");
+      await hanging.close();
+      expect(Date.now() - stopped).toBeLessThan(3_000);
+    } finally {
+      await db.close();
       wire.close();
     }
   });

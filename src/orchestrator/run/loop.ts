@@ -140,7 +140,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   };
   /** Why no new proposal may start, or null. */
   const limitReached = (): LoopEnd | null => {
-    const count = ledger.countTrials(run.id);
+    // A keep whose line move waits for resume counts, as it will once resume has made it.
+    const count = ledger.countTrials(run.id) + (ctx.swarm?.movesWaiting.size ?? 0);
     if (limits.maxTrials !== null && count >= limits.maxTrials)
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
     if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)
@@ -163,6 +164,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     }
     return null;
   };
+  ctx.atLimit = () => limitReached() !== null;
   /** Why the trials so far say the run should end, or null. */
   const stopRule = (): LoopEnd | null => {
     const { maxFailures, plateau } = limits.stops;

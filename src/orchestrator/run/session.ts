@@ -120,8 +120,8 @@ export async function finishSession(
   // not become the URL that every later resume waits on.
   const newUrl =
     stored !== null && swarm !== null && withoutPassword(swarm.url) !== withoutPassword(stored.url);
-  // Otherwise recorded before joining, so that a run whose first join failed resumes in
-  // the swarm.
+  // Otherwise recorded before joining, so that a run killed during its first join resumes
+  // in the swarm (a new run whose first join fails is not kept: see startRun).
   if (options.swarm && swarm && !newUrl) recordSwarm(ctx.ledger, run, swarm);
   if (swarm) {
     const open = () =>

@@ -11,6 +11,7 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
 import type { Task } from "../../task/task.js";
 import type { FlagValues } from "../../util/flags.js";
+import { git } from "../../workspace/git.js";
 import { paths, TASK_FILE } from "../../workspace/layout.js";
 import {
   branchName,
@@ -151,7 +152,23 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     });
     for (const text of header) options.emit({ type: "notice", text });
     const ctx = runContext(task, ledger, run, options, researchers, executor);
-    return await finishSession(ctx, options, []);
+    let accepted = false;
+    try {
+      return await finishSession(ctx, options, [], () => {
+        accepted = true;
+      });
+    } catch (error) {
+      // Refused before anything began (the swarm would not take this host's join): the
+      // start leaves no run behind, as one refused before the run was recorded does, so
+      // that the same command works once the cause is fixed.
+      if (!accepted) {
+        ledger.deleteRun(run.id);
+        await git(task.root, ["update-ref", "-d", branchRef(options.tag), base]).catch(
+          () => undefined,
+        );
+      }
+      throw error;
+    }
   } finally {
     ledger.close();
   }

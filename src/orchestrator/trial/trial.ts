@@ -5,7 +5,7 @@ import { fmt } from "../../judge/judge.js";
 import { mean, sd } from "../../judge/stats.js";
 import { ADOPTER, type NoiseFloor, type ReplicateRow, type TrialRow } from "../../ledger/types.js";
 import type { Reconcile } from "../../researchers/researcher.js";
-import { type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
+import { type AdvanceResult, type LineHead, SwarmUnreachableError } from "../../swarm/index.js";
 import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
@@ -13,7 +13,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { NOT_RUN } from "../swarm.js";
+import { AT_LIMIT_WAIT_MS, NOT_RUN } from "../swarm.js";
 import { countEstimate, noiseFloor } from "./judging.js";
 import {
   carriedTitle,
@@ -447,6 +447,8 @@ async function conclude(
       const refused = await lineRefuses(ctx, trial, step, runMs);
       if (refused) {
         const done = finish(ctx, trial, refused, parentMetric, runMs);
+        // An interrupted one waits for its line move, which `resume` makes.
+        if (refused.verdict === "interrupted") return { trial: done, fatal: null, follow: null };
         // Recorded, so that a resume carries it still if the stop comes first.
         ledger.event(run.id, trial.id, "carry");
         ctx.swarm!.carries.push(done);
@@ -524,7 +526,8 @@ const claimable = (job: TrialJob, trial: TrialRow) =>
 
 /**
  * In a swarm, a keep moves the line: null when it did, else the trial as a discard, to be
- * carried onto the other host's keep that moved the line first.
+ * carried onto the other host's keep that moved the line first (or as interrupted, its
+ * move waiting for `resume`, when the database did not answer in time).
  */
 async function lineRefuses(
   ctx: RunContext,
@@ -535,7 +538,14 @@ async function lineRefuses(
   if (!ctx.swarm || trial.baseline || trial.researcher === ADOPTER) return null;
   const metrics = ctx.ledger.replicates(trial.id).at(-1)?.metrics ?? {};
   const row = ctx.ledger.trialById(trial.id)!;
-  const moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs });
+  const atLimit = () => ctx.atLimit?.() === true;
+  let moved: AdvanceResult;
+  try {
+    moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs }, atLimit);
+  } catch (error) {
+    if (!(error instanceof SwarmUnreachableError)) throw error;
+    return moveWaits(ctx, trial, step);
+  }
   if (moved.ok) return null;
   const head = ctx.swarm.line;
   const why =
@@ -544,6 +554,27 @@ async function lineRefuses(
       : `the swarm refused to move its line to it (${moved.reason})`;
   const reason = `${step.reason}, but ${why}; it is carried onto the line's head once this host has measured it`;
   return { ...step, verdict: "discard", reason };
+}
+
+/**
+ * A keep whose line move the database did not make before the run's stop, or soon after
+ * its limit: recorded as interrupted with its measurement, which `resume` judges again
+ * and then moves the line (exactly once: the database knows a move it made). It counts
+ * toward --max-trials meanwhile, so that the run ends at its limit.
+ */
+function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted): Verdicted {
+  ctx.swarm!.movesWaiting.add(trial.n);
+  const when = ctx.signal.aborted
+    ? "before the stop"
+    : `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
+  const resume = `\`autoresearch resume --tag ${ctx.run.tag}\``;
+  if (!ctx.signal.aborted)
+    ctx.emit({
+      type: "notice",
+      text: `swarm: #${trial.n} won on the line's head, but the database did not answer ${when}: the move of the line to it waits in this host's ledger, and ${resume} makes it once the database answers; nothing is lost`,
+    });
+  const reason = `${step.reason}, but the swarm's database did not answer ${when}: its move of the line waits, and ${resume} makes it (or carries the win onto a newer head)`;
+  return { ...step, verdict: "interrupted", reason };
 }
 
 /** Records the verdict, the trial's metrics file and results.tsv; returns the updated row. */
