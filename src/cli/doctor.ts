@@ -18,8 +18,9 @@ export function registerDoctor(program: Command): void {
       const reports = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
       const sandbox = sandboxReport(taskRoot(o.dir));
       process.stdout.write(`${sandbox.summary}\n`);
-      // A task file whose sandbox this machine cannot use stops every new run here.
-      let bad = !sandbox.usable;
+      // A task file whose sandbox this machine cannot use stops a new run here, and any
+      // run that takes it; one that records a --sandbox of its own goes on with that.
+      let bad = !sandbox.usable && (reports.length === 0 || reports.some((r) => !r.sandbox));
       for (const r of reports) {
         const state = r.live ? " (an orchestrator is driving it now)" : "";
         if (r.sandbox) process.stdout.write(`run ${r.tag}: ${r.sandbox}\n`);

@@ -299,6 +299,25 @@ describe("the command line", () => {
     expect(doctor.code).toBe(1);
   });
 
+  it("doctor passes a run that records --sandbox none when the task file's bubblewrap cannot run", async () => {
+    const root = quadraticTask({ yaml: [...QUADRATIC_YAML, "sandbox: bwrap"].join("\n") });
+    // A bubblewrap that fails, as on a machine whose kernel forbids its namespaces.
+    const bin = tempDir();
+    writeFileSync(join(bin, "bwrap"), "#!/bin/sh\necho 'no namespaces here' >&2\nexit 1\n", {
+      mode: 0o755,
+    });
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const run = await runCli(["run", "-C", root, "-t", "n", "-n", "1", "--sandbox", "none"], {
+      env,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const doctor = await runCli(["doctor", "-C", root], { env });
+    expect(doctor.stdout).toMatch(
+      /^sandbox: unusable: bwrap was asked for [^\n]+\nrun n: sandbox: none[^\n]*\nrun n: ok\n$/,
+    );
+    expect(doctor.code).toBe(0);
+  });
+
   it("a failing command whose stderr has no reader keeps its exit status", async () => {
     const child = spawn(process.execPath, [CLI, "doctor", "-C", join(tempDir(), "missing")], {
       stdio: ["ignore", "pipe", "pipe"],

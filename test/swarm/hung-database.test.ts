@@ -85,6 +85,26 @@ it("Ctrl-C ends a run within seconds while the database hangs mid-query; resume 
   }
   expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
 
+  // A resume the swarm refuses (a wrong password) leaves the trial it would have continued
+  // as it was: interrupted, not running.
+  const refused = await runCli(["resume", "--tag", "r"], {
+    cwd: dir,
+    env: { ...env, PGPASSWORD: "not-the-password" },
+  });
+  expect(refused.code, refused.stdout + refused.stderr).not.toBe(0);
+  const after = Ledger.open(dir);
+  try {
+    const t = after.trials(after.run("r")!.id)[1]!;
+    expect([t.state, t.verdict, t.reason]).toEqual([
+      "done",
+      "interrupted",
+      "stopped while the swarm's database was unreachable",
+    ]);
+  } finally {
+    after.close();
+  }
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
+
   // Resumed with the database back: the interrupted trial runs again, and the database
   // holds each trial once, with its verdict as the host recorded it.
   const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });

@@ -116,7 +116,7 @@ export function sandboxReport(root: string): { summary: string; usable: boolean 
     const { summary } = resolveSandbox(task.sandbox, undefined, paths.state(task.root));
     return { summary, usable: true };
   } catch (error) {
-    return { summary: `sandbox: unusable: ${(error as Error).message}`, usable: false };
+    return { summary: `sandbox: unusable: ${unprefixed(error)}`, usable: false };
   }
 }
 
@@ -136,7 +136,7 @@ function runSandboxReport(task: Task, run: RunRow): { note: string | null; probl
   } catch (error) {
     return {
       note: null,
-      problem: { check: "sandbox", detail: `unusable: ${(error as Error).message}` },
+      problem: { check: "sandbox", detail: `unusable: ${unprefixed(error)}` },
     };
   }
 }
@@ -179,3 +179,6 @@ export function doctorRuns(options: {
     return reports;
   });
 }
+
+/** An error's message without a leading "sandbox: ", which the line that shows it says already. */
+const unprefixed = (error: unknown) => (error as Error).message.replace(/^sandbox: /, "");

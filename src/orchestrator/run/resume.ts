@@ -89,6 +89,8 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       researchers,
       executor,
     );
+    // As they were: a resume refused at the swarm's join puts back the trials it reopened.
+    const stopped = ledger.trials(run.id).filter((t) => t.verdict === "interrupted");
     const recovery = await recover(task, ledger, current, {
       executor: ctx.executor,
       continueTrials: true,
@@ -119,13 +121,31 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
         text: `run ${run.tag} has run the ${limit} trials of its --max-trials already: give resume a larger --max-trials to go on`,
       });
     // Recorded once nothing has refused the resume (recovery, or the swarm's join).
-    return await finishSession(ctx, options, recovery.continued, () => {
-      if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
-      if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
-      ledger.setMaxTrials(run.id, current.maxTrials);
-      ledger.setMaxUsd(run.id, current.maxUsd);
-      ledger.setStops(run.id, stopsJson);
-    });
+    let accepted = false;
+    try {
+      return await finishSession(ctx, options, recovery.continued, () => {
+        accepted = true;
+        if (options.sandbox) ledger.setSandbox(run.id, options.sandbox);
+        if (options.executor) ledger.setExecutor(run.id, JSON.stringify(executorRecord(executor)));
+        ledger.setMaxTrials(run.id, current.maxTrials);
+        ledger.setMaxUsd(run.id, current.maxUsd);
+        ledger.setStops(run.id, stopsJson);
+      });
+    } catch (error) {
+      if (!accepted)
+        for (const t of stopped)
+          if (ledger.trialById(t.id)?.state === "running")
+            ledger.finishTrial(t.id, {
+              verdict: "interrupted",
+              reason: t.reason ?? "",
+              metric: t.metric,
+              incumbentMetric: t.incumbentMetric,
+              metrics: t.metrics,
+              runMs: t.runMs,
+              estimate: t.estimate,
+            });
+      throw error;
+    }
   });
 }
 
