@@ -437,8 +437,12 @@ export class SwarmLink {
     const head = this.head;
     if (head.version === 0 || head.commitSha === incumbentCommit) return null;
     // This run's own keep, whose move landed unanswered (the database hung, or a stop or
-    // the run's limit came first): its own trial settles it, judged again on `resume`.
-    if (head.host === this.host && head.runTag === this.run.tag) return null;
+    // the run's limit came first): its own trial settles it, judged again on `resume`. A
+    // ledger that does not hold that trial (restored from a backup) adopts it as any head.
+    if (head.host === this.host && head.runTag === this.run.tag && head.localN != null) {
+      const own = this.ledger.trial(this.run.id, head.localN);
+      if (own?.commit === head.commitSha) return null;
+    }
     return this.failed.has(head.version) ? null : head;
   }
 

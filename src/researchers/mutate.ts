@@ -48,11 +48,15 @@ export function createMutateResearcher(config?: Pick<ResearcherConfig, "params">
     // Trials proposed ahead (lookahead, overlap) run beside this one: not the same change twice.
     const running = new Set(request.inFlight ?? []);
     const rng = new Random(mixSeed(request.seed, request.trial));
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < 2 * ATTEMPTS; attempt++) {
       const edits = pickEdits(dims, rng);
       if (edits.length === 0) continue;
       const title = editsTitle(edits);
-      if (tried.has(title) || running.has(title) || request.triedElsewhere?.has(title)) continue;
+      if (tried.has(title) || request.triedElsewhere?.has(title)) continue;
+      // Another host's running change may still end unfinished: when nothing else is left,
+      // it is made again here, and the swarm's claim decides (a discard, not a failure).
+      const elsewhere = request.runningElsewhere?.has(title) ?? false;
+      if (running.has(title) && (!elsewhere || attempt < ATTEMPTS)) continue;
       applyEdits(request.worktree, edits);
       return {
         ok: true,

@@ -35,6 +35,8 @@ export interface ProposalRequest {
   tried?: ReadonlyMap<string, TrialRow>;
   /** Titles of trials of the run that are running now (in a swarm, on every host). */
   inFlight?: string[];
+  /** In a swarm: titles of the changes other hosts run now (in `inFlight` too). */
+  runningElsewhere?: ReadonlySet<string>;
   /** In a swarm: titles of the changes other hosts tried on the same parent. */
   triedElsewhere?: ReadonlySet<string>;
   /** In a swarm: the other hosts' latest finished trials, one line each, newest last. */

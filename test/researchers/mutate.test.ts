@@ -191,6 +191,18 @@ describe("the mutate researcher", () => {
     expect(result.ok).toBe(false);
   });
 
+  it("makes a change another host runs when nothing else is left, for the swarm's claim to decide", async () => {
+    const root = makeRepo({ "train.py": "USE_BIAS = False\n", "prepare.py": "x = 1\n" });
+    const req = await request(root, 1);
+    const title = "USE_BIAS False → True";
+    const result = await createMutateResearcher().propose({
+      ...req,
+      inFlight: [title],
+      runningElsewhere: new Set([title]),
+    });
+    expect(result).toMatchObject({ ok: true, title });
+  });
+
   it("says plainly when there is nothing to change", async () => {
     const root = makeRepo({ "train.py": "print('no parameters')\n", "prepare.py": "LR = 1\n" });
     const result = await createMutateResearcher().propose(await request(root, 1));

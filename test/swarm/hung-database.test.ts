@@ -225,6 +225,11 @@ it("a run whose first join is refused records nothing; doctor is clean, and the 
   expect(refused.code).not.toBe(0);
   expect(refused.stderr).toMatch(/this host's role lacks the grants of the swarm's newest schema/);
   await nothingRecorded(dir);
+  // A branch of that name the person made (at the base) is theirs, and stays.
+  const mine = task.clone("a");
+  sh(mine, "git branch autoresearch/r");
+  expect((await runCli(command, { cwd: mine, env })).code).not.toBe(0);
+  expect(sh(mine, "git branch --list 'autoresearch/*'")).toMatch(/autoresearch\/r/);
 
   // Another task file: refused too, before anything is recorded.
   const other = task.clone("a");

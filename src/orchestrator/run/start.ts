@@ -163,9 +163,11 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       // that the same command works once the cause is fixed.
       if (!accepted) {
         ledger.deleteRun(run.id);
-        await git(task.root, ["update-ref", "-d", branchRef(options.tag), base]).catch(
-          () => undefined,
-        );
+        // Only a branch this start made: one the person had (at the base) stays.
+        if (!existing)
+          await git(task.root, ["update-ref", "-d", branchRef(options.tag), base]).catch(
+            () => undefined,
+          );
       }
       throw error;
     }

@@ -92,6 +92,7 @@ export async function prepareProposal(
         ? {
             elsewhere: ctx.swarm.recent,
             triedElsewhere: ctx.swarm.triedElsewhere(trial.parentCommit),
+            runningElsewhere: new Set(ctx.swarm.running),
           }
         : {}),
       seed: run.seed,
