@@ -10,7 +10,7 @@ import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../../workspace/layout.js";
-import { branchRef, setRef } from "../../workspace/repo.js";
+import { branchRef, setRef, trialRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
 import { AT_LIMIT_WAIT_MS, NOT_RUN } from "../swarm.js";
@@ -119,6 +119,7 @@ function beginRebase(ctx: RunContext, job: Extract<TrialJob, { kind: "rebase" }>
     by: "rebase",
     rebaseOf: job.of.n,
   });
+  ctx.carrying.delete(job.of.n);
   return {
     trial,
     parentMetric: job.parent.metric,
@@ -135,6 +136,7 @@ function beginReconcile(ctx: RunContext, job: Extract<TrialJob, { kind: "reconci
     by: researcher.name,
     rebaseOf: job.of.n,
   });
+  ctx.carrying.delete(job.of.n);
   const parentMetric = job.parent.metric;
   return {
     trial,
@@ -400,8 +402,9 @@ function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
 /**
  * A trial that beat its own parent becomes the incumbent if the incumbent is still that
  * parent. If another win landed meanwhile, this one is merged onto it and confirmed there
- * by a new trial (or, on a conflict, handed to a researcher to re-apply); it is recorded
- * as a discard that names the follow-up. Decisions are taken one at a time.
+ * by a new trial (or, on a conflict, handed to a researcher to re-apply), unless the run
+ * has reached its limit; it is recorded as a discard that says which. Decisions are taken
+ * one at a time.
  */
 async function conclude(
   ctx: RunContext,
@@ -468,6 +471,18 @@ async function conclude(
         follow: null,
       };
     }
+    // A carry is a new trial: none begins once the run is at its limit (--max-trials is
+    // at most that many trials). The win stays recorded, and its commit under its ref.
+    const limit = ctx.limitReached?.() ?? null;
+    if (limit) {
+      const reason = `${step.reason}, but #${current.n} was kept meanwhile; not carried onto it, since the run ${limit} (its change stays at ${trialRef(run.tag, trial.n)})`;
+      return {
+        trial: finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs),
+        fatal: null,
+        follow: null,
+      };
+    }
+    ctx.carrying.add(trial.n);
     const merged = await mergeCarried(ctx, trial, current, commit);
     const how = merged
       ? "merged onto it for confirmation"
@@ -504,6 +519,16 @@ export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
       });
       continue;
     }
+    // Its carry event stays unanswered: a `resume` with room for it carries it.
+    const limit = ctx.limitReached?.() ?? null;
+    if (limit) {
+      ctx.emit({
+        type: "notice",
+        text: `#${trial.n} is not carried onto the line's head: the run ${limit}; \`autoresearch resume --tag ${ctx.run.tag}\` with room for it carries it`,
+      });
+      continue;
+    }
+    ctx.carrying.add(trial.n);
     jobs.push(carryJob(trial, current, await mergeCarried(ctx, trial, current, trial.commit!)));
   }
   return jobs;
@@ -538,7 +563,7 @@ async function lineRefuses(
   if (!ctx.swarm || trial.baseline || trial.researcher === ADOPTER) return null;
   const metrics = ctx.ledger.replicates(trial.id).at(-1)?.metrics ?? {};
   const row = ctx.ledger.trialById(trial.id)!;
-  const atLimit = () => ctx.atLimit?.() === true;
+  const atLimit = () => ctx.limitReached?.() != null;
   let moved: AdvanceResult;
   try {
     moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs }, atLimit);
