@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { summarize } from "../../src/orchestrator/index.js";
 import { formatKept, printReportAfterRun } from "../../src/report/after-run.js";
+import { runView } from "../../src/report/dashboard/views.js";
 import { loadReportData } from "../../src/report/data.js";
 import { formatSummary } from "../../src/report/status.js";
 import { quadraticTask, runCli, tempDir } from "../helpers.js";
@@ -45,7 +46,7 @@ describe("the end of a run", () => {
     ]);
   });
 
-  it("counts an adopted head once, in status and the run's summary too: as its host's keep, not this run's", () => {
+  it("counts an adopted head once, in status, the run's summary and the dashboard too: as its host's keep, not this run's", () => {
     const root = tempDir();
     const { ledger, run } = fixtureLedger(root, [
       { title: "baseline", verdict: "keep", metric: 1 },
@@ -55,12 +56,14 @@ describe("the end of a run", () => {
     ]);
     const summary = summarize(root, ledger, ledger.runById(run.id)!);
     const report = loadReportData(ledger, run).summary;
+    const dashboard = runView(ledger, run);
     ledger.close();
     expect(summary).toMatchObject({ trials: 4, kept: 1, keepRate: 0.5, adopted: 1 });
     expect({ kept: summary.kept, keepRate: summary.keepRate }).toEqual({
       kept: report.kept,
       keepRate: report.keepRate,
     });
+    expect(dashboard).toMatchObject({ trials: 4, experiments: 2, kept: 1 });
     expect(formatSummary(summary).split("\n")[1]).toBe(
       "  trials 4 · kept 1 (keep rate 50%) · crashed 0 · adopted 1",
     );
