@@ -13,7 +13,7 @@ import { paths, TRIAL_FILES } from "../../workspace/layout.js";
 import { branchRef, setRef, trialRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { AT_LIMIT_WAIT_MS, NOT_RUN } from "../swarm.js";
+import { AT_LIMIT_WAIT_MS, NOT_RUN, RemoteUnreachableError } from "../swarm.js";
 import { countEstimate, noiseFloor } from "./judging.js";
 import {
   carriedTitle,
@@ -569,7 +569,7 @@ async function lineRefuses(
     moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs }, atLimit);
   } catch (error) {
     if (!(error instanceof SwarmUnreachableError)) throw error;
-    return moveWaits(ctx, trial, step);
+    return moveWaits(ctx, trial, step, error instanceof RemoteUnreachableError);
   }
   if (moved.ok) return null;
   const head = ctx.swarm.line;
@@ -582,23 +582,29 @@ async function lineRefuses(
 }
 
 /**
- * A keep whose line move the database did not make before the run's stop, or soon after
- * its limit: recorded as interrupted with its measurement, which `resume` judges again
- * and then moves the line (exactly once: the database knows a move it made). It counts
- * toward --max-trials meanwhile, so that the run ends at its limit.
+ * A keep whose push (`remote`) or line move the swarm did not take before the run's stop,
+ * or soon after its limit: recorded as interrupted with its measurement, which `resume`
+ * judges again and then pushes and moves the line (exactly once: the database knows a
+ * move it made). It counts toward --max-trials meanwhile, so that the run ends at its limit.
  */
-function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted): Verdicted {
+function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted, remote: boolean): Verdicted {
   ctx.swarm!.movesWaiting.add(trial.n);
   const when = ctx.signal.aborted
     ? "before the stop"
     : `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
   const resume = `\`autoresearch resume --tag ${ctx.run.tag}\``;
+  const away = remote ? "remote did not take its commit" : "database did not answer";
   if (!ctx.signal.aborted)
     ctx.emit({
       type: "notice",
-      text: `swarm: #${trial.n} won on the line's head, but the database did not answer ${when}: the move of the line to it waits in this host's ledger, and ${resume} makes it once the database answers; nothing is lost`,
+      text: remote
+        ? `swarm: #${trial.n} won on the line's head, but the ${away} ${when}: its push and the move of the line to it wait in this host's ledger, and ${resume} makes them once the remote answers; nothing is lost`
+        : `swarm: #${trial.n} won on the line's head, but the ${away} ${when}: the move of the line to it waits in this host's ledger, and ${resume} makes it once the database answers; nothing is lost`,
     });
-  const reason = `${step.reason}, but the swarm's database did not answer ${when}: its move of the line waits, and ${resume} makes it (or carries the win onto a newer head)`;
+  const waits = remote
+    ? `its push and move of the line wait, and ${resume} makes them`
+    : `its move of the line waits, and ${resume} makes it`;
+  const reason = `${step.reason}, but the swarm's ${away} ${when}: ${waits} (or carries the win onto a newer head)`;
   return { ...step, verdict: "interrupted", reason };
 }
 
