@@ -67,10 +67,16 @@ export interface RunContext {
    */
   nudge?: () => void;
   /**
-   * Whether the run has reached a limit (no new trial starts): a keep's line move then
-   * waits for the swarm's database only a moment. Set by the loop.
+   * Which limit the run has reached (no new trial starts), or null: a win is then not
+   * carried onto a newer incumbent, and a keep's line move waits for the swarm only a
+   * moment. Set by the loop.
    */
-  atLimit?: () => boolean;
+  limitReached?: () => string | null;
+  /**
+   * Wins whose carry onto a newer incumbent is decided but whose trial has not begun, by
+   * number: they count toward --max-trials, so that nothing else takes their place.
+   */
+  carrying: Set<number>;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */
@@ -159,6 +165,7 @@ export function runContext(
     emit: options.emit,
     setupDone: new Set(),
     judging: new Set(),
+    carrying: new Set(),
     inFlight: new Map(),
     results: resultsWriter(task, ledger, run),
     watch: new HarnessWatch(

@@ -56,6 +56,24 @@ const LEAVE_MS = 2_000;
  */
 export const AT_LIMIT_WAIT_MS = 10_000;
 
+/**
+ * The swarm's git remote did not take a push before the run's stop, or soon after its
+ * limit: a passing outage, as the database's is, which `resume` settles.
+ */
+export class RemoteUnreachableError extends SwarmUnreachableError {}
+
+/** Aborts once `atLimit` has held for AT_LIMIT_WAIT_MS (looked at twice a second). */
+function abortAtLimit(atLimit: () => boolean): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  let since: number | null = null;
+  const timer = setInterval(() => {
+    if (atLimit()) since ??= monotonic();
+    if (since !== null && monotonic() - since >= AT_LIMIT_WAIT_MS) controller.abort();
+  }, 500);
+  timer.unref();
+  return { signal: controller.signal, clear: () => clearInterval(timer) };
+}
+
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
   /** postgres://role:password@host/db; the password may come from PGPASSWORD or ~/.pgpass. */
@@ -603,15 +621,16 @@ export class SwarmLink {
   /**
    * Pushes a keep's commit and moves the line to it (uploading the keep in the same
    * transaction). False when another host's keep moved the line first. Waits out a lost
-   * database with backoff, but once `atLimit` says the run has reached its limit, for
-   * AT_LIMIT_WAIT_MS at most: a SwarmUnreachableError then, as on a stop.
+   * remote or database with backoff, but once `atLimit` says the run has reached its
+   * limit, for AT_LIMIT_WAIT_MS at most each: a SwarmUnreachableError then (a
+   * RemoteUnreachableError for the push), as on a stop.
    */
   async advance(
     keep: TrialRow,
     result: { metric: number | null; metrics: Record<string, number>; runMs: number },
     atLimit: () => boolean = () => false,
   ) {
-    await this.push(keep);
+    await this.push(keep, atLimit);
     const upload = {
       ...this.uploadOf(keep),
       ...result,
@@ -719,13 +738,24 @@ export class SwarmLink {
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     // What is still queued then is uploaded by the next `resume`: nothing is lost.
-    const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() =>
-      this.closing.abort(),
-    );
+    const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() => {
+      this.closing.abort();
+      this.sayNotUploaded();
+    });
     // Each bounded, so side by side: a hung database holds the close for the longest of
     // them, not their sum (an upload does not say the host is alive, as a heartbeat would).
     await Promise.all([uploaded, this.leave(), this.watch?.close()]);
     await this.client.close();
+  }
+
+  /** Names the trials the swarm lacks as the run ends, so that no one wonders where they are. */
+  private sayNotUploaded(): void {
+    const left = this.uploads.flatMap((id) => this.ledger.trialById(id)?.n ?? []);
+    if (!left.length) return;
+    this.emit({
+      type: "notice",
+      text: `swarm: ${left.map((n) => `#${n}`).join(", ")} not uploaded to the swarm yet: the next \`autoresearch resume --tag ${this.run.tag}\` pushes and uploads what is missing`,
+    });
   }
 
   /**
@@ -801,14 +831,17 @@ export class SwarmLink {
 
   /**
    * Pushes a trial's commit to its ref on the remote, retried with backoff while the
-   * remote does not answer; a refusal (access, a rejected ref) stops with what git said.
+   * remote does not answer, until the stop, the close, or AT_LIMIT_WAIT_MS once `atLimit`
+   * holds (an attempt in flight is ended then: a RemoteUnreachableError); a refusal
+   * (access, a rejected ref) stops with what git said.
    */
-  private async push(trial: TrialRow): Promise<void> {
+  private async push(trial: TrialRow, atLimit: () => boolean = () => false): Promise<void> {
     if (!trial.commit || trial.baseline) return;
     const ref = remoteRef(this.host, this.run.tag, trial.n);
     const shown = redactRemote(this.remote);
+    const limit = abortAtLimit(atLimit);
+    const signal = AbortSignal.any([this.signal, this.closing.signal, limit.signal]);
     try {
-      const signal = AbortSignal.any([this.signal, this.closing.signal]);
       await retryGit(
         () =>
           git(this.root, ["push", "--quiet", this.remote, `${trial.commit}:${ref}`], {
@@ -822,9 +855,15 @@ export class SwarmLink {
       );
     } catch (error) {
       const said = (error as Error).message.split("\n").find((l) => l.trim()) ?? "";
+      if (signal.aborted && !REFUSED.test((error as Error).message))
+        throw new RemoteUnreachableError(
+          `the swarm's remote ${shown} did not take #${trial.n}: ${said.replaceAll(this.remote, shown)}`,
+        );
       throw new SwarmError(
         `could not push #${trial.n} to the swarm's remote ${shown}: ${said.replaceAll(this.remote, shown)}; check this host's access to it, or give the remote as this host reaches it with --swarm-remote`,
       );
+    } finally {
+      limit.clear();
     }
   }
 

@@ -12,6 +12,7 @@ function counted(s: RunSummary): string {
   if (s.invalid) parts.push(`invalid ${s.invalid}`);
   if (s.tampered) parts.push(`tampered ${s.tampered}`);
   if (s.interrupted) parts.push(`interrupted ${s.interrupted}`);
+  if (s.adopted) parts.push(`adopted ${s.adopted}`);
   return parts.map((p) => ` · ${p}`).join("");
 }
 

@@ -16,7 +16,10 @@ export interface GitDaemon {
   readonly port: number;
   /** Creates an empty bare repository `name` and returns its git:// URL. */
   bare(name: string): string;
+  /** Stops serving: the remote refuses connections. */
   stop(): Promise<void>;
+  /** Serves again, on the same port (stopped first if it runs). */
+  restart(): Promise<void>;
 }
 
 const running: GitDaemon[] = [];
@@ -27,6 +30,28 @@ afterAll(async () => {
 export async function startGitDaemon(): Promise<GitDaemon> {
   const base = tempDir("ar-remote-");
   const port = await freePort();
+  let child = await serve(base, port);
+  const daemon: GitDaemon = {
+    base,
+    port,
+    bare(name) {
+      execFileSync("git", ["init", "-q", "--bare", "-b", "main", join(base, name)]);
+      return `git://127.0.0.1:${port}/${name}`;
+    },
+    async stop() {
+      await child.stop();
+    },
+    async restart() {
+      await child.stop();
+      child = await serve(base, port);
+    },
+  };
+  running.push(daemon);
+  return daemon;
+}
+
+/** `git daemon` serving `base` on `port`, once it accepts connections. */
+async function serve(base: string, port: number): Promise<{ stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     "git",
     [
@@ -47,26 +72,18 @@ export async function startGitDaemon(): Promise<GitDaemon> {
     stderr += chunk.toString();
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const daemon: GitDaemon = {
-    base,
-    port,
-    bare(name) {
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", join(base, name)]);
-      return `git://127.0.0.1:${port}/${name}`;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-  running.push(daemon);
   const deadline = Date.now() + 10_000;
   while (!(await accepts(port))) {
     if (child.exitCode !== null || Date.now() > deadline)
       throw new Error(`git daemon did not start on port ${port}: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return daemon;
+  return {
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
 function accepts(port: number): Promise<boolean> {

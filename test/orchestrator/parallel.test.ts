@@ -80,8 +80,8 @@ describe("parallel slots", () => {
       maxTrials: 10,
     });
     expect(result.status).toBe("finished");
-    // Confirmations of wins made on an older incumbent may run past the limit.
-    expect(trials.length).toBeGreaterThanOrEqual(10);
+    // Confirmations of wins made on an older incumbent included.
+    expect(trials.length).toBe(10);
     const o = overlap(replicates);
     expect(o.most).toBe(3);
     expect(o.doubled).toBe(false);
@@ -200,22 +200,40 @@ describe("parallel slots", () => {
   });
 });
 
+/** An edit that returns its title, or null for no idea. */
+type Edit = (wt: string, r: ProposalRequest) => string | null | Promise<string | null>;
+
 /** A slow researcher (like a model) that applies the scripted edit of each trial number (from 1). */
-function scripted(
-  edits: ((wt: string, r: ProposalRequest) => string)[],
-  seen: ProposalRequest[] = [],
-): Researcher {
+function scripted(edits: Edit[], seen: ProposalRequest[] = []): Researcher {
   return {
     name: "scripted",
     async propose(request): Promise<ProposalResult> {
       // As the researcher saw it when asked: the trials in flight are read when asked.
       seen.push({ ...request });
       await new Promise((r) => setTimeout(r, 100 * request.trial));
-      const edit = edits[request.trial - 1];
-      if (!edit) return { ok: false, reason: "out of ideas" };
-      return { ok: true, title: edit(request.worktree, request), hypothesis: "h" };
+      const title = (await edits[request.trial - 1]?.(request.worktree, request)) ?? null;
+      if (title === null) return { ok: false, reason: "out of ideas" };
+      return { ok: true, title, hypothesis: "h" };
     },
   };
+}
+
+/** No idea, said once `until` has resolved: it holds a slot and its place in the limit till then. */
+const idle = (until: Promise<void>) => async () => {
+  await until;
+  return null;
+};
+
+/** Resolves once trial `n` has ended, as the run's events tell. */
+function ended(n: number) {
+  let resolve = () => {};
+  const done = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const emit = (e: RunEvent) => {
+    if (e.type === "trial-end" && e.n === n) resolve();
+  };
+  return { done, emit };
 }
 
 const set = (name: string, value: number) => (wt: string) => {
@@ -236,27 +254,54 @@ describe("wins on an older incumbent", () => {
     process.env.TEST_SLEEP_S = "2";
     process.env.TEST_SLEEP_TRIAL = "2";
     const root = quadraticTask();
-    const seen: ProposalRequest[] = [];
+    // #3, begun once #1 is kept, leaves room in the limit for #2's confirmation.
+    const second = ended(2);
     const { trials } = await run(root, {
-      researcher: scripted([set("X", 2), set("Y", 0)], seen),
+      researcher: scripted([set("X", 2), set("Y", 0), idle(second.done)]),
       executor: { kind: "local", slots: 2 },
       lookahead: 0,
-      maxTrials: 3,
+      maxTrials: 5,
+      emit: second.emit,
     });
     expect(trials.map((t) => [t.n, t.verdict, t.researcher, t.metric, t.rebaseOf])).toEqual([
       [0, "keep", "baseline", 4.5, null],
       [1, "keep", "scripted", 1.5, null],
       [2, "discard", "scripted", 4, null],
-      [3, "keep", "rebase", 1, 2],
+      [3, "invalid", "scripted", null, null],
+      [4, "keep", "rebase", 1, 2],
     ]);
     expect(trials[2]!.reason).toBe(
       "score 4 beats the incumbent's 4.5, but #1 was kept meanwhile; merged onto it for confirmation",
     );
-    expect(trials[3]!.title).toBe("Y → 0 (rebased from #2)");
-    expect(trials[3]!.parentCommit).toBe(trials[1]!.commit);
+    expect(trials[4]!.title).toBe("Y → 0 (rebased from #2)");
+    expect(trials[4]!.parentCommit).toBe(trials[1]!.commit);
     const tip = sh(root, "git show autoresearch/p:train.mjs");
     expect(tip).toContain("const X = 2;");
     expect(tip).toContain("const Y = 0;");
+  });
+
+  it("are not carried past --max-trials: the run records at most that many trials", async () => {
+    // #1 and #2 fill the limit with the baseline; #2 wins after #1 was kept.
+    process.env.TEST_SLEEP_S = "2";
+    process.env.TEST_SLEEP_TRIAL = "2";
+    const root = quadraticTask();
+    const { result, trials, events } = await run(root, {
+      researcher: scripted([set("X", 2), set("Y", 0)]),
+      executor: { kind: "local", slots: 2 },
+      lookahead: 0,
+      maxTrials: 3,
+    });
+    expect(result).toMatchObject({ status: "finished", reason: "reached --max-trials 3" });
+    expect(trials.map((t) => [t.n, t.verdict, t.metric])).toEqual([
+      [0, "keep", 4.5],
+      [1, "keep", 1.5],
+      [2, "discard", 4],
+    ]);
+    expect(trials[2]!.reason).toBe(
+      "score 4 beats the incumbent's 4.5, but #1 was kept meanwhile; not carried onto it, since the run reached --max-trials 3 (its change stays at refs/autoresearch/p/trials/2)",
+    );
+    expect(events.filter((e) => e.type === "trial-start")).toHaveLength(3);
+    expect(sh(root, "git rev-parse autoresearch/p")).toBe(trials[1]!.commit);
   });
 
   it("are proposed while slots are busy, and researchers see the trials in flight", async () => {
@@ -286,22 +331,25 @@ describe("wins on an older incumbent", () => {
       expect(r.reconcile!.patch).toContain("+const X = 2.5;");
       return set("X", 2.5)(wt);
     };
+    const second = ended(2);
     const { trials } = await run(root, {
-      researcher: scripted([set("X", 2), set("X", 2.5), reapply], seen),
+      researcher: scripted([set("X", 2), set("X", 2.5), idle(second.done), reapply], seen),
       executor: { kind: "local", slots: 2 },
       lookahead: 0,
-      maxTrials: 3,
+      maxTrials: 5,
+      emit: second.emit,
     });
     expect(trials.map((t) => [t.n, t.verdict, t.metric, t.rebaseOf])).toEqual([
       [0, "keep", 4.5, null],
       [1, "keep", 1.5, null],
       [2, "discard", 0.75, null],
-      [3, "keep", 0.75, 2],
+      [3, "invalid", null, null],
+      [4, "keep", 0.75, 2],
     ]);
     expect(trials[2]!.reason).toMatch(
       /but #1 was kept meanwhile; it conflicts with it, so a researcher re-applies it$/,
     );
-    expect(trials[3]!.title).toBe("X → 2.5 (reconciled from #2)");
+    expect(trials[4]!.title).toBe("X → 2.5 (reconciled from #2)");
     expect(sh(root, "git show autoresearch/p:train.mjs")).toContain("const X = 2.5;");
   });
 });
@@ -402,9 +450,10 @@ describe("trials begun beside the baseline", () => {
     const after = trialsOf(root);
     const fresh = after.filter((t) => t.n > beside.at(-1)!.n);
     expect(fresh[0]).toMatchObject({ baseline: true, verdict: "keep" });
-    // Confirmations of wins on an older incumbent may run past the limit; proposals do not.
-    const proposals = fresh.filter((t) => !t.baseline && t.rebaseOf === null);
-    expect(proposals.map((t) => t.verdict === "keep" || t.verdict === "discard")).toEqual([
+    // The whole limit: the new baseline and three trials (confirmations of wins on an
+    // older incumbent among them), each judged.
+    expect(fresh.map((t) => t.verdict === "keep" || t.verdict === "discard")).toEqual([
+      true,
       true,
       true,
       true,

@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { summarize } from "../../src/orchestrator/index.js";
 import { formatKept, printReportAfterRun } from "../../src/report/after-run.js";
+import { runView } from "../../src/report/dashboard/views.js";
 import { loadReportData } from "../../src/report/data.js";
+import { formatSummary } from "../../src/report/status.js";
 import { quadraticTask, runCli, tempDir } from "../helpers.js";
 import { fixtureLedger } from "./fixture.js";
 
@@ -41,6 +44,29 @@ describe("the end of a run", () => {
       "  #0    val_bpb 1       baseline",
       "  #1    val_bpb 0.9     wider (adopted from host_b)",
     ]);
+  });
+
+  it("counts an adopted head once, in status, the run's summary and the dashboard too: as its host's keep, not this run's", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root, [
+      { title: "baseline", verdict: "keep", metric: 1 },
+      { title: "raise the learning rate", verdict: "keep", metric: 0.95 },
+      { title: "wider (adopted from host_b)", researcher: "swarm", verdict: "keep", metric: 0.9 },
+      { title: "deeper", verdict: "discard", metric: 0.97 },
+    ]);
+    const summary = summarize(root, ledger, ledger.runById(run.id)!);
+    const report = loadReportData(ledger, run).summary;
+    const dashboard = runView(ledger, run);
+    ledger.close();
+    expect(summary).toMatchObject({ trials: 4, kept: 1, keepRate: 0.5, adopted: 1 });
+    expect({ kept: summary.kept, keepRate: summary.keepRate }).toEqual({
+      kept: report.kept,
+      keepRate: report.keepRate,
+    });
+    expect(dashboard).toMatchObject({ trials: 4, experiments: 2, kept: 1 });
+    expect(formatSummary(summary).split("\n")[1]).toBe(
+      "  trials 4 · kept 1 (keep rate 50%) · crashed 0 · adopted 1",
+    );
   });
 
   it("says that no experiment ran, and what was kept, when only the baseline ran", () => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/index.js";
 import type { Goal, HostInfo } from "../../src/swarm/types.js";
-import { startGitDaemon } from "../helpers/git-daemon.js";
+import { type GitDaemon, startGitDaemon } from "../helpers/git-daemon.js";
 import { type PgCluster, startPostgres } from "../helpers/postgres.js";
 import { type CliResult, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
@@ -134,6 +134,8 @@ export interface SwarmTask {
   remote: string;
   /** The remote's bare repository, as a folder. */
   bare: string;
+  /** The daemon that serves the remote (stop it to make the remote unreachable). */
+  daemon: GitDaemon;
   /** What init printed. */
   init: CliResult;
   /** A fresh clone of the swarm's task for a host. */
@@ -158,6 +160,7 @@ export async function initSwarmTask(
     origin,
     remote,
     bare: join(daemon.base, "task.git"),
+    daemon,
     init,
     clone(host) {
       const dir = tempDir(`ar-host-${host}-`);

@@ -23,7 +23,7 @@ export interface Limits {
   stops: Stops;
   /** When this session started: the stop rules look at trials finished since. */
   since: number;
-  /** Total trials of the run, the baseline included; confirmations of wins are run past it. */
+  /** Total trials of the run, the baseline included (confirmations of wins too). */
   maxTrials: number | null;
   /** The moment (on the monotonic clock) after which no new trial starts. */
   deadline: number | null;
@@ -140,8 +140,10 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   };
   /** Why no new proposal may start, or null. */
   const limitReached = (): LoopEnd | null => {
-    // A keep whose line move waits for resume counts, as it will once resume has made it.
-    const count = ledger.countTrials(run.id) + (ctx.swarm?.movesWaiting.size ?? 0);
+    // A keep whose line move waits for resume counts, as it will once resume has made it;
+    // so does a carry decided and not yet begun.
+    const count =
+      ledger.countTrials(run.id) + (ctx.swarm?.movesWaiting.size ?? 0) + ctx.carrying.size;
     if (limits.maxTrials !== null && count >= limits.maxTrials)
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
     if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)
@@ -164,7 +166,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     }
     return null;
   };
-  ctx.atLimit = () => limitReached() !== null;
+  ctx.limitReached = () => limitReached()?.reason ?? null;
   /** Why the trials so far say the run should end, or null. */
   const stopRule = (): LoopEnd | null => {
     const { maxFailures, plateau } = limits.stops;

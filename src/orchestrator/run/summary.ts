@@ -1,5 +1,11 @@
 import type { Ledger } from "../../ledger/ledger.js";
-import { importedFrom, type NoiseFloor, type RunRow, type TrialRow } from "../../ledger/types.js";
+import {
+  ADOPTER,
+  importedFrom,
+  type NoiseFloor,
+  type RunRow,
+  type TrialRow,
+} from "../../ledger/types.js";
 import { isAlive } from "../../util/proc.js";
 import { paths } from "../../workspace/layout.js";
 
@@ -36,6 +42,8 @@ export interface RunSummary {
   tampered: number;
   /** Stopped before they finished; `resume` runs them again. */
   interrupted: number;
+  /** Other hosts' keeps adopted in a swarm: measured here, kept by their hosts. */
+  adopted: number;
   baseline: number | null;
   best: TrialRow | null;
   keepRate: number | null;
@@ -54,7 +62,12 @@ export interface RunSummary {
 export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary {
   const trials = ledger.trials(run.id);
   const done = trials.filter((t) => t.state === "done");
-  const experiments = done.filter((t) => !t.baseline && t.verdict !== "interrupted");
+  // Another host's keep adopted in a swarm is that host's keep (counted there), measured
+  // here: not this run's experiment, as in the report.
+  const adopted = done.filter((t) => t.researcher === ADOPTER && t.verdict !== "interrupted");
+  const experiments = done.filter(
+    (t) => !t.baseline && t.verdict !== "interrupted" && t.researcher !== ADOPTER,
+  );
   const kept = experiments.filter((t) => t.verdict === "keep").length;
   const count = (...verdicts: string[]) =>
     done.filter((t) => t.verdict !== null && verdicts.includes(t.verdict)).length;
@@ -93,6 +106,7 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     invalid: count("invalid"),
     tampered: count("tampered"),
     interrupted: count("interrupted"),
+    adopted: adopted.length,
     baseline,
     best: ledger.incumbent(run.id),
     keepRate: experiments.length ? kept / experiments.length : null,

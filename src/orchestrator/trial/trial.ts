@@ -10,10 +10,10 @@ import { monotonic } from "../../util/clock.js";
 import { writeJson } from "../../util/fs.js";
 import { readHead } from "../../util/safe-file.js";
 import { paths, TRIAL_FILES } from "../../workspace/layout.js";
-import { branchRef, setRef } from "../../workspace/repo.js";
+import { branchRef, setRef, trialRef } from "../../workspace/repo.js";
 import { addWorktree, mergeOnto, removeWorktree } from "../../workspace/worktree.js";
 import type { RunContext } from "../context.js";
-import { AT_LIMIT_WAIT_MS, NOT_RUN } from "../swarm.js";
+import { AT_LIMIT_WAIT_MS, NOT_RUN, RemoteUnreachableError } from "../swarm.js";
 import { countEstimate, noiseFloor } from "./judging.js";
 import {
   carriedTitle,
@@ -119,6 +119,7 @@ function beginRebase(ctx: RunContext, job: Extract<TrialJob, { kind: "rebase" }>
     by: "rebase",
     rebaseOf: job.of.n,
   });
+  ctx.carrying.delete(job.of.n);
   return {
     trial,
     parentMetric: job.parent.metric,
@@ -135,6 +136,7 @@ function beginReconcile(ctx: RunContext, job: Extract<TrialJob, { kind: "reconci
     by: researcher.name,
     rebaseOf: job.of.n,
   });
+  ctx.carrying.delete(job.of.n);
   const parentMetric = job.parent.metric;
   return {
     trial,
@@ -400,8 +402,9 @@ function reconcileOf(ctx: RunContext, of: TrialRow): Reconcile {
 /**
  * A trial that beat its own parent becomes the incumbent if the incumbent is still that
  * parent. If another win landed meanwhile, this one is merged onto it and confirmed there
- * by a new trial (or, on a conflict, handed to a researcher to re-apply); it is recorded
- * as a discard that names the follow-up. Decisions are taken one at a time.
+ * by a new trial (or, on a conflict, handed to a researcher to re-apply), unless the run
+ * has reached its limit; it is recorded as a discard that says which. Decisions are taken
+ * one at a time.
  */
 async function conclude(
   ctx: RunContext,
@@ -468,6 +471,18 @@ async function conclude(
         follow: null,
       };
     }
+    // A carry is a new trial: none begins once the run is at its limit (--max-trials is
+    // at most that many trials). The win stays recorded, and its commit under its ref.
+    const limit = ctx.limitReached?.() ?? null;
+    if (limit) {
+      const reason = `${step.reason}, but #${current.n} was kept meanwhile; not carried onto it, since the run ${limit} (its change stays at ${trialRef(run.tag, trial.n)})`;
+      return {
+        trial: finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs),
+        fatal: null,
+        follow: null,
+      };
+    }
+    ctx.carrying.add(trial.n);
     const merged = await mergeCarried(ctx, trial, current, commit);
     const how = merged
       ? "merged onto it for confirmation"
@@ -504,6 +519,16 @@ export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
       });
       continue;
     }
+    // Its carry event stays unanswered: a `resume` with room for it carries it.
+    const limit = ctx.limitReached?.() ?? null;
+    if (limit) {
+      ctx.emit({
+        type: "notice",
+        text: `#${trial.n} is not carried onto the line's head: the run ${limit}; \`autoresearch resume --tag ${ctx.run.tag}\` with room for it carries it`,
+      });
+      continue;
+    }
+    ctx.carrying.add(trial.n);
     jobs.push(carryJob(trial, current, await mergeCarried(ctx, trial, current, trial.commit!)));
   }
   return jobs;
@@ -538,13 +563,13 @@ async function lineRefuses(
   if (!ctx.swarm || trial.baseline || trial.researcher === ADOPTER) return null;
   const metrics = ctx.ledger.replicates(trial.id).at(-1)?.metrics ?? {};
   const row = ctx.ledger.trialById(trial.id)!;
-  const atLimit = () => ctx.atLimit?.() === true;
+  const atLimit = () => ctx.limitReached?.() != null;
   let moved: AdvanceResult;
   try {
     moved = await ctx.swarm.advance(row, { metric: step.metric, metrics, runMs }, atLimit);
   } catch (error) {
     if (!(error instanceof SwarmUnreachableError)) throw error;
-    return moveWaits(ctx, trial, step);
+    return moveWaits(ctx, trial, step, error instanceof RemoteUnreachableError);
   }
   if (moved.ok) return null;
   const head = ctx.swarm.line;
@@ -557,23 +582,29 @@ async function lineRefuses(
 }
 
 /**
- * A keep whose line move the database did not make before the run's stop, or soon after
- * its limit: recorded as interrupted with its measurement, which `resume` judges again
- * and then moves the line (exactly once: the database knows a move it made). It counts
- * toward --max-trials meanwhile, so that the run ends at its limit.
+ * A keep whose push (`remote`) or line move the swarm did not take before the run's stop,
+ * or soon after its limit: recorded as interrupted with its measurement, which `resume`
+ * judges again and then pushes and moves the line (exactly once: the database knows a
+ * move it made). It counts toward --max-trials meanwhile, so that the run ends at its limit.
  */
-function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted): Verdicted {
+function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted, remote: boolean): Verdicted {
   ctx.swarm!.movesWaiting.add(trial.n);
   const when = ctx.signal.aborted
     ? "before the stop"
     : `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
   const resume = `\`autoresearch resume --tag ${ctx.run.tag}\``;
+  const away = remote ? "remote did not take its commit" : "database did not answer";
   if (!ctx.signal.aborted)
     ctx.emit({
       type: "notice",
-      text: `swarm: #${trial.n} won on the line's head, but the database did not answer ${when}: the move of the line to it waits in this host's ledger, and ${resume} makes it once the database answers; nothing is lost`,
+      text: remote
+        ? `swarm: #${trial.n} won on the line's head, but the ${away} ${when}: its push and the move of the line to it wait in this host's ledger, and ${resume} makes them once the remote answers; nothing is lost`
+        : `swarm: #${trial.n} won on the line's head, but the ${away} ${when}: the move of the line to it waits in this host's ledger, and ${resume} makes it once the database answers; nothing is lost`,
     });
-  const reason = `${step.reason}, but the swarm's database did not answer ${when}: its move of the line waits, and ${resume} makes it (or carries the win onto a newer head)`;
+  const waits = remote
+    ? `its push and move of the line wait, and ${resume} makes them`
+    : `its move of the line waits, and ${resume} makes it`;
+  const reason = `${step.reason}, but the swarm's ${away} ${when}: ${waits} (or carries the win onto a newer head)`;
   return { ...step, verdict: "interrupted", reason };
 }
 

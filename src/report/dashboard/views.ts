@@ -1,6 +1,6 @@
 import type { Db } from "../../ledger/db.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import type { RunRow, TrialState, Verdict } from "../../ledger/types.js";
+import { ADOPTER, type RunRow, type TrialState, type Verdict } from "../../ledger/types.js";
 import { isAlive } from "../../util/proc.js";
 
 /** A trial as the dashboard's table shows it. */
@@ -113,17 +113,18 @@ export function tablePayload(trials: TrialView[], summary: RunView, cursor: Curs
 
 /** The headline numbers of a run. */
 export function runView(ledger: Ledger, run: RunRow): RunView {
+  // Another host's keep adopted in a swarm is not this run's experiment, as in the report.
   const counts = ledger.db
     .prepare(
       `SELECT COUNT(*) AS trials,
-         COALESCE(SUM(state = 'done' AND baseline = 0 AND verdict != 'interrupted'), 0) AS experiments,
-         COALESCE(SUM(state = 'done' AND baseline = 0 AND verdict = 'keep'), 0) AS kept,
-         COALESCE(SUM(state = 'done' AND baseline = 0 AND verdict IN ('crash', 'timeout')), 0) AS crashed,
+         COALESCE(SUM(state = 'done' AND baseline = 0 AND researcher != @adopter AND verdict != 'interrupted'), 0) AS experiments,
+         COALESCE(SUM(state = 'done' AND baseline = 0 AND researcher != @adopter AND verdict = 'keep'), 0) AS kept,
+         COALESCE(SUM(state = 'done' AND baseline = 0 AND researcher != @adopter AND verdict IN ('crash', 'timeout')), 0) AS crashed,
          COALESCE(SUM(state != 'done'), 0) AS inFlight,
-         (SELECT metric FROM trials WHERE run_id = ? AND baseline = 1 AND verdict = 'keep') AS baseline
-       FROM trials WHERE run_id = ?`,
+         (SELECT metric FROM trials WHERE run_id = @run AND baseline = 1 AND verdict = 'keep') AS baseline
+       FROM trials WHERE run_id = @run`,
     )
-    .get(run.id, run.id) as Omit<
+    .get({ run: run.id, adopter: ADOPTER }) as Omit<
     RunView,
     "tag" | "task" | "metric" | "goal" | "status" | "live" | "best" | "bestTrial"
   >;

@@ -1,0 +1,107 @@
+/**
+ * The swarm's git remote gone (its daemon stopped) when the last trial of a run is kept:
+ * the keep's push is not retried past a bounded wait once the run has reached its limit.
+ * The run ends at its limit and says what was not pushed; `resume`, with the remote back,
+ * pushes it and moves the line, once.
+ */
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
+import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+
+let swarm: SwarmFixture | undefined;
+afterAll(async () => {
+  await swarm?.close();
+});
+
+it("a keep whose push meets an unreachable remote at --max-trials ends the run; resume pushes it, once", async () => {
+  swarm = await swarmFixture(["a"], { init: false });
+  // A researcher whose change always wins: X at the minimum of the score.
+  const toMinimum = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
+  const yaml = [
+    ...QUADRATIC_YAML,
+    "judge: { policy: greedy }",
+    `researcher: { command: ${JSON.stringify(toMinimum)} }`,
+  ].join("\n");
+  const task = await initSwarmTask(swarm, { yaml });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  // Every ref the remote takes from now on, one line each.
+  const pushes = join(task.bare, "pushes.log");
+  const hook = join(task.bare, "hooks", "update");
+  writeFileSync(hook, `#!/bin/sh\necho "$1 $3" >> '${pushes}'\n`);
+  chmodSync(hook, 0o755);
+  const pushed = () => (existsSync(pushes) ? readFileSync(pushes, "utf8").trim().split("\n") : []);
+
+  const dir = task.clone("a");
+  const base = sh(dir, "git rev-parse HEAD");
+  const { url, env } = task.login("a");
+  const run = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"];
+  const child = startCli(
+    [...run, "--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
+    dir,
+    { ...env, TEST_SLEEP_S: "4" },
+  );
+  const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  let stopped = 0;
+  try {
+    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await task.daemon.stop();
+    stopped = Date.now();
+    // Its limit reached, the run ends rather than wait for the remote: the trial's 4 s,
+    // 10 s for the keep's push, and 10 s for the uploads still queued, with room to spare.
+    const within = new Promise<"running">((r) => setTimeout(() => r("running"), 60_000));
+    expect(await Promise.race([code, within]), child.out).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(45_000);
+  } finally {
+    child.kill("SIGKILL");
+    await task.daemon.restart();
+  }
+  expect(child.out).toMatch(
+    /swarm: #1 won on the line's head, but the remote did not take its commit in the 10 s it is waited for once the run has reached its limit: its push and the move of the line to it wait in this host's ledger, and `autoresearch resume --tag r` makes them once the remote answers; nothing is lost/,
+  );
+  expect(child.out).toMatch(/run finished: reached --max-trials 2/);
+  expect(child.out).toMatch(
+    /swarm: #1 not uploaded to the swarm yet: the next `autoresearch resume --tag r` pushes and uploads what is missing/,
+  );
+  const before = Ledger.open(dir);
+  let commit: string;
+  try {
+    const r = before.run("r")!;
+    expect(r.status).toBe("finished");
+    const last = before.trials(r.id).at(-1)!;
+    expect({ n: last.n, verdict: last.verdict, metric: last.metric }).toEqual({
+      n: 1,
+      verdict: "interrupted",
+      metric: 0.5,
+    });
+    expect(last.reason).toMatch(/its push and move of the line wait/);
+    commit = last.commit!;
+  } finally {
+    before.close();
+  }
+  expect(pushed()).toEqual([]);
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(base);
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
+  expect((await swarm.owner.line())!.version).toBe(0);
+
+  // resume, with the remote back: pushed once, judged again, kept, the line moved to it.
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  const ref = "refs/autoresearch-swarm/a/r/1";
+  expect(pushed()).toEqual([`${ref} ${commit}`]);
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(commit);
+  const line = (await swarm.owner.line())!;
+  expect({ version: line.version, commit: line.commitSha }).toEqual({ version: 1, commit });
+  const { trials } = await swarm.owner.history();
+  expect(trials.map((t) => `${t.uid} ${t.verdict}`).sort()).toEqual(["r/0 keep", "r/1 keep"]);
+
+  // A resume after it pushes nothing more.
+  const again = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(again.code, again.stdout + again.stderr).toBe(0);
+  expect(pushed()).toEqual([`${ref} ${commit}`]);
+  expect((await swarm.owner.line())!.version).toBe(1);
+  const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
