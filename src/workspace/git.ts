@@ -37,6 +37,8 @@ export interface GitOptions {
   signal?: AbortSignal;
   /** Ends git (SIGTERM) after this many ms without an end. */
   timeoutMs?: number;
+  /** Variables added to git's environment (GIT_INDEX_FILE, for a copy of the index). */
+  env?: Record<string, string>;
 }
 
 export interface GitResult {
@@ -54,7 +56,7 @@ export function gitRaw(cwd: string, args: string[], options: GitOptions = {}): P
       {
         cwd,
         maxBuffer: 256 * 1024 * 1024,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" },
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...options.env },
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       },

@@ -1,4 +1,16 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UsageError, WorkspaceError } from "../errors.js";
 import { GitError, git, gitRaw } from "./git.js";
@@ -105,36 +117,148 @@ export async function setRef(
   await git(root, args);
 }
 
+/**
+ * A file where `git stash pop` would stop, and what the pop leaves there: conflict markers,
+ * `onto`'s version of a binary file, the version of the side that kept a file the other
+ * deleted, or something else (a file moved aside for a folder, a rename).
+ */
+export interface StashConflict {
+  path: string;
+  kind: "markers" | "binary" | "deleted by onto" | "deleted by edits" | "other";
+}
+
 /** What carrying the checkout's uncommitted edits to another commit through the stash meets. */
 export interface StashCarry {
-  /** Whether a tracked file has edits: `git stash` takes only those, new files stay as they are. */
+  /** Whether there is anything to stash: edits of tracked files, or files in `inTheWay`. */
   stashes: boolean;
+  /**
+   * Untracked files (ignored ones too) where checking `onto` out writes a file: git refuses
+   * to overwrite an untracked file and overwrites an ignored one without a word, so these
+   * must be staged (`git add -f`) to go through the stash; other new files stay as they are.
+   */
+  inTheWay: string[];
   /** The files where `git stash pop` would stop on a conflict; null when that cannot be told. */
-  conflicts: string[] | null;
+  conflicts: StashConflict[] | null;
 }
 
 /**
- * What `git stash && git checkout <onto> && git stash pop` would meet, found without
- * touching the checkout, the index or the stash: the pop is a three-way merge of the edits
- * onto `onto`, based on HEAD, which merge-tree reproduces when HEAD is an ancestor of `onto`
- * (its merge base is then HEAD; the git this supports cannot be given another base).
+ * What `git add -f -- <inTheWay> && git stash && git checkout <onto> && git stash pop` would
+ * meet, found without touching the checkout, the index or the stash: the pop is a three-way
+ * merge of the edits onto `onto`, based on HEAD, which merge-tree reproduces when HEAD is an
+ * ancestor of `onto` (its merge base is then HEAD; the git this supports cannot be given
+ * another base).
  */
 export async function stashCarry(root: string, onto: string): Promise<StashCarry> {
+  const inTheWay = await untrackedInTheWay(root, onto);
   // A commit of the edits as `git stash` would make it, stored but on no ref.
-  const stash = await git(root, ["stash", "create"], { harness: true });
-  if (!stash) return { stashes: false, conflicts: [] };
+  const stash = await stashCreate(root, inTheWay);
+  if (!stash) return { stashes: false, inTheWay, conflicts: [] };
   const behind = await gitRaw(root, ["merge-base", "--is-ancestor", "HEAD", onto], {
     okCodes: [1],
   });
-  if (behind.code !== 0) return { stashes: true, conflicts: null };
-  const merged = await gitRaw(
-    root,
-    ["merge-tree", "--write-tree", "--name-only", "--no-messages", onto, stash],
-    { okCodes: [1] },
-  );
-  // The new tree's id, then one line per conflicted file.
-  const files = merged.stdout.split("\n").slice(1).filter(Boolean);
-  return { stashes: true, conflicts: merged.code === 1 ? [...new Set(files)] : [] };
+  if (behind.code !== 0) return { stashes: true, inTheWay, conflicts: null };
+  const merged = await gitRaw(root, ["merge-tree", "--write-tree", "-z", onto, stash], {
+    okCodes: [1],
+  });
+  return {
+    stashes: true,
+    inTheWay,
+    conflicts: merged.code === 1 ? conflictsOf(merged.stdout, stash) : [],
+  };
+}
+
+/** The untracked files, ignored ones too, at the paths (or parents of paths) `onto` adds. */
+async function untrackedInTheWay(root: string, onto: string): Promise<string[]> {
+  const added = await gitRaw(root, [
+    "diff",
+    "--name-only",
+    "-z",
+    "--no-renames",
+    "--diff-filter=A",
+    "HEAD",
+    onto,
+  ]);
+  const taken = new Set<string>();
+  for (const path of added.stdout.split("\0").filter(Boolean)) {
+    // The path itself, or a file where the path needs a folder.
+    const parts = path.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const part = parts.slice(0, i).join("/");
+      const stat = lstatSync(join(root, part), { throwIfNoEntry: false });
+      if (!stat) break;
+      if (i === parts.length || !stat.isDirectory()) {
+        taken.add(part);
+        break;
+      }
+    }
+  }
+  if (taken.size === 0) return [];
+  // Without --exclude options, ls-files lists ignored files as well.
+  const others = await gitRaw(root, [
+    "--literal-pathspecs",
+    "ls-files",
+    "-z",
+    "--others",
+    "--",
+    ...taken,
+  ]);
+  return others.stdout.split("\0").filter(Boolean);
+}
+
+/** `git stash create` as after `git add -f -- <files>`, staged in a copy of the index. */
+async function stashCreate(root: string, files: string[]): Promise<string> {
+  if (files.length === 0) return git(root, ["stash", "create"], { harness: true });
+  const dir = mkdtempSync(join(tmpdir(), "ar-index-"));
+  try {
+    const env = { GIT_INDEX_FILE: join(dir, "index") };
+    const index = resolve(root, await git(root, ["rev-parse", "--git-path", "index"]));
+    if (existsSync(index)) {
+      copyFileSync(index, env.GIT_INDEX_FILE);
+      // The copy keeps the index's time: git trusts the recorded stat data of a file changed
+      // after the index was written (racy git) only if the index is not newer than it.
+      const { atime, mtime } = statSync(index);
+      utimesSync(env.GIT_INDEX_FILE, atime, mtime);
+    }
+    await git(root, ["--literal-pathspecs", "add", "-f", "--", ...files], { env });
+    return await git(root, ["stash", "create"], { harness: true, env });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Reads `merge-tree --write-tree -z` with conflicts: after the tree, one
+ * "<mode> <oid> <stage>\t<path>" field per stage of each conflicted file (2: `onto`'s
+ * version, 3: the edits') up to an empty field, then the messages, each its number of
+ * paths, the paths, a conflict type (stable, unlike the text) and the text. A file moved
+ * aside for a folder (file/directory) is named by its own path: the name merge-tree gives
+ * it ends in the stash's id, which the pop replaces with a label of its own.
+ */
+function conflictsOf(out: string, stash: string): StashConflict[] {
+  const fields = out.split("\0").map((f) => f.replace(`~${stash}`, ""));
+  const stages = new Map<string, string[]>();
+  let i = 1;
+  for (let field = fields[i]; field; field = fields[++i]) {
+    const tab = field.indexOf("\t");
+    const path = field.slice(tab + 1);
+    stages.set(path, [...(stages.get(path) ?? []), field.slice(tab - 1, tab)]);
+  }
+  const types = new Map<string, string[]>();
+  for (i++; fields[i]; i += Number(fields[i]) + 3) {
+    const n = Number(fields[i]);
+    const type = fields[i + 1 + n] ?? "";
+    for (const path of fields.slice(i + 1, i + 1 + n))
+      types.set(path, [...(types.get(path) ?? []), type]);
+  }
+  return [...stages].map(([path, has]) => {
+    const type = types.get(path) ?? [];
+    const both = has.includes("2") && has.includes("3");
+    if (type.includes("CONFLICT (modify/delete)"))
+      return { path, kind: has.includes("2") ? "deleted by edits" : "deleted by onto" };
+    if (both && type.includes("CONFLICT (binary)")) return { path, kind: "binary" };
+    if (both && type.includes("CONFLICT (contents)")) return { path, kind: "markers" };
+    return { path, kind: "other" };
+  });
 }
 
 /** Files tracked at HEAD in `dir` (a repository or worktree). */

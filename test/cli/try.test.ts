@@ -129,7 +129,7 @@ describe("autoresearch try, from a plain shell session", () => {
     );
     // As it says: the pop stops, the edit is kept in the stash and marked in the file.
     sh(root, `{ ${advice(conflict.stderr)}; } >/dev/null 2>&1 || true`);
-    expect(sh(root, "git stash list").split("\n")).toHaveLength(1);
+    expect(sh(root, "git stash list")).toMatch(/^stash@\{0\}: [^\n]+$/);
     expect(sh(root, "git show stash@{0}:train.mjs")).toContain("const Y = 0;");
     expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("<<<<<<<");
     sh(
@@ -150,8 +150,104 @@ describe("autoresearch try, from a plain shell session", () => {
     const diverged = await tryIt("X 3");
     expect(diverged.code).toBe(2);
     expect(diverged.stderr).toContain(
-      "(your edits come along, onto the incumbent) and try again; should the pop stop on a conflict, your edits stay in the stash: resolve the conflict markers, then `git reset && git stash drop`, and try again",
+      "(your edits come along, onto the incumbent) and try again; should the pop stop on a conflict, your edits stay in the stash: settle each file `git status` lists as unmerged (resolve its conflict markers or, where one side deleted it, keep it with `git add` or drop it with `git rm`), then `git reset && git stash drop`, and try again",
     );
+  });
+
+  it("off the incumbent, stashes new files the incumbent also added, ignored ones too, so no checkout overwrites them", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, extra.mjs, data.mjs]" : l,
+      ).join("\n"),
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    const advice = (stderr: string) => /run `([^`]+)`/.exec(stderr)?.[1];
+    const write = (file: string, n: number) =>
+      writeFileSync(join(root, file), `export const v = ${n};\n`);
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    write("extra.mjs", 1);
+    write("data.mjs", 1);
+    expect((await tryIt("X 2, extra and data")).code).toBe(0);
+
+    // An ignored new file at a path the incumbent adds: a checkout overwrites it unasked.
+    sh(root, "git checkout -q main && echo data.mjs >> .git/info/exclude");
+    write("data.mjs", 2);
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const ignored = await tryIt("Y 0");
+    expect(ignored.code).toBe(2);
+    // Done as it says, the user's version outlives the move: in the stash, and marked.
+    sh(root, `{ ${advice(ignored.stderr)}; } >/dev/null 2>&1 || true`);
+    expect(sh(root, "git stash list")).toMatch(/^stash@\{0\}: [^\n]+$/);
+    expect(sh(root, "git show stash@{0}:data.mjs")).toBe("export const v = 2;");
+    expect(readFileSync(join(root, "data.mjs"), "utf8")).toMatch(
+      /^<<<<<<< .*\nexport const v = 1;\n=======\nexport const v = 2;\n>>>>>>> /,
+    );
+    expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0;");
+    expect(ignored.stderr).toMatch(
+      /is \w+, whose changes conflict with your edits in data\.mjs: run `git add -f -- data\.mjs && git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: resolve the conflict markers in data\.mjs, then `git reset && git stash drop`, and try again\n$/,
+    );
+    write("data.mjs", 2);
+    sh(root, "git reset -q && git stash drop -q");
+    const resolved = await tryIt("Y 0");
+    expect(resolved.code, resolved.stderr).toBe(0);
+    expect(resolved.stdout).toContain("trial 2: keep");
+    expect(sh(root, "git show HEAD:data.mjs")).toBe("export const v = 2;");
+
+    // Only an untracked new file, the incumbent's too: a checkout would refuse it, so it is
+    // staged and stashed, where a pop would otherwise take out an older stash.
+    sh(root, "git checkout -q main");
+    write("extra.mjs", 3);
+    const untracked = await tryIt("extra 3");
+    expect(untracked.code).toBe(2);
+    sh(root, `{ ${advice(untracked.stderr)}; } >/dev/null 2>&1 || true`);
+    expect(sh(root, "git rev-parse --abbrev-ref HEAD")).toBe("autoresearch/t");
+    expect(sh(root, "git show stash@{0}:extra.mjs")).toBe("export const v = 3;");
+    expect(readFileSync(join(root, "extra.mjs"), "utf8")).toContain(
+      "=======\nexport const v = 3;\n>>>>>>>",
+    );
+    expect(advice(untracked.stderr)).toBe(
+      "git add -f -- extra.mjs && git stash && git checkout autoresearch/t && git stash pop",
+    );
+  });
+
+  it("off the incumbent, says how to settle a file one side deleted, which gets no conflict markers", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, a.mjs, b.mjs]" : l,
+      ).join("\n"),
+      extra: { "a.mjs": "export const a = 1;\n", "b.mjs": "export const b = 1;\n" },
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    // The run starts from a commit that deletes a.mjs and changes b.mjs (a trial may delete
+    // nothing); the user, back on main, does the opposite.
+    sh(
+      root,
+      "git checkout -q -b work && git rm -q a.mjs && sed -i 's/1/2/' b.mjs && git -c user.name=t -c user.email=t@t commit -qam work",
+    );
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await tryIt("X 2")).code).toBe(0);
+    sh(root, "git checkout -q main && sed -i 's/1/3/' a.mjs && rm b.mjs");
+    const refused = await tryIt("a 3, no b");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).not.toContain("markers");
+    expect(refused.stderr).toMatch(
+      /whose changes conflict with your edits in a\.mjs, b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: the incumbent deleted a\.mjs, which you edited, and the pop leaves your version: keep it with `git add -- a\.mjs` or drop it with `git rm -q -- a\.mjs`; you deleted b\.mjs, which the incumbent changed, and the pop leaves its version: keep it with `git add -- b\.mjs` or drop it with `git rm -q -- b\.mjs`, then `git reset && git stash drop`, and try again\n$/,
+    );
+    // Done as it says: each file as described, the edits in the stash until dropped.
+    sh(
+      root,
+      "{ git stash && git checkout autoresearch/t && git stash pop; } >/dev/null 2>&1 || true",
+    );
+    expect(readFileSync(join(root, "a.mjs"), "utf8")).toBe("export const a = 3;\n");
+    expect(readFileSync(join(root, "b.mjs"), "utf8")).toBe("export const b = 2;\n");
+    expect(sh(root, "git stash list")).toMatch(/^stash@\{0\}: [^\n]+$/);
+    sh(root, "git add -- a.mjs && git rm -q -- b.mjs && git reset -q && git stash drop -q");
+    const settled = await tryIt("a 3, no b");
+    expect(settled.code, settled.stderr).toBe(0);
+    // The settled files are what the trial tried (a deletion is not a change a trial may make).
+    expect(settled.stdout).toContain("trial 2: invalid");
+    expect(settled.stdout).toContain("changes not allowed: b.mjs (deleted)");
+    expect(sh(root, "git show refs/autoresearch/t/trials/2:a.mjs")).toBe("export const a = 3;");
   });
 
   it("refuses a run's unknown recorded sandbox before recovering anything", async () => {

@@ -11,6 +11,7 @@ import {
   headCommit,
   resolveRef,
   setRef,
+  stashCarry,
 } from "../../src/workspace/repo.js";
 import { EditScope } from "../../src/workspace/scope.js";
 import {
@@ -66,6 +67,32 @@ describe("the task repository", () => {
     mkdirSync(join(repo, ".autoresearch"));
     writeFileSync(join(repo, ".autoresearch/ledger.db"), "x");
     await checkClean(repo);
+  });
+
+  it("foresees a stash's pop with untracked files in the way, reading its copy of the index as git reads the index", async () => {
+    const root = makeRepo({ "a.txt": "a\n" });
+    sh(
+      root,
+      "git checkout -q -b inc && echo c > a.txt && echo inc > 'n[1].txt' && git add -A && git -c user.name=t -c user.email=t@t commit -qm inc && git checkout -q main",
+    );
+    // An untracked file where the incumbent adds one, named like a pattern that another
+    // untracked file matches.
+    writeFileSync(join(root, "n[1].txt"), "mine\n");
+    writeFileSync(join(root, "n1.txt"), "other\n");
+    // An edit that keeps the size and time the index recorded, in the index's own second:
+    // git reads the file's content only because the index is not newer than the file.
+    sh(
+      root,
+      "git config core.trustctime false && touch -d @1700000000 a.txt && git update-index -q --refresh && echo b > a.txt && touch -d @1700000000 a.txt .git/index",
+    );
+    const carry = await stashCarry(root, "inc");
+    expect(carry.inTheWay).toEqual(["n[1].txt"]);
+    expect(carry.conflicts).toEqual([
+      { path: "a.txt", kind: "markers" },
+      { path: "n[1].txt", kind: "markers" },
+    ]);
+    expect(sh(root, "git stash list")).toBe("");
+    expect(sh(root, "git status --porcelain")).toBe("M a.txt\n?? n1.txt\n?? n[1].txt");
   });
 
   it("accepts plain tags only", () => {

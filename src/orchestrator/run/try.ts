@@ -25,6 +25,7 @@ import {
   headCommit,
   resolveRef,
   type StashCarry,
+  type StashConflict,
   setRef,
   stashCarry,
   trackedFiles,
@@ -297,20 +298,64 @@ function offIncumbent(run: RunRow, head: string, incumbent: string, carry: Stash
     return new UsageError(
       `${where}; run \`git checkout ${run.branch}\` (your new files come along) and try again`,
     );
-  const move = `git stash && git checkout ${run.branch} && git stash pop`;
+  const inTheWay = carry.inTheWay;
+  const add = inTheWay.length ? `git add -f -- ${inTheWay.map(shellPath).join(" ")} && ` : "";
+  const move = `${add}git stash && git checkout ${run.branch} && git stash pop`;
+  const along = inTheWay.length
+    ? `your edits come along, onto the incumbent, and so do your new files it has too (${listSome(inTheWay)}): staged, they go through the stash, as a checkout would refuse or overwrite them`
+    : "your edits come along, onto the incumbent";
   const resolve = "then `git reset && git stash drop`, and try again";
   if (carry.conflicts === null)
     return new UsageError(
-      `${where}; run \`${move}\` (your edits come along, onto the incumbent) and try again; should the pop stop on a conflict, your edits stay in the stash: resolve the conflict markers, ${resolve}`,
+      `${where}; run \`${move}\` (${along}) and try again; should the pop stop on a conflict, your edits stay in the stash: settle each file \`git status\` lists as unmerged (resolve its conflict markers or, where one side deleted it, keep it with \`git add\` or drop it with \`git rm\`), ${resolve}`,
     );
   if (carry.conflicts.length === 0)
-    return new UsageError(
-      `${where}; run \`${move}\` (your edits come along, onto the incumbent) and try again`,
-    );
-  const files = listSome(carry.conflicts);
+    return new UsageError(`${where}; run \`${move}\` (${along}) and try again`);
+  const files = listSome(carry.conflicts.map((c) => c.path));
   return new UsageError(
-    `${where}, whose changes conflict with your edits in ${files}: run \`${move}\`; the pop will stop on the conflict, keeping your edits in the stash: resolve the conflict markers in ${files}, ${resolve}`,
+    `${where}, whose changes conflict with your edits in ${files}: run \`${move}\`; the pop will stop on the conflict, keeping your edits in the stash: ${settle(carry.conflicts)}, ${resolve}`,
   );
+}
+
+/** How to settle each kind of conflict the pop stops on; only a content conflict has markers. */
+function settle(conflicts: StashConflict[]): string {
+  const steps: string[] = [];
+  let it = "it";
+  const step = (kind: StashConflict["kind"], say: (list: string, args: string) => string) => {
+    const files = conflicts.filter((c) => c.kind === kind).map((c) => c.path);
+    it = files.length > 1 ? "them" : "it";
+    if (files.length) steps.push(say(listSome(files), files.map(shellPath).join(" ")));
+  };
+  const keepOrDrop = (args: string) =>
+    `keep ${it} with \`git add -- ${args}\` or drop ${it} with \`git rm -q -- ${args}\``;
+  step("markers", (list) => `resolve the conflict markers in ${list}`);
+  step(
+    "deleted by onto",
+    (list, args) =>
+      `the incumbent deleted ${list}, which you edited, and the pop leaves your version: ${keepOrDrop(args)}`,
+  );
+  step(
+    "deleted by edits",
+    (list, args) =>
+      `you deleted ${list}, which the incumbent changed, and the pop leaves its version: ${keepOrDrop(args)}`,
+  );
+  step(
+    "binary",
+    (list, args) =>
+      `the pop leaves the incumbent's version of ${list}, which git cannot merge: \`git checkout --theirs -- ${args}\` takes yours instead`,
+  );
+  step(
+    "other",
+    (list) =>
+      `settle ${list} as \`git status\` describes (the pop writes no conflict markers there)`,
+  );
+  return steps.join("; ");
+}
+
+/** A path as one shell word that git reads literally (no glob, no pathspec magic). */
+function shellPath(path: string): string {
+  const literal = /[*?[\\]|^:/.test(path) ? `:(literal)${path}` : path;
+  return /^[\w./@%+=,-]+$/.test(literal) ? literal : `'${literal.replaceAll("'", "'\\''")}'`;
 }
 
 /** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
