@@ -9,6 +9,7 @@ const benches = [
   "research",
   "swarm",
   "swarm-research",
+  "ledger-check",
 ];
 if (!name || !benches.includes(name)) {
   console.error(`usage: npm run bench -- <${benches.join("|")}> [args]`);

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { EXIT, UsageError } from "../errors.js";
+import { EXIT, TaskFileError, UsageError } from "../errors.js";
 import type { ExecutorChoice } from "../executors/executor.js";
 import { chooseExecutor, executorFlags as EXECUTOR_FLAGS } from "../executors/index.js";
 import { SANDBOX_MODES, type SandboxMode } from "../executors/sandbox.js";
@@ -33,6 +33,9 @@ export function traffic(o: { recordResponses?: string; fakeResponses?: string })
 }
 
 export function taskRoot(dir: string | undefined): string {
+  // resolve("") is the current folder: `-C "$TASK"` with $TASK unset would work wherever the
+  // shell happens to be. Refused as a missing folder is.
+  if (dir === "") throw new TaskFileError("-C needs a folder: give -C the task's folder");
   return resolve(dir ?? process.cwd());
 }
 

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
 import { SlurmError } from "../executors/slurm-cli.js";
-import { damagedLedger } from "../ledger/db.js";
+import { ledgerRefusal } from "../ledger/db.js";
 import { hideSecretsFromProc } from "../util/environ.js";
 import { GitError } from "../workspace/git.js";
 import { registerDelete } from "./delete.js";
@@ -63,8 +63,9 @@ process.stderr.on("error", (error: NodeJS.ErrnoException) => {
 try {
   await program.parseAsync(process.argv);
 } catch (caught) {
-  // Damage that opening the ledger did not find (in a table it had not read yet).
-  const error = damagedLedger(caught) ?? caught;
+  // Damage that opening the ledger did not find (in a table it had not read yet), or a write
+  // its file or folder refused.
+  const error = ledgerRefusal(caught) ?? caught;
   if (error instanceof CommanderError) {
     // Help and version are not errors; commander has already printed the problem otherwise.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT.usage;

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
+import { openLedgerReadOnly } from "../report/read-only.js";
 import { formatSummary } from "../report/status.js";
 import { fmtMetric } from "../report/terminal.js";
 import { checkTaskFolder } from "../task/load.js";
@@ -25,7 +26,9 @@ export function registerStatus(program: Command): void {
         );
         return;
       }
-      const ledger = Ledger.open(root);
+      // Read-only: status works on a ledger it may not write, and a damaged one found while
+      // reading is left as it was (a writing connection would checkpoint into it on closing).
+      const ledger = openLedgerReadOnly(root, { upgrade: true });
       const none = `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
       try {
         const runs = ledger.pickAll(o.tag);

@@ -1,27 +1,57 @@
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
+import {
+  checkLedgerFile,
+  ledgerRefusal,
+  newerLedger,
+  notWritable,
+  schemaVersion,
+} from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
+export { checkLedgerFile, ledgerRefusal, schemaVersion };
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 
+export interface OpenOptions {
+  /** Read every page before anything is written: for a command's first open, not every open. */
+  verify?: boolean;
+}
+
 /** Opens (creating if needed) a ledger database in WAL mode and brings its schema up to date. */
-export function openDatabase(path: string, migrations: readonly string[] = MIGRATIONS): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+export function openDatabase(
+  path: string,
+  migrations: readonly string[] = MIGRATIONS,
+  options: OpenOptions = {},
+): Db {
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true });
+    // Checked on a connection that cannot write: one that can, closed after finding damage,
+    // would checkpoint the -wal into the file it is about to refuse, changing both.
+    if (existsSync(path)) {
+      const reader = openReadOnly(path);
+      try {
+        checkLedgerFile(reader, path, { known: migrations.length, verify: options.verify });
+      } finally {
+        reader.close();
+      }
+      // SQLite opens a file it may not write for reading, without a word, and in WAL mode
+      // even BEGIN IMMEDIATE passes: said now, not at the first record, after work is done.
+      if (!writable(path)) throw notWritable(path, "the file is read-only");
+    }
+  }
   let db: Db;
   try {
     db = new Database(path);
   } catch (error) {
-    throw new LedgerError(`cannot open the ledger ${path}: ${(error as Error).message}`);
+    throw ledgerRefusal(error, path) ?? cannotOpen(path, error);
   }
   try {
     // Readers (status, a dashboard) and a second opener may hold the database briefly;
     // wait rather than fail. First, since switching to WAL itself needs the lock.
     db.pragma("busy_timeout = 10000");
-    // Before the first write: switching to WAL would already change a file that is not ours.
-    checkLedgerFile(db, path);
     db.pragma("journal_mode = WAL");
     db.pragma("foreign_keys = ON");
     db.pragma("synchronous = NORMAL");
@@ -29,54 +59,44 @@ export function openDatabase(path: string, migrations: readonly string[] = MIGRA
     return db;
   } catch (error) {
     db.close();
-    throw damagedLedger(error, path) ?? error;
+    throw ledgerRefusal(error, path) ?? error;
   }
 }
 
 /**
- * The file's schema version, once it is known to be a ledger: SQLite can read it (reading
- * the schema finds a damaged file now rather than halfway through a command), and it is
- * not another program's database (tables, but no ledger schema version).
+ * A connection that never writes the ledger: no migration, no pragma that writes, and no
+ * checkpoint when it closes. The file's checks are the caller's (`checkLedgerFile`).
  */
-export function checkLedgerFile(db: Db, path: string): number {
+export function openReadOnly(path: string): Db {
+  let db: Db;
   try {
-    const version = schemaVersion(db);
-    const tables = db.prepare("SELECT count(*) FROM sqlite_master").pluck().get() as number;
-    if (version === 0 && tables > 0)
-      throw new LedgerError(unusable(path, "a database of some other program"));
-    return version;
+    db = new Database(path, { readonly: true, fileMustExist: true });
   } catch (error) {
-    throw damagedLedger(error, path) ?? error;
+    throw ledgerRefusal(error, path) ?? cannotOpen(path, error);
+  }
+  // A writer may hold the database for a moment (switching to WAL, recovering it); wait.
+  db.pragma("busy_timeout = 10000");
+  return db;
+}
+
+/** Whether this process may write `path` (what open() would say: root may, unless immutable). */
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 
-/**
- * SQLite's word that a ledger is damaged or not a database at all, as the error every
- * command gives (null for any other error). `path` is the file, when the caller knows it.
- */
-export function damagedLedger(
-  error: unknown,
-  path = "the task's .autoresearch/ledger.db",
-): LedgerError | null {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string" || !/^SQLITE_(NOTADB|CORRUPT)/.test(code)) return null;
-  return new LedgerError(unusable(path, `${(error as Error).message}: damaged, or not a ledger`));
-}
-
-function unusable(path: string, why: string): string {
-  return `${path} cannot be read as a ledger (${why}); autoresearch left it as it is: restore it from a backup, or move it aside to start a new ledger (the runs' commits stay in git under refs/autoresearch/)`;
-}
-
-export function schemaVersion(db: Db): number {
-  return db.pragma("user_version", { simple: true }) as number;
+function cannotOpen(path: string, error: unknown): LedgerError {
+  return new LedgerError(`cannot open the ledger ${path}: ${(error as Error).message}`);
 }
 
 function migrate(db: Db, path: string, migrations: readonly string[]): void {
   const current = schemaVersion(db);
-  if (current > migrations.length)
-    throw new LedgerError(
-      `the ledger ${path} has schema version ${current}, newer than this autoresearch understands (${migrations.length}); upgrade autoresearch`,
-    );
+  // Checked before opening too; again here for a file that another process created since.
+  if (current > migrations.length) throw newerLedger(path, current, migrations.length);
   // Another process may be migrating the same file: each step re-reads the version inside
   // its write transaction, so a step is applied exactly once.
   const step = db.transaction(() => {

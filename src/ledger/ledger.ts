@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/layout.js";
-import { type Db, openDatabase, type Statement } from "./db.js";
+import { type Db, type OpenOptions, openDatabase, type Statement } from "./db.js";
+import { MIGRATIONS } from "./migrations.js";
 import type {
   Estimate,
   NoiseFloor,
@@ -178,8 +179,9 @@ export class Ledger {
     return join(root, STATE_DIR, "ledger.db");
   }
 
-  static open(root: string): Ledger {
-    return new Ledger(openDatabase(Ledger.pathFor(root)));
+  /** The task's ledger, to write; `verify` for a command's first open (see `OpenOptions`). */
+  static open(root: string, options: OpenOptions = {}): Ledger {
+    return new Ledger(openDatabase(Ledger.pathFor(root), MIGRATIONS, options));
   }
 
   close(): void {

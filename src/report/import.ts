@@ -38,7 +38,7 @@ export async function importResults(options: ImportOptions): Promise<RunRow> {
   const root = resolve(options.root);
   // In a git repository the state folder must not show up as a change.
   if (existsSync(join(root, ".git"))) await excludeStateDir(root).catch(() => undefined);
-  const ledger = Ledger.open(root);
+  const ledger = Ledger.open(root, { verify: true });
   try {
     if (ledger.run(options.tag))
       throw new UsageError(`--tag: run "${options.tag}" already exists in ${root}`);

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
-import Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
-import { checkLedgerFile } from "../ledger/db.js";
+import { checkLedgerFile, openReadOnly } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { MIGRATIONS } from "../ledger/migrations.js";
 
@@ -11,6 +10,8 @@ export interface ReadOnlyOptions {
    * (which migrates it) instead of failing. For one-shot commands, never for a server.
    */
   upgrade?: boolean;
+  /** Read every page first (SQLite's quick_check), for a server that would fail on each page. */
+  verify?: boolean;
 }
 
 /**
@@ -22,25 +23,19 @@ export function openLedgerReadOnly(root: string, options: ReadOnlyOptions = {}):
   const path = Ledger.pathFor(root);
   if (!existsSync(path))
     throw new LedgerError(`no ledger in ${root} (${path}); start a run with \`autoresearch run\``);
-  let db: Database.Database;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (error) {
-    throw new LedgerError(`cannot open the ledger ${path}: ${(error as Error).message}`);
-  }
-  // A writer may hold the database for a moment; wait rather than fail.
-  db.pragma("busy_timeout = 5000");
+  const db = openReadOnly(path);
   let version: number;
   try {
-    version = checkLedgerFile(db, path);
+    version = checkLedgerFile(db, path, { known: MIGRATIONS.length, verify: options.verify });
   } catch (error) {
     db.close();
     throw error;
   }
-  if (version >= 1 && version >= MIGRATIONS.length) return new Ledger(db);
+  if (version === MIGRATIONS.length) return new Ledger(db);
   db.close();
-  if (version < 1) throw new LedgerError(`${path} is not an autoresearch ledger (no schema)`);
+  // An empty file (checked: no runs were lost from it) is a ledger not yet migrated.
   if (options.upgrade) return Ledger.open(root);
+  if (version < 1) throw new LedgerError(`${path} is not an autoresearch ledger (no schema)`);
   throw new LedgerError(
     `the ledger ${path} has schema version ${version}, older than this autoresearch reads (${MIGRATIONS.length}); upgrade it once with \`autoresearch status -C ${root}\``,
   );

@@ -23,7 +23,7 @@ export async function withLedger<T>(
 ): Promise<T> {
   const task = loadTask(root);
   await checkRepository(task.root);
-  const ledger = Ledger.open(task.root);
+  const ledger = Ledger.open(task.root, { verify: true });
   try {
     return await work(task, ledger);
   } finally {

@@ -92,7 +92,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     : await researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
   const header = await researcherHeader(researchers, task.root, task);
   const judge = createJudge(task.judge.policy);
-  const ledger = Ledger.open(task.root);
+  const ledger = Ledger.open(task.root, { verify: true });
   try {
     if (ledger.run(options.tag))
       throw new UsageError(

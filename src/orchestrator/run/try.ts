@@ -166,7 +166,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   if (tried.length === 0) throw nothingToTry(leftAlone);
   // Refused before anything is recorded when --sandbox asks for what cannot work here.
   const given = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
-  const ledger = Ledger.open(task.root);
+  const ledger = Ledger.open(task.root, { verify: true });
   try {
     const run = await chooseRun(task.root, ledger, o);
     // A run goes on with the --sandbox it was started with, unless another is given.

@@ -82,7 +82,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       `--token: required with --host ${host}: anyone who can reach that address could read the ledger; pass --token (or set AUTORESEARCH_TOKEN), or serve on 127.0.0.1`,
     );
   const root = resolve(options.root);
-  const ledger = openLedgerReadOnly(root);
+  // Damage refused at the start, rather than as every page's "internal error".
+  const ledger = openLedgerReadOnly(root, { verify: true });
   const watch = new LedgerWatch(ledger, options.pollMs);
   const charts = new ChartCache(ledger, watch);
   const streams = new Set<ServerResponse>();

@@ -1,0 +1,121 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type Database from "better-sqlite3";
+import { LedgerError } from "../errors.js";
+
+type Db = Database.Database;
+
+export interface CheckOptions {
+  /** How many schema versions this build knows: a file past them is refused. */
+  known: number;
+  /**
+   * Also read every page (SQLite's quick_check): for a command about to write, so that damage
+   * in a table it has not read yet is found before it records anything on top of it.
+   */
+  verify?: boolean;
+}
+
+/**
+ * The file's schema version, once it is known to be a ledger this build can use: SQLite can
+ * read it (reading the schema finds a damaged file now rather than halfway through a
+ * command), it is not another program's database (tables, but no ledger schema version),
+ * not an empty file where runs were recorded, and not from a newer autoresearch.
+ */
+export function checkLedgerFile(db: Db, path: string, options: CheckOptions): number {
+  try {
+    const version = schemaVersion(db);
+    const tables = db.prepare("SELECT count(*) FROM sqlite_master").pluck().get() as number;
+    if (version === 0 && tables > 0)
+      throw new LedgerError(unusable(path, "a database of some other program"));
+    // An empty ledger is what a crash between creating and migrating the file leaves: a new
+    // ledger, unless the task shows that one was recorded here and has been lost.
+    const lost = version === 0 ? earlierRuns(path) : null;
+    if (lost)
+      throw new LedgerError(
+        `${path} is empty, but this task has had runs (${lost}): its records were lost (a full disk, a crash, a copy cut short); restore it from a backup, or move the empty file aside to start a new ledger (the runs' commits stay in git under refs/autoresearch/)`,
+      );
+    if (version > options.known) throw newerLedger(path, version, options.known);
+    if (options.verify) {
+      const found = String(db.pragma("quick_check(1)", { simple: true }));
+      // Its first problem, on the one line: "*** in database main ***\nTree 2 page 2: ...".
+      const problem = found.replace(/^\*\*\*.*\*\*\*\n/, "").replaceAll("\n", "; ");
+      if (found !== "ok") throw new LedgerError(unusable(path, `${problem}: damaged`));
+    }
+    return version;
+  } catch (error) {
+    throw ledgerRefusal(error, path) ?? error;
+  }
+}
+
+export function newerLedger(path: string, version: number, known: number): LedgerError {
+  return new LedgerError(
+    `the ledger ${path} has schema version ${version}, newer than this autoresearch understands (${known}); upgrade autoresearch`,
+  );
+}
+
+/**
+ * SQLite's word that a ledger is damaged or not a database, or that its file or folder
+ * cannot be written, as the one line every command gives (null for any other error).
+ * `path` is the file, when the caller knows it.
+ */
+export function ledgerRefusal(
+  error: unknown,
+  path = "the task's .autoresearch/ledger.db",
+): LedgerError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return null;
+  const message = (error as Error).message;
+  if (/^SQLITE_(NOTADB|CORRUPT)/.test(code))
+    return new LedgerError(unusable(path, `${message}: damaged, or not a ledger`));
+  // CANTOPEN on a file that is there: SQLite could not create the -wal or -shm beside it.
+  if (/^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)) return notWritable(path, message);
+  return null;
+}
+
+export function notWritable(path: string, why: string): LedgerError {
+  return new LedgerError(
+    `${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w), or run as the user who owns them`,
+  );
+}
+
+function unusable(path: string, why: string): string {
+  // Its -wal goes with it: SQLite deletes a -wal it finds beside a new, empty file.
+  return `${path} cannot be read as a ledger (${why}); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger (the runs' commits stay in git under refs/autoresearch/)`;
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+/**
+ * What shows that runs were recorded in the ledger at `path` (a task's
+ * .autoresearch/ledger.db): their folders under .autoresearch/runs/, or their branches and
+ * trial refs in the task's git repository. Null when there is none.
+ */
+function earlierRuns(path: string): string | null {
+  const runs = join(dirname(path), "runs");
+  const folders = existsSync(runs) ? readdirSync(runs) : [];
+  if (folders.length)
+    return `${runs} holds ${folders.slice(0, 3).join(", ")}${folders.length > 3 ? ", ..." : ""}`;
+  // `import` takes any folder: only the task's own repository, not one it lies in, counts.
+  const root = dirname(dirname(path));
+  if (!existsSync(join(root, ".git"))) return null;
+  let refs = "";
+  try {
+    refs = execFileSync(
+      "git",
+      [
+        "for-each-ref",
+        "--count=3",
+        "--format=%(refname)",
+        "refs/heads/autoresearch/",
+        "refs/autoresearch/",
+      ],
+      { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+    ).trim();
+  } catch {
+    // A repository git cannot read says nothing either way.
+  }
+  return refs ? `git has ${refs.split("\n").join(", ")}` : null;
+}

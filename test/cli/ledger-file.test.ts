@@ -1,0 +1,326 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { type Db, openDatabase } from "../../src/ledger/db.js";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { MIGRATIONS } from "../../src/ledger/migrations.js";
+import { quadraticTask, runCli, sh, tempDir } from "../helpers.js";
+import { LEDGER_COMMANDS, resultsTsv } from "./commands.js";
+
+type Seen = [string, number | null, string][];
+
+/** The one line every command gives, naming the file (or, found later, the task's one). */
+const SAID =
+  /^autoresearch: (\/\S+\/\.autoresearch\/ledger\.db|the task's \.autoresearch\/ledger\.db) cannot be read as a ledger \(.+\); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
+
+const expectSaid = (seen: Seen, said: RegExp = SAID) => {
+  for (const [command, code, stderr] of seen) {
+    expect(stderr, command).toMatch(said);
+    expect(code, command).toBe(5);
+  }
+};
+
+/** A task whose .autoresearch/ holds what `write` put there. */
+function taskWith(write: (path: string) => void): { root: string; path: string } {
+  const root = quadraticTask();
+  const path = join(root, ".autoresearch", "ledger.db");
+  mkdirSync(join(root, ".autoresearch"));
+  write(path);
+  return { root, path };
+}
+
+/** What each of `commands` says in the task `root`. */
+async function say(root: string, commands: string[][], after?: (command: string) => void) {
+  const seen: Seen = [];
+  for (const args of commands) {
+    // try needs an edit to try; the others a clean working tree.
+    if (args[0] === "try") sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    const result = await runCli([...args, "-C", root], { timeoutMs: 30_000 });
+    sh(root, "git checkout -q -- train.mjs");
+    seen.push([args[0]!, result.code, result.stderr]);
+    after?.(args[0]!);
+  }
+  return seen;
+}
+
+/**
+ * What each command says of the ledger `write` left, which it must leave as it was, its
+ * -wal included. (A reader leaves an empty -wal where there was none, as SQLite does.)
+ */
+async function refusals(write: (path: string) => void, commands: (tsv: string) => string[][]) {
+  const { root, path } = taskWith(write);
+  const wal = () => (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`) : Buffer.alloc(0));
+  const before = { ledger: readFileSync(path), wal: wal() };
+  const seen = await say(root, commands(resultsTsv(tempDir())), (command) => {
+    expect(readFileSync(path).equals(before.ledger), command).toBe(true);
+    expect(wal().equals(before.wal), command).toBe(true);
+  });
+  return { seen, path, root };
+}
+
+const RUN = {
+  tag: "a",
+  taskName: "quadratic",
+  taskJson: "{}",
+  metric: "score",
+  goal: "minimize" as const,
+  baseCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+  branch: "autoresearch/a",
+  researcher: "mutate",
+  judge: "greedy",
+  seed: 1,
+  maxTrials: 10,
+};
+
+/** The first page of `table`, and the page size, of an open ledger. */
+function pageOf(db: Db, table: string): { page: number; size: number } {
+  const page = db
+    .prepare("SELECT rootpage FROM sqlite_master WHERE name = ?")
+    .pluck()
+    .get(table) as number;
+  return { page, size: db.pragma("page_size", { simple: true }) as number };
+}
+
+/** Overwrites one page of the file at `path`, as a bad disk block would. */
+function overwrite(path: string, { page, size }: { page: number; size: number }): void {
+  const bytes = readFileSync(path);
+  bytes.fill(0x55, (page - 1) * size, page * size);
+  writeFileSync(path, bytes);
+}
+
+/** A real ledger at `path` with run "a", whose `table` then has its first page overwritten. */
+function damagedIn(table: string) {
+  return (path: string) => {
+    const db = openDatabase(path);
+    new Ledger(db).createRun(RUN);
+    const at = pageOf(db, table);
+    db.close();
+    overwrite(path, at);
+  };
+}
+
+describe("a ledger that cannot be read", () => {
+  it("random bytes: every command that opens the ledger says so in one line and leaves it be", async () => {
+    const { seen, path } = await refusals(
+      (p) => writeFileSync(p, randomBytes(8192)),
+      LEDGER_COMMANDS,
+    );
+    expectSaid(seen);
+    expect(seen[0]![2]).toBe(
+      `autoresearch: ${path} cannot be read as a ledger (file is not a database: damaged, or not a ledger); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger (the runs' commits stay in git under refs/autoresearch/)\n`,
+    );
+  });
+
+  it("text in its place", async () => {
+    const { seen } = await refusals(
+      (p) => writeFileSync(p, "my notes\n".repeat(100)),
+      () => [["status"], ["report"]],
+    );
+    expectSaid(seen);
+  });
+
+  it("another program's database in its place is neither read nor migrated", async () => {
+    const { seen, path } = await refusals(
+      (p) => {
+        const db = new Database(p);
+        db.exec("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine')");
+        db.close();
+      },
+      // The commands that would write to it, and one that only reads.
+      (tsv) => [["status"], ["run", "-n", "1"], ["import", tsv, "--tag", "i"], ["report"]],
+    );
+    expectSaid(seen);
+    expect(seen[0]![2]).toContain(
+      `${path} cannot be read as a ledger (a database of some other program)`,
+    );
+  });
+
+  it("a ledger damaged inside a table, found only when the table is read", async () => {
+    const { seen } = await refusals(damagedIn("runs"), () => [["status"], ["report"], ["doctor"]]);
+    expectSaid(seen);
+    // status and report find it after opening: said where every command's errors end up,
+    // without the path. doctor reads every page first, as every command that writes.
+    expect(seen.map(([command, , stderr]) => [command, stderr.split(" cannot")[0]])).toEqual([
+      ["status", "autoresearch: the task's .autoresearch/ledger.db"],
+      ["report", "autoresearch: the task's .autoresearch/ledger.db"],
+      ["doctor", expect.stringMatching(/^autoresearch: \/\S+\/ledger\.db$/)],
+    ]);
+  });
+
+  it("damage in a table a command would not read before writing: refused before it records anything", async () => {
+    // No command reads the promotions of a run without any until it promotes: without the
+    // check at opening, `run` would record a whole run into this file.
+    const { seen, path } = await refusals(damagedIn("promotions"), (tsv) => [
+      ["run", "-n", "1", "--tag", "b"],
+      ["resume", "--tag", "a"],
+      ["try", "-m", "X 2", "--tag", "c"],
+      ["import", tsv, "--tag", "i"],
+      ["delete", "--tag", "a", "--yes"],
+      ["doctor"],
+      ["serve", "--port", "0"],
+    ]);
+    expectSaid(seen);
+    for (const [command, , stderr] of seen)
+      expect(stderr, command).toContain(`${path} cannot be read as a ledger (Tree `);
+  });
+
+  it("with a -wal beside it: no command checkpoints the -wal into the file it refuses", async () => {
+    // A run recorded in the file, and a later write still in the -wal only, as an
+    // orchestrator killed mid-run leaves them; then the runs table's page goes bad.
+    const { seen } = await refusals((path) => {
+      const scratch = join(tempDir(), "ledger.db");
+      const db = openDatabase(scratch);
+      const ledger = new Ledger(db);
+      const run = ledger.createRun(RUN);
+      db.pragma("wal_checkpoint(TRUNCATE)");
+      db.pragma("wal_autocheckpoint = 0");
+      ledger.event(run.id, null, "note", { in: "the wal" });
+      copyFileSync(scratch, path);
+      copyFileSync(`${scratch}-wal`, `${path}-wal`);
+      const at = pageOf(db, "runs");
+      db.close();
+      overwrite(path, at);
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+    }, LEDGER_COMMANDS);
+    expectSaid(seen);
+  });
+});
+
+describe("an empty ledger", () => {
+  const EMPTY =
+    /^autoresearch: \/\S+\/ledger\.db is empty, but this task has had runs \(([^)]+)\): its records were lost \(a full disk, a crash, a copy cut short\); restore it from a backup, or move the empty file aside to start a new ledger \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
+
+  it("where the task has run folders is refused by every command, and left empty", async () => {
+    const { seen, root } = await refusals((path) => {
+      writeFileSync(path, "");
+      mkdirSync(join(path, "..", "runs", "a", "trials", "0"), { recursive: true });
+    }, LEDGER_COMMANDS);
+    expectSaid(seen, EMPTY);
+    expect(seen[0]![2]).toContain(`(${join(root, ".autoresearch", "runs")} holds a)`);
+  });
+
+  it("where the task has only the runs' branches in git is refused too", async () => {
+    const { seen } = await refusals(
+      (path) => {
+        writeFileSync(path, "");
+        sh(join(path, "..", ".."), "git branch autoresearch/a");
+      },
+      () => [["status"], ["run", "-n", "1"]],
+    );
+    expectSaid(seen, EMPTY);
+    expect(seen[0]![2]).toContain("(git has refs/heads/autoresearch/a)");
+  });
+
+  it("in a task without runs is a new ledger: what a crash before the first migration leaves", async () => {
+    const { root, path } = taskWith((p) => writeFileSync(p, ""));
+    const seen = await say(root, [["status"], ["run", "-n", "1"]]);
+    expect(seen.map(([command, code]) => [command, code])).toEqual([
+      ["status", 0],
+      ["run", 0],
+    ]);
+    expect(statSync(path).size).toBeGreaterThan(0);
+  });
+});
+
+describe("a ledger from a newer autoresearch", () => {
+  it("is refused by every command that opens it, which says to upgrade", async () => {
+    const { seen, path } = await refusals((p) => {
+      openDatabase(p).close();
+      const db = new Database(p);
+      db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+      db.close();
+    }, LEDGER_COMMANDS);
+    const said = `autoresearch: the ledger ${path} has schema version ${MIGRATIONS.length + 1}, newer than this autoresearch understands (${MIGRATIONS.length}); upgrade autoresearch\n`;
+    expect(seen).toEqual(LEDGER_COMMANDS("").map(([command]) => [command, 5, said]));
+  });
+});
+
+/**
+ * Makes `path` (a file or a folder) read-only for this process until the returned undo:
+ * root writes whatever its mode, so root makes it immutable. Null where that cannot be done.
+ */
+function readOnly(path: string): (() => void) | null {
+  if (process.getuid?.() !== 0) {
+    const mode = statSync(path).mode;
+    chmodSync(path, mode & ~0o222);
+    return () => chmodSync(path, mode);
+  }
+  try {
+    execFileSync("chattr", ["+i", path], { stdio: "ignore" });
+  } catch {
+    return null; // a file system without the attribute (tmpfs)
+  }
+  return () => execFileSync("chattr", ["-i", path]);
+}
+
+describe("a ledger this user may not write", () => {
+  const notWritable = (path: string, why: string) =>
+    `autoresearch: ${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w), or run as the user who owns them\n`;
+
+  /** A task with one imported run, "imported". */
+  async function imported(): Promise<{ root: string; path: string }> {
+    const root = quadraticTask();
+    const done = await runCli(["import", resultsTsv(tempDir()), "--tag", "imported", "-C", root]);
+    expect(done.code).toBe(0);
+    return { root, path: join(root, ".autoresearch", "ledger.db") };
+  }
+
+  it("a read-only file: commands that write say so in one line; status and report still read it", async (ctx) => {
+    const { root, path } = await imported();
+    const undo = readOnly(path);
+    if (!undo) return ctx.skip();
+    try {
+      const seen = await say(root, [
+        ["status"],
+        ["report"],
+        ["run", "-n", "1"],
+        ["resume"],
+        ["try", "-m", "X 2"],
+        ["import", resultsTsv(tempDir()), "--tag", "more"],
+        ["delete", "--tag", "imported", "--yes"],
+        ["doctor"],
+      ]);
+      expect(seen.slice(0, 2).map(([command, code, stderr]) => [command, code, stderr])).toEqual([
+        ["status", 0, ""],
+        ["report", 0, ""],
+      ]);
+      const said = notWritable(path, "the file is read-only");
+      expect(seen.slice(2)).toEqual(seen.slice(2).map(([command]) => [command, 5, said]));
+    } finally {
+      undo();
+    }
+  });
+
+  it("a read-only folder: SQLite cannot make its -wal and -shm there, so every command says so", async (ctx) => {
+    const { root, path } = await imported();
+    const undo = readOnly(join(root, ".autoresearch"));
+    if (!undo) return ctx.skip();
+    try {
+      const seen = await say(root, [
+        ["status"],
+        ["report"],
+        ["import", resultsTsv(tempDir()), "--tag", "more"],
+      ]);
+      // SQLite's own words differ: a folder root may not write (immutable) cannot be opened,
+      // one another user may not is a read-only database.
+      const why = (stderr: string) => stderr.replace(/not writable \([^)]+\)/, "not writable (…)");
+      const said = notWritable(path, "…");
+      expect(seen.map(([command, code, stderr]) => [command, code, why(stderr)])).toEqual(
+        seen.map(([command]) => [command, 5, said]),
+      );
+    } finally {
+      undo();
+    }
+  });
+});
