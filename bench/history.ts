@@ -1,42 +1,17 @@
-/**
- * Whether the harness's own time per trial grows with the run's length. A task whose
- * replicate is a shell builtin runs a few trials; then its ledger is padded with copies of
- * a finished trial up to each size (a synthetic history: real trials at 50,000 would take
- * hours here), and the run resumes for the same number of real trials at each size. The
- * trial's wall time (created → finished) is all harness.
- *
- *   npm run bench -- history [sizes, comma-separated] [trials per size]
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Ledger } from "../src/ledger/ledger.js";
 import { resumeRun, startRun } from "../src/orchestrator/index.js";
+import { noOpTask } from "./no-op-task.js";
 
 const SIZES = (process.argv[2] ?? "1000,10000,50000").split(",").map(Number);
 const MEASURED = Number(process.argv[3] ?? 20);
 
 function makeTask(): string {
-  const root = mkdtempSync(join(tmpdir(), "ar-bench-history-"));
-  writeFileSync(
-    join(root, "autoresearch.yaml"),
-    [
-      "editable: [train.py]",
-      "run: 'true && echo --- && echo score: 1'",
-      "metric: { name: score, goal: minimize }",
-      "sandbox: none",
-    ].join("\n"),
-  );
   const constants = Array.from({ length: 20 }, (_, i) => `CONST_${i} = ${(i + 1) * 0.01}`);
-  writeFileSync(join(root, "train.py"), `${constants.join("\n")}\n`);
-  execFileSync(
-    "/bin/sh",
-    ["-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm task"],
-    { cwd: root },
-  );
-  return root;
+  return noOpTask("ar-bench-history-", `${constants.join("\n")}\n`);
 }
 
 /** Copies of the run's last finished trial, numbered on, until the run has `size` trials. */

@@ -1,42 +1,15 @@
-/**
- * What the check a writing command makes when it opens the ledger (SQLite's quick_check,
- * every page read once) costs on a long run's ledger. A real run of a few trials is padded
- * with copies of its last finished trial, and of that trial's replicates, proposal and
- * events, up to each size (a synthetic history, as in `history`). "lean" copies the rows
- * as `mutate` leaves them; "heavy" gives each copy what an LLM researcher under the
- * `confirm` judge leaves: three replicates with a 30-line log tail each and a 4 KB proposal.
- * Times are with the file in the page cache (a command run soon after another).
- *
- *   npm run bench -- ledger-check [sizes, comma-separated]
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Ledger } from "../src/ledger/ledger.js";
 import { startRun } from "../src/orchestrator/index.js";
+import { noOpTask } from "./no-op-task.js";
 
 const SIZES = (process.argv[2] ?? "10000,50000").split(",").map(Number);
 
 function makeTask(): string {
-  const root = mkdtempSync(join(tmpdir(), "ar-bench-check-"));
-  writeFileSync(
-    join(root, "autoresearch.yaml"),
-    [
-      "editable: [train.py]",
-      "run: 'true && echo --- && echo score: 1'",
-      "metric: { name: score, goal: minimize }",
-      "sandbox: none",
-    ].join("\n"),
-  );
-  writeFileSync(join(root, "train.py"), "A = 0.1\nB = 0.2\n");
-  execFileSync(
-    "/bin/sh",
-    ["-c", "git init -q && git add -A && git -c user.name=b -c user.email=b@b commit -qm task"],
-    { cwd: root },
-  );
-  return root;
+  return noOpTask("ar-bench-check-", "A = 0.1\nB = 0.2\n");
 }
 
 const columns = (db: Database.Database, table: string, leave: string[]) =>
