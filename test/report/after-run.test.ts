@@ -69,6 +69,20 @@ describe("the end of a run", () => {
     );
   });
 
+  it("counts a crash of an adopted head among the adoptions, not as this run's crash", () => {
+    const root = tempDir();
+    const { ledger, run } = fixtureLedger(root, [
+      { title: "baseline", verdict: "keep", metric: 1 },
+      { title: "wider (adopted from host_b)", researcher: "swarm", verdict: "crash", metric: null },
+      { title: "deeper", verdict: "crash", metric: null },
+    ]);
+    const summary = summarize(root, ledger, ledger.runById(run.id)!);
+    const dashboard = runView(ledger, run);
+    ledger.close();
+    expect(summary).toMatchObject({ crashed: 1, adopted: 1 });
+    expect(dashboard).toMatchObject({ crashed: 1 });
+  });
+
   it("says that no experiment ran, and what was kept, when only the baseline ran", () => {
     const root = tempDir();
     const { ledger, run } = fixtureLedger(root, [

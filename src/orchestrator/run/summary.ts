@@ -69,8 +69,11 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     (t) => !t.baseline && t.verdict !== "interrupted" && t.researcher !== ADOPTER,
   );
   const kept = experiments.filter((t) => t.verdict === "keep").length;
+  // An adoption that fails here is counted among the adoptions, not as this run's failure.
   const count = (...verdicts: string[]) =>
-    done.filter((t) => t.verdict !== null && verdicts.includes(t.verdict)).length;
+    done.filter(
+      (t) => t.researcher !== ADOPTER && t.verdict !== null && verdicts.includes(t.verdict),
+    ).length;
   const baseline = done.find((t) => t.baseline && t.verdict === "keep")?.metric ?? null;
   const inFlight = ledger.runningReplicates(run.id).map((r): InFlight => {
     const trial = trials.find((t) => t.id === r.trialId);
@@ -105,7 +108,7 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     crashed: count("crash", "timeout"),
     invalid: count("invalid"),
     tampered: count("tampered"),
-    interrupted: count("interrupted"),
+    interrupted: done.filter((t) => t.verdict === "interrupted").length,
     adopted: adopted.length,
     baseline,
     best: ledger.incumbent(run.id),
