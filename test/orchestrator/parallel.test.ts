@@ -304,6 +304,43 @@ describe("wins on an older incumbent", () => {
     expect(sh(root, "git rev-parse autoresearch/p")).toBe(trials[1]!.commit);
   });
 
+  it("stopped after their carry is decided and before its trial begins, are carried by resume", async () => {
+    process.env.TEST_SLEEP_S = "2";
+    process.env.TEST_SLEEP_TRIAL = "2";
+    const root = quadraticTask();
+    const second = ended(2);
+    const stop = new AbortController();
+    const { result } = await run(root, {
+      researcher: scripted([set("X", 2), set("Y", 0), idle(second.done)]),
+      executor: { kind: "local", slots: 2 },
+      lookahead: 0,
+      maxTrials: 6,
+      signal: stop.signal,
+      // The stop comes as #2's carry is decided: its trial would begin next.
+      emit: (e) => {
+        second.emit(e);
+        if (e.type === "trial-end" && e.n === 2) stop.abort();
+      },
+    });
+    expect(result.status).toBe("stopped");
+    const stopped = trialsOf(root);
+    expect(stopped[2]!.reason).toMatch(/#1 was kept meanwhile; merged onto it for confirmation$/);
+    expect(stopped.filter((t) => t.rebaseOf !== null)).toEqual([]);
+
+    const resumed = await resumeRun({
+      root,
+      tag: "p",
+      researcher: scripted([]),
+      signal: new AbortController().signal,
+      emit: () => {},
+    });
+    expect(resumed.status, resumed.reason).toBe("finished");
+    const carried = trialsOf(root).filter((t) => t.rebaseOf !== null);
+    expect(carried.map((t) => [t.rebaseOf, t.verdict, t.metric, t.title])).toEqual([
+      [2, "keep", 1, "Y → 0 (rebased from #2)"],
+    ]);
+  });
+
   it("are proposed while slots are busy, and researchers see the trials in flight", async () => {
     process.env.TEST_SLEEP_S = "1";
     const root = quadraticTask();

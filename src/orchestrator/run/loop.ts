@@ -2,6 +2,7 @@ import type { RunStatus, Verdict } from "../../ledger/types.js";
 import { monotonic } from "../../util/clock.js";
 import { processStartTime } from "../../util/proc.js";
 import type { RunContext } from "../context.js";
+import { pendingCarries } from "../swarm.js";
 import { carriedWins, runTrial, type TrialJob } from "../trial/trial.js";
 import { promote, promoteJob } from "./promote.js";
 
@@ -208,6 +209,9 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   // In a swarm, another host's keep is adopted (measured here) before anything more is
   // built on the old head; wins the line refused meanwhile are carried onto it after.
   const swarm = ctx.swarm;
+  // Wins an earlier session decided to carry and stopped before their trials began (in a
+  // swarm, the link carries them with the wins its line refused).
+  const stranded = swarm ? [] : pendingCarries(ledger, run.id);
   let adopting: Promise<void> | null = null;
   let promoting = false;
   let asked = { commit: "", at: 0 };
@@ -219,6 +223,8 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       const halted = ctx.signal.aborted || fatal !== null || failure !== null || ruled !== null;
       const baselineKept = ledger.incumbent(run.id) !== null;
       if (swarm && baselineKept && !halted) follows.push(...(await carriedWins(ctx)));
+      if (stranded.length && baselineKept && !halted)
+        follows.push(...(await carriedWins(ctx, stranded)));
       // A promotion the swarm asks for, on the head this host stands on, runs beside trials;
       // asked for when the head changes, else every half minute at most.
       const standing = ledger.incumbent(run.id)?.commit;

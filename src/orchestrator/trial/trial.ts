@@ -489,6 +489,8 @@ async function conclude(
       : "it conflicts with it, so a researcher re-applies it";
     const reason = `${step.reason}, but #${current.n} was kept meanwhile; ${how}`;
     const done = finish(ctx, trial, { ...step, verdict: "discard", reason }, parentMetric, runMs);
+    // Recorded, so that a resume carries it still if the stop comes before its trial begins.
+    ledger.event(run.id, trial.id, "carry");
     return { trial: done, fatal: null, follow: carryJob(done, current, merged) };
   });
 }
@@ -504,18 +506,23 @@ const carryJob = (of: TrialRow, parent: TrialRow, merged: string | null): TrialJ
   merged ? { kind: "rebase", of, commit: merged, parent } : { kind: "reconcile", of, parent };
 
 /**
- * Wins the swarm's line refused (another host's keep came first), carried onto the local
- * incumbent once that is the line's head again: the jobs that confirm them there.
+ * Wins to carry onto the incumbent (in a swarm, once that is the line's head again): those
+ * the swarm's line refused (another host's keep came first), or `wins` (those an earlier
+ * session decided to carry and stopped before it began their trials). The jobs that
+ * confirm them there; the list is emptied.
  */
-export async function carriedWins(ctx: RunContext): Promise<TrialJob[]> {
+export async function carriedWins(
+  ctx: RunContext,
+  wins: TrialRow[] = ctx.swarm?.carries ?? [],
+): Promise<TrialJob[]> {
   const current = ctx.ledger.incumbent(ctx.run.id);
-  if (!ctx.swarm || !current || ctx.swarm.toAdopt(current.commit)) return [];
+  if (!current || ctx.swarm?.toAdopt(current.commit)) return [];
   const jobs: TrialJob[] = [];
-  for (const trial of ctx.swarm.carries.splice(0)) {
+  for (const trial of wins.splice(0)) {
     if (carried(ctx, trial) + 1 > MAX_REBASES) {
       ctx.emit({
         type: "notice",
-        text: `#${trial.n} the swarm's line moved on ${MAX_REBASES} times while it was carried: dropped`,
+        text: `#${trial.n} the incumbent moved on ${MAX_REBASES} times while it was carried: dropped`,
       });
       continue;
     }
