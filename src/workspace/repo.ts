@@ -137,6 +137,8 @@ export interface StashCarry {
    * must be staged (`git add -f`) to go through the stash; other new files stay as they are.
    */
   inTheWay: string[];
+  /** Folders of `inTheWay` that are git repositories of their own: no stash carries them. */
+  repositories: string[];
   /** The files where `git stash pop` would stop on a conflict; null when that cannot be told. */
   conflicts: StashConflict[] | null;
 }
@@ -150,20 +152,24 @@ export interface StashCarry {
  */
 export async function stashCarry(root: string, onto: string): Promise<StashCarry> {
   const inTheWay = await untrackedInTheWay(root, onto);
+  // Staged, such a folder would become a link to its commit, leaving its files behind.
+  const repositories = repositoriesIn(root, inTheWay);
+  if (repositories.length) return { stashes: true, inTheWay, repositories, conflicts: null };
   // A commit of the edits as `git stash` would make it, stored but on no ref.
   const stash = await stashCreate(root, inTheWay);
-  if (!stash) return { stashes: false, inTheWay, conflicts: [] };
+  if (!stash) return { stashes: false, inTheWay, repositories, conflicts: [] };
   const behind = await gitRaw(root, ["merge-base", "--is-ancestor", "HEAD", onto], {
     okCodes: [1],
   });
-  if (behind.code !== 0) return { stashes: true, inTheWay, conflicts: null };
+  if (behind.code !== 0) return { stashes: true, inTheWay, repositories, conflicts: null };
   const merged = await gitRaw(root, ["merge-tree", "--write-tree", "-z", onto, stash], {
     okCodes: [1],
   });
   return {
     stashes: true,
     inTheWay,
-    conflicts: merged.code === 1 ? conflictsOf(merged.stdout, stash) : [],
+    repositories,
+    conflicts: merged.code === 1 ? conflictsOf(merged.stdout) : [],
   };
 }
 
@@ -193,16 +199,23 @@ async function untrackedInTheWay(root: string, onto: string): Promise<string[]> 
     }
   }
   if (taken.size === 0) return [];
-  // Without --exclude options, ls-files lists ignored files as well.
+  // Without --exclude options, ls-files lists ignored files as well; --directory names an
+  // untracked folder once ("out/"), however many files it holds.
   const others = await gitRaw(root, [
     "--literal-pathspecs",
     "ls-files",
     "-z",
     "--others",
+    "--directory",
     "--",
     ...taken,
   ]);
   return others.stdout.split("\0").filter(Boolean);
+}
+
+/** The folders among `paths` that are git repositories of their own. */
+function repositoriesIn(root: string, paths: string[]): string[] {
+  return paths.filter((p) => p.endsWith("/") && existsSync(join(root, p, ".git")));
 }
 
 /** `git stash create` as after `git add -f -- <files>`, staged in a copy of the index. */
@@ -219,7 +232,12 @@ async function stashCreate(root: string, files: string[]): Promise<string> {
       const { atime, mtime } = statSync(index);
       utimesSync(env.GIT_INDEX_FILE, atime, mtime);
     }
-    await git(root, ["--literal-pathspecs", "add", "-f", "--", ...files], { env });
+    // On its input: the paths may be more than a command line holds.
+    await git(
+      root,
+      ["--literal-pathspecs", "add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul"],
+      { env, input: files.join("\0") },
+    );
     return await git(root, ["stash", "create"], { harness: true, env });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -232,10 +250,11 @@ async function stashCreate(root: string, files: string[]): Promise<string> {
  * version, 3: the edits') up to an empty field, then the messages, each its number of
  * paths, the paths, a conflict type (stable, unlike the text) and the text. A file moved
  * aside for a folder (file/directory) is named by its own path: the name merge-tree gives
- * it ends in the stash's id, which the pop replaces with a label of its own.
+ * it ends in a commit's id, which the pop replaces with a label of its own.
  */
-function conflictsOf(out: string, stash: string): StashConflict[] {
-  const fields = out.split("\0").map((f) => f.replace(`~${stash}`, ""));
+function conflictsOf(out: string): StashConflict[] {
+  // The suffix is the id of the side the file came from: the stash's or `onto`'s.
+  const fields = out.split("\0").map((f) => f.replace(/~[0-9a-f]{40}(?:[0-9a-f]{24})?$/, ""));
   const stages = new Map<string, string[]>();
   let i = 1;
   for (let field = fields[i]; field; field = fields[++i]) {

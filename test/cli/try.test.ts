@@ -210,6 +210,50 @@ describe("autoresearch try, from a plain shell session", () => {
     );
   });
 
+  it("off the incumbent, names an untracked folder in the way once, and will not stash a repository of the user's", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, out]" : l,
+      ).join("\n"),
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs && echo 1 > out");
+    expect((await tryIt("X 2 and out")).code).toBe(0);
+
+    // The incumbent has the file `out`; the user, back on main, a folder of that name with
+    // more files than one command line can name.
+    sh(root, "git checkout -q main && rm -f out && mkdir out");
+    sh(
+      root,
+      `cd out && seq -f "${"n".repeat(100)}%05g" 1 20000 | xargs touch && echo mine > notes`,
+    );
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const folder = await tryIt("Y 0");
+    expect(folder.code, folder.stderr).toBe(2);
+    const move = /run `([^`]+)`/.exec(folder.stderr)?.[1];
+    expect(move).toBe(
+      "git add -f -- out/ && git stash && git checkout autoresearch/t && git stash pop",
+    );
+    // The file the pop moves aside is named by its own path, not a commit's id.
+    expect(folder.stderr).not.toMatch(/~[0-9a-f]{7}/);
+    sh(root, `{ ${move}; } >/dev/null 2>&1 || true`);
+    expect(sh(root, "git show stash@{0}:out/notes")).toBe("mine");
+    expect(sh(root, "git ls-tree -r --name-only stash@{0} -- out | wc -l")).toBe("20001");
+
+    // A repository of the user's own in the way: staged, it would become a link to its
+    // commit and its files would stay behind, so nothing is advised but moving it.
+    sh(root, "git reset -q --hard && git stash drop -q && git checkout -q main");
+    sh(root, "rm -rf out && git init -q out && echo wip > out/wip.txt");
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const before = sh(root, "git status --porcelain --ignored && git stash list");
+    const nested = await tryIt("Y 0");
+    expect(nested.code).toBe(2);
+    expect(nested.stderr).toMatch(
+      /which has files where out\/ is a git repository of your own: no stash carries it, and a checkout would refuse; move it out of this checkout first \(for example `mv -- out \.\.\/out\.aside`\), then try again\n$/,
+    );
+    expect(sh(root, "git status --porcelain --ignored && git stash list")).toBe(before);
+  });
+
   it("off the incumbent, says how to settle a file one side deleted, which gets no conflict markers", async () => {
     const root = quadraticTask({
       yaml: QUADRATIC_YAML.map((l) =>

@@ -298,6 +298,14 @@ function offIncumbent(run: RunRow, head: string, incumbent: string, carry: Stash
     return new UsageError(
       `${where}; run \`git checkout ${run.branch}\` (your new files come along) and try again`,
     );
+  if (carry.repositories.length) {
+    const first = carry.repositories[0]!.replace(/\/$/, "");
+    const aside = `../${first.split("/").at(-1)}.aside`;
+    const one = carry.repositories.length === 1;
+    return new UsageError(
+      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "each"} out of this checkout first (for example \`mv -- ${shellPath(first)} ${shellPath(aside)}\`), then try again`,
+    );
+  }
   const inTheWay = carry.inTheWay;
   const add = inTheWay.length ? `git add -f -- ${inTheWay.map(shellPath).join(" ")} && ` : "";
   const move = `${add}git stash && git checkout ${run.branch} && git stash pop`;
