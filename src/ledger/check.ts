@@ -75,7 +75,7 @@ export function ledgerRefusal(
 
 export function notWritable(path: string, why: string): LedgerError {
   return new LedgerError(
-    `${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w), or run as the user who owns them`,
+    `${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w; \`lsattr\` shows a file marked immutable, which \`chattr -i\` clears), or run as the user who owns them`,
   );
 }
 

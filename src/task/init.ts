@@ -26,6 +26,11 @@ export async function initTask(template: string, dir: string): Promise<string> {
   const names = templateNames();
   if (!names.includes(template))
     throw new UsageError(`--template: no template "${template}"; available: ${names.join(", ")}`);
+  // An empty argument (an unset variable, say) is a mistake, not the current folder.
+  if (dir === "")
+    throw new UsageError(
+      "the folder to write the task into is empty: name a folder, or leave it out",
+    );
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0)
     throw new UsageError(`${target} exists and is not empty; give a new or empty folder`);

@@ -266,7 +266,7 @@ function readOnly(path: string): (() => void) | null {
 
 describe("a ledger this user may not write", () => {
   const notWritable = (path: string, why: string) =>
-    `autoresearch: ${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w), or run as the user who owns them\n`;
+    `autoresearch: ${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w; \`lsattr\` shows a file marked immutable, which \`chattr -i\` clears), or run as the user who owns them\n`;
 
   /** A task with one imported run, "imported". */
   async function imported(): Promise<{ root: string; path: string }> {

@@ -34,4 +34,19 @@ describe("an empty -C", () => {
     expect(said).toEqual(COMMANDS(tsv).map(([name]) => [name, 3, refused]));
     expect(existsSync(join(here, ".autoresearch"))).toBe(false);
   });
+
+  it("is refused by init and demo as their folder too, writing nothing where they run", async () => {
+    const here = tempDir();
+    for (const args of [
+      ["init", ""],
+      ["demo", ""],
+    ]) {
+      const result = await runCli(args, { cwd: here, timeoutMs: 20_000 });
+      expect([result.code, result.stderr]).toEqual([
+        2,
+        "autoresearch: the folder to write the task into is empty: name a folder, or leave it out\n",
+      ]);
+    }
+    expect(readdirSync(here)).toEqual([]);
+  });
 });

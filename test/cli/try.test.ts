@@ -154,6 +154,28 @@ describe("autoresearch try, from a plain shell session", () => {
     );
   });
 
+  it("from a detached HEAD on a run's line, goes on with that run rather than start one", async () => {
+    const root = quadraticTask();
+    const tryIt = (...args: string[]) => runCli(["try", "-C", root, "-m", "edit", ...args]);
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await tryIt("--tag", "t")).code).toBe(0);
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    expect((await tryIt()).stdout).toContain("keep");
+    // The first keep, checked out to look back, then edited.
+    sh(
+      root,
+      "git checkout -q --detach HEAD~1 && sed -i 's/^const X = .*;/const X = 3;/' train.mjs",
+    );
+    const head = sh(root, "git rev-parse HEAD");
+    const refused = await tryIt();
+    expect(refused.code, refused.stdout).toBe(2);
+    expect(refused.stderr).toMatch(
+      /the checkout is at \w+ but the incumbent of run "t" is \w+; run `git stash && git checkout autoresearch\/t && git stash pop`/,
+    );
+    expect(sh(root, "git rev-parse HEAD")).toBe(head);
+    expect(sh(root, "git branch --list 'autoresearch/*'")).toBe("autoresearch/t");
+  });
+
   it("off the incumbent, stashes new files the incumbent also added, ignored ones too, so no checkout overwrites them", async () => {
     const root = quadraticTask({
       yaml: QUADRATIC_YAML.map((l) =>

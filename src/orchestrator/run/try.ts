@@ -350,7 +350,7 @@ function settle(conflicts: StashConflict[]): string {
   step(
     "binary",
     (list, args) =>
-      `the pop leaves the incumbent's version of ${list}, which git cannot merge: \`git checkout --theirs -- ${args}\` takes yours instead`,
+      `the pop leaves the incumbent's version of ${list}, which git cannot merge, and a trial cannot change a binary file: keep the incumbent's (\`git checkout --theirs -- ${args}\` puts yours back, outside any trial)`,
   );
   step(
     "other",
@@ -367,13 +367,32 @@ function shellPath(path: string): string {
 }
 
 /** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
+/**
+ * The run whose line holds a detached HEAD past its base (a trial's commit checked out to
+ * look back): `try` there goes on with that run, not a new one from an old commit.
+ */
+async function lineHolding(root: string, ledger: Ledger): Promise<string | null> {
+  const head = await headCommit(root);
+  for (const run of ledger.runs().reverse()) {
+    if (run.baseCommit === head) continue;
+    const on = (a: string, b: string) =>
+      gitRaw(root, ["merge-base", "--is-ancestor", a, b], { okCodes: [1] }).then(
+        (r) => r.code === 0,
+        () => false, // the run's branch is gone
+      );
+    if ((await on(head, branchRef(run.tag))) && (await on(run.baseCommit, head))) return run.tag;
+  }
+  return null;
+}
+
 async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<RunRow> {
   const checkedOut = await git(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).catch(
     () => "",
   );
   const tag =
     o.tag ??
-    (checkedOut.startsWith("autoresearch/") ? checkedOut.slice("autoresearch/".length) : null);
+    (checkedOut.startsWith("autoresearch/") ? checkedOut.slice("autoresearch/".length) : null) ??
+    (checkedOut ? null : await lineHolding(root, ledger));
   const existing = tag ? ledger.run(tag) : null;
   if (existing) {
     checkOwner(existing);
