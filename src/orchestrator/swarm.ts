@@ -56,6 +56,12 @@ const LEAVE_MS = 2_000;
  */
 export const AT_LIMIT_WAIT_MS = 10_000;
 
+/** A wait on the database at the run's limit: when it ends, and a signal that aborts then. */
+interface LimitWait {
+  until: number;
+  over: AbortSignal;
+}
+
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
   /** postgres://role:password@host/db; the password may come from PGPASSWORD or ~/.pgpass. */
@@ -199,6 +205,14 @@ export class SwarmLink {
    * number: `resume` makes it. They count toward --max-trials, as they will once settled.
    */
   readonly movesWaiting = new Set<number>();
+  /**
+   * Once the run has reached its limit, every wait on the database ends AT_LIMIT_WAIT_MS
+   * after the first call it left unanswered began (each attempt cut then, not at the
+   * connection's 30 s query timeout), so that the run ends when its notice says: the
+   * keep's line move, the head read after it, and the close's uploads share it. Null
+   * while the database answers.
+   */
+  private limitWait: LimitWait | null = null;
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
   private readonly heldJobs = new HeldPromotions();
   /** Why this host takes no promotion any more (the database refused it), once said. */
@@ -626,7 +640,7 @@ export class SwarmLink {
       atLimit,
     );
     if (moved.ok) this.claims.delete(keep.id);
-    if (moved.ok) await this.askPromotion(moved.version);
+    if (moved.ok) await this.askPromotion(moved.version, atLimit);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
     // Not waited for past the run's limit or stop: the watch brings it too.
     const now = await this.retry(() => this.client.line(), this.signal, atLimit).catch(
@@ -644,11 +658,15 @@ export class SwarmLink {
    * Any host that sees such a head asks (the database keeps one request), so a request is
    * not lost with the host whose keep made it. A refusal is said, never fatal.
    */
-  private async askPromotion(version: number): Promise<void> {
+  private async askPromotion(version: number, atLimit = () => false): Promise<void> {
     const promotion = this.promotion;
     if (!promotion || version === 0 || version % promotion.every !== 0) return;
     try {
-      await this.beforeStop(this.client.requestPromotion(promotion.stage, version));
+      await this.answered(
+        () => this.client.requestPromotion(promotion.stage, version),
+        this.signal,
+        atLimit,
+      );
     } catch (error) {
       if (!isUnreachable(error)) this.promotionsRefused(error);
     }
@@ -718,14 +736,18 @@ export class SwarmLink {
    */
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    // At the limit, the uploads get what is left of the wait the database has had.
+    if (this.limitWait)
+      graceMs = Math.min(graceMs, Math.max(0, this.limitWait.until - monotonic()));
     // What is still queued then is uploaded by the next `resume`: nothing is lost.
     const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() =>
       this.closing.abort(),
     );
     // Each bounded, so side by side: a hung database holds the close for the longest of
     // them, not their sum (an upload does not say the host is alive, as a heartbeat would).
-    await Promise.all([uploaded, this.leave(), this.watch?.close()]);
-    await this.client.close();
+    // The watch listens on a connection of its own, apart from the pool.
+    const pool = Promise.all([uploaded, this.leave()]).then(() => this.client.close());
+    await Promise.all([pool, this.watch?.close()]);
   }
 
   /**
@@ -736,6 +758,7 @@ export class SwarmLink {
    * that could not say it ages out as a killed one does.
    */
   private async leave(): Promise<void> {
+    if (this.lost) return;
     if (!(await settlesWithin(Promise.all(this.rounds), LEAVE_MS)) || this.lost) return;
     await this.client.leave(LEAVE_MS);
   }
@@ -831,7 +854,7 @@ export class SwarmLink {
   /**
    * `work` again with backoff while the database is unreachable, until `signal` aborts
    * (an attempt still in flight then is let go after a moment); and, once `atLimit`
-   * holds, for AT_LIMIT_WAIT_MS at most.
+   * holds, within the run's wait at its limit (see `limitWait`).
    */
   private async retry<T>(
     work: () => Promise<T>,
@@ -839,16 +862,10 @@ export class SwarmLink {
     atLimit: () => boolean = () => false,
   ): Promise<T> {
     let told = false;
-    let limitSince: number | null = null;
-    const giveUp = () => {
-      if (!atLimit()) return false;
-      limitSince ??= monotonic();
-      return monotonic() - limitSince >= AT_LIMIT_WAIT_MS;
-    };
     try {
-      const result = await retry(() => answeredBeforeStop(work(), signal), {
+      const result = await retry(() => this.answered(work, signal, atLimit), {
         signal,
-        giveUp,
+        until: () => (atLimit() ? this.waitAtLimit().until : null),
         onRetry: (error) => {
           this.lost = true;
           if (told) return;
@@ -860,11 +877,41 @@ export class SwarmLink {
         },
       });
       this.lost = false;
+      // The database answers: a later wait at the limit gets its own AT_LIMIT_WAIT_MS.
+      this.limitWait = null;
       return result;
     } catch (error) {
       if (isUnreachable(error)) this.lost = true;
       throw error;
     }
+  }
+
+  /**
+   * `work`'s answer, let go a moment after `signal` aborts; and once `atLimit` holds, at
+   * the end of the run's wait at its limit (an attempt then is not even made).
+   */
+  private answered<T>(
+    work: () => Promise<T>,
+    signal: AbortSignal,
+    atLimit: () => boolean,
+  ): Promise<T> {
+    if (!atLimit()) return answeredBeforeStop(work(), signal);
+    const wait = this.waitAtLimit();
+    const when = `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
+    if (wait.over.aborted)
+      return Promise.reject(
+        new SwarmUnreachableError(`the swarm's database did not answer ${when}`),
+      );
+    return answeredBeforeStop(answeredBeforeStop(work(), signal), wait.over, 0, when);
+  }
+
+  /** The run's wait at its limit, begun now unless it has begun already. */
+  private waitAtLimit(): LimitWait {
+    this.limitWait ??= {
+      until: monotonic() + AT_LIMIT_WAIT_MS,
+      over: AbortSignal.timeout(AT_LIMIT_WAIT_MS),
+    };
+    return this.limitWait;
   }
 
   /** A call made once, not waited for past a moment after the run's stop. */

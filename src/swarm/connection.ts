@@ -38,7 +38,10 @@ export class SwarmConnection implements Queryable {
   /** The URL without its password, for messages. */
   readonly where: string;
   private readonly pool: pg.Pool;
-  /** The pool's connections not yet ended, so that closing can cut those a hung server holds. */
+  /**
+   * The pool's connections not yet ended, connecting ones too, so that closing can cut
+   * those a hung server holds.
+   */
   private readonly open = new Set<pg.Client>();
 
   constructor(
@@ -46,7 +49,21 @@ export class SwarmConnection implements Queryable {
     private readonly options: ConnectOptions = {},
   ) {
     this.where = redactUrl(url);
-    this.pool = new pg.Pool({ ...this.clientConfig(), Client, max: options.poolSize ?? 2 });
+    const open = this.open;
+    // Tracked from its making, not from its connecting: one that a hung server has taken
+    // but not answered holds the process until its connect timeout unless closing cuts it.
+    class Tracked extends Client {
+      constructor(config?: pg.ClientConfig) {
+        super(config);
+        open.add(this);
+        this.once("end", () => open.delete(this));
+      }
+    }
+    this.pool = new pg.Pool({
+      ...this.clientConfig(),
+      Client: Tracked,
+      max: options.poolSize ?? 2,
+    });
     // An idle connection that the server closes (a restart) is reported here; without a
     // listener Node would end the process. The next call connects anew and says so.
     this.pool.on("error", () => undefined);
@@ -56,8 +73,6 @@ export class SwarmConnection implements Queryable {
     // unreachable, and the pool drops a connection that errored when it comes back.
     this.pool.on("connect", (client) => {
       client.on("error", () => undefined);
-      this.open.add(client);
-      client.once("end", () => this.open.delete(client));
     });
   }
 

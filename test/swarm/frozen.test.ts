@@ -1,0 +1,118 @@
+/**
+ * The swarm's database frozen (its processes stopped, its connections open: a hung
+ * machine) at the moments a host waits on it: the end of a run at its limit, a first join
+ * stopped with Ctrl-C, a trial that ends while it is frozen, a line move that lands late.
+ * Each wait is as long as the host says it is, and what the freeze left behind is settled
+ * once the database answers again.
+ */
+import type { ChildProcess } from "node:child_process";
+import { afterAll, expect, it } from "vitest";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
+import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+
+const swarms: SwarmFixture[] = [];
+afterAll(async () => {
+  for (const s of swarms) await s.close();
+});
+
+const GREEDY = [...QUADRATIC_YAML, "judge: { policy: greedy }"];
+/** A researcher whose change always wins: X at the minimum of the score. */
+const TO_MINIMUM = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
+const WINNING = [...GREEDY, `researcher: { command: ${JSON.stringify(TO_MINIMUM)} }`].join("\n");
+
+/**
+ * The CLI as a child: its exit code when it ends, and when (Date.now()) its output first
+ * matched a pattern.
+ */
+function watched(child: ChildProcess & { out: string }) {
+  let exitedAt = 0;
+  const code = new Promise<number | null>((resolve) =>
+    child.on("close", (c) => {
+      exitedAt = Date.now();
+      resolve(c);
+    }),
+  );
+  const seen = new Map<RegExp, number>();
+  const patterns: RegExp[] = [];
+  const look = () => {
+    for (const p of patterns) if (!seen.has(p) && p.test(child.out)) seen.set(p, Date.now());
+  };
+  child.stdout!.on("data", look);
+  child.stderr!.on("data", look);
+  return {
+    code,
+    get exitedAt() {
+      return exitedAt;
+    },
+    /** From now on, notes when the output first matches `pattern`. */
+    note(pattern: RegExp) {
+      patterns.push(pattern);
+      look();
+    },
+    at: (pattern: RegExp) => seen.get(pattern),
+    within: (ms: number) =>
+      Promise.race([code, new Promise<"running">((r) => setTimeout(() => r("running"), ms))]),
+  };
+}
+
+it("at --max-trials, a keep whose line move meets a hung database ends the run in the 10 s the notice says, plus the close's moment", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: WINNING });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const dir = task.clone("a");
+  const { url, env } = task.login("a");
+  const child = startCli(
+    [
+      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
+      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
+    ],
+    dir,
+    { ...env, TEST_SLEEP_S: "3" },
+  );
+  const host = watched(child);
+  const notice = /swarm: #1 won on the line's head, but the database did not answer in the 10 s/;
+  host.note(notice);
+  const report = /^report: /m;
+  host.note(report);
+  let frozenAt = 0;
+  try {
+    // Frozen while the last trial runs: the pool's connections stay open, nothing answers.
+    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    swarm.cluster.freeze();
+    frozenAt = Date.now();
+    expect(await host.within(120_000), child.out).toBe(0);
+  } finally {
+    swarm.cluster.thaw();
+    child.kill("SIGKILL");
+  }
+  const noticeAt = host.at(notice);
+  expect(noticeAt, child.out).toBeDefined();
+  const waited = (noticeAt! - frozenAt) / 1000;
+  const closed = (host.exitedAt - noticeAt!) / 1000;
+  console.log(
+    `frozen → notice ${waited.toFixed(1)} s, notice → exit ${closed.toFixed(1)} s, report → exit ${((host.exitedAt - host.at(report)!) / 1000).toFixed(1)}`,
+  );
+  // The rest of the replicate (3 s), the move's 10 s; then the close, a few seconds at most.
+  expect(waited, child.out).toBeLessThan(3 + 10 + 3);
+  expect(closed, child.out).toBeLessThan(4);
+  expect(child.out).toMatch(/run finished: reached --max-trials 2/);
+
+  // The keep waits in the ledger, with its measurement; resume moves the line to it.
+  const ledger = Ledger.open(dir);
+  let commit: string;
+  try {
+    const last = ledger.trials(ledger.run("r")!.id).at(-1)!;
+    expect([last.n, last.verdict, last.metric]).toEqual([1, "interrupted", 0.5]);
+    commit = last.commit!;
+  } finally {
+    ledger.close();
+  }
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(commit);
+  expect((await swarm.owner.line())!.commitSha).toBe(commit);
+  const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
