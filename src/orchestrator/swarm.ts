@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { SwarmError } from "../errors.js";
+import { StoppedError, SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { ADOPTER, type NoiseFloor, type RunRow, type TrialRow } from "../ledger/types.js";
 import {
@@ -17,6 +17,7 @@ import {
   type PromotionEnd,
   type PromotionJob,
   type PromotionRule,
+  redactUrl,
   refuseOtherTask,
   retry,
   SwarmClient,
@@ -80,6 +81,10 @@ export function promotionRule(task: Task): PromotionRule | null {
     ? { stage: task.stages[1]!.name, every: task.promoteEvery }
     : null;
 }
+
+/** What a join that a stop (Ctrl-C) cut short ends with, once what it made is undone. */
+export const joinStopped = (url: string) =>
+  new StoppedError(`stopped while joining the swarm at ${redactUrl(url)}: nothing was recorded`);
 
 /** The task file's hash: every host of a swarm runs the same one. */
 export const taskHash = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -238,8 +243,8 @@ export class SwarmLink {
   }
 
   /**
-   * Connects, checks the task and joins. `fresh`: a new run, whose tag this host must not
-   * have used in the swarm before (its trials would share their uids).
+   * Connects, checks the task and joins. A stop (`signal`) is not held for a database that
+   * does not answer: the join fails with SwarmUnreachableError a moment after it.
    */
   static async open(options: {
     choice: SwarmChoice;
@@ -255,18 +260,24 @@ export class SwarmLink {
     emit: Emit;
     signal: AbortSignal;
   }): Promise<SwarmLink> {
-    const { choice } = options;
-    const client = await SwarmClient.connect(choice.url, { applicationName: "autoresearch run" });
+    const { choice, signal } = options;
+    const client = await SwarmClient.connect(choice.url, {
+      applicationName: "autoresearch run",
+      signal,
+    });
     try {
       const hardwareClass = choice.hardwareClass ?? detectHardwareClass(options.gpusPerReplicate);
-      const host = await client.join({
-        taskHash: taskHash(options.taskFile),
-        taskFile: options.taskFile,
-        hardwareClass,
-        stages: options.stages,
-        slots: options.slots,
-      });
-      const head = await client.line();
+      const host = await answeredBeforeStop(
+        client.join({
+          taskHash: taskHash(options.taskFile),
+          taskFile: options.taskFile,
+          hardwareClass,
+          stages: options.stages,
+          slots: options.slots,
+        }),
+        signal,
+      );
+      const head = await answeredBeforeStop(client.line(), signal);
       if (!head)
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
@@ -301,33 +312,35 @@ export class SwarmLink {
   /**
    * Checks, before a run is recorded, that the swarm takes this task (refused with the
    * differing lines named), and returns its base commit, fetched from the remote when this
-   * clone lacks it.
+   * clone lacks it. A stop is not held for a database that does not answer, as in `open`.
    */
   static async preflight(
     root: string,
     choice: SwarmChoice,
     taskFile: string,
     tag: string,
+    signal: AbortSignal,
   ): Promise<string> {
-    const client = await SwarmClient.connect(choice.url);
+    const client = await SwarmClient.connect(choice.url, { signal });
+    const answered = <T>(call: Promise<T>) => answeredBeforeStop(call, signal);
     try {
       refuseOtherTask(
-        await client.task(),
+        await answered(client.task()),
         { taskHash: taskHash(taskFile), taskFile },
         client.where,
       );
       // A tag this role used before would give the new run's trials the same uids.
-      if (await client.usedTag(tag))
+      if (await answered(client.usedTag(tag)))
         throw new SwarmError(
           `this host's role already has trials of a run tagged "${tag}" in the swarm at ${client.where}: start this run with another --tag`,
         );
-      const head = await client.line();
+      const head = await answered(client.line());
       if (!head)
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
         );
       const remote = choice.remote ?? head.remote;
-      await fetchCommit(root, remote, "refs/autoresearch-swarm/base", head.baseCommit);
+      await fetchCommit(root, remote, "refs/autoresearch-swarm/base", head.baseCommit, signal);
       return head.baseCommit;
     } finally {
       await client.close();
@@ -335,7 +348,7 @@ export class SwarmLink {
   }
 
   private async start(): Promise<void> {
-    this.watch = await this.client.watchLine(
+    const watching = this.client.watchLine(
       (head) => {
         this.head = head;
         this.wake?.();
@@ -343,9 +356,15 @@ export class SwarmLink {
       },
       { known: this.head.version, onError: () => undefined },
     );
+    // Not waited on past a moment after a stop (a hung database); a watch that starts
+    // after that is closed at once (closing the connection ends its reads).
+    this.watch = await this.beforeStop(watching).catch((error: unknown) => {
+      void watching.then((w) => w.close()).catch(() => undefined);
+      throw error;
+    });
     // Whatever an earlier session left unuploaded (killed, or the database away), and
     // what it uploaded as interrupted that has ended since (read back by resume).
-    const done = await this.client.uploaded();
+    const done = await this.beforeStop(this.client.uploaded());
     for (const t of this.ledger.finished(this.run.id)) {
       const there = done.get(this.uid(t));
       if (!there || (there === "interrupted" && t.verdict !== "interrupted"))

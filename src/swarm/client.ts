@@ -26,6 +26,7 @@ import {
   type SwarmPromotion,
   takePromotion,
 } from "./promotions.js";
+import { answeredBeforeStop } from "./retry.js";
 import { doctor, type SwarmProblem, type SwarmStatus, status } from "./status.js";
 import { exactText } from "./text.js";
 import { type HistoryPage, history, keepsOf, type RecordResult, recordTrial } from "./trials.js";
@@ -54,12 +55,17 @@ export class SwarmClient {
 
   /**
    * Connects to the database at `url` (postgres://role:password@host:port/database) and
-   * checks that it answers. The password never appears in a message.
+   * checks that it answers. The password never appears in a message. `signal`: a stop
+   * (Ctrl-C) is not held for a database that does not answer (see `answeredBeforeStop`).
    */
-  static async connect(url: string, options: ConnectOptions = {}): Promise<SwarmClient> {
+  static async connect(
+    url: string,
+    options: ConnectOptions & { signal?: AbortSignal } = {},
+  ): Promise<SwarmClient> {
     const db = new SwarmConnection(url, options);
     try {
-      await db.query("connect", "SELECT 1");
+      const answer = db.query("connect", "SELECT 1");
+      await (options.signal ? answeredBeforeStop(answer, options.signal) : answer);
     } catch (error) {
       await db.close();
       throw error;

@@ -39,8 +39,8 @@ export class SwarmConnection implements Queryable {
   readonly where: string;
   private readonly pool: pg.Pool;
   /**
-   * The pool's connections not yet ended, connecting ones too, so that closing can cut
-   * those a hung server holds.
+   * The connections not yet ended (the pool's, connecting ones too, and those of
+   * `newClient`), so that closing can cut those a hung server holds.
    */
   private readonly open = new Set<pg.Client>();
 
@@ -49,14 +49,13 @@ export class SwarmConnection implements Queryable {
     private readonly options: ConnectOptions = {},
   ) {
     this.where = redactUrl(url);
-    const open = this.open;
+    const track = (client: pg.Client) => this.track(client);
     // Tracked from its making, not from its connecting: one that a hung server has taken
     // but not answered holds the process until its connect timeout unless closing cuts it.
     class Tracked extends Client {
       constructor(config?: pg.ClientConfig) {
         super(config);
-        open.add(this);
-        this.once("end", () => open.delete(this));
+        track(this);
       }
     }
     this.pool = new pg.Pool({
@@ -158,9 +157,12 @@ export class SwarmConnection implements Queryable {
     }
   }
 
-  /** A connection of its own, outside the pool (LISTEN needs one that stays). */
+  /**
+   * A connection of its own, outside the pool (LISTEN needs one that stays); closing cuts
+   * it too, when its owner has not ended it by then.
+   */
   newClient(): pg.Client {
-    return new Client(this.clientConfig());
+    return this.track(new Client(this.clientConfig()));
   }
 
   /** Turns a driver error into the swarm's own, naming what was being done. */
@@ -190,6 +192,12 @@ export class SwarmConnection implements Queryable {
       .then(() => Promise.all([...this.open].map((c) => new Promise((r) => c.once("end", r)))));
     if (await settlesWithin(ended, GOODBYE_MS)) return;
     for (const client of this.open) client.connection.stream.destroy();
+  }
+
+  private track(client: pg.Client): pg.Client {
+    this.open.add(client);
+    client.once("end", () => this.open.delete(client));
+    return client;
   }
 
   private clientConfig(): pg.ClientConfig {

@@ -6,6 +6,7 @@
  * once the database answers again.
  */
 import type { ChildProcess } from "node:child_process";
+import pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
@@ -115,4 +116,81 @@ it("at --max-trials, a keep whose line move meets a hung database ends the run i
   expect((await swarm.owner.line())!.commitSha).toBe(commit);
   const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
   expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
+
+it("Ctrl-C during a first join to a hung database ends within seconds with 130, recording nothing", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: GREEDY.join("\n") });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const { url, env } = task.login("a");
+  const command = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0", "--swarm", url];
+  // The join's statement waits on a table a session of the owner holds; then the whole
+  // server freezes: the host's connection is open, and nothing will answer it.
+  const owner = swarm.cluster.superuserUrl.replace(/\/postgres$/, `/${swarm.database}`);
+  // One session holds the lock; another looks (a transaction sees one snapshot of activity).
+  const [locker, looker] = [new pg.Client(owner), new pg.Client(owner)];
+  for (const c of [locker, looker]) {
+    c.on("error", () => undefined);
+    await c.connect();
+  }
+  const stopMidJoin = async (dir: string, table: string) => {
+    await locker.query("BEGIN");
+    await locker.query(`LOCK TABLE swarm.${table} IN ACCESS EXCLUSIVE MODE`);
+    const child = startCli(command, dir, env);
+    const host = watched(child);
+    try {
+      await waitFor(
+        async () =>
+          (
+            await looker.query(
+              "SELECT 1 FROM pg_stat_activity WHERE usename = 'a' AND wait_event_type = 'Lock'",
+            )
+          ).rowCount,
+        60_000,
+        `the join waiting on swarm.${table}`,
+      );
+      swarm.cluster.freeze();
+      const stop = Date.now();
+      child.kill("SIGINT");
+      const code = await host.within(60_000);
+      const took = (Date.now() - stop) / 1000;
+      console.log(`Ctrl-C → exit ${took.toFixed(1)} s (${code}) while waiting on swarm.${table}`);
+      expect({ code, out: child.out }).toEqual({ code: 130, out: expect.any(String) });
+      expect(took, child.out).toBeLessThan(5);
+      expect(child.out).toMatch(/stopped while joining the swarm at .*: nothing was recorded/);
+    } finally {
+      swarm.cluster.thaw();
+      child.kill("SIGKILL");
+      await locker.query("ROLLBACK");
+    }
+  };
+  const noRun = (dir: string) => {
+    const ledger = Ledger.open(dir);
+    try {
+      expect(ledger.runs()).toEqual([]);
+    } finally {
+      ledger.close();
+    }
+  };
+
+  // Stopped in the checks before the run is recorded: a branch the person had stays.
+  const mine = task.clone("a");
+  sh(mine, "git branch autoresearch/r");
+  await stopMidJoin(mine, "task");
+  noRun(mine);
+  expect(sh(mine, "git branch --list 'autoresearch/*'")).toMatch(/autoresearch\/r/);
+
+  // Stopped in the join itself, the run recorded and its branch made: neither is left.
+  const dir = task.clone("a");
+  await stopMidJoin(dir, "hosts");
+  noRun(dir);
+  expect(sh(dir, "git branch --list 'autoresearch/*'")).toBe("");
+  const doctor = await runCli(["doctor"], { cwd: dir });
+  expect(doctor.stdout).toMatch(/no runs yet\n$/);
+  for (const c of [locker, looker]) await c.end();
+
+  // The same command runs once the database answers.
+  const joined = await runCli(command, { cwd: dir, env, timeoutMs: 90_000 });
+  expect(joined.code, joined.stdout + joined.stderr).toBe(0);
 }, 240_000);
