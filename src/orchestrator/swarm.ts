@@ -365,10 +365,17 @@ export class SwarmLink {
     // Whatever an earlier session left unuploaded (killed, or the database away), and
     // what it uploaded as interrupted that has ended since (read back by resume).
     const done = await this.beforeStop(this.client.uploaded());
-    for (const t of this.ledger.finished(this.run.id)) {
+    const unuploaded = this.ledger.finished(this.run.id).filter((t) => {
       const there = done.get(this.uid(t));
-      if (!there || (there === "interrupted" && t.verdict !== "interrupted"))
-        this.uploads.push(t.id);
+      return !there || (there === "interrupted" && t.verdict !== "interrupted");
+    });
+    // Their claims too, which the upload releases: the process that made them is gone,
+    // and with it their ids (a claim left open shows as in flight until its lease lapses).
+    const held = await this.beforeStop(this.client.heldClaims(unuploaded.map((t) => this.uid(t))));
+    for (const t of unuploaded) {
+      this.uploads.push(t.id);
+      const claim = held.get(this.uid(t));
+      if (claim !== undefined) this.claims.set(t.id, claim);
     }
     // The incumbent again (its upload is a no-op): a session that ended between a keep's
     // upload and its class's compare-and-swap left the class's best behind.

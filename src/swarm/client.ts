@@ -1,6 +1,6 @@
 import { SwarmError } from "../errors.js";
 import { settlesWithin } from "../util/clock.js";
-import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
+import { type ClaimKeys, claim, heldClaims, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
 import { NEWEST_HOST_FUNCTION } from "./functions.js";
 import { cas, incumbent, incumbents } from "./incumbent.js";
@@ -177,6 +177,11 @@ export class SwarmClient {
   /** Every host's trials not read before `cursor` (all without one), and the next cursor. */
   history(options: { cursor?: string; withDiffs?: boolean } = {}): Promise<HistoryPage> {
     return history(this.db, options);
+  }
+
+  /** See `heldClaims` in claims.ts: this host's claims in force on those trials, by uid. */
+  heldClaims(uids: string[]): Promise<Map<string, number>> {
+    return heldClaims(this.db, uids);
   }
 
   /** The claims in force: what every host is running now. */

@@ -194,3 +194,43 @@ it("Ctrl-C during a first join to a hung database ends within seconds with 130, 
   const joined = await runCli(command, { cwd: dir, env, timeoutMs: 90_000 });
   expect(joined.code, joined.stdout + joined.stderr).toBe(0);
 }, 240_000);
+
+it("a trial that ends while the database is frozen has its claim released once it is uploaded, by the same run or by resume", async () => {
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  // A researcher whose change always loses: a discard, which moves nothing.
+  const away = `sed -i 's/^const X = .*;/const X = 100;/' train.mjs && echo '{"title": "X to 100", "hypothesis": "far away"}'`;
+  const yaml = [...GREEDY, `researcher: { command: ${JSON.stringify(away)} }`].join("\n");
+  const task = await initSwarmTask(swarm, { yaml });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const { url, env } = task.login("a");
+  const claimed = async () => (await swarm.owner.inFlight()).map((c) => c.title);
+
+  // The run ends at its limit while the database is frozen: the upload, and the release
+  // that goes with it, wait for resume.
+  const dir = task.clone("a");
+  const child = startCli(
+    [
+      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
+      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
+    ],
+    dir,
+    { ...env, TEST_SLEEP_S: "3" },
+  );
+  const host = watched(child);
+  try {
+    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    swarm.cluster.freeze();
+    expect(await host.within(90_000), child.out).toBe(0);
+  } finally {
+    swarm.cluster.thaw();
+    child.kill("SIGKILL");
+  }
+  expect(child.out).toMatch(/#1 +discard/);
+  expect(await claimed()).toEqual(["X to 100"]);
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  const { trials } = await swarm.owner.history();
+  expect(trials.map((t) => `${t.uid} ${t.verdict}`).sort()).toEqual(["r/0 keep", "r/1 discard"]);
+  expect(await claimed()).toEqual([]);
+}, 240_000);
