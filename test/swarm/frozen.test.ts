@@ -234,3 +234,63 @@ it("a trial that ends while the database is frozen has its claim released once i
   expect(trials.map((t) => `${t.uid} ${t.verdict}`).sort()).toEqual(["r/0 keep", "r/1 discard"]);
   expect(await claimed()).toEqual([]);
 }, 240_000);
+
+it("a keep's line move that lands after its host stopped waiting carries its class's best: doctor is clean before resume", async () => {
+  // Commits wait for a synchronous standby while one is named (see holdCommits).
+  const swarm = await swarmFixture(["a"], { init: false, settings: { synchronous_commit: "on" } });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: WINNING });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const dir = task.clone("a");
+  const { url, env } = task.login("a");
+  // Commits wait for a synchronous standby that never comes: each statement runs, and its
+  // transaction commits only once the wait is called off, whoever still listens by then.
+  const holdCommits = async (on: boolean) => {
+    await swarm.cluster.admin(
+      on
+        ? "ALTER SYSTEM SET synchronous_standby_names = 'nobody'"
+        : "ALTER SYSTEM RESET synchronous_standby_names",
+    );
+    await swarm.cluster.admin("SELECT pg_reload_conf()");
+  };
+  const child = startCli(
+    [
+      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
+      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
+    ],
+    dir,
+    { ...env, TEST_SLEEP_S: "3" },
+  );
+  const host = watched(child);
+  try {
+    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await holdCommits(true);
+    expect(await host.within(90_000), child.out).toBe(0);
+  } finally {
+    await holdCommits(false);
+    child.kill("SIGKILL");
+  }
+  // The host gave the move up at its limit; the database made it once commits went on.
+  expect(child.out).toMatch(/swarm: #1 won on the line's head, but the database did not answer/);
+  const line = await waitFor(
+    async () => {
+      const head = await swarm.owner.line();
+      return head?.version === 1 ? head : null;
+    },
+    10_000,
+    "the move landing",
+  );
+  expect([line.host, line.runTag, line.localN]).toEqual(["a", "r", 1]);
+  const best = await swarm.owner.incumbent("cpu");
+  expect([best.trialId, best.metric]).toEqual([line.trialId, 0.5]);
+  const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+
+  // resume settles the host's own ledger: the keep, the line where the database has it.
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(line.commitSha);
+  expect((await swarm.owner.line())!.version).toBe(1);
+  const after = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(after.stdout + after.stderr).toBe("swarm: ok\n");
+}, 240_000);
