@@ -371,7 +371,9 @@ export class SwarmLink {
     });
     // Their claims too, which the upload releases: the process that made them is gone,
     // and with it their ids (a claim left open shows as in flight until its lease lapses).
-    const held = await this.beforeStop(this.client.heldClaims(unuploaded.map((t) => this.uid(t))));
+    const held = unuploaded.length
+      ? await this.beforeStop(this.client.heldClaims(unuploaded.map((t) => this.uid(t))))
+      : new Map<string, number>();
     for (const t of unuploaded) {
       this.uploads.push(t.id);
       const claim = held.get(this.uid(t));

@@ -1,9 +1,9 @@
 /**
- * The swarm's database frozen (its processes stopped, its connections open: a hung
- * machine) at the moments a host waits on it: the end of a run at its limit, a first join
- * stopped with Ctrl-C, a trial that ends while it is frozen, a line move that lands late.
- * Each wait is as long as the host says it is, and what the freeze left behind is settled
- * once the database answers again.
+ * The swarm's database hung (its processes stopped, its connections open: a hung
+ * machine), away, or slow to commit at the moments a host waits on it: the end of a run
+ * at its limit, a first join stopped with Ctrl-C, a trial whose upload is left to resume,
+ * a line move that lands after its host stopped waiting. Each wait is as long as the host
+ * says it is, and what the outage left behind is settled once the database answers again.
  */
 import type { ChildProcess } from "node:child_process";
 import pg from "pg";
@@ -75,8 +75,6 @@ it("at --max-trials, a keep whose line move meets a hung database ends the run i
   const host = watched(child);
   const notice = /swarm: #1 won on the line's head, but the database did not answer in the 10 s/;
   host.note(notice);
-  const report = /^report: /m;
-  host.note(report);
   let frozenAt = 0;
   try {
     // Frozen while the last trial runs: the pool's connections stay open, nothing answers.
@@ -92,10 +90,8 @@ it("at --max-trials, a keep whose line move meets a hung database ends the run i
   expect(noticeAt, child.out).toBeDefined();
   const waited = (noticeAt! - frozenAt) / 1000;
   const closed = (host.exitedAt - noticeAt!) / 1000;
-  console.log(
-    `frozen → notice ${waited.toFixed(1)} s, notice → exit ${closed.toFixed(1)} s, report → exit ${((host.exitedAt - host.at(report)!) / 1000).toFixed(1)}`,
-  );
-  // The rest of the replicate (3 s), the move's 10 s; then the close, a few seconds at most.
+  // The rest of the replicate (3 s), the move's 10 s; then the close, about 2 s (it was
+  // 5 to 30 s per attempt of the move, and 10 s more for the uploads).
   expect(waited, child.out).toBeLessThan(3 + 10 + 3);
   expect(closed, child.out).toBeLessThan(4);
   expect(child.out).toMatch(/run finished: reached --max-trials 2/);
@@ -153,11 +149,9 @@ it("Ctrl-C during a first join to a hung database ends within seconds with 130, 
       swarm.cluster.freeze();
       const stop = Date.now();
       child.kill("SIGINT");
-      const code = await host.within(60_000);
-      const took = (Date.now() - stop) / 1000;
-      console.log(`Ctrl-C → exit ${took.toFixed(1)} s (${code}) while waiting on swarm.${table}`);
-      expect({ code, out: child.out }).toEqual({ code: 130, out: expect.any(String) });
-      expect(took, child.out).toBeLessThan(5);
+      expect(await host.within(60_000), child.out).toBe(130);
+      // The stop's 2 s of grace for an answer, then the connections cut.
+      expect(Date.now() - stop, child.out).toBeLessThan(5_000);
       expect(child.out).toMatch(/stopped while joining the swarm at .*: nothing was recorded/);
     } finally {
       swarm.cluster.thaw();
@@ -195,7 +189,7 @@ it("Ctrl-C during a first join to a hung database ends within seconds with 130, 
   expect(joined.code, joined.stdout + joined.stderr).toBe(0);
 }, 240_000);
 
-it("a trial that ends while the database is frozen has its claim released once it is uploaded, by the same run or by resume", async () => {
+it("a trial whose upload the run's end left to resume has its claim released when resume uploads it", async () => {
   const swarm = await swarmFixture(["a"], { init: false });
   swarms.push(swarm);
   // A researcher whose change always loses: a discard, which moves nothing.
@@ -206,8 +200,9 @@ it("a trial that ends while the database is frozen has its claim released once i
   const { url, env } = task.login("a");
   const claimed = async () => (await swarm.owner.inFlight()).map((c) => c.title);
 
-  // The run ends at its limit while the database is frozen: the upload, and the release
-  // that goes with it, wait for resume.
+  // The run ends at its limit while the database is away: the upload, and the release that
+  // goes with it, wait for resume. (Stopped rather than frozen: a frozen server may still
+  // run an upload sent before the run ended once it goes on, releasing the claim itself.)
   const dir = task.clone("a");
   const child = startCli(
     [
@@ -220,11 +215,11 @@ it("a trial that ends while the database is frozen has its claim released once i
   const host = watched(child);
   try {
     await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
-    swarm.cluster.freeze();
+    swarm.cluster.stop("fast");
     expect(await host.within(90_000), child.out).toBe(0);
   } finally {
-    swarm.cluster.thaw();
     child.kill("SIGKILL");
+    swarm.cluster.start();
   }
   expect(child.out).toMatch(/#1 +discard/);
   expect(await claimed()).toEqual(["X to 100"]);
@@ -281,10 +276,10 @@ it("a keep's line move that lands after its host stopped waiting carries its cla
     "the move landing",
   );
   expect([line.host, line.runTag, line.localN]).toEqual(["a", "r", 1]);
-  const best = await swarm.owner.incumbent("cpu");
-  expect([best.trialId, best.metric]).toEqual([line.trialId, 0.5]);
   const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
   expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+  const best = await swarm.owner.incumbent("cpu");
+  expect([best.trialId, best.metric]).toEqual([line.trialId, 0.5]);
 
   // resume settles the host's own ledger: the keep, the line where the database has it.
   const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
