@@ -27,6 +27,16 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
+/**
+ * A person stopped the command (Ctrl-C) before it had begun anything worth keeping: what
+ * it had made is undone, and it ends as a stop does (130).
+ */
+export class StoppedError extends FatalError {
+  constructor(message: string) {
+    super(message, EXIT.interrupted);
+  }
+}
+
 /** A bad command-line flag or argument. */
 export class UsageError extends FatalError {
   constructor(message: string) {

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { SwarmError } from "../errors.js";
+import { StoppedError, SwarmError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { ADOPTER, type NoiseFloor, type RunRow, type TrialRow } from "../ledger/types.js";
 import {
@@ -17,6 +17,7 @@ import {
   type PromotionEnd,
   type PromotionJob,
   type PromotionRule,
+  redactUrl,
   refuseOtherTask,
   retry,
   SwarmClient,
@@ -74,6 +75,12 @@ function abortAtLimit(atLimit: () => boolean): { signal: AbortSignal; clear: () 
   return { signal: controller.signal, clear: () => clearInterval(timer) };
 }
 
+/** A wait on the database at the run's limit: when it ends, and a signal that aborts then. */
+interface LimitWait {
+  until: number;
+  over: AbortSignal;
+}
+
 /** What `run --swarm` is given. */
 export interface SwarmChoice {
   /** postgres://role:password@host/db; the password may come from PGPASSWORD or ~/.pgpass. */
@@ -92,6 +99,10 @@ export function promotionRule(task: Task): PromotionRule | null {
     ? { stage: task.stages[1]!.name, every: task.promoteEvery }
     : null;
 }
+
+/** What a join that a stop (Ctrl-C) cut short ends with, once what it made is undone. */
+export const joinStopped = (url: string) =>
+  new StoppedError(`stopped while joining the swarm at ${redactUrl(url)}: nothing was recorded`);
 
 /** The task file's hash: every host of a swarm runs the same one. */
 export const taskHash = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -217,6 +228,14 @@ export class SwarmLink {
    * number: `resume` makes it. They count toward --max-trials, as they will once settled.
    */
   readonly movesWaiting = new Set<number>();
+  /**
+   * Once the run has reached its limit, every wait on the database ends AT_LIMIT_WAIT_MS
+   * after the first call it left unanswered began (each attempt cut then, not at the
+   * connection's 30 s query timeout), so that the run ends when its notice says: the
+   * keep's line move, the head read after it, and the close's uploads share it. Null
+   * while the database answers.
+   */
+  private limitWait: LimitWait | null = null;
   /** Promotions this host holds (their leases are renewed with the heartbeat). */
   private readonly heldJobs = new HeldPromotions();
   /** Why this host takes no promotion any more (the database refused it), once said. */
@@ -242,8 +261,8 @@ export class SwarmLink {
   }
 
   /**
-   * Connects, checks the task and joins. `fresh`: a new run, whose tag this host must not
-   * have used in the swarm before (its trials would share their uids).
+   * Connects, checks the task and joins. A stop (`signal`) is not held for a database that
+   * does not answer: the join fails with SwarmUnreachableError a moment after it.
    */
   static async open(options: {
     choice: SwarmChoice;
@@ -259,18 +278,24 @@ export class SwarmLink {
     emit: Emit;
     signal: AbortSignal;
   }): Promise<SwarmLink> {
-    const { choice } = options;
-    const client = await SwarmClient.connect(choice.url, { applicationName: "autoresearch run" });
+    const { choice, signal } = options;
+    const client = await SwarmClient.connect(choice.url, {
+      applicationName: "autoresearch run",
+      signal,
+    });
     try {
       const hardwareClass = choice.hardwareClass ?? detectHardwareClass(options.gpusPerReplicate);
-      const host = await client.join({
-        taskHash: taskHash(options.taskFile),
-        taskFile: options.taskFile,
-        hardwareClass,
-        stages: options.stages,
-        slots: options.slots,
-      });
-      const head = await client.line();
+      const host = await answeredBeforeStop(
+        client.join({
+          taskHash: taskHash(options.taskFile),
+          taskFile: options.taskFile,
+          hardwareClass,
+          stages: options.stages,
+          slots: options.slots,
+        }),
+        signal,
+      );
+      const head = await answeredBeforeStop(client.line(), signal);
       if (!head)
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
@@ -305,33 +330,35 @@ export class SwarmLink {
   /**
    * Checks, before a run is recorded, that the swarm takes this task (refused with the
    * differing lines named), and returns its base commit, fetched from the remote when this
-   * clone lacks it.
+   * clone lacks it. A stop is not held for a database that does not answer, as in `open`.
    */
   static async preflight(
     root: string,
     choice: SwarmChoice,
     taskFile: string,
     tag: string,
+    signal: AbortSignal,
   ): Promise<string> {
-    const client = await SwarmClient.connect(choice.url);
+    const client = await SwarmClient.connect(choice.url, { signal });
+    const answered = <T>(call: Promise<T>) => answeredBeforeStop(call, signal);
     try {
       refuseOtherTask(
-        await client.task(),
+        await answered(client.task()),
         { taskHash: taskHash(taskFile), taskFile },
         client.where,
       );
       // A tag this role used before would give the new run's trials the same uids.
-      if (await client.usedTag(tag))
+      if (await answered(client.usedTag(tag)))
         throw new SwarmError(
           `this host's role already has trials of a run tagged "${tag}" in the swarm at ${client.where}: start this run with another --tag`,
         );
-      const head = await client.line();
+      const head = await answered(client.line());
       if (!head)
         throw new SwarmError(
           `the swarm at ${client.where} has no line yet: run \`autoresearch swarm init\` there first`,
         );
       const remote = choice.remote ?? head.remote;
-      await fetchCommit(root, remote, "refs/autoresearch-swarm/base", head.baseCommit);
+      await fetchCommit(root, remote, "refs/autoresearch-swarm/base", head.baseCommit, signal);
       return head.baseCommit;
     } finally {
       await client.close();
@@ -339,7 +366,7 @@ export class SwarmLink {
   }
 
   private async start(): Promise<void> {
-    this.watch = await this.client.watchLine(
+    const watching = this.client.watchLine(
       (head) => {
         this.head = head;
         this.wake?.();
@@ -347,13 +374,28 @@ export class SwarmLink {
       },
       { known: this.head.version, onError: () => undefined },
     );
+    // Not waited on past a moment after a stop (a hung database); a watch that starts
+    // after that is closed at once (closing the connection ends its reads).
+    this.watch = await this.beforeStop(watching).catch((error: unknown) => {
+      void watching.then((w) => w.close()).catch(() => undefined);
+      throw error;
+    });
     // Whatever an earlier session left unuploaded (killed, or the database away), and
     // what it uploaded as interrupted that has ended since (read back by resume).
-    const done = await this.client.uploaded();
-    for (const t of this.ledger.finished(this.run.id)) {
+    const done = await this.beforeStop(this.client.uploaded());
+    const unuploaded = this.ledger.finished(this.run.id).filter((t) => {
       const there = done.get(this.uid(t));
-      if (!there || (there === "interrupted" && t.verdict !== "interrupted"))
-        this.uploads.push(t.id);
+      return !there || (there === "interrupted" && t.verdict !== "interrupted");
+    });
+    // Their claims too, which the upload releases: the process that made them is gone,
+    // and with it their ids (a claim left open shows as in flight until its lease lapses).
+    const held = unuploaded.length
+      ? await this.beforeStop(this.client.heldClaims(unuploaded.map((t) => this.uid(t))))
+      : new Map<string, number>();
+    for (const t of unuploaded) {
+      this.uploads.push(t.id);
+      const claim = held.get(this.uid(t));
+      if (claim !== undefined) this.claims.set(t.id, claim);
     }
     // The incumbent again (its upload is a no-op): a session that ended between a keep's
     // upload and its class's compare-and-swap left the class's best behind.
@@ -645,7 +687,7 @@ export class SwarmLink {
       atLimit,
     );
     if (moved.ok) this.claims.delete(keep.id);
-    if (moved.ok) await this.askPromotion(moved.version);
+    if (moved.ok) await this.askPromotion(moved.version, atLimit);
     // The head as it is now (the watch may lag): this keep, or the one that came first.
     // Not waited for past the run's limit or stop: the watch brings it too.
     const now = await this.retry(() => this.client.line(), this.signal, atLimit).catch(
@@ -663,11 +705,15 @@ export class SwarmLink {
    * Any host that sees such a head asks (the database keeps one request), so a request is
    * not lost with the host whose keep made it. A refusal is said, never fatal.
    */
-  private async askPromotion(version: number): Promise<void> {
+  private async askPromotion(version: number, atLimit = () => false): Promise<void> {
     const promotion = this.promotion;
     if (!promotion || version === 0 || version % promotion.every !== 0) return;
     try {
-      await this.beforeStop(this.client.requestPromotion(promotion.stage, version));
+      await this.answered(
+        () => this.client.requestPromotion(promotion.stage, version),
+        this.signal,
+        atLimit,
+      );
     } catch (error) {
       if (!isUnreachable(error)) this.promotionsRefused(error);
     }
@@ -737,6 +783,9 @@ export class SwarmLink {
    */
   async close(graceMs = this.signal.aborted ? 3_000 : 10_000): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    // At the limit, the uploads get what is left of the wait the database has had.
+    if (this.limitWait)
+      graceMs = Math.min(graceMs, Math.max(0, this.limitWait.until - monotonic()));
     // What is still queued then is uploaded by the next `resume`: nothing is lost.
     const uploaded = settlesWithin(this.uploading ?? Promise.resolve(), graceMs).then(() => {
       this.closing.abort();
@@ -744,8 +793,9 @@ export class SwarmLink {
     });
     // Each bounded, so side by side: a hung database holds the close for the longest of
     // them, not their sum (an upload does not say the host is alive, as a heartbeat would).
-    await Promise.all([uploaded, this.leave(), this.watch?.close()]);
-    await this.client.close();
+    // The watch listens on a connection of its own, apart from the pool.
+    const pool = Promise.all([uploaded, this.leave()]).then(() => this.client.close());
+    await Promise.all([pool, this.watch?.close()]);
   }
 
   /** Names the trials the swarm lacks as the run ends, so that no one wonders where they are. */
@@ -766,6 +816,7 @@ export class SwarmLink {
    * that could not say it ages out as a killed one does.
    */
   private async leave(): Promise<void> {
+    if (this.lost) return;
     if (!(await settlesWithin(Promise.all(this.rounds), LEAVE_MS)) || this.lost) return;
     await this.client.leave(LEAVE_MS);
   }
@@ -870,7 +921,7 @@ export class SwarmLink {
   /**
    * `work` again with backoff while the database is unreachable, until `signal` aborts
    * (an attempt still in flight then is let go after a moment); and, once `atLimit`
-   * holds, for AT_LIMIT_WAIT_MS at most.
+   * holds, within the run's wait at its limit (see `limitWait`).
    */
   private async retry<T>(
     work: () => Promise<T>,
@@ -878,16 +929,10 @@ export class SwarmLink {
     atLimit: () => boolean = () => false,
   ): Promise<T> {
     let told = false;
-    let limitSince: number | null = null;
-    const giveUp = () => {
-      if (!atLimit()) return false;
-      limitSince ??= monotonic();
-      return monotonic() - limitSince >= AT_LIMIT_WAIT_MS;
-    };
     try {
-      const result = await retry(() => answeredBeforeStop(work(), signal), {
+      const result = await retry(() => this.answered(work, signal, atLimit), {
         signal,
-        giveUp,
+        until: () => (atLimit() ? this.waitAtLimit().until : null),
         onRetry: (error) => {
           this.lost = true;
           if (told) return;
@@ -899,11 +944,41 @@ export class SwarmLink {
         },
       });
       this.lost = false;
+      // The database answers: a later wait at the limit gets its own AT_LIMIT_WAIT_MS.
+      this.limitWait = null;
       return result;
     } catch (error) {
       if (isUnreachable(error)) this.lost = true;
       throw error;
     }
+  }
+
+  /**
+   * `work`'s answer, let go a moment after `signal` aborts; and once `atLimit` holds, at
+   * the end of the run's wait at its limit (an attempt then is not even made).
+   */
+  private answered<T>(
+    work: () => Promise<T>,
+    signal: AbortSignal,
+    atLimit: () => boolean,
+  ): Promise<T> {
+    if (!atLimit()) return answeredBeforeStop(work(), signal);
+    const wait = this.waitAtLimit();
+    const when = `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
+    if (wait.over.aborted)
+      return Promise.reject(
+        new SwarmUnreachableError(`the swarm's database did not answer ${when}`),
+      );
+    return answeredBeforeStop(answeredBeforeStop(work(), signal), wait.over, 0, when);
+  }
+
+  /** The run's wait at its limit, begun now unless it has begun already. */
+  private waitAtLimit(): LimitWait {
+    this.limitWait ??= {
+      until: monotonic() + AT_LIMIT_WAIT_MS,
+      over: AbortSignal.timeout(AT_LIMIT_WAIT_MS),
+    };
+    return this.limitWait;
   }
 
   /** A call made once, not waited for past a moment after the run's stop. */

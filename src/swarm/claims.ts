@@ -89,6 +89,24 @@ export async function release(db: SwarmConnection, id: number): Promise<boolean>
   return (await db.call<{ ok: boolean }>("release", "release", [id])).ok;
 }
 
+/**
+ * This host's claims still in force on the trials `uids`, by uid: the ids a process keeps
+ * in memory are lost with it, the claims are not.
+ */
+export async function heldClaims(
+  db: SwarmConnection,
+  uids: string[],
+): Promise<Map<string, number>> {
+  const rows = await db.query<{ id: string; uid: string }>(
+    "this host's claims",
+    `SELECT id, uid FROM swarm.claims
+      WHERE host = session_user AND uid = ANY($1) AND released_at IS NULL
+        AND expires_at > clock_timestamp()`,
+    [uids],
+  );
+  return new Map(rows.map((r) => [r.uid, Number(r.id)]));
+}
+
 /** Every claim still in force, oldest first: what the swarm is running now, and where. */
 export async function inFlight(db: SwarmConnection): Promise<InFlight[]> {
   const rows = await db.query<{

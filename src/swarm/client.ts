@@ -1,6 +1,6 @@
 import { SwarmError } from "../errors.js";
 import { settlesWithin } from "../util/clock.js";
-import { type ClaimKeys, claim, inFlight, release, renew } from "./claims.js";
+import { type ClaimKeys, claim, heldClaims, inFlight, release, renew } from "./claims.js";
 import { type ConnectOptions, SwarmConnection } from "./connection.js";
 import { NEWEST_HOST_FUNCTION } from "./functions.js";
 import { cas, incumbent, incumbents } from "./incumbent.js";
@@ -26,6 +26,7 @@ import {
   type SwarmPromotion,
   takePromotion,
 } from "./promotions.js";
+import { answeredBeforeStop } from "./retry.js";
 import { doctor, type SwarmProblem, type SwarmStatus, status } from "./status.js";
 import { exactText } from "./text.js";
 import { type HistoryPage, history, keepsOf, type RecordResult, recordTrial } from "./trials.js";
@@ -54,12 +55,17 @@ export class SwarmClient {
 
   /**
    * Connects to the database at `url` (postgres://role:password@host:port/database) and
-   * checks that it answers. The password never appears in a message.
+   * checks that it answers. The password never appears in a message. `signal`: a stop
+   * (Ctrl-C) is not held for a database that does not answer (see `answeredBeforeStop`).
    */
-  static async connect(url: string, options: ConnectOptions = {}): Promise<SwarmClient> {
+  static async connect(
+    url: string,
+    options: ConnectOptions & { signal?: AbortSignal } = {},
+  ): Promise<SwarmClient> {
     const db = new SwarmConnection(url, options);
     try {
-      await db.query("connect", "SELECT 1");
+      const answer = db.query("connect", "SELECT 1");
+      await (options.signal ? answeredBeforeStop(answer, options.signal) : answer);
     } catch (error) {
       await db.close();
       throw error;
@@ -171,6 +177,11 @@ export class SwarmClient {
   /** Every host's trials not read before `cursor` (all without one), and the next cursor. */
   history(options: { cursor?: string; withDiffs?: boolean } = {}): Promise<HistoryPage> {
     return history(this.db, options);
+  }
+
+  /** See `heldClaims` in claims.ts: this host's claims in force on those trials, by uid. */
+  heldClaims(uids: string[]): Promise<Map<string, number>> {
+    return heldClaims(this.db, uids);
   }
 
   /** The claims in force: what every host is running now. */

@@ -38,7 +38,10 @@ export class SwarmConnection implements Queryable {
   /** The URL without its password, for messages. */
   readonly where: string;
   private readonly pool: pg.Pool;
-  /** The pool's connections not yet ended, so that closing can cut those a hung server holds. */
+  /**
+   * The connections not yet ended (the pool's, connecting ones too, and those of
+   * `newClient`), so that closing can cut those a hung server holds.
+   */
   private readonly open = new Set<pg.Client>();
 
   constructor(
@@ -46,7 +49,20 @@ export class SwarmConnection implements Queryable {
     private readonly options: ConnectOptions = {},
   ) {
     this.where = redactUrl(url);
-    this.pool = new pg.Pool({ ...this.clientConfig(), Client, max: options.poolSize ?? 2 });
+    const track = (client: pg.Client) => this.track(client);
+    // Tracked from its making, not from its connecting: one that a hung server has taken
+    // but not answered holds the process until its connect timeout unless closing cuts it.
+    class Tracked extends Client {
+      constructor(config?: pg.ClientConfig) {
+        super(config);
+        track(this);
+      }
+    }
+    this.pool = new pg.Pool({
+      ...this.clientConfig(),
+      Client: Tracked,
+      max: options.poolSize ?? 2,
+    });
     // An idle connection that the server closes (a restart) is reported here; without a
     // listener Node would end the process. The next call connects anew and says so.
     this.pool.on("error", () => undefined);
@@ -56,8 +72,6 @@ export class SwarmConnection implements Queryable {
     // unreachable, and the pool drops a connection that errored when it comes back.
     this.pool.on("connect", (client) => {
       client.on("error", () => undefined);
-      this.open.add(client);
-      client.once("end", () => this.open.delete(client));
     });
   }
 
@@ -143,9 +157,12 @@ export class SwarmConnection implements Queryable {
     }
   }
 
-  /** A connection of its own, outside the pool (LISTEN needs one that stays). */
+  /**
+   * A connection of its own, outside the pool (LISTEN needs one that stays); closing cuts
+   * it too, when its owner has not ended it by then.
+   */
   newClient(): pg.Client {
-    return new Client(this.clientConfig());
+    return this.track(new Client(this.clientConfig()));
   }
 
   /** Turns a driver error into the swarm's own, naming what was being done. */
@@ -175,6 +192,12 @@ export class SwarmConnection implements Queryable {
       .then(() => Promise.all([...this.open].map((c) => new Promise((r) => c.once("end", r)))));
     if (await settlesWithin(ended, GOODBYE_MS)) return;
     for (const client of this.open) client.connection.stream.destroy();
+  }
+
+  private track(client: pg.Client): pg.Client {
+    this.open.add(client);
+    client.once("end", () => this.open.delete(client));
+    return client;
   }
 
   private clientConfig(): pg.ClientConfig {

@@ -1,7 +1,7 @@
 import { SwarmError } from "../errors.js";
 import type { Queryable } from "./connection.js";
 import { DEFINER, INSERT_TRIAL } from "./functions.js";
-import { INCUMBENT_CHANNEL } from "./incumbent.js";
+import { INCUMBENT_CHANNEL, incumbent } from "./incumbent.js";
 import { type RecordResult, recordTrialIn } from "./trials.js";
 import type { TrialUpload } from "./types.js";
 
@@ -219,7 +219,8 @@ export type AdvanceResult =
  * Uploads a keep and moves the line's head to it, in one transaction: when the line has
  * moved past `expectedVersion` (another host's keep landed first), neither happens, so the
  * swarm never holds a keep that the line refused. The caller records the trial as it
- * ends up (a discard carried onto the new head) and uploads that instead.
+ * ends up (a discard carried onto the new head) and uploads that instead. The keep is
+ * offered as its class's best in the same transaction (see below).
  */
 export async function advanceLine(
   db: { transaction<T>(doing: string, work: (db: Queryable) => Promise<T>): Promise<T> },
@@ -240,7 +241,19 @@ export async function advanceLine(
         trial.id,
       ]);
       const a = row!.r;
-      if (a.ok) return { ok: true, version: Number(a.version), trial };
+      if (a.ok) {
+        // The class's best moves with the line: a move that commits after its host stopped
+        // waiting for the answer (a hung database, at the run's limit or a stop) would
+        // otherwise leave it behind until that host runs again. Not better, or another
+        // host's swap first: a refusal, and the move stands (the host offers it again).
+        const best = await incumbent(tx, keep.hardwareClass);
+        await tx.query(
+          "offering the keep as its class's best",
+          "SELECT swarm.cas_incumbent($1, $2, $3)",
+          [keep.hardwareClass, best.version, trial.id],
+        );
+        return { ok: true, version: Number(a.version), trial };
+      }
       answer = { ok: false, reason: a.reason!, version: Number(a.version) };
       // Rolls the upload back with the refusal.
       throw refused;

@@ -13,8 +13,12 @@ export interface RetryOptions {
   attempts?: number;
   /** Stops waiting: the last error is rethrown at once. */
   signal?: AbortSignal;
-  /** Asked after each failure: true ends the retries, and the last error is rethrown. */
-  giveUp?: () => boolean;
+  /**
+   * Asked after each failure: the moment (on `monotonic`'s clock) at which the retries end,
+   * or null for none yet. Once it has passed the last error is rethrown; before, the wait
+   * for the next attempt ends there at the latest.
+   */
+  until?: () => number | null;
   /** Told of each failure that will be retried, with the wait before the next attempt. */
   onRetry?: (error: SwarmUnreachableError, attempt: number, delayMs: number) => void;
   /** Random numbers in [0, 1) for the jitter; tests pass a fixed one. */
@@ -45,12 +49,16 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
     } catch (error) {
       if (!(error instanceof SwarmUnreachableError)) throw error;
       if (options.attempts !== undefined && attempt >= options.attempts) throw error;
-      if (options.signal?.aborted || options.giveUp?.()) throw error;
+      if (options.signal?.aborted) throw error;
       const ceiling = Math.min(max, base * 2 ** (attempt - 1));
       // Never less than a tenth of the ceiling: a zero wait would spin against a dead server.
       let delay = Math.max(ceiling / 10, ceiling * random());
-      if (options.deadlineMs !== undefined) {
-        const left = options.deadlineMs - (monotonic() - started);
+      const ends = [
+        options.deadlineMs === undefined ? null : started + options.deadlineMs,
+        options.until?.() ?? null,
+      ].filter((t) => t !== null);
+      if (ends.length) {
+        const left = Math.min(...ends) - monotonic();
         if (left <= 0) throw error;
         delay = Math.min(delay, left);
       }
@@ -77,17 +85,14 @@ export function answeredBeforeStop<T>(
   call: Promise<T>,
   signal: AbortSignal,
   graceMs = STOP_GRACE_MS,
+  /** How the error says when the answer was given up on. */
+  when = `within ${graceMs / 1000} s of the stop`,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const giveUp = () => {
       timer = setTimeout(
-        () =>
-          reject(
-            new SwarmUnreachableError(
-              `the swarm's database did not answer within ${graceMs / 1000} s of the stop`,
-            ),
-          ),
+        () => reject(new SwarmUnreachableError(`the swarm's database did not answer ${when}`)),
         graceMs,
       );
     };

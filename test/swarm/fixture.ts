@@ -53,9 +53,18 @@ export function lineKeep(uid: string, parent: string, commit: string) {
 
 export async function swarmFixture(
   hosts: readonly string[],
-  options: { goal?: Goal; maxConnections?: number; init?: boolean } = {},
+  options: {
+    goal?: Goal;
+    maxConnections?: number;
+    init?: boolean;
+    /** The server's settings beyond the test defaults (`-c name=value`). */
+    settings?: Record<string, string | number>;
+  } = {},
 ): Promise<SwarmFixture> {
-  const cluster = await startPostgres({ maxConnections: options.maxConnections ?? 100 });
+  const cluster = await startPostgres({
+    maxConnections: options.maxConnections ?? 100,
+    ...(options.settings ? { settings: options.settings } : {}),
+  });
   const database = "swarm";
   const passwords = new Map([["owner", secret()], ...hosts.map((h) => [h, secret()] as const)]);
   const file = join(cluster.dir, "setup.sql");

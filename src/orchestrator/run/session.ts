@@ -20,7 +20,13 @@ import { TASK_FILE } from "../../workspace/layout.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
-import { promotionRule, remoteWithoutPassword, type SwarmChoice, SwarmLink } from "../swarm.js";
+import {
+  joinStopped,
+  promotionRule,
+  remoteWithoutPassword,
+  type SwarmChoice,
+  SwarmLink,
+} from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
 import { DEFAULT_STOPS, drive, endRun, type Limits, type LoopEnd, type Stops } from "./loop.js";
@@ -148,6 +154,9 @@ export async function finishSession(
         ? await waitingOut(open, options.emit, options.signal)
         : await open();
     } catch (error) {
+      // A first join that a stop cut short (a hung database is not waited on) began
+      // nothing: undone by the caller, it ends as a stop.
+      if (!joinedBefore && options.signal.aborted) throw joinStopped(swarm.url);
       // Ctrl-C while waiting out an outage is a stop like any other, nothing begun; a
       // refusal is said as itself.
       const waitStopped =

@@ -27,7 +27,7 @@ import {
 } from "../../workspace/repo.js";
 import { EditScope } from "../../workspace/scope.js";
 import { checkExecutor, executorRecord, runContext } from "../context.js";
-import { SwarmLink } from "../swarm.js";
+import { joinStopped, SwarmLink } from "../swarm.js";
 import { DEFAULT_STOPS } from "./loop.js";
 import {
   finishSession,
@@ -108,7 +108,10 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
           options.swarm,
           readFileSync(join(task.root, TASK_FILE), "utf8"),
           options.tag,
-        )
+          options.signal,
+        ).catch((error: unknown) => {
+          throw options.signal.aborted ? joinStopped(options.swarm!.url) : error;
+        })
       : head;
     if (base !== head)
       header.push(
