@@ -102,7 +102,9 @@ export function promotionRule(task: Task): PromotionRule | null {
 
 /** What a join that a stop (Ctrl-C) cut short ends with, once what it made is undone. */
 export const joinStopped = (url: string) =>
-  new StoppedError(`stopped while joining the swarm at ${redactUrl(url)}: nothing was recorded`);
+  new StoppedError(
+    `stopped while joining the swarm at ${redactUrl(url)}: this task recorded nothing (the swarm may list this host until its heartbeat ages out); run the same command again to join`,
+  );
 
 /** The task file's hash: every host of a swarm runs the same one. */
 export const taskHash = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -944,8 +946,10 @@ export class SwarmLink {
         },
       });
       this.lost = false;
-      // The database answers: a later wait at the limit gets its own AT_LIMIT_WAIT_MS.
-      this.limitWait = null;
+      // A call waited for at the limit was answered: a later one gets its own
+      // AT_LIMIT_WAIT_MS. Another call's answer (an upload beside it) leaves the wait as it
+      // is, or a slow database would restart it and be waited for past what was said.
+      if (atLimit()) this.limitWait = null;
       return result;
     } catch (error) {
       if (isUnreachable(error)) this.lost = true;
