@@ -1,16 +1,9 @@
-/**
- * The swarm's database hung (its processes stopped, its connections open: a hung
- * machine), away, or slow to commit at the moments a host waits on it: the end of a run
- * at its limit, a first join stopped with Ctrl-C, a trial whose upload is left to resume,
- * a line move that lands after its host stopped waiting. Each wait is as long as the host
- * says it is, and what the outage left behind is settled once the database answers again.
- */
-import type { ChildProcess } from "node:child_process";
 import pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { runToLimit, watched } from "./host-process.js";
 
 const swarms: SwarmFixture[] = [];
 afterAll(async () => {
@@ -22,41 +15,6 @@ const GREEDY = [...QUADRATIC_YAML, "judge: { policy: greedy }"];
 const TO_MINIMUM = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
 const WINNING = [...GREEDY, `researcher: { command: ${JSON.stringify(TO_MINIMUM)} }`].join("\n");
 
-/**
- * The CLI as a child: its exit code when it ends, and when (Date.now()) its output first
- * matched a pattern.
- */
-function watched(child: ChildProcess & { out: string }) {
-  let exitedAt = 0;
-  const code = new Promise<number | null>((resolve) =>
-    child.on("close", (c) => {
-      exitedAt = Date.now();
-      resolve(c);
-    }),
-  );
-  const seen = new Map<RegExp, number>();
-  const patterns: RegExp[] = [];
-  const look = () => {
-    for (const p of patterns) if (!seen.has(p) && p.test(child.out)) seen.set(p, Date.now());
-  };
-  child.stdout!.on("data", look);
-  child.stderr!.on("data", look);
-  return {
-    code,
-    get exitedAt() {
-      return exitedAt;
-    },
-    /** From now on, notes when the output first matches `pattern`. */
-    note(pattern: RegExp) {
-      patterns.push(pattern);
-      look();
-    },
-    at: (pattern: RegExp) => seen.get(pattern),
-    within: (ms: number) =>
-      Promise.race([code, new Promise<"running">((r) => setTimeout(() => r("running"), ms))]),
-  };
-}
-
 it("at --max-trials, a keep whose line move meets a hung database ends the run in the 10 s the notice says, plus the close's moment", async () => {
   const swarm = await swarmFixture(["a"], { init: false });
   swarms.push(swarm);
@@ -64,21 +22,13 @@ it("at --max-trials, a keep whose line move meets a hung database ends the run i
   expect(task.init.code, task.init.stderr).toBe(0);
   const dir = task.clone("a");
   const { url, env } = task.login("a");
-  const child = startCli(
-    [
-      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
-      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
-    ],
-    dir,
-    { ...env, TEST_SLEEP_S: "3" },
-  );
-  const host = watched(child);
+  const { child, host, lastTrial } = runToLimit(dir, url, env, 3);
   const notice = /swarm: #1 won on the line's head, but the database did not answer in the 10 s/;
   host.note(notice);
   let frozenAt = 0;
   try {
     // Frozen while the last trial runs: the pool's connections stay open, nothing answers.
-    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await lastTrial();
     swarm.cluster.freeze();
     frozenAt = Date.now();
     expect(await host.within(120_000), child.out).toBe(0);
@@ -206,17 +156,9 @@ it("a trial whose upload the run's end left to resume has its claim released whe
   // goes with it, wait for resume. (Stopped rather than frozen: a frozen server may still
   // run an upload sent before the run ended once it goes on, releasing the claim itself.)
   const dir = task.clone("a");
-  const child = startCli(
-    [
-      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
-      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
-    ],
-    dir,
-    { ...env, TEST_SLEEP_S: "3" },
-  );
-  const host = watched(child);
+  const { child, host, lastTrial } = runToLimit(dir, url, env, 3);
   try {
-    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await lastTrial();
     swarm.cluster.stop("fast");
     expect(await host.within(90_000), child.out).toBe(0);
   } finally {
@@ -250,17 +192,9 @@ it("a keep's line move that lands after its host stopped waiting carries its cla
     );
     await swarm.cluster.admin("SELECT pg_reload_conf()");
   };
-  const child = startCli(
-    [
-      ...["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"],
-      ...["--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
-    ],
-    dir,
-    { ...env, TEST_SLEEP_S: "3" },
-  );
-  const host = watched(child);
+  const { child, host, lastTrial } = runToLimit(dir, url, env, 3);
   try {
-    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await lastTrial();
     await holdCommits(true);
     expect(await host.within(90_000), child.out).toBe(0);
   } finally {

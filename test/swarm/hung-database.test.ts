@@ -1,16 +1,9 @@
-/**
- * The swarm's database failing at the worst moments, through the CLI: hung mid-query (its
- * processes stopped, its connections open) when Ctrl-C comes; stopped when the last
- * trial's keep moves the line; refusing a run's first join. Each time the run ends as it
- * would without a swarm, the host's ledger holds everything, `doctor` is clean, and a
- * later `resume` (or the same command) settles what the database missed, once.
- */
-import type { ChildProcess } from "node:child_process";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { NEWEST_HOST_FUNCTION } from "../../src/swarm/functions.js";
 import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { runToLimit, watched } from "./host-process.js";
 
 const swarms: SwarmFixture[] = [];
 afterAll(async () => {
@@ -18,16 +11,6 @@ afterAll(async () => {
 });
 
 const GREEDY = [...QUADRATIC_YAML, "judge: { policy: greedy }"];
-
-/** The CLI as a child, and its exit code when it ends (null when `withinMs` passed first). */
-function started(child: ChildProcess) {
-  const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
-  return {
-    code,
-    within: (ms: number) =>
-      Promise.race([code, new Promise<"running">((r) => setTimeout(() => r("running"), ms))]),
-  };
-}
 
 /** The host's trials in the ledger, as `uid verdict` lines, and in the database. */
 async function trialsBoth(swarm: SwarmFixture, dir: string, tag: string) {
@@ -55,7 +38,7 @@ it("Ctrl-C ends a run within seconds while the database hangs mid-query; resume 
     ...env,
     TEST_SLEEP_S: "3",
   });
-  const host = started(child);
+  const host = watched(child);
   try {
     // Hung while the baseline runs: its upload and the next trial's claim get no answer.
     await waitFor(() => /#0 replicate 0 running/.test(child.out), 60_000, "the baseline");
@@ -127,15 +110,9 @@ it("a keep whose line move meets a stopped database at --max-trials ends the run
   const dir = task.clone("a");
   const base = sh(dir, "git rev-parse HEAD");
   const { url, env } = task.login("a");
-  const run = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"];
-  const child = startCli(
-    [...run, "--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
-    dir,
-    { ...env, TEST_SLEEP_S: "4" },
-  );
-  const host = started(child);
+  const { child, host, lastTrial } = runToLimit(dir, url, env, 4);
   try {
-    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await lastTrial();
     swarm.cluster.stop("fast");
     // Its limit reached, the run ends rather than wait for the database.
     expect(await host.within(90_000), child.out).toBe(0);

@@ -8,8 +8,9 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { QUADRATIC_YAML, runCli, sh, startCli, waitFor } from "../helpers.js";
+import { QUADRATIC_YAML, runCli, sh } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { runToLimit } from "./host-process.js";
 
 let swarm: SwarmFixture | undefined;
 afterAll(async () => {
@@ -37,22 +38,15 @@ it("a keep whose push meets an unreachable remote at --max-trials ends the run; 
   const dir = task.clone("a");
   const base = sh(dir, "git rev-parse HEAD");
   const { url, env } = task.login("a");
-  const run = ["run", "--tag", "r", "--max-trials", "2", "--lookahead", "0"];
-  const child = startCli(
-    [...run, "--researcher", "command", "--hardware-class", "cpu", "--swarm", url],
-    dir,
-    { ...env, TEST_SLEEP_S: "4" },
-  );
-  const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  const { child, host, lastTrial } = runToLimit(dir, url, env, 4);
   let stopped = 0;
   try {
-    await waitFor(() => /#1 replicate 0 running/.test(child.out), 60_000, "the last trial");
+    await lastTrial();
     await task.daemon.stop();
     stopped = Date.now();
     // Its limit reached, the run ends rather than wait for the remote: the trial's 4 s,
     // 10 s for the keep's push, and 10 s for the uploads still queued, with room to spare.
-    const within = new Promise<"running">((r) => setTimeout(() => r("running"), 60_000));
-    expect(await Promise.race([code, within]), child.out).toBe(0);
+    expect(await host.within(60_000), child.out).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(45_000);
   } finally {
     child.kill("SIGKILL");
