@@ -5,6 +5,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -125,6 +126,8 @@ export async function setRef(
 export interface StashConflict {
   path: string;
   kind: "markers" | "binary" | "deleted by onto" | "deleted by edits" | "other";
+  /** The file's name before one side renamed it to `path` (the other deleted it). */
+  from?: string;
 }
 
 /** What carrying the checkout's uncommitted edits to another commit through the stash meets. */
@@ -213,9 +216,23 @@ async function untrackedInTheWay(root: string, onto: string): Promise<string[]> 
   return others.stdout.split("\0").filter(Boolean);
 }
 
-/** The folders among `paths` that are git repositories of their own. */
+/** Git repositories of their own at or anywhere under the folders among `paths`. */
 function repositoriesIn(root: string, paths: string[]): string[] {
-  return paths.filter((p) => p.endsWith("/") && existsSync(join(root, p, ".git")));
+  const found: string[] = [];
+  const walk = (folder: string) => {
+    if (existsSync(join(root, folder, ".git"))) return void found.push(folder);
+    const entries = (() => {
+      try {
+        return readdirSync(join(root, folder), { withFileTypes: true });
+      } catch {
+        return []; // unreadable: git's own add reports it
+      }
+    })();
+    // A link to a folder is staged as a link: nothing under it is carried or left behind.
+    for (const entry of entries) if (entry.isDirectory()) walk(`${folder}${entry.name}/`);
+  };
+  for (const path of paths) if (path.endsWith("/")) walk(path);
+  return found;
 }
 
 /** `git stash create` as after `git add -f -- <files>`, staged in a copy of the index. */
@@ -262,18 +279,21 @@ function conflictsOf(out: string): StashConflict[] {
     const path = field.slice(tab + 1);
     stages.set(path, [...(stages.get(path) ?? []), field.slice(tab - 1, tab)]);
   }
-  const types = new Map<string, string[]>();
+  const messages: { paths: string[]; type: string }[] = [];
   for (i++; fields[i]; i += Number(fields[i]) + 3) {
     const n = Number(fields[i]);
-    const type = fields[i + 1 + n] ?? "";
-    for (const path of fields.slice(i + 1, i + 1 + n))
-      types.set(path, [...(types.get(path) ?? []), type]);
+    messages.push({ paths: fields.slice(i + 1, i + 1 + n), type: fields[i + 1 + n] ?? "" });
   }
-  return [...stages].map(([path, has]) => {
-    const type = types.get(path) ?? [];
+  return [...stages].map(([path, has]): StashConflict => {
+    const about = messages.filter((m) => m.paths.includes(path));
+    const type = about.map((m) => m.type);
     const both = has.includes("2") && has.includes("3");
-    if (type.includes("CONFLICT (modify/delete)"))
-      return { path, kind: has.includes("2") ? "deleted by edits" : "deleted by onto" };
+    const deleted = has.includes("2") ? "deleted by edits" : "deleted by onto";
+    if (type.includes("CONFLICT (modify/delete)")) return { path, kind: deleted };
+    // Renamed on one side, deleted on the other: the message names both paths.
+    const renamed = about.find((m) => m.type === "CONFLICT (rename/delete)");
+    const from = renamed?.paths.find((p) => p !== path);
+    if (from) return { path, kind: deleted, from };
     if (both && type.includes("CONFLICT (binary)")) return { path, kind: "binary" };
     if (both && type.includes("CONFLICT (contents)")) return { path, kind: "markers" };
     return { path, kind: "other" };

@@ -274,6 +274,46 @@ describe("autoresearch try, from a plain shell session", () => {
       /which has files where out\/ is a git repository of your own: no stash carries it, and a checkout would refuse; move it out of this checkout first \(for example `mv -- out \.\.\/out\.aside`\), then try again\n$/,
     );
     expect(sh(root, "git status --porcelain --ignored && git stash list")).toBe(before);
+
+    // Nor one deeper inside the folder in the way: it is named by its own path.
+    sh(
+      root,
+      "rm -rf out && mkdir -p out/deep && git init -q out/deep && echo wip > out/deep/wip.txt",
+    );
+    sh(root, "echo mine > out/notes");
+    const deeper = await tryIt("Y 0");
+    expect(deeper.code).toBe(2);
+    expect(deeper.stderr).toMatch(
+      /which has files where out\/deep\/ is a git repository of your own: no stash carries it, and a checkout would refuse; move it out of this checkout first \(for example `mv -- out\/deep \.\.\/deep\.aside`\), then try again\n$/,
+    );
+  });
+
+  it("off the incumbent, names a file the incumbent renamed and the user deleted by both names", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, b.mjs, c.mjs]" : l,
+      ).join("\n"),
+      extra: { "b.mjs": "export const b = 1;\n" },
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    // The run starts from a commit that renames b.mjs; the user, back on main, deletes it.
+    sh(root, "git checkout -q -b work && git mv b.mjs c.mjs");
+    sh(root, "git -c user.name=t -c user.email=t@t commit -qm work");
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await tryIt("X 2")).code).toBe(0);
+    sh(root, "git checkout -q main && rm b.mjs");
+    const refused = await tryIt("no b");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /whose changes conflict with your edits in b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: you deleted b\.mjs \(now c\.mjs\), which the incumbent changed, and the pop leaves its version: keep it with `git add -- c\.mjs` or drop it with `git rm -q -- c\.mjs`, then `git reset && git stash drop`, and try again\n$/,
+    );
+    // Done as it says: the pop stops there and leaves the incumbent's c.mjs.
+    sh(
+      root,
+      "{ git stash && git checkout autoresearch/t && git stash pop; } >/dev/null 2>&1 || true",
+    );
+    expect(sh(root, "git status --porcelain -- c.mjs")).toBe("UD c.mjs");
+    expect(readFileSync(join(root, "c.mjs"), "utf8")).toBe("export const b = 1;\n");
   });
 
   it("off the incumbent, says how to settle a file one side deleted, which gets no conflict markers", async () => {

@@ -319,7 +319,7 @@ function offIncumbent(run: RunRow, head: string, incumbent: string, carry: Stash
     );
   if (carry.conflicts.length === 0)
     return new UsageError(`${where}; run \`${move}\` (${along}) and try again`);
-  const files = listSome(carry.conflicts.map((c) => c.path));
+  const files = listSome(carry.conflicts.map((c) => c.from ?? c.path));
   return new UsageError(
     `${where}, whose changes conflict with your edits in ${files}: run \`${move}\`; the pop will stop on the conflict, keeping your edits in the stash: ${settle(carry.conflicts)}, ${resolve}`,
   );
@@ -330,9 +330,12 @@ function settle(conflicts: StashConflict[]): string {
   const steps: string[] = [];
   let it = "it";
   const step = (kind: StashConflict["kind"], say: (list: string, args: string) => string) => {
-    const files = conflicts.filter((c) => c.kind === kind).map((c) => c.path);
+    const files = conflicts.filter((c) => c.kind === kind);
     it = files.length > 1 ? "them" : "it";
-    if (files.length) steps.push(say(listSome(files), files.map(shellPath).join(" ")));
+    // A file one side renamed is named as it was, then as the pop leaves it.
+    const names = files.map((c) => (c.from ? `${c.from} (now ${c.path})` : c.path));
+    if (files.length)
+      steps.push(say(listSome(names), files.map((c) => shellPath(c.path)).join(" ")));
   };
   const keepOrDrop = (args: string) =>
     `keep ${it} with \`git add -- ${args}\` or drop ${it} with \`git rm -q -- ${args}\``;
@@ -366,7 +369,6 @@ function shellPath(path: string): string {
   return /^[\w./@%+=,-]+$/.test(literal) ? literal : `'${literal.replaceAll("'", "'\\''")}'`;
 }
 
-/** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
 /**
  * The run whose line holds a detached HEAD past its base (a trial's commit checked out to
  * look back): `try` there goes on with that run, not a new one from an old commit.
@@ -385,6 +387,7 @@ async function lineHolding(root: string, ledger: Ledger): Promise<string | null>
   return null;
 }
 
+/** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
 async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<RunRow> {
   const checkedOut = await git(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).catch(
     () => "",
