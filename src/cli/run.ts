@@ -54,7 +54,8 @@ export function registerRun(program: Command): void {
     .option(
       "--fake-responses <file>",
       "replay recorded provider traffic instead of calling the provider",
-    );
+    )
+    .option("--new-ledger", NEW_LEDGER_HELP);
   stopFlags(
     swarmFlags(sandboxFlag(lookaheadFlag(executorFlags(addFlags(command, researcherFlags()))))),
   ).action(async (o) => {
@@ -80,6 +81,7 @@ export function registerRun(program: Command): void {
         ...(o.sandbox ? { sandbox: o.sandbox } : {}),
         ...swarmOption(o),
         seed: o.seed,
+        newLedger: o.newLedger,
         signal: io.signal,
         emit: io.emit,
       });
@@ -90,6 +92,10 @@ export function registerRun(program: Command): void {
     }
   });
 }
+
+/** What --new-ledger does, for `run` and `try`. */
+export const NEW_LEDGER_HELP =
+  "start a new ledger although this task's earlier runs' one is missing or empty (their folders and branches stay, unrecorded)";
 
 /** Today as a short tag such as nov27, the convention of the original project. */
 export function defaultTag(now = new Date()): string {

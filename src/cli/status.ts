@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import { missingLedger } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
 import { openLedgerReadOnly } from "../report/read-only.js";
@@ -20,6 +21,9 @@ export function registerStatus(program: Command): void {
       checkTaskFolder(root);
       const path = Ledger.pathFor(root);
       if (!existsSync(path)) {
+        // A task whose runs' folders or branches are there has lost its ledger: no new task.
+        const missing = missingLedger(path);
+        if (missing) throw missing;
         // What `report` says, though a task before its first run is no failure here.
         process.stdout.write(
           `no runs yet in ${root}: no ledger (${path}); start a run with \`autoresearch run\`\n`,

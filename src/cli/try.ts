@@ -10,7 +10,7 @@ import {
 import { fmtMetric } from "../report/terminal.js";
 import { formatSeconds } from "../util/units.js";
 import { sandboxFlag, taskRoot } from "./common.js";
-import { defaultTag } from "./run.js";
+import { defaultTag, NEW_LEDGER_HELP } from "./run.js";
 
 /** The section for program.md that tells a coding agent how to use `try`. */
 export const AGENT_INSTRUCTIONS = `## Running experiments with autoresearch
@@ -46,7 +46,8 @@ export function registerTry(program: Command): void {
       "-t, --tag <tag>",
       "the run (default: the checked-out autoresearch/<tag> branch, else a new run)",
     )
-    .option("--json", "print the result as one JSON object");
+    .option("--json", "print the result as one JSON object")
+    .option("--new-ledger", NEW_LEDGER_HELP);
   sandboxFlag(command, true).action(async (o) => {
     const stop = stopOnSignals(() =>
       process.stderr.write(
@@ -60,6 +61,7 @@ export function registerTry(program: Command): void {
         hypothesis: o.hypothesis,
         tag: o.tag,
         newTag: defaultTag(),
+        newLedger: o.newLedger,
         ...(o.sandbox ? { sandbox: o.sandbox } : {}),
         signal: stop.signal,
         emit: o.json ? () => undefined : tryProgress((line) => process.stdout.write(`${line}\n`)),

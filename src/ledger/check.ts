@@ -6,6 +6,9 @@ import { LedgerError } from "../errors.js";
 
 type Db = Database.Database;
 
+/** How a person starts a new ledger on purpose in a task whose earlier runs are there. */
+const NEW_LEDGER = "`autoresearch run --new-ledger` (or `try --new-ledger`)";
+
 export interface CheckOptions {
   /** How many schema versions this build knows: a file past them is refused. */
   known: number;
@@ -14,6 +17,11 @@ export interface CheckOptions {
    * in a table it has not read yet is found before it records anything on top of it.
    */
   verify?: boolean;
+  /**
+   * The person asked for a new ledger (`--new-ledger`): an empty file where runs were
+   * recorded is taken as a new ledger rather than refused.
+   */
+  newLedger?: boolean;
 }
 
 /**
@@ -30,10 +38,10 @@ export function checkLedgerFile(db: Db, path: string, options: CheckOptions): nu
       throw new LedgerError(unusable(path, "a database of some other program"));
     // An empty ledger is what a crash between creating and migrating the file leaves: a new
     // ledger, unless the task shows that one was recorded here and has been lost.
-    const lost = version === 0 ? earlierRuns(path) : null;
+    const lost = version === 0 && !options.newLedger ? earlierRuns(path) : null;
     if (lost)
       throw new LedgerError(
-        `${path} is empty, but this task has had runs (${lost}): its records were lost (a full disk, a crash, a copy cut short); restore it from a backup, or move the empty file aside to start a new ledger (the runs' commits stay in git under refs/autoresearch/)`,
+        `${path} is empty, but this task has had runs (${lost}): its records were lost (a full disk, a crash, a copy cut short); restore it from a backup, or start a new ledger in its place with ${NEW_LEDGER} (the runs' commits stay in git under refs/autoresearch/)`,
       );
     if (version > options.known) throw newerLedger(path, version, options.known);
     if (options.verify) {
@@ -46,6 +54,19 @@ export function checkLedgerFile(db: Db, path: string, options: CheckOptions): nu
   } catch (error) {
     throw ledgerRefusal(error, path) ?? error;
   }
+}
+
+/**
+ * The refusal for a task whose ledger at `path` is not there although runs were recorded in
+ * it (their folders or branches are): taken as a new ledger, the old runs would be orphaned
+ * and their tags reused. Null in a task that has never run, whose first run makes the ledger.
+ */
+export function missingLedger(path: string): LedgerError | null {
+  const lost = earlierRuns(path);
+  if (!lost) return null;
+  return new LedgerError(
+    `the ledger ${path} is missing, but this task has had runs (${lost}); put the ledger back at ${path} (with its -wal and -shm files, if it had them), or, to start a new ledger beside the old runs on purpose, use ${NEW_LEDGER} (the old runs' folders and git refs stay, unrecorded)`,
+  );
 }
 
 export function newerLedger(path: string, version: number, known: number): LedgerError {
@@ -81,7 +102,7 @@ export function notWritable(path: string, why: string): LedgerError {
 
 function unusable(path: string, why: string): string {
   // Its -wal goes with it: SQLite deletes a -wal it finds beside a new, empty file.
-  return `${path} cannot be read as a ledger (${why}); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger (the runs' commits stay in git under refs/autoresearch/)`;
+  return `${path} cannot be read as a ledger (${why}); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files and start a new ledger with ${NEW_LEDGER} (the runs' commits stay in git under refs/autoresearch/)`;
 }
 
 export function schemaVersion(db: Db): number {

@@ -5,19 +5,25 @@ import { LedgerError } from "../errors.js";
 import {
   checkLedgerFile,
   ledgerRefusal,
+  missingLedger,
   newerLedger,
   notWritable,
   schemaVersion,
 } from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
-export { checkLedgerFile, ledgerRefusal, schemaVersion };
+export { checkLedgerFile, ledgerRefusal, missingLedger, schemaVersion };
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 
 export interface OpenOptions {
   /** Read every page before anything is written: for a command's first open, not every open. */
   verify?: boolean;
+  /**
+   * Make a new ledger where the task's earlier runs' one is missing or empty (`--new-ledger`),
+   * rather than refuse; a ledger that holds records is refused with it.
+   */
+  newLedger?: boolean;
 }
 
 /** Opens (creating if needed) a ledger database in WAL mode and brings its schema up to date. */
@@ -32,14 +38,27 @@ export function openDatabase(
     // would checkpoint the -wal into the file it is about to refuse, changing both.
     if (existsSync(path)) {
       const reader = openReadOnly(path);
+      let version: number;
       try {
-        checkLedgerFile(reader, path, { known: migrations.length, verify: options.verify });
+        version = checkLedgerFile(reader, path, {
+          known: migrations.length,
+          verify: options.verify,
+          newLedger: options.newLedger,
+        });
       } finally {
         reader.close();
       }
+      if (options.newLedger && version > 0)
+        throw new LedgerError(
+          `--new-ledger: ${path} is a ledger already; leave out --new-ledger to record in it, or move it aside with its -wal and -shm files first`,
+        );
       // SQLite opens a file it may not write for reading, without a word, and in WAL mode
       // even BEGIN IMMEDIATE passes: said now, not at the first record, after work is done.
       if (!writable(path)) throw notWritable(path, "the file is read-only");
+    } else if (!options.newLedger) {
+      // Made anew here, it would orphan the runs recorded in the one that is gone.
+      const missing = missingLedger(path);
+      if (missing) throw missing;
     }
   }
   let db: Db;

@@ -4,6 +4,7 @@ import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/layout.js";
 import { type Db, type OpenOptions, openDatabase, type Statement } from "./db.js";
 import { MIGRATIONS } from "./migrations.js";
+import { SESSION_END, SESSION_START } from "./sessions.js";
 import type {
   Estimate,
   NoiseFloor,
@@ -353,14 +354,26 @@ export class Ledger {
     return row.usd;
   }
 
-  /** Records which orchestrator process drives the run (null to release it). */
+  /**
+   * Records which orchestrator process drives the run (null to release it), and that a
+   * session of the run began or ended: what the slots' busy share is measured over, so
+   * that the time between a stop and a resume does not count as idle (see `runSessions`).
+   */
   setOwner(runId: number, pid: number | null, start: string | null): void {
-    this.sql("UPDATE runs SET owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?").run(
-      pid,
-      start,
-      Date.now(),
-      runId,
-    );
+    this.db.transaction(() => {
+      this.sql("UPDATE runs SET owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?").run(
+        pid,
+        start,
+        Date.now(),
+        runId,
+      );
+      this.event(
+        runId,
+        null,
+        pid === null ? SESSION_END : SESSION_START,
+        pid === null ? undefined : { pid },
+      );
+    })();
   }
 
   // Trials

@@ -1,3 +1,4 @@
+import type { Session } from "../ledger/sessions.js";
 import type { RunRow, TrialState, Verdict } from "../ledger/types.js";
 import type { Goal } from "../metrics/spec.js";
 import type { SlotSpan } from "./queries.js";
@@ -99,6 +100,8 @@ export interface ReportData {
   /** Kept trials, ranked by delta (largest gain first). */
   improvements: Improvement[];
   slots: SlotSpan[];
+  /** When the run's sessions ran: slots are idle only within them (see `runSessions`). */
+  sessions: Session[];
   heldOut: HeldOutResult[];
   transfer: TransferTable[];
 }

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Ledger } from "../ledger/ledger.js";
 import { changeName, promotions, type TransferTable as Transfer } from "../ledger/promotions.js";
+import { runSessions } from "../ledger/sessions.js";
 import {
   ADOPTER,
   type NoiseFloor,
@@ -62,6 +63,7 @@ export function loadReportData(ledger: Ledger, run: RunRow, options: LoadOptions
     trials,
     improvements: improvements(rows, run, options),
     slots: slotSpans(ledger.db, run.id),
+    sessions: runSessions(ledger.db, run.id),
     heldOut: rows
       .filter((t) => t.verify)
       .map((t) => ({

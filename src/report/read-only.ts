@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { LedgerError } from "../errors.js";
-import { checkLedgerFile, openReadOnly } from "../ledger/db.js";
+import { checkLedgerFile, missingLedger, openReadOnly } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { MIGRATIONS } from "../ledger/migrations.js";
 
@@ -22,7 +22,10 @@ export interface ReadOnlyOptions {
 export function openLedgerReadOnly(root: string, options: ReadOnlyOptions = {}): Ledger {
   const path = Ledger.pathFor(root);
   if (!existsSync(path))
-    throw new LedgerError(`no ledger in ${root} (${path}); start a run with \`autoresearch run\``);
+    throw (
+      missingLedger(path) ??
+      new LedgerError(`no ledger in ${root} (${path}); start a run with \`autoresearch run\``)
+    );
   const db = openReadOnly(path);
   let version: number;
   try {

@@ -106,7 +106,7 @@ ${details}`;
 
 function slotsSection(data: ReportData, timeline: string | null): string {
   if (!timeline) return "";
-  const rows = slotUsage(data.slots)
+  const rows = slotUsage(data.slots, data.sessions)
     .map(
       (u) =>
         `<tr><td>${escapeHtml(u.slot)}</td><td class="num">${u.replicates}</td><td class="num">${duration(u.busyMs)}</td><td class="num">${fmtPercent(u.utilisation)}</td></tr>`,

@@ -4,11 +4,21 @@ import { join } from "node:path";
 import pg from "pg";
 import { SwarmError } from "../errors.js";
 import { settlesWithin } from "../util/clock.js";
-import { redactUrl, SwarmUnreachableError, swarmError, urlPassword } from "./errors.js";
+import {
+  redactUrl,
+  type StatementLimits,
+  SwarmBusyError,
+  SwarmUnreachableError,
+  statementEnded,
+  swarmError,
+  urlPassword,
+} from "./errors.js";
 import { SQLSTATE } from "./functions.js";
 
 /** How long closing waits for the server to answer the goodbye before cutting the connections. */
 const GOODBYE_MS = 1_000;
+/** How long a statement's answer is waited for, unless the caller says otherwise. */
+const QUERY_TIMEOUT_MS = 30_000;
 
 /** How a host connects to the swarm's database. */
 export interface ConnectOptions {
@@ -16,7 +26,10 @@ export interface ConnectOptions {
   poolSize?: number;
   /** Give up connecting after this many ms (a SwarmUnreachableError). Default 5,000. */
   connectTimeoutMs?: number;
-  /** Give up waiting for an answer after this many ms (a SwarmUnreachableError). Default 30,000. */
+  /**
+   * Give up waiting for an answer after this many ms (a SwarmUnreachableError). Default
+   * 30,000. The server ends a statement before then (see `statementLimits`).
+   */
   queryTimeoutMs?: number;
   /** Shown in pg_stat_activity, so that an administrator sees which host holds what. */
   applicationName?: string;
@@ -144,8 +157,10 @@ export class SwarmConnection implements Queryable {
     } catch (error) {
       const failure = error instanceof SwarmError ? error : this.failure(error, doing);
       // A connection that went away or did not answer (a hung server) would not answer a
-      // rollback either: it is dropped, and the server rolls back with its end.
-      if (failure instanceof SwarmUnreachableError) broken = true;
+      // rollback either: it is dropped, and the server rolls back with its end. One whose
+      // statement the server ended answers, and is rolled back as after a refusal.
+      if (failure instanceof SwarmUnreachableError && !(failure instanceof SwarmBusyError))
+        broken = true;
       else
         await client.query("ROLLBACK").catch(() => {
           broken = true;
@@ -177,7 +192,10 @@ export class SwarmConnection implements Queryable {
       return new SwarmError(
         `this host has not joined the swarm at ${this.where} (${doing}): join first`,
       );
-    return swarmError(error, this.url, doing);
+    return (
+      statementEnded(error, this.where, doing, this.statementLimits()) ??
+      swarmError(error, this.url, doing)
+    );
   }
 
   /**
@@ -200,13 +218,28 @@ export class SwarmConnection implements Queryable {
     return client;
   }
 
+  /**
+   * What the server allows one statement, set on each session below the client's query
+   * timeout: a call that waits on a lock or runs long is ended by the server, which says
+   * why, before the client gives up on it. Given up on by the client alone, it would go on
+   * waiting in the server while `retry` sent the same call again beside it. A lock wait
+   * ends first, so that it is told as one rather than as a slow statement.
+   */
+  private statementLimits(): StatementLimits {
+    const query = this.options.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
+    return { lockMs: Math.round(query * 0.6), statementMs: Math.round(query * 0.8) };
+  }
+
   private clientConfig(): pg.ClientConfig {
+    const limits = this.statementLimits();
     return {
       connectionString: this.url,
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5_000,
       // A hung server (its connection open, nothing answering) is told from a slow one
       // only by time: an answer that has not come then is an outage, retried.
-      query_timeout: this.options.queryTimeoutMs ?? 30_000,
+      query_timeout: this.options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+      lock_timeout: limits.lockMs,
+      statement_timeout: limits.statementMs,
       keepAlive: true,
       application_name: this.options.applicationName ?? "autoresearch",
     };

@@ -17,6 +17,55 @@ export class SwarmUnreachableError extends SwarmError {
   }
 }
 
+/**
+ * The database answered, but ended the statement: it waited on a lock past the session's
+ * lock_timeout, ran past its statement_timeout, or was cancelled. Retried as an outage is
+ * (the server has ended the statement, so a retry never runs beside it), but told as what
+ * it is: the server is reachable, and the cause is another session or the server's load.
+ */
+export class SwarmBusyError extends SwarmUnreachableError {}
+
+/** The limits the server holds a host's statements to (see `SwarmConnection`). */
+export interface StatementLimits {
+  /** lock_timeout: how long one statement may wait on one lock. */
+  lockMs: number;
+  /** statement_timeout: how long one statement may run. */
+  statementMs: number;
+}
+
+/**
+ * `error` as a SwarmBusyError when the server ended the statement (55P03 lock_not_available,
+ * 57014 query_canceled), naming why and where to look; null for any other error.
+ */
+export function statementEnded(
+  error: unknown,
+  where: string,
+  doing: string,
+  limits: StatementLimits,
+): SwarmBusyError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== "55P03" && code !== "57014") return null;
+  const detail = (error as Error).message;
+  const look =
+    "see in pg_stat_activity on that server which session holds it (a long transaction, a migration, an administrator's session; pg_blocking_pids() names it)";
+  if (code === "55P03")
+    return new SwarmBusyError(
+      `the swarm's database ${where} ended ${doing} after it waited ${seconds(limits.lockMs)} on a lock (${detail}): another session holds a lock on what the call needs; ${look}`,
+      code,
+    );
+  if (/statement timeout/.test(detail))
+    return new SwarmBusyError(
+      `the swarm's database ${where} ended ${doing} after it ran past ${seconds(limits.statementMs)} (${detail}): the server is overloaded, or the call waited behind another session's locks; ${look}`,
+      code,
+    );
+  return new SwarmBusyError(
+    `the swarm's database ${where} cancelled ${doing} (${detail}): an administrator's pg_cancel_backend, or the server shutting down`,
+    code,
+  );
+}
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+
 /** `url` with its password replaced by "***", for messages and logs. */
 export function redactUrl(url: string): string {
   try {

@@ -6,7 +6,13 @@
 export type { ClaimKeys } from "./claims.js";
 export { SwarmClient } from "./client.js";
 export type { ConnectOptions } from "./connection.js";
-export { isUnreachable, redactUrl, SwarmUnreachableError, withoutPassword } from "./errors.js";
+export {
+  isUnreachable,
+  redactUrl,
+  SwarmBusyError,
+  SwarmUnreachableError,
+  withoutPassword,
+} from "./errors.js";
 export { grantsSql, type SetupNames, setupSql } from "./grants.js";
 export { INCUMBENT_CHANNEL } from "./incumbent.js";
 export type { AdvanceRefusal, AdvanceResult, LineHead } from "./line.js";

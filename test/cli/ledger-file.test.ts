@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -22,7 +23,7 @@ type Seen = [string, number | null, string][];
 
 /** The one line every command gives, naming the file (or, found later, the task's one). */
 const SAID =
-  /^autoresearch: (\/\S+\/\.autoresearch\/ledger\.db|the task's \.autoresearch\/ledger\.db) cannot be read as a ledger \(.+\); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
+  /^autoresearch: (\/\S+\/\.autoresearch\/ledger\.db|the task's \.autoresearch\/ledger\.db) cannot be read as a ledger \(.+\); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files and start a new ledger with `autoresearch run --new-ledger` \(or `try --new-ledger`\) \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
 
 const expectSaid = (seen: Seen, said: RegExp = SAID) => {
   for (const [command, code, stderr] of seen) {
@@ -118,7 +119,7 @@ describe("a ledger that cannot be read", () => {
     );
     expectSaid(seen);
     expect(seen[0]![2]).toBe(
-      `autoresearch: ${path} cannot be read as a ledger (file is not a database: damaged, or not a ledger); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files to start a new ledger (the runs' commits stay in git under refs/autoresearch/)\n`,
+      `autoresearch: ${path} cannot be read as a ledger (file is not a database: damaged, or not a ledger); autoresearch left it as it is: restore it from a backup, or move it aside with its -wal and -shm files and start a new ledger with \`autoresearch run --new-ledger\` (or \`try --new-ledger\`) (the runs' commits stay in git under refs/autoresearch/)\n`,
     );
   });
 
@@ -199,7 +200,7 @@ describe("a ledger that cannot be read", () => {
 
 describe("an empty ledger", () => {
   const EMPTY =
-    /^autoresearch: \/\S+\/ledger\.db is empty, but this task has had runs \(([^)]+)\): its records were lost \(a full disk, a crash, a copy cut short\); restore it from a backup, or move the empty file aside to start a new ledger \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
+    /^autoresearch: \/\S+\/ledger\.db is empty, but this task has had runs \(([^)]+)\): its records were lost \(a full disk, a crash, a copy cut short\); restore it from a backup, or start a new ledger in its place with `autoresearch run --new-ledger` \(or `try --new-ledger`\) \(the runs' commits stay in git under refs\/autoresearch\/\)\n$/;
 
   it("where the task has run folders is refused by every command, and left empty", async () => {
     const { seen, root } = await refusals((path) => {
@@ -229,6 +230,59 @@ describe("an empty ledger", () => {
       ["status", 0],
       ["run", 0],
     ]);
+    expect(statSync(path).size).toBeGreaterThan(0);
+  });
+});
+
+describe("a missing ledger", () => {
+  const MISSING =
+    /^autoresearch: the ledger (\/\S+\/\.autoresearch\/ledger\.db) is missing, but this task has had runs \(([^)]+)\); put the ledger back at \1 \(with its -wal and -shm files, if it had them\), or, to start a new ledger beside the old runs on purpose, use `autoresearch run --new-ledger` \(or `try --new-ledger`\) \(the old runs' folders and git refs stay, unrecorded\)\n$/;
+
+  it("in a task that has had runs is refused by every command, which makes no new ledger", async () => {
+    const root = quadraticTask();
+    const path = join(root, ".autoresearch", "ledger.db");
+    expect((await runCli(["run", "-n", "1", "--tag", "a", "-C", root])).code).toBe(0);
+    // Moved away, as a person cleaning up might: the run's folder and branch are still there.
+    for (const file of [path, `${path}-wal`, `${path}-shm`])
+      if (existsSync(file)) renameSync(file, `${file}.away`);
+    const seen = await say(root, LEDGER_COMMANDS(resultsTsv(tempDir())), (command) =>
+      expect(existsSync(path), command).toBe(false),
+    );
+    expectSaid(seen, MISSING);
+    expect(seen[0]![2]).toContain(`(${join(root, ".autoresearch", "runs")} holds a)`);
+  });
+
+  it("in a task with only the runs' branches in git is refused too", async () => {
+    const root = quadraticTask();
+    sh(root, "git branch autoresearch/a");
+    const seen = await say(root, [["status"], ["report"], ["run", "-n", "1"]]);
+    expectSaid(seen, MISSING);
+    expect(seen[0]![2]).toContain("(git has refs/heads/autoresearch/a)");
+  });
+
+  it("--new-ledger starts one beside the old runs; with a ledger there it is refused", async () => {
+    const root = quadraticTask();
+    const path = join(root, ".autoresearch", "ledger.db");
+    mkdirSync(join(root, ".autoresearch", "runs", "a"), { recursive: true });
+    const [run] = await say(root, [["run", "-n", "1", "--tag", "b", "--new-ledger"]]);
+    expect(run!.slice(0, 2)).toEqual(["run", 0]);
+    const status = await runCli(["status", "-C", root]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^run b: /m);
+    const again = await runCli(["run", "-n", "1", "--tag", "c", "--new-ledger", "-C", root]);
+    expect(again.code).toBe(5);
+    expect(again.stderr).toBe(
+      `autoresearch: --new-ledger: ${path} is a ledger already; leave out --new-ledger to record in it, or move it aside with its -wal and -shm files first\n`,
+    );
+  });
+
+  it("--new-ledger takes an empty one where runs were recorded as a new ledger", async () => {
+    const { root, path } = taskWith((p) => {
+      writeFileSync(p, "");
+      mkdirSync(join(p, "..", "runs", "a"), { recursive: true });
+    });
+    const [run] = await say(root, [["run", "-n", "1", "--tag", "b", "--new-ledger"]]);
+    expect(run!.slice(0, 2)).toEqual(["run", 0]);
     expect(statSync(path).size).toBeGreaterThan(0);
   });
 });

@@ -52,6 +52,8 @@ export interface StartOptions extends SessionOptions {
   /** Values of the researcher kinds' own flags, by camelCase name. */
   researcherFlags?: FlagValues;
   seed?: number;
+  /** Start a new ledger where the task's earlier runs' one is missing or empty (--new-ledger). */
+  newLedger?: boolean;
 }
 
 /** Starts a new run from the task's HEAD: branch `autoresearch/<tag>`, then trials until a limit. */
@@ -92,7 +94,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     : await researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
   const header = await researcherHeader(researchers, task.root, task);
   const judge = createJudge(task.judge.policy);
-  const ledger = Ledger.open(task.root, { verify: true });
+  const ledger = Ledger.open(task.root, { verify: true, newLedger: options.newLedger });
   try {
     if (ledger.run(options.tag))
       throw new UsageError(

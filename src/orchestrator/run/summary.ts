@@ -1,4 +1,5 @@
 import type { Ledger } from "../../ledger/ledger.js";
+import { runSessions, timeWithin } from "../../ledger/sessions.js";
 import {
   ADOPTER,
   importedFrom,
@@ -51,7 +52,10 @@ export interface RunSummary {
   /** The metric's spread over seeds of unchanged code, where measured. */
   noise: NoiseFloor | null;
   slots: SlotBusy[];
-  /** From the run's first replicate to its last end (or now, while running). */
+  /**
+   * From the run's first replicate to its last end (or now, while running), counting only
+   * the time its sessions ran: not the time between a stop and a resume.
+   */
   spanMs: number;
   resultsFile: string;
   /** The results.tsv an `import` recorded this run from: it has no branch or results of its own. */
@@ -87,15 +91,19 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     };
   });
   const busy = new Map<string, SlotBusy>();
+  const now = Date.now();
+  // Busy only within the sessions: a replicate that a resume ended may be recorded as
+  // ending after the gap, in which no one watched it.
+  const sessions = runSessions(ledger.db, run.id, now);
   let first = Number.POSITIVE_INFINITY;
   let last = 0;
   for (const t of trials)
     for (const r of ledger.replicates(t.id)) {
       if (!r.slot || !r.runningAt) continue;
-      const end = r.finishedAt ?? Date.now();
+      const end = r.finishedAt ?? now;
       const entry = busy.get(r.slot) ?? { slot: r.slot, replicates: 0, busyMs: 0 };
       entry.replicates++;
-      entry.busyMs += end - r.runningAt;
+      entry.busyMs += timeWithin(sessions, r.runningAt, end);
       busy.set(r.slot, entry);
       first = Math.min(first, r.runningAt);
       last = Math.max(last, end);
@@ -118,7 +126,7 @@ export function summarize(root: string, ledger: Ledger, run: RunRow): RunSummary
     slots: [...busy.values()].sort((a, b) =>
       a.slot.localeCompare(b.slot, undefined, { numeric: true }),
     ),
-    spanMs: last > first ? last - first : 0,
+    spanMs: last > first ? timeWithin(sessions, first, last) : 0,
     resultsFile: paths.results(root, run.tag),
     importedFrom: importedFrom(run),
   };

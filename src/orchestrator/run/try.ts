@@ -49,6 +49,8 @@ export interface TryOptions {
   newTag: string;
   /** Replaces the task file's sandbox mode (--sandbox). */
   sandbox?: SandboxMode;
+  /** Start a new ledger where the task's earlier runs' one is missing or empty (--new-ledger). */
+  newLedger?: boolean;
   signal: AbortSignal;
   emit: Emit;
 }
@@ -166,7 +168,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   if (tried.length === 0) throw nothingToTry(leftAlone);
   // Refused before anything is recorded when --sandbox asks for what cannot work here.
   const given = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
-  const ledger = Ledger.open(task.root, { verify: true });
+  const ledger = Ledger.open(task.root, { verify: true, newLedger: o.newLedger });
   try {
     const run = await chooseRun(task.root, ledger, o);
     // A run goes on with the --sandbox it was started with, unless another is given.
