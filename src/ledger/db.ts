@@ -38,17 +38,20 @@ export function openDatabase(
     // would checkpoint the -wal into the file it is about to refuse, changing both.
     if (existsSync(path)) {
       const reader = openReadOnly(path);
-      let version: number;
+      let holdsRuns = false;
       try {
-        version = checkLedgerFile(reader, path, {
+        const version = checkLedgerFile(reader, path, {
           known: migrations.length,
           verify: options.verify,
           newLedger: options.newLedger,
         });
+        // One made by an earlier --new-ledger that was refused later (a tag taken, say)
+        // holds nothing yet, and is taken as it is.
+        holdsRuns = version > 0 && hasRuns(reader);
       } finally {
         reader.close();
       }
-      if (options.newLedger && version > 0)
+      if (options.newLedger && holdsRuns)
         throw new LedgerError(
           `--new-ledger: ${path} is a ledger already; leave out --new-ledger to record in it, or move it aside with its -wal and -shm files first`,
         );
@@ -126,4 +129,9 @@ function migrate(db: Db, path: string, migrations: readonly string[]): void {
     return true;
   });
   while (step.immediate());
+}
+
+/** Whether a ledger records any run (a migrated ledger has the table). */
+function hasRuns(db: Db): boolean {
+  return db.prepare("SELECT 1 FROM runs LIMIT 1").get() !== undefined;
 }

@@ -264,6 +264,16 @@ describe("a missing ledger", () => {
     const root = quadraticTask();
     const path = join(root, ".autoresearch", "ledger.db");
     mkdirSync(join(root, ".autoresearch", "runs", "a"), { recursive: true });
+    writeFileSync(join(root, ".autoresearch", "runs", "a", "results.tsv"), "old\n");
+    // The old run's tag: its folder would be written over, so it is refused.
+    const taken = await runCli(["run", "-n", "1", "--tag", "a", "--new-ledger", "-C", root]);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toBe(
+      `autoresearch: --tag: ${join(root, ".autoresearch", "runs", "a")} holds the records of an earlier run "a" that this ledger does not know; choose another tag, or move that folder aside first\n`,
+    );
+    expect(readFileSync(join(root, ".autoresearch", "runs", "a", "results.tsv"), "utf8")).toBe(
+      "old\n",
+    );
     const [run] = await say(root, [["run", "-n", "1", "--tag", "b", "--new-ledger"]]);
     expect(run!.slice(0, 2)).toEqual(["run", 0]);
     const status = await runCli(["status", "-C", root]);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
 import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
@@ -100,6 +100,7 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
       throw new UsageError(
         `--tag: run "${options.tag}" already exists in this task; continue it with \`autoresearch resume --tag ${options.tag}\` or choose another tag`,
       );
+    checkRunFolderFree(task.root, options.tag);
     const existing = await resolveRef(task.root, branchRef(options.tag));
     if (options.swarm) hostStages(task, options.swarm.stages);
     // A swarm's hosts all start from the commit its init pushed, whatever this checkout holds.
@@ -193,6 +194,18 @@ function hostSeed(seed: number, url: string, tag: string): number {
 }
 
 /** The globs must name real files: a typo in `protected` would silently protect nothing. */
+/**
+ * A new run's folder must not hold an earlier run's records that this ledger lacks (a ledger
+ * started afresh with --new-ledger beside them): its trials would be written over them.
+ */
+export function checkRunFolderFree(root: string, tag: string): void {
+  const folder = paths.run(root, tag);
+  if (existsSync(folder))
+    throw new UsageError(
+      `--tag: ${folder} holds the records of an earlier run "${tag}" that this ledger does not know; choose another tag, or move that folder aside first`,
+    );
+}
+
 export function checkTaskFiles(task: Task, files: string[]): void {
   const scope = new EditScope(task);
   if (!files.some((f) => scope.isEditable(f)))

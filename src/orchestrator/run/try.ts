@@ -37,7 +37,7 @@ import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
-import { checkTaskFiles } from "./start.js";
+import { checkRunFolderFree, checkTaskFiles } from "./start.js";
 
 export interface TryOptions {
   root: string;
@@ -421,6 +421,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     );
   if (await resolveRef(root, branchRef(newTag)))
     throw new UsageError(`--tag: branch ${branchName(newTag)} already exists; pass another --tag`);
+  checkRunFolderFree(root, newTag);
   const task = loadTask(root);
   checkTaskFiles(task, await trackedFiles(root));
   const base = await headCommit(root);
