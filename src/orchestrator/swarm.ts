@@ -35,8 +35,8 @@ import type { Emit } from "./events.js";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
-/** How often a host waiting for another's baseline looks for it. */
-const BASELINE_POLL_MS = 1_000;
+/** How often a host waiting for another's measurement (a baseline, a head) looks for it. */
+const MEASUREMENT_POLL_MS = 1_000;
 /** A push or fetch that has not ended by then is ended and tried again: the remote hung. */
 const REMOTE_TIMEOUT_MS = 5 * 60_000;
 
@@ -219,10 +219,10 @@ export class SwarmLink {
   /** Why the run must stop, found in the background (the remote refused a push). */
   failure: string | null = null;
   /**
-   * Set while the baseline waits for a class-mate's measurement: it holds no slot then,
-   * so the loop begins trials beside it.
+   * Set while the baseline, or an adoption, waits for a class-mate's measurement of its
+   * commit: it holds no slot then, so the loop begins trials beside it.
    */
-  awaitingBaseline = false;
+  awaitingMeasurement = false;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /**
@@ -556,34 +556,37 @@ export class SwarmLink {
   }
 
   /**
-   * The starting commit's measurement on this host's class: another host's, or null when
-   * this host is to make it, under a claim. While another host of the class measures it,
-   * waits for that measurement rather than run the same code again, for at most `waitMs`
-   * (as long as an honest measurement can take); takes the work over when that host's
-   * claim lapses (it died). `noise`: a measurement without a noise floor will not do
-   * (one made before the swarm kept them, or with one seed). `meanwhile`: the run may start
-   * trials while it waits (its limits leave room for them).
+   * A commit's measurement on this host's class (the starting commit, or a line head to
+   * adopt): another host's, or null when this host is to make it, under a claim. While
+   * another host of the class measures it, waits for that measurement rather than run the
+   * same code again, for at most `waitMs` (as long as an honest measurement can take);
+   * takes the work over when that host's claim lapses (it died). `what` names the commit
+   * in notices. `noise`: a measurement without a noise floor will not do (one made before
+   * the swarm kept them, or with one seed). `meanwhile`: the run may start trials while it
+   * waits (its limits leave room for them).
    */
-  async baselineOf(
+  async measurementOf(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number; meanwhile: boolean },
+    options: { commit: string; what: string; noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
     try {
-      return await this.classBaseline(trial, options);
+      return await this.classMeasurement(trial, options);
     } finally {
-      this.awaitingBaseline = false;
+      this.awaitingMeasurement = false;
     }
   }
 
-  private async classBaseline(
+  private async classMeasurement(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number; meanwhile: boolean },
+    options: { commit: string; what: string; noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
-    const commit = trial.parentCommit;
+    const { commit, what } = options;
     const measured = async () => {
       const known = await this.measured(commit);
       return known && (known.noise || !options.noise) ? known : null;
     };
+    // One key for any commit measured as it is (an adoption is uploaded as a baseline too),
+    // as hosts of earlier versions claim the starting commit.
     const keys = {
       diffHash: `baseline of ${commit} on ${this.hardwareClass}`,
       uid: this.uid(trial),
@@ -593,7 +596,7 @@ export class SwarmLink {
     for (let told = false; ; told = true) {
       const known = await measured();
       if (known) return known;
-      const answer = await this.retry(() => this.client.claim(keys, LEASE_S, "the baseline"));
+      const answer = await this.retry(() => this.client.claim(keys, LEASE_S, what));
       if (answer.ok) {
         // Its measurement may have landed between the two reads, releasing its claim.
         const landed = await measured();
@@ -602,7 +605,7 @@ export class SwarmLink {
           if (told)
             this.emit({
               type: "notice",
-              text: `swarm: the claim on the baseline on ${this.hardwareClass} ended without a measurement (its host stopped or died, or its baseline failed there): this host measures it itself`,
+              text: `swarm: the claim on ${what} on ${this.hardwareClass} ended without a measurement (its host stopped or died, or its measurement failed there): this host measures it itself`,
             });
           return null;
         }
@@ -618,22 +621,22 @@ export class SwarmLink {
       if (theirs !== this.hardwareClass || late) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} holds the claim on the baseline on ${this.hardwareClass} but ${late ? `has not measured it in ${Math.round(options.waitMs / 1000)} s` : `joined as ${theirs ?? "no class"}`}: this host measures it itself`,
+          text: `swarm: host ${answer.host} holds the claim on ${what} on ${this.hardwareClass} but ${late ? `has not measured it in ${Math.round(options.waitMs / 1000)} s` : `joined as ${theirs ?? "no class"}`}: this host measures it itself`,
         });
         return null;
       }
       if (!told) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s${options.meanwhile ? ", trying changes meanwhile" : ""})`,
+          text: `swarm: host ${answer.host} is measuring ${what} on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s${options.meanwhile ? ", trying changes meanwhile" : ""})`,
         });
-        this.awaitingBaseline = true;
+        this.awaitingMeasurement = true;
         this.wake?.();
       }
-      await pause(BASELINE_POLL_MS, this.signal);
+      await pause(MEASUREMENT_POLL_MS, this.signal);
       if (this.signal.aborted)
         throw new SwarmError(
-          `stopped while host ${answer.host} measured the baseline on ${this.hardwareClass}`,
+          `stopped while host ${answer.host} measured ${what} on ${this.hardwareClass}`,
         );
     }
   }
