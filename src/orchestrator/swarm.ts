@@ -226,10 +226,12 @@ export class SwarmLink {
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /**
-   * Keeps whose line move the database did not make before the run's limit or stop, by
-   * number: `resume` makes it. They count toward --max-trials, as they will once settled.
+   * Trials whose part in the swarm did not happen before the run's limit or stop, by
+   * number: a keep's push and line move (the remote or the database away), an adoption's
+   * fetch (the remote away). `resume` makes it; they count toward --max-trials, as they
+   * will once settled.
    */
-  readonly movesWaiting = new Set<number>();
+  readonly leftToResume = new Set<number>();
   /**
    * Once the run has reached its limit, every wait on the database ends AT_LIMIT_WAIT_MS
    * after the first call it left unanswered began (each attempt cut then, not at the
@@ -515,18 +517,32 @@ export class SwarmLink {
 
   /**
    * Fetches the head's commit from the remote, so that a worktree can check it out;
-   * retried with backoff while the remote is unreachable, refused at once when the remote
-   * answers that it lacks the trial's ref.
+   * retried with backoff while the remote is unreachable, as a keep's push is: until the
+   * stop, or AT_LIMIT_WAIT_MS once `atLimit` holds (an attempt in flight is ended then: a
+   * RemoteUnreachableError). Refused at once when the remote answers that it lacks the
+   * trial's ref.
    */
-  async fetchHead(head: LineHead): Promise<void> {
+  async fetchHead(head: LineHead, atLimit: () => boolean = () => false): Promise<void> {
     const ref = remoteRef(head.host!, head.runTag!, head.localN!);
-    await retryGit(
-      () => fetchCommit(this.root, this.remote, ref, head.commitSha, this.signal),
-      this.signal,
-      (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
-      (error) =>
-        /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
-    );
+    const limit = abortAtLimit(atLimit);
+    const signal = AbortSignal.any([this.signal, limit.signal]);
+    try {
+      await retryGit(
+        () => fetchCommit(this.root, this.remote, ref, head.commitSha, signal),
+        signal,
+        (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
+        (error) =>
+          /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
+      );
+    } catch (error) {
+      if (limit.signal.aborted && !this.signal.aborted)
+        throw new RemoteUnreachableError(
+          `the swarm's remote ${redactRemote(this.remote)} did not give the line's head (${head.commitSha.slice(0, 12)}, host ${head.host}'s keep)`,
+        );
+      throw error;
+    } finally {
+      limit.clear();
+    }
   }
 
   /**

@@ -3,21 +3,15 @@
  * the same moment: one measures it under a claim, the other waits for that measurement,
  * trying changes on the head meanwhile, and judges them against it once it has come.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { ADOPTER } from "../../src/ledger/types.js";
-import { remoteRef, taskHash } from "../../src/orchestrator/swarm.js";
-import { SwarmClient } from "../../src/swarm/index.js";
-import { QUADRATIC_YAML, sh, startCli, waitFor } from "../helpers.js";
-import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { QUADRATIC_YAML, startCli, waitFor } from "../helpers.js";
+import { initSwarmTask, keepOnBase, type SwarmFixture, swarmFixture } from "./fixture.js";
 import { watched } from "./host-process.js";
 
 let swarm: SwarmFixture | undefined;
-let keeper: SwarmClient | undefined;
 afterAll(async () => {
-  await keeper?.close();
   await swarm?.close();
 });
 
@@ -53,58 +47,35 @@ it("two hosts of a class that adopt a head at once measure it once", async () =>
   };
   let head = "";
   const a = start("a");
-  const b = { child: a.child, host: a.host };
+  let b: ReturnType<typeof start> | undefined;
   try {
     // b joins once a has measured the baseline, and takes it.
     await waitFor(() => /#1 proposing/.test(a.child.out), 60_000, "a's first proposal");
-    Object.assign(b, start("b"));
-    await waitFor(() => /#1 proposing/.test(b.child.out), 60_000, "b's first proposal");
+    const started = start("b");
+    b = started;
+    await waitFor(() => /#1 proposing/.test(started.child.out), 60_000, "b's first proposal");
 
     // c, of another class, keeps X at its best; its code (Y unchanged) measures for 8 s
     // more, so that both hosts begin adopting it long before either has measured it.
-    const base = sh(dirs.a, "git rev-parse HEAD");
-    const work = task.clone("c");
-    const file = join(work, "train.mjs");
-    writeFileSync(
-      file,
-      readFileSync(file, "utf8")
-        .replace(/const X = [\d.-]+;/, "const X = 3;")
-        .replace(
-          'console.log("training...");',
-          'if (Y === 0.5) await new Promise((r) => setTimeout(r, 8000));\nconsole.log("training...");',
-        ),
-    );
-    sh(work, "git -c user.name=c -c user.email=c@c commit -qam 'X to 3'");
-    head = sh(work, "git rev-parse HEAD");
-    sh(work, `git push -q ${task.remote} ${head}:${remoteRef("c", "t", 1)}`);
-    keeper = await SwarmClient.connect(swarm.hostUrl("c"));
-    const taskFile = readFileSync(join(task.origin, "autoresearch.yaml"), "utf8");
-    await keeper.join({
-      taskHash: taskHash(taskFile),
-      taskFile,
+    head = await keepOnBase(swarm, task, {
+      host: "c",
       hardwareClass: "cpu-y",
-      stages: [],
-      slots: 1,
-    });
-    const moved = await keeper.advance(0, {
-      uid: "t/1",
-      runTag: "t",
-      localN: 1,
       title: "X to 3",
-      hypothesis: "the score is least there",
-      hardwareClass: "cpu-y",
-      verdict: "keep",
       metric: 0.5,
-      parentCommit: base,
-      commitSha: head,
+      edit: (train) =>
+        train
+          .replace(/const X = [\d.-]+;/, "const X = 3;")
+          .replace(
+            'console.log("training...");',
+            'if (Y === 0.5) await new Promise((r) => setTimeout(r, 8000));\nconsole.log("training...");',
+          ),
     });
-    expect(moved).toMatchObject({ ok: true, version: 1 });
 
-    const codes = await Promise.all([a.host.within(180_000), b.host.within(180_000)]);
-    expect(codes, `${a.child.out}\n----\n${b.child.out}`).toEqual([0, 0]);
+    const codes = await Promise.all([a.host.within(180_000), started.host.within(180_000)]);
+    expect(codes, `${a.child.out}\n----\n${started.child.out}`).toEqual([0, 0]);
   } finally {
     a.child.kill("SIGKILL");
-    b.child.kill("SIGKILL");
+    b?.child.kill("SIGKILL");
   }
 
   // Each host's ledger records its adoption of the head, kept with one measurement: one
@@ -118,7 +89,7 @@ it("two hosts of a class that adopt a head at once measure it once", async () =>
       ledger.close();
     }
   });
-  const out = { a: a.child.out, b: b.child.out };
+  const out = { a: a.child.out, b: b!.child.out };
   expect(
     adoptions.map((x) => x.replicates).sort(),
     JSON.stringify(adoptions.map((x) => [x.host, x.trial.reason])),

@@ -161,7 +161,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     // A keep whose line move waits for resume counts, as it will once resume has made it;
     // so does a carry decided and not yet begun.
     const count =
-      ledger.countTrials(run.id) + (ctx.swarm?.movesWaiting.size ?? 0) + ctx.carrying.size;
+      ledger.countTrials(run.id) + (ctx.swarm?.leftToResume.size ?? 0) + ctx.carrying.size;
     if (limits.maxTrials !== null && count >= limits.maxTrials)
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
     if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)

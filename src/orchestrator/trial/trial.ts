@@ -173,16 +173,38 @@ function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>):
     parentMetric: null,
     checkout: null,
     prepare: async (worktree, dir) => {
-      await ctx.swarm!.fetchHead(head);
-      await addWorktree(ctx.task.root, worktree, head.commitSha);
       ctx.ledger.setTrialProposal(trial.id, {
         title: `${head.title ?? "a keep"} (adopted from ${head.host})`,
         hypothesis: head.hypothesis,
         proposeMs: 0,
       });
+      try {
+        await ctx.swarm!.fetchHead(head, () => ctx.limitReached?.() != null);
+      } catch (error) {
+        if (!(error instanceof RemoteUnreachableError) || ctx.signal.aborted) throw error;
+        return fetchWaits(ctx, trial, error);
+      }
+      await addWorktree(ctx.task.root, worktree, head.commitSha);
       return recordCommit(ctx, trial, dir, head.commitSha, monotonic());
     },
   };
+}
+
+/**
+ * An adoption whose head the remote did not give in the wait at the run's limit: recorded
+ * as interrupted, and counted toward --max-trials so that the run ends at its limit;
+ * `resume` adopts the head then (the interrupted one, without a commit, does not count).
+ */
+function fetchWaits(ctx: RunContext, trial: TrialRow, error: Error): Prepared {
+  ctx.swarm!.leftToResume.add(trial.n);
+  const when = `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
+  const resume = `\`autoresearch resume --tag ${ctx.run.tag}\``;
+  ctx.emit({
+    type: "notice",
+    text: `swarm: #${trial.n} not adopted: ${error.message} ${when}; ${resume} adopts it once the remote answers; nothing is lost`,
+  });
+  const reason = `not adopted: ${error.message} ${when}; ${resume} adopts it`;
+  return { verdict: "interrupted", reason, fatal: false };
 }
 
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
@@ -256,8 +278,9 @@ function newTrial(
  */
 export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const outcome = await runJob(ctx, job);
-  if (job.kind !== "adopt" || outcome.trial.verdict === "keep" || ctx.signal.aborted)
-    return outcome;
+  // An interrupted adoption is no failure to build on the head: `resume` adopts it.
+  const failed = outcome.trial.verdict !== "keep" && outcome.trial.verdict !== "interrupted";
+  if (job.kind !== "adopt" || !failed || ctx.signal.aborted) return outcome;
   // Tried once: the host cannot build on the line, and says why.
   ctx.swarm!.adoptFailed(job.head);
   const log = join(paths.trial(ctx.task.root, ctx.run.tag, outcome.trial.n), TRIAL_FILES.log);
@@ -600,7 +623,7 @@ async function lineRefuses(
  * move it made). It counts toward --max-trials meanwhile, so that the run ends at its limit.
  */
 function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted, remote: boolean): Verdicted {
-  ctx.swarm!.movesWaiting.add(trial.n);
+  ctx.swarm!.leftToResume.add(trial.n);
   const when = ctx.signal.aborted
     ? "before the stop"
     : `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
