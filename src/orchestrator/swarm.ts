@@ -228,8 +228,8 @@ export class SwarmLink {
   /**
    * Trials whose part in the swarm did not happen before the run's limit or stop, by
    * number: a keep's push and line move (the remote or the database away), an adoption's
-   * fetch (the remote away). `resume` makes it; they count toward --max-trials, as they
-   * will once settled.
+   * fetch (the remote away). `resume` does what is left; they count toward --max-trials,
+   * as they will once settled.
    */
   readonly leftToResume = new Set<number>();
   /**
@@ -908,7 +908,10 @@ export class SwarmLink {
    * (access, a rejected ref) stops with what git said.
    */
   private async push(trial: TrialRow, atLimit: () => boolean = () => false): Promise<void> {
-    if (!trial.commit || trial.baseline) return;
+    // A measurement's commit (the base, an adopted head) is on the remote under another
+    // ref; so its upload, which releases its claim, does not wait for the remote, nor is it
+    // given up on a stop (the class-mates waiting for it would wait out the claim's lease).
+    if (!trial.commit || trial.baseline || trial.researcher === ADOPTER) return;
     const ref = remoteRef(this.host, this.run.tag, trial.n);
     const shown = redactRemote(this.remote);
     const limit = abortAtLimit(atLimit);

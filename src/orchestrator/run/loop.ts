@@ -158,8 +158,9 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
   };
   /** Why no new proposal may start, or null. */
   const limitReached = (): LoopEnd | null => {
-    // A keep whose line move waits for resume counts, as it will once resume has made it;
-    // so does a carry decided and not yet begun.
+    // A trial whose part in the swarm waits for resume (a keep's line move, an adoption's
+    // fetch) counts, as it will once resume has made it; so does a carry decided and not
+    // yet begun.
     const count =
       ledger.countTrials(run.id) + (ctx.swarm?.leftToResume.size ?? 0) + ctx.carrying.size;
     if (limits.maxTrials !== null && count >= limits.maxTrials)
