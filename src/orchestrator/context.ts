@@ -52,18 +52,19 @@ export interface RunContext {
   /** The run's part in a swarm, when it runs in one (`run --swarm`). */
   swarm?: SwarmLink;
   /**
-   * The baseline trial while it runs: trials begun on the base commit meanwhile run their
-   * first replicate at once and are judged once it has ended.
+   * The commit measured as it is while that runs: the baseline, or in a swarm a line head
+   * being adopted. Trials begun on it meanwhile run their first replicate at once and are
+   * judged once its measurement has ended.
    */
-  baselineRunning?: Promise<void> | null;
+  measuring?: Measuring | null;
   /**
-   * Trials measured and about to be judged, by number (beside the baseline, or resumed
+   * Trials measured and about to be judged, by number (beside a measurement, or resumed
    * with their replicates done): nothing new starts from the incumbent before they are.
    */
   judging: Set<number>;
   /**
-   * Wakes the loop to count its free slots again: a trial that starts to wait for the
-   * baseline's judgement gives its slot up without ending. Set by the loop.
+   * Wakes the loop to count its free slots again: a trial that starts to wait for its
+   * parent's measurement gives its slot up without ending. Set by the loop.
    */
   nudge?: () => void;
   /**
@@ -77,6 +78,14 @@ export interface RunContext {
    * number: they count toward --max-trials, so that nothing else takes their place.
    */
   carrying: Set<number>;
+}
+
+/** A commit being measured as it is, and when its measuring trial ends. */
+export interface Measuring {
+  commit: string;
+  ended: Promise<void>;
+  /** How notices name it ("the baseline"). */
+  what: string;
 }
 
 /** Where replicates run: a kind and its flags, or an executor of one's own. */

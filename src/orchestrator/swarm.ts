@@ -35,8 +35,8 @@ import type { Emit } from "./events.js";
 
 /** How long a claim holds without renewal: a killed host's claims lapse after this. */
 const LEASE_S = 300;
-/** How often a host waiting for another's baseline looks for it. */
-const BASELINE_POLL_MS = 1_000;
+/** How often a host waiting for another's measurement (a baseline, a head) looks for it. */
+const MEASUREMENT_POLL_MS = 1_000;
 /** A push or fetch that has not ended by then is ended and tried again: the remote hung. */
 const REMOTE_TIMEOUT_MS = 5 * 60_000;
 
@@ -219,17 +219,19 @@ export class SwarmLink {
   /** Why the run must stop, found in the background (the remote refused a push). */
   failure: string | null = null;
   /**
-   * Set while the baseline waits for a class-mate's measurement: it holds no slot then,
-   * so the loop begins trials beside it.
+   * Set while the baseline, or an adoption, waits for a class-mate's measurement of its
+   * commit: it holds no slot then, so the loop begins trials beside it.
    */
-  awaitingBaseline = false;
+  awaitingMeasurement = false;
   /** Keeps the line refused (another host's keep came first), to carry onto the new head. */
   readonly carries: TrialRow[] = [];
   /**
-   * Keeps whose line move the database did not make before the run's limit or stop, by
-   * number: `resume` makes it. They count toward --max-trials, as they will once settled.
+   * Trials whose part in the swarm did not happen before the run's limit or stop, by
+   * number: a keep's push and line move (the remote or the database away), an adoption's
+   * fetch (the remote away). `resume` does what is left; they count toward --max-trials,
+   * as they will once settled.
    */
-  readonly movesWaiting = new Set<number>();
+  readonly leftToResume = new Set<number>();
   /**
    * Once the run has reached its limit, every wait on the database ends AT_LIMIT_WAIT_MS
    * after the first call it left unanswered began (each attempt cut then, not at the
@@ -515,18 +517,32 @@ export class SwarmLink {
 
   /**
    * Fetches the head's commit from the remote, so that a worktree can check it out;
-   * retried with backoff while the remote is unreachable, refused at once when the remote
-   * answers that it lacks the trial's ref.
+   * retried with backoff while the remote is unreachable, as a keep's push is: until the
+   * stop, or AT_LIMIT_WAIT_MS once `atLimit` holds (an attempt in flight is ended then: a
+   * RemoteUnreachableError). Refused at once when the remote answers that it lacks the
+   * trial's ref.
    */
-  async fetchHead(head: LineHead): Promise<void> {
+  async fetchHead(head: LineHead, atLimit: () => boolean = () => false): Promise<void> {
     const ref = remoteRef(head.host!, head.runTag!, head.localN!);
-    await retryGit(
-      () => fetchCommit(this.root, this.remote, ref, head.commitSha, this.signal),
-      this.signal,
-      (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
-      (error) =>
-        /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
-    );
+    const limit = abortAtLimit(atLimit);
+    const signal = AbortSignal.any([this.signal, limit.signal]);
+    try {
+      await retryGit(
+        () => fetchCommit(this.root, this.remote, ref, head.commitSha, signal),
+        signal,
+        (message) => this.emit({ type: "notice", text: `swarm: ${message}` }),
+        (error) =>
+          /couldn't find remote ref|not our ref|does not point to a commit/i.test(error.message),
+      );
+    } catch (error) {
+      if (limit.signal.aborted && !this.signal.aborted)
+        throw new RemoteUnreachableError(
+          `the swarm's remote ${redactRemote(this.remote)} did not give the line's head (${head.commitSha.slice(0, 12)}, host ${head.host}'s keep)`,
+        );
+      throw error;
+    } finally {
+      limit.clear();
+    }
   }
 
   /**
@@ -556,34 +572,37 @@ export class SwarmLink {
   }
 
   /**
-   * The starting commit's measurement on this host's class: another host's, or null when
-   * this host is to make it, under a claim. While another host of the class measures it,
-   * waits for that measurement rather than run the same code again, for at most `waitMs`
-   * (as long as an honest measurement can take); takes the work over when that host's
-   * claim lapses (it died). `noise`: a measurement without a noise floor will not do
-   * (one made before the swarm kept them, or with one seed). `meanwhile`: the run may start
-   * trials while it waits (its limits leave room for them).
+   * A commit's measurement on this host's class (the starting commit, or a line head to
+   * adopt): another host's, or null when this host is to make it, under a claim. While
+   * another host of the class measures it, waits for that measurement rather than run the
+   * same code again, for at most `waitMs` (as long as an honest measurement can take);
+   * takes the work over when that host's claim lapses (it died). `what` names the commit
+   * in notices. `noise`: a measurement without a noise floor will not do (one made before
+   * the swarm kept them, or with one seed). `meanwhile`: the run may start trials while it
+   * waits (its limits leave room for them).
    */
-  async baselineOf(
+  async measurementOf(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number; meanwhile: boolean },
+    options: { commit: string; what: string; noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
     try {
-      return await this.classBaseline(trial, options);
+      return await this.classMeasurement(trial, options);
     } finally {
-      this.awaitingBaseline = false;
+      this.awaitingMeasurement = false;
     }
   }
 
-  private async classBaseline(
+  private async classMeasurement(
     trial: TrialRow,
-    options: { noise: boolean; waitMs: number; meanwhile: boolean },
+    options: { commit: string; what: string; noise: boolean; waitMs: number; meanwhile: boolean },
   ): Promise<Measurement | null> {
-    const commit = trial.parentCommit;
+    const { commit, what } = options;
     const measured = async () => {
       const known = await this.measured(commit);
       return known && (known.noise || !options.noise) ? known : null;
     };
+    // One key for any commit measured as it is (an adoption is uploaded as a baseline too),
+    // as hosts of earlier versions claim the starting commit.
     const keys = {
       diffHash: `baseline of ${commit} on ${this.hardwareClass}`,
       uid: this.uid(trial),
@@ -593,7 +612,7 @@ export class SwarmLink {
     for (let told = false; ; told = true) {
       const known = await measured();
       if (known) return known;
-      const answer = await this.retry(() => this.client.claim(keys, LEASE_S, "the baseline"));
+      const answer = await this.retry(() => this.client.claim(keys, LEASE_S, what));
       if (answer.ok) {
         // Its measurement may have landed between the two reads, releasing its claim.
         const landed = await measured();
@@ -602,7 +621,7 @@ export class SwarmLink {
           if (told)
             this.emit({
               type: "notice",
-              text: `swarm: the claim on the baseline on ${this.hardwareClass} ended without a measurement (its host stopped or died, or its baseline failed there): this host measures it itself`,
+              text: `swarm: the claim on ${what} on ${this.hardwareClass} ended without a measurement (its host stopped or died, or its measurement failed there): this host measures it itself`,
             });
           return null;
         }
@@ -618,22 +637,22 @@ export class SwarmLink {
       if (theirs !== this.hardwareClass || late) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} holds the claim on the baseline on ${this.hardwareClass} but ${late ? `has not measured it in ${Math.round(options.waitMs / 1000)} s` : `joined as ${theirs ?? "no class"}`}: this host measures it itself`,
+          text: `swarm: host ${answer.host} holds the claim on ${what} on ${this.hardwareClass} but ${late ? `has not measured it in ${Math.round(options.waitMs / 1000)} s` : `joined as ${theirs ?? "no class"}`}: this host measures it itself`,
         });
         return null;
       }
       if (!told) {
         this.emit({
           type: "notice",
-          text: `swarm: host ${answer.host} is measuring the baseline on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s${options.meanwhile ? ", trying changes meanwhile" : ""})`,
+          text: `swarm: host ${answer.host} is measuring ${what} on ${this.hardwareClass}: this host takes its measurement rather than run the same code again (waiting up to ${Math.round(options.waitMs / 1000)} s${options.meanwhile ? ", trying changes meanwhile" : ""})`,
         });
-        this.awaitingBaseline = true;
+        this.awaitingMeasurement = true;
         this.wake?.();
       }
-      await pause(BASELINE_POLL_MS, this.signal);
+      await pause(MEASUREMENT_POLL_MS, this.signal);
       if (this.signal.aborted)
         throw new SwarmError(
-          `stopped while host ${answer.host} measured the baseline on ${this.hardwareClass}`,
+          `stopped while host ${answer.host} measured ${what} on ${this.hardwareClass}`,
         );
     }
   }
@@ -889,7 +908,10 @@ export class SwarmLink {
    * (access, a rejected ref) stops with what git said.
    */
   private async push(trial: TrialRow, atLimit: () => boolean = () => false): Promise<void> {
-    if (!trial.commit || trial.baseline) return;
+    // A measurement's commit (the base, an adopted head) is on the remote under another
+    // ref; so its upload, which releases its claim, does not wait for the remote, nor is it
+    // given up on a stop (the class-mates waiting for it would wait out the claim's lease).
+    if (!trial.commit || trial.baseline || trial.researcher === ADOPTER) return;
     const ref = remoteRef(this.host, this.run.tag, trial.n);
     const shown = redactRemote(this.remote);
     const limit = abortAtLimit(atLimit);

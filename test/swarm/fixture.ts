@@ -5,9 +5,10 @@
  * variables, never written in the SQL.
  */
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
+import { remoteRef, taskHash } from "../../src/orchestrator/swarm.js";
 import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/index.js";
 import type { Goal, HostInfo } from "../../src/swarm/types.js";
 import { type GitDaemon, startGitDaemon } from "../helpers/git-daemon.js";
@@ -183,4 +184,55 @@ export async function initSwarmTask(
       return { url: url.toString(), env };
     },
   };
+}
+
+/**
+ * Host `host` of `hardwareClass` keeps a change to the swarm's base as its run would: the
+ * commit (train.mjs as `edit` makes it, titled `title`) pushed to its trial's ref, run t's
+ * #1, and the line moved to it with `metric`. Returns the commit.
+ */
+export async function keepOnBase(
+  swarm: SwarmFixture,
+  task: SwarmTask,
+  keep: {
+    host: string;
+    hardwareClass: string;
+    title: string;
+    metric: number;
+    edit: (train: string) => string;
+  },
+): Promise<string> {
+  const work = task.clone(keep.host);
+  const base = sh(work, "git rev-parse HEAD");
+  const train = join(work, "train.mjs");
+  writeFileSync(train, keep.edit(readFileSync(train, "utf8")));
+  sh(work, `git -c user.name=k -c user.email=k@k commit -qam '${keep.title}'`);
+  const commit = sh(work, "git rev-parse HEAD");
+  sh(work, `git push -q ${task.remote} ${commit}:${remoteRef(keep.host, "t", 1)}`);
+  const client = await SwarmClient.connect(swarm.hostUrl(keep.host));
+  try {
+    const taskFile = readFileSync(join(task.origin, "autoresearch.yaml"), "utf8");
+    await client.join({
+      taskHash: taskHash(taskFile),
+      taskFile,
+      hardwareClass: keep.hardwareClass,
+      stages: [],
+      slots: 1,
+    });
+    const moved = await client.advance(0, {
+      uid: "t/1",
+      runTag: "t",
+      localN: 1,
+      title: keep.title,
+      hardwareClass: keep.hardwareClass,
+      verdict: "keep",
+      metric: keep.metric,
+      parentCommit: base,
+      commitSha: commit,
+    });
+    if (!moved.ok) throw new Error(`the line did not move to ${keep.host}'s keep: ${moved.reason}`);
+    return commit;
+  } finally {
+    await client.close();
+  }
 }

@@ -1,32 +1,35 @@
 /**
- * The swarm's git remote gone (its daemon stopped) when the last trial of a run is kept:
- * the keep's push is not retried past a bounded wait once the run has reached its limit.
- * The run ends at its limit and says what was not pushed; `resume`, with the remote back,
- * pushes it and moves the line, once.
+ * The swarm's git remote gone (its daemon stopped) when the last trial of a run is kept,
+ * or is the adoption of another host's keep: the keep's push, or the fetch of the adopted
+ * head, is not retried past a bounded wait once the run has reached its limit. The run
+ * ends at its limit and says what waits; `resume`, with the remote back, pushes the keep
+ * and moves the line, once, or adopts the head.
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { QUADRATIC_YAML, runCli, sh } from "../helpers.js";
-import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
+import { QUADRATIC_YAML, runCli, sh, waitFor } from "../helpers.js";
+import { initSwarmTask, keepOnBase, type SwarmFixture, swarmFixture } from "./fixture.js";
 import { runToLimit } from "./host-process.js";
 
-let swarm: SwarmFixture | undefined;
+const swarms: SwarmFixture[] = [];
 afterAll(async () => {
-  await swarm?.close();
+  for (const s of swarms) await s.close();
 });
 
+// A researcher whose change always wins: X at the minimum of the score.
+const TO_MINIMUM = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
+const WINNING = [
+  ...QUADRATIC_YAML,
+  "judge: { policy: greedy }",
+  `researcher: { command: ${JSON.stringify(TO_MINIMUM)} }`,
+].join("\n");
+
 it("a keep whose push meets an unreachable remote at --max-trials ends the run; resume pushes it, once", async () => {
-  swarm = await swarmFixture(["a"], { init: false });
-  // A researcher whose change always wins: X at the minimum of the score.
-  const toMinimum = `sed -i 's/^const X = .*;/const X = 3;/' train.mjs && echo '{"title": "X to 3", "hypothesis": "the score is least there"}'`;
-  const yaml = [
-    ...QUADRATIC_YAML,
-    "judge: { policy: greedy }",
-    `researcher: { command: ${JSON.stringify(toMinimum)} }`,
-  ].join("\n");
-  const task = await initSwarmTask(swarm, { yaml });
+  const swarm = await swarmFixture(["a"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: WINNING });
   expect(task.init.code, task.init.stderr).toBe(0);
   // Every ref the remote takes from now on, one line each.
   const pushes = join(task.bare, "pushes.log");
@@ -96,6 +99,71 @@ it("a keep whose push meets an unreachable remote at --max-trials ends the run; 
   expect(again.code, again.stdout + again.stderr).toBe(0);
   expect(pushed()).toEqual([`${ref} ${commit}`]);
   expect((await swarm.owner.line())!.version).toBe(1);
+  const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
+  expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
+}, 240_000);
+
+it("an adoption whose fetch meets an unreachable remote at --max-trials ends the run; resume adopts the head", async () => {
+  const swarm = await swarmFixture(["a", "c"], { init: false });
+  swarms.push(swarm);
+  const task = await initSwarmTask(swarm, { yaml: WINNING });
+  expect(task.init.code, task.init.stderr).toBe(0);
+  const dir = task.clone("a");
+  const { url, env } = task.login("a");
+  // a's last trial is the adoption of c's keep, which lands while a measures its baseline.
+  const { child, host } = runToLimit(dir, url, env, 5);
+  let head: string;
+  try {
+    await waitFor(() => /#0 replicate 0 running/.test(child.out), 60_000, "a's baseline");
+    head = await keepOnBase(swarm, task, {
+      host: "c",
+      hardwareClass: "cpu-c",
+      title: "X to 3",
+      metric: 0.5,
+      edit: (train) => train.replace(/const X = [\d.-]+;/, "const X = 3;"),
+    });
+    await task.daemon.stop();
+    // Its limit reached, the run ends rather than wait for the remote: the baseline's
+    // 5 s, 10 s for the fetch, and the close's moment, with room to spare.
+    expect(await host.within(60_000), child.out).toBe(0);
+  } finally {
+    child.kill("SIGKILL");
+    await task.daemon.restart();
+  }
+  expect(child.out).toMatch(
+    /swarm: #1 not adopted: the swarm's remote git:\/\/\S+ did not give the line's head \(\w{12}, host c's keep\) in the 10 s it is waited for once the run has reached its limit; `autoresearch resume --tag r` adopts it once the remote answers; nothing is lost/,
+  );
+  expect(child.out).toMatch(/run finished: reached --max-trials 2/);
+  const before = Ledger.open(dir);
+  try {
+    const r = before.run("r")!;
+    expect(r.status).toBe("finished");
+    const adoption = before.trials(r.id).at(-1)!;
+    expect(adoption).toMatchObject({
+      n: 1,
+      researcher: "swarm",
+      verdict: "interrupted",
+      title: "X to 3 (adopted from c)",
+      commit: null,
+    });
+    expect(adoption.reason).toMatch(/^not adopted: .*; `autoresearch resume --tag r` adopts it$/);
+  } finally {
+    before.close();
+  }
+
+  // resume, with the remote back, adopts the head: measured here, and built on.
+  const resumed = await runCli(["resume", "--tag", "r"], { cwd: dir, env, timeoutMs: 90_000 });
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  const after = Ledger.open(dir);
+  try {
+    const adoption = after.trials(after.run("r")!.id).at(-1)!;
+    expect(adoption).toMatchObject({ n: 2, researcher: "swarm", verdict: "keep", metric: 0.5 });
+    expect(adoption.commit).toBe(head!);
+  } finally {
+    after.close();
+  }
+  expect(sh(dir, "git rev-parse autoresearch/r")).toBe(head!);
+  expect((await runCli(["doctor"], { cwd: dir })).stdout).toMatch(/run r: ok\n$/);
   const doctor = await runCli(["swarm", "doctor", "--database", swarm.ownerUrl]);
   expect(doctor.stdout + doctor.stderr).toBe("swarm: ok\n");
 }, 240_000);

@@ -1,7 +1,7 @@
 import type { RunStatus, Verdict } from "../../ledger/types.js";
 import { monotonic } from "../../util/clock.js";
 import { processStartTime } from "../../util/proc.js";
-import type { RunContext } from "../context.js";
+import type { Measuring, RunContext } from "../context.js";
 import { pendingCarries } from "../swarm.js";
 import { carriedWins, runTrial, type TrialJob } from "../trial/trial.js";
 import { promote, promoteJob } from "./promote.js";
@@ -42,6 +42,19 @@ export interface Limits {
 
 const isBaseline = (job: TrialJob) =>
   job.kind === "baseline" || (job.kind === "continue" && job.trial.baseline);
+
+/**
+ * The commit a job measures as it is, on which trials may begin beside it: the baseline's,
+ * or a line head adopted in a swarm (beside it only while a class-mate measures it).
+ */
+function measures(ctx: RunContext, job: TrialJob): Omit<Measuring, "ended"> | null {
+  if (job.kind === "baseline") return { commit: ctx.run.baseCommit, what: "the baseline" };
+  if (job.kind === "continue" && job.trial.baseline)
+    return { commit: job.trial.parentCommit, what: "the baseline" };
+  if (job.kind === "adopt")
+    return { commit: job.head.commitSha, what: "the adopted head's measurement" };
+  return null;
+}
 
 export interface LoopEnd {
   status: Exclude<RunStatus, "running">;
@@ -133,18 +146,23 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
       })
       .finally(() => pool.delete(p));
     pool.add(p);
-    if (isBaseline(job))
-      ctx.baselineRunning = p.finally(() => {
-        ctx.baselineRunning = null;
-      });
+    const measured = measures(ctx, job);
+    if (measured)
+      ctx.measuring = {
+        ...measured,
+        ended: p.finally(() => {
+          ctx.measuring = null;
+        }),
+      };
     return p;
   };
   /** Why no new proposal may start, or null. */
   const limitReached = (): LoopEnd | null => {
-    // A keep whose line move waits for resume counts, as it will once resume has made it;
-    // so does a carry decided and not yet begun.
+    // A trial whose part in the swarm waits for resume (a keep's line move, an adoption's
+    // fetch) counts, as it will once resume has made it; so does a carry decided and not
+    // yet begun.
     const count =
-      ledger.countTrials(run.id) + (ctx.swarm?.movesWaiting.size ?? 0) + ctx.carrying.size;
+      ledger.countTrials(run.id) + (ctx.swarm?.leftToResume.size ?? 0) + ctx.carrying.size;
     if (limits.maxTrials !== null && count >= limits.maxTrials)
       return { status: "finished", reason: `reached --max-trials ${limits.maxTrials}` };
     if (limits.maxReplicates && ledger.countReplicates(run.id) >= limits.maxReplicates)
@@ -192,18 +210,19 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     return null;
   };
   let ruled: LoopEnd | null = null;
-  // In a swarm the baseline runs alone, unless it waits for a class-mate's measurement.
-  const beside = () => !alone || ctx.swarm?.awaitingBaseline === true;
-  // While the baseline is measured, trials that wait for it to be judged hold no slot, nor
-  // a swarm baseline that waits for its class-mate: the slots take more trials meanwhile.
-  // No more wait than the baseline's replicates would fill on every slot, so that fast
-  // trials beside a slow baseline do not pile up unjudged.
+  // In a swarm the baseline, and an adopted head, is measured alone, unless it waits for a
+  // class-mate's measurement.
+  const beside = () => !alone || ctx.swarm?.awaitingMeasurement === true;
+  // While a commit is measured, trials that wait for it to be judged hold no slot, nor a
+  // swarm measurement that waits for its class-mate's: the slots take more trials meanwhile.
+  // No more wait than the replicates of a measurement would fill on every slot, so that
+  // fast trials beside a slow measurement do not pile up unjudged.
   const waitingAtMost = capacity * ctx.task.stages[0]!.seeds;
   const busy = () =>
-    ctx.baselineRunning
+    ctx.measuring
       ? pool.size -
         Math.min(ctx.judging.size, waitingAtMost) -
-        (ctx.swarm?.awaitingBaseline ? 1 : 0)
+        (ctx.swarm?.awaitingMeasurement ? 1 : 0)
       : pool.size;
 
   // In a swarm, another host's keep is adopted (measured here) before anything more is
@@ -244,8 +263,7 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
         );
       }
       while (!halted && busy() < capacity) {
-        if (swarm && baselineKept) {
-          if (adopting) break;
+        if (swarm && baselineKept && !adopting) {
           const head = swarm.toAdopt(ledger.incumbent(run.id)?.commit ?? null);
           if (head && !limitReached()) {
             adopting = start({ kind: "adopt", head }).finally(() => {
@@ -254,14 +272,16 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
             break;
           }
         }
-        const measuring = ctx.baselineRunning != null;
-        // Trials measured are judged before anything new is built on the incumbent.
-        const judging = baselineKept && ctx.judging.size > 0;
+        const measuring = ctx.measuring != null;
+        // Trials measured are judged before anything new is built on the incumbent (those
+        // beside a measurement once it has ended).
+        const judging = baselineKept && !measuring && ctx.judging.size > 0;
         // The baseline before any other trial: those resumed beside it wait for it.
         if (!baselineKept && !measuring && !follows.some(isBaseline) && !limitReached())
           start({ kind: "baseline" });
-        else if (follows.length) start(follows.shift()!);
-        else if (!judging && (baselineKept || (measuring && beside())) && !limitReached())
+        // While a head is adopted, only proposals on it, beside a class-mate's measurement.
+        else if (follows.length && !adopting) start(follows.shift()!);
+        else if (!judging && (measuring ? beside() : baselineKept) && !limitReached())
           start({ kind: "proposal" });
         else break;
       }

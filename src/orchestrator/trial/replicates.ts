@@ -108,8 +108,8 @@ function undeclaredChanges(ctx: RunContext, worktree: string, before: FileTimes)
  * A replicate that changes a protected file, or the harness's files or the user's checkout
  * outside its worktree, ends the trial as tampered. With `attach`,
  * the first replicate is one already submitted by an earlier orchestrator. A parent still
- * being measured (the baseline) is waited for after the first replicate, whose seed is the
- * same whatever the parent; its replicates end if the baseline fails.
+ * being measured (the baseline, an adopted head) is waited for after the first replicate,
+ * whose seed is the same whatever the parent; its replicates end if that measurement fails.
  */
 export async function runReplicates(
   ctx: RunContext,
@@ -128,7 +128,7 @@ export async function runReplicates(
   const done = doneSoFar(ctx, trial);
   const parent = parentMetric instanceof PendingParent ? parentMetric : null;
   let context = judgeContext(ctx, trial, parent ? null : (parentMetric as number | null));
-  // Beside the baseline, a replicate ends when the baseline fails: nothing could judge it.
+  // Beside a measurement, a replicate ends when that fails: nothing could judge it.
   const replicateCtx = parent
     ? { ...ctx, signal: AbortSignal.any([ctx.signal, parent.failed.signal]) }
     : ctx;
@@ -142,13 +142,13 @@ export async function runReplicates(
   for (;;) {
     if (parent?.failed.signal.aborted && !ctx.signal.aborted) return unjudged;
     if (waiting && done.length) {
-      // Judged before anything new is built on the baseline (the loop waits for these);
-      // a failure too, which may be the baseline's own.
+      // Judged before anything new is built on the measured commit (the loop waits for
+      // these); a failure too, which may be that commit's own.
       ctx.judging.add(trial.n);
-      if (ctx.baselineRunning) {
+      if (ctx.measuring) {
         ctx.emit({
           type: "notice",
-          text: `#${trial.n} measured: judged once the baseline has ended`,
+          text: `#${trial.n} measured: judged once ${ctx.measuring.what} has ended`,
         });
         ctx.nudge?.(); // its slot is free for the next proposal
       }

@@ -86,29 +86,33 @@ function beginBaseline(ctx: RunContext): Begun {
   };
 }
 
-/** A researcher's change to the incumbent, or to the base commit while the baseline runs. */
+/**
+ * A researcher's change to the incumbent, or to the commit being measured (the base commit
+ * while the baseline runs, a head adopted while a class-mate measures it).
+ */
 function beginProposal(ctx: RunContext): Begun {
-  const parent = ctx.ledger.incumbent(ctx.run.id);
+  const beside = ctx.measuring ?? null;
+  const parent = beside ? null : ctx.ledger.incumbent(ctx.run.id);
   const researcher = ctx.nextResearcher();
   const trial = newTrial(ctx, {
-    parentCommit: parent?.commit ?? ctx.run.baseCommit,
+    parentCommit: beside?.commit ?? parent?.commit ?? ctx.run.baseCommit,
     by: researcher.name,
   });
   const known = parent?.metric ?? null;
   return {
     trial,
-    parentMetric: parent ? known : new PendingParent(baselineMetric(ctx, trial)),
+    parentMetric: parent ? known : new PendingParent(measuredMetric(ctx, trial)),
     checkout: trial.parentCommit,
     prepare: (worktree, dir) => prepareProposal(ctx, trial, worktree, dir, researcher, known),
   };
 }
 
 /**
- * The metric of the baseline a trial was begun beside, once it has ended; null when it
- * gave none (the run stops, and the trial is not judged).
+ * The metric of the measurement a trial was begun beside (the baseline, an adopted head),
+ * once it has ended; null when it gave none (the run stops, and the trial is not judged).
  */
-async function baselineMetric(ctx: RunContext, trial: TrialRow): Promise<number | null> {
-  await ctx.baselineRunning;
+async function measuredMetric(ctx: RunContext, trial: TrialRow): Promise<number | null> {
+  await ctx.measuring?.ended;
   return ctx.ledger.keptAt(ctx.run.id, trial.parentCommit)?.metric ?? null;
 }
 
@@ -169,16 +173,38 @@ function beginAdopt(ctx: RunContext, job: Extract<TrialJob, { kind: "adopt" }>):
     parentMetric: null,
     checkout: null,
     prepare: async (worktree, dir) => {
-      await ctx.swarm!.fetchHead(head);
-      await addWorktree(ctx.task.root, worktree, head.commitSha);
       ctx.ledger.setTrialProposal(trial.id, {
         title: `${head.title ?? "a keep"} (adopted from ${head.host})`,
         hypothesis: head.hypothesis,
         proposeMs: 0,
       });
+      try {
+        await ctx.swarm!.fetchHead(head, () => ctx.limitReached?.() != null);
+      } catch (error) {
+        if (!(error instanceof RemoteUnreachableError) || ctx.signal.aborted) throw error;
+        return fetchWaits(ctx, trial, error);
+      }
+      await addWorktree(ctx.task.root, worktree, head.commitSha);
       return recordCommit(ctx, trial, dir, head.commitSha, monotonic());
     },
   };
+}
+
+/**
+ * An adoption whose head the remote did not give in the wait at the run's limit: recorded
+ * as interrupted, and counted toward --max-trials so that the run ends at its limit;
+ * `resume` adopts the head then (the interrupted one, without a commit, does not count).
+ */
+function fetchWaits(ctx: RunContext, trial: TrialRow, error: Error): Prepared {
+  ctx.swarm!.leftToResume.add(trial.n);
+  const when = `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
+  const resume = `\`autoresearch resume --tag ${ctx.run.tag}\``;
+  ctx.emit({
+    type: "notice",
+    text: `swarm: #${trial.n} not adopted: ${error.message} ${when}; ${resume} adopts it once the remote answers; nothing is lost`,
+  });
+  const reason = `not adopted: ${error.message} ${when}; ${resume} adopts it`;
+  return { verdict: "interrupted", reason, fatal: false };
 }
 
 /** A trial an earlier orchestrator left in flight: it goes on from its own commit. */
@@ -188,13 +214,13 @@ function beginContinue(ctx: RunContext, job: Extract<TrialJob, { kind: "continue
   // baseline waits for it to end again, or is not judged if it never can be.
   const measured = trial.baseline || trial.researcher === ADOPTER;
   const parent = measured ? null : ctx.ledger.keptAt(ctx.run.id, trial.parentCommit);
-  const waits = !measured && !parent && ctx.baselineRunning != null;
+  const waits = !measured && !parent && ctx.measuring?.commit === trial.parentCommit;
   const unjudged = !measured && !parent && !waits;
   // Measured before the stop: judged before anything new starts from the incumbent.
   if (!job.attach && !unjudged && finishedReplicates(ctx, trial).length) ctx.judging.add(trial.n);
   return {
     trial,
-    parentMetric: waits ? new PendingParent(baselineMetric(ctx, trial)) : (parent?.metric ?? null),
+    parentMetric: waits ? new PendingParent(measuredMetric(ctx, trial)) : (parent?.metric ?? null),
     // A followed cluster job still runs in its worktree; otherwise start from a clean one.
     checkout: job.attach || unjudged ? null : trial.commit!,
     prepare: async () =>
@@ -252,8 +278,9 @@ function newTrial(
  */
 export async function runTrial(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
   const outcome = await runJob(ctx, job);
-  if (job.kind !== "adopt" || outcome.trial.verdict === "keep" || ctx.signal.aborted)
-    return outcome;
+  // An interrupted adoption is no failure to build on the head: `resume` adopts it.
+  const failed = outcome.trial.verdict !== "keep" && outcome.trial.verdict !== "interrupted";
+  if (job.kind !== "adopt" || !failed || ctx.signal.aborted) return outcome;
   // Tried once: the host cannot build on the line, and says why.
   ctx.swarm!.adoptFailed(job.head);
   const log = join(paths.trial(ctx.task.root, ctx.run.tag, outcome.trial.n), TRIAL_FILES.log);
@@ -301,8 +328,9 @@ async function runJob(ctx: RunContext, job: TrialJob): Promise<TrialOutcome> {
       job.kind === "continue"
         ? finishedReplicates(ctx, trial).reduce((ms, r) => ms + (r.durationMs ?? 0), 0)
         : 0;
-    const started = monotonic() - earlier;
     const known = await measuredElsewhere(ctx, job, trial);
+    // Waiting for a class-mate's measurement is not the trial's time either.
+    const started = monotonic() - earlier;
     if (known)
       ctx.emit({
         type: "notice",
@@ -595,7 +623,7 @@ async function lineRefuses(
  * move it made). It counts toward --max-trials meanwhile, so that the run ends at its limit.
  */
 function moveWaits(ctx: RunContext, trial: TrialRow, step: Verdicted, remote: boolean): Verdicted {
-  ctx.swarm!.movesWaiting.add(trial.n);
+  ctx.swarm!.leftToResume.add(trial.n);
   const when = ctx.signal.aborted
     ? "before the stop"
     : `in the ${AT_LIMIT_WAIT_MS / 1000} s it is waited for once the run has reached its limit`;
@@ -691,26 +719,34 @@ function warnWithinNoise(ctx: RunContext, trial: TrialRow, parentMetric: number 
 }
 
 /**
- * In a swarm, a commit that a host of this class measured already is not measured again:
- * the line's head to adopt, or the starting commit, whose noise floor comes with it.
+ * In a swarm, a commit that a host of this class measured already is not measured again,
+ * nor one that a host of the class measures now (its measurement is waited for): the
+ * line's head to adopt, or the starting commit, whose noise floor comes with it.
  */
 async function measuredElsewhere(ctx: RunContext, job: TrialJob, trial: TrialRow) {
-  if (job.kind === "adopt") return ctx.swarm!.measured(job.head.commitSha);
+  if (!ctx.swarm) return null;
   // An adoption or a baseline resumed after a stop too, unless its replicates still run
   // on a cluster: the class may have measured that commit meanwhile.
   const resumed = job.kind === "continue" && !job.attach;
-  if (resumed && ctx.swarm && trial.researcher === ADOPTER && trial.commit)
+  if (resumed && trial.researcher === ADOPTER && trial.commit)
     return ctx.swarm.measured(trial.commit);
   const baseline = job.kind === "baseline" || (resumed && trial.baseline);
-  if (!baseline || !ctx.swarm) return null;
+  if (!baseline && job.kind !== "adopt") return null;
   const { seeds, timeout } = ctx.task.stages[0]!;
-  const known = await ctx.swarm.baselineOf(trial, {
-    noise: seeds > 1,
+  const known = await ctx.swarm.measurementOf(trial, {
+    ...(job.kind === "adopt"
+      ? {
+          commit: job.head.commitSha,
+          what: `host ${job.head.host}'s keep "${job.head.title ?? ""}"`,
+        }
+      : { commit: trial.parentCommit, what: "the baseline" }),
+    // Only a baseline's measurement carries the noise floor the judge needs.
+    noise: baseline && seeds > 1,
     // Its replicates one after another, each to its time limit, and a lease for the rest.
     waitMs: (seeds * timeout + 300) * 1000,
     meanwhile: ctx.run.maxTrials === null || ctx.ledger.countTrials(ctx.run.id) < ctx.run.maxTrials,
   });
-  if (known?.noise) {
+  if (baseline && known?.noise) {
     const { seeds, values } = known.noise;
     ctx.ledger.setNoise(ctx.run.id, {
       trial: trial.n,
