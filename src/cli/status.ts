@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { missingLedger } from "../ledger/db.js";
+import { earlierRuns, missingLedger, strandedWal } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
 import { openLedgerReadOnly } from "../report/read-only.js";
@@ -22,7 +22,7 @@ export function registerStatus(program: Command): void {
       const path = Ledger.pathFor(root);
       if (!existsSync(path)) {
         // A task whose runs' folders or branches are there has lost its ledger: no new task.
-        const missing = missingLedger(path);
+        const missing = strandedWal(path) ?? missingLedger(path);
         if (missing) throw missing;
         // What `report` says, though a task before its first run is no failure here.
         process.stdout.write(
@@ -33,11 +33,17 @@ export function registerStatus(program: Command): void {
       // Read-only: status works on a ledger it may not write, and a damaged one found while
       // reading is left as it was (a writing connection would checkpoint into it on closing).
       const ledger = openLedgerReadOnly(root, { upgrade: true });
-      const none = `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
+      // A ledger started anew (--new-ledger) beside earlier runs it does not record says so.
+      const none = () => {
+        const earlier = earlierRuns(path);
+        return earlier
+          ? `no runs recorded in ${path}; the task's earlier runs are not in it (${earlier}); start one with \`autoresearch run\`\n`
+          : `no runs yet in ${root}; start one with \`autoresearch run\`\n`;
+      };
       try {
         const runs = ledger.pickAll(o.tag);
         // A ledger with no run: a first run that stopped before it was recorded.
-        if (runs.length === 0 && o.tag === undefined) process.stdout.write(none);
+        if (runs.length === 0 && o.tag === undefined) process.stdout.write(none());
         for (const run of runs) {
           process.stdout.write(`${formatSummary(summarize(root, ledger, run))}\n`);
           if (o.trials) {

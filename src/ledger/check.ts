@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
@@ -69,6 +69,20 @@ export function missingLedger(path: string): LedgerError | null {
   );
 }
 
+/**
+ * A `-wal` with records beside a ledger that is missing or empty: it may hold all the
+ * ledger's records (a ledger moved away without it, or cut short), and SQLite deletes a
+ * `-wal` it finds beside a new or empty file on opening. Null when there is none.
+ */
+export function strandedWal(path: string): LedgerError | null {
+  const size = (file: string) => statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  if (size(`${path}-wal`) === 0 || size(path) > 0) return null;
+  const ledger = existsSync(path) ? "is empty" : "is missing";
+  return new LedgerError(
+    `the ledger ${path} ${ledger}, but its ${path}-wal holds ${size(`${path}-wal`)} bytes of records; autoresearch opened neither, since SQLite would delete that -wal: put the ledger back beside it, or move the -wal and -shm aside with the ledger, then try again`,
+  );
+}
+
 export function newerLedger(path: string, version: number, known: number): LedgerError {
   return new LedgerError(
     `the ledger ${path} has schema version ${version}, newer than this autoresearch understands (${known}); upgrade autoresearch`,
@@ -114,7 +128,7 @@ export function schemaVersion(db: Db): number {
  * .autoresearch/ledger.db): their folders under .autoresearch/runs/, or their branches and
  * trial refs in the task's git repository. Null when there is none.
  */
-function earlierRuns(path: string): string | null {
+export function earlierRuns(path: string): string | null {
   const runs = join(dirname(path), "runs");
   const folders = existsSync(runs) ? readdirSync(runs) : [];
   if (folders.length)

@@ -4,15 +4,17 @@ import Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
 import {
   checkLedgerFile,
+  earlierRuns,
   ledgerRefusal,
   missingLedger,
   newerLedger,
   notWritable,
   schemaVersion,
+  strandedWal,
 } from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
-export { checkLedgerFile, ledgerRefusal, missingLedger, schemaVersion };
+export { checkLedgerFile, earlierRuns, ledgerRefusal, missingLedger, schemaVersion, strandedWal };
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 
@@ -33,6 +35,8 @@ export function openDatabase(
   options: OpenOptions = {},
 ): Db {
   if (path !== ":memory:") {
+    const stranded = strandedWal(path);
+    if (stranded) throw stranded;
     mkdirSync(dirname(path), { recursive: true });
     // Checked on a connection that cannot write: one that can, closed after finding damage,
     // would checkpoint the -wal into the file it is about to refuse, changing both.

@@ -355,6 +355,15 @@ export class Ledger {
   }
 
   /**
+   * Marks that a session of the run begins, before it recovers what the last one left: what
+   * the recovery records (trials ended, replicates read back) is this session's work, and
+   * would otherwise stretch a killed session's end up to the resume.
+   */
+  sessionBegins(runId: number, pid: number): void {
+    this.event(runId, null, SESSION_START, { pid });
+  }
+
+  /**
    * Records which orchestrator process drives the run (null to release it), and that a
    * session of the run began or ended: what the slots' busy share is measured over, so
    * that the time between a stop and a resume does not count as idle (see `runSessions`).

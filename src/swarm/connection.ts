@@ -192,6 +192,18 @@ export class SwarmConnection implements Queryable {
       return new SwarmError(
         `this host has not joined the swarm at ${this.where} (${doing}): join first`,
       );
+    // The pool's every connection taken by an earlier statement that the server has not
+    // answered yet (one waiting on a lock, say): the server is there, and says why itself
+    // once its lock_timeout ends that statement.
+    const pool = this.pool;
+    if (
+      /timeout exceeded when trying to connect/.test((error as Error).message ?? "") &&
+      pool.totalCount >= pool.options.max! &&
+      pool.idleCount === 0
+    )
+      return new SwarmBusyError(
+        `the swarm's database ${this.where} has not answered this host's ${pool.totalCount} earlier statements, so none of its connections was free for ${doing}: they wait on a lock another session holds (the server ends such a wait after ${Number((this.statementLimits().lockMs / 1000).toFixed(1))} s and says which), or the server hangs`,
+      );
     return (
       statementEnded(error, this.where, doing, this.statementLimits()) ??
       swarmError(error, this.url, doing)

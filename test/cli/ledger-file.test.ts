@@ -269,11 +269,22 @@ describe("a missing ledger", () => {
     const taken = await runCli(["run", "-n", "1", "--tag", "a", "--new-ledger", "-C", root]);
     expect(taken.code).toBe(2);
     expect(taken.stderr).toBe(
-      `autoresearch: --tag: ${join(root, ".autoresearch", "runs", "a")} holds the records of an earlier run "a" that this ledger does not know; choose another tag, or move that folder aside first\n`,
+      `autoresearch: --tag: an earlier run "a" that this ledger does not record is still in the task (${join(root, ".autoresearch", "runs", "a")} holds its records); choose another tag\n`,
     );
     expect(readFileSync(join(root, ".autoresearch", "runs", "a", "results.tsv"), "utf8")).toBe(
       "old\n",
     );
+    // Refused before the new ledger was made: nothing is left that would pass for one.
+    expect(existsSync(path)).toBe(false);
+    // An earlier run's trial refs alone (its folder moved aside): moved, git would lose them.
+    const old = sh(root, "git rev-parse HEAD");
+    sh(root, `git update-ref refs/autoresearch/z/trials/1 ${old}`);
+    const refs = await runCli(["run", "-n", "1", "--tag", "z", "--new-ledger", "-C", root]);
+    expect(refs.code).toBe(2);
+    expect(refs.stderr).toBe(
+      `autoresearch: --tag: an earlier run "z" that this ledger does not record is still in the task (git holds its trials' commits under refs/autoresearch/z/); choose another tag\n`,
+    );
+    expect(sh(root, "git rev-parse refs/autoresearch/z/trials/1")).toBe(old);
     const [run] = await say(root, [["run", "-n", "1", "--tag", "b", "--new-ledger"]]);
     expect(run!.slice(0, 2)).toEqual(["run", 0]);
     const status = await runCli(["status", "-C", root]);
@@ -283,6 +294,38 @@ describe("a missing ledger", () => {
     expect(again.code).toBe(5);
     expect(again.stderr).toBe(
       `autoresearch: --new-ledger: ${path} is a ledger already; leave out --new-ledger to record in it, or move it aside with its -wal and -shm files first\n`,
+    );
+  });
+
+  it("a -wal left without its ledger is refused by every command, which leaves it as it is", async () => {
+    const root = quadraticTask();
+    const path = join(root, ".autoresearch", "ledger.db");
+    expect((await runCli(["run", "-n", "1", "--tag", "a", "-C", root])).code).toBe(0);
+    // The ledger moved away without its -wal, which still held records: SQLite would
+    // delete that -wal on making a new ledger, or on opening an empty one.
+    renameSync(path, `${path}.away`);
+    writeFileSync(`${path}-wal`, randomBytes(4096));
+    const wal = readFileSync(`${path}-wal`);
+    for (const args of [["status"], ["report"], ["run", "-n", "1", "--tag", "b", "--new-ledger"]]) {
+      const seen = await runCli([...args, "-C", root]);
+      expect(seen.code, args.join(" ")).toBe(5);
+      expect(seen.stderr).toBe(
+        `autoresearch: the ledger ${path} is missing, but its ${path}-wal holds 4096 bytes of records; autoresearch opened neither, since SQLite would delete that -wal: put the ledger back beside it, or move the -wal and -shm aside with the ledger, then try again\n`,
+      );
+      expect(readFileSync(`${path}-wal`).equals(wal)).toBe(true);
+      expect(existsSync(path)).toBe(false);
+    }
+  });
+
+  it("status on a ledger that records none of the task's earlier runs says so", async () => {
+    const { root, path } = taskWith((p) => {
+      openDatabase(p).close();
+      mkdirSync(join(p, "..", "runs", "a"), { recursive: true });
+    });
+    const status = await runCli(["status", "-C", root]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toBe(
+      `no runs recorded in ${path}; the task's earlier runs are not in it (${join(root, ".autoresearch", "runs")} holds a); start one with \`autoresearch run\`\n`,
     );
   });
 

@@ -305,7 +305,7 @@ describe("autoresearch try, from a plain shell session", () => {
     const refused = await tryIt("no b");
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(
-      /whose changes conflict with your edits in b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: you deleted b\.mjs \(now c\.mjs\), which the incumbent changed, and the pop leaves its version: keep it with `git add -- c\.mjs` or drop it with `git rm -q -- c\.mjs`, then `git reset && git stash drop`, and try again\n$/,
+      /whose changes conflict with your edits in b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: you deleted b\.mjs \(now c\.mjs\), which the incumbent renamed, and the pop leaves its version: keep it with `git add -- c\.mjs` or drop it with `git rm -q -- c\.mjs` \(a trial cannot delete a file: dropped, it is invalid\), then `git reset && git stash drop`, and try again\n$/,
     );
     // Done as it says: the pop stops there and leaves the incumbent's c.mjs.
     sh(
@@ -337,7 +337,7 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).not.toContain("markers");
     expect(refused.stderr).toMatch(
-      /whose changes conflict with your edits in a\.mjs, b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: the incumbent deleted a\.mjs, which you edited, and the pop leaves your version: keep it with `git add -- a\.mjs` or drop it with `git rm -q -- a\.mjs`; you deleted b\.mjs, which the incumbent changed, and the pop leaves its version: keep it with `git add -- b\.mjs` or drop it with `git rm -q -- b\.mjs`, then `git reset && git stash drop`, and try again\n$/,
+      /whose changes conflict with your edits in a\.mjs, b\.mjs: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: the incumbent deleted a\.mjs, which you edited, and the pop leaves your version: keep it with `git add -- a\.mjs` or drop it with `git rm -q -- a\.mjs`; you deleted b\.mjs, which the incumbent changed, and the pop leaves its version: keep it with `git add -- b\.mjs` or drop it with `git rm -q -- b\.mjs` \(a trial cannot delete a file: dropped, it is invalid\), then `git reset && git stash drop`, and try again\n$/,
     );
     // Done as it says: each file as described, the edits in the stash until dropped.
     sh(

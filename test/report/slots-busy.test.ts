@@ -1,8 +1,9 @@
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { expect, it } from "vitest";
-import { quadraticTask, runCli } from "../helpers.js";
+import { quadraticTask, runCli, startCli, waitFor } from "../helpers.js";
 
 const HOURS_5 = 5 * 3600_000;
 
@@ -57,4 +58,29 @@ it("slots busy counts only the time the run's sessions ran, not the hours betwee
   // The same two sessions, the second five hours after the first: the same figures.
   resumedLater(root, between, HOURS_5);
   expect(await busyShares(root)).toEqual(together);
+}, 120_000);
+
+it("slots busy leaves out the hours between a kill and the resume, whose recovery is the resume's own work", async () => {
+  const root = quadraticTask();
+  const env = { TEST_SLEEP_S: "1" };
+  const killed = startCli(["run", "--tag", "r", "-n", "20", "--slots", "2", "-C", root], root, env);
+  await waitFor(() => /#3 .*(keep|discard)/.test(killed.out), 60_000, "three trials");
+  killed.kill("SIGKILL");
+  await once(killed, "close");
+  // Killed five hours ago: everything it recorded moves that much earlier.
+  const db = new Database(join(root, ".autoresearch", "ledger.db"));
+  db.transaction(() => {
+    db.prepare("UPDATE events SET at = at - ?").run(HOURS_5);
+    db.prepare("UPDATE runs SET created_at = created_at - ?").run(HOURS_5);
+    for (const column of ["started_at", "running_at", "finished_at"])
+      db.prepare(`UPDATE replicates SET ${column} = ${column} - ?`).run(HOURS_5);
+  })();
+  db.close();
+  const resumed = await runCli(["resume", "--tag", "r", "-n", "8", "-C", root], { env });
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stdout).toMatch(/recovered|interrupted|killed/);
+  const { status, report } = await busyShares(root);
+  for (const share of [...status!.matchAll(/cpu\d (\d+)%/g)].map((m) => m[1]))
+    expect(Number(share)).toBeGreaterThan(10);
+  for (const share of report) expect(Number.parseFloat(share!)).toBeGreaterThan(10);
 }, 120_000);

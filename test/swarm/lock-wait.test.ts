@@ -88,3 +88,38 @@ it("an upload that waits on another session's lock is told as a lock wait, and i
   // The lock gone, the same call lands, once.
   expect((await host.recordTrial(upload)).created).toBe(true);
 }, 60_000);
+
+it("a call that finds every connection held by a statement waiting on a lock says so, not that the database is unreachable", async () => {
+  // One connection, given up on after 1 s, while a lock wait lasts 18 s.
+  const busy = await swarm.host("a", "cpu", {
+    queryTimeoutMs: 30_000,
+    poolSize: 1,
+    connectTimeoutMs: 1_000,
+  });
+  const upload = (uid: string) => ({
+    uid,
+    title: uid,
+    diffHash: uid,
+    hardwareClass: "cpu",
+    verdict: "discard" as const,
+    metric: 1.5,
+  });
+  await holder.query("BEGIN");
+  await holder.query("LOCK TABLE swarm.trials IN ACCESS EXCLUSIVE MODE");
+  const first = busy.recordTrial(upload("a-2"));
+  let error: unknown;
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    await busy.recordTrial(upload("a-3"));
+  } catch (caught) {
+    error = caught;
+  } finally {
+    await holder.query("ROLLBACK");
+  }
+  expect(error).toBeInstanceOf(SwarmBusyError);
+  expect((error as Error).message).toMatch(
+    /^the swarm's database \S+ has not answered this host's 1 earlier statements, so none of its connections was free for upload of a trial: they wait on a lock another session holds \(the server ends such a wait after 18 s and says which\), or the server hangs$/,
+  );
+  // The lock gone, the statement that waited lands.
+  expect((await first).created).toBe(true);
+}, 60_000);

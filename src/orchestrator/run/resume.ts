@@ -91,6 +91,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
     );
     // As they were: a resume refused at the swarm's join puts back the trials it reopened.
     const stopped = ledger.trials(run.id).filter((t) => t.verdict === "interrupted");
+    ledger.sessionBegins(run.id, process.pid);
     const recovery = await recover(task, ledger, current, {
       executor: ctx.executor,
       continueTrials: true,

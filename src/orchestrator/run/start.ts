@@ -94,13 +94,15 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     : await researchersFor(configs, options.researchers ?? 1, options.traffic ?? {});
   const header = await researcherHeader(researchers, task.root, task);
   const judge = createJudge(task.judge.policy);
+  // A new ledger knows no run: a tag taken by an earlier one is refused before it is made.
+  if (options.newLedger) await checkTagFree(task.root, options.tag);
   const ledger = Ledger.open(task.root, { verify: true, newLedger: options.newLedger });
   try {
     if (ledger.run(options.tag))
       throw new UsageError(
         `--tag: run "${options.tag}" already exists in this task; continue it with \`autoresearch resume --tag ${options.tag}\` or choose another tag`,
       );
-    checkRunFolderFree(task.root, options.tag);
+    await checkTagFree(task.root, options.tag);
     const existing = await resolveRef(task.root, branchRef(options.tag));
     if (options.swarm) hostStages(task, options.swarm.stages);
     // A swarm's hosts all start from the commit its init pushed, whatever this checkout holds.
@@ -195,14 +197,25 @@ function hostSeed(seed: number, url: string, tag: string): number {
 
 /** The globs must name real files: a typo in `protected` would silently protect nothing. */
 /**
- * A new run's folder must not hold an earlier run's records that this ledger lacks (a ledger
- * started afresh with --new-ledger beside them): its trials would be written over them.
+ * A new run's tag must not name an earlier run that this ledger lacks (one started afresh
+ * with --new-ledger beside it): the new run's trials would be written over that run's
+ * folder, and its trial refs moved off the old commits, which git's gc then deletes.
  */
-export function checkRunFolderFree(root: string, tag: string): void {
+export async function checkTagFree(root: string, tag: string): Promise<void> {
   const folder = paths.run(root, tag);
-  if (existsSync(folder))
+  const taken = existsSync(folder)
+    ? `${folder} holds its records`
+    : await git(root, [
+        "for-each-ref",
+        "--count=1",
+        "--format=%(refname)",
+        `refs/autoresearch/${tag}/`,
+      ]).then((ref) =>
+        ref ? `git holds its trials' commits under refs/autoresearch/${tag}/` : null,
+      );
+  if (taken)
     throw new UsageError(
-      `--tag: ${folder} holds the records of an earlier run "${tag}" that this ledger does not know; choose another tag, or move that folder aside first`,
+      `--tag: an earlier run "${tag}" that this ledger does not record is still in the task (${taken}); choose another tag`,
     );
 }
 

@@ -37,7 +37,7 @@ import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
-import { checkRunFolderFree, checkTaskFiles } from "./start.js";
+import { checkTagFree, checkTaskFiles } from "./start.js";
 
 export interface TryOptions {
   root: string;
@@ -347,10 +347,11 @@ function settle(conflicts: StashConflict[]): string {
     (list, args) =>
       `the incumbent deleted ${list}, which you edited, and the pop leaves your version: ${keepOrDrop(args)}`,
   );
+  const renamed = conflicts.some((c) => c.kind === "deleted by edits" && c.from);
   step(
     "deleted by edits",
     (list, args) =>
-      `you deleted ${list}, which the incumbent changed, and the pop leaves its version: ${keepOrDrop(args)}`,
+      `you deleted ${list}, which the incumbent ${renamed ? "renamed" : "changed"}, and the pop leaves its version: ${keepOrDrop(args)} (a trial cannot delete a file: dropped, it is invalid)`,
   );
   step(
     "binary",
@@ -403,6 +404,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     checkOwner(existing);
     // A recorded sandbox this version does not know is refused before anything is recovered.
     if (!o.sandbox) storedSandbox(existing);
+    ledger.sessionBegins(existing.id, process.pid);
     await recover(loadTask(root), ledger, existing);
     const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
     const head = await headCommit(root);
@@ -421,7 +423,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     );
   if (await resolveRef(root, branchRef(newTag)))
     throw new UsageError(`--tag: branch ${branchName(newTag)} already exists; pass another --tag`);
-  checkRunFolderFree(root, newTag);
+  await checkTagFree(root, newTag);
   const task = loadTask(root);
   checkTaskFiles(task, await trackedFiles(root));
   const base = await headCommit(root);
