@@ -310,6 +310,7 @@ describe("wins on an older incumbent", () => {
     const root = quadraticTask();
     const second = ended(2);
     const stop = new AbortController();
+    const events: RunEvent[] = [];
     const { result } = await run(root, {
       researcher: scripted([set("X", 2), set("Y", 0), idle(second.done)]),
       executor: { kind: "local", slots: 2 },
@@ -318,6 +319,7 @@ describe("wins on an older incumbent", () => {
       signal: stop.signal,
       // The stop comes as #2's carry is decided: its trial would begin next.
       emit: (e) => {
+        events.push(e);
         second.emit(e);
         if (e.type === "trial-end" && e.n === 2) stop.abort();
       },
@@ -326,6 +328,10 @@ describe("wins on an older incumbent", () => {
     const stopped = trialsOf(root);
     expect(stopped[2]!.reason).toMatch(/#1 was kept meanwhile; merged onto it for confirmation$/);
     expect(stopped.filter((t) => t.rebaseOf !== null)).toEqual([]);
+    expect(events).toContainEqual({
+      type: "notice",
+      text: "#2 won on an older incumbent and waits to be carried onto the newer one: `autoresearch resume --tag p` carries it",
+    });
 
     const resumed = await resumeRun({
       root,

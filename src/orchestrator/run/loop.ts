@@ -305,6 +305,14 @@ export async function drive(ctx: RunContext, limits: Limits): Promise<LoopEnd> {
     }
     throw failure;
   }
+  // A win whose carry onto the newer incumbent was decided but not begun (the stop or the
+  // limit came first) is recorded; said, so that the end's summary does not hide it.
+  const waiting = pendingCarries(ledger, run.id).map((t) => `#${t.n}`);
+  if (waiting.length)
+    ctx.emit({
+      type: "notice",
+      text: `${waiting.join(", ")} won on an older incumbent and ${waiting.length > 1 ? "wait" : "waits"} to be carried onto the newer one: \`autoresearch resume --tag ${run.tag}\` carries ${waiting.length > 1 ? "them" : "it"}${limits.maxTrials !== null && limitReached() ? ", given a larger --max-trials" : ""}`,
+    });
   if (ctx.signal.aborted) return end({ status: "stopped", reason: "stopped by the user" });
   if (fatal) return end({ status: "failed", reason: fatal });
   if (ruled) return end(ruled);
