@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { earlierRuns, missingLedger, strandedWal } from "../ledger/db.js";
+import { beforeOpening, earlierRuns, missingLedger } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
 import { openLedgerReadOnly } from "../report/read-only.js";
@@ -22,7 +22,7 @@ export function registerStatus(program: Command): void {
       const path = Ledger.pathFor(root);
       if (!existsSync(path)) {
         // A task whose runs' folders or branches are there has lost its ledger: no new task.
-        const missing = strandedWal(path) ?? missingLedger(path);
+        const missing = beforeOpening(path) ?? missingLedger(path);
         if (missing) throw missing;
         // What `report` says, though a task before its first run is no failure here.
         process.stdout.write(

@@ -70,11 +70,17 @@ export function missingLedger(path: string): LedgerError | null {
 }
 
 /**
- * A `-wal` with records beside a ledger that is missing or empty: it may hold all the
- * ledger's records (a ledger moved away without it, or cut short), and SQLite deletes a
- * `-wal` it finds beside a new or empty file on opening. Null when there is none.
+ * What is refused before SQLite opens the ledger at all (null when nothing is): a folder in
+ * its place (SQLite says only "disk I/O error"), and a `-wal` with records beside a ledger
+ * that is missing or empty: it may hold all the ledger's records (a ledger moved away
+ * without it, or cut short), and SQLite deletes a `-wal` it finds beside a new or empty
+ * file on opening.
  */
-export function strandedWal(path: string): LedgerError | null {
+export function beforeOpening(path: string): LedgerError | null {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+    return new LedgerError(
+      `the ledger ${path} is a folder, not a file: move it aside, then try again`,
+    );
   const size = (file: string) => statSync(file, { throwIfNoEntry: false })?.size ?? 0;
   if (size(`${path}-wal`) === 0 || size(path) > 0) return null;
   const ledger = existsSync(path) ? "is empty" : "is missing";

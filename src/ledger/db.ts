@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { LedgerError } from "../errors.js";
 import {
+  beforeOpening,
   checkLedgerFile,
   earlierRuns,
   ledgerRefusal,
@@ -10,11 +11,10 @@ import {
   newerLedger,
   notWritable,
   schemaVersion,
-  strandedWal,
 } from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
-export { checkLedgerFile, earlierRuns, ledgerRefusal, missingLedger, schemaVersion, strandedWal };
+export { beforeOpening, checkLedgerFile, earlierRuns, ledgerRefusal, missingLedger, schemaVersion };
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 
@@ -35,7 +35,7 @@ export function openDatabase(
   options: OpenOptions = {},
 ): Db {
   if (path !== ":memory:") {
-    const stranded = strandedWal(path);
+    const stranded = beforeOpening(path);
     if (stranded) throw stranded;
     mkdirSync(dirname(path), { recursive: true });
     // Checked on a connection that cannot write: one that can, closed after finding damage,

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { LedgerError } from "../errors.js";
-import { checkLedgerFile, missingLedger, openReadOnly, strandedWal } from "../ledger/db.js";
+import { beforeOpening, checkLedgerFile, missingLedger, openReadOnly } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { MIGRATIONS } from "../ledger/migrations.js";
 
@@ -21,7 +21,7 @@ export interface ReadOnlyOptions {
  */
 export function openLedgerReadOnly(root: string, options: ReadOnlyOptions = {}): Ledger {
   const path = Ledger.pathFor(root);
-  const stranded = strandedWal(path);
+  const stranded = beforeOpening(path);
   if (stranded) throw stranded;
   if (!existsSync(path))
     throw (

@@ -317,6 +317,17 @@ describe("a missing ledger", () => {
     }
   });
 
+  it("a folder in the ledger's place is named as such, not as a disk I/O error", async () => {
+    const { root, path } = taskWith((p) => mkdirSync(p));
+    for (const args of [["status"], ["run", "-n", "1"]]) {
+      const seen = await runCli([...args, "-C", root]);
+      expect(seen.code, args.join(" ")).toBe(5);
+      expect(seen.stderr).toBe(
+        `autoresearch: the ledger ${path} is a folder, not a file: move it aside, then try again\n`,
+      );
+    }
+  });
+
   it("status on a ledger that records none of the task's earlier runs says so", async () => {
     const { root, path } = taskWith((p) => {
       openDatabase(p).close();
