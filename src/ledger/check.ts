@@ -58,7 +58,7 @@ export function checkLedgerFile(db: Db, path: string, options: CheckOptions): nu
 
 /**
  * The refusal for a task whose ledger at `path` is not there although runs were recorded in
- * it (their folders or branches are): taken as a new ledger, the old runs would be orphaned
+ * it (their folders or trial refs are): taken as a new ledger, the old runs would be orphaned
  * and their tags reused. Null in a task that has never run, whose first run makes the ledger.
  */
 export function missingLedger(path: string): LedgerError | null {
@@ -131,8 +131,9 @@ export function schemaVersion(db: Db): number {
 
 /**
  * What shows that runs were recorded in the ledger at `path` (a task's
- * .autoresearch/ledger.db): their folders under .autoresearch/runs/, or their branches and
- * trial refs in the task's git repository. Null when there is none.
+ * .autoresearch/ledger.db): their folders under .autoresearch/runs/, or their trial refs in
+ * the task's git repository. Null when there is none. A branch `autoresearch/<tag>` alone
+ * shows none: a person may make one, and a run may start on it.
  */
 export function earlierRuns(path: string): string | null {
   const runs = join(dirname(path), "runs");
@@ -146,13 +147,7 @@ export function earlierRuns(path: string): string | null {
   try {
     refs = execFileSync(
       "git",
-      [
-        "for-each-ref",
-        "--count=3",
-        "--format=%(refname)",
-        "refs/heads/autoresearch/",
-        "refs/autoresearch/",
-      ],
+      ["for-each-ref", "--count=3", "--format=%(refname)", "refs/autoresearch/"],
       { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
     ).trim();
   } catch {

@@ -211,16 +211,16 @@ describe("an empty ledger", () => {
     expect(seen[0]![2]).toContain(`(${join(root, ".autoresearch", "runs")} holds a)`);
   });
 
-  it("where the task has only the runs' branches in git is refused too", async () => {
+  it("where the task has only the runs' trial refs in git is refused too", async () => {
     const { seen } = await refusals(
       (path) => {
         writeFileSync(path, "");
-        sh(join(path, "..", ".."), "git branch autoresearch/a");
+        sh(join(path, "..", ".."), "git update-ref refs/autoresearch/a/trials/1 HEAD");
       },
       () => [["status"], ["run", "-n", "1"]],
     );
     expectSaid(seen, EMPTY);
-    expect(seen[0]![2]).toContain("(git has refs/heads/autoresearch/a)");
+    expect(seen[0]![2]).toContain("(git has refs/autoresearch/a/trials/1)");
   });
 
   it("in a task without runs is a new ledger: what a crash before the first migration leaves", async () => {
@@ -252,12 +252,15 @@ describe("a missing ledger", () => {
     expect(seen[0]![2]).toContain(`(${join(root, ".autoresearch", "runs")} holds a)`);
   });
 
-  it("in a task with only the runs' branches in git is refused too", async () => {
+  it("in a task with only the runs' trial refs in git is refused too, not with only a branch", async () => {
     const root = quadraticTask();
+    // A branch of that name alone shows no run: a person may make one, and a run start on it.
     sh(root, "git branch autoresearch/a");
+    expect((await runCli(["status", "-C", root])).stdout).toMatch(/^no runs yet/);
+    sh(root, "git update-ref refs/autoresearch/a/trials/1 HEAD");
     const seen = await say(root, [["status"], ["report"], ["run", "-n", "1"]]);
     expectSaid(seen, MISSING);
-    expect(seen[0]![2]).toContain("(git has refs/heads/autoresearch/a)");
+    expect(seen[0]![2]).toContain("(git has refs/autoresearch/a/trials/1)");
   });
 
   it("--new-ledger starts one beside the old runs; with a ledger there it is refused", async () => {
