@@ -21,7 +21,7 @@ export function registerStatus(program: Command): void {
       checkTaskFolder(root);
       const path = Ledger.pathFor(root);
       if (!existsSync(path)) {
-        // A task whose runs' folders or branches are there has lost its ledger: no new task.
+        // A task whose runs' folders or trial refs are there has lost its ledger: no new task.
         const missing = beforeOpening(path) ?? missingLedger(path);
         if (missing) throw missing;
         // What `report` says, though a task before its first run is no failure here.
