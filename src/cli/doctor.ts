@@ -6,21 +6,31 @@ export function registerDoctor(program: Command): void {
   program
     .command("doctor")
     .description(
-      "check each run's records: replicates, refs, branch, results.tsv, nothing left in flight",
+      "check the ledger's indexes and each run's records: replicates, refs, branch, results.tsv, nothing left in flight",
     )
     .option("-C, --dir <path>", "the task's folder")
     .option("-t, --tag <tag>", "only this run")
     .option(
       "--fix",
-      "repair a run no orchestrator drives: end orphans, record trials in flight, fix branch and files",
+      "repair a run no orchestrator drives: end orphans, record trials in flight, fix branch and files; rebuild the ledger's indexes",
     )
     .action(async (o) => {
-      const reports = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
+      const found = await doctorRuns({ root: taskRoot(o.dir), tag: o.tag, fix: o.fix === true });
+      const reports = found.runs;
       const sandbox = sandboxReport(taskRoot(o.dir));
       process.stdout.write(`${sandbox.summary}\n`);
+      if (found.indexesFixed)
+        process.stdout.write(
+          `ledger: fixed indexes: ${found.indexesFixed} (rebuilt from the tables)\n`,
+        );
+      if (found.indexes)
+        process.stdout.write(
+          `ledger: indexes: ${found.indexes}; queries may miss records: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records\n`,
+        );
       // A task file whose sandbox this machine cannot use stops a new run here, and any
       // run that takes it; one that records a --sandbox of its own goes on with that.
       let bad = !sandbox.usable && (reports.length === 0 || reports.some((r) => !r.sandbox));
+      bad ||= found.indexes !== null;
       for (const r of reports) {
         const state = r.live ? " (an orchestrator is driving it now)" : "";
         if (r.sandbox) process.stdout.write(`run ${r.tag}: ${r.sandbox}\n`);

@@ -127,10 +127,15 @@ export function registerSwarm(program: Command): void {
         if (status.hosts.length === 0) out.push("  none yet");
         else out.push(...hostTable(status.hosts));
         out.push("best per hardware class:");
-        for (const b of status.best)
-          out.push(
-            `  ${b.hardwareClass}  ${b.metric === null ? "—" : Number(b.metric.toPrecision(6))}  (${b.host}, ${b.commitSha?.slice(0, 12)})`,
-          );
+        out.push(
+          ...aligned(
+            status.best.map((b) => [
+              oneLine(b.hardwareClass, 60),
+              b.metric === null ? "—" : String(Number(b.metric.toPrecision(6))),
+              `(${oneLine(b.host ?? "—", 40)}, ${b.commitSha?.slice(0, 12)})`,
+            ]),
+          ),
+        );
         if (status.best.length === 0) out.push("  none yet");
         if (flying.length) out.push("running now:");
         for (const c of flying) out.push(`  ${c.host}: ${oneLine(c.title ?? "(untitled)")}`);
@@ -160,7 +165,12 @@ function hostTable(hosts: HostStatus[]): string[] {
       String(h.inFlight),
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return aligned(rows);
+}
+
+/** Rows of cells, indented, each column as wide as its widest cell. */
+function aligned(rows: string[][]): string[] {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")}`.trimEnd());
 }
 

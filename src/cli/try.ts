@@ -116,6 +116,8 @@ function progressLine(event: RunEvent, metric: string): string | null {
         : `setup: done in ${formatSeconds(event.seconds)}`;
     case "slot-set-aside":
       return `slot ${event.slot} set aside: ${event.reason}`;
+    case "notice":
+      return `note: ${event.text}`;
     case "trial-start":
       return event.baseline ? `#${event.n} baseline: the unchanged code runs first` : null;
     case "replicate-start":

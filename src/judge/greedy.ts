@@ -34,7 +34,7 @@ export function createGreedyJudge(): Judge {
       return {
         kind: "verdict",
         verdict: better ? "keep" : "discard",
-        reason: `${name} ${fmt(metric)} ${better ? "beats" : "does not beat"} the incumbent's ${fmt(incumbent)}${margin}`,
+        reason: `${name} ${fmt(metric)} ${better ? "beats" : "does not beat"} its parent's ${fmt(incumbent)}${margin}`,
         metric,
         estimate,
       };

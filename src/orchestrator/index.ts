@@ -5,7 +5,7 @@
 
 export type { Emit, RunEvent } from "./events.js";
 export { type Deletion, deleteRun } from "./run/delete.js";
-export { type DoctorReport, doctorRuns, sandboxReport } from "./run/doctor.js";
+export { type DoctorFindings, type DoctorReport, doctorRuns, sandboxReport } from "./run/doctor.js";
 export type { Stops } from "./run/loop.js";
 export { noiseRun } from "./run/noise.js";
 export type { ToolOptions } from "./run/open.js";

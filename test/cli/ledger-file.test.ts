@@ -445,3 +445,47 @@ describe("a ledger this user may not write", () => {
     }
   });
 });
+
+describe("a ledger whose index disagrees with its table", () => {
+  it("doctor names it, and --fix rebuilds the indexes from the tables", async () => {
+    const root = quadraticTask();
+    expect((await runCli(["run", "-C", root, "--tag", "a", "--max-trials", "3"])).code).toBe(0);
+    const path = join(root, ".autoresearch", "ledger.db");
+    // The index of trials by run rebuilt as if it were on other columns, its definition
+    // then put back: its entries no longer match the rows, as after a bad write.
+    const define = (sql: string) => {
+      const db = new Database(path);
+      db.unsafeMode(true);
+      db.pragma("writable_schema = ON");
+      db.prepare("UPDATE sqlite_master SET sql = ? WHERE name = 'trials_by_run'").run(sql);
+      db.close();
+    };
+    const original = new Database(path, { readonly: true })
+      .prepare("SELECT sql FROM sqlite_master WHERE name = 'trials_by_run'")
+      .pluck()
+      .get() as string;
+    define("CREATE INDEX trials_by_run ON trials (run_id, id)");
+    new Database(path).exec("REINDEX trials_by_run");
+    define(original);
+
+    const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+    const found = await doctor();
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(
+      /\nledger: indexes: .*trials_by_run.*; queries may miss records: `autoresearch doctor --fix` rebuilds the indexes from the tables, which hold the records\n/,
+    );
+    const fixed = await doctor("--fix");
+    expect(fixed.code, fixed.stdout).toBe(0);
+    expect(fixed.stdout).toMatch(
+      /\nledger: fixed indexes: .*trials_by_run.* \(rebuilt from the tables\)\n/,
+    );
+    const after = await doctor();
+    expect(after.code).toBe(0);
+    expect(after.stdout).not.toContain("ledger:");
+    expect(after.stdout).toContain("run a: ok");
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+    expect(db.prepare("SELECT count(*) FROM trials").pluck().get()).toBe(3);
+    db.close();
+  });
+});

@@ -69,7 +69,7 @@ describe("autoresearch try beside the user's own files", () => {
     write(root, "lib/helper.mjs", "export const h = 1;\n");
     const discarded = await runCli(["try", "-C", root, "-m", "X 3 → 5"]);
     expect(discarded.stdout).toContain("trial 2: discard\nscore 4.5 (incumbent 0.5)\n");
-    expect(discarded.stdout).toContain("reason: score 4.5 does not beat the incumbent's 0.5");
+    expect(discarded.stdout).toContain("reason: score 4.5 does not beat its parent's 0.5");
     expect(discarded.stdout).toContain(
       "your change was reverted; it is saved under refs/autoresearch/u/trials/2",
     );

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { QUADRATIC_YAML, quadraticTask, runCli, sh } from "../helpers.js";
+import { QUADRATIC_YAML, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
 describe("autoresearch try, from a plain shell session", () => {
   it("keeps or reverts the working copy's change, leaving it on the incumbent, and records every trial", async () => {
@@ -174,6 +174,15 @@ describe("autoresearch try, from a plain shell session", () => {
     );
     expect(sh(root, "git rev-parse HEAD")).toBe(head);
     expect(sh(root, "git branch --list 'autoresearch/*'")).toBe("autoresearch/t");
+
+    // Back on main, off every run's line: a new run starts, and says which it is not.
+    sh(root, "git checkout -q main -- . && git checkout -q main");
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const fresh = await tryIt("--tag", "u");
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stdout).toContain(
+      `note: a new run "u" starts from HEAD ${sh(root, "git rev-parse --short=7 main")}, which is on no earlier run's line; to add to run "t" instead, check out autoresearch/t and try there (\`autoresearch delete --tag u --yes\` removes this run)`,
+    );
   });
 
   it("off the incumbent, stashes new files the incumbent also added, ignored ones too, so no checkout overwrites them", async () => {
@@ -286,6 +295,18 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(deeper.stderr).toMatch(
       /which has files where out\/deep\/ is a git repository of your own: no stash carries it, and a checkout would refuse; move it out of this checkout first \(for example `mv -- out\/deep \.\.\/deep\.aside`\), then try again\n$/,
     );
+
+    // A linked worktree there: moved by hand, its repository must be told where it went.
+    sh(root, "rm -rf out && git worktree add -q -b side out main");
+    const linked = await tryIt("Y 0");
+    expect(linked.code).toBe(2);
+    const aside = /for example `([^`]+)`/.exec(linked.stderr)?.[1];
+    expect(aside).toBe("mv -- out ../out.aside && git -C ../out.aside worktree repair");
+    // Followed, with a folder of the test's own in place of ../out.aside (shared /tmp).
+    const away = join(tempDir(), "out.aside");
+    sh(root, aside!.replaceAll("../out.aside", away));
+    expect(sh(root, "git worktree list --porcelain")).toContain(`worktree ${away}\n`);
+    expect(sh(root, "git worktree list --porcelain")).not.toMatch(/prunable/);
   });
 
   it("off the incumbent, names a file the incumbent renamed and the user deleted by both names", async () => {

@@ -167,7 +167,7 @@ describe("the greedy judge", () => {
     expect(j.next(base, [])).toEqual({ kind: "replicate", seed: 42 });
     expect(j.next(base, [ok(42, 0.99)])).toMatchObject({
       verdict: "keep",
-      reason: "loss 0.99 beats the incumbent's 1",
+      reason: "loss 0.99 beats its parent's 1",
     });
     expect(j.next(base, [ok(42, 1.0)])).toMatchObject({ verdict: "discard" });
   });

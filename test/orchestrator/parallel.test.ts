@@ -271,7 +271,7 @@ describe("wins on an older incumbent", () => {
       [4, "keep", "rebase", 1, 2],
     ]);
     expect(trials[2]!.reason).toBe(
-      "score 4 beats the incumbent's 4.5, but #1 was kept meanwhile; merged onto it for confirmation",
+      "score 4 beats its parent's 4.5, but #1 was kept meanwhile; merged onto it for confirmation",
     );
     expect(trials[4]!.title).toBe("Y → 0 (rebased from #2)");
     expect(trials[4]!.parentCommit).toBe(trials[1]!.commit);
@@ -298,7 +298,7 @@ describe("wins on an older incumbent", () => {
       [2, "discard", 4],
     ]);
     expect(trials[2]!.reason).toBe(
-      "score 4 beats the incumbent's 4.5, but #1 was kept meanwhile; not carried onto it, since the run reached --max-trials 3 (its change stays at refs/autoresearch/p/trials/2)",
+      "score 4 beats its parent's 4.5, but #1 was kept meanwhile; not carried onto it, since the run reached --max-trials 3 (its change stays at refs/autoresearch/p/trials/2)",
     );
     expect(events.filter((e) => e.type === "trial-start")).toHaveLength(3);
     expect(sh(root, "git rev-parse autoresearch/p")).toBe(trials[1]!.commit);
@@ -474,7 +474,8 @@ describe("trials begun beside the baseline", () => {
     for (const t of beside)
       expect(t).toMatchObject({
         verdict: "interrupted",
-        reason: "not judged: the baseline gave no usable result",
+        reason:
+          "not judged: the code it changes (the baseline, or a head being adopted) gave no usable result",
       });
     expect(sh(root, "git rev-parse autoresearch/p")).toBe(sh(root, "git rev-parse HEAD"));
 

@@ -106,7 +106,7 @@ describe("a run, end to end, with real git and real processes", () => {
       incumbentMetric: 4.5,
       metrics: { score: 1.5, steps: 10 },
     });
-    expect(trials[2]!.reason).toBe("score 9.5 does not beat the incumbent's 1.5");
+    expect(trials[2]!.reason).toBe("score 9.5 does not beat its parent's 1.5");
     // The branch holds the best line; every trial, kept or not, has its ref.
     expect(sh(root, "git rev-parse autoresearch/t1")).toBe(trials[3]!.commit);
     expect(sh(root, "git log --format=%s autoresearch/t1").split("\n")).toEqual([
@@ -505,8 +505,10 @@ describe("a run, end to end, with real git and real processes", () => {
     sh(root, "git branch autoresearch/t8");
     await start(root, { tag: "t8", maxTrials: 1 }).promise;
     sh(root, "git branch autoresearch/t9 && git commit -q --allow-empty -m later");
-    await expect(start(root, { tag: "t9" }).promise).rejects.toThrow(
-      /branch autoresearch\/t9 already exists/,
+    const taken = start(root, { tag: "t9" }).promise;
+    await expect(taken).rejects.toThrow(UsageError);
+    await expect(taken).rejects.toThrow(
+      /branch autoresearch\/t9 already exists; pass another --tag/,
     );
     writeFileSync(join(root, "train.mjs"), "changed\n");
     await expect(start(root, { tag: "t3" }).promise).rejects.toThrow(WorkspaceError);

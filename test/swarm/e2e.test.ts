@@ -12,7 +12,8 @@ import { runCli, sh, startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, type SwarmTask, swarmFixture } from "./fixture.js";
 
 const HOSTS = ["alpha", "beta", "gamma"] as const;
-const CLASS: Record<string, string> = { alpha: "cpu-a", beta: "cpu-a", gamma: "cpu-b" };
+// Class names of unequal length, so that `swarm status` shows its columns aligned.
+const CLASS: Record<string, string> = { alpha: "cpu-a", beta: "cpu-a", gamma: "cpu-b-small" };
 const TRIALS = 10;
 
 let swarm: SwarmFixture;
@@ -144,6 +145,12 @@ describe("a swarm of three hosts", () => {
       expect(status.stdout).toMatch(new RegExp(`\\n  ${host} +left \\S+ ago +${CLASS[host]} `));
     expect(status.stdout).toContain(`line: version ${line!.version}`);
     expect(status.stdout).not.toContain(new URL(swarm.ownerUrl).password);
+    // Each class's best in columns, whatever the length of its class's name.
+    const best = status.stdout.split("best per hardware class:\n")[1]!.split(/\n(?! )/)[0]!;
+    const rows = best.split("\n");
+    expect(new Set(Object.values(CLASS)).size).toBe(2);
+    expect(rows).toHaveLength(2);
+    expect(new Set(rows.map((r) => r.indexOf("  ("))).size).toBe(1);
 
     // The dashboard shows the swarm, without its password.
     const dashboard = await startDashboard({ root: clones.alpha!, port: 0, swarm: swarm.ownerUrl });

@@ -151,16 +151,33 @@ export interface DoctorReport {
   fixed: Problem[];
 }
 
+/** What `doctor` found in the ledger file itself, and in each run. */
+export interface DoctorFindings {
+  /** An index that disagrees with its table, as SQLite names it; null when none does. */
+  indexes: string | null;
+  /** What `--fix` rebuilt (REINDEX) before the check above; null when nothing. */
+  indexesFixed: string | null;
+  runs: DoctorReport[];
+}
+
 /**
- * `autoresearch doctor`: the invariants of each run (or one), and with `fix`, the same
- * recovery `resume` does — without starting trials — for runs no orchestrator drives.
+ * `autoresearch doctor`: the ledger's indexes, the invariants of each run (or one), and
+ * with `fix`, the indexes rebuilt and the same recovery `resume` does — without starting
+ * trials — for runs no orchestrator drives.
  */
 export function doctorRuns(options: {
   root: string;
   tag?: string;
   fix: boolean;
-}): Promise<DoctorReport[]> {
+}): Promise<DoctorFindings> {
   return withLedger(options.root, async (task, ledger) => {
+    // First: a damaged index hides rows from the queries the checks below make.
+    let indexes = ledger.indexProblem();
+    let indexesFixed: string | null = null;
+    if (options.fix && indexes) {
+      ledger.reindex();
+      [indexesFixed, indexes] = [indexes, ledger.indexProblem()];
+    }
     const reports: DoctorReport[] = [];
     for (const run of ledger.pickAll(options.tag)) {
       const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
@@ -176,7 +193,7 @@ export function doctorRuns(options: {
       if (sandbox.problem) problems.push(sandbox.problem);
       reports.push({ tag: run.tag, live, sandbox: sandbox.note, problems, fixed });
     }
-    return reports;
+    return { indexes, indexesFixed, runs: reports };
   });
 }
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
-import { TaskFileError, UsageError, WorkspaceError } from "../../errors.js";
+import { TaskFileError, UsageError } from "../../errors.js";
 import { resolveSandbox } from "../../executors/sandbox.js";
 import { createJudge } from "../../judge/index.js";
 import { Ledger } from "../../ledger/ledger.js";
@@ -125,8 +125,8 @@ export async function startRun(options: StartOptions): Promise<SessionResult> {
     // A branch at the run's base with no run of that tag is this start's, left by a start
     // stopped before it recorded the run: it holds nothing, and is taken as it is.
     if (existing && existing !== base)
-      throw new WorkspaceError(
-        `--tag: branch ${branchName(options.tag)} already exists; choose another tag or delete the branch`,
+      throw new UsageError(
+        `--tag: branch ${branchName(options.tag)} already exists; pass another --tag, or delete the branch`,
       );
     await setRef(task.root, branchRef(options.tag), base, existing);
     const run = ledger.createRun({

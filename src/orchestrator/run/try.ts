@@ -293,7 +293,13 @@ function firstLog(ledger: Ledger, trial: TrialRow): string | null {
  * The way onto the incumbent, with the edits: through the stash, whose pop stops on a
  * conflict where the incumbent changed lines next to them and keeps them in the stash.
  */
-function offIncumbent(run: RunRow, head: string, incumbent: string, carry: StashCarry): UsageError {
+function offIncumbent(
+  root: string,
+  run: RunRow,
+  head: string,
+  incumbent: string,
+  carry: StashCarry,
+): UsageError {
   const where = `the checkout is at ${head.slice(0, 7)} but the incumbent of run "${run.tag}" is ${incumbent.slice(0, 7)}`;
   // With nothing to stash, a pop would take out an older stash, not these edits.
   if (!carry.stashes)
@@ -304,8 +310,11 @@ function offIncumbent(run: RunRow, head: string, incumbent: string, carry: Stash
     const first = carry.repositories[0]!.replace(/\/$/, "");
     const aside = `../${first.split("/").at(-1)}.aside`;
     const one = carry.repositories.length === 1;
+    // A linked worktree's repository keeps its path: moved by hand, it is told the new one.
+    const linked = lstatSync(join(root, first, ".git")).isFile();
+    const repair = linked ? ` && git -C ${shellPath(aside)} worktree repair` : "";
     return new UsageError(
-      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "each"} out of this checkout first (for example \`mv -- ${shellPath(first)} ${shellPath(aside)}\`), then try again`,
+      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "each"} out of this checkout first (for example \`mv -- ${shellPath(first)} ${shellPath(aside)}${repair}\`), then try again`,
     );
   }
   const inTheWay = carry.inTheWay;
@@ -409,7 +418,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
     const head = await headCommit(root);
     if (head !== incumbent)
-      throw offIncumbent(existing, head, incumbent, await stashCarry(root, incumbent));
+      throw offIncumbent(root, existing, head, incumbent, await stashCarry(root, incumbent));
     if (checkedOut !== existing.branch)
       await git(root, ["symbolic-ref", "HEAD", branchRef(existing.tag)]);
     return ledger.runById(existing.id)!;
@@ -422,7 +431,9 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
         : `a run "${newTag}" (today's tag) exists already; check out ${branchName(newTag)} to go on with it, or pass --tag NAME to start another`,
     );
   if (await resolveRef(root, branchRef(newTag)))
-    throw new UsageError(`--tag: branch ${branchName(newTag)} already exists; pass another --tag`);
+    throw new UsageError(
+      `--tag: branch ${branchName(newTag)} already exists; pass another --tag, or delete the branch`,
+    );
   await checkTagFree(root, newTag);
   const task = loadTask(root);
   checkTaskFiles(task, await trackedFiles(root));
@@ -430,6 +441,13 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
   await setRef(root, branchRef(newTag), base, null);
   // HEAD and the branch are the same commit, so switching leaves the edits where they are.
   await git(root, ["symbolic-ref", "HEAD", branchRef(newTag)]);
+  // Meant, or a checkout that left an earlier run's line by mistake: said either way.
+  const latest = ledger.runs().at(-1);
+  if (latest)
+    o.emit({
+      type: "notice",
+      text: `a new run "${newTag}" starts from HEAD ${base.slice(0, 7)}, which is on no earlier run's line; to add to run "${latest.tag}" instead, check out ${latest.branch} and try there (\`autoresearch delete --tag ${newTag} --yes\` removes this run)`,
+    });
   return ledger.createRun({
     tag: newTag,
     taskName: task.name,

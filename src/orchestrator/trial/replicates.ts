@@ -25,8 +25,9 @@ import { ensureSetup } from "./setup.js";
 
 export type Verdicted = Extract<JudgeStep, { kind: "verdict" }>;
 
-/** Why a trial begun beside the baseline has no verdict of its own. */
-export const UNJUDGED = "not judged: the baseline gave no usable result";
+/** Why a trial begun beside a measurement (the baseline, an adopted head) has no verdict. */
+export const UNJUDGED =
+  "not judged: the code it changes (the baseline, or a head being adopted) gave no usable result";
 
 /**
  * The parent of a trial begun beside the baseline: the baseline's metric once it has
