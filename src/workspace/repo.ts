@@ -125,7 +125,14 @@ export async function setRef(
  */
 export interface StashConflict {
   path: string;
-  kind: "markers" | "binary" | "deleted by onto" | "deleted by edits" | "other";
+  kind:
+    | "markers"
+    | "binary"
+    | "deleted by onto"
+    | "deleted by edits"
+    /** `onto` has a folder where the edits changed a file: the pop moves the file aside. */
+    | "folder in the way"
+    | "other";
   /** The file's name before one side renamed it to `path` (the other deleted it). */
   from?: string;
 }
@@ -172,7 +179,7 @@ export async function stashCarry(root: string, onto: string): Promise<StashCarry
     stashes: true,
     inTheWay,
     repositories,
-    conflicts: merged.code === 1 ? conflictsOf(merged.stdout) : [],
+    conflicts: merged.code === 1 ? conflictsOf(merged.stdout, stash) : [],
   };
 }
 
@@ -269,15 +276,19 @@ async function stashCreate(root: string, files: string[]): Promise<string> {
  * aside for a folder (file/directory) is named by its own path: the name merge-tree gives
  * it ends in a commit's id, which the pop replaces with a label of its own.
  */
-function conflictsOf(out: string): StashConflict[] {
+function conflictsOf(out: string, stash: string): StashConflict[] {
+  const raw = out.split("\0");
   // The suffix is the id of the side the file came from: the stash's or `onto`'s.
-  const fields = out.split("\0").map((f) => f.replace(/~[0-9a-f]{40}(?:[0-9a-f]{24})?$/, ""));
+  const fields = raw.map((f) => f.replace(/~[0-9a-f]{40}(?:[0-9a-f]{24})?$/, ""));
   const stages = new Map<string, string[]>();
+  // The edits' version of a file where `onto` has a folder: moved aside by the pop.
+  const edited = new Set<string>();
   let i = 1;
   for (let field = fields[i]; field; field = fields[++i]) {
     const tab = field.indexOf("\t");
     const path = field.slice(tab + 1);
     stages.set(path, [...(stages.get(path) ?? []), field.slice(tab - 1, tab)]);
+    if (raw[i]!.endsWith(`~${stash}`)) edited.add(path);
   }
   const messages: { paths: string[]; type: string }[] = [];
   for (i++; fields[i]; i += Number(fields[i]) + 3) {
@@ -288,6 +299,8 @@ function conflictsOf(out: string): StashConflict[] {
     const about = messages.filter((m) => m.paths.includes(path));
     const type = about.map((m) => m.type);
     const both = has.includes("2") && has.includes("3");
+    if (edited.has(path) && type.includes("CONFLICT (file/directory)"))
+      return { path, kind: "folder in the way" };
     const deleted = has.includes("2") ? "deleted by edits" : "deleted by onto";
     if (type.includes("CONFLICT (modify/delete)")) return { path, kind: deleted };
     // Renamed on one side, deleted on the other: the message names both paths.

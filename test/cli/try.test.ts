@@ -377,6 +377,35 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(sh(root, "git show refs/autoresearch/t/trials/2:a.mjs")).toBe("export const a = 3;");
   });
 
+  it("off the incumbent, says where the pop puts an edited file whose place the incumbent gave a folder", async () => {
+    const root = quadraticTask({ extra: { cfg: "a = 1\n" } });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    // The run starts from a commit that makes cfg a folder; the user, on main, edits the file.
+    sh(
+      root,
+      "git checkout -q -b work && git rm -q cfg && mkdir cfg && echo 'a = 2' > cfg/main && git add cfg && git -c user.name=t -c user.email=t@t commit -qm work",
+    );
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await tryIt("X 2")).code).toBe(0);
+    sh(root, "git checkout -q main && echo 'a = 3' > cfg");
+    const refused = await tryIt("a 3");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /whose changes conflict with your edits in cfg: run `git stash && git checkout autoresearch\/t && git stash pop`; the pop will stop on the conflict, keeping your edits in the stash: the incumbent has a folder where you edited the file cfg, and the pop leaves your version beside it as 'cfg~Stashed changes': carry your edits into the folder's files by hand, then `git rm -q -- 'cfg~Stashed changes'`, then `git reset && git stash drop`, and try again\n$/,
+    );
+    // Done as it says: the file is where it said, and the steps leave a clean checkout.
+    sh(
+      root,
+      "{ git stash && git checkout autoresearch/t && git stash pop; } >/dev/null 2>&1 || true",
+    );
+    expect(readFileSync(join(root, "cfg~Stashed changes"), "utf8")).toBe("a = 3\n");
+    sh(
+      root,
+      "echo 'a = 3' > cfg/main && git rm -q -- 'cfg~Stashed changes' && git reset -q && git stash drop -q",
+    );
+    expect(sh(root, "git status --porcelain")).toBe("M cfg/main");
+  });
+
   it("refuses a run's unknown recorded sandbox before recovering anything", async () => {
     const root = quadraticTask();
     sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");

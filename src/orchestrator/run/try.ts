@@ -367,6 +367,11 @@ function settle(conflicts: StashConflict[]): string {
     (list, args) =>
       `the pop leaves the incumbent's version of ${list}, which git cannot merge, and a trial cannot change a binary file: keep the incumbent's (\`git checkout --theirs -- ${args}\` puts yours back, outside any trial)`,
   );
+  step("folder in the way", (list) => {
+    const aside = (path: string) => shellPath(`${path}~Stashed changes`);
+    const names = conflicts.filter((c) => c.kind === "folder in the way").map((c) => c.path);
+    return `the incumbent has a folder where you edited the file ${list}, and the pop leaves your version beside it as ${names.map(aside).join(", ")}: carry your edits into the folder's files by hand, then \`git rm -q -- ${names.map(aside).join(" ")}\``;
+  });
   step(
     "other",
     (list) =>
