@@ -6,7 +6,7 @@
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { ADOPTER } from "../../src/ledger/types.js";
-import { QUADRATIC_YAML, startCli, waitFor } from "../helpers.js";
+import { startCli, waitFor } from "../helpers.js";
 import { initSwarmTask, keepOnBase, type SwarmFixture, swarmFixture } from "./fixture.js";
 import { watched } from "./host-process.js";
 
@@ -25,12 +25,7 @@ console.log(JSON.stringify({ title: "Y to " + y, hypothesis: "a larger Y" }));
 
 it("two hosts of a class that adopt a head at once measure it once", async () => {
   swarm = await swarmFixture(["a", "b", "c"], { init: false });
-  const yaml = [
-    ...QUADRATIC_YAML,
-    "judge: { policy: greedy }",
-    "researcher: { kind: command, command: node research.mjs }",
-  ].join("\n");
-  const task = await initSwarmTask(swarm, { yaml, extra: { "research.mjs": RESEARCH } });
+  const task = await initSwarmTask(swarm, { research: RESEARCH });
   expect(task.init.code, task.init.stderr).toBe(0);
   const dirs = { a: task.clone("a"), b: task.clone("b") };
   const start = (host: "a" | "b") => {

@@ -13,7 +13,7 @@ import { type ConnectOptions, SwarmClient, setupSql } from "../../src/swarm/inde
 import type { Goal, HostInfo } from "../../src/swarm/types.js";
 import { type GitDaemon, startGitDaemon } from "../helpers/git-daemon.js";
 import { type PgCluster, startPostgres } from "../helpers/postgres.js";
-import { type CliResult, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
+import { type CliResult, QUADRATIC_YAML, quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 
 export const TASK_FILE =
   "name: quadratic\nrun: node train.mjs\nmetric: { name: score, goal: minimize }\n";
@@ -154,14 +154,30 @@ export interface SwarmTask {
   login(host: string): { url: string; env: Record<string, string> };
 }
 
-/** Runs `swarm init` on a fresh quadratic task (or its `yaml`), with a `git daemon` remote. */
+/**
+ * Runs `swarm init` on a fresh quadratic task (or its `yaml`), with a `git daemon` remote.
+ * `research`: the source of a command researcher, research.mjs, under the greedy judge,
+ * with `yaml` lines added to that task file.
+ */
 export async function initSwarmTask(
   swarm: SwarmFixture,
-  options: { yaml?: string; extra?: Record<string, string> } = {},
+  options: { yaml?: string; extra?: Record<string, string>; research?: string } = {},
 ): Promise<SwarmTask> {
   const daemon = await startGitDaemon();
   const remote = daemon.bare("task.git");
-  const origin = quadraticTask(options);
+  const origin = quadraticTask(
+    options.research === undefined
+      ? options
+      : {
+          yaml: [
+            ...QUADRATIC_YAML,
+            "judge: { policy: greedy }",
+            "researcher: { kind: command, command: node research.mjs }",
+            ...(options.yaml ? [options.yaml] : []),
+          ].join("\n"),
+          extra: { ...options.extra, "research.mjs": options.research },
+        },
+  );
   const init = await runCli([
     ...["swarm", "init", "-C", origin, "--database", swarm.ownerUrl],
     ...["--remote", remote, "--hosts-role", "swarm_hosts"],

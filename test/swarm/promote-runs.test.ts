@@ -5,7 +5,7 @@
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { changeName, promotions, type TransferTable } from "../../src/ledger/promotions.js";
-import { QUADRATIC_YAML, runCli, sh } from "../helpers.js";
+import { runCli, sh } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture | undefined;
@@ -30,15 +30,12 @@ if (input.tag === "p1" && input.trial === 2) {
 it("names and measures each of a host's keeps apart, though two runs numbered them alike", async () => {
   swarm = await swarmFixture(["a", "b"], { init: false });
   const yaml = [
-    ...QUADRATIC_YAML,
-    "judge: { policy: greedy }",
-    "researcher: { kind: command, command: node research.mjs }",
     "stages:",
     "  - { name: short }",
     "  - { name: long, env: { STAGE_SIZE: '2' } }",
     "promote_every: 3",
   ].join("\n");
-  const task = await initSwarmTask(swarm, { yaml, extra: { "research.mjs": RESEARCH } });
+  const task = await initSwarmTask(swarm, { yaml, research: RESEARCH });
   expect(task.init.code, task.init.stderr).toBe(0);
   const run = (dir: string, host: string, tag: string, trials: number, stages: string) => {
     const { url, env } = task.login(host);

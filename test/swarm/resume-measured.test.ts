@@ -4,7 +4,7 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { QUADRATIC_YAML, runCli } from "../helpers.js";
+import { runCli } from "../helpers.js";
 import { initSwarmTask, type SwarmFixture, swarmFixture } from "./fixture.js";
 
 let swarm: SwarmFixture | undefined;
@@ -22,12 +22,7 @@ console.log(JSON.stringify({ title: "X " + x + " to " + (x + 0.25), hypothesis: 
 
 it("takes the class's measurement of a head when it resumes an adoption", async () => {
   swarm = await swarmFixture(["a", "b", "c"], { init: false });
-  const yaml = [
-    ...QUADRATIC_YAML,
-    "judge: { policy: greedy }",
-    "researcher: { kind: command, command: node research.mjs }",
-  ].join("\n");
-  const task = await initSwarmTask(swarm, { yaml, extra: { "research.mjs": RESEARCH } });
+  const task = await initSwarmTask(swarm, { research: RESEARCH });
   expect(task.init.code, task.init.stderr).toBe(0);
   const dirs: Record<string, string> = {};
   const run = (host: string, args: string[], options: Parameters<typeof runCli>[1] = {}) => {
