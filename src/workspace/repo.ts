@@ -202,7 +202,9 @@ async function untrackedInTheWay(root: string, onto: string): Promise<string[]> 
       const part = parts.slice(0, i).join("/");
       const stat = lstatSync(join(root, part), { throwIfNoEntry: false });
       if (!stat) break;
-      if (i === parts.length || !stat.isDirectory()) {
+      // A repository of the user's own: git lists nothing inside it, only the folder.
+      const repository = stat.isDirectory() && existsSync(join(root, part, ".git"));
+      if (i === parts.length || !stat.isDirectory() || repository) {
         taken.add(part);
         break;
       }

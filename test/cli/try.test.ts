@@ -175,14 +175,20 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(sh(root, "git rev-parse HEAD")).toBe(head);
     expect(sh(root, "git branch --list 'autoresearch/*'")).toBe("autoresearch/t");
 
-    // Back on main, off every run's line: a new run starts, and says which it is not.
+    // Back on main, on no run's branch: a new run starts, and says how to add to "t".
     sh(root, "git checkout -q main -- . && git checkout -q main");
     sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
-    const fresh = await tryIt("--tag", "u");
+    const fresh = await tryIt();
     expect(fresh.code, fresh.stderr).toBe(0);
+    const tag = /starting run (\S+)/.exec(fresh.stdout)?.[1];
     expect(fresh.stdout).toContain(
-      `note: a new run "u" starts from HEAD ${sh(root, "git rev-parse --short=7 main")}, which is on no earlier run's line; to add to run "t" instead, check out autoresearch/t and try there (\`autoresearch delete --tag u --yes\` removes this run)`,
+      `note: a new run "${tag}" starts from main at ${sh(root, "git rev-parse --short=7 main")}, since the checkout is on no run's branch; to add trials to run "t" instead, check out autoresearch/t before trying`,
     );
+    // One asked for by its tag is not remarked on.
+    sh(root, "git checkout -q main && sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const named = await tryIt("--tag", "u");
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).not.toContain("note:");
   });
 
   it("off the incumbent, stashes new files the incumbent also added, ignored ones too, so no checkout overwrites them", async () => {
@@ -375,6 +381,40 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(settled.stdout).toContain("trial 2: invalid");
     expect(settled.stdout).toContain("changes not allowed: b.mjs (deleted)");
     expect(sh(root, "git show refs/autoresearch/t/trials/2:a.mjs")).toBe("export const a = 3;");
+  });
+
+  it("off the incumbent, finds repositories of the user's where the incumbent adds files inside, and moves each", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? "editable: [train.mjs, lib/x.mjs, side/y.mjs]" : l,
+      ).join("\n"),
+    });
+    const tryIt = (title: string) => runCli(["try", "-C", root, "--tag", "t", "-m", title]);
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs && mkdir lib side");
+    sh(root, "echo 1 > lib/x.mjs && echo 1 > side/y.mjs");
+    expect((await tryIt("X 2, lib and side")).code).toBe(0);
+    // Back on main: lib is a repository of the user's, side a linked worktree, each with
+    // the file the incumbent adds there (git lists nothing inside either).
+    sh(root, "git checkout -q main && git init -q lib && echo mine > lib/x.mjs");
+    sh(root, "git worktree add -q -b side side main && echo mine > side/y.mjs");
+    sh(root, "sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const refused = await tryIt("Y 0");
+    expect(refused.code).toBe(2);
+    const moves = /for example `([^`]+)`/.exec(refused.stderr)?.[1];
+    expect(refused.stderr).toContain("lib/, side/ are git repositories of your own");
+    expect(moves).toBe(
+      "mv -- lib ../lib.aside && mv -- side ../side.aside && git -C ../side.aside worktree repair",
+    );
+    // Followed, with a folder of the test's own in place of ../ (shared /tmp): try then
+    // gives the advice for the edits alone.
+    const away = tempDir();
+    sh(root, moves!.replaceAll("../", `${away}/`));
+    expect(sh(root, "git worktree list --porcelain")).toContain(`worktree ${away}/side.aside\n`);
+    const next = await tryIt("Y 0");
+    expect(next.code).toBe(2);
+    expect(next.stderr).toContain(
+      "run `git stash && git checkout autoresearch/t && git stash pop` (your edits come along, onto the incumbent)",
+    );
   });
 
   it("off the incumbent, says where the pop puts an edited file whose place the incumbent gave a folder", async () => {

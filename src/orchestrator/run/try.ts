@@ -307,14 +307,22 @@ function offIncumbent(
       `${where}; run \`git checkout ${run.branch}\` (your new files come along) and try again`,
     );
   if (carry.repositories.length) {
-    const first = carry.repositories[0]!.replace(/\/$/, "");
-    const aside = `../${first.split("/").at(-1)}.aside`;
     const one = carry.repositories.length === 1;
-    // A linked worktree's repository keeps its path: moved by hand, it is told the new one.
-    const linked = lstatSync(join(root, first, ".git")).isFile();
-    const repair = linked ? ` && git -C ${shellPath(aside)} worktree repair` : "";
+    const asides = new Set<string>();
+    const moves = carry.repositories.map((folder) => {
+      const path = folder.replace(/\/$/, "");
+      const name = path.split("/").at(-1)!;
+      // Two of one name are moved to two places, not the second into the first.
+      let aside = `../${name}.aside`;
+      for (let n = 2; asides.has(aside); n++) aside = `../${name}.aside${n}`;
+      asides.add(aside);
+      // A linked worktree's repository keeps its path: moved by hand, it is told the new one.
+      const linked = lstatSync(join(root, path, ".git")).isFile();
+      const repair = linked ? ` && git -C ${shellPath(aside)} worktree repair` : "";
+      return `mv -- ${shellPath(path)} ${shellPath(aside)}${repair}`;
+    });
     return new UsageError(
-      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "each"} out of this checkout first (for example \`mv -- ${shellPath(first)} ${shellPath(aside)}${repair}\`), then try again`,
+      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "them"} out of this checkout first (for example \`${moves.join(" && ")}\`), then try again`,
     );
   }
   const inTheWay = carry.inTheWay;
@@ -446,12 +454,12 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
   await setRef(root, branchRef(newTag), base, null);
   // HEAD and the branch are the same commit, so switching leaves the edits where they are.
   await git(root, ["symbolic-ref", "HEAD", branchRef(newTag)]);
-  // Meant, or a checkout that left an earlier run's line by mistake: said either way.
-  const latest = ledger.runs().at(-1);
+  // Unasked for (no --tag): meant, or a checkout that left a run's branch by mistake.
+  const latest = tag ? null : ledger.runs().at(-1);
   if (latest)
     o.emit({
       type: "notice",
-      text: `a new run "${newTag}" starts from HEAD ${base.slice(0, 7)}, which is on no earlier run's line; to add to run "${latest.tag}" instead, check out ${latest.branch} and try there (\`autoresearch delete --tag ${newTag} --yes\` removes this run)`,
+      text: `a new run "${newTag}" starts from ${checkedOut || "a detached HEAD"} at ${base.slice(0, 7)}, since the checkout is on no run's branch; to add trials to run "${latest.tag}" instead, check out ${latest.branch} before trying`,
     });
   return ledger.createRun({
     tag: newTag,
