@@ -25,7 +25,7 @@ export function registerDoctor(program: Command): void {
         );
       if (found.indexes)
         process.stdout.write(
-          `ledger: indexes: ${found.indexes}; queries may miss records: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records\n`,
+          `ledger: indexes: ${found.indexes}; queries may miss records, so the runs are not checked: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records\n`,
         );
       // A task file whose sandbox this machine cannot use stops a new run here, and any
       // run that takes it; one that records a --sandbox of its own goes on with that.
@@ -40,7 +40,7 @@ export function registerDoctor(program: Command): void {
         for (const p of r.problems) process.stdout.write(`run ${r.tag}: ${p.check}: ${p.detail}\n`);
         bad ||= r.problems.length > 0;
       }
-      if (reports.length === 0) process.stdout.write("no runs yet\n");
+      if (reports.length === 0 && !found.indexes) process.stdout.write("no runs yet\n");
       if (bad) process.exitCode = 1;
     });
 }

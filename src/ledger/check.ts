@@ -13,10 +13,13 @@ export interface CheckOptions {
   /** How many schema versions this build knows: a file past them is refused. */
   known: number;
   /**
-   * Also read every page (SQLite's quick_check): for a command about to write, so that damage
-   * in a table it has not read yet is found before it records anything on top of it.
+   * Also read every page and compare each index with its table (SQLite's integrity_check):
+   * for a command about to write, so that damage in a table it has not read yet, or an
+   * index that hides rows from its queries, is found before it records anything on top.
    */
   verify?: boolean;
+  /** `doctor`: an index that disagrees with its table is its to find and mend, not refused. */
+  indexesMended?: boolean;
   /**
    * The person asked for a new ledger (`--new-ledger`): an empty file where runs were
    * recorded is taken as a new ledger rather than refused.
@@ -44,12 +47,15 @@ export function checkLedgerFile(db: Db, path: string, options: CheckOptions): nu
         `${path} is empty, but this task has had runs (${lost}): its records were lost (a full disk, a crash, a copy cut short); restore it from a backup, or start a new ledger in its place with ${NEW_LEDGER} (the runs' commits stay in git under refs/autoresearch/)`,
       );
     if (version > options.known) throw newerLedger(path, version, options.known);
-    if (options.verify) {
-      const found = String(db.pragma("quick_check(1)", { simple: true }));
-      // Its first problem, on the one line: "*** in database main ***\nTree 2 page 2: ...".
-      const problem = found.replace(/^\*\*\*.*\*\*\*\n/, "").replaceAll("\n", "; ");
-      if (found !== "ok") throw new LedgerError(unusable(path, `${problem}: damaged`));
-    }
+    const problem = options.verify ? integrityProblem(db) : null;
+    // Pages read well, but an index lacks rows or has others: the tables hold the records,
+    // and rebuilding the indexes from them mends it.
+    const index = problem !== null && /\bindex \S+$/.test(problem);
+    if (index && !options.indexesMended)
+      throw new LedgerError(
+        `${path}: an index disagrees with its table (${problem}), so queries would miss records; autoresearch left it as it is: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records`,
+      );
+    if (problem !== null && !index) throw new LedgerError(unusable(path, `${problem}: damaged`));
     return version;
   } catch (error) {
     throw ledgerRefusal(error, path) ?? error;
@@ -118,6 +124,13 @@ export function notWritable(path: string, why: string): LedgerError {
   return new LedgerError(
     `${path} is not writable (${why}): autoresearch records in it, and SQLite keeps its -wal and -shm files beside it, even to read it; make the file and its folder writable for this user (chmod u+w; \`lsattr\` shows a file marked immutable, which \`chattr -i\` clears), or run as the user who owns them`,
   );
+}
+
+/** The first problem SQLite's integrity_check finds, on one line; null when none. */
+export function integrityProblem(db: Db): string | null {
+  const found = String(db.pragma("integrity_check(1)", { simple: true }));
+  // "*** in database main ***\nTree 2 page 2: ..." on the one line, without its header.
+  return found === "ok" ? null : found.replace(/^\*\*\*.*\*\*\*\n/, "").replaceAll("\n", "; ");
 }
 
 function unusable(path: string, why: string): string {

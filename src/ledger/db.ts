@@ -6,6 +6,7 @@ import {
   beforeOpening,
   checkLedgerFile,
   earlierRuns,
+  integrityProblem,
   ledgerRefusal,
   missingLedger,
   newerLedger,
@@ -14,7 +15,15 @@ import {
 } from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
-export { beforeOpening, checkLedgerFile, earlierRuns, ledgerRefusal, missingLedger, schemaVersion };
+export {
+  beforeOpening,
+  checkLedgerFile,
+  earlierRuns,
+  integrityProblem,
+  ledgerRefusal,
+  missingLedger,
+  schemaVersion,
+};
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 
@@ -26,6 +35,8 @@ export interface OpenOptions {
    * rather than refuse; a ledger that holds records is refused with it.
    */
   newLedger?: boolean;
+  /** With `verify`: take a ledger whose indexes disagree with their tables (doctor mends it). */
+  indexesMended?: boolean;
 }
 
 /** Opens (creating if needed) a ledger database in WAL mode and brings its schema up to date. */
@@ -48,6 +59,7 @@ export function openDatabase(
           known: migrations.length,
           verify: options.verify,
           newLedger: options.newLedger,
+          indexesMended: options.indexesMended,
         });
         // One made by an earlier --new-ledger that was refused later (a tag taken, say)
         // holds nothing yet, and is taken as it is.

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/layout.js";
-import { type Db, type OpenOptions, openDatabase, type Statement } from "./db.js";
+import { type Db, integrityProblem, type OpenOptions, openDatabase, type Statement } from "./db.js";
 import { MIGRATIONS } from "./migrations.js";
 import { SESSION_END, SESSION_START } from "./sessions.js";
 import type {
@@ -190,13 +190,11 @@ export class Ledger {
   }
 
   /**
-   * The first index entry that disagrees with its table, or null: the check on opening
-   * (quick_check) reads every page but does not compare indexes, whose damage makes
-   * queries miss rows. Costs 1.2–1.9 times that check (bench/README.md, ledger-check).
+   * The first index entry that disagrees with its table, or null: `doctor` opens a ledger
+   * with such an index (`indexesMended`) to find and mend it.
    */
   indexProblem(): string | null {
-    const found = String(this.db.pragma("integrity_check(1)", { simple: true }));
-    return found === "ok" ? null : found.replace(/^\*\*\*.*\*\*\*\n/, "").replaceAll("\n", "; ");
+    return integrityProblem(this.db);
   }
 
   /** Rebuilds every index from its table, which holds the records. */

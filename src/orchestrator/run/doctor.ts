@@ -170,31 +170,37 @@ export function doctorRuns(options: {
   tag?: string;
   fix: boolean;
 }): Promise<DoctorFindings> {
-  return withLedger(options.root, async (task, ledger) => {
-    // First: a damaged index hides rows from the queries the checks below make.
-    let indexes = ledger.indexProblem();
-    let indexesFixed: string | null = null;
-    if (options.fix && indexes) {
-      ledger.reindex();
-      [indexesFixed, indexes] = [indexes, ledger.indexProblem()];
-    }
-    const reports: DoctorReport[] = [];
-    for (const run of ledger.pickAll(options.tag)) {
-      const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
-      let problems = await diagnose(task, ledger, run);
-      let fixed: Problem[] = [];
-      if (options.fix && problems.length && !live) {
-        await recover(task, ledger, run);
-        fixed = problems;
-        problems = await diagnose(task, ledger, ledger.runById(run.id)!);
+  return withLedger(
+    options.root,
+    async (task, ledger) => {
+      // First: a damaged index hides rows from the queries the checks below make.
+      let indexes = ledger.indexProblem();
+      let indexesFixed: string | null = null;
+      if (options.fix && indexes) {
+        ledger.reindex();
+        [indexesFixed, indexes] = [indexes, ledger.indexProblem()];
       }
-      // After the repair, which cannot change what this machine can run.
-      const sandbox = runSandboxReport(task, run);
-      if (sandbox.problem) problems.push(sandbox.problem);
-      reports.push({ tag: run.tag, live, sandbox: sandbox.note, problems, fixed });
-    }
-    return { indexes, indexesFixed, runs: reports };
-  });
+      // Until it is mended, the runs' records read through it are not to be judged.
+      if (indexes) return { indexes, indexesFixed, runs: [] };
+      const reports: DoctorReport[] = [];
+      for (const run of ledger.pickAll(options.tag)) {
+        const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
+        let problems = await diagnose(task, ledger, run);
+        let fixed: Problem[] = [];
+        if (options.fix && problems.length && !live) {
+          await recover(task, ledger, run);
+          fixed = problems;
+          problems = await diagnose(task, ledger, ledger.runById(run.id)!);
+        }
+        // After the repair, which cannot change what this machine can run.
+        const sandbox = runSandboxReport(task, run);
+        if (sandbox.problem) problems.push(sandbox.problem);
+        reports.push({ tag: run.tag, live, sandbox: sandbox.note, problems, fixed });
+      }
+      return { indexes, indexesFixed, runs: reports };
+    },
+    { indexesMended: true },
+  );
 }
 
 /** An error's message without a leading "sandbox: ", which the line that shows it says already. */

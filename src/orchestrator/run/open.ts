@@ -20,10 +20,11 @@ import { checkOwner, recover } from "./recover.js";
 export async function withLedger<T>(
   root: string,
   work: (task: Task, ledger: Ledger) => Promise<T>,
+  options: { indexesMended?: boolean } = {},
 ): Promise<T> {
   const task = loadTask(root);
   await checkRepository(task.root);
-  const ledger = Ledger.open(task.root, { verify: true });
+  const ledger = Ledger.open(task.root, { verify: true, ...options });
   try {
     return await work(task, ledger);
   } finally {
