@@ -91,6 +91,31 @@ export async function headCommit(root: string): Promise<string> {
   return git(root, ["rev-parse", "--verify", "HEAD^{commit}"]);
 }
 
+/**
+ * The commit of branch `ref` when the checkout has it checked out with nothing staged (the
+ * index as at that commit), else null: a branch the run may move under the checkout.
+ */
+export async function checkedOutAt(root: string, ref: string): Promise<string | null> {
+  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
+  if (head.code !== 0 || head.stdout.trim() !== ref) return null;
+  const commit = await resolveRef(root, ref);
+  if (!commit) return null;
+  const staged = await gitRaw(root, ["diff-index", "--cached", "--quiet", commit, "--"], {
+    okCodes: [1],
+  });
+  return staged.code === 0 ? commit : null;
+}
+
+/**
+ * Brings a checkout whose branch moved from `from` to `to` under it along, as `git checkout`
+ * would: the index and the files that differ between the two, unless one of those files
+ * has edits of the person's (then nothing changes, and false says so).
+ */
+export async function followBranch(root: string, from: string, to: string): Promise<boolean> {
+  const moved = await gitRaw(root, ["read-tree", "-m", "-u", from, to], { okCodes: [128] });
+  return moved.code === 0;
+}
+
 /** The commit a ref points to, or null if there is no such ref. */
 export async function resolveRef(root: string, ref: string): Promise<string | null> {
   const { stdout, code } = await gitRaw(
