@@ -158,10 +158,17 @@ describe("a newcomer's first hour, through the real CLI", () => {
 
   it("deletes a run only with --yes: its records, refs, branch and folder", async () => {
     const root = quadraticTask();
-    expect((await runCli(["run", "-C", root, "-t", "gone", "-n", "2"])).code).toBe(0);
     expect((await runCli(["run", "-C", root, "-t", "kept", "-n", "2"])).code).toBe(0);
+    // A change kept by `try`: on the run's branch only, and named so before it goes.
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    const tried = await runCli(["try", "-C", root, "-t", "gone", "-m", "X 2"]);
+    expect(tried.stdout).toContain("keep");
+    sh(root, "git checkout -q main");
     const asked = await runCli(["delete", "-C", root, "-t", "gone"]);
     expect(asked.code).toBe(0);
+    expect(asked.stdout).toMatch(
+      /\n {2}branch autoresearch\/gone, with [1-9]\d* commit\(s\) no other branch holds \(its kept changes\): to keep them, `git branch <name> autoresearch\/gone` first\n/,
+    );
     expect(asked.stdout).toContain("nothing was deleted: run again with --yes to delete it");
     expect(sh(root, "git for-each-ref refs/autoresearch/gone/ | wc -l")).toBe("2");
 

@@ -38,7 +38,7 @@ export function deleteRun(options: { root: string; tag: string; yes: boolean }):
     const items = [
       `${trials} trial(s) and their replicates, proposals and events in the ledger`,
       `${refs.length} trial ref(s) under refs/autoresearch/${run.tag}/`,
-      ...(branch ? [`branch ${branch}`] : []),
+      ...(branch ? [`branch ${branch}${await onlyHere(task.root, run.tag)}`] : []),
       `the folder ${paths.run(task.root, run.tag)}`,
     ];
     if (!options.yes) return { tag: run.tag, items, deleted: false };
@@ -54,4 +54,24 @@ export function deleteRun(options: { root: string; tag: string; yes: boolean }):
     ledger.deleteRun(run.id);
     return { tag: run.tag, items, deleted: true };
   });
+}
+
+/**
+ * The kept changes on the run's branch that no other branch holds, said beside it: deleted,
+ * they are gone but for git's reflog (a change made with `try` is nowhere else).
+ */
+async function onlyHere(root: string, tag: string): Promise<string> {
+  const count = Number(
+    await git(root, [
+      "rev-list",
+      "--count",
+      branchRef(tag),
+      "--not",
+      // Matched without refs/heads/, as --branches names them.
+      `--exclude=${branchName(tag)}`,
+      "--branches",
+    ]),
+  );
+  if (count === 0) return "";
+  return `, with ${count} commit(s) no other branch holds (its kept changes): to keep them, \`git branch <name> ${branchName(tag)}\` first`;
 }
