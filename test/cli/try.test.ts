@@ -415,6 +415,22 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(next.stderr).toContain(
       "run `git stash && git checkout autoresearch/t && git stash pop` (your edits come along, onto the incumbent)",
     );
+
+    // A name git would read as a pattern is given to mv as it is; a .git file that points
+    // to its repository by a relative path (a submodule's) gets no move that breaks it.
+    sh(root, "rm -rf lib && mkdir -p lib/x.mjs && git init -q 'lib/x.mjs/x[1]'");
+    const magic = await tryIt("Y 0");
+    expect(/for example `([^`]+)`/.exec(magic.stderr)?.[1]).toBe(
+      "mv -- 'lib/x.mjs/x[1]' '../x[1].aside'",
+    );
+    sh(root, "rm -rf lib && mkdir -p lib/x.mjs .git/modules");
+    sh(root, "git init -q --separate-git-dir=.git/modules/sub lib/x.mjs/sub");
+    sh(root, "echo 'gitdir: ../../../.git/modules/sub' > lib/x.mjs/sub/.git");
+    const relative = await tryIt("Y 0");
+    expect(relative.code).toBe(2);
+    expect(relative.stderr).toContain(
+      "move it out of this checkout first (one's .git file points to its repository by a path relative to it, which a plain move breaks: move that one with the tool that made it), then try again",
+    );
   });
 
   it("off the incumbent, says where the pop puts an edited file whose place the incumbent gave a folder", async () => {
@@ -428,6 +444,15 @@ describe("autoresearch try, from a plain shell session", () => {
     sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
     expect((await tryIt("X 2")).code).toBe(0);
     sh(root, "git checkout -q main && echo 'a = 3' > cfg");
+    // Where the pop would put it, a file is already: that one is to move first, or the pop
+    // would apply nothing and a drop would lose the edits.
+    writeFileSync(join(root, "cfg~Stashed changes"), "left over\n");
+    const taken = await tryIt("a 3");
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toContain(
+      "the pop would put your version at cfg~Stashed changes, where a file is already: move it out of the way first (for example `mv -- 'cfg~Stashed changes' 'cfg~Stashed changes.old'`), then try again",
+    );
+    sh(root, "mv -- 'cfg~Stashed changes' 'cfg~Stashed changes.old'");
     const refused = await tryIt("a 3");
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(
@@ -443,7 +468,25 @@ describe("autoresearch try, from a plain shell session", () => {
       root,
       "echo 'a = 3' > cfg/main && git rm -q -- 'cfg~Stashed changes' && git reset -q && git stash drop -q",
     );
-    expect(sh(root, "git status --porcelain")).toBe("M cfg/main");
+    expect(sh(root, "git status --porcelain")).toBe('M cfg/main\n?? "cfg~Stashed changes.old"');
+  });
+
+  it("a tracked file made a folder is a deletion, tried as such, not a crash", async () => {
+    const root = quadraticTask({
+      yaml: QUADRATIC_YAML.map((l) =>
+        l.startsWith("editable:") ? 'editable: [train.mjs, cfg, "cfg/**"]' : l,
+      ).join("\n"),
+      extra: { cfg: "a = 1\n" },
+    });
+    sh(root, "rm cfg && mkdir cfg && echo 'a = 2' > cfg/main");
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    const tried = await runCli(["try", "-C", root, "--tag", "t", "-m", "cfg a folder"]);
+    expect(tried.stderr).not.toContain("unexpected error");
+    expect(tried.stdout).toContain("invalid");
+    expect(tried.stdout).toContain("cfg (deleted)");
+    // Reverted like any invalid change, and kept under the trial's ref.
+    expect(sh(root, "git show refs/autoresearch/t/trials/1:cfg/main")).toBe("a = 2");
+    expect(readFileSync(join(root, "cfg"), "utf8")).toBe("a = 1\n");
   });
 
   it("refuses a run's unknown recorded sandbox before recovering anything", async () => {

@@ -3,6 +3,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -136,7 +137,9 @@ function copyInto(root: string, worktree: string, files: string[]): void {
     const from = join(root, file);
     const to = join(worktree, file);
     rmSync(to, { force: true });
-    if (!existsSync(from) && !isLink(from)) continue;
+    // Gone, or a file become a folder (its files come on their own): deleted, in the trial.
+    const stat = lstatSync(from, { throwIfNoEntry: false });
+    if (!stat || stat.isDirectory()) continue;
     mkdirSync(dirname(to), { recursive: true });
     if (isLink(from)) symlinkSync(readlinkSync(from), to);
     else copyFileSync(from, to);
@@ -271,7 +274,10 @@ async function differing(root: string, commit: string, files: string[]): Promise
     const [meta, path] = entry.split("\t");
     inCommit.set(path!, meta!.split(" ")[2]!);
   }
-  const present = files.filter((f) => existsSync(join(root, f)) && !isLink(join(root, f)));
+  // A folder where a file was is no file of the working copy's: the file is gone.
+  const present = files.filter((f) =>
+    lstatSync(join(root, f), { throwIfNoEntry: false })?.isFile(),
+  );
   const hashes = present.length
     ? (await git(root, ["hash-object", "--", ...present])).split("\n")
     : [];
@@ -309,6 +315,7 @@ function offIncumbent(
   if (carry.repositories.length) {
     const one = carry.repositories.length === 1;
     const asides = new Set<string>();
+    let movable = true;
     const moves = carry.repositories.map((folder) => {
       const path = folder.replace(/\/$/, "");
       const name = path.split("/").at(-1)!;
@@ -317,12 +324,19 @@ function offIncumbent(
       for (let n = 2; asides.has(aside); n++) aside = `../${name}.aside${n}`;
       asides.add(aside);
       // A linked worktree's repository keeps its path: moved by hand, it is told the new one.
-      const linked = lstatSync(join(root, path, ".git")).isFile();
-      const repair = linked ? ` && git -C ${shellPath(aside)} worktree repair` : "";
-      return `mv -- ${shellPath(path)} ${shellPath(aside)}${repair}`;
+      // Another .git file (a submodule's) points to its repository by a relative path,
+      // which a move breaks: then its own tool moves it, not this advice.
+      const dotGit = join(root, path, ".git");
+      const pointer = lstatSync(dotGit).isFile() ? readFileSync(dotGit, "utf8").trim() : null;
+      const repair = pointer ? ` && git -C ${shellWord(aside)} worktree repair` : "";
+      if (pointer && !/^gitdir: \/.*\/worktrees\/[^/]+$/.test(pointer)) movable = false;
+      return `mv -- ${shellWord(path)} ${shellWord(aside)}${repair}`;
     });
+    const how = movable
+      ? ` (for example \`${moves.join(" && ")}\`)`
+      : " (one's .git file points to its repository by a path relative to it, which a plain move breaks: move that one with the tool that made it)";
     return new UsageError(
-      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "them"} out of this checkout first (for example \`${moves.join(" && ")}\`), then try again`,
+      `${where}, which has files where ${listSome(carry.repositories)} ${one ? "is a git repository" : "are git repositories"} of your own: no stash carries ${one ? "it" : "them"}, and a checkout would refuse; move ${one ? "it" : "them"} out of this checkout first${how}, then try again`,
     );
   }
   const inTheWay = carry.inTheWay;
@@ -338,6 +352,15 @@ function offIncumbent(
     );
   if (carry.conflicts.length === 0)
     return new UsageError(`${where}; run \`${move}\` (${along}) and try again`);
+  // The pop would stop before it applies anything, and a drop then would lose the edits.
+  const taken = carry.conflicts
+    .filter((c) => c.kind === "folder in the way")
+    .map((c) => `${c.path}~Stashed changes`)
+    .filter((aside) => lstatSync(join(root, aside), { throwIfNoEntry: false }));
+  if (taken.length)
+    return new UsageError(
+      `${where}, which has a folder where you edited a file; the pop would put your version at ${listSome(taken)}, where a file is already: move ${taken.length === 1 ? "it" : "them"} out of the way first (for example \`mv -- ${shellWord(taken[0]!)} ${shellWord(`${taken[0]!}.old`)}\`), then try again`,
+    );
   const files = listSome(carry.conflicts.map((c) => c.from ?? c.path));
   return new UsageError(
     `${where}, whose changes conflict with your edits in ${files}: run \`${move}\`; the pop will stop on the conflict, keeping your edits in the stash: ${settle(carry.conflicts)}, ${resolve}`,
@@ -390,8 +413,12 @@ function settle(conflicts: StashConflict[]): string {
 
 /** A path as one shell word that git reads literally (no glob, no pathspec magic). */
 function shellPath(path: string): string {
-  const literal = /[*?[\\]|^:/.test(path) ? `:(literal)${path}` : path;
-  return /^[\w./@%+=,-]+$/.test(literal) ? literal : `'${literal.replaceAll("'", "'\\''")}'`;
+  return shellWord(/[*?[\\]|^:/.test(path) ? `:(literal)${path}` : path);
+}
+
+/** A word as the shell reads it back: a path for commands that take no pathspec (mv, -C). */
+function shellWord(word: string): string {
+  return /^[\w./@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
 /**
