@@ -23,9 +23,12 @@ export function registerDoctor(program: Command): void {
         process.stdout.write(
           `ledger: fixed indexes: ${found.indexesFixed} (rebuilt from the tables)\n`,
         );
+      const mend =
+        found.indexesLeft ??
+        "`autoresearch doctor --fix` rebuilds the indexes from the tables, which hold the records";
       if (found.indexes)
         process.stdout.write(
-          `ledger: indexes: ${found.indexes}; queries may miss records, so the runs are not checked: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records\n`,
+          `ledger: indexes: ${found.indexes}; queries may miss records, so the runs are not checked: ${mend}\n`,
         );
       // A task file whose sandbox this machine cannot use stops a new run here, and any
       // run that takes it; one that records a --sandbox of its own goes on with that.

@@ -453,20 +453,29 @@ describe("a ledger whose index disagrees with its table", () => {
     const path = join(root, ".autoresearch", "ledger.db");
     // The index of trials by run rebuilt as if it were on other columns, its definition
     // then put back: its entries no longer match the rows, as after a bad write.
-    const define = (sql: string) => {
+    const define = (name: string, sql: string) => {
       const db = new Database(path);
       db.unsafeMode(true);
       db.pragma("writable_schema = ON");
-      db.prepare("UPDATE sqlite_master SET sql = ? WHERE name = 'trials_by_run'").run(sql);
+      db.prepare("UPDATE sqlite_master SET sql = ? WHERE name = ?").run(sql, name);
       db.close();
     };
-    const original = new Database(path, { readonly: true })
-      .prepare("SELECT sql FROM sqlite_master WHERE name = 'trials_by_run'")
-      .pluck()
-      .get() as string;
-    define("CREATE INDEX trials_by_run ON trials (run_id, id)");
-    new Database(path).exec("REINDEX trials_by_run");
-    define(original);
+    // Each connection closed: an open one would hold pages in the -wal the test reads past.
+    const sqlOf = (name: string) => {
+      const r = new Database(path, { readonly: true });
+      const sql = r.prepare("SELECT sql FROM sqlite_master WHERE name = ?").pluck().get(name);
+      r.close();
+      return sql as string;
+    };
+    const exec = (sql: string) => {
+      const w = new Database(path);
+      w.exec(sql);
+      w.close();
+    };
+    const original = sqlOf("trials_by_run");
+    define("trials_by_run", "CREATE INDEX trials_by_run ON trials (run_id, id)");
+    exec("REINDEX trials_by_run");
+    define("trials_by_run", original);
 
     // A command that writes refuses it, before it records anything, and names the mend.
     const results = join(root, ".autoresearch", "runs", "a", "results.tsv");
@@ -504,5 +513,29 @@ describe("a ledger whose index disagrees with its table", () => {
     expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
     expect(db.prepare("SELECT count(*) FROM trials").pluck().get()).toBe(3);
     db.close();
+
+    // Two trials of one number behind a stale unique index: no rebuild settles that, and
+    // --fix says so, leaving the ledger as it was.
+    const table = sqlOf("trials");
+    define("trials", table.replace("UNIQUE (run_id, n)", "UNIQUE (run_id, id)"));
+    exec(
+      "REINDEX; INSERT INTO trials (run_id, n, parent_commit, state, researcher, created_at) SELECT run_id, n, parent_commit, state, researcher, created_at FROM trials WHERE n = 1",
+    );
+    define("trials", table);
+    const rows = () => {
+      const r = new Database(path, { readonly: true });
+      const all = r.prepare("SELECT * FROM trials ORDER BY id").all();
+      r.close();
+      return all;
+    };
+    const duplicated = rows();
+    const unfixable = await doctor("--fix");
+    expect(unfixable.code).toBe(1);
+    expect(unfixable.stderr).toBe("");
+    expect(unfixable.stdout).toMatch(
+      /\nledger: indexes: .*; queries may miss records, so the runs are not checked: the rebuild failed \(UNIQUE constraint failed: trials\.run_id, trials\.n\): the tables hold records the index forbids \(two trials of one number, say\), which no rebuild settles; restore the ledger from a backup\n$/,
+    );
+    expect(rows()).toEqual(duplicated);
+    expect(duplicated).toHaveLength(4);
   });
 });

@@ -157,6 +157,8 @@ export interface DoctorFindings {
   indexes: string | null;
   /** What `--fix` rebuilt (REINDEX) before the check above; null when nothing. */
   indexesFixed: string | null;
+  /** Why `--fix` left `indexes` as they are; null when it did not (or was not asked to). */
+  indexesLeft: string | null;
   runs: DoctorReport[];
 }
 
@@ -176,12 +178,22 @@ export function doctorRuns(options: {
       // First: a damaged index hides rows from the queries the checks below make.
       let indexes = ledger.indexProblem();
       let indexesFixed: string | null = null;
-      if (options.fix && indexes) {
-        ledger.reindex();
-        [indexesFixed, indexes] = [indexes, ledger.indexProblem()];
+      let indexesLeft: string | null = null;
+      // A rebuild holds the ledger's write lock longer than a live run waits for it.
+      const driven = ledger.runs().find((r) => r.ownerPid && isAlive(r.ownerPid, r.ownerStart));
+      if (options.fix && indexes && driven)
+        indexesLeft = `not rebuilt while an orchestrator drives run ${driven.tag}, which the rebuild would hold up: stop it, then \`autoresearch doctor --fix\``;
+      else if (options.fix && indexes) {
+        try {
+          ledger.reindex();
+          [indexesFixed, indexes] = [indexes, ledger.indexProblem()];
+        } catch (error) {
+          // Rolled back: the ledger is as it was.
+          indexesLeft = `the rebuild failed (${(error as Error).message}): the tables hold records the index forbids (two trials of one number, say), which no rebuild settles; restore the ledger from a backup`;
+        }
       }
       // Until it is mended, the runs' records read through it are not to be judged.
-      if (indexes) return { indexes, indexesFixed, runs: [] };
+      if (indexes) return { indexes, indexesFixed, indexesLeft, runs: [] };
       const reports: DoctorReport[] = [];
       for (const run of ledger.pickAll(options.tag)) {
         const live = run.ownerPid !== null && isAlive(run.ownerPid, run.ownerStart);
@@ -197,7 +209,7 @@ export function doctorRuns(options: {
         if (sandbox.problem) problems.push(sandbox.problem);
         reports.push({ tag: run.tag, live, sandbox: sandbox.note, problems, fixed });
       }
-      return { indexes, indexesFixed, runs: reports };
+      return { indexes, indexesFixed, indexesLeft, runs: reports };
     },
     { indexesMended: true },
   );
