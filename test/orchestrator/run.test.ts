@@ -505,6 +505,11 @@ describe("a run, end to end, with real git and real processes", () => {
     sh(root, "git branch autoresearch/t8");
     await start(root, { tag: "t8", maxTrials: 1 }).promise;
     sh(root, "git branch autoresearch/t9 && git commit -q --allow-empty -m later");
+    // A branch deeper under the name leaves no room for it.
+    sh(root, "git branch autoresearch/t7/mine");
+    await expect(start(root, { tag: "t7" }).promise).rejects.toThrow(
+      "--tag: branch autoresearch/t7/mine leaves no room for a branch autoresearch/t7 (git cannot have both); pass another --tag",
+    );
     const taken = start(root, { tag: "t9" }).promise;
     await expect(taken).rejects.toThrow(UsageError);
     await expect(taken).rejects.toThrow(

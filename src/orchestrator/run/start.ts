@@ -217,6 +217,17 @@ export async function checkTagFree(root: string, tag: string): Promise<void> {
     throw new UsageError(
       `--tag: an earlier run "${tag}" that this ledger does not record is still in the task (${taken}); choose another tag`,
     );
+  // Git keeps a branch as a file: none can be named where a folder of branches is.
+  const deeper = await git(root, [
+    "for-each-ref",
+    "--count=1",
+    "--format=%(refname:short)",
+    `refs/heads/autoresearch/${tag}/`,
+  ]);
+  if (deeper)
+    throw new UsageError(
+      `--tag: branch ${deeper} leaves no room for a branch autoresearch/${tag} (git cannot have both); pass another --tag`,
+    );
 }
 
 export function checkTaskFiles(task: Task, files: string[]): void {

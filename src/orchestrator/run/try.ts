@@ -439,6 +439,20 @@ async function lineHolding(root: string, ledger: Ledger): Promise<string | null>
   return null;
 }
 
+/** The latest run whose branch holds `head`, else the latest whose branch is there. */
+async function runToAddTo(root: string, ledger: Ledger, head: string): Promise<RunRow | null> {
+  let found: RunRow | null = null;
+  for (const run of ledger.runs().reverse()) {
+    if (!(await resolveRef(root, branchRef(run.tag)))) continue;
+    const on = await gitRaw(root, ["merge-base", "--is-ancestor", head, branchRef(run.tag)], {
+      okCodes: [1],
+    });
+    if (on.code === 0) return run;
+    found ??= run;
+  }
+  return found;
+}
+
 /** The run a try belongs to; a new one starts from HEAD and checks its branch out. */
 async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<RunRow> {
   const checkedOut = await git(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).catch(
@@ -482,7 +496,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
   // HEAD and the branch are the same commit, so switching leaves the edits where they are.
   await git(root, ["symbolic-ref", "HEAD", branchRef(newTag)]);
   // Unasked for (no --tag): meant, or a checkout that left a run's branch by mistake.
-  const latest = tag ? null : ledger.runs().at(-1);
+  const latest = tag ? null : await runToAddTo(root, ledger, base);
   if (latest)
     o.emit({
       type: "notice",
