@@ -18,8 +18,11 @@ export interface CheckOptions {
    * index that hides rows from its queries, is found before it records anything on top.
    */
   verify?: boolean;
-  /** `doctor`: an index that disagrees with its table is its to find and mend, not refused. */
-  indexesMended?: boolean;
+  /**
+   * `doctor`: an index that disagrees with its table is its to mend, not refused; it is
+   * handed what the check found (null: the indexes agree), so as not to read it all again.
+   */
+  indexesMended?: (problem: string | null) => void;
   /**
    * The person asked for a new ledger (`--new-ledger`): an empty file where runs were
    * recorded is taken as a new ledger rather than refused.
@@ -56,6 +59,7 @@ export function checkLedgerFile(db: Db, path: string, options: CheckOptions): nu
         `${path}: an index disagrees with its table (${problem}), so queries would miss records; autoresearch left it as it is: \`autoresearch doctor --fix\` rebuilds the indexes from the tables, which hold the records`,
       );
     if (problem !== null && !index) throw new LedgerError(unusable(path, `${problem}: damaged`));
+    if (options.verify) options.indexesMended?.(problem);
     return version;
   } catch (error) {
     throw ledgerRefusal(error, path) ?? error;

@@ -35,8 +35,11 @@ export interface OpenOptions {
    * rather than refuse; a ledger that holds records is refused with it.
    */
   newLedger?: boolean;
-  /** With `verify`: take a ledger whose indexes disagree with their tables (doctor mends it). */
-  indexesMended?: boolean;
+  /**
+   * With `verify`: take a ledger whose indexes disagree with their tables (doctor mends
+   * it), and hand over what the check found.
+   */
+  indexesMended?: (problem: string | null) => void;
 }
 
 /** Opens (creating if needed) a ledger database in WAL mode and brings its schema up to date. */

@@ -190,8 +190,8 @@ export class Ledger {
   }
 
   /**
-   * The first index entry that disagrees with its table, or null: `doctor` opens a ledger
-   * with such an index (`indexesMended`) to find and mend it.
+   * The first index entry that disagrees with its table, or null: what `doctor`, which
+   * opens a ledger with such an index (`indexesMended`), finds after rebuilding them.
    */
   indexProblem(): string | null {
     return integrityProblem(this.db);

@@ -27,6 +27,14 @@ export function fmtPercent(x: number | null | undefined, digits = 1): string {
   return x === null || x === undefined ? "—" : `${(x * 100).toFixed(digits)}%`;
 }
 
+/** A relative change in percent with two decimals, or with as many more as a change
+ * that small needs: a gain of 0.001 % is not shown as "0.00%". */
+export function fmtPercentChange(x: number): string {
+  const pct = Number(Math.abs(x * 100).toPrecision(2)); // 0.000999… is 0.001: two figures
+  const digits = pct === 0 || pct >= 0.01 ? 2 : Math.min(8, 1 - Math.floor(Math.log10(pct)));
+  return `${(x * 100).toFixed(digits)}%`;
+}
+
 /** A signed number: "+0.0123", "−0.5". */
 export function fmtSigned(x: number | null | undefined): string {
   if (x === null || x === undefined) return "—";

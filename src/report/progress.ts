@@ -2,7 +2,7 @@ import type { TopLevelSpec } from "vega-lite";
 import { improvement } from "../metrics/compare.js";
 import type { Goal } from "../metrics/spec.js";
 import type { ReportData, TrialPoint } from "./data.js";
-import { fmtNumber, fmtPercent } from "./html.js";
+import { fmtNumber, fmtPercentChange } from "./html.js";
 
 const KEPT = "#1a7f37";
 const GREY = "#8c959f";
@@ -30,7 +30,9 @@ function subtitle(data: ReportData): string {
   const { baseline, best, relativeImprovement } = data.summary;
   if (baseline === null || best === null) return "";
   const change =
-    relativeImprovement === null ? "" : ` (${fmtPercent(relativeImprovement, 2)} better)`;
+    relativeImprovement === null || relativeImprovement === 0
+      ? ""
+      : ` (${fmtPercentChange(relativeImprovement)} better)`;
   return `${data.metric.name} ${fmtNumber(baseline)} → ${fmtNumber(best)}${change}`;
 }
 

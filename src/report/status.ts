@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { improvement } from "../metrics/compare.js";
 import type { RunSummary } from "../orchestrator/index.js";
 import { formatSeconds } from "../util/units.js";
+import { fmtPercentChange } from "./html.js";
 import { fmtMetric } from "./terminal.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(0)}%`;
@@ -34,7 +35,10 @@ export function formatSummary(s: RunSummary): string {
     let line = `  ${run.metric}: baseline ${fmtMetric(s.baseline)} → best ${fmtMetric(best)} (trial ${s.best.n}`;
     if (s.baseline !== null && s.baseline !== 0) {
       const gain = improvement(best, s.baseline, run.goal) / Math.abs(s.baseline);
-      line += `, ${gain >= 0 ? "+" : ""}${(gain * 100).toFixed(2)}% better`;
+      line +=
+        gain === 0
+          ? ", no better than the baseline"
+          : `, ${gain > 0 ? "+" : ""}${fmtPercentChange(gain)} better`;
     }
     lines.push(`${line})`);
   }

@@ -16,6 +16,7 @@ import { describe, expect, it } from "vitest";
 import { type Db, openDatabase } from "../../src/ledger/db.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { MIGRATIONS } from "../../src/ledger/migrations.js";
+import { processStartTime } from "../../src/util/proc.js";
 import { quadraticTask, runCli, sh, tempDir } from "../helpers.js";
 import { LEDGER_COMMANDS, resultsTsv } from "./commands.js";
 
@@ -500,6 +501,22 @@ describe("a ledger whose index disagrees with its table", () => {
     expect(found.stdout).toMatch(
       /\nledger: indexes: .*trials_by_run.*; queries may miss records, so the runs are not checked: `autoresearch doctor --fix` rebuilds the indexes from the tables, which hold the records\n$/,
     );
+    // While an orchestrator drives a run (this process, alive, stands in for it), the
+    // rebuild, which would hold the ledger's lock past the run's wait, is not made.
+    const owner = (pid: number | null, start: string | null) => {
+      const w = new Database(path);
+      const sql = "UPDATE runs SET owner_pid = ?, owner_start = ? WHERE tag = 'a'";
+      const { changes } = w.prepare(sql).run(pid, start);
+      w.close();
+      return changes;
+    };
+    expect(owner(process.pid, processStartTime(process.pid))).toBe(1);
+    const held = await doctor("--fix");
+    expect(held.code).toBe(1);
+    expect(held.stdout).toMatch(
+      /\nledger: indexes: .*trials_by_run.*; queries may miss records, so the runs are not checked: not rebuilt while an orchestrator drives run a, which the rebuild would hold up: stop it, then `autoresearch doctor --fix`\n$/,
+    );
+    owner(null, null);
     const fixed = await doctor("--fix");
     expect(fixed.code, fixed.stdout).toBe(0);
     expect(fixed.stdout).toMatch(

@@ -69,6 +69,26 @@ describe("the end of a run", () => {
     );
   });
 
+  it("says the best is no better while only the baseline is kept, and shows a tiny gain's digits", () => {
+    const bestLine = (metric: number) => {
+      const root = tempDir();
+      const { ledger, run } = fixtureLedger(root, [
+        { title: "baseline", verdict: "keep", metric: 1 },
+        { title: "deeper", verdict: metric === 1 ? "discard" : "keep", metric },
+      ]);
+      const summary = summarize(root, ledger, ledger.runById(run.id)!);
+      ledger.close();
+      return formatSummary(summary).split("\n")[2];
+    };
+    expect(bestLine(1)).toBe(
+      "  val_bpb: baseline 1 → best 1 (trial 0, no better than the baseline)",
+    );
+    expect(bestLine(0.99999)).toBe(
+      "  val_bpb: baseline 1 → best 0.99999 (trial 1, +0.0010% better)",
+    );
+    expect(bestLine(0.9)).toBe("  val_bpb: baseline 1 → best 0.9 (trial 1, +10.00% better)");
+  });
+
   it("counts a crash of an adopted head among the adoptions, not as this run's crash", () => {
     const root = tempDir();
     const { ledger, run } = fixtureLedger(root, [

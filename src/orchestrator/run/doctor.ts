@@ -172,11 +172,11 @@ export function doctorRuns(options: {
   tag?: string;
   fix: boolean;
 }): Promise<DoctorFindings> {
+  // What the open's check found: a damaged index hides rows from the queries made below.
+  let indexes: string | null = null;
   return withLedger(
     options.root,
     async (task, ledger) => {
-      // First: a damaged index hides rows from the queries the checks below make.
-      let indexes = ledger.indexProblem();
       let indexesFixed: string | null = null;
       let indexesLeft: string | null = null;
       // A rebuild holds the ledger's write lock longer than a live run waits for it.
@@ -211,7 +211,7 @@ export function doctorRuns(options: {
       }
       return { indexes, indexesFixed, indexesLeft, runs: reports };
     },
-    { indexesMended: true },
+    { indexesMended: (problem) => (indexes = problem) },
   );
 }
 

@@ -20,7 +20,7 @@ import { checkOwner, recover } from "./recover.js";
 export async function withLedger<T>(
   root: string,
   work: (task: Task, ledger: Ledger) => Promise<T>,
-  options: { indexesMended?: boolean } = {},
+  options: { indexesMended?: (problem: string | null) => void } = {},
 ): Promise<T> {
   const task = loadTask(root);
   await checkRepository(task.root);
