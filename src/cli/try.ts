@@ -54,6 +54,11 @@ export function registerTry(program: Command): void {
         "\nstopping: ending the running replicate (Ctrl-C again to quit at once)\n",
       ),
     );
+    // With --json nothing else is printed: the notes (a new run begun, say) go in the answer.
+    const notes: string[] = [];
+    const collect: Emit = (event) => {
+      if (event.type === "notice") notes.push(event.text);
+    };
     try {
       const result = await tryWorkingCopy({
         root: taskRoot(o.dir),
@@ -64,9 +69,9 @@ export function registerTry(program: Command): void {
         newLedger: o.newLedger,
         ...(o.sandbox ? { sandbox: o.sandbox } : {}),
         signal: stop.signal,
-        emit: o.json ? () => undefined : tryProgress((line) => process.stdout.write(`${line}\n`)),
+        emit: o.json ? collect : tryProgress((line) => process.stdout.write(`${line}\n`)),
       });
-      process.stdout.write(o.json ? `${JSON.stringify(answer(result))}\n` : summary(result));
+      process.stdout.write(o.json ? `${JSON.stringify(answer(result, notes))}\n` : summary(result));
       process.exitCode = exitCode(result);
     } catch (error) {
       // An agent reading --json gets the refusal as JSON too (and stderr as always).
@@ -189,8 +194,8 @@ function listSome(names: string[], most = 5): string {
   return names.slice(0, most).join(", ") + more;
 }
 
-/** The --json answer: one object, its fields as before plus the metric's name. */
-function answer(result: TryResult): Record<string, unknown> {
+/** The --json answer: one object, its fields as before plus the metric's name and notes. */
+function answer(result: TryResult, notes: string[]): Record<string, unknown> {
   const { trial, incumbent, run } = result;
   return {
     run: run.tag,
@@ -205,6 +210,7 @@ function answer(result: TryResult): Record<string, unknown> {
       ? { trial: incumbent.n, commit: incumbent.commit, metric: incumbent.metric }
       : null,
     log: result.logFile,
+    notes,
   };
 }
 

@@ -191,6 +191,21 @@ describe("autoresearch try, from a plain shell session", () => {
     expect(named.stdout).not.toContain("note:");
   });
 
+  it("with --json, puts its notes in the answer, which is all it prints", async () => {
+    const root = quadraticTask();
+    const tryIt = (...args: string[]) => runCli(["try", "-C", root, "-m", "edit", ...args]);
+    sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+    expect((await tryIt("--tag", "t")).code).toBe(0);
+    sh(root, "git checkout -q main && sed -i 's/^const Y = .*;/const Y = 0;/' train.mjs");
+    const json = await tryIt("--json");
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stdout.trim().split("\n")).toHaveLength(1);
+    const { run, notes } = JSON.parse(json.stdout);
+    expect(notes).toEqual([
+      `a new run "${run}" starts from main at ${sh(root, "git rev-parse --short=7 main")}, since the checkout is on no run's branch; to add trials to run "t" instead, check out autoresearch/t before trying`,
+    ]);
+  });
+
   it("off the incumbent, stashes new files the incumbent also added, ignored ones too, so no checkout overwrites them", async () => {
     const root = quadraticTask({
       yaml: QUADRATIC_YAML.map((l) =>
