@@ -169,6 +169,20 @@ describe("the mutate researcher", () => {
     });
   });
 
+  it("knows two edits tried on a parent in the other order as the same change", async () => {
+    // Two booleans: three changes in all, one of them the pair, tried as "B …; A …".
+    const root = makeRepo({ "train.py": "A = False\nB = False\n", "prepare.py": "x = 1\n" });
+    const first = await request(root, 1);
+    const history = ["A False → True", "B False → True", "A False → True; B False → True"].map(
+      (title) => ({ parentCommit: first.parent.commit, title }),
+    );
+    for (let trial = 1; trial <= 8; trial++) {
+      const req = { ...(await request(root, trial)), history } as unknown as ProposalRequest;
+      const result = await createMutateResearcher().propose(req);
+      expect(result.ok, result.ok ? result.title : "").toBe(false);
+    }
+  });
+
   it("does not repeat a change another host of its swarm tried on the same parent", async () => {
     const root = makeRepo({ "train.py": "USE_BIAS = False\n", "prepare.py": "x = 1\n" });
     const alone = await createMutateResearcher().propose(await request(root, 1));

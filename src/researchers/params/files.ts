@@ -79,9 +79,16 @@ export function applyEdits(dir: string, edits: Edit[]): void {
   }
 }
 
-/** `lr 0.001 → 0.0003; depth 8 → 6`: what a proposal changed, by name. */
+/**
+ * `depth 8 → 6; lr 0.001 → 0.0003`: what a proposal changed, by name. In the names' order,
+ * whatever order the edits were picked in: the title is how a change already tried on a
+ * parent is known, and the same two edits picked the other way round are the same change.
+ */
 export const editsTitle = (edits: Edit[]) =>
-  edits.map((e) => `${e.dimension.key} ${e.dimension.param.raw} → ${e.raw}`).join("; ");
+  edits
+    .map((e) => `${e.dimension.key} ${e.dimension.param.raw} → ${e.raw}`)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .join("; ");
 
 /** What the ledger keeps of the edits, enough to apply them again on a newer incumbent. */
 export const editsDetail = (edits: Edit[]) =>
