@@ -116,6 +116,57 @@ export async function followBranch(root: string, from: string, to: string): Prom
   return moved.code === 0;
 }
 
+/**
+ * The commit of branch `ref`'s line whose files a checkout on that branch still holds in
+ * its index, when that is not the tip: what a run or `try` killed after a keep moved the
+ * branch, and before the checkout followed, leaves. Null when the checkout is elsewhere, has
+ * conflicts, or its index is the tip's or no commit's of the line.
+ */
+export async function leftBehindAt(root: string, ref: string): Promise<string | null> {
+  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
+  if (head.code !== 0 || head.stdout.trim() !== ref) return null;
+  // Fails on unmerged entries: a merge of the person's, not a checkout left behind.
+  const index = await gitRaw(root, ["write-tree"], { okCodes: [128] });
+  if (index.code !== 0) return null;
+  const tree = index.stdout.trim();
+  const line = await gitRaw(root, ["log", "--first-parent", "--format=%H %T", ref, "--"]);
+  const commits = line.stdout.trim().split("\n").map((l) => l.split(" "));
+  if (commits[0]?.[1] === tree) return null;
+  return commits.find(([, t]) => t === tree)?.[0] ?? null;
+}
+
+/**
+ * Brings a checkout left behind at `from` (`leftBehindAt`) to its branch's tip `to`: as
+ * `followBranch`, or, where its files are the tip's already and only the index is behind
+ * (a `try`'s keep is the working copy), the index alone. False when edits of the person's
+ * to files the keeps changed are in the way: then nothing changes.
+ */
+export async function catchUp(root: string, from: string, to: string): Promise<boolean> {
+  if (await followBranch(root, from, to)) return true;
+  const changed = (await gitRaw(root, ["diff", "--name-only", "-z", from, to])).stdout
+    .split("\0")
+    .filter(Boolean);
+  const tip = new Map(
+    (await gitRaw(root, ["ls-tree", "-r", "-z", to, "--", ...changed])).stdout
+      .split("\0")
+      .filter(Boolean)
+      .map((entry) => {
+        const tab = entry.indexOf("\t"); // "<mode> <type> <object>\t<path>"
+        return [entry.slice(tab + 1), entry.slice(0, tab).split(" ")[2]!];
+      }),
+  );
+  const present = changed.filter((f) => existsSync(join(root, f)));
+  // Each changed file as the tip has it: there with the tip's content, or gone with it.
+  if (present.some((f) => !tip.has(f)) || present.length !== tip.size) return false;
+  const hashes = present.length
+    ? (await gitRaw(root, ["hash-object", "--", ...present])).stdout.split("\n")
+    : [];
+  if (present.some((f, i) => tip.get(f) !== hashes[i])) return false;
+  // The index held `from`'s tree, which the branch's history keeps: nothing is lost.
+  await git(root, ["read-tree", to]);
+  return true;
+}
+
 /** The commit a ref points to, or null if there is no such ref. */
 export async function resolveRef(root: string, ref: string): Promise<string | null> {
   const { stdout, code } = await gitRaw(

@@ -9,7 +9,7 @@ import type { Task } from "../../task/task.js";
 import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
-import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
+import { branchRef, leftBehindAt, resolveRef, trialRef } from "../../workspace/repo.js";
 import { storedSandbox } from "../context.js";
 import { runResultsTsv } from "../trial/results.js";
 import { withLedger } from "./open.js";
@@ -74,6 +74,14 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
     add(
       "branch",
       `${run.branch} is ${branch ?? "missing"}, but the incumbent (#${incumbent?.n ?? "base"}) is ${expected}`,
+    );
+
+  // While a run is driven its checkout follows at the end; after a kill, no one follows.
+  const behind = live ? null : await leftBehindAt(task.root, branchRef(run.tag));
+  if (behind)
+    add(
+      "checkout",
+      `the task's checkout is on ${run.branch}, but its index holds the files of ${behind.slice(0, 7)}, from before later keeps (a run or \`try\` stopped before the checkout followed), so \`git status\` shows those keeps as undone: \`autoresearch doctor --fix\` brings it along; where edits of yours to files the keeps changed are in the way, \`git update-ref --no-deref HEAD ${behind} && git stash && git checkout ${run.branch} && git stash pop\` puts them on top of the keeps`,
     );
 
   const file = paths.results(task.root, run.tag);

@@ -27,7 +27,7 @@ import {
 } from "../../util/safe-file.js";
 import { git } from "../../workspace/git.js";
 import { paths, replicateJob } from "../../workspace/layout.js";
-import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
+import { branchRef, catchUp, leftBehindAt, resolveRef, setRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
 import { plantedLogReason } from "../trial/replicate.js";
 import { writeResults } from "../trial/results.js";
@@ -45,6 +45,8 @@ export interface Recovery {
   /** Trials that go on where they stopped (their cluster job followed, or replicates run again). */
   continued: TrialJob[];
   branchMoved: boolean;
+  /** The task's checkout, on the run's branch, was brought up to keeps a stop left it behind. */
+  checkoutFollowed: boolean;
 }
 
 /** Refuses to drive a run that another live orchestrator process owns. */
@@ -60,8 +62,9 @@ export function checkOwner(run: RunRow): void {
  * stopped. A replicate whose process is still running is ended, with whatever carries its
  * mark (a cluster job is followed instead); one that had finished is read back from its
  * log. Trials that had their commit continue where they stopped (with `continueTrials`);
- * the others are recorded as interrupted. The branch is set to the ledger's incumbent,
- * leftover worktrees and stale ref locks are removed, results.tsv is rewritten.
+ * the others are recorded as interrupted. The branch is set to the ledger's incumbent (a
+ * checkout on it left behind is brought along), leftover worktrees and stale ref locks are
+ * removed, results.tsv is rewritten.
  */
 export async function recover(
   task: Task,
@@ -77,6 +80,7 @@ export async function recover(
       tampered: 0,
       continued: [],
       branchMoved: false,
+      checkoutFollowed: false,
     };
   let killed = 0;
   let recovered = 0;
@@ -192,6 +196,10 @@ export async function recover(
   const current = await resolveRef(task.root, branchRef(run.tag));
   if (current && current !== expected) await checkOwnCommits(task.root, ledger, run, current);
   if (current !== expected) await setRef(task.root, branchRef(run.tag), expected);
+  // A checkout on the branch that the stop left behind its keeps: unless the person's edits
+  // are in the way (doctor then says what to do), it follows now.
+  const behind = await leftBehindAt(task.root, branchRef(run.tag));
+  const checkoutFollowed = behind !== null && (await catchUp(task.root, behind, expected));
   // A followed cluster job still runs in its worktree; every other one goes.
   const busy = new Set(
     [...continued.values()].flatMap((j) => (j.kind === "continue" && j.attach ? [j.trial.n] : [])),
@@ -205,8 +213,10 @@ export async function recover(
     tampered,
     continued: [...continued.values()],
     branchMoved: current !== expected,
+    checkoutFollowed,
   };
-  if (interrupted || killed || recovered || tampered || continued.size || recovery.branchMoved)
+  const changed = recovery.branchMoved || checkoutFollowed;
+  if (interrupted || killed || recovered || tampered || continued.size || changed)
     ledger.event(run.id, null, "recovered", { ...recovery, continued: continued.size });
   return recovery;
 }
