@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, FatalError } from "../errors.js";
 import { SlurmError } from "../executors/slurm-cli.js";
-import { ledgerRefusal } from "../ledger/db.js";
+import { ledgerRefusal } from "../ledger/check.js";
 import { hideSecretsFromProc } from "../util/environ.js";
 import { GitError } from "../workspace/git.js";
 import { registerDelete } from "./delete.js";

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { beforeOpening, earlierRuns, missingLedger } from "../ledger/db.js";
+import { beforeOpening, earlierRuns, missingLedger } from "../ledger/check.js";
 import { Ledger } from "../ledger/ledger.js";
 import { summarize } from "../orchestrator/index.js";
 import { openLedgerReadOnly } from "../report/read-only.js";

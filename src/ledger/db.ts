@@ -5,8 +5,6 @@ import { LedgerError } from "../errors.js";
 import {
   beforeOpening,
   checkLedgerFile,
-  earlierRuns,
-  integrityProblem,
   ledgerRefusal,
   missingLedger,
   newerLedger,
@@ -15,15 +13,6 @@ import {
 } from "./check.js";
 import { MIGRATIONS } from "./migrations.js";
 
-export {
-  beforeOpening,
-  checkLedgerFile,
-  earlierRuns,
-  integrityProblem,
-  ledgerRefusal,
-  missingLedger,
-  schemaVersion,
-};
 export type Db = Database.Database;
 export type Statement = Database.Statement;
 

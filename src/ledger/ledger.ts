@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Outcome } from "../metrics/outcome.js";
 import { STATE_DIR } from "../workspace/layout.js";
-import { type Db, integrityProblem, type OpenOptions, openDatabase, type Statement } from "./db.js";
+import { integrityProblem } from "./check.js";
+import { type Db, type OpenOptions, openDatabase, type Statement } from "./db.js";
 import { MIGRATIONS } from "./migrations.js";
 import { SESSION_END, SESSION_START } from "./sessions.js";
 import type {

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { LedgerError } from "../errors.js";
-import { beforeOpening, checkLedgerFile, missingLedger, openReadOnly } from "../ledger/db.js";
+import { beforeOpening, checkLedgerFile, missingLedger } from "../ledger/check.js";
+import { openReadOnly } from "../ledger/db.js";
 import { Ledger } from "../ledger/ledger.js";
 import { MIGRATIONS } from "../ledger/migrations.js";
 

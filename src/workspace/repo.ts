@@ -130,7 +130,10 @@ export async function leftBehindAt(root: string, ref: string): Promise<string | 
   if (index.code !== 0) return null;
   const tree = index.stdout.trim();
   const line = await gitRaw(root, ["log", "--first-parent", "--format=%H %T", ref, "--"]);
-  const commits = line.stdout.trim().split("\n").map((l) => l.split(" "));
+  const commits = line.stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "));
   if (commits[0]?.[1] === tree) return null;
   return commits.find(([, t]) => t === tree)?.[0] ?? null;
 }

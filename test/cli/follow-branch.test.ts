@@ -97,7 +97,10 @@ it("a checkout a kill left behind the keeps is named by doctor and brought along
 
   // With an edit of train.mjs in the way, nothing moves, and doctor says how to settle it.
   sh(root, "git checkout -q -- notes.md");
-  sh(root, `git read-tree -m -u HEAD HEAD~1 && sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs`);
+  sh(
+    root,
+    `git read-tree -m -u HEAD HEAD~1 && sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs`,
+  );
   const stuck = await doctor("--fix");
   expect(stuck.code).toBe(1);
   const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(stuck.stdout)?.[1];

@@ -144,9 +144,11 @@ describe("autoresearch try beside the user's own files", () => {
         "kept",
         "incumbent",
         "log",
+        "notes",
       ].sort(),
     );
     expect(answer).toMatchObject({ run: "w", trial: 2, verdict: "keep", metric_name: "score" });
+    expect(answer.notes).toEqual([]);
     expect(existsSync(answer.log)).toBe(true);
   });
 
