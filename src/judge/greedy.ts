@@ -1,5 +1,5 @@
 import { improvement, isBetter } from "../metrics/compare.js";
-import { baselineStep, firstFailure, fmt, type Judge, type JudgeKind } from "./judge.js";
+import { baselineStep, firstFailure, fmtApart, type Judge, type JudgeKind } from "./judge.js";
 
 /**
  * karpathy/autoresearch's rule: one replicate, kept if strictly better than the
@@ -31,10 +31,11 @@ export function createGreedyJudge(): Judge {
         confidence: context.confidence,
       };
       const better = isBetter(metric, incumbent, context.goal, context.minEffect);
+      const [shown, parent] = fmtApart(metric, incumbent);
       return {
         kind: "verdict",
         verdict: better ? "keep" : "discard",
-        reason: `${name} ${fmt(metric)} ${better ? "beats" : "does not beat"} its parent's ${fmt(incumbent)}${margin}`,
+        reason: `${name} ${shown} ${better ? "beats" : "does not beat"} its parent's ${parent}${margin}`,
         metric,
         estimate,
       };

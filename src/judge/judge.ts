@@ -97,3 +97,12 @@ export function baselineStep(context: JudgeContext, done: Replicated[]): JudgeSt
 }
 
 export const fmt = (x: number) => Number(x.toPrecision(6)).toString();
+
+/** Two values, each with the digits it takes to tell them apart (six at least). */
+export function fmtApart(a: number, b: number): [string, string] {
+  for (let digits = 6; digits < 17; digits++) {
+    const [x, y] = [Number(a.toPrecision(digits)), Number(b.toPrecision(digits))];
+    if (x !== y || a === b) return [String(x), String(y)];
+  }
+  return [String(a), String(b)];
+}

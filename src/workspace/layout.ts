@@ -22,6 +22,8 @@ export const paths = {
   setupMarks: (root: string) => join(root, STATE_DIR, "setup"),
   run: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag),
   results: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag, "results.tsv"),
+  /** Where a checkout on the run's branch was when a session or `try` began to move the branch. */
+  following: (root: string, tag: string) => join(root, STATE_DIR, "runs", tag, "checkout-from"),
   trial: (root: string, tag: string, n: number) =>
     join(root, STATE_DIR, "runs", tag, "trials", String(n)),
   worktrees: (root: string) => join(root, STATE_DIR, "worktrees"),

@@ -117,38 +117,56 @@ export async function followBranch(root: string, from: string, to: string): Prom
 }
 
 /**
- * The commit of branch `ref`'s line whose files a checkout on that branch still holds in
- * its index, when that is not the tip: what a run or `try` killed after a keep moved the
- * branch, and before the checkout followed, leaves. Null when the checkout is elsewhere, has
- * conflicts, or its index is the tip's or no commit's of the line.
+ * The tip of branch `ref` when a checkout on it was left behind at `from`: the branch moved
+ * on, and the index still holds `from`'s version of every path the branch changed since.
+ * `from` must come from the process that moved the branch (a session's or a `try`'s own
+ * record), never be guessed from history: a revert the person staged looks the same. Null
+ * when the checkout is elsewhere, the branch has not moved, a merge, revert, cherry-pick or
+ * rebase is in progress (the person's own), or the index is elsewhere on those paths.
  */
-export async function leftBehindAt(root: string, ref: string): Promise<string | null> {
+export async function behindOn(root: string, ref: string, from: string): Promise<string | null> {
   const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
   if (head.code !== 0 || head.stdout.trim() !== ref) return null;
-  // Fails on unmerged entries: a merge of the person's, not a checkout left behind.
-  const index = await gitRaw(root, ["write-tree"], { okCodes: [128] });
-  if (index.code !== 0) return null;
-  const tree = index.stdout.trim();
-  const line = await gitRaw(root, ["log", "--first-parent", "--format=%H %T", ref, "--"]);
-  const commits = line.stdout
-    .trim()
+  const tip = await resolveRef(root, ref);
+  if (!tip || tip === from || (await operationInProgress(root))) return null;
+  const moved = await changedPaths(root, from, tip);
+  if (moved.length === 0) return null;
+  // Paths whose index entry is not `from`'s (or that are unmerged).
+  const differ = new Set(
+    (await gitRaw(root, ["diff-index", "--cached", "--name-only", "-z", from])).stdout
+      .split("\0")
+      .filter(Boolean),
+  );
+  return moved.some((p) => differ.has(p)) ? null : tip;
+}
+
+/** Whether git is in the middle of an operation of the person's that the index belongs to. */
+async function operationInProgress(root: string): Promise<boolean> {
+  const markers = ["MERGE_HEAD", "REVERT_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"];
+  const where = (await git(root, ["rev-parse", ...markers.flatMap((m) => ["--git-path", m])]))
     .split("\n")
-    .map((l) => l.split(" "));
-  if (commits[0]?.[1] === tree) return null;
-  return commits.find(([, t]) => t === tree)?.[0] ?? null;
+    .map((p) => (isAbsolute(p) ? p : join(root, p)));
+  return where.some((p) => existsSync(p));
+}
+
+async function changedPaths(root: string, from: string, to: string): Promise<string[]> {
+  return (await gitRaw(root, ["diff", "--name-only", "--no-renames", "-z", from, to])).stdout
+    .split("\0")
+    .filter(Boolean);
 }
 
 /**
- * Brings a checkout left behind at `from` (`leftBehindAt`) to its branch's tip `to`: as
+ * Brings a checkout left behind at `from` (`behindOn`) to its branch's tip `to`: as
  * `followBranch`, or, where its files are the tip's already and only the index is behind
- * (a `try`'s keep is the working copy), the index alone. False when edits of the person's
- * to files the keeps changed are in the way: then nothing changes.
+ * (a `try`'s keep is the working copy), those paths of the index alone. Other staged
+ * entries stay as they are. False when edits of the person's to files the keeps changed
+ * are in the way: then nothing changes.
  */
 export async function catchUp(root: string, from: string, to: string): Promise<boolean> {
+  // A file touched but not changed since the index was written must not count as an edit.
+  await gitRaw(root, ["update-index", "-q", "--refresh"], { okCodes: [1] });
   if (await followBranch(root, from, to)) return true;
-  const changed = (await gitRaw(root, ["diff", "--name-only", "-z", from, to])).stdout
-    .split("\0")
-    .filter(Boolean);
+  const changed = await changedPaths(root, from, to);
   const tip = new Map(
     (await gitRaw(root, ["ls-tree", "-r", "-z", to, "--", ...changed])).stdout
       .split("\0")
@@ -165,8 +183,10 @@ export async function catchUp(root: string, from: string, to: string): Promise<b
     ? (await gitRaw(root, ["hash-object", "--", ...present])).stdout.split("\n")
     : [];
   if (present.some((f, i) => tip.get(f) !== hashes[i])) return false;
-  // The index held `from`'s tree, which the branch's history keeps: nothing is lost.
-  await git(root, ["read-tree", to]);
+  // HEAD is `to`: those paths of the index become its, as `git reset -- <paths>` makes them.
+  await git(root, ["reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul"], {
+    input: changed.map((p) => `${p}\0`).join(""),
+  });
   return true;
 }
 

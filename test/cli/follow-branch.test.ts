@@ -3,13 +3,22 @@
  * makes, as after a checkout; edits of the person's that those keeps touch are left alone,
  * and the notice's commands put them on top.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { QUADRATIC_YAML, quadraticTask, runCli, sh } from "../helpers.js";
+import {
+  QUADRATIC_YAML,
+  quadraticTask,
+  ROOT,
+  runCli,
+  sh,
+  startCli,
+  tempDir,
+  waitFor,
+} from "../helpers.js";
 
 // Every proposal moves X a step toward 3: a keep each time.
-const RESEARCH = `import { readFileSync, writeFileSync } from "node:fs";
+const RESEARCH = `import { existsSync, readFileSync, writeFileSync } from "node:fs";
 const src = readFileSync("train.mjs", "utf8");
 const x = Number(/const X = ([\\d.-]+);/.exec(src)[1]);
 writeFileSync("train.mjs", src.replace(/const X = [\\d.-]+;/, "const X = " + (x + 0.25) + ";"));
@@ -51,7 +60,8 @@ it("resume brings a checkout on the run's branch along with its keeps, and leave
   expect(edited.code, edited.stderr).toBe(0);
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
   const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(edited.stdout)?.[1];
-  expect(edited.stdout).toContain("autoresearch/t, checked out here, moved to ");
+  expect(edited.stdout).toContain("the checkout on autoresearch/t was left at ");
+  expect(edited.stdout).toContain("your edits of files those keeps changed are in the way");
   sh(root, `${advice} 2>&1`);
   expect(X(root)).toBe("1.75");
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
@@ -59,56 +69,150 @@ it("resume brings a checkout on the run's branch along with its keeps, and leave
   expect(sh(root, "git status --porcelain")).toBe("M train.mjs");
 });
 
-it("a checkout a kill left behind the keeps is named by doctor and brought along by --fix and resume", async () => {
-  const root = task();
-  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
-  expect((await run("run", "--tag", "t", "--max-trials", "4")).code).toBe(0);
-  sh(root, "git checkout -q autoresearch/t");
-  expect(X(root)).toBe("1.5");
-  const tip = sh(root, "git rev-parse HEAD");
-  const before = sh(root, "git rev-parse HEAD~1");
-  const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+// As RESEARCH, but once X would pass $STALL_AT it says so in a file and waits to be killed.
+const STALLING = RESEARCH.replace(
+  'writeFileSync("train.mjs"',
+  `if (x + 0.25 > Number(process.env.STALL_AT ?? Infinity)) {
+  writeFileSync(process.env.STALL_FILE, String(process.pid));
+  await new Promise((r) => setTimeout(r, 60_000));
+}
+writeFileSync("train.mjs"`,
+);
 
-  // As `try` killed between its keep and refreshing the index: the files are the keep's,
-  // the index the commit's before it.
-  sh(root, `git read-tree ${before}`);
-  expect(sh(root, "git status --porcelain")).toBe("MM train.mjs");
+it("a checkout a kill left behind the keeps is named by doctor and brought along by resume", async () => {
+  const root = task();
+  writeFileSync(join(root, "research.mjs"), STALLING);
+  sh(root, "git commit -qam stalling");
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+  expect((await run("run", "--tag", "t", "--max-trials", "1")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  const base = sh(root, "git rev-parse HEAD");
+
+  // A session killed after two keeps, before it brought the checkout along.
+  const stall = join(tempDir(), "stalled");
+  const child = startCli(
+    ["resume", "-C", root, "--tag", "t", "--max-trials", "9", "--sandbox", "none"],
+    ROOT,
+    { STALL_AT: "1.5", STALL_FILE: stall },
+  );
+  const research = Number(await waitFor(() => existsSync(stall) && readFileSync(stall, "utf8")));
+  child.kill("SIGKILL");
+  process.kill(research, "SIGKILL");
+  await new Promise((r) => child.once("close", r));
+  expect(X(root)).toBe("1");
+  expect(sh(root, "git status --porcelain")).toBe("M  train.mjs");
   const found = await doctor();
   expect(found.code).toBe(1);
   expect(found.stdout).toContain(
-    `the task's checkout is on autoresearch/t, but its index holds the files of ${before.slice(0, 7)}, from before later keeps`,
+    `the task's checkout is on autoresearch/t, but its index holds the files of ${base.slice(0, 7)}, from before the keeps up to `,
   );
+
+  // An edit of a file the keeps leave alone stays; resume brings the rest along, and says so.
+  writeFileSync(join(root, "notes.md"), "mine\n");
+  const resumed = await run("resume", "--tag", "t", "--max-trials", "10");
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stdout).toContain("the checkout on autoresearch/t was left at ");
+  expect(sh(root, "git status --porcelain")).toBe("M notes.md");
+  expect(Number(X(root)), resumed.stdout).toBeGreaterThan(1.5);
+  expect(sh(root, "git rev-parse HEAD")).toBe(sh(root, "git rev-parse autoresearch/t"));
+  expect((await doctor()).code).toBe(0);
+});
+
+it("a try killed between its keep and the index is brought along by --fix; an edit in the way is left, with a way that keeps it", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+  expect((await run("run", "--tag", "t", "--max-trials", "4")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  expect(X(root)).toBe("1.5");
+  const before = sh(root, "git rev-parse HEAD~1");
+  const mark = join(root, ".autoresearch", "runs", "t", "checkout-from");
+
+  // What `try` leaves between moving the branch and the index: its record, the keep's files,
+  // the index of the commit before.
+  writeFileSync(mark, `${before}\n`);
+  sh(root, `git read-tree ${before}`);
+  expect(sh(root, "git status --porcelain")).toBe("MM train.mjs");
+  expect((await doctor()).stdout).toContain(`its index holds the files of ${before.slice(0, 7)}`);
   const fixed = await doctor("--fix");
   expect(fixed.code, fixed.stdout).toBe(0);
+  expect(fixed.stdout).toContain("fixed checkout");
   expect(sh(root, "git status --porcelain")).toBe("");
   expect(X(root)).toBe("1.5");
+  expect(existsSync(mark)).toBe(false);
 
-  // As a run killed after two keeps: index and files are two keeps back; an edit of a
-  // file the keeps leave alone stays. resume brings it along before it goes on.
-  sh(root, `git read-tree -m -u ${tip} HEAD~2`);
-  expect(X(root)).toBe("1");
-  writeFileSync(join(root, "notes.md"), "mine\n");
-  expect((await doctor()).stdout).toContain("its index holds the files of");
-  const resumed = await run("resume", "--tag", "t", "--max-trials", "5");
-  expect(resumed.code, resumed.stderr).toBe(0);
-  expect(sh(root, "git status --porcelain")).toBe("M notes.md");
-  expect(X(root)).toBe("1.75");
-  expect(sh(root, "git rev-parse HEAD")).toBe(sh(root, "git rev-parse autoresearch/t"));
-
-  // With an edit of train.mjs in the way, nothing moves, and doctor says how to settle it.
-  sh(root, "git checkout -q -- notes.md");
-  sh(
-    root,
-    `git read-tree -m -u HEAD HEAD~1 && sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs`,
-  );
+  // Index and files a keep back, with an edit of train.mjs in the way: nothing moves, the
+  // problem is not called fixed, and the advice puts the edit on top of the keep.
+  writeFileSync(mark, `${before}\n`);
+  sh(root, `git read-tree -m -u HEAD ${before}`);
+  sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
   const stuck = await doctor("--fix");
   expect(stuck.code).toBe(1);
+  expect(stuck.stdout).not.toContain("fixed checkout");
   const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(stuck.stdout)?.[1];
-  expect(advice).toBeDefined();
-  expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
+  expect(advice).toBe(`git update-ref --no-deref HEAD ${before} && git checkout -m autoresearch/t`);
   sh(root, `${advice} 2>&1`);
-  expect(X(root)).toBe("1.75");
+  expect(X(root)).toBe("1.5");
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
+  expect(sh(root, "git symbolic-ref HEAD")).toBe("refs/heads/autoresearch/t");
   expect(sh(root, "git status --porcelain")).toBe("M train.mjs");
   expect((await doctor()).code).toBe(0);
+});
+
+it("a revert the person staged is never taken for a checkout left behind", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+  expect((await run("run", "--tag", "t", "--max-trials", "2")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  expect(X(root)).toBe("1.25");
+
+  // With git's own marker, and without one (the files of the commit before, checked out).
+  for (const revert of ["git revert --no-commit HEAD", "git checkout HEAD~1 -- train.mjs"]) {
+    sh(root, revert);
+    expect(X(root)).toBe("1");
+    const found = await doctor("--fix");
+    expect(found.stdout).not.toContain("checkout");
+    expect(X(root)).toBe("1");
+    expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+    sh(root, "git revert --quit 2>/dev/null; git reset -q --hard");
+  }
+});
+
+it("try brings a checkout a kill left behind along before it tries, and refuses, without `git reset`, when edits are in the way", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  expect((await run("run", "--tag", "t", "--max-trials", "2")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  const before = sh(root, "git rev-parse HEAD~1");
+  const mark = join(root, ".autoresearch", "runs", "t", "checkout-from");
+
+  // As a killed try left it (the keep's files, the index before), then a new edit.
+  writeFileSync(mark, `${before}\n`);
+  sh(root, `git read-tree ${before}`);
+  writeFileSync(join(root, "notes.md"), "mine\n");
+  const tried = await run("try", "--title", "notes");
+  expect(tried.code, tried.stderr).toBe(0);
+  expect(tried.stdout).toContain("the checkout on autoresearch/t was left at ");
+  expect(
+    sh(root, "git diff --name-only refs/autoresearch/t/trials/2~1 refs/autoresearch/t/trials/2"),
+  ).toBe("notes.md");
+  expect(X(root)).toBe("1.25");
+
+  // As a killed run left it (index and files a keep back), with an edit of train.mjs.
+  sh(root, "git checkout -q -- . && git clean -qf");
+  const tip = sh(root, "git rev-parse HEAD");
+  const back = sh(root, "git rev-parse HEAD~1");
+  writeFileSync(mark, `${back}\n`);
+  sh(root, `git read-tree -m -u HEAD ${back}`);
+  sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
+  const refused = await run("try", "--title", "y");
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(
+    `git update-ref --no-deref HEAD ${back} && git checkout -m autoresearch/t`,
+  );
+  expect(refused.stderr).not.toContain("git reset");
+  expect(sh(root, "git rev-parse autoresearch/t")).toBe(tip);
+  expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
 });

@@ -170,6 +170,11 @@ describe("the greedy judge", () => {
       reason: "loss 0.99 beats its parent's 1",
     });
     expect(j.next(base, [ok(42, 1.0)])).toMatchObject({ verdict: "discard" });
+    // A gain smaller than six digits show is shown with the digits that tell the two apart.
+    expect(j.next(base, [ok(42, 0.99999999)])).toMatchObject({
+      verdict: "keep",
+      reason: "loss 0.99999999 beats its parent's 1",
+    });
   });
 });
 

@@ -9,9 +9,10 @@ import type { Task } from "../../task/task.js";
 import { isAlive, markOf, processesWithEnv } from "../../util/proc.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths } from "../../workspace/layout.js";
-import { branchRef, leftBehindAt, resolveRef, trialRef } from "../../workspace/repo.js";
+import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
 import { storedSandbox } from "../context.js";
 import { runResultsTsv } from "../trial/results.js";
+import { followAdvice, leftBehind } from "./checkout.js";
 import { withLedger } from "./open.js";
 import { ownWorktree, recover } from "./recover.js";
 
@@ -77,11 +78,11 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
     );
 
   // While a run is driven its checkout follows at the end; after a kill, no one follows.
-  const behind = live ? null : await leftBehindAt(task.root, branchRef(run.tag));
+  const behind = live ? null : await leftBehind(task.root, run.tag);
   if (behind)
     add(
       "checkout",
-      `the task's checkout is on ${run.branch}, but its index holds the files of ${behind.slice(0, 7)}, from before later keeps (a run or \`try\` stopped before the checkout followed), so \`git status\` shows those keeps as undone: \`autoresearch doctor --fix\` brings it along; where edits of yours to files the keeps changed are in the way, \`git update-ref --no-deref HEAD ${behind} && git stash && git checkout ${run.branch} && git stash pop\` puts them on top of the keeps`,
+      `the task's checkout is on ${run.branch}, but its index holds the files of ${behind.from.slice(0, 7)}, from before the keeps up to ${behind.tip.slice(0, 7)} (a run or \`try\` stopped before the checkout followed), so \`git status\` shows those keeps as undone: \`autoresearch doctor --fix\` brings it along; where edits of yours to files the keeps changed are in the way, \`${followAdvice(run.branch, behind.from)}\` puts them on top of the keeps`,
     );
 
   const file = paths.results(task.root, run.tag);
@@ -209,8 +210,12 @@ export function doctorRuns(options: {
         let fixed: Problem[] = [];
         if (options.fix && problems.length && !live) {
           await recover(task, ledger, run);
-          fixed = problems;
+          const found = problems;
           problems = await diagnose(task, ledger, ledger.runById(run.id)!);
+          // Only what recovery settled: what it could not is still among the problems.
+          fixed = found.filter(
+            (p) => !problems.some((q) => q.check === p.check && q.detail === p.detail),
+          );
         }
         // After the repair, which cannot change what this machine can run.
         const sandbox = runSandboxReport(task, run);

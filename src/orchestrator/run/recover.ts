@@ -27,11 +27,12 @@ import {
 } from "../../util/safe-file.js";
 import { git } from "../../workspace/git.js";
 import { paths, replicateJob } from "../../workspace/layout.js";
-import { branchRef, catchUp, leftBehindAt, resolveRef, setRef } from "../../workspace/repo.js";
+import { branchRef, resolveRef, setRef } from "../../workspace/repo.js";
 import { removeWorktree } from "../../workspace/worktree.js";
 import { plantedLogReason } from "../trial/replicate.js";
 import { writeResults } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
+import { type Mended, mendCheckout } from "./checkout.js";
 
 export interface Recovery {
   /** Trials recorded as interrupted: their proposal was not complete. */
@@ -45,8 +46,8 @@ export interface Recovery {
   /** Trials that go on where they stopped (their cluster job followed, or replicates run again). */
   continued: TrialJob[];
   branchMoved: boolean;
-  /** The task's checkout, on the run's branch, was brought up to keeps a stop left it behind. */
-  checkoutFollowed: boolean;
+  /** The task's checkout, on the run's branch, that a stop left behind its keeps: brought along, or left (edits in the way). */
+  checkout: Mended | null;
 }
 
 /** Refuses to drive a run that another live orchestrator process owns. */
@@ -80,7 +81,7 @@ export async function recover(
       tampered: 0,
       continued: [],
       branchMoved: false,
-      checkoutFollowed: false,
+      checkout: null,
     };
   let killed = 0;
   let recovered = 0;
@@ -198,8 +199,7 @@ export async function recover(
   if (current !== expected) await setRef(task.root, branchRef(run.tag), expected);
   // A checkout on the branch that the stop left behind its keeps: unless the person's edits
   // are in the way (doctor then says what to do), it follows now.
-  const behind = await leftBehindAt(task.root, branchRef(run.tag));
-  const checkoutFollowed = behind !== null && (await catchUp(task.root, behind, expected));
+  const checkout = await mendCheckout(task.root, run.tag);
   // A followed cluster job still runs in its worktree; every other one goes.
   const busy = new Set(
     [...continued.values()].flatMap((j) => (j.kind === "continue" && j.attach ? [j.trial.n] : [])),
@@ -213,11 +213,15 @@ export async function recover(
     tampered,
     continued: [...continued.values()],
     branchMoved: current !== expected,
-    checkoutFollowed,
+    checkout,
   };
-  const changed = recovery.branchMoved || checkoutFollowed;
+  const changed = recovery.branchMoved || checkout?.state === "followed";
   if (interrupted || killed || recovered || tampered || continued.size || changed)
-    ledger.event(run.id, null, "recovered", { ...recovery, continued: continued.size });
+    ledger.event(run.id, null, "recovered", {
+      ...recovery,
+      continued: continued.size,
+      checkout: checkout?.state ?? null,
+    });
   return recovery;
 }
 

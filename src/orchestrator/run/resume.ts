@@ -22,6 +22,7 @@ import {
   storedSandbox,
 } from "../context.js";
 import type { Emit } from "../events.js";
+import { mendNotice } from "./checkout.js";
 import { withExistingRun } from "./open.js";
 import { checkOwner, recover } from "./recover.js";
 import {
@@ -106,6 +107,8 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
       sandbox: sandbox.summary,
     });
     for (const text of header) options.emit({ type: "notice", text });
+    if (recovery.checkout)
+      options.emit({ type: "notice", text: mendNotice(run.branch, recovery.checkout) });
     if (recovery.interrupted || recovery.killed || recovery.recovered || recovery.continued.length)
       options.emit({
         type: "recovered",
@@ -152,9 +155,13 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
 
 /** The researchers a run was started with, rebuilt from what its record holds. */
 function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<Researcher[]> {
+  if (run.researcher === "agent")
+    throw new UsageError(
+      `run "${run.tag}" takes its trials from \`autoresearch try\`, not from a researcher resume could start: check out ${run.branch}, edit, and \`autoresearch try\` (\`autoresearch doctor --fix\` settles what a stop left behind)`,
+    );
   if (!run.researcherJson && run.researcher !== "mutate")
     throw new UsageError(
-      `run "${run.tag}" was driven by its own researcher (${run.researcher}); it cannot be resumed from the command line`,
+      `run "${run.tag}" was driven by its own researcher (${run.researcher}), which only the program that started it can pass again; resume it from there, or start a new run from the command line`,
     );
   const stored: { configs: ResearcherConfig[]; count: number } = run.researcherJson
     ? JSON.parse(run.researcherJson)

@@ -17,7 +17,7 @@ import { retry, SwarmUnreachableError, withoutPassword } from "../../swarm/index
 import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
 import { TASK_FILE } from "../../workspace/layout.js";
-import { branchRef, checkedOutAt, followBranch, resolveRef } from "../../workspace/repo.js";
+import { branchRef, checkedOutAt } from "../../workspace/repo.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
@@ -30,6 +30,7 @@ import {
 } from "../swarm.js";
 import { flushingAfter } from "../trial/results.js";
 import type { TrialJob } from "../trial/trial.js";
+import { markFollowing, mendCheckout, mendNotice } from "./checkout.js";
 import { DEFAULT_STOPS, drive, endRun, type Limits, type LoopEnd, type Stops } from "./loop.js";
 import { type RunSummary, summarize } from "./summary.js";
 
@@ -191,26 +192,19 @@ export async function finishSession(
       type: "notice",
       text: "overlap: true on CPU slots: the next replicate starts on the cores of the one that trains, which slows it and can move its metric; set `overlap: false` in the task file for a CPU run",
     });
-  // A checkout left on the run's branch (by `try`) sees its keeps, as after a checkout.
-  const branch = branchRef(run.tag);
-  const checkedOut = await checkedOutAt(ctx.task.root, branch);
+  // A checkout left on the run's branch (by `try`) sees its keeps, as after a checkout; the
+  // record says where it was, should this process be killed before it follows.
+  const checkedOut = await checkedOutAt(ctx.task.root, branchRef(run.tag));
+  if (checkedOut) markFollowing(ctx.task.root, run.tag, checkedOut);
   const end = await flushingAfter(
     ctx.results,
     drive(ctx, limits).finally(() =>
       Promise.all([...ctx.researchers.map((r) => r.close?.()), ctx.swarm?.close()]),
     ),
   );
-  const now = checkedOut && (await resolveRef(ctx.task.root, branch));
-  if (
-    checkedOut &&
-    now &&
-    now !== checkedOut &&
-    !(await followBranch(ctx.task.root, checkedOut, now))
-  )
-    options.emit({
-      type: "notice",
-      text: `${run.branch}, checked out here, moved to ${now.slice(0, 7)} under your edits of files its keeps changed, which were left as they were: \`git status\` shows its keeps as undone until \`git update-ref --no-deref HEAD ${checkedOut} && git stash && git checkout ${run.branch} && git stash pop\` puts your edits on top of them`,
-    });
+  const mended = checkedOut ? await mendCheckout(ctx.task.root, run.tag) : null;
+  if (mended?.state === "left")
+    options.emit({ type: "notice", text: mendNotice(run.branch, mended) });
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };
 }
 

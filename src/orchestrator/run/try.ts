@@ -36,6 +36,7 @@ import { EditScope } from "../../workspace/scope.js";
 import { type RunContext, runContext, storedSandbox } from "../context.js";
 import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
+import { clearFollowing, markFollowing, mendCheckout, mendNotice } from "./checkout.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
 import { checkTagFree, checkTaskFiles } from "./start.js";
@@ -89,6 +90,22 @@ async function refuseUnsafe(root: string): Promise<void> {
     throw new UsageError(
       `${TASK_FILE} has uncommitted changes: commit them first (a try is judged by the committed task file)`,
     );
+}
+
+/**
+ * A checkout on a run's branch that a killed `try` or run left behind its keeps is brought
+ * along first, as `resume` would; with edits in the way, the try is refused with the way
+ * to put them on top (never "unstage", which would make the next trial undo the keeps).
+ */
+async function mendLeftBehind(root: string, emit: Emit): Promise<void> {
+  const branch = await gitRaw(root, ["symbolic-ref", "--quiet", "--short", "HEAD"], {
+    okCodes: [1],
+  });
+  const name = branch.stdout.trim();
+  if (!name.startsWith("autoresearch/")) return;
+  const mended = await mendCheckout(root, name.slice("autoresearch/".length));
+  if (mended?.state === "followed") emit({ type: "notice", text: mendNotice(name, mended) });
+  if (mended?.state === "left") throw new UsageError(`${mendNotice(name, mended)}; then try again`);
 }
 
 /** The working copy's changes against HEAD: those a trial takes, and new files it leaves alone. */
@@ -166,14 +183,20 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   const task = loadTask(o.root);
   await checkRepository(task.root);
   await excludeStateDir(task.root);
+  // Before the staged check: a try killed after its keep leaves the keep looking staged-undone.
+  await mendLeftBehind(task.root, o.emit);
   await refuseUnsafe(task.root);
-  const { tried, leftAlone } = await workingChanges(task.root, new EditScope(task));
-  if (tried.length === 0) throw nothingToTry(leftAlone);
+  const scope = new EditScope(task);
+  const before = await workingChanges(task.root, scope);
+  if (before.tried.length === 0) throw nothingToTry(before.leftAlone);
   // Refused before anything is recorded when --sandbox asks for what cannot work here.
   const given = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
   const ledger = Ledger.open(task.root, { verify: true, newLedger: o.newLedger });
   try {
     const run = await chooseRun(task.root, ledger, o);
+    // Recovery may have brought the checkout along to a keep that holds some of the edits.
+    const { tried, leftAlone } = await workingChanges(task.root, scope);
+    if (tried.length === 0) throw nothingToTry(leftAlone);
     // A run goes on with the --sandbox it was started with, unless another is given.
     const mode = o.sandbox ?? storedSandbox(run);
     const sandbox =
@@ -207,6 +230,8 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
         kind: "local",
       },
     );
+    // chooseRun put HEAD on the branch at the incumbent; a keep moves the branch under it.
+    markFollowing(task.root, run.tag, await headCommit(task.root));
     const { baseline, trial, end } = await flushingAfter(ctx.results, driveOnce(ctx));
     // The loop's own reason names --max-trials, a flag try does not have.
     if (trial && end.status === "finished")
@@ -216,6 +241,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       trial && trial.verdict !== "interrupted" && saved
         ? await syncWorkingCopy(task.root, tried, trial.verdict === "keep", trial.commit!)
         : [];
+    clearFollowing(task.root, run.tag);
     return {
       run: ledger.runById(run.id)!,
       baseline,
@@ -468,7 +494,10 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     // A recorded sandbox this version does not know is refused before anything is recovered.
     if (!o.sandbox) storedSandbox(existing);
     ledger.sessionBegins(existing.id, process.pid);
-    await recover(loadTask(root), ledger, existing);
+    const { checkout } = await recover(loadTask(root), ledger, existing);
+    if (checkout?.state === "left")
+      throw new UsageError(`${mendNotice(existing.branch, checkout)}; then try again`);
+    if (checkout) o.emit({ type: "notice", text: mendNotice(existing.branch, checkout) });
     const incumbent = ledger.incumbent(existing.id)?.commit ?? existing.baseCommit;
     const head = await headCommit(root);
     if (head !== incumbent)
