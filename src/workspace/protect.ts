@@ -35,7 +35,8 @@ export async function protectedFingerprint(
 export function tamperedFiles(worktree: string, expected: Fingerprint): string[] {
   const changed: string[] = [];
   for (const [path, want] of expected) {
-    if (worktreeEntry(join(worktree, path)) !== want) changed.push(path);
+    const entry = worktreeEntry(join(worktree, path));
+    if (entry !== want && checkedOutCrlf(join(worktree, path), want) !== want) changed.push(path);
   }
   return changed;
 }
@@ -49,6 +50,22 @@ function worktreeEntry(file: string): string {
     return `${mode} ${blobId(readFileSync(file))}`;
   } catch {
     return "missing";
+  }
+}
+
+/**
+ * The entry of a file that git checked out with CRLF line ends (`eol=crlf`, `core.autocrlf`)
+ * from a blob with LF ones, as git would hash it back; the same line ends otherwise.
+ */
+function checkedOutCrlf(file: string, want: string): string | null {
+  if (!want.startsWith("100")) return null;
+  try {
+    const content = readFileSync(file);
+    if (!content.includes("\r\n")) return null;
+    const lf = Buffer.from(content.toString("latin1").replaceAll("\r\n", "\n"), "latin1");
+    return `${lstatSync(file).mode & 0o111 ? "100755" : "100644"} ${blobId(lf)}`;
+  } catch {
+    return null;
   }
 }
 

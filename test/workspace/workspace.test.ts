@@ -225,6 +225,20 @@ describe("protected files", () => {
     rmSync(join(repo, "data/a.txt"));
     expect(tamperedFiles(repo, expected)).toEqual(["data/a.txt"]);
   });
+
+  it("are untouched when git checked them out with CRLF line ends, and tampered when changed", async () => {
+    const repo = makeRepo({
+      "prepare.py": "P = 1\nQ = 2\n",
+      ".gitattributes": "*.py text eol=crlf\n",
+    });
+    rmSync(join(repo, "prepare.py"));
+    sh(repo, "git checkout -q prepare.py");
+    expect(readFileSync(join(repo, "prepare.py"), "utf8")).toBe("P = 1\r\nQ = 2\r\n");
+    const expected = await protectedFingerprint(repo, await headCommit(repo), ["prepare.py"]);
+    expect(tamperedFiles(repo, expected)).toEqual([]);
+    writeFileSync(join(repo, "prepare.py"), "P = 2\r\nQ = 2\r\n");
+    expect(tamperedFiles(repo, expected)).toEqual(["prepare.py"]);
+  });
 });
 
 describe("taking one change out of a later commit", () => {
