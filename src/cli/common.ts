@@ -155,7 +155,7 @@ export async function afterSession(root: string, result: SessionResult): Promise
   process.stdout.write(`\n${formatSummary(result.summary)}\n`);
   await printReportAfterRun(root, result.summary.run.tag);
   // A stop is not an end: the run goes on from where it is, its trials so far kept.
-  if (result.status === "stopped")
+  if (result.status === "stopped" && !result.byRule)
     process.stdout.write(`to go on: autoresearch resume --tag ${result.summary.run.tag}\n`);
   if (result.status === "stopped") process.exitCode = result.byRule ? EXIT.stopRule : 130;
   else if (result.status === "failed") process.exitCode = 1;

@@ -8,6 +8,7 @@ import {
   tryWorkingCopy,
 } from "../orchestrator/index.js";
 import { fmtMetric } from "../report/terminal.js";
+import { listSome } from "../util/text.js";
 import { formatSeconds } from "../util/units.js";
 import { sandboxFlag, taskRoot } from "./common.js";
 import { defaultTag, NEW_LEDGER_HELP } from "./run.js";
@@ -186,12 +187,6 @@ function whereThingsAre(result: TryResult): string[] {
     onIncumbent,
     `your change was reverted; it is saved under ${result.trialRef} (\`git diff HEAD ${result.trialRef}\` shows it)`,
   ];
-}
-
-/** A few names of a list that may be long (a data folder). */
-function listSome(names: string[], most = 5): string {
-  const more = names.length > most ? `, and ${names.length - most} more` : "";
-  return names.slice(0, most).join(", ") + more;
 }
 
 /** The --json answer: one object, its fields as before plus the metric's name and notes. */

@@ -22,3 +22,9 @@ export function oneLine(text: string, max = 200): string {
 export function printable(text: string, max = 4000): string {
   return clip(text.replace(/\r\n?/g, "\n").replace(CONTROL, ""), max);
 }
+
+/** A few names of a list that may be long (a data folder). */
+export function listSome(names: string[], most = 5): string {
+  const more = names.length > most ? `, and ${names.length - most} more` : "";
+  return names.slice(0, most).join(", ") + more;
+}

@@ -91,19 +91,10 @@ export async function headCommit(root: string): Promise<string> {
   return git(root, ["rev-parse", "--verify", "HEAD^{commit}"]);
 }
 
-/**
- * The commit of branch `ref` when the checkout has it checked out with nothing staged (the
- * index as at that commit), else null: a branch the run may move under the checkout.
- */
+/** The commit of branch `ref` when the checkout has it checked out, else null. */
 export async function checkedOutAt(root: string, ref: string): Promise<string | null> {
   const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
-  if (head.code !== 0 || head.stdout.trim() !== ref) return null;
-  const commit = await resolveRef(root, ref);
-  if (!commit) return null;
-  const staged = await gitRaw(root, ["diff-index", "--cached", "--quiet", commit, "--"], {
-    okCodes: [1],
-  });
-  return staged.code === 0 ? commit : null;
+  return head.code === 0 && head.stdout.trim() === ref ? resolveRef(root, ref) : null;
 }
 
 /**
@@ -116,78 +107,161 @@ export async function followBranch(root: string, from: string, to: string): Prom
   return moved.code === 0;
 }
 
-/**
- * The tip of branch `ref` when a checkout on it was left behind at `from`: the branch moved
- * on, and the index still holds `from`'s version of every path the branch changed since.
- * `from` must come from the process that moved the branch (a session's or a `try`'s own
- * record), never be guessed from history: a revert the person staged looks the same. Null
- * when the checkout is elsewhere, the branch has not moved, a merge, revert, cherry-pick or
- * rebase is in progress (the person's own), or the index is elsewhere on those paths.
- */
-export async function behindOn(root: string, ref: string, from: string): Promise<string | null> {
-  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
-  if (head.code !== 0 || head.stdout.trim() !== ref) return null;
-  const tip = await resolveRef(root, ref);
-  if (!tip || tip === from || (await operationInProgress(root))) return null;
-  const moved = await changedPaths(root, from, tip);
-  if (moved.length === 0) return null;
-  // Paths whose index entry is not `from`'s (or that are unmerged).
-  const differ = new Set(
-    (await gitRaw(root, ["diff-index", "--cached", "--name-only", "-z", from])).stdout
-      .split("\0")
-      .filter(Boolean),
-  );
-  return moved.some((p) => differ.has(p)) ? null : tip;
+/** Where a checkout on a branch stands against the commits a process moved the branch through. */
+export type CheckoutState =
+  /** HEAD is not on the branch (it may come back), the branch did not move, or the person is settling a conflict there. */
+  | { state: "elsewhere" }
+  /** Its index holds the tip's version of every path the keeps changed: it followed. */
+  | { state: "current" }
+  | ({ state: "behind" } & Behind);
+
+export interface Behind {
+  tip: string;
+  /** The commit of the line whose version of those paths the index holds; null if none. */
+  at: string | null;
+  /** Paths with the person's edits that a follow would overwrite: staged, or in the files. */
+  inTheWay: string[];
+  /** Paths whose files are the tip's already, their index entries behind (a `try`'s keep). */
+  indexOnly: string[];
+  /** Whether a path the keeps changed has a file written after the process began. */
+  touched: boolean;
+  /** Whether the index differs from `at` anywhere (`git checkout -m` refuses until unstaged). */
+  staged: boolean;
+  /** A merge, revert, cherry-pick or rebase of the person's in progress, by git's name. */
+  operation: string | null;
 }
 
-/** Whether git is in the middle of an operation of the person's that the index belongs to. */
-async function operationInProgress(root: string): Promise<boolean> {
-  const markers = ["MERGE_HEAD", "REVERT_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"];
-  const where = (await git(root, ["rev-parse", ...markers.flatMap((m) => ["--git-path", m])]))
+/**
+ * How a checkout compares with branch `ref`, which a process moved from `from` while the
+ * checkout was on it (since `since`, ms). `from` must be that process's own record, never
+ * guessed from history: a revert the person staged looks the same. A file the keeps changed
+ * that was written after `since` says the person has been at work there since.
+ */
+export async function checkoutState(
+  root: string,
+  ref: string,
+  from: string,
+  since: number,
+): Promise<CheckoutState> {
+  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
+  const tip = await resolveRef(root, ref);
+  if (head.code !== 0 || head.stdout.trim() !== ref || !tip || tip === from)
+    return { state: "elsewhere" };
+  if ((await git(root, ["ls-files", "--unmerged"])) !== "") return { state: "elsewhere" };
+  // Stat info gone stale (a file touched, not changed) must not count as an edit.
+  await gitRaw(root, ["update-index", "-q", "--refresh"], { okCodes: [1] });
+  const moved = await changedPaths(root, from, tip);
+  const offTip = await stagedAgainst(root, tip);
+  if (!moved.some((p) => offTip.has(p))) return { state: "current" };
+  // The newest commit of the line whose version of the moved paths the index holds: `from`
+  // after a kill, a later one where the person checked the branch out again meanwhile.
+  const line = (await git(root, ["rev-list", "--first-parent", `${from}..${tip}`]))
+    .split("\n")
+    .filter(Boolean)
+    .slice(1);
+  let at: string | null = null;
+  let offAt = new Set<string>();
+  for (const commit of [...line, from]) {
+    const off = await stagedAgainst(root, commit);
+    if (moved.every((p) => !off.has(p))) {
+      [at, offAt] = [commit, off];
+      break;
+    }
+  }
+  const behind = at ? await changedPaths(root, at, tip) : moved;
+  // The index holds neither the line's version nor the tip's: the person staged an edit.
+  const inTheWay = at ? [] : behind.filter((p) => offTip.has(p));
+  const indexOnly: string[] = [];
+  let touched = false;
+  if (at) {
+    const dirty = new Set(
+      (await git(root, ["diff-files", "--name-only", "-z"])).split("\0").filter(Boolean),
+    );
+    const tipFiles = await blobs(root, tip, behind);
+    const atFiles = await blobs(root, at, behind);
+    for (const path of behind) {
+      const file = lstatSync(join(root, path), { throwIfNoEntry: false });
+      if (file && file.ctimeMs > since) touched = true;
+      // As the index has it (a tracked file untouched, or one the index lacks, absent).
+      if (atFiles.has(path) ? !dirty.has(path) : !file) continue;
+      const now = file?.isFile() ? await git(root, ["hash-object", "--", path]) : null;
+      if (now === (tipFiles.get(path) ?? null) && (now !== null || !file)) indexOnly.push(path);
+      else inTheWay.push(path);
+    }
+  }
+  return {
+    state: "behind",
+    tip,
+    at,
+    inTheWay,
+    indexOnly,
+    touched,
+    staged: at === null || offAt.size > 0,
+    operation: await operationInProgress(root),
+  };
+}
+
+/** Paths whose index entry differs from `commit`'s (or is unmerged). */
+async function stagedAgainst(root: string, commit: string): Promise<Set<string>> {
+  const out = await git(root, ["diff-index", "--cached", "--name-only", "-z", commit]);
+  return new Set(out.split("\0").filter(Boolean));
+}
+
+/** The blob of each of `paths` that `commit` has. */
+async function blobs(root: string, commit: string, paths: string[]): Promise<Map<string, string>> {
+  const listed = await gitRaw(root, [
+    "--literal-pathspecs",
+    "ls-tree",
+    "-r",
+    "-z",
+    commit,
+    "--",
+    ...paths,
+  ]);
+  const found = new Map<string, string>();
+  for (const entry of listed.stdout.split("\0").filter(Boolean)) {
+    const tab = entry.indexOf("\t"); // "<mode> <type> <object>\t<path>"
+    found.set(entry.slice(tab + 1), entry.slice(0, tab).split(" ")[2]!);
+  }
+  return found;
+}
+
+/** The git operation of the person's in progress in the checkout, if any. */
+async function operationInProgress(root: string): Promise<string | null> {
+  const markers: [string, string][] = [
+    ["MERGE_HEAD", "merge"],
+    ["REVERT_HEAD", "revert"],
+    ["CHERRY_PICK_HEAD", "cherry-pick"],
+    ["rebase-merge", "rebase"],
+    ["rebase-apply", "rebase"],
+  ];
+  const where = (await git(root, ["rev-parse", ...markers.flatMap(([m]) => ["--git-path", m])]))
     .split("\n")
     .map((p) => (isAbsolute(p) ? p : join(root, p)));
-  return where.some((p) => existsSync(p));
+  return markers.find((_, i) => existsSync(where[i]!))?.[1] ?? null;
 }
 
 async function changedPaths(root: string, from: string, to: string): Promise<string[]> {
-  return (await gitRaw(root, ["diff", "--name-only", "--no-renames", "-z", from, to])).stdout
+  return (await git(root, ["diff", "--name-only", "--no-renames", "-z", from, to]))
     .split("\0")
     .filter(Boolean);
 }
 
 /**
- * Brings a checkout left behind at `from` (`behindOn`) to its branch's tip `to`: as
- * `followBranch`, or, where its files are the tip's already and only the index is behind
- * (a `try`'s keep is the working copy), those paths of the index alone. Other staged
- * entries stay as they are. False when edits of the person's to files the keeps changed
- * are in the way: then nothing changes.
+ * Brings a checkout that is `behind` (with nothing in the way) to the tip: the index entries
+ * of files that are the tip's already, then, as a checkout would, the index and the files of
+ * the rest. Other staged entries stay as they are. False if git refused (something changed
+ * in between): nothing of the person's is overwritten.
  */
-export async function catchUp(root: string, from: string, to: string): Promise<boolean> {
-  // A file touched but not changed since the index was written must not count as an edit.
-  await gitRaw(root, ["update-index", "-q", "--refresh"], { okCodes: [1] });
-  if (await followBranch(root, from, to)) return true;
-  const changed = await changedPaths(root, from, to);
-  const tip = new Map(
-    (await gitRaw(root, ["ls-tree", "-r", "-z", to, "--", ...changed])).stdout
-      .split("\0")
-      .filter(Boolean)
-      .map((entry) => {
-        const tab = entry.indexOf("\t"); // "<mode> <type> <object>\t<path>"
-        return [entry.slice(tab + 1), entry.slice(0, tab).split(" ")[2]!];
-      }),
-  );
-  const present = changed.filter((f) => existsSync(join(root, f)));
-  // Each changed file as the tip has it: there with the tip's content, or gone with it.
-  if (present.some((f) => !tip.has(f)) || present.length !== tip.size) return false;
-  const hashes = present.length
-    ? (await gitRaw(root, ["hash-object", "--", ...present])).stdout.split("\n")
-    : [];
-  if (present.some((f, i) => tip.get(f) !== hashes[i])) return false;
-  // HEAD is `to`: those paths of the index become its, as `git reset -- <paths>` makes them.
-  await git(root, ["reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul"], {
-    input: changed.map((p) => `${p}\0`).join(""),
-  });
-  return true;
+export async function catchUp(root: string, behind: Behind): Promise<boolean> {
+  if (!behind.at) return false;
+  if (behind.indexOnly.length)
+    await git(
+      root,
+      ["--literal-pathspecs", "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul"],
+      { input: behind.indexOnly.map((p) => `${p}\0`).join("") },
+    );
+  return followBranch(root, behind.at, behind.tip);
 }
 
 /** The commit a ref points to, or null if there is no such ref. */

@@ -60,8 +60,9 @@ it("resume brings a checkout on the run's branch along with its keeps, and leave
   expect(edited.code, edited.stderr).toBe(0);
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
   const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(edited.stdout)?.[1];
-  expect(edited.stdout).toContain("the checkout on autoresearch/t was left at ");
-  expect(edited.stdout).toContain("your edits of files those keeps changed are in the way");
+  expect(edited.stdout).toContain(
+    "your changes to train.mjs, which the keeps changed too, are in the way; it was left as it is",
+  );
   sh(root, `${advice} 2>&1`);
   expect(X(root)).toBe("1.75");
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
@@ -79,7 +80,14 @@ const STALLING = RESEARCH.replace(
 writeFileSync("train.mjs"`,
 );
 
-it("a checkout a kill left behind the keeps is named by doctor and brought along by resume", async () => {
+/** What a killed session or `try` leaves in its record (a process long gone, begun now). */
+function mark(root: string, from: string, kind: "session" | "try"): string {
+  const file = join(root, ".autoresearch", "runs", "t", "checkout-from");
+  writeFileSync(file, JSON.stringify({ from, kind, at: Date.now(), pid: 4194303, start: null }));
+  return file;
+}
+
+it("a checkout a kill left behind the keeps is named by doctor and brought along by resume; a try meanwhile leaves it to the live run", async () => {
   const root = task();
   writeFileSync(join(root, "research.mjs"), STALLING);
   sh(root, "git commit -qam stalling");
@@ -88,6 +96,7 @@ it("a checkout a kill left behind the keeps is named by doctor and brought along
   expect((await run("run", "--tag", "t", "--max-trials", "1")).code).toBe(0);
   sh(root, "git checkout -q autoresearch/t");
   const base = sh(root, "git rev-parse HEAD");
+  const record = join(root, ".autoresearch", "runs", "t", "checkout-from");
 
   // A session killed after two keeps, before it brought the checkout along.
   const stall = join(tempDir(), "stalled");
@@ -97,29 +106,60 @@ it("a checkout a kill left behind the keeps is named by doctor and brought along
     { STALL_AT: "1.5", STALL_FILE: stall },
   );
   const research = Number(await waitFor(() => existsSync(stall) && readFileSync(stall, "utf8")));
+  // While it runs, a try refuses before it touches the checkout or the run's record.
+  writeFileSync(join(root, "notes.md"), "mine\n");
+  const meanwhile = await run("try", "--title", "notes");
+  expect(meanwhile.code).toBe(4);
+  expect(meanwhile.stderr).toContain("is being driven by process");
+  expect(existsSync(record)).toBe(true);
+  expect(X(root)).toBe("1");
   child.kill("SIGKILL");
   process.kill(research, "SIGKILL");
   await new Promise((r) => child.once("close", r));
-  expect(X(root)).toBe("1");
-  expect(sh(root, "git status --porcelain")).toBe("M  train.mjs");
+  expect(sh(root, "git status --porcelain")).toBe("M notes.md\nM  train.mjs");
   const found = await doctor();
   expect(found.code).toBe(1);
   expect(found.stdout).toContain(
-    `the task's checkout is on autoresearch/t, but its index holds the files of ${base.slice(0, 7)}, from before the keeps up to `,
+    `the task's checkout is on autoresearch/t, but its index holds the files of ${base.slice(0, 7)} where later keeps changed them`,
   );
+  expect(found.stdout).toContain("`autoresearch doctor --fix` brings it along");
 
-  // An edit of a file the keeps leave alone stays; resume brings the rest along, and says so.
-  writeFileSync(join(root, "notes.md"), "mine\n");
+  // The edit of a file the keeps leave alone stays; resume brings the rest along, and says so.
   const resumed = await run("resume", "--tag", "t", "--max-trials", "10");
   expect(resumed.code, resumed.stderr).toBe(0);
   expect(resumed.stdout).toContain("the checkout on autoresearch/t was left at ");
   expect(sh(root, "git status --porcelain")).toBe("M notes.md");
   expect(Number(X(root)), resumed.stdout).toBeGreaterThan(1.5);
   expect(sh(root, "git rev-parse HEAD")).toBe(sh(root, "git rev-parse autoresearch/t"));
+  expect(existsSync(record)).toBe(false);
   expect((await doctor()).code).toBe(0);
 });
 
-it("a try killed between its keep and the index is brought along by --fix; an edit in the way is left, with a way that keeps it", async () => {
+it("a staged edit of a file the keeps change is not run over: the session's end says so, and its advice works", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  expect((await run("run", "--tag", "t", "--max-trials", "1")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs && git add train.mjs");
+  const resumed = await run("resume", "--tag", "t", "--max-trials", "3");
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stdout).toContain(
+    "your changes to train.mjs, which the keeps changed too, are in the way",
+  );
+  const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(resumed.stdout)?.[1];
+  expect(advice).toMatch(/ && git reset -q && git checkout -m autoresearch\/t$/);
+  expect((await runCli(["doctor", "-C", root])).code).toBe(1);
+  sh(root, `${advice} 2>&1`);
+  expect(X(root)).toBe(
+    /const X = ([\d.]+);/.exec(sh(root, "git show autoresearch/t:train.mjs"))?.[1],
+  );
+  expect(X(root)).not.toBe("1");
+  expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
+  expect(sh(root, "git status --porcelain")).toBe("M train.mjs");
+  expect((await runCli(["doctor", "-C", root])).code).toBe(0);
+});
+
+it("a try killed between its keep and the index is brought along by --fix; work of the person's since is left, with a way that keeps it", async () => {
   const root = task();
   const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
   const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
@@ -127,11 +167,10 @@ it("a try killed between its keep and the index is brought along by --fix; an ed
   sh(root, "git checkout -q autoresearch/t");
   expect(X(root)).toBe("1.5");
   const before = sh(root, "git rev-parse HEAD~1");
-  const mark = join(root, ".autoresearch", "runs", "t", "checkout-from");
 
   // What `try` leaves between moving the branch and the index: its record, the keep's files,
   // the index of the commit before.
-  writeFileSync(mark, `${before}\n`);
+  const record = mark(root, before, "try");
   sh(root, `git read-tree ${before}`);
   expect(sh(root, "git status --porcelain")).toBe("MM train.mjs");
   expect((await doctor()).stdout).toContain(`its index holds the files of ${before.slice(0, 7)}`);
@@ -140,12 +179,12 @@ it("a try killed between its keep and the index is brought along by --fix; an ed
   expect(fixed.stdout).toContain("fixed checkout");
   expect(sh(root, "git status --porcelain")).toBe("");
   expect(X(root)).toBe("1.5");
-  expect(existsSync(mark)).toBe(false);
+  expect(existsSync(record)).toBe(false);
 
-  // Index and files a keep back, with an edit of train.mjs in the way: nothing moves, the
-  // problem is not called fixed, and the advice puts the edit on top of the keep.
-  writeFileSync(mark, `${before}\n`);
+  // Index and files a keep back, then an edit of train.mjs: nothing moves, the problem is
+  // not called fixed, and the advice puts the edit on top of the keep.
   sh(root, `git read-tree -m -u HEAD ${before}`);
+  mark(root, before, "session");
   sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
   const stuck = await doctor("--fix");
   expect(stuck.code).toBe(1);
@@ -158,6 +197,29 @@ it("a try killed between its keep and the index is brought along by --fix; an ed
   expect(sh(root, "git symbolic-ref HEAD")).toBe("refs/heads/autoresearch/t");
   expect(sh(root, "git status --porcelain")).toBe("M train.mjs");
   expect((await doctor()).code).toBe(0);
+
+  // A record the person's own follow left, then a revert staged to where it points: the
+  // file written since says it is the person's work, and nothing undoes it.
+  sh(root, "git checkout -q -- train.mjs");
+  const stale = mark(root, before, "session");
+  sh(root, "sleep 0.05");
+  sh(root, `git checkout ${before} -- train.mjs`);
+  const left = await doctor("--fix");
+  expect(left.stdout).toContain("may be your own work");
+  expect(left.stdout).not.toContain("fixed checkout");
+  expect(X(root)).toBe("1.25");
+  expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+  // Once the checkout holds the keeps again, the record goes.
+  sh(root, "git reset -q --hard");
+  expect((await doctor()).code).toBe(0);
+  expect(existsSync(stale)).toBe(false);
+
+  // A damaged record is no record: dropped, and nothing fails over it.
+  writeFileSync(stale, "-p\n");
+  sh(root, `git read-tree ${before}`);
+  expect((await doctor("--fix")).stdout).not.toContain("checkout");
+  expect(existsSync(stale)).toBe(false);
+  sh(root, "git reset -q");
 });
 
 it("a revert the person staged is never taken for a checkout left behind", async () => {
@@ -186,10 +248,9 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   expect((await run("run", "--tag", "t", "--max-trials", "2")).code).toBe(0);
   sh(root, "git checkout -q autoresearch/t");
   const before = sh(root, "git rev-parse HEAD~1");
-  const mark = join(root, ".autoresearch", "runs", "t", "checkout-from");
 
   // As a killed try left it (the keep's files, the index before), then a new edit.
-  writeFileSync(mark, `${before}\n`);
+  mark(root, before, "try");
   sh(root, `git read-tree ${before}`);
   writeFileSync(join(root, "notes.md"), "mine\n");
   const tried = await run("try", "--title", "notes");
@@ -204,15 +265,26 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   sh(root, "git checkout -q -- . && git clean -qf");
   const tip = sh(root, "git rev-parse HEAD");
   const back = sh(root, "git rev-parse HEAD~1");
-  writeFileSync(mark, `${back}\n`);
   sh(root, `git read-tree -m -u HEAD ${back}`);
+  mark(root, back, "session");
   sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
   const refused = await run("try", "--title", "y");
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain(
     `git update-ref --no-deref HEAD ${back} && git checkout -m autoresearch/t`,
   );
-  expect(refused.stderr).not.toContain("git reset");
+  expect(refused.stderr).not.toContain("unstage them");
   expect(sh(root, "git rev-parse autoresearch/t")).toBe(tip);
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
+
+  // The advice followed where a keep changed the same line: the conflict is named, not tried.
+  sh(root, "git checkout -q -- train.mjs && git read-tree -m -u HEAD " + back);
+  mark(root, back, "session");
+  sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
+  const conflicting = await run("try", "--title", "x");
+  const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(conflicting.stderr)?.[1];
+  const merged = sh(root, `${advice} 2>&1 || true`);
+  const settle = await run("try", "--title", "x");
+  expect(settle.code, `${conflicting.stderr}\n${merged}`).toBe(2);
+  expect(settle.stderr).toContain("train.mjs still has a conflict to settle");
 });

@@ -73,6 +73,10 @@ describe("try never loses what the person is doing", () => {
     writeFileSync(join(root, "program.md"), "Make score small. Notes: X near 3.\n");
     sh(root, "git -c user.name=t -c user.email=t@t commit -qam 'my notes'");
     const mine = sh(root, "git rev-parse HEAD");
+    // With nothing else to try, the commits are what is said, not "nothing to try".
+    const bare = await runCli(["try", "-C", root, "-m", "notes"]);
+    expect(bare.code).toBe(4);
+    expect(bare.stderr).toContain("has commits the run did not make");
     setX(root, 2.5);
     const r = await runCli(["try", "-C", root, "-m", "X to 2.5"]);
     expect(r.code).toBe(4);

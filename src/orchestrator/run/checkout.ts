@@ -6,67 +6,152 @@
  * person staged, which looks the same and must never be touched.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { writeFileAtomic } from "../../util/fs.js";
+import { writeJson } from "../../util/fs.js";
+import { isAlive, processStartTime } from "../../util/proc.js";
+import { listSome } from "../../util/text.js";
 import { paths } from "../../workspace/layout.js";
-import { behindOn, branchRef, catchUp } from "../../workspace/repo.js";
+import { type Behind, branchRef, catchUp, checkoutState } from "../../workspace/repo.js";
+
+/** What a process records before it moves the branch the checkout is on. */
+interface Following {
+  /** The branch's commit then, whose files the checkout holds. */
+  from: string;
+  /** `try` takes the working copy itself as its change: its files are the keep's. */
+  kind: "session" | "try";
+  /** When (ms): a file the keeps changed written later is the person's work since. */
+  at: number;
+  pid: number;
+  start: string | null;
+}
 
 /** Said before a process moves run `tag`'s branch while the checkout is on it at `from`. */
-export function markFollowing(root: string, tag: string, from: string): void {
-  writeFileAtomic(paths.following(root, tag), `${from}\n`);
+export function markFollowing(root: string, tag: string, from: string, kind: Following["kind"]) {
+  const record: Following = {
+    from,
+    kind,
+    at: Date.now(),
+    pid: process.pid,
+    start: processStartTime(process.pid),
+  };
+  writeJson(paths.following(root, tag), record);
 }
 
 export function clearFollowing(root: string, tag: string): void {
   rmSync(paths.following(root, tag), { force: true });
 }
 
-/** Where a killed process left the checkout, and the tip it missed; null when it did not. */
-export async function leftBehind(
-  root: string,
-  tag: string,
-): Promise<{ from: string; tip: string } | null> {
+/** The record, or null when there is none or it cannot be read (then it is dropped). */
+function readFollowing(root: string, tag: string): Following | null {
   const file = paths.following(root, tag);
   if (!existsSync(file)) return null;
-  const from = readFileSync(file, "utf8").trim();
-  const tip = await behindOn(root, branchRef(tag), from);
-  return tip ? { from, tip } : null;
+  try {
+    const record = JSON.parse(readFileSync(file, "utf8")) as Following;
+    if (/^[0-9a-f]{40,64}$/.test(record.from) && Number.isFinite(record.at)) return record;
+  } catch {}
+  clearFollowing(root, tag);
+  return null;
+}
+
+/** The process that moves run `tag`'s branch under the checkout now, if one does. */
+export function followedBy(root: string, tag: string): number | null {
+  const record = readFollowing(root, tag);
+  return record && record.pid !== process.pid && isAlive(record.pid, record.start)
+    ? record.pid
+    : null;
+}
+
+export interface LeftBehind extends Behind {
+  from: string;
+  kind: Following["kind"];
+}
+
+/**
+ * The checkout, when a process that moved run `tag`'s branch under it left it behind the
+ * keeps; null when it did not, or while that process still runs. A record that no longer
+ * describes the checkout (it followed, or the branch did not move) is dropped; one whose
+ * checkout is elsewhere now stays, for when it comes back.
+ */
+export async function leftBehind(root: string, tag: string): Promise<LeftBehind | null> {
+  const record = readFollowing(root, tag);
+  if (!record || followedBy(root, tag) !== null) return null;
+  const found = await checkoutState(root, branchRef(tag), record.from, record.at).catch(() => null);
+  if (found?.state === "behind") return { ...found, from: record.from, kind: record.kind };
+  // A commit the record names that git no longer has is no record to act on.
+  if (found === null || found.state === "current") clearFollowing(root, tag);
+  return null;
 }
 
 export interface Mended {
   state: "followed" | "left";
-  from: string;
-  tip: string;
+  behind: LeftBehind;
 }
 
 /**
- * Brings a checkout a killed process left behind along, as the process would have: "followed",
- * "left" when edits of the person's to files the keeps changed are in the way (the record
- * stays, so `doctor` goes on naming it), null when it was not left behind (a record that
- * no longer describes the checkout is dropped).
+ * Brings a checkout a killed process left behind along, as the process would have:
+ * "followed"; "left" when it cannot be done without touching the person's work (edits or
+ * staged changes where the keeps changed files, files written since, a git operation in
+ * progress): then the record stays, so that `doctor` goes on naming it.
  */
 export async function mendCheckout(root: string, tag: string): Promise<Mended | null> {
   const behind = await leftBehind(root, tag);
-  if (!behind) {
-    clearFollowing(root, tag);
-    return null;
-  }
-  if (!(await catchUp(root, behind.from, behind.tip))) return { state: "left", ...behind };
+  if (!behind) return null;
+  const plan = followPlan(behind);
+  if (!plan || !(await catchUp(root, plan))) return { state: "left", behind };
   clearFollowing(root, tag);
-  return { state: "followed", ...behind };
+  return { state: "followed", behind };
 }
 
 /**
- * How a person puts edits that were in the way on top of the keeps: back at `from`, where
- * the edits were made, then a checkout that carries them (`-m` merges where a keep changed
- * the same lines, leaving conflict markers to settle). No stash: with nothing to stash, a
- * pop would take out an older one of the person's.
+ * What bringing the checkout along would do, or null when it would touch the person's work
+ * (edits or staged changes where the keeps changed files, files written since, a git
+ * operation in progress).
  */
-export function followAdvice(branch: string, from: string): string {
-  return `git update-ref --no-deref HEAD ${from} && git checkout -m ${branch}`;
+export function followPlan(behind: LeftBehind): Behind | null {
+  // `try`'s working copy is its change: files edited again since are on top of the keep.
+  const plan =
+    behind.kind === "try" && behind.at
+      ? { ...behind, indexOnly: [...behind.indexOnly, ...behind.inTheWay], inTheWay: [] }
+      : behind;
+  return plan.inTheWay.length || plan.touched || plan.operation ? null : plan;
 }
 
-/** The notice for each outcome of `mendCheckout`. */
+/**
+ * How a person puts work that was in the way on top of the keeps: back on the commit whose
+ * files the checkout holds, staged changes made edits again (a checkout refuses them), then
+ * a checkout that carries the edits along (`-m` merges where a keep changed the same lines).
+ * No stash: with nothing to stash, a pop would take out an older one of the person's.
+ */
+export function followAdvice(branch: string, behind: LeftBehind): string {
+  const quit = behind.operation ? `git ${behind.operation} --quit && ` : "";
+  const reset = behind.staged ? " && git reset -q" : "";
+  const back = behind.at ?? behind.from;
+  return `${quit}git update-ref --no-deref HEAD ${back}${reset} && git checkout -m ${branch}`;
+}
+
+/** What the person is told about each outcome of `mendCheckout`. */
 export function mendNotice(branch: string, mended: Mended): string {
+  const { behind } = mended;
+  const at = (behind.at ?? behind.from).slice(0, 7);
   if (mended.state === "followed")
-    return `the checkout on ${branch} was left at ${mended.from.slice(0, 7)} when a run or \`try\` stopped before bringing it along; it now holds the keeps up to ${mended.tip.slice(0, 7)}, and \`git status\` shows only your own changes`;
-  return `the checkout on ${branch} was left at ${mended.from.slice(0, 7)}, behind the keeps up to ${mended.tip.slice(0, 7)}, and your edits of files those keeps changed are in the way, so it was left as it is: \`git status\` shows the keeps as undone (a commit now would revert them) until \`${followAdvice(branch, mended.from)}\` puts your edits on top of them`;
+    return `the checkout on ${branch} was left at ${at}, behind the keeps up to ${behind.tip.slice(0, 7)}, when a run or \`try\` stopped before bringing it along; it holds them now, and \`git status\` shows only your own changes`;
+  return `${describeBehind(branch, behind)}; it was left as it is: ${howToFollow(branch, behind)}`;
+}
+
+/** The state, and why it was not brought along. */
+export function describeBehind(branch: string, behind: LeftBehind): string {
+  const at = behind.at ? `the files of ${behind.at.slice(0, 7)}` : "changes of yours to files";
+  const why = behind.operation
+    ? `a ${behind.operation} of yours is in progress`
+    : behind.inTheWay.length
+      ? `your changes to ${listSome(behind.inTheWay)}, which the keeps changed too, are in the way`
+      : behind.touched
+        ? "files the keeps changed were written since the run or `try` began, so this may be your own work"
+        : "";
+  return `the task's checkout is on ${branch}, but its index holds ${at} where later keeps changed them, so \`git status\` shows those keeps as undone and a commit now would revert them${why ? `; ${why}` : ""}`;
+}
+
+/** The commands, with what they do to the person's work. */
+export function howToFollow(branch: string, behind: LeftBehind): string {
+  const staged = behind.staged ? "; your staged changes become edits" : "";
+  return `\`${followAdvice(branch, behind)}\` puts your changes on top of the keeps${staged}; where a keep changed the lines you changed, git leaves conflict markers there to settle (then \`git reset -q\`); should git refuse, \`git symbolic-ref HEAD refs/heads/${branch}\` puts the checkout back as it was`;
 }

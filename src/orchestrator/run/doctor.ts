@@ -12,7 +12,7 @@ import { paths } from "../../workspace/layout.js";
 import { branchRef, resolveRef, trialRef } from "../../workspace/repo.js";
 import { storedSandbox } from "../context.js";
 import { runResultsTsv } from "../trial/results.js";
-import { followAdvice, leftBehind } from "./checkout.js";
+import { describeBehind, followPlan, howToFollow, leftBehind } from "./checkout.js";
 import { withLedger } from "./open.js";
 import { ownWorktree, recover } from "./recover.js";
 
@@ -82,7 +82,7 @@ export async function diagnose(task: Task, ledger: Ledger, run: RunRow): Promise
   if (behind)
     add(
       "checkout",
-      `the task's checkout is on ${run.branch}, but its index holds the files of ${behind.from.slice(0, 7)}, from before the keeps up to ${behind.tip.slice(0, 7)} (a run or \`try\` stopped before the checkout followed), so \`git status\` shows those keeps as undone: \`autoresearch doctor --fix\` brings it along; where edits of yours to files the keeps changed are in the way, \`${followAdvice(run.branch, behind.from)}\` puts them on top of the keeps`,
+      `${describeBehind(run.branch, behind)}: ${followPlan(behind) ? "`autoresearch doctor --fix` brings it along" : howToFollow(run.branch, behind)}`,
     );
 
   const file = paths.results(task.root, run.tag);
@@ -212,9 +212,14 @@ export function doctorRuns(options: {
           await recover(task, ledger, run);
           const found = problems;
           problems = await diagnose(task, ledger, ledger.runById(run.id)!);
-          // Only what recovery settled: what it could not is still among the problems.
+          // Only what recovery settled: what it could not is still among the problems (the
+          // one checkout and the one branch maybe said otherwise now).
+          const single = new Set(["checkout", "branch"]);
           fixed = found.filter(
-            (p) => !problems.some((q) => q.check === p.check && q.detail === p.detail),
+            (p) =>
+              !problems.some(
+                (q) => q.check === p.check && (q.detail === p.detail || single.has(p.check)),
+              ),
           );
         }
         // After the repair, which cannot change what this machine can run.

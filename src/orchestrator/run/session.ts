@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../../errors.js";
 import type { SandboxMode } from "../../executors/sandbox.js";
@@ -16,7 +16,7 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { retry, SwarmUnreachableError, withoutPassword } from "../../swarm/index.js";
 import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
-import { TASK_FILE } from "../../workspace/layout.js";
+import { paths, TASK_FILE } from "../../workspace/layout.js";
 import { branchRef, checkedOutAt } from "../../workspace/repo.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
@@ -194,15 +194,17 @@ export async function finishSession(
     });
   // A checkout left on the run's branch (by `try`) sees its keeps, as after a checkout; the
   // record says where it was, should this process be killed before it follows.
+  // One left behind earlier keeps the record of where it was left.
   const checkedOut = await checkedOutAt(ctx.task.root, branchRef(run.tag));
-  if (checkedOut) markFollowing(ctx.task.root, run.tag, checkedOut);
+  if (checkedOut && !existsSync(paths.following(ctx.task.root, run.tag)))
+    markFollowing(ctx.task.root, run.tag, checkedOut, "session");
   const end = await flushingAfter(
     ctx.results,
     drive(ctx, limits).finally(() =>
       Promise.all([...ctx.researchers.map((r) => r.close?.()), ctx.swarm?.close()]),
     ),
   );
-  const mended = checkedOut ? await mendCheckout(ctx.task.root, run.tag) : null;
+  const mended = await mendCheckout(ctx.task.root, run.tag);
   if (mended?.state === "left")
     options.emit({ type: "notice", text: mendNotice(run.branch, mended) });
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };

@@ -9,12 +9,13 @@ import {
   symlinkSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { UsageError } from "../../errors.js";
+import { UsageError, WorkspaceError } from "../../errors.js";
 import { resolveSandbox, type SandboxMode } from "../../executors/sandbox.js";
 import { Ledger } from "../../ledger/ledger.js";
 import type { RunRow, TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
+import { listSome } from "../../util/text.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths, TASK_FILE } from "../../workspace/layout.js";
 import {
@@ -36,7 +37,7 @@ import { EditScope } from "../../workspace/scope.js";
 import { type RunContext, runContext, storedSandbox } from "../context.js";
 import type { Emit } from "../events.js";
 import { flushingAfter } from "../trial/results.js";
-import { clearFollowing, markFollowing, mendCheckout, mendNotice } from "./checkout.js";
+import { clearFollowing, followedBy, markFollowing, mendCheckout, mendNotice } from "./checkout.js";
 import { DEFAULT_STOPS, drive, type LoopEnd } from "./loop.js";
 import { checkOwner, recover } from "./recover.js";
 import { checkTagFree, checkTaskFiles } from "./start.js";
@@ -80,6 +81,12 @@ export interface TryResult {
  * rules the run does not record).
  */
 async function refuseUnsafe(root: string): Promise<void> {
+  // A conflict left by a merge (a pop, a `checkout -m`): its markers would be tried as code.
+  const unmerged = (await gitRaw(root, ["diff", "--name-only", "--diff-filter=U", "-z"])).stdout;
+  if (unmerged.replaceAll("\0", ""))
+    throw new UsageError(
+      `${listSome(unmerged.split("\0").filter(Boolean))} still ${unmerged.split("\0").filter(Boolean).length === 1 ? "has a conflict" : "have conflicts"} to settle: resolve the conflict markers, then \`git reset -q\` (your edits stay) and try again`,
+    );
   const staged = (await gitRaw(root, ["diff", "--cached", "--name-only", "-z"])).stdout;
   if (staged.replaceAll("\0", ""))
     throw new UsageError(
@@ -103,7 +110,14 @@ async function mendLeftBehind(root: string, emit: Emit): Promise<void> {
   });
   const name = branch.stdout.trim();
   if (!name.startsWith("autoresearch/")) return;
-  const mended = await mendCheckout(root, name.slice("autoresearch/".length));
+  const tag = name.slice("autoresearch/".length);
+  // Behind a live run's keeps is where the checkout is until that run ends: not to touch.
+  const driver = followedBy(root, tag);
+  if (driver !== null)
+    throw new WorkspaceError(
+      `run "${tag}" is being driven by process ${driver}, which moves ${name} under this checkout and brings it along when it ends; stop it (Ctrl-C or kill ${driver}) before trying`,
+    );
+  const mended = await mendCheckout(root, tag);
   if (mended?.state === "followed") emit({ type: "notice", text: mendNotice(name, mended) });
   if (mended?.state === "left") throw new UsageError(`${mendNotice(name, mended)}; then try again`);
 }
@@ -140,12 +154,6 @@ function nothingToTry(leftAlone: string[]): UsageError {
   return new UsageError(
     `nothing to try: the working copy has no changes against HEAD${besides}; edit the editable files first`,
   );
-}
-
-/** A few names of a list that may be long (a data folder). */
-function listSome(names: string[], most = 5): string {
-  const more = names.length > most ? `, and ${names.length - most} more` : "";
-  return names.slice(0, most).join(", ") + more;
 }
 
 /** Copies the working copy's version of each path into a worktree (or deletes it there). */
@@ -188,7 +196,13 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   await refuseUnsafe(task.root);
   const scope = new EditScope(task);
   const before = await workingChanges(task.root, scope);
-  if (before.tried.length === 0) throw nothingToTry(before.leftAlone);
+  // On a run's branch, the run's recovery may have more to say (commits of the person's).
+  const onRun = await gitRaw(task.root, ["symbolic-ref", "--quiet", "--short", "HEAD"], {
+    okCodes: [1],
+  });
+  const tag = onRun.stdout.trim().match(/^autoresearch\/(.+)$/)?.[1];
+  if (before.tried.length === 0 && !(tag && existsSync(paths.run(task.root, tag))))
+    throw nothingToTry(before.leftAlone);
   // Refused before anything is recorded when --sandbox asks for what cannot work here.
   const given = resolveSandbox(task.sandbox, o.sandbox, paths.state(task.root));
   const ledger = Ledger.open(task.root, { verify: true, newLedger: o.newLedger });
@@ -231,7 +245,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       },
     );
     // chooseRun put HEAD on the branch at the incumbent; a keep moves the branch under it.
-    markFollowing(task.root, run.tag, await headCommit(task.root));
+    markFollowing(task.root, run.tag, await headCommit(task.root), "try");
     const { baseline, trial, end } = await flushingAfter(ctx.results, driveOnce(ctx));
     // The loop's own reason names --max-trials, a flag try does not have.
     if (trial && end.status === "finished")
