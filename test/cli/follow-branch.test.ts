@@ -278,7 +278,7 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   expect(readFileSync(join(root, "train.mjs"), "utf8")).toContain("const Y = 0.25;");
 
   // The advice followed where a keep changed the same line: the conflict is named, not tried.
-  sh(root, "git checkout -q -- train.mjs && git read-tree -m -u HEAD " + back);
+  sh(root, `git checkout -q -- train.mjs && git read-tree -m -u HEAD ${back}`);
   mark(root, back, "session");
   sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
   const conflicting = await run("try", "--title", "x");
