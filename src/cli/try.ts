@@ -8,7 +8,7 @@ import {
   tryWorkingCopy,
 } from "../orchestrator/index.js";
 import { fmtMetric } from "../report/terminal.js";
-import { listSome } from "../util/text.js";
+import { listSome, shellWord } from "../util/text.js";
 import { formatSeconds } from "../util/units.js";
 import { sandboxFlag, taskRoot } from "./common.js";
 import { defaultTag, NEW_LEDGER_HELP } from "./run.js";
@@ -176,7 +176,9 @@ function metricLine(name: string, metric: number | null, incumbent: number | nul
 function whereThingsAre(result: TryResult): string[] {
   const { trial, run, incumbent } = result;
   if (trial?.verdict === "interrupted")
-    return ["the working copy is as you left it; run `autoresearch try` again to try it"];
+    return [
+      `the working copy is as you left it; run \`autoresearch try -m ${shellWord(trial.title ?? "TITLE")}\` again to try it`,
+    ];
   if (!result.trialRef)
     return [
       "the working copy is as you left it (the change was not committed): fix what the reason says and try again",

@@ -18,6 +18,9 @@ export type Verdict = (typeof VERDICTS)[number];
  */
 export const ADOPTER = "swarm";
 
+/** The researcher name of `try`'s trials (and of the runs it starts): the person's own edits. */
+export const TRY_RESEARCHER = "agent";
+
 export type RunStatus = "running" | "stopped" | "finished" | "failed";
 export type TrialState = "proposing" | "running" | "done";
 

@@ -28,3 +28,8 @@ export function listSome(names: string[], most = 5): string {
   const more = names.length > most ? `, and ${names.length - most} more` : "";
   return names.slice(0, most).join(", ") + more;
 }
+
+/** A word as the shell reads it back: a path for commands that take no pathspec (mv, -C). */
+export function shellWord(word: string): string {
+  return /^[\w./@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}

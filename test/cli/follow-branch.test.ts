@@ -288,3 +288,25 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   expect(settle.code, `${conflicting.stderr}\n${merged}`).toBe(2);
   expect(settle.stderr).toContain("train.mjs still has a conflict to settle");
 });
+
+it("a try killed mid-trial on a researcher's run is the person's to try again, not resume's to run", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  expect((await run("run", "--tag", "t", "--max-trials", "1")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  writeFileSync(join(root, "notes.md"), "mine\n");
+  const child = startCli(["try", "-C", root, "-m", "notes", "--sandbox", "none"], ROOT, {
+    TEST_SLEEP_S: "30",
+  });
+  await waitFor(() =>
+    existsSync(join(root, ".autoresearch", "runs", "t", "trials", "1", "run.log")),
+  );
+  child.kill("SIGKILL");
+  await new Promise((r) => child.once("close", r));
+  const resumed = await run("resume", "--tag", "t", "--max-trials", "3");
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stdout).not.toMatch(/[1-9]\d* trial\(s\) continued/);
+  const status = await runCli(["status", "-C", root, "--trials", "5"]);
+  expect(status.stdout).toMatch(/#1\s+interrupted/);
+  expect(readFileSync(join(root, "notes.md"), "utf8")).toBe("mine\n");
+});

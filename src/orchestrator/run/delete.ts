@@ -22,7 +22,7 @@ export interface Deletion {
 export function deleteRun(options: { root: string; tag: string; yes: boolean }): Promise<Deletion> {
   if (!options.tag) throw new UsageError("--tag: name the run to delete");
   return withExistingRun(options.root, options.tag, "delete", async (task, ledger, run) => {
-    checkOwner(run);
+    checkOwner(run, "deleting it");
     const refs = (
       await git(task.root, ["for-each-ref", "--format=%(refname)", `refs/autoresearch/${run.tag}/`])
     )

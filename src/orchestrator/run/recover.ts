@@ -11,6 +11,7 @@ import {
   importedFrom,
   type ReplicateRow,
   type RunRow,
+  TRY_RESEARCHER,
   type TrialRow,
 } from "../../ledger/types.js";
 import { classify, logTail } from "../../metrics/outcome.js";
@@ -51,10 +52,10 @@ export interface Recovery {
 }
 
 /** Refuses to drive a run that another live orchestrator process owns. */
-export function checkOwner(run: RunRow): void {
+export function checkOwner(run: RunRow, doing = "resuming"): void {
   if (run.ownerPid && run.ownerPid !== process.pid && isAlive(run.ownerPid, run.ownerStart))
     throw new WorkspaceError(
-      `run "${run.tag}" is being driven by process ${run.ownerPid}; stop it (Ctrl-C or kill ${run.ownerPid}) before resuming`,
+      `run "${run.tag}" is being driven by process ${run.ownerPid}; stop it (Ctrl-C or kill ${run.ownerPid}) before ${doing}`,
     );
 }
 
@@ -155,12 +156,14 @@ export async function recover(
   let interrupted = 0;
   for (const trial of ledger.trials(run.id)) {
     if (continued.has(trial.id)) continue;
-    // A trial a stop interrupted (Ctrl-C, a failure of the machine) runs again on resume.
+    // A trial a stop interrupted (Ctrl-C, a failure of the machine) runs again on resume;
+    // not one of `try`'s, which the person runs again with `try`, as it said.
     if (trial.state === "done") {
       if (
         options.continueTrials &&
         trial.verdict === "interrupted" &&
         trial.commit &&
+        trial.researcher !== TRY_RESEARCHER &&
         judgeable(ledger, run, trial)
       ) {
         ledger.reopenTrial(trial.id);
@@ -168,7 +171,12 @@ export async function recover(
       }
       continue;
     }
-    if (options.continueTrials && trial.state === "running" && trial.commit) {
+    if (
+      options.continueTrials &&
+      trial.state === "running" &&
+      trial.commit &&
+      trial.researcher !== TRY_RESEARCHER
+    ) {
       continued.set(trial.id, { kind: "continue", trial });
       continue;
     }

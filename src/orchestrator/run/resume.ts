@@ -1,7 +1,7 @@
 import { TaskFileError, UsageError } from "../../errors.js";
 import { resolveSandbox } from "../../executors/sandbox.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import type { RunRow } from "../../ledger/types.js";
+import { type RunRow, TRY_RESEARCHER } from "../../ledger/types.js";
 import {
   checkBudget,
   type ResearcherConfig,
@@ -155,7 +155,7 @@ export function resumeRun(options: ResumeOptions): Promise<SessionResult> {
 
 /** The researchers a run was started with, rebuilt from what its record holds. */
 function storedResearchers(task: Task, run: RunRow, traffic: Traffic): Promise<Researcher[]> {
-  if (run.researcher === "agent")
+  if (run.researcher === TRY_RESEARCHER)
     throw new UsageError(
       `run "${run.tag}" takes its trials from \`autoresearch try\`, not from a researcher resume could start: check out ${run.branch}, edit, and \`autoresearch try\` (\`autoresearch doctor --fix\` settles what a stop left behind)`,
     );

@@ -12,10 +12,10 @@ import { dirname, join } from "node:path";
 import { UsageError, WorkspaceError } from "../../errors.js";
 import { resolveSandbox, type SandboxMode } from "../../executors/sandbox.js";
 import { Ledger } from "../../ledger/ledger.js";
-import type { RunRow, TrialRow } from "../../ledger/types.js";
+import { type RunRow, TRY_RESEARCHER, type TrialRow } from "../../ledger/types.js";
 import type { Researcher } from "../../researchers/researcher.js";
 import { loadTask } from "../../task/load.js";
-import { listSome } from "../../util/text.js";
+import { listSome, shellWord } from "../../util/text.js";
 import { git, gitRaw } from "../../workspace/git.js";
 import { paths, TASK_FILE } from "../../workspace/layout.js";
 import {
@@ -224,11 +224,11 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       task: task.name,
       metric: run.metric,
       resumed: ledger.nextTrialNumber(run.id) > 0,
-      researcher: "agent",
+      researcher: TRY_RESEARCHER,
       sandbox: sandbox.summary,
     });
     const researcher: Researcher = {
-      name: "agent",
+      name: TRY_RESEARCHER,
       async propose(request) {
         copyInto(task.root, request.worktree, tried);
         return { ok: true, title: o.title, hypothesis: o.hypothesis };
@@ -456,11 +456,6 @@ function shellPath(path: string): string {
   return shellWord(/[*?[\\]|^:/.test(path) ? `:(literal)${path}` : path);
 }
 
-/** A word as the shell reads it back: a path for commands that take no pathspec (mv, -C). */
-function shellWord(word: string): string {
-  return /^[\w./@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
-}
-
 /**
  * The run whose line holds a detached HEAD past its base (a trial's commit checked out to
  * look back): `try` there goes on with that run, not a new one from an old commit.
@@ -504,7 +499,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     (checkedOut ? null : await lineHolding(root, ledger));
   const existing = tag ? ledger.run(tag) : null;
   if (existing) {
-    checkOwner(existing);
+    checkOwner(existing, "trying");
     // A recorded sandbox this version does not know is refused before anything is recovered.
     if (!o.sandbox) storedSandbox(existing);
     ledger.sessionBegins(existing.id, process.pid);
@@ -553,7 +548,7 @@ async function chooseRun(root: string, ledger: Ledger, o: TryOptions): Promise<R
     goal: task.metric.goal,
     baseCommit: base,
     branch: branchName(newTag),
-    researcher: "agent",
+    researcher: TRY_RESEARCHER,
     judge: task.judge.policy,
     seed: task.seed,
     maxTrials: null,
