@@ -109,7 +109,9 @@ export async function followBranch(root: string, from: string, to: string): Prom
 
 /** Where a checkout on a branch stands against the commits a process moved the branch through. */
 export type CheckoutState =
-  /** HEAD is not on the branch (it may come back), the branch did not move, or the person is settling a conflict there. */
+  /** The branch did not move: there is nothing to follow. */
+  | { state: "unmoved" }
+  /** HEAD is not on the branch (it may come back), or the person is settling a conflict there. */
   | { state: "elsewhere" }
   /** Its index holds the tip's version of every path the keeps changed: it followed. */
   | { state: "current" }
@@ -123,10 +125,12 @@ export interface Behind {
   inTheWay: string[];
   /** Paths whose files are the tip's already, their index entries behind (a `try`'s keep). */
   indexOnly: string[];
-  /** Whether a path the keeps changed has a file written after the process began. */
+  /** Whether a path the keeps changed has a file or an index entry written after the process began. */
   touched: boolean;
   /** Whether the index differs from `at` anywhere (`git checkout -m` refuses until unstaged). */
   staged: boolean;
+  /** Staged paths whose files differ from their staged versions: an unstaging loses those. */
+  stagedApart: string[];
   /** A merge, revert, cherry-pick or rebase of the person's in progress, by git's name. */
   operation: string | null;
 }
@@ -143,10 +147,10 @@ export async function checkoutState(
   from: string,
   since: number,
 ): Promise<CheckoutState> {
-  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
   const tip = await resolveRef(root, ref);
-  if (head.code !== 0 || head.stdout.trim() !== ref || !tip || tip === from)
-    return { state: "elsewhere" };
+  if (!tip || tip === from) return { state: "unmoved" };
+  const head = await gitRaw(root, ["symbolic-ref", "--quiet", "HEAD"], { okCodes: [1] });
+  if (head.code !== 0 || head.stdout.trim() !== ref) return { state: "elsewhere" };
   if ((await git(root, ["ls-files", "--unmerged"])) !== "") return { state: "elsewhere" };
   // Stat info gone stale (a file touched, not changed) must not count as an edit.
   await gitRaw(root, ["update-index", "-q", "--refresh"], { okCodes: [1] });
@@ -172,11 +176,13 @@ export async function checkoutState(
   // The index holds neither the line's version nor the tip's: the person staged an edit.
   const inTheWay = at ? [] : behind.filter((p) => offTip.has(p));
   const indexOnly: string[] = [];
-  let touched = false;
+  const dirty = new Set(
+    (await git(root, ["diff-files", "--name-only", "-z"])).split("\0").filter(Boolean),
+  );
+  // An entry written since (staged, or reset to a commit's version: git leaves those unstamped).
+  const entries = await entryTimes(root, behind);
+  let touched = [...entries.values()].some((ms) => ms === 0 || ms > since);
   if (at) {
-    const dirty = new Set(
-      (await git(root, ["diff-files", "--name-only", "-z"])).split("\0").filter(Boolean),
-    );
     const tipFiles = await blobs(root, tip, behind);
     const atFiles = await blobs(root, at, behind);
     for (const path of behind) {
@@ -197,8 +203,26 @@ export async function checkoutState(
     indexOnly,
     touched,
     staged: at === null || offAt.size > 0,
+    stagedApart: [...(at ? offAt : await stagedAgainst(root, from))].filter((p) => dirty.has(p)),
     operation: await operationInProgress(root),
   };
+}
+
+/** When each of `paths`' index entry last took its file's stat (ms; 0 where git left none). */
+async function entryTimes(root: string, paths: string[]): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  if (paths.length === 0) return times;
+  const out = await git(root, ["--literal-pathspecs", "ls-files", "-z", "--debug", "--", ...paths]);
+  // "<path>\0  ctime: <s>:<ns>\n  mtime: …\n … flags: <n>\n<next path>\0…"
+  const parts = out.split("\0");
+  let path = parts[0]!;
+  for (const part of parts.slice(1)) {
+    const end = part.indexOf("\n", part.indexOf("flags:")) + 1;
+    const [, s, ns] = /ctime: (\d+):(\d+)/.exec(part) ?? [];
+    times.set(path, Number(s) * 1000 + Number(ns) / 1e6);
+    path = part.slice(end);
+  }
+  return times;
 }
 
 /** Paths whose index entry differs from `commit`'s (or is unmerged). */

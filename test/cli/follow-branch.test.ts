@@ -81,10 +81,19 @@ writeFileSync("train.mjs"`,
 );
 
 /** What a killed session or `try` leaves in its record (a process long gone, begun now). */
-function mark(root: string, from: string, kind: "session" | "try"): string {
+function mark(root: string, from: string): string {
   const file = join(root, ".autoresearch", "runs", "t", "checkout-from");
-  writeFileSync(file, JSON.stringify({ from, kind, at: Date.now(), pid: 4194303, start: null }));
+  writeFileSync(file, JSON.stringify({ from, at: Date.now(), pid: 4194303, start: null }));
   return file;
+}
+
+/**
+ * What a `try` killed between moving the branch and the index leaves: the keep's files, the
+ * index of the commit before as it stood, and its record.
+ */
+function killedTry(root: string, before: string): string {
+  sh(root, `git read-tree -m -u HEAD ${before} && git show HEAD:train.mjs > train.mjs`);
+  return mark(root, before);
 }
 
 it("a checkout a kill left behind the keeps is named by doctor and brought along by resume; a try meanwhile leaves it to the live run", async () => {
@@ -159,6 +168,19 @@ it("a staged edit of a file the keeps change is not run over: the session's end 
   expect((await runCli(["doctor", "-C", root])).code).toBe(0);
 });
 
+it("a revert staged in the index alone when a session starts is named at its end, and the advice says it would be lost", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  expect((await run("run", "--tag", "t", "--max-trials", "2")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t && git reset -q HEAD~1 -- train.mjs");
+  const resumed = await run("resume", "--tag", "t", "--max-trials", "4");
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stdout).toContain(
+    "the staged versions of train.mjs differ from the files and would be lost: save them first",
+  );
+  expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+});
+
 it("a try killed between its keep and the index is brought along by --fix; work of the person's since is left, with a way that keeps it", async () => {
   const root = task();
   const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
@@ -170,8 +192,7 @@ it("a try killed between its keep and the index is brought along by --fix; work 
 
   // What `try` leaves between moving the branch and the index: its record, the keep's files,
   // the index of the commit before.
-  const record = mark(root, before, "try");
-  sh(root, `git read-tree ${before}`);
+  const record = killedTry(root, before);
   expect(sh(root, "git status --porcelain")).toBe("MM train.mjs");
   expect((await doctor()).stdout).toContain(`its index holds the files of ${before.slice(0, 7)}`);
   const fixed = await doctor("--fix");
@@ -184,7 +205,7 @@ it("a try killed between its keep and the index is brought along by --fix; work 
   // Index and files a keep back, then an edit of train.mjs: nothing moves, the problem is
   // not called fixed, and the advice puts the edit on top of the keep.
   sh(root, `git read-tree -m -u HEAD ${before}`);
-  mark(root, before, "session");
+  mark(root, before);
   sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
   const stuck = await doctor("--fix");
   expect(stuck.code).toBe(1);
@@ -201,7 +222,7 @@ it("a try killed between its keep and the index is brought along by --fix; work 
   // A record the person's own follow left, then a revert staged to where it points: the
   // file written since says it is the person's work, and nothing undoes it.
   sh(root, "git checkout -q -- train.mjs");
-  const stale = mark(root, before, "session");
+  const stale = mark(root, before);
   sh(root, "sleep 0.05");
   sh(root, `git checkout ${before} -- train.mjs`);
   const left = await doctor("--fix");
@@ -209,6 +230,15 @@ it("a try killed between its keep and the index is brought along by --fix; work 
   expect(left.stdout).not.toContain("fixed checkout");
   expect(X(root)).toBe("1.25");
   expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+  // The same revert staged in the index alone (the file untouched): its entry says so.
+  sh(root, "git reset -q --hard");
+  mark(root, before);
+  sh(root, `git reset -q ${before} -- train.mjs`);
+  const staged = await doctor("--fix");
+  expect(staged.stdout).not.toContain("fixed checkout");
+  expect(staged.stdout).toContain("may be your own work (a revert you staged, say)");
+  expect(sh(root, "git diff --cached --name-only")).toBe("train.mjs");
+  expect(X(root)).toBe("1.5");
   // Once the checkout holds the keeps again, the record goes.
   sh(root, "git reset -q --hard");
   expect((await doctor()).code).toBe(0);
@@ -250,8 +280,7 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   const before = sh(root, "git rev-parse HEAD~1");
 
   // As a killed try left it (the keep's files, the index before), then a new edit.
-  mark(root, before, "try");
-  sh(root, `git read-tree ${before}`);
+  killedTry(root, before);
   writeFileSync(join(root, "notes.md"), "mine\n");
   const tried = await run("try", "--title", "notes");
   expect(tried.code, tried.stderr).toBe(0);
@@ -266,7 +295,7 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
   const tip = sh(root, "git rev-parse HEAD");
   const back = sh(root, "git rev-parse HEAD~1");
   sh(root, `git read-tree -m -u HEAD ${back}`);
-  mark(root, back, "session");
+  mark(root, back);
   sh(root, "sed -i 's/^const Y = .*;/const Y = 0.25;/' train.mjs");
   const refused = await run("try", "--title", "y");
   expect(refused.code).toBe(2);
@@ -279,7 +308,7 @@ it("try brings a checkout a kill left behind along before it tries, and refuses,
 
   // The advice followed where a keep changed the same line: the conflict is named, not tried.
   sh(root, `git checkout -q -- train.mjs && git read-tree -m -u HEAD ${back}`);
-  mark(root, back, "session");
+  mark(root, back);
   sh(root, "sed -i 's/^const X = .*;/const X = 2;/' train.mjs");
   const conflicting = await run("try", "--title", "x");
   const advice = /`(git update-ref --no-deref HEAD [^`]+)`/.exec(conflicting.stderr)?.[1];
@@ -309,4 +338,26 @@ it("a try killed mid-trial on a researcher's run is the person's to try again, n
   const status = await runCli(["status", "-C", root, "--trials", "5"]);
   expect(status.stdout).toMatch(/#1\s+interrupted/);
   expect(readFileSync(join(root, "notes.md"), "utf8")).toBe("mine\n");
+});
+
+it("a branch checked out while its run goes is not left behind in silence", async () => {
+  const root = task();
+  const base = sh(root, "git rev-parse HEAD");
+  const child = startCli(
+    ["run", "-C", root, "--tag", "t", "--max-trials", "5", "--sandbox", "none"],
+    ROOT,
+    { TEST_SLEEP_S: "0.5" },
+  );
+  // After the first keep, with more to come.
+  await waitFor(() => {
+    const tip = sh(root, "git rev-parse --verify -q autoresearch/t || true");
+    return tip && tip !== base;
+  });
+  sh(root, "git checkout -q autoresearch/t");
+  await new Promise((r) => child.once("close", r));
+  const tip = sh(root, "git rev-parse autoresearch/t");
+  if (sh(root, "git diff --cached --name-only")) {
+    expect(child.out).toContain("the task's checkout is on autoresearch/t");
+    expect((await runCli(["doctor", "-C", root])).code).toBe(1);
+  } else expect(sh(root, `git diff --name-only ${tip}`)).toBe("");
 });

@@ -10,26 +10,34 @@ import { writeJson } from "../../util/fs.js";
 import { isAlive, processStartTime } from "../../util/proc.js";
 import { listSome } from "../../util/text.js";
 import { paths } from "../../workspace/layout.js";
-import { type Behind, branchRef, catchUp, checkoutState } from "../../workspace/repo.js";
+import {
+  type Behind,
+  branchRef,
+  catchUp,
+  checkedOutAt,
+  checkoutState,
+} from "../../workspace/repo.js";
 
 /** What a process records before it moves the branch the checkout is on. */
 interface Following {
   /** The branch's commit then, whose files the checkout holds. */
   from: string;
-  /** `try` takes the working copy itself as its change: its files are the keep's. */
-  kind: "session" | "try";
-  /** When (ms): a file the keeps changed written later is the person's work since. */
+  /** When (ms): a file or index entry the keeps changed written later is the person's work. */
   at: number;
   pid: number;
   start: string | null;
 }
 
-/** Said before a process moves run `tag`'s branch while the checkout is on it at `from`. */
-export function markFollowing(root: string, tag: string, from: string, kind: Following["kind"]) {
+/**
+ * Said before a process moves run `tag`'s branch, now at `from`: where the checkout may be
+ * left. A record a stop left stays as it is, but for who holds it now, since the checkout
+ * is still where that record says.
+ */
+export function markFollowing(root: string, tag: string, from: string): void {
+  const left = readFollowing(root, tag);
   const record: Following = {
-    from,
-    kind,
-    at: Date.now(),
+    from: left?.from ?? from,
+    at: left?.at ?? Date.now(),
     pid: process.pid,
     start: processStartTime(process.pid),
   };
@@ -62,7 +70,6 @@ export function followedBy(root: string, tag: string): number | null {
 
 export interface LeftBehind extends Behind {
   from: string;
-  kind: Following["kind"];
 }
 
 /**
@@ -75,9 +82,10 @@ export async function leftBehind(root: string, tag: string): Promise<LeftBehind 
   const record = readFollowing(root, tag);
   if (!record || followedBy(root, tag) !== null) return null;
   const found = await checkoutState(root, branchRef(tag), record.from, record.at).catch(() => null);
-  if (found?.state === "behind") return { ...found, from: record.from, kind: record.kind };
+  if (found?.state === "behind") return { ...found, from: record.from };
   // A commit the record names that git no longer has is no record to act on.
-  if (found === null || found.state === "current") clearFollowing(root, tag);
+  if (found === null || found.state === "current" || found.state === "unmoved")
+    clearFollowing(root, tag);
   return null;
 }
 
@@ -92,8 +100,15 @@ export interface Mended {
  * staged changes where the keeps changed files, files written since, a git operation in
  * progress): then the record stays, so that `doctor` goes on naming it.
  */
-export async function mendCheckout(root: string, tag: string): Promise<Mended | null> {
+export async function mendCheckout(
+  root: string,
+  tag: string,
+  ending = false,
+): Promise<Mended | null> {
   const behind = await leftBehind(root, tag);
+  // At its own end, a process whose checkout is off the branch has nothing left to record.
+  if (!behind && ending && (await checkedOutAt(root, branchRef(tag))) === null)
+    clearFollowing(root, tag);
   if (!behind) return null;
   const plan = followPlan(behind);
   if (!plan || !(await catchUp(root, plan))) return { state: "left", behind };
@@ -107,12 +122,7 @@ export async function mendCheckout(root: string, tag: string): Promise<Mended | 
  * operation in progress).
  */
 export function followPlan(behind: LeftBehind): Behind | null {
-  // `try`'s working copy is its change: files edited again since are on top of the keep.
-  const plan =
-    behind.kind === "try" && behind.at
-      ? { ...behind, indexOnly: [...behind.indexOnly, ...behind.inTheWay], inTheWay: [] }
-      : behind;
-  return plan.inTheWay.length || plan.touched || plan.operation ? null : plan;
+  return behind.inTheWay.length || behind.touched || behind.operation ? null : behind;
 }
 
 /**
@@ -145,13 +155,17 @@ export function describeBehind(branch: string, behind: LeftBehind): string {
     : behind.inTheWay.length
       ? `your changes to ${listSome(behind.inTheWay)}, which the keeps changed too, are in the way`
       : behind.touched
-        ? "files the keeps changed were written since the run or `try` began, so this may be your own work"
+        ? "files the keeps changed were written or staged since the run or `try` began, so this may be your own work (a revert you staged, say): if it is, leave it as it is"
         : "";
   return `the task's checkout is on ${branch}, but its index holds ${at} where later keeps changed them, so \`git status\` shows those keeps as undone and a commit now would revert them${why ? `; ${why}` : ""}`;
 }
 
 /** The commands, with what they do to the person's work. */
 export function howToFollow(branch: string, behind: LeftBehind): string {
-  const staged = behind.staged ? "; your staged changes become edits" : "";
-  return `\`${followAdvice(branch, behind)}\` puts your changes on top of the keeps${staged}; where a keep changed the lines you changed, git leaves conflict markers there to settle (then \`git reset -q\`); should git refuse, \`git symbolic-ref HEAD refs/heads/${branch}\` puts the checkout back as it was`;
+  const apart = behind.stagedApart.length
+    ? ` (the staged versions of ${listSome(behind.stagedApart)} differ from the files and would be lost: save them first, for example \`git diff --cached > staged.patch\`)`
+    : "";
+  const staged = behind.staged ? `; your staged changes become edits${apart}` : "";
+  const lead = !behind.operation && !behind.inTheWay.length && behind.touched ? "if not, " : "";
+  return `${lead}\`${followAdvice(branch, behind)}\` puts your changes on top of the keeps${staged}; where a keep changed the lines you changed, git leaves conflict markers there to settle (then \`git reset -q\`); should git refuse, \`git symbolic-ref HEAD refs/heads/${branch}\` puts the checkout back as it was`;
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../../errors.js";
 import type { SandboxMode } from "../../executors/sandbox.js";
@@ -16,8 +16,8 @@ import type { Researcher } from "../../researchers/researcher.js";
 import { retry, SwarmUnreachableError, withoutPassword } from "../../swarm/index.js";
 import type { Task } from "../../task/task.js";
 import { monotonic } from "../../util/clock.js";
-import { paths, TASK_FILE } from "../../workspace/layout.js";
-import { branchRef, checkedOutAt } from "../../workspace/repo.js";
+import { TASK_FILE } from "../../workspace/layout.js";
+import { branchRef, resolveRef } from "../../workspace/repo.js";
 import type { EditRules } from "../../workspace/scope.js";
 import type { ExecutorOption, RunContext } from "../context.js";
 import type { Emit } from "../events.js";
@@ -192,19 +192,18 @@ export async function finishSession(
       type: "notice",
       text: "overlap: true on CPU slots: the next replicate starts on the cores of the one that trains, which slows it and can move its metric; set `overlap: false` in the task file for a CPU run",
     });
-  // A checkout left on the run's branch (by `try`) sees its keeps, as after a checkout; the
-  // record says where it was, should this process be killed before it follows.
-  // One left behind earlier keeps the record of where it was left.
-  const checkedOut = await checkedOutAt(ctx.task.root, branchRef(run.tag));
-  if (checkedOut && !existsSync(paths.following(ctx.task.root, run.tag)))
-    markFollowing(ctx.task.root, run.tag, checkedOut, "session");
+  // A checkout on the run's branch (as `try` leaves it, or checked out while the run goes)
+  // sees its keeps, as after a checkout; the record says where the branch was, should this
+  // process be killed before it follows.
+  const tip = await resolveRef(ctx.task.root, branchRef(run.tag));
+  if (tip) markFollowing(ctx.task.root, run.tag, tip);
   const end = await flushingAfter(
     ctx.results,
     drive(ctx, limits).finally(() =>
       Promise.all([...ctx.researchers.map((r) => r.close?.()), ctx.swarm?.close()]),
     ),
   );
-  const mended = await mendCheckout(ctx.task.root, run.tag);
+  const mended = await mendCheckout(ctx.task.root, run.tag, true);
   if (mended?.state === "left")
     options.emit({ type: "notice", text: mendNotice(run.branch, mended) });
   return { ...end, summary: summarize(ctx.task.root, ctx.ledger, ctx.ledger.runById(ctx.run.id)!) };

@@ -245,7 +245,7 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
       },
     );
     // chooseRun put HEAD on the branch at the incumbent; a keep moves the branch under it.
-    markFollowing(task.root, run.tag, await headCommit(task.root), "try");
+    markFollowing(task.root, run.tag, await headCommit(task.root));
     const { baseline, trial, end } = await flushingAfter(ctx.results, driveOnce(ctx));
     // The loop's own reason names --max-trials, a flag try does not have.
     if (trial && end.status === "finished")
