@@ -125,6 +125,8 @@ export interface Behind {
   inTheWay: string[];
   /** Paths whose files are the tip's already, their index entries behind (a `try`'s keep). */
   indexOnly: string[];
+  /** Paths whose index entries are the tip's, their files still as a kill left them. */
+  filesOnly: string[];
   /** Whether a path the keeps changed has a file or an index entry written after the process began. */
   touched: boolean;
   /** Whether the index differs from `at` anywhere (`git checkout -m` refuses until unstaged). */
@@ -156,7 +158,15 @@ export async function checkoutState(
   await gitRaw(root, ["update-index", "-q", "--refresh"], { okCodes: [1] });
   const moved = await changedPaths(root, from, tip);
   const offTip = await stagedAgainst(root, tip);
-  if (!moved.some((p) => offTip.has(p))) return { state: "current" };
+  if (!moved.some((p) => offTip.has(p))) {
+    // The index has the keeps, yet files still hold `from`'s versions, untouched since: what
+    // a kill left, unstaged by the person (`git reset`), so the keeps look undone as edits.
+    const filesOnly = await filesLeftAt(root, from, moved, since);
+    if (filesOnly.length === 0) return { state: "current" };
+    const operation = await operationInProgress(root);
+    const none = { inTheWay: [], indexOnly: [], staged: false, stagedApart: [] };
+    return { state: "behind", tip, at: tip, filesOnly, touched: false, operation, ...none };
+  }
   // The newest commit of the line whose version of the moved paths the index holds: `from`
   // after a kill, a later one where the person checked the branch out again meanwhile.
   const line = (await git(root, ["rev-list", "--first-parent", `${from}..${tip}`]))
@@ -179,15 +189,17 @@ export async function checkoutState(
   const dirty = new Set(
     (await git(root, ["diff-files", "--name-only", "-z"])).split("\0").filter(Boolean),
   );
-  // An entry written since (staged, or reset to a commit's version: git leaves those unstamped).
+  // An entry written since (staged, or reset to a commit's version: git leaves those unstamped)
+  // may be a revert of the person's. Not where the index holds a keep this line made since:
+  // that is the branch checked out while the run went on.
   const entries = await entryTimes(root, behind);
-  let touched = [...entries.values()].some((ms) => ms === 0 || ms > since);
+  let touched = at === from && [...entries.values()].some((ms) => ms === 0 || ms > since);
   if (at) {
     const tipFiles = await blobs(root, tip, behind);
     const atFiles = await blobs(root, at, behind);
     for (const path of behind) {
       const file = lstatSync(join(root, path), { throwIfNoEntry: false });
-      if (file && file.ctimeMs > since) touched = true;
+      if (file && file.ctimeMs > since && at === from) touched = true;
       // As the index has it (a tracked file untouched, or one the index lacks, absent).
       if (atFiles.has(path) ? !dirty.has(path) : !file) continue;
       const now = file?.isFile() ? await git(root, ["hash-object", "--", path]) : null;
@@ -201,11 +213,36 @@ export async function checkoutState(
     at,
     inTheWay,
     indexOnly,
+    filesOnly: [],
     touched,
     staged: at === null || offAt.size > 0,
     stagedApart: [...(at ? offAt : await stagedAgainst(root, from))].filter((p) => dirty.has(p)),
     operation: await operationInProgress(root),
   };
+}
+
+/** Of `paths`, the files that hold `from`'s version (or lack it, as `from` does), untouched since `since`. */
+async function filesLeftAt(
+  root: string,
+  from: string,
+  paths: string[],
+  since: number,
+): Promise<string[]> {
+  const dirty = new Set(
+    (await git(root, ["diff-files", "--name-only", "-z"])).split("\0").filter(Boolean),
+  );
+  const fromFiles = await blobs(root, from, paths);
+  const left: string[] = [];
+  for (const path of paths.filter((p) => dirty.has(p))) {
+    const file = lstatSync(join(root, path), { throwIfNoEntry: false });
+    if (!file) {
+      if (!fromFiles.has(path)) left.push(path);
+      continue;
+    }
+    if (!file.isFile() || file.ctimeMs > since) continue;
+    if ((await git(root, ["hash-object", "--", path])) === fromFiles.get(path)) left.push(path);
+  }
+  return left;
 }
 
 /** When each of `paths`' index entry last took its file's stat (ms; 0 where git left none). */
@@ -279,6 +316,12 @@ async function changedPaths(root: string, from: string, to: string): Promise<str
  */
 export async function catchUp(root: string, behind: Behind): Promise<boolean> {
   if (!behind.at) return false;
+  if (behind.filesOnly.length)
+    await git(
+      root,
+      ["--literal-pathspecs", "checkout", "-q", "--pathspec-from-file=-", "--pathspec-file-nul"],
+      { input: behind.filesOnly.map((p) => `${p}\0`).join("") },
+    );
   if (behind.indexOnly.length)
     await git(
       root,

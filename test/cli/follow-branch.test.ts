@@ -340,7 +340,7 @@ it("a try killed mid-trial on a researcher's run is the person's to try again, n
   expect(readFileSync(join(root, "notes.md"), "utf8")).toBe("mine\n");
 });
 
-it("a branch checked out while its run goes is not left behind in silence", async () => {
+it("a branch checked out while its run goes is brought along at the run's end", async () => {
   const root = task();
   const base = sh(root, "git rev-parse HEAD");
   const child = startCli(
@@ -355,9 +355,28 @@ it("a branch checked out while its run goes is not left behind in silence", asyn
   });
   sh(root, "git checkout -q autoresearch/t");
   await new Promise((r) => child.once("close", r));
-  const tip = sh(root, "git rev-parse autoresearch/t");
-  if (sh(root, "git diff --cached --name-only")) {
-    expect(child.out).toContain("the task's checkout is on autoresearch/t");
-    expect((await runCli(["doctor", "-C", root])).code).toBe(1);
-  } else expect(sh(root, `git diff --name-only ${tip}`)).toBe("");
+  expect(sh(root, "git status --porcelain"), child.out).toBe("");
+  expect(X(root)).toBe(
+    /const X = ([\d.]+);/.exec(sh(root, "git show autoresearch/t:train.mjs"))?.[1],
+  );
+});
+
+it("files a kill left behind, their index unstaged by the person, are named and brought along", async () => {
+  const root = task();
+  const run = (...args: string[]) => runCli([...args, "-C", root, "--sandbox", "none"]);
+  const doctor = (...args: string[]) => runCli(["doctor", "-C", root, ...args]);
+  expect((await run("run", "--tag", "t", "--max-trials", "2")).code).toBe(0);
+  sh(root, "git checkout -q autoresearch/t");
+  const before = sh(root, "git rev-parse HEAD~1");
+  sh(root, `git read-tree -m -u HEAD ${before}`);
+  mark(root, before);
+  // What `git status` showed staged, unstaged: now the files alone look like a revert.
+  sh(root, "git reset -q");
+  expect(sh(root, "git status --porcelain")).toBe("M train.mjs");
+  const found = await doctor();
+  expect(found.stdout).toContain("but train.mjs still holds its version of");
+  const fixed = await doctor("--fix");
+  expect(fixed.code, fixed.stdout).toBe(0);
+  expect(sh(root, "git status --porcelain")).toBe("");
+  expect(X(root)).toBe("1.25");
 });

@@ -141,7 +141,7 @@ export function followAdvice(branch: string, behind: LeftBehind): string {
 /** What the person is told about each outcome of `mendCheckout`. */
 export function mendNotice(branch: string, mended: Mended): string {
   const { behind } = mended;
-  const at = (behind.at ?? behind.from).slice(0, 7);
+  const at = (behind.filesOnly.length ? behind.from : (behind.at ?? behind.from)).slice(0, 7);
   if (mended.state === "followed")
     return `the checkout on ${branch} was left at ${at}, behind the keeps up to ${behind.tip.slice(0, 7)}, when a run or \`try\` stopped before bringing it along; it holds them now, and \`git status\` shows only your own changes`;
   return `${describeBehind(branch, behind)}; it was left as it is: ${howToFollow(branch, behind)}`;
@@ -149,6 +149,8 @@ export function mendNotice(branch: string, mended: Mended): string {
 
 /** The state, and why it was not brought along. */
 export function describeBehind(branch: string, behind: LeftBehind): string {
+  if (behind.filesOnly.length)
+    return `the task's checkout is on ${branch} and its index has the keeps up to ${behind.tip.slice(0, 7)}, but ${listSome(behind.filesOnly)} still ${behind.filesOnly.length === 1 ? "holds its version" : "hold their versions"} of ${behind.from.slice(0, 7)} from before them (a stop left them so), so \`git status\` shows those keeps as undone edits`;
   const at = behind.at ? `the files of ${behind.at.slice(0, 7)}` : "changes of yours to files";
   const why = behind.operation
     ? `a ${behind.operation} of yours is in progress`
