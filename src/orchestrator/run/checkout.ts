@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { writeJson } from "../../util/fs.js";
 import { isAlive, processStartTime } from "../../util/proc.js";
-import { listSome } from "../../util/text.js";
+import { listSome, shellWord } from "../../util/text.js";
 import { paths } from "../../workspace/layout.js";
 import {
   type Behind,
@@ -133,6 +133,9 @@ export function followPlan(behind: LeftBehind): Behind | null {
  */
 export function followAdvice(branch: string, behind: LeftBehind): string {
   const quit = behind.operation ? `git ${behind.operation} --quit && ` : "";
+  // The index has the keeps already: only the files go back to it.
+  if (behind.filesOnly.length)
+    return `${quit}git checkout -- ${behind.filesOnly.map((p) => shellWord(`:(literal)${p}`)).join(" ")}`;
   const reset = behind.staged ? " && git reset -q" : "";
   const back = behind.at ?? behind.from;
   return `${quit}git update-ref --no-deref HEAD ${back}${reset} && git checkout -m ${branch}`;
