@@ -82,10 +82,12 @@ export interface TryResult {
  */
 async function refuseUnsafe(root: string): Promise<void> {
   // A conflict left by a merge (a pop, a `checkout -m`): its markers would be tried as code.
-  const unmerged = (await gitRaw(root, ["diff", "--name-only", "--diff-filter=U", "-z"])).stdout;
-  if (unmerged.replaceAll("\0", ""))
+  const unmerged = (await gitRaw(root, ["diff", "--name-only", "--diff-filter=U", "-z"])).stdout
+    .split("\0")
+    .filter(Boolean);
+  if (unmerged.length)
     throw new UsageError(
-      `${listSome(unmerged.split("\0").filter(Boolean))} still ${unmerged.split("\0").filter(Boolean).length === 1 ? "has a conflict" : "have conflicts"} to settle: resolve the conflict markers, then \`git reset -q\` (your edits stay) and try again`,
+      `${listSome(unmerged)} still ${unmerged.length === 1 ? "has a conflict" : "have conflicts"} to settle: resolve the conflict markers, then \`git reset -q\` (your edits stay) and try again`,
     );
   const staged = (await gitRaw(root, ["diff", "--cached", "--name-only", "-z"])).stdout;
   if (staged.replaceAll("\0", ""))
@@ -104,13 +106,8 @@ async function refuseUnsafe(root: string): Promise<void> {
  * along first, as `resume` would; with edits in the way, the try is refused with the way
  * to put them on top (never "unstage", which would make the next trial undo the keeps).
  */
-async function mendLeftBehind(root: string, emit: Emit): Promise<void> {
-  const branch = await gitRaw(root, ["symbolic-ref", "--quiet", "--short", "HEAD"], {
-    okCodes: [1],
-  });
-  const name = branch.stdout.trim();
-  if (!name.startsWith("autoresearch/")) return;
-  const tag = name.slice("autoresearch/".length);
+async function mendLeftBehind(root: string, tag: string, emit: Emit): Promise<void> {
+  const name = branchName(tag);
   // Behind a live run's keeps is where the checkout is until that run ends: not to touch.
   const driver = followedBy(root, tag);
   if (driver !== null)
@@ -191,16 +188,17 @@ export async function tryWorkingCopy(o: TryOptions): Promise<TryResult> {
   const task = loadTask(o.root);
   await checkRepository(task.root);
   await excludeStateDir(task.root);
+  // The run whose branch the checkout is on, if any.
+  const onBranch = await gitRaw(task.root, ["symbolic-ref", "--quiet", "--short", "HEAD"], {
+    okCodes: [1],
+  });
+  const tag = onBranch.stdout.trim().match(/^autoresearch\/(.+)$/)?.[1];
   // Before the staged check: a try killed after its keep leaves the keep looking staged-undone.
-  await mendLeftBehind(task.root, o.emit);
+  if (tag) await mendLeftBehind(task.root, tag, o.emit);
   await refuseUnsafe(task.root);
   const scope = new EditScope(task);
   const before = await workingChanges(task.root, scope);
   // On a run's branch, the run's recovery may have more to say (commits of the person's).
-  const onRun = await gitRaw(task.root, ["symbolic-ref", "--quiet", "--short", "HEAD"], {
-    okCodes: [1],
-  });
-  const tag = onRun.stdout.trim().match(/^autoresearch\/(.+)$/)?.[1];
   if (before.tried.length === 0 && !(tag && existsSync(paths.run(task.root, tag))))
     throw nothingToTry(before.leftAlone);
   // Refused before anything is recorded when --sandbox asks for what cannot work here.
